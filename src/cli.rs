@@ -1,0 +1,172 @@
+//! The command line: flags that switch subsystems off, folders, and the subcommands.
+//!
+//! Parsing only; what the flags mean at run time lives in [`crate::app::Settings`].
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+/// A self-hosted Twitch bot with a sandboxed Rhai scripting host.
+#[derive(FromArgs, Debug, Default, PartialEq)]
+pub struct Cli {
+    /// the channel to join (overrides `owner` in configs/bot.yaml)
+    #[argh(option, short = 'c')]
+    pub channel: Option<String>,
+    /// run against the built-in simulated Twitch on 127.0.0.1 (no account needed)
+    #[argh(switch)]
+    pub offline: bool,
+    /// do not run timer scripts
+    #[argh(switch)]
+    pub notimers: bool,
+    /// do not connect to EventSub (IRC USERNOTICEs then count for subs, gifts, cheers, raids)
+    #[argh(switch)]
+    pub noeventsub: bool,
+    /// do not connect to chat
+    #[argh(switch)]
+    pub nochat: bool,
+    /// do not connect to OBS
+    #[argh(switch)]
+    pub noobs: bool,
+    /// accepted for compatibility: Twitch shut PubSub down in 2025, EventSub covers it
+    #[argh(switch)]
+    pub nopubsub: bool,
+    /// do not post to Discord
+    #[argh(switch)]
+    pub nodiscord: bool,
+    /// do not publish events on ZeroMQ
+    #[argh(switch)]
+    pub nozmq: bool,
+    /// do not play sounds
+    #[argh(switch)]
+    pub noaudio: bool,
+    /// do not press hotkeys
+    #[argh(switch)]
+    pub nohotkeys: bool,
+    /// do not serve the web console
+    #[argh(switch)]
+    pub noconsole: bool,
+    /// do not send desktop notifications
+    #[argh(switch)]
+    pub nonotify: bool,
+    /// the configs folder (default: configs)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// the scripts folder (default: scripts)
+    #[argh(option)]
+    pub scripts: Option<PathBuf>,
+    /// the data folder (default: data)
+    #[argh(option)]
+    pub data: Option<PathBuf>,
+    /// log more (debug level)
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub enum Command {
+    Auth(AuthCmd),
+    Check(CheckCmd),
+    Import(ImportCmd),
+    Stats(StatsCmd),
+}
+
+/// Authorize the bot account and the broadcaster account (Device Code Grant).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "auth")]
+pub struct AuthCmd {
+    /// use the authorization-code flow with a local redirect (needs a client secret)
+    #[argh(switch)]
+    pub code_flow: bool,
+}
+
+/// Validate every config and compile every script; exit non-zero on any error.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "check")]
+pub struct CheckCmd {}
+
+/// Import points from another bot's export (CSV).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "import")]
+pub struct ImportCmd {
+    /// the export file
+    #[argh(positional)]
+    pub file: PathBuf,
+}
+
+/// Show or rebuild the report of a past stream.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "stats")]
+pub struct StatsCmd {
+    /// the stream id or date (default: list streams)
+    #[argh(positional)]
+    pub stream: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, argh::EarlyExit> {
+        Cli::from_args(&["twitch-bot"], args)
+    }
+
+    #[test]
+    fn every_switch_parses() {
+        let cli = parse(&[
+            "-c",
+            "somechannel",
+            "--notimers",
+            "--noeventsub",
+            "--nochat",
+            "--noobs",
+            "--nopubsub",
+            "--nodiscord",
+            "--nozmq",
+            "--noaudio",
+            "--nohotkeys",
+            "--noconsole",
+            "--nonotify",
+            "--offline",
+            "--config",
+            "cfg",
+            "--scripts",
+            "scr",
+            "--data",
+            "dat",
+            "-v",
+        ])
+        .unwrap();
+        assert_eq!(cli.channel.as_deref(), Some("somechannel"));
+        assert!(cli.notimers && cli.noeventsub && cli.nochat && cli.noobs && cli.nopubsub);
+        assert!(cli.nodiscord && cli.nozmq && cli.noaudio && cli.nohotkeys && cli.noconsole);
+        assert!(cli.nonotify && cli.offline && cli.verbose);
+        assert_eq!(cli.config, Some(PathBuf::from("cfg")));
+        assert_eq!(cli.scripts, Some(PathBuf::from("scr")));
+        assert_eq!(cli.data, Some(PathBuf::from("dat")));
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        assert_eq!(
+            parse(&["check"]).unwrap().command,
+            Some(Command::Check(CheckCmd {}))
+        );
+        assert!(matches!(
+            parse(&["import", "points.csv"]).unwrap().command,
+            Some(Command::Import(ImportCmd { .. }))
+        ));
+        assert!(matches!(
+            parse(&["auth"]).unwrap().command,
+            Some(Command::Auth(_))
+        ));
+        assert!(matches!(
+            parse(&["stats"]).unwrap().command,
+            Some(Command::Stats(_))
+        ));
+        assert!(parse(&["--bogus"]).is_err());
+    }
+}

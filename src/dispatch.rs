@@ -1,0 +1,1 @@
+//! The dispatcher: the one consumer of the event queue.

@@ -1,0 +1,22 @@
+//! twitch-bot: a self-hosted, asynchronous Twitch bot with a sandboxed Rhai scripting host.
+//!
+//! How the pieces fit, in the order an event travels:
+//!
+//! - [`cli`] and [`config`]: what the streamer asked for (flags, `configs/*.yaml`).
+//! - Sources turn the outside world into [`event::Event`]s: [`twitch::chat`] (IRC over TCP, TLS or
+//!   WebSocket, parsed by [`twitch::irc`]) and, in `--offline` mode, the simulated Twitch in
+//!   [`sim`].
+//! - [`queue`]: the one bounded queue every source feeds.
+//! - [`dispatch`]: the one consumer; moderation first, then commands and scripts, whose
+//!   [`action::Action`]s go out through the connections.
+//! - [`app`]: starts and stops all of it.
+
+pub mod action;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod event;
+pub mod queue;
+pub mod sim;
+pub mod twitch;

@@ -1,0 +1,3 @@
+fn main() {
+    let _cli: twitch_bot::cli::Cli = argh::from_env();
+}

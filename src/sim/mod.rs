@@ -1,0 +1,1 @@
+//! The simulated Twitch used by `--offline` and by tests.
