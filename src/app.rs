@@ -1,1 +1,286 @@
-//! Starts every subsystem the flags allow, wires them to the queue and shuts them down.
+//! Starts every subsystem the flags allow, wires each to the one queue and the dispatcher, and
+//! shuts them all down (Ctrl-C / SIGTERM) within two seconds without losing queued work.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::cli::Cli;
+use crate::config::Config;
+use crate::dispatch::{Dispatcher, Health, Outputs};
+use crate::queue;
+use crate::sim::{FakeChat, FakeChatOptions};
+use crate::twitch::chat::{self, ChatHandle, ChatSettings, ChatUrl};
+
+/// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subsystems {
+    pub chat: bool,
+    pub eventsub: bool,
+    pub timers: bool,
+    pub obs: bool,
+    pub discord: bool,
+    pub zmq: bool,
+    pub audio: bool,
+    pub hotkeys: bool,
+    pub console: bool,
+    pub notify: bool,
+}
+
+impl Default for Subsystems {
+    fn default() -> Self {
+        Subsystems {
+            chat: true,
+            eventsub: true,
+            timers: true,
+            obs: true,
+            discord: true,
+            zmq: true,
+            audio: true,
+            hotkeys: true,
+            console: true,
+            notify: true,
+        }
+    }
+}
+
+/// What the streamer asked for on the command line, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Run against the built-in simulated Twitch.
+    pub offline: bool,
+    /// The channel to join instead of `owner` from bot.yaml.
+    pub channel: Option<String>,
+    pub config_dir: PathBuf,
+    pub scripts_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub enabled: Subsystems,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            offline: false,
+            channel: None,
+            config_dir: PathBuf::from("configs"),
+            scripts_dir: PathBuf::from("scripts"),
+            data_dir: PathBuf::from("data"),
+            enabled: Subsystems::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Resolves the command line.
+    pub fn from_cli(cli: &Cli) -> Settings {
+        let defaults = Settings::default();
+        Settings {
+            offline: cli.offline,
+            channel: cli
+                .channel
+                .as_ref()
+                .map(|c| c.trim_start_matches('#').to_ascii_lowercase()),
+            config_dir: cli.config.clone().unwrap_or(defaults.config_dir),
+            scripts_dir: cli.scripts.clone().unwrap_or(defaults.scripts_dir),
+            data_dir: cli.data.clone().unwrap_or(defaults.data_dir),
+            enabled: Subsystems {
+                chat: !cli.nochat,
+                eventsub: !cli.noeventsub,
+                timers: !cli.notimers,
+                obs: !cli.noobs,
+                discord: !cli.nodiscord,
+                zmq: !cli.nozmq,
+                audio: !cli.noaudio,
+                hotkeys: !cli.nohotkeys,
+                console: !cli.noconsole,
+                notify: !cli.nonotify,
+            },
+        }
+    }
+}
+
+/// A running bot.
+pub struct Bot {
+    shutdown: CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    /// The last known state of every connection.
+    pub health: Health,
+    /// The simulated Twitch, in offline mode.
+    sim: Option<FakeChat>,
+    chat: Option<ChatHandle>,
+    channel: String,
+}
+
+impl Bot {
+    /// Starts every enabled subsystem.
+    ///
+    /// # Errors
+    /// A config the bot cannot run with (no token for live chat, a bad chat URL).
+    pub async fn start(settings: Settings, config: Config) -> anyhow::Result<Bot> {
+        // One TLS provider for the whole process, whichever crate asks first.
+        let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let shutdown = CancellationToken::new();
+        let channel = settings
+            .channel
+            .clone()
+            .unwrap_or_else(|| config.bot.owner.to_ascii_lowercase());
+        let login = config.bot.username.to_ascii_lowercase();
+        let (events, rx) = queue::channel(config.bot.queue.capacity);
+        let health = Health::default();
+        let mut tasks = Vec::new();
+
+        let sim = if settings.offline {
+            Some(
+                FakeChat::start(FakeChatOptions::default())
+                    .await
+                    .context("starting the simulated Twitch")?,
+            )
+        } else {
+            None
+        };
+
+        let mut outputs = Outputs::default();
+        if settings.enabled.chat {
+            let (url, token) = match &sim {
+                Some(fake) => (ChatUrl::parse(&fake.ws_url())?, "offline".to_string()),
+                None => {
+                    let token = config.secrets.bot.access_token.clone();
+                    if token.is_empty() {
+                        bail!(
+                            "{}: bot.access_token is missing: run `twitch-bot auth` to authorize the bot account \
+                             (or start with --offline to try the bot without an account)",
+                            settings.config_dir.join("secrets.yaml").display()
+                        );
+                    }
+                    (ChatUrl::parse(&config.bot.twitch.chat_url)?, token)
+                }
+            };
+            let chat_settings = ChatSettings {
+                url,
+                login: login.clone(),
+                token,
+                channel: channel.clone(),
+                rate_limit: config.bot.chat.rate_limit,
+                ping_interval: Duration::from_secs(config.bot.chat.ping_interval_secs.max(1)),
+                ping_timeout: Duration::from_secs(config.bot.chat.ping_timeout_secs.max(1)),
+                outgoing_capacity: config.bot.chat.outgoing_queue,
+                max_backoff: Duration::from_secs(config.bot.chat.max_backoff_secs.max(1)),
+            };
+            let (handle, task) = chat::spawn(chat_settings, events.clone(), shutdown.clone());
+            outputs.chat = Some(handle);
+            tasks.push(("chat", task));
+        } else {
+            info!("chat is switched off (--nochat)");
+        }
+        let chat = outputs.chat.clone();
+
+        let dispatcher = Dispatcher::new(
+            config.bot.chat.command_prefix.clone(),
+            outputs,
+            health.clone(),
+        );
+        tasks.push((
+            "dispatcher",
+            tokio::spawn(dispatcher.run(rx, shutdown.clone())),
+        ));
+        drop(events);
+
+        Ok(Bot {
+            shutdown,
+            tasks,
+            health,
+            sim,
+            chat,
+            channel,
+        })
+    }
+
+    /// The simulated Twitch, when running `--offline`.
+    pub fn sim(&self) -> Option<&FakeChat> {
+        self.sim.as_ref()
+    }
+
+    /// The channel the bot joined.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// A handle to send chat as the bot, if chat runs.
+    pub fn chat(&self) -> Option<&ChatHandle> {
+        self.chat.as_ref()
+    }
+
+    /// A token that fires when the bot shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops every subsystem, waiting at most two seconds in all.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        for (name, task) in self.tasks {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                warn!("{name} did not stop within 2 s");
+            }
+        }
+    }
+}
+
+/// Runs the bot until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// A config or start-up error, already worded for the user.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let config = Config::load(&settings.config_dir)?;
+    let bot = Bot::start(settings.clone(), config).await?;
+    let shutdown = bot.shutdown_token();
+    let terminal = bot.sim().map(|fake| {
+        println!(
+            "Offline mode: a simulated Twitch runs on 127.0.0.1 and the bot has joined #{}.\n{}",
+            bot.channel(),
+            crate::sim::terminal::HELP
+        );
+        (fake, bot.channel().to_string())
+    });
+    match terminal {
+        Some((fake, channel)) => {
+            tokio::select! {
+                _ = crate::sim::terminal::run(fake, &channel, shutdown.clone()) => {}
+                _ = shutdown_signal() => {}
+            }
+            // The terminal returns only on shutdown; wait for the signal if it ended first.
+        }
+        None => shutdown_signal().await,
+    }
+    info!("shutting down");
+    bot.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or (Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
