@@ -1,0 +1,310 @@
+//! The chat connection against a fake Twitch chat on 127.0.0.1, over TCP and WebSocket.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use twitch_bot::event::{ConnectionState, Roles, Service};
+use twitch_bot::sim::{FakeChat, FakeChatOptions, Viewer};
+use twitch_bot::twitch::chat::Outgoing;
+
+async fn fake() -> FakeChat {
+    FakeChat::start(FakeChatOptions::default())
+        .await
+        .expect("fake chat starts")
+}
+
+#[tokio::test]
+async fn logs_in_requests_capabilities_and_joins() {
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let bot = start(config(&fake.irc_url())).await;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.starts_with("JOIN")) {
+        let line = wait_line(&mut lines, 5, |_| true)
+            .await
+            .expect("login lines arrive");
+        seen.push(line.line);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            format!("PASS oauth:{TOKEN}"),
+            format!("NICK {BOT}"),
+            "CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership".to_string(),
+            format!("JOIN #{CHANNEL}"),
+        ]
+    );
+    assert!(
+        eventually(5, || bot.health.get(Service::Chat)
+            == Some(ConnectionState::Connected))
+        .await
+    );
+    bot.shutdown().await;
+}
+
+async fn ping_round_trip(url: String, fake: &FakeChat) {
+    let mut lines = fake.subscribe();
+    let bot = start(config(&url)).await;
+    assert!(
+        eventually(5, || fake.joined(CHANNEL) == 1).await,
+        "bot joins"
+    );
+    let id = fake.chat(CHANNEL, &Viewer::new("alice"), "!ping").await;
+    let reply = next_privmsg(&mut lines, 5).await.expect("the bot answers");
+    assert_eq!(reply.channel, CHANNEL);
+    assert_eq!(reply.text, "pong");
+    assert_eq!(
+        reply.reply_to.as_deref(),
+        Some(id.as_str()),
+        "answer is threaded on the command"
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn command_round_trip_over_tcp() {
+    let fake = fake().await;
+    ping_round_trip(fake.irc_url(), &fake).await;
+}
+
+#[tokio::test]
+async fn command_round_trip_over_websocket() {
+    let fake = fake().await;
+    ping_round_trip(fake.ws_url(), &fake).await;
+}
+
+#[tokio::test]
+async fn reconnect_request_is_obeyed_and_the_bot_rejoins() {
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let bot = start(config(&fake.ws_url())).await;
+    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    fake.reconnect_all().await;
+    assert!(
+        eventually(5, || fake.logins() == 2 && fake.joined(CHANNEL) == 1).await,
+        "logged in again"
+    );
+    fake.chat(CHANNEL, &Viewer::new("bob"), "!ping").await;
+    assert_eq!(
+        next_privmsg(&mut lines, 5).await.map(|m| m.text).as_deref(),
+        Some("pong")
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_asked_for_during_an_outage_arrives_after_reconnect() {
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let bot = start(config(&fake.irc_url())).await;
+    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    fake.drop_all().await;
+    // Asked for while the link is down.
+    bot.chat()
+        .expect("chat runs")
+        .send(Outgoing {
+            channel: CHANNEL.into(),
+            text: "still here".into(),
+            reply_to: None,
+        })
+        .expect("queued");
+    let msg = next_privmsg(&mut lines, 10)
+        .await
+        .expect("delivered after reconnect");
+    assert_eq!(msg.text, "still here");
+    assert_eq!(fake.logins(), 2, "it was sent on the new connection");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn long_text_is_split_into_500_character_messages() {
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let bot = start(config(&fake.irc_url())).await;
+    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    let words: Vec<String> = (0..250).map(|i| format!("w{i:03}")).collect();
+    let text = words.join(" ");
+    bot.chat()
+        .expect("chat runs")
+        .send(Outgoing {
+            channel: CHANNEL.into(),
+            text: text.clone(),
+            reply_to: None,
+        })
+        .expect("queued");
+    let mut parts = Vec::new();
+    while parts.join(" ").len() < text.len() {
+        let msg = next_privmsg(&mut lines, 5)
+            .await
+            .expect("every part arrives");
+        assert!(
+            msg.text.chars().count() <= 500,
+            "{} chars",
+            msg.text.chars().count()
+        );
+        parts.push(msg.text);
+    }
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts.join(" "), text);
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_and_truncated_lines_do_not_hurt() {
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let bot = start(config(&fake.irc_url())).await;
+    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    for garbage in [
+        "@",
+        ":",
+        "@badges=;color ",
+        ":tmi.twitch.tv",
+        "@a=b;c=d :x!x@x PRIVMSG",
+        "@id=1 :x!x@x PRIVMSG #testchan",
+        "PRIVMSG #testchan",
+        "@emotes=25:0-4,5-;id=x :a!a@a PRIVMSG #testchan :Kappa",
+        ":tmi.twitch.tv USERNOTICE #testchan",
+        ":tmi.twitch.tv CLEARCHAT",
+        "\u{1}\u{0}\u{7f}ÿ",
+    ] {
+        fake.send_to_channel(CHANNEL, garbage.to_string()).await;
+    }
+    fake.chat(CHANNEL, &Viewer::new("carol"), "!ping").await;
+    assert_eq!(
+        next_privmsg(&mut lines, 5).await.map(|m| m.text).as_deref(),
+        Some("pong")
+    );
+    assert_eq!(fake.logins(), 1, "no reconnect was needed");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn shared_chat_from_another_channel_runs_no_command() {
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let bot = start(config(&fake.irc_url())).await;
+    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    let line = twitch_bot::sim::viewer::privmsg_line(
+        CHANNEL,
+        "1",
+        &Viewer::new("guest"),
+        "!ping",
+        "s1",
+        0,
+    )
+    .replacen("@", "@source-room-id=999;source-id=s0;", 1);
+    fake.send_to_channel(CHANNEL, line).await;
+    fake.chat(CHANNEL, &Viewer::new("dave").with(Roles::VIP), "!ping")
+        .await;
+    let reply = next_privmsg(&mut lines, 5)
+        .await
+        .expect("the local command is answered");
+    assert_ne!(
+        reply.reply_to.as_deref(),
+        Some("s1"),
+        "the shared-chat command was ignored"
+    );
+    assert!(
+        next_privmsg(&mut lines, 1).await.is_none(),
+        "exactly one answer"
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_login_says_to_run_auth() {
+    let fake = FakeChat::start(FakeChatOptions {
+        accepted_token: Some("right".into()),
+        ..Default::default()
+    })
+    .await
+    .expect("fake starts");
+    let bot = start(config(&fake.irc_url())).await;
+    assert!(
+        eventually(5, || matches!(
+            bot.health.get(Service::Chat),
+            Some(ConnectionState::Down { reason }) if reason.contains("twitch-bot auth")
+        ))
+        .await,
+        "health says what to do: {:?}",
+        bot.health.get(Service::Chat)
+    );
+    assert_eq!(fake.joined(CHANNEL), 0);
+    bot.shutdown().await;
+}
+
+/// Sends 45 messages with time paused and returns their arrival times at the fake.
+async fn arrival_times(options: FakeChatOptions) -> Vec<tokio::time::Instant> {
+    let fake = FakeChat::start(options).await.expect("fake starts");
+    let mut lines = fake.subscribe();
+    let mut cfg = config(&fake.irc_url());
+    cfg.bot.chat.ping_interval_secs = 3_600;
+    cfg.bot.chat.ping_timeout_secs = 3_600;
+    let bot = start(cfg).await;
+    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    // The USERSTATE after JOIN has been applied once a first message went out.
+    let chat = bot.chat().expect("chat runs").clone();
+    chat.send(Outgoing {
+        channel: CHANNEL.into(),
+        text: "warm-up".into(),
+        reply_to: None,
+    })
+    .unwrap();
+    assert!(next_privmsg(&mut lines, 5).await.is_some());
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(31)).await; // the warm-up leaves the window
+    for i in 0..45 {
+        chat.send(Outgoing {
+            channel: CHANNEL.into(),
+            text: format!("message {i}"),
+            reply_to: None,
+        })
+        .unwrap();
+    }
+    let mut times = Vec::new();
+    while times.len() < 45 {
+        let msg = next_privmsg(&mut lines, 600)
+            .await
+            .expect("every message is sent eventually");
+        assert_eq!(
+            msg.text,
+            format!("message {}", times.len()),
+            "order is kept"
+        );
+        times.push(tokio::time::Instant::now());
+    }
+    bot.shutdown().await;
+    times
+}
+
+#[tokio::test]
+async fn normal_rate_never_sends_more_than_20_in_30_seconds() {
+    let times = arrival_times(FakeChatOptions::default()).await;
+    for w in times.windows(21) {
+        assert!(
+            w[20] - w[0] >= Duration::from_secs(30),
+            "21 messages within {:?}",
+            w[20] - w[0]
+        );
+    }
+    assert!(
+        times[44] - times[0] >= Duration::from_secs(60),
+        "45 messages need three windows"
+    );
+}
+
+#[tokio::test]
+async fn a_moderator_badge_lifts_the_rate_to_100() {
+    let times = arrival_times(FakeChatOptions {
+        bot_badges: "moderator/1".into(),
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        times[44] - times[0] < Duration::from_secs(30),
+        "all 45 fit in one window"
+    );
+}

@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: start the bot against a fake Twitch on 127.0.0.1
+//! and wait for what it sends.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use twitch_bot::app::{Bot, Settings};
+use twitch_bot::config::Config;
+use twitch_bot::sim::{ClientLine, SentMessage};
+
+pub const CHANNEL: &str = "testchan";
+pub const BOT: &str = "testbot";
+pub const TOKEN: &str = "test-token-123";
+
+/// A config pointing chat at `chat_url`, with a bot token.
+pub fn config(chat_url: &str) -> Config {
+    let mut config = Config::default();
+    config.bot.username = BOT.into();
+    config.bot.owner = CHANNEL.into();
+    config.bot.twitch.chat_url = chat_url.into();
+    config.secrets.bot.access_token = TOKEN.into();
+    config
+}
+
+/// Starts the bot with `config` and default settings (live mode, against the given URL).
+pub async fn start(config: Config) -> Bot {
+    Bot::start(Settings::default(), config)
+        .await
+        .expect("bot starts")
+}
+
+/// Waits up to `secs` for a line from a client that satisfies `pred`.
+pub async fn wait_line(
+    rx: &mut broadcast::Receiver<ClientLine>,
+    secs: u64,
+    mut pred: impl FnMut(&ClientLine) -> bool,
+) -> Option<ClientLine> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(line)) if pred(&line) => return Some(line),
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) | Err(_) => return None,
+        }
+    }
+}
+
+/// Waits for the bot's next chat message.
+pub async fn next_privmsg(
+    rx: &mut broadcast::Receiver<ClientLine>,
+    secs: u64,
+) -> Option<SentMessage> {
+    wait_line(rx, secs, |l| l.privmsg().is_some())
+        .await
+        .and_then(|l| l.privmsg())
+}
+
+/// Waits until `cond` holds, checking every 10 ms, for at most `secs`.
+pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
