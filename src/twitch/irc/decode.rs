@@ -1,0 +1,303 @@
+//! Turning Twitch's tag values into the [`crate::event`] vocabulary: one pass over the tags
+//! ([`KnownTags`]), unescaping straight into `CompactString`s, and the badge, emote and role
+//! formats. Shared by every message type; knows nothing about which command it serves.
+
+use compact_str::CompactString;
+use memchr::memchr;
+
+use super::line::{IrcLine, unescape_with};
+use crate::event::{Badge, Chatter, EmoteRange, Roles};
+
+/// The tags the chat messages use, collected in one pass over the line (values still escaped).
+///
+/// One pass with a `match` on the key is much cheaper than a lookup per field, which would walk
+/// the tag list twenty times for a PRIVMSG.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct KnownTags<'a> {
+    pub badges: Option<&'a str>,
+    pub badge_info: Option<&'a str>,
+    pub color: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub emotes: Option<&'a str>,
+    pub first_msg: Option<&'a str>,
+    pub id: Option<&'a str>,
+    pub is_mod: Option<&'a str>,
+    pub returning_chatter: Option<&'a str>,
+    pub room_id: Option<&'a str>,
+    pub subscriber: Option<&'a str>,
+    pub tmi_sent_ts: Option<&'a str>,
+    pub turbo: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub user_type: Option<&'a str>,
+    pub vip: Option<&'a str>,
+    pub bits: Option<&'a str>,
+    pub reply_parent_msg_id: Option<&'a str>,
+    pub reply_parent_user_login: Option<&'a str>,
+    pub reply_parent_display_name: Option<&'a str>,
+    pub reply_parent_msg_body: Option<&'a str>,
+    pub source_room_id: Option<&'a str>,
+    pub source_id: Option<&'a str>,
+    pub login: Option<&'a str>,
+    pub msg_id: Option<&'a str>,
+    pub system_msg: Option<&'a str>,
+}
+
+impl<'a> KnownTags<'a> {
+    /// Collects the known tags of `line`; unknown ones are skipped, a repeated one keeps its
+    /// last value.
+    pub fn of(line: &IrcLine<'a>) -> KnownTags<'a> {
+        let mut t = KnownTags::default();
+        for (key, value) in line.tags() {
+            let v = Some(value.raw());
+            match key {
+                "badges" => t.badges = v,
+                "badge-info" => t.badge_info = v,
+                "color" => t.color = v,
+                "display-name" => t.display_name = v,
+                "emotes" => t.emotes = v,
+                "first-msg" => t.first_msg = v,
+                "id" => t.id = v,
+                "mod" => t.is_mod = v,
+                "returning-chatter" => t.returning_chatter = v,
+                "room-id" => t.room_id = v,
+                "subscriber" => t.subscriber = v,
+                "tmi-sent-ts" => t.tmi_sent_ts = v,
+                "turbo" => t.turbo = v,
+                "user-id" => t.user_id = v,
+                "user-type" => t.user_type = v,
+                "vip" => t.vip = v,
+                "bits" => t.bits = v,
+                "reply-parent-msg-id" => t.reply_parent_msg_id = v,
+                "reply-parent-user-login" => t.reply_parent_user_login = v,
+                "reply-parent-display-name" => t.reply_parent_display_name = v,
+                "reply-parent-msg-body" => t.reply_parent_msg_body = v,
+                "source-room-id" => t.source_room_id = v,
+                "source-id" => t.source_id = v,
+                "login" => t.login = v,
+                "msg-id" => t.msg_id = v,
+                "system-msg" => t.system_msg = v,
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// The chatter these tags describe; `login` comes from the prefix or the `login` tag.
+    pub fn chatter(&self, login: &str) -> Chatter {
+        let badges = self.badges.map(badges).unwrap_or_default();
+        let mut roles = Roles::empty();
+        for b in &badges {
+            roles.insert(Roles::from_badge(&b.name));
+        }
+        if flag(self.is_mod) {
+            roles.insert(Roles::MODERATOR);
+        }
+        if flag(self.vip) {
+            roles.insert(Roles::VIP);
+        }
+        if flag(self.subscriber) {
+            roles.insert(Roles::SUBSCRIBER);
+        }
+        if flag(self.turbo) {
+            roles.insert(Roles::TURBO);
+        }
+        if matches!(self.user_type, Some("staff" | "admin" | "global_mod")) {
+            roles.insert(Roles::STAFF);
+        }
+        // The broadcaster is the user whose id is the room's id, whether or not they show the
+        // badge.
+        if matches!((self.user_id, self.room_id), (Some(user), Some(room)) if !user.is_empty() && user == room)
+        {
+            roles.insert(Roles::BROADCASTER);
+        }
+        let login = CompactString::new(login);
+        let display_name = match self.display_name {
+            Some(d) if !d.is_empty() => unescape(d),
+            _ => login.clone(),
+        };
+        Chatter {
+            id: self.user_id.map(unescape).unwrap_or_default(),
+            login,
+            display_name,
+            roles,
+            badges,
+            color: nonempty(self.color).map(unescape),
+        }
+    }
+}
+
+/// `1` means yes; anything else (absent, `0`, garbage) means no.
+pub(crate) fn flag(v: Option<&str>) -> bool {
+    v == Some("1")
+}
+
+/// The value when present and not empty.
+pub(crate) fn nonempty(v: Option<&str>) -> Option<&str> {
+    v.filter(|s| !s.is_empty())
+}
+
+/// A number, or `None` when absent or not a number.
+pub(crate) fn number<T: std::str::FromStr>(v: Option<&str>) -> Option<T> {
+    v.and_then(|s| s.parse().ok())
+}
+
+/// An escaped tag value as a `CompactString`, unescaped without an intermediate `String`
+/// (values of 24 bytes or less stay inline: no allocation at all).
+pub(crate) fn unescape(raw: &str) -> CompactString {
+    if memchr(b'\\', raw.as_bytes()).is_none() {
+        return CompactString::new(raw);
+    }
+    let mut out = CompactString::with_capacity(raw.len());
+    unescape_with(raw, |piece| out.push_str(piece));
+    out
+}
+
+/// An escaped tag value as a `String`.
+pub(crate) fn unescape_string(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    unescape_with(raw, |piece| out.push_str(piece));
+    out
+}
+
+/// `name/version,name/version,...`; entries without a name are skipped.
+pub(crate) fn badges(raw: &str) -> Vec<Badge> {
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(raw.bytes().filter(|&b| b == b',').count() + 1);
+    for entry in raw.split(',') {
+        let (name, version) = entry.split_once('/').unwrap_or((entry, ""));
+        if name.is_empty() {
+            continue;
+        }
+        out.push(Badge {
+            name: unescape(name),
+            version: unescape(version),
+        });
+    }
+    out
+}
+
+/// Months subscribed from `badge-info` (`subscriber/25` or `founder/12`), 0 otherwise.
+pub(crate) fn sub_months(badge_info: Option<&str>) -> u32 {
+    let Some(raw) = badge_info else { return 0 };
+    raw.split(',')
+        .find_map(|entry| {
+            let (name, months) = entry.split_once('/')?;
+            matches!(name, "subscriber" | "founder").then(|| months.parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// `id:0-4,6-10/id2:12-16` into ranges sorted by position; malformed pieces are skipped.
+pub(crate) fn emotes(raw: Option<&str>) -> Vec<EmoteRange> {
+    let Some(raw) = nonempty(raw) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for group in raw.split('/') {
+        let Some((id, ranges)) = group.split_once(':') else {
+            continue;
+        };
+        if id.is_empty() {
+            continue;
+        }
+        for range in ranges.split(',') {
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (start.parse::<u32>(), end.parse::<u32>()) else {
+                continue;
+            };
+            if start > end {
+                continue;
+            }
+            out.push(EmoteRange {
+                id: CompactString::new(id),
+                start,
+                end,
+            });
+        }
+    }
+    // Twitch groups ranges by emote; readers want them in the order they appear in the text.
+    out.sort_unstable_by_key(|e| e.start);
+    out
+}
+
+/// `#channel` into `channel`; anything that is not a channel gives `None`.
+pub(crate) fn channel(param: Option<&str>) -> Option<CompactString> {
+    let name = param?.strip_prefix('#')?;
+    (!name.is_empty()).then(|| CompactString::new(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn badge(name: &str, version: &str) -> Badge {
+        Badge {
+            name: name.into(),
+            version: version.into(),
+        }
+    }
+
+    fn range(id: &str, start: u32, end: u32) -> EmoteRange {
+        EmoteRange {
+            id: id.into(),
+            start,
+            end,
+        }
+    }
+
+    #[test]
+    fn badges_are_split_into_name_and_version() {
+        assert_eq!(
+            badges("moderator/1,subscriber/3012,glhf-pledge/1"),
+            vec![
+                badge("moderator", "1"),
+                badge("subscriber", "3012"),
+                badge("glhf-pledge", "1")
+            ]
+        );
+        assert_eq!(badges(""), vec![]);
+        assert_eq!(badges(",/x,turbo"), vec![badge("turbo", "")]);
+    }
+
+    #[test]
+    fn sub_months_come_from_subscriber_or_founder_badge_info() {
+        assert_eq!(sub_months(Some("subscriber/25")), 25);
+        assert_eq!(sub_months(Some("predictions/blue,founder/12")), 12);
+        assert_eq!(sub_months(Some("subscriber/x")), 0);
+        assert_eq!(sub_months(Some("")), 0);
+        assert_eq!(sub_months(None), 0);
+    }
+
+    #[test]
+    fn emote_ranges_are_sorted_and_malformed_ones_skipped() {
+        assert_eq!(
+            emotes(Some("25:0-4,12-16/1902:6-10")),
+            vec![range("25", 0, 4), range("1902", 6, 10), range("25", 12, 16)]
+        );
+        assert_eq!(
+            emotes(Some("25:0-4,x-2,9-3,7/:1-2/bad/emotesv2_abc:5-9")),
+            vec![range("25", 0, 4), range("emotesv2_abc", 5, 9)]
+        );
+        assert_eq!(emotes(Some("")), vec![]);
+        assert_eq!(emotes(None), vec![]);
+    }
+
+    #[test]
+    fn channels_need_their_hash() {
+        assert_eq!(channel(Some("#dallas")), Some("dallas".into()));
+        assert_eq!(channel(Some("#")), None);
+        assert_eq!(channel(Some("dallas")), None);
+        assert_eq!(channel(None), None);
+    }
+
+    #[test]
+    fn unescape_builds_compact_strings() {
+        assert_eq!(unescape("Tier\\s1\\:\\sgo"), "Tier 1; go");
+        assert_eq!(unescape("plain"), "plain");
+        assert_eq!(unescape_string("a\\sb"), "a b");
+    }
+}
