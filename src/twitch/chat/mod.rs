@@ -129,9 +129,24 @@ enum SessionEnd {
     AuthFailed(String),
 }
 
+/// One chat line: channel, text, the message it replies to.
+type Line = (CompactString, String, Option<CompactString>);
+
+/// How long a sent message waits for the server's acknowledgement before we conclude the server
+/// does not acknowledge messages at all.
+const ACK_WAIT: Duration = Duration::from_secs(10);
+
 /// Messages waiting to be sent, bounded: the oldest goes when it is full.
+///
+/// Twitch answers every PRIVMSG with a USERSTATE (or a NOTICE when it refuses the message). A
+/// message written just before the link dies is lost in the kernel's buffers, so sent messages
+/// stay "in flight" until that answer arrives, and go back to the front of the queue when the
+/// session ends first. A server that never acknowledges (seen after [`ACK_WAIT`]) switches this
+/// off, so nothing is sent twice there.
 struct Pending {
-    lines: VecDeque<(CompactString, String, Option<CompactString>)>,
+    lines: VecDeque<Line>,
+    in_flight: VecDeque<(Instant, Line)>,
+    server_acks: bool,
     capacity: usize,
     dropped: u64,
 }
@@ -153,6 +168,40 @@ impl Pending {
                 .push_back((msg.channel.clone(), piece, msg.reply_to.clone()));
         }
     }
+
+    /// Records a line written to the socket.
+    fn sent(&mut self, now: Instant, line: Line) {
+        if !self.server_acks {
+            return;
+        }
+        if let Some((oldest, _)) = self.in_flight.front()
+            && now.duration_since(*oldest) > ACK_WAIT
+        {
+            debug!("chat: the server does not acknowledge messages; not tracking them");
+            self.server_acks = false;
+            self.in_flight.clear();
+            return;
+        }
+        self.in_flight.push_back((now, line));
+    }
+
+    /// The server answered the oldest message in flight (USERSTATE or a NOTICE in its channel).
+    fn acknowledged(&mut self, channel: &str) {
+        if self
+            .in_flight
+            .front()
+            .is_some_and(|(_, l)| l.0.eq_ignore_ascii_case(channel))
+        {
+            self.in_flight.pop_front();
+        }
+    }
+
+    /// The session ended: what was not acknowledged goes out again first.
+    fn requeue_in_flight(&mut self) {
+        while let Some((_, line)) = self.in_flight.pop_back() {
+            self.lines.push_front(line);
+        }
+    }
 }
 
 async fn run(
@@ -163,6 +212,8 @@ async fn run(
 ) {
     let mut pending = Pending {
         lines: VecDeque::new(),
+        in_flight: VecDeque::new(),
+        server_acks: true,
         capacity: settings.outgoing_capacity.max(1),
         dropped: 0,
     };
@@ -180,6 +231,8 @@ async fn run(
             &mut failures,
         )
         .await;
+        pending.requeue_in_flight();
+        let auth_failed = matches!(end, SessionEnd::AuthFailed(_));
         let (reason, delay) = match end {
             SessionEnd::Shutdown => break,
             SessionEnd::Reconnect => {
@@ -213,12 +266,14 @@ async fn run(
                 (format!("login refused: {text}"), settings.max_backoff)
             }
         };
-        let _ = events
-            .send(connection(ConnectionState::Reconnecting {
-                reason,
-                retry_in_ms: delay.as_millis().try_into().unwrap_or(u64::MAX),
-            }))
-            .await;
+        if !auth_failed {
+            let _ = events
+                .send(connection(ConnectionState::Reconnecting {
+                    reason,
+                    retry_in_ms: delay.as_millis().try_into().unwrap_or(u64::MAX),
+                }))
+                .await;
+        }
         let wake = Instant::now() + delay;
         // Keep taking messages while we wait, so nothing asked for during the outage is lost.
         loop {
@@ -366,8 +421,14 @@ async fn session(
                                 }
                                 Event::UserState(us) if us.channel.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(&settings.channel)) => {
                                     limiter.set_elevated(us.roles.level() >= Permission::Moderator);
+                                    pending.acknowledged(&settings.channel);
                                 }
-                                Event::Notice(n) => info!("chat notice: {}", n.text),
+                                Event::Notice(n) => {
+                                    info!("chat notice: {}", n.text);
+                                    if let Some(channel) = &n.channel {
+                                        pending.acknowledged(channel);
+                                    }
+                                }
                                 _ => {}
                             }
                             if events.send(event).await.is_err() {
@@ -385,9 +446,10 @@ async fn session(
                 let mut batch = Vec::new();
                 let now = Instant::now();
                 while batch.len() < 64 && limiter.next_slot(now).is_none() {
-                    let Some((channel, text, reply_to)) = pending.lines.pop_front() else { break };
-                    debug!("chat -> #{channel}: {text}");
-                    batch.push(format_privmsg(&channel, &text, reply_to.as_deref()));
+                    let Some(line) = pending.lines.pop_front() else { break };
+                    debug!("chat -> #{}: {}", line.0, line.1);
+                    batch.push(format_privmsg(&line.0, &line.1, line.2.as_deref()));
+                    pending.sent(now, line);
                     limiter.record(now);
                 }
                 if let Err(e) = timeout(io_timeout, conn.write_lines(&batch)).await.unwrap_or_else(timed_out) {
