@@ -213,7 +213,7 @@ fn yaml_error(
         } => {
             let mut m = format!("unknown key `{field}`");
             if let Some(best) = closest(field, expected) {
-                m.push_str(&format!("; did you mean `{best}`?"));
+                m.push_str(&format!(" (did you mean `{best}`?)"));
             }
             if expected.is_empty() {
                 m.push_str("; this section takes no keys");
