@@ -3,12 +3,12 @@
 //! The key names here are a public contract (tools outside the project write these files):
 //! rename nothing, only add.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Checker, Validate};
 
 /// The whole of `configs/bot.yaml`. Every key has a default, so an empty file is valid.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BotConfig {
     /// The bot account's login.
@@ -35,7 +35,7 @@ impl Default for BotConfig {
 }
 
 /// Twitch endpoints. Every one is configurable so fakes and the Twitch CLI's mocks can stand in.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TwitchConfig {
     /// `wss://host:port`, `ws://host:port`, `ircs://host:port` or `irc://host:port`.
@@ -43,6 +43,7 @@ pub struct TwitchConfig {
     pub helix_url: String,
     pub eventsub_url: String,
     /// Where EventSub subscriptions are created; `None` means `helix_url` + `/eventsub/subscriptions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eventsub_subscriptions_url: Option<String>,
     pub auth_url: String,
 }
@@ -60,7 +61,7 @@ impl Default for TwitchConfig {
 }
 
 /// The send rate class (messages per 30 s).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimit {
     /// 20 per 30 s.
@@ -87,7 +88,7 @@ impl RateLimit {
 }
 
 /// Chat behaviour.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatConfig {
     /// The floor of the send rate class; moderator/broadcaster badges raise it to `moderator`.
@@ -121,7 +122,7 @@ impl Default for ChatConfig {
 }
 
 /// The event queue between sources and the dispatcher.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// Events held before producers wait (back-pressure); bounds memory under a flood.
@@ -135,7 +136,7 @@ impl Default for QueueConfig {
 }
 
 /// The web console.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
     /// Address to serve on; anything but loopback gets a warning at start.

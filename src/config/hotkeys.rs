@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Checker, Validate};
 
 /// The whole of `configs/hotkeys.yaml`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HotkeysConfig {
     /// Milliseconds each combination is held down.
@@ -188,6 +188,12 @@ fn parse_key(k: &str) -> Option<Key> {
         return Some(Key::F(n));
     }
     NAMED.iter().find(|(n, _)| *n == lower).map(|(_, k)| *k)
+}
+
+impl Serialize for KeyCombo {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl<'de> Deserialize<'de> for KeyCombo {

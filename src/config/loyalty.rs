@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Checker, Validate};
 
 /// The whole of `configs/loyalty.yaml`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoyaltyConfig {
     /// Pay points at all (watch time and events).
@@ -50,7 +50,7 @@ impl Default for LoyaltyConfig {
 }
 
 /// Watch-time multipliers by role; a viewer with several roles gets the highest.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Multipliers {
     pub subscriber: f64,
@@ -72,7 +72,7 @@ impl Default for Multipliers {
 }
 
 /// Points for a subscription, by tier.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tiers {
     pub prime: u64,
@@ -99,7 +99,7 @@ impl Default for Tiers {
 }
 
 /// Points paid for channel events.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventPoints {
     pub follow: u64,
@@ -130,7 +130,7 @@ impl Default for EventPoints {
 }
 
 /// Copies of the database, taken at start and once a day while running.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Backups {
     pub enabled: bool,

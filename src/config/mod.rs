@@ -366,6 +366,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    /// Every key the bot reads appears in the committed file, so none goes undocumented.
+    fn assert_documents_every_key<T: serde::Serialize + Default>(file: &str) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let committed = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        let committed = Outline::new(&committed);
+        let present = committed.key_paths();
+        let defaults = serde_saphyr::to_string(&T::default()).unwrap_or_default();
+        let wanted = Outline::new(&defaults);
+        let missing: Vec<&str> = wanted
+            .key_paths()
+            .into_iter()
+            .filter(|k| !present.contains(k))
+            .collect();
+        assert!(
+            !wanted.key_paths().is_empty() && missing.is_empty(),
+            "configs/{file} does not document {missing:?}"
+        );
+    }
+
+    #[test]
+    fn committed_files_document_every_key() {
+        assert_documents_every_key::<BotConfig>(BOT_FILE);
+        assert_documents_every_key::<ModerationConfig>(MODERATION_FILE);
+        assert_documents_every_key::<LoyaltyConfig>(LOYALTY_FILE);
+        assert_documents_every_key::<HotkeysConfig>(HOTKEYS_FILE);
+        assert_documents_every_key::<Secrets>("secrets.example.yaml");
+    }
+
     #[test]
     fn typo_suggestions_are_close_names_only() {
         assert_eq!(

@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Checker, Validate};
 
 /// The whole of `configs/moderation.yaml`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModerationConfig {
     /// Master switch for every filter.
@@ -56,7 +56,7 @@ impl Default for ModerationConfig {
 pub const DEFAULT_LADDER: &str = "default";
 
 /// A role that may be exempted from a filter (broadcaster and moderators always are).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Exempt {
     Vip,
@@ -144,6 +144,12 @@ fn parse_duration_secs(d: &str) -> Result<u32, String> {
     u32::try_from(secs).map_err(|_| format!("timeout {d} is too long"))
 }
 
+impl Serialize for Step {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl<'de> Deserialize<'de> for Step {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Step, D::Error> {
         let s = String::deserialize(d)?;
@@ -153,7 +159,7 @@ impl<'de> Deserialize<'de> for Step {
 
 /// A punishment ladder: each repeat offence within the decay window takes the next step; the
 /// last step repeats.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ladder {
     /// Hours after which a user's offences are forgotten; 0 never forgets.
@@ -241,6 +247,12 @@ impl PartialEq for Pattern {
     }
 }
 
+impl Serialize for Pattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.source)
+    }
+}
+
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pattern, D::Error> {
         let s = String::deserialize(d)?;
@@ -249,7 +261,7 @@ impl<'de> Deserialize<'de> for Pattern {
 }
 
 /// Banned words, substrings and regexes, matched after lookalike/leet normalisation.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BannedFilter {
     pub enabled: bool,
@@ -280,7 +292,7 @@ impl Default for BannedFilter {
 }
 
 /// Links, including disguised ones ("example dot com").
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkFilter {
     pub enabled: bool,
@@ -307,7 +319,7 @@ impl Default for LinkFilter {
 }
 
 /// Too many capital letters.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CapsFilter {
     pub enabled: bool,
@@ -334,7 +346,7 @@ impl Default for CapsFilter {
 }
 
 /// Too many symbols (non-letters, non-digits, non-spaces).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SymbolsFilter {
     pub enabled: bool,
@@ -361,7 +373,7 @@ impl Default for SymbolsFilter {
 }
 
 /// Too many emotes in one message.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmotesFilter {
     pub enabled: bool,
@@ -388,7 +400,7 @@ impl Default for EmotesFilter {
 }
 
 /// The same message again and again, or one character stretched out.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RepetitionFilter {
     pub enabled: bool,
@@ -417,7 +429,7 @@ impl Default for RepetitionFilter {
 }
 
 /// Over-long messages.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LengthFilter {
     pub enabled: bool,
@@ -441,7 +453,7 @@ impl Default for LengthFilter {
 }
 
 /// Too many messages from one user in a short time.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FloodFilter {
     pub enabled: bool,

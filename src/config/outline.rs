@@ -179,6 +179,16 @@ impl Outline {
             .unwrap_or("")
     }
 
+    /// Every key path in the file (list items left out), for tests comparing files.
+    #[cfg(test)]
+    pub(crate) fn key_paths(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .filter(|p| !p.contains('['))
+            .collect()
+    }
+
     /// Where the value of `path` starts (or the key itself when its value is on later lines);
     /// falls back to the nearest ancestor present in the file.
     pub(crate) fn locate(&self, path: &str) -> Option<(u64, u64)> {
