@@ -401,3 +401,32 @@ fn check_reports_every_error_from_several_broken_files() {
     );
     assert_eq!(errors, expected);
 }
+
+#[test]
+fn duplicate_keys_tabs_and_syntax_errors_are_located() {
+    let cases = [
+        (
+            "username: a\nusername: b\n",
+            "bot.yaml:2:1: username: `username` appears twice; keep one",
+        ),
+        (
+            "chat:\n  reply_on_cooldown: 1\n",
+            "bot.yaml:2:22: chat.reply_on_cooldown: `1` is not true or false",
+        ),
+        (
+            "chat:\n  command_prefix:\n",
+            "bot.yaml:2:17: chat.command_prefix: has no value; give it one, or delete the line \
+             to use the default",
+        ),
+        ("owner: 'abc\n", "bot.yaml:1:8: owner: unclosed quote"),
+        (
+            "chat:\n\trate_limit: normal\n",
+            "bot.yaml:2:2: chat.rate_limit: tabs disallowed within this context (block \
+             indentation); indent with spaces, not tabs",
+        ),
+    ];
+    for (text, want) in cases {
+        let dir = folder(&[("bot.yaml", text)]);
+        assert_eq!(load_error(dir.path()), want, "for {text:?}");
+    }
+}

@@ -81,14 +81,27 @@ impl Config {
     /// # Errors
     /// The first error found; [`check`] lists all of them.
     pub fn load(dir: &Path) -> Result<Config, ConfigError> {
-        let first = |mut errors: Vec<ConfigError>| errors.swap_remove(0);
+        let path = |name: &str| dir.join(name);
         Ok(Config {
-            bot: load_file(&dir.join(BOT_FILE)).map_err(first)?,
-            moderation: load_file(&dir.join(MODERATION_FILE)).map_err(first)?,
-            loyalty: load_file(&dir.join(LOYALTY_FILE)).map_err(first)?,
-            hotkeys: load_file(&dir.join(HOTKEYS_FILE)).map_err(first)?,
-            secrets: secrets::load(&dir.join(SECRETS_FILE)).map_err(first)?,
+            bot: load_file(&path(BOT_FILE)).map_err(first(&path(BOT_FILE)))?,
+            moderation: load_file(&path(MODERATION_FILE)).map_err(first(&path(MODERATION_FILE)))?,
+            loyalty: load_file(&path(LOYALTY_FILE)).map_err(first(&path(LOYALTY_FILE)))?,
+            hotkeys: load_file(&path(HOTKEYS_FILE)).map_err(first(&path(HOTKEYS_FILE)))?,
+            secrets: secrets::load(&path(SECRETS_FILE)).map_err(first(&path(SECRETS_FILE)))?,
         })
+    }
+}
+
+/// Picks the first of a file's errors (the loaders never return an empty list).
+fn first(file: &Path) -> impl FnOnce(Vec<ConfigError>) -> ConfigError + '_ {
+    move |errors| {
+        errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| ConfigError::File {
+                file: file.to_path_buf(),
+                message: "is not valid".to_owned(),
+            })
     }
 }
 
@@ -200,10 +213,13 @@ fn yaml_error(
 ) -> ConfigError {
     use serde_saphyr::Error as E;
     let err = innermost(err);
-    let (line, col) = err
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
+    let Some((line, col)) = err.location().map(|l| (l.line(), l.column())) else {
+        // No position (input that is not UTF-8, say): an error about the file as a whole.
+        return ConfigError::File {
+            file: path.into(),
+            message: strip_location(&err.to_string()),
+        };
+    };
     let key = outline.path_at(line, col).to_owned();
     let leaf = key.rsplit(['.', '[']).next().unwrap_or("");
     let scalar = || scalar_at(text, line, col);
@@ -273,10 +289,12 @@ fn yaml_error(
         other => {
             // Syntax errors and the rest: saphyr's text without its location suffix (we print
             // the location in front) and without a source snippet (it could show a secret).
-            let full = other.without_snippet().to_string();
-            match full.rfind(" at line ") {
-                Some(cut) => full[..cut].to_owned(),
-                None => full,
+            {
+                let mut m = strip_location(&other.without_snippet().to_string());
+                if m.contains("tabs") {
+                    m.push_str("; indent with spaces, not tabs");
+                }
+                m
             }
         }
     };
@@ -286,6 +304,14 @@ fn yaml_error(
         col,
         key,
         message,
+    }
+}
+
+/// saphyr's message without its ` at line L, column C` suffix (we print the place in front).
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(cut) => message[..cut].to_owned(),
+        None => message.to_owned(),
     }
 }
 
@@ -327,7 +353,7 @@ fn describe_type(ty: &str) -> String {
         "u64" | "usize" | "u128" => "a whole number of 0 or more".into(),
         "i8" | "i16" | "i32" | "i64" | "isize" | "i128" => "a whole number".into(),
         "f32" | "f64" => "a number".into(),
-        "bool" => "true or false".into(),
+        "bool" | "boolean" => "true or false".into(),
         "char" => "a single character".into(),
         other => format!("a valid {other}"),
     }

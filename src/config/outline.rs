@@ -69,7 +69,11 @@ impl Outline {
         for (number, raw) in text.lines().enumerate() {
             let line_no = number as u64 + 1;
             let chars: Vec<char> = raw.chars().collect();
-            let indent = chars.iter().take_while(|c| **c == ' ').count();
+            // Tabs are not valid YAML indentation, but counting them lets the error name the key.
+            let indent = chars
+                .iter()
+                .take_while(|c| **c == ' ' || **c == '\t')
+                .count();
             let blank = chars[indent..]
                 .iter()
                 .all(|c| c.is_whitespace() || *c == '\r');
