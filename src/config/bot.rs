@@ -60,6 +60,31 @@ impl Default for TwitchConfig {
     }
 }
 
+impl TwitchConfig {
+    /// The chat server's scheme, host and port, for the chat client to connect with.
+    ///
+    /// # Errors
+    /// What is wrong with `chat_url` (a loaded config has already been checked).
+    pub fn chat_endpoint(&self) -> Result<Endpoint, String> {
+        parse_endpoint(&self.chat_url, CHAT_SCHEMES, true)
+    }
+
+    /// Where EventSub subscriptions are created: `eventsub_subscriptions_url`, or `helix_url` +
+    /// `/eventsub/subscriptions`.
+    pub fn eventsub_subscriptions(&self) -> String {
+        match &self.eventsub_subscriptions_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "{}/eventsub/subscriptions",
+                self.helix_url.trim_end_matches('/')
+            ),
+        }
+    }
+}
+
+/// The schemes `twitch.chat_url` accepts.
+pub const CHAT_SCHEMES: &[&str] = &["wss", "ws", "ircs", "irc"];
+
 /// The send rate class (messages per 30 s).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -163,7 +188,7 @@ impl Validate for BotConfig {
             }
         }
         let t = &self.twitch;
-        if let Err(why) = parse_endpoint(&t.chat_url, &["wss", "ws", "ircs", "irc"], true) {
+        if let Err(why) = t.chat_endpoint() {
             check.error(
                 "twitch.chat_url",
                 format!(
@@ -342,6 +367,21 @@ mod tests {
         assert!(parse_endpoint("irc://host:0", &["irc"], true).is_err());
         assert!(parse_endpoint("irc://:6667", &["irc"], true).is_err());
         assert!(parse_endpoint("https://api.twitch.tv/helix", &["https"], false).is_ok());
+    }
+
+    #[test]
+    fn eventsub_subscriptions_default_to_helix() {
+        let mut t = TwitchConfig::default();
+        assert_eq!(
+            t.eventsub_subscriptions(),
+            "https://api.twitch.tv/helix/eventsub/subscriptions"
+        );
+        t.eventsub_subscriptions_url = Some("http://127.0.0.1:8080/eventsub/subscriptions".into());
+        assert_eq!(
+            t.eventsub_subscriptions(),
+            "http://127.0.0.1:8080/eventsub/subscriptions"
+        );
+        assert_eq!(t.chat_endpoint().map(|e| e.port), Ok(Some(443)));
     }
 
     #[test]

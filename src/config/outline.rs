@@ -438,3 +438,32 @@ seq_same_indent:
         assert_eq!(o.locate("nowhere"), None);
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a user saves, finding keys in it never panics.
+        #[test]
+        fn any_text_outlines_without_panicking(
+            text in "([ \\t\\-:#'\"{}\\[\\],|>a-cé\\n]{0,12}){0,12}",
+            line in 0u64..20,
+            col in 0u64..20,
+        ) {
+            let o = Outline::new(&text);
+            let _ = o.path_at(line, col);
+            let _ = o.locate("a.b[0].c");
+        }
+
+        /// Loading arbitrary text gives a value or errors, never a panic.
+        #[test]
+        fn any_text_loads_or_errors(text in "([ \\t\\-:#'\"{}\\[\\],|>a-z0-9_\\n]{0,16}){0,10}") {
+            let path = std::path::Path::new("x.yaml");
+            let _ = crate::config::parse_str::<crate::config::BotConfig>(path, &text, false);
+            let _ = crate::config::parse_str::<crate::config::ModerationConfig>(path, &text, false);
+            let _ = crate::config::parse_str::<crate::config::Secrets>(path, &text, true);
+        }
+    }
+}
