@@ -3,10 +3,12 @@
 //! The key names here are a public contract (tools outside the project write these files):
 //! rename nothing, only add.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use super::{Checker, Validate};
 
 /// The whole of `configs/bot.yaml`. Every key has a default, so an empty file is valid.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BotConfig {
     /// The bot account's login.
@@ -33,7 +35,7 @@ impl Default for BotConfig {
 }
 
 /// Twitch endpoints. Every one is configurable so fakes and the Twitch CLI's mocks can stand in.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TwitchConfig {
     /// `wss://host:port`, `ws://host:port`, `ircs://host:port` or `irc://host:port`.
@@ -41,6 +43,7 @@ pub struct TwitchConfig {
     pub helix_url: String,
     pub eventsub_url: String,
     /// Where EventSub subscriptions are created; `None` means `helix_url` + `/eventsub/subscriptions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eventsub_subscriptions_url: Option<String>,
     pub auth_url: String,
 }
@@ -57,8 +60,33 @@ impl Default for TwitchConfig {
     }
 }
 
+impl TwitchConfig {
+    /// The chat server's scheme, host and port, for the chat client to connect with.
+    ///
+    /// # Errors
+    /// What is wrong with `chat_url` (a loaded config has already been checked).
+    pub fn chat_endpoint(&self) -> Result<Endpoint, String> {
+        parse_endpoint(&self.chat_url, CHAT_SCHEMES, true)
+    }
+
+    /// Where EventSub subscriptions are created: `eventsub_subscriptions_url`, or `helix_url` +
+    /// `/eventsub/subscriptions`.
+    pub fn eventsub_subscriptions(&self) -> String {
+        match &self.eventsub_subscriptions_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "{}/eventsub/subscriptions",
+                self.helix_url.trim_end_matches('/')
+            ),
+        }
+    }
+}
+
+/// The schemes `twitch.chat_url` accepts.
+pub const CHAT_SCHEMES: &[&str] = &["wss", "ws", "ircs", "irc"];
+
 /// The send rate class (messages per 30 s).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimit {
     /// 20 per 30 s.
@@ -85,7 +113,7 @@ impl RateLimit {
 }
 
 /// Chat behaviour.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatConfig {
     /// The floor of the send rate class; moderator/broadcaster badges raise it to `moderator`.
@@ -119,7 +147,7 @@ impl Default for ChatConfig {
 }
 
 /// The event queue between sources and the dispatcher.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// Events held before producers wait (back-pressure); bounds memory under a flood.
@@ -133,7 +161,7 @@ impl Default for QueueConfig {
 }
 
 /// The web console.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
     /// Address to serve on; anything but loopback gets a warning at start.
@@ -148,5 +176,219 @@ impl Default for ConsoleConfig {
             bind: "127.0.0.1:8081".into(),
             open_on_start: false,
         }
+    }
+}
+
+impl Validate for BotConfig {
+    fn validate(&mut self, check: &mut Checker<'_>) {
+        for (key, login) in [("username", &mut self.username), ("owner", &mut self.owner)] {
+            match normalize_login(login) {
+                Ok(lower) => *login = lower,
+                Err(why) => check.error(key, why),
+            }
+        }
+        let t = &self.twitch;
+        if let Err(why) = t.chat_endpoint() {
+            check.error(
+                "twitch.chat_url",
+                format!(
+                    "{why}; use wss://host:port, ws://host:port, ircs://host:port or irc://host:port \
+                     (Twitch: wss://irc-ws.chat.twitch.tv:443)"
+                ),
+            );
+        }
+        let http = ["https", "http"];
+        for (key, url, schemes) in [
+            ("twitch.helix_url", Some(&t.helix_url), &http[..]),
+            (
+                "twitch.eventsub_url",
+                Some(&t.eventsub_url),
+                &["wss", "ws"][..],
+            ),
+            (
+                "twitch.eventsub_subscriptions_url",
+                t.eventsub_subscriptions_url.as_ref(),
+                &http[..],
+            ),
+            ("twitch.auth_url", Some(&t.auth_url), &http[..]),
+        ] {
+            if let Some(url) = url
+                && let Err(why) = parse_endpoint(url, schemes, false)
+            {
+                let forms: Vec<String> = schemes
+                    .iter()
+                    .map(|s| format!("{s}://host[:port]/path"))
+                    .collect();
+                check.error(key, format!("{why}; use {}", forms.join(" or ")));
+            }
+        }
+        let c = &self.chat;
+        if c.command_prefix.is_empty() || c.command_prefix.chars().any(char::is_whitespace) {
+            check.error(
+                "chat.command_prefix",
+                "must be one or more characters without spaces, like `!`",
+            );
+        }
+        for (key, v) in [
+            ("chat.ping_interval_secs", c.ping_interval_secs),
+            ("chat.ping_timeout_secs", c.ping_timeout_secs),
+            ("chat.max_backoff_secs", c.max_backoff_secs),
+        ] {
+            if v == 0 {
+                check.error(key, "must be at least 1 second");
+            }
+        }
+        if c.outgoing_queue == 0 {
+            check.error("chat.outgoing_queue", "must be at least 1 message");
+        }
+        if self.queue.capacity == 0 {
+            check.error("queue.capacity", "must be at least 1 event");
+        }
+        if self.console.bind.parse::<std::net::SocketAddr>().is_err() {
+            check.error(
+                "console.bind",
+                format!(
+                    "`{}` is not an address with a port; use ip:port such as 127.0.0.1:8081",
+                    self.console.bind
+                ),
+            );
+        }
+    }
+}
+
+/// Checks a Twitch login (letters, digits and underscores, at most 25) and lower-cases it,
+/// since Twitch compares logins case-insensitively and sends them lower-case.
+pub fn normalize_login(login: &str) -> Result<String, String> {
+    let lower = login.trim().to_ascii_lowercase();
+    if lower.is_empty() {
+        return Err("is empty; give a Twitch login".into());
+    }
+    if lower.len() > 25
+        || !lower
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(format!(
+            "`{login}` is not a Twitch login: use up to 25 letters, digits or underscores"
+        ));
+    }
+    Ok(lower)
+}
+
+/// The parts of an endpoint URL the connectors need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The scheme, lower-case (`wss`, `irc`, `https`, ...).
+    pub scheme: String,
+    /// The host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// The port, when written.
+    pub port: Option<u16>,
+    /// Everything after the authority, starting with `/`; empty when absent.
+    pub path: String,
+}
+
+/// Splits `url` into scheme, host, port and path, accepting only `schemes`; `need_port` makes a
+/// missing port an error (chat URLs name theirs explicitly).
+///
+/// # Errors
+/// What is wrong with the URL, in words.
+pub fn parse_endpoint(url: &str, schemes: &[&str], need_port: bool) -> Result<Endpoint, String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("`{url}` has no scheme"));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if !schemes.contains(&scheme.as_str()) {
+        return Err(format!(
+            "scheme `{scheme}` is not one of {}",
+            schemes.join(", ")
+        ));
+    }
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(format!("`{url}` must not carry a user name or password"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let Some((host, after)) = v6.split_once(']') else {
+            return Err(format!("`{url}` has an unclosed `[`"));
+        };
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace()) {
+        return Err(format!("`{url}` has no host"));
+    }
+    let port = match port {
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(format!("`{p}` in `{url}` is not a port (1 to 65535)")),
+        },
+        None if need_port => return Err(format!("`{url}` has no port")),
+        None => None,
+    };
+    Ok(Endpoint {
+        scheme,
+        host: host.to_owned(),
+        port,
+        path: path.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_split_into_parts() {
+        let e = parse_endpoint("wss://irc-ws.chat.twitch.tv:443", &["wss"], true);
+        assert_eq!(
+            e,
+            Ok(Endpoint {
+                scheme: "wss".into(),
+                host: "irc-ws.chat.twitch.tv".into(),
+                port: Some(443),
+                path: String::new(),
+            })
+        );
+        let e = parse_endpoint("ws://[::1]:8080/chat", &["ws"], true);
+        assert_eq!(
+            e.map(|e| (e.host, e.port, e.path)),
+            Ok(("::1".into(), Some(8080), "/chat".into()))
+        );
+        assert!(parse_endpoint("http://x:1", &["ws"], true).is_err());
+        assert!(parse_endpoint("irc://host", &["irc"], true).is_err());
+        assert!(parse_endpoint("irc://host:0", &["irc"], true).is_err());
+        assert!(parse_endpoint("irc://:6667", &["irc"], true).is_err());
+        assert!(parse_endpoint("https://api.twitch.tv/helix", &["https"], false).is_ok());
+    }
+
+    #[test]
+    fn eventsub_subscriptions_default_to_helix() {
+        let mut t = TwitchConfig::default();
+        assert_eq!(
+            t.eventsub_subscriptions(),
+            "https://api.twitch.tv/helix/eventsub/subscriptions"
+        );
+        t.eventsub_subscriptions_url = Some("http://127.0.0.1:8080/eventsub/subscriptions".into());
+        assert_eq!(
+            t.eventsub_subscriptions(),
+            "http://127.0.0.1:8080/eventsub/subscriptions"
+        );
+        assert_eq!(t.chat_endpoint().map(|e| e.port), Ok(Some(443)));
+    }
+
+    #[test]
+    fn logins_are_lower_cased_and_checked() {
+        assert_eq!(normalize_login("MyBot_1"), Ok("mybot_1".into()));
+        assert!(normalize_login("").is_err());
+        assert!(normalize_login("my bot").is_err());
+        assert!(normalize_login(&"a".repeat(26)).is_err());
     }
 }

@@ -1,35 +1,303 @@
-//! `configs/secrets.yaml`: tokens and the console token. Never logged; refused when others can
-//! read the file (Unix).
+//! `configs/secrets.yaml`: the app's client id and secret, the OAuth grants and the console
+//! token. Never logged: `Debug` says only which fields are set, and no error quotes a value.
+//! On Unix a file that group or others may read or write is refused.
+//!
+//! Owns reading, checking and atomically writing the file; getting tokens is the auth flow's job.
 
-use serde::Deserialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Checker, ConfigError, Validate};
 
 /// A user's OAuth grant.
-#[derive(Clone, Deserialize, PartialEq, Default)]
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Grant {
+    /// Sent with every request; expires after a few hours.
     pub access_token: String,
+    /// Trades for a new access token; Twitch may rotate it on each refresh.
     pub refresh_token: String,
+}
+
+impl Grant {
+    /// Both tokens are present.
+    pub fn is_complete(&self) -> bool {
+        !self.access_token.is_empty() && !self.refresh_token.is_empty()
+    }
+}
+
+/// Says whether a secret is there without showing it.
+fn shown(s: &str) -> &'static str {
+    if s.is_empty() { "<empty>" } else { "<set>" }
 }
 
 impl std::fmt::Debug for Grant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Grant { .. }")
+        f.debug_struct("Grant")
+            .field("access_token", &shown(&self.access_token))
+            .field("refresh_token", &shown(&self.refresh_token))
+            .finish()
     }
 }
 
 /// The whole of `configs/secrets.yaml`.
-#[derive(Clone, Deserialize, PartialEq, Default)]
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Secrets {
+    /// The Twitch application's client id (public, but kept with its secret).
     pub client_id: String,
+    /// Only needed for app tokens (the "Chat Bot" badge path); the Device Code Grant needs none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// The bot account's grant (`chat:read chat:edit` and the moderation scopes).
     pub bot: Grant,
+    /// The broadcaster's grant (EventSub subscriptions on the channel).
     pub broadcaster: Grant,
+    /// The web console's access token; generated on first start when empty.
     pub console_token: String,
 }
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secrets { .. }")
+        f.debug_struct("Secrets")
+            .field("client_id", &shown(&self.client_id))
+            .field(
+                "client_secret",
+                &self.client_secret.as_deref().map(shown).unwrap_or("<none>"),
+            )
+            .field("bot", &self.bot)
+            .field("broadcaster", &self.broadcaster)
+            .field("console_token", &shown(&self.console_token))
+            .finish()
+    }
+}
+
+impl Validate for Secrets {
+    fn validate(&mut self, _check: &mut Checker<'_>) {
+        // Every field may be empty: offline mode needs none. Live mode asks `require_live`.
+    }
+}
+
+/// Keys a live run needs but secrets.yaml lacks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "secrets.yaml lacks {}: run `twitch-bot auth` to sign in and fill them in (or use --offline)",
+    missing.join(", ")
+)]
+pub struct MissingSecrets {
+    /// Dotted keys, such as `bot.access_token`.
+    pub missing: Vec<&'static str>,
+}
+
+impl Secrets {
+    /// Checks the keys a live chat connection needs: `client_id` and the bot's grant.
+    ///
+    /// # Errors
+    /// Names every missing key.
+    pub fn require_live(&self) -> Result<(), MissingSecrets> {
+        let mut missing = Vec::new();
+        if self.client_id.is_empty() {
+            missing.push("client_id");
+        }
+        if self.bot.access_token.is_empty() {
+            missing.push("bot.access_token");
+        }
+        if self.bot.refresh_token.is_empty() {
+            missing.push("bot.refresh_token");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(MissingSecrets { missing })
+        }
+    }
+
+    /// Checks the broadcaster's grant, which EventSub subscriptions on the channel need.
+    ///
+    /// # Errors
+    /// Names every missing key.
+    pub fn require_broadcaster(&self) -> Result<(), MissingSecrets> {
+        let mut missing = Vec::new();
+        if self.client_id.is_empty() {
+            missing.push("client_id");
+        }
+        if self.broadcaster.access_token.is_empty() {
+            missing.push("broadcaster.access_token");
+        }
+        if self.broadcaster.refresh_token.is_empty() {
+            missing.push("broadcaster.refresh_token");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(MissingSecrets { missing })
+        }
+    }
+}
+
+/// Refuses a secrets file that group or others may read or write: tokens there act as the
+/// streamer's account.
+#[cfg(unix)]
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::File {
+            file: path.into(),
+            message: format!(
+                "group or others can access it (mode {mode:04o}); run `chmod 600 {}` so only \
+                 you can",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), ConfigError> {
+    Ok(())
+}
+
+/// Reads secrets.yaml; a missing file gives empty secrets (offline mode needs none).
+///
+/// # Errors
+/// The file is too widely readable (Unix), unreadable, or not valid; no error quotes a value.
+pub fn load(path: &Path) -> Result<Secrets, Vec<ConfigError>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Secrets::default()),
+        Err(e) => {
+            return Err(vec![ConfigError::File {
+                file: path.into(),
+                message: format!("cannot read it: {e}"),
+            }]);
+        }
+    };
+    check_private(path, &meta).map_err(|e| vec![e])?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError::File {
+            file: path.into(),
+            message: format!("cannot read it: {e}"),
+        }]
+    })?;
+    super::parse_str(path, &text, true)
+}
+
+/// Writes `secrets` to `path` atomically: a temporary file in the same folder, private before
+/// any byte is written, flushed to disk, then renamed over the old file, so a crash leaves
+/// either the old file or the new one and never a token in a readable file.
+///
+/// # Errors
+/// Any I/O failure; the old file is then untouched.
+pub fn save(path: &Path, secrets: &Secrets) -> Result<(), ConfigError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| ConfigError::File {
+        file: path.into(),
+        message: format!("cannot {what}: {e}"),
+    };
+    let body = serde_saphyr::to_string(secrets).map_err(|e| fail("serialise secrets", &e))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "secrets.yaml".into());
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = write_private(&tmp, body.as_bytes())
+        .map_err(|e| fail("write the temporary file", &e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| fail("replace the file", &e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    // The rename is durable only once the folder entry is on disk.
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+const HEADER: &str = "# Written by twitch-bot. Private: keep it mode 600 and out of git.\n";
+
+fn write_private(tmp: &Path, body: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(tmp)?;
+    // The umask can only remove bits from 0600, but set it outright before writing anyway.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(HEADER.as_bytes())?;
+    file.write_all(body)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> Secrets {
+        Secrets {
+            client_id: "cid-value".into(),
+            client_secret: Some("csecret-value".into()),
+            bot: Grant {
+                access_token: "bot-access-value".into(),
+                refresh_token: "bot-refresh-value".into(),
+            },
+            broadcaster: Grant::default(),
+            console_token: "console-value".into(),
+        }
+    }
+
+    #[test]
+    fn debug_shows_which_fields_are_set_but_no_value() {
+        let text = format!("{:?}", full());
+        assert!(!text.contains("value"), "{text}");
+        assert!(text.contains("client_id: \"<set>\""), "{text}");
+        assert!(text.contains("refresh_token: \"<empty>\""), "{text}");
+    }
+
+    #[test]
+    fn require_live_names_each_missing_key_and_the_fix() {
+        assert_eq!(full().require_live(), Ok(()));
+        let err = Secrets::default().require_live().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secrets.yaml lacks client_id, bot.access_token, bot.refresh_token: run \
+             `twitch-bot auth` to sign in and fill them in (or use --offline)"
+        );
+        let err = full().require_broadcaster().unwrap_err();
+        assert_eq!(
+            err.missing,
+            vec!["broadcaster.access_token", "broadcaster.refresh_token"]
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_in_secrets_does_not_quote_the_value() {
+        let text = "client_id: abc\nbot: { access_token: [tok-secret-1], refresh_token: x }\n";
+        let err = super::super::parse_str::<Secrets>(Path::new("s.yaml"), text, true).unwrap_err();
+        let shown = err[0].to_string();
+        assert!(!shown.contains("tok-secret-1"), "{shown}");
+        assert!(
+            shown.starts_with("s.yaml:2:22: bot.access_token: "),
+            "{shown}"
+        );
     }
 }
