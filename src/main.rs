@@ -61,7 +61,13 @@ fn not_yet(name: &str) -> anyhow::Result<()> {
 }
 
 async fn check(settings: Settings) -> anyhow::Result<()> {
-    twitch_bot::config::Config::load(&settings.config_dir)?;
+    let errors = twitch_bot::config::check(&settings.config_dir);
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{} problem(s) found", errors.len());
+    }
     println!("configs in {} are valid", settings.config_dir.display());
     Ok(())
 }
