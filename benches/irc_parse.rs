@@ -222,36 +222,50 @@ fn main() {
     println!("lines per second of this thread's CPU time (immune to other load on the machine):");
     // An optional filter (`parse`, `walk`, `interpret`) runs one case only, e.g. for `perf`.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
-    let rounds = 7;
-    let budget = Duration::from_millis(400);
-    if wanted("(a) IrcLine::parse") {
-        report(
+    // `IRC_BENCH_PASSES=n`: no timing, just n passes of each selected case, for counting
+    // instructions under `valgrind --tool=cachegrind`, which the machine's load cannot disturb.
+    let passes: Option<usize> = std::env::var("IRC_BENCH_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let cases: [(&str, Box<dyn FnMut(&str)>); 3] = [
+        (
             "(a) IrcLine::parse",
-            measure(&corpus, rounds, budget, |l| {
+            Box::new(|l: &str| {
                 let _ = black_box(IrcLine::parse(black_box(l)));
             }),
-        );
-    }
-    if wanted("(a') parse + walk every tag") {
-        report(
+        ),
+        (
             "(a') parse + walk every tag",
-            measure(&corpus, rounds, budget, |l| {
+            Box::new(|l: &str| {
                 if let Ok(p) = IrcLine::parse(black_box(l)) {
                     black_box(p.tags().count());
                     black_box(p.trailing());
                 }
             }),
-        );
-    }
-    if wanted("(b) parse + interpret into Event") {
-        report(
+        ),
+        (
             "(b) parse + interpret into Event",
-            measure(&corpus, rounds, budget, |l| {
+            Box::new(|l: &str| {
                 if let Ok(p) = IrcLine::parse(black_box(l)) {
                     black_box(interpret(&p));
                 }
             }),
-        );
+        ),
+    ];
+    for (name, mut f) in cases {
+        if filter.as_deref().is_some_and(|want| !name.contains(want)) {
+            continue;
+        }
+        match passes {
+            Some(n) => {
+                for _ in 0..n {
+                    for l in &corpus {
+                        f(l);
+                    }
+                }
+                println!("{name}: {n} passes done");
+            }
+            None => report(name, measure(&corpus, 7, Duration::from_millis(400), f)),
+        }
     }
 }

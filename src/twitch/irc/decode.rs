@@ -3,7 +3,6 @@
 //! formats. Shared by every message type; knows nothing about which command it serves.
 
 use compact_str::CompactString;
-use memchr::memchr;
 
 use super::line::{IrcLine, unescape_with};
 use crate::event::{Badge, Chatter, EmoteRange, Roles};
@@ -147,7 +146,8 @@ pub(crate) fn number<T: std::str::FromStr>(v: Option<&str>) -> Option<T> {
 /// An escaped tag value as a `CompactString`, unescaped without an intermediate `String`
 /// (values of 24 bytes or less stay inline: no allocation at all).
 pub(crate) fn unescape(raw: &str) -> CompactString {
-    if memchr(b'\\', raw.as_bytes()).is_none() {
+    // Tag values are short: a plain loop beats `memchr`'s dispatch here.
+    if !raw.as_bytes().iter().any(|&b| b == b'\\') {
         return CompactString::new(raw);
     }
     let mut out = CompactString::with_capacity(raw.len());
@@ -162,14 +162,55 @@ pub(crate) fn unescape_string(raw: &str) -> String {
     out
 }
 
+/// Splits `s` at every `sep` byte (ASCII, so cuts fall on char boundaries).
+///
+/// A plain byte loop: these fields are a few dozen bytes, where `str::split`'s searcher setup
+/// costs more than the search.
+fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let cur = rest?;
+        match cur.as_bytes().iter().position(|&b| b == sep) {
+            Some(at) => {
+                rest = cur.get(at + 1..);
+                cur.get(..at)
+            }
+            None => {
+                rest = None;
+                Some(cur)
+            }
+        }
+    })
+}
+
+/// `s` cut at its first `sep` byte.
+fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.as_bytes().iter().position(|&b| b == sep)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// A decimal `u32` of plain digits (no sign, no spaces, no overflow).
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    s.bytes().try_fold(0u32, |n, b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u32::from(d))
+    })
+}
+
 /// `name/version,name/version,...`; entries without a name are skipped.
 pub(crate) fn badges(raw: &str) -> Vec<Badge> {
     if raw.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::with_capacity(raw.bytes().filter(|&b| b == b',').count() + 1);
-    for entry in raw.split(',') {
-        let (name, version) = entry.split_once('/').unwrap_or((entry, ""));
+    for entry in split_byte(raw, b',') {
+        let (name, version) = split_once_byte(entry, b'/').unwrap_or((entry, ""));
         if name.is_empty() {
             continue;
         }
@@ -184,10 +225,10 @@ pub(crate) fn badges(raw: &str) -> Vec<Badge> {
 /// Months subscribed from `badge-info` (`subscriber/25` or `founder/12`), 0 otherwise.
 pub(crate) fn sub_months(badge_info: Option<&str>) -> u32 {
     let Some(raw) = badge_info else { return 0 };
-    raw.split(',')
+    split_byte(raw, b',')
         .find_map(|entry| {
-            let (name, months) = entry.split_once('/')?;
-            matches!(name, "subscriber" | "founder").then(|| months.parse().ok())?
+            let (name, months) = split_once_byte(entry, b'/')?;
+            matches!(name, "subscriber" | "founder").then(|| digits(months))?
         })
         .unwrap_or(0)
 }
@@ -197,33 +238,36 @@ pub(crate) fn emotes(raw: Option<&str>) -> Vec<EmoteRange> {
     let Some(raw) = nonempty(raw) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for group in raw.split('/') {
-        let Some((id, ranges)) = group.split_once(':') else {
+    let mut out = Vec::with_capacity(raw.bytes().filter(|&b| b == b'-').count());
+    for group in split_byte(raw, b'/') {
+        let Some((id, ranges)) = split_once_byte(group, b':') else {
             continue;
         };
         if id.is_empty() {
             continue;
         }
-        for range in ranges.split(',') {
-            let Some((start, end)) = range.split_once('-') else {
+        let id = CompactString::new(id);
+        for range in split_byte(ranges, b',') {
+            let Some((start, end)) = split_once_byte(range, b'-') else {
                 continue;
             };
-            let (Ok(start), Ok(end)) = (start.parse::<u32>(), end.parse::<u32>()) else {
+            let (Some(start), Some(end)) = (digits(start), digits(end)) else {
                 continue;
             };
             if start > end {
                 continue;
             }
             out.push(EmoteRange {
-                id: CompactString::new(id),
+                id: id.clone(),
                 start,
                 end,
             });
         }
     }
     // Twitch groups ranges by emote; readers want them in the order they appear in the text.
-    out.sort_unstable_by_key(|e| e.start);
+    if !out.is_sorted_by_key(|e| e.start) {
+        out.sort_unstable_by_key(|e| e.start);
+    }
     out
 }
 
@@ -287,6 +331,17 @@ mod tests {
         );
         assert_eq!(emotes(Some("")), vec![]);
         assert_eq!(emotes(None), vec![]);
+    }
+
+    #[test]
+    fn digits_accepts_plain_u32_only() {
+        assert_eq!(digits("0"), Some(0));
+        assert_eq!(digits("4294967295"), Some(u32::MAX));
+        assert_eq!(digits("4294967296"), None);
+        assert_eq!(digits("99999999999"), None);
+        assert_eq!(digits(""), None);
+        assert_eq!(digits("+1"), None);
+        assert_eq!(digits("1a"), None);
     }
 
     #[test]

@@ -427,6 +427,18 @@ mod tests {
         }
 
         #[test]
+        fn tag_walk_agrees_with_a_naive_split(block in "[a-z=;é\\\\]{0,70}") {
+            let naive: Vec<(&str, &str)> = block
+                .split(';')
+                .filter(|e| !e.is_empty())
+                .map(|e| e.split_once('=').unwrap_or((e, "")))
+                .filter(|(k, v)| !(k.is_empty() && v.is_empty()))
+                .collect();
+            let fast: Vec<(&str, &str)> = Tags { block: &block, pos: 0 }.map(|(k, v)| (k, v.raw())).collect();
+            prop_assert_eq!(fast, naive);
+        }
+
+        #[test]
         fn unescape_inverts_escape(s in any::<String>()) {
             let escaped = escape(&s);
             prop_assert_eq!(TagValue(&escaped).unescaped(), s.as_str());
