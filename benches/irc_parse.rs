@@ -178,6 +178,9 @@ fn measure(
         .collect()
 }
 
+/// One benchmarked operation over a line.
+type Case = Box<dyn FnMut(&str)>;
+
 fn report(name: &str, mut rates: Vec<f64>) {
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
@@ -227,7 +230,7 @@ fn main() {
     let passes: Option<usize> = std::env::var("IRC_BENCH_PASSES")
         .ok()
         .and_then(|v| v.parse().ok());
-    let cases: [(&str, Box<dyn FnMut(&str)>); 3] = [
+    let cases: [(&str, Case); 3] = [
         (
             "(a) IrcLine::parse",
             Box::new(|l: &str| {

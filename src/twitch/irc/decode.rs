@@ -146,8 +146,7 @@ pub(crate) fn number<T: std::str::FromStr>(v: Option<&str>) -> Option<T> {
 /// An escaped tag value as a `CompactString`, unescaped without an intermediate `String`
 /// (values of 24 bytes or less stay inline: no allocation at all).
 pub(crate) fn unescape(raw: &str) -> CompactString {
-    // Tag values are short: a plain loop beats `memchr`'s dispatch here.
-    if !raw.as_bytes().iter().any(|&b| b == b'\\') {
+    if !raw.as_bytes().contains(&b'\\') {
         return CompactString::new(raw);
     }
     let mut out = CompactString::with_capacity(raw.len());
