@@ -7,6 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use twitch_bot::event::Event;
 use twitch_bot::twitch::irc::{Incoming, IrcLine, interpret};
 
 /// A tiny deterministic generator (xorshift64*): the same corpus on every run.
@@ -216,11 +217,27 @@ fn main() {
         texts.iter().max().unwrap_or(&0),
     );
     // Every line must become a chat event, or the figures below would measure the wrong path.
-    let chats = corpus
+    let chats: Vec<_> = corpus
         .iter()
-        .filter(|l| IrcLine::parse(l).is_ok_and(|p| matches!(interpret(&p), Incoming::Event(_))))
-        .count();
-    assert_eq!(chats, corpus.len(), "corpus lines that did not interpret");
+        .filter_map(|l| match interpret(&IrcLine::parse(l).ok()?) {
+            Incoming::Event(Event::Chat(m)) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        chats.len(),
+        corpus.len(),
+        "corpus lines that did not interpret"
+    );
+    let emotes: usize = chats.iter().map(|m| m.emotes.len()).sum();
+    let replies = chats.iter().filter(|m| m.reply_parent.is_some()).count();
+    let users: std::collections::HashSet<_> = chats.iter().map(|m| &m.sender.login).collect();
+    println!(
+        "        {} users, {:.1} emote ranges/line, {:.0}% replies",
+        users.len(),
+        emotes as f64 / chats.len() as f64,
+        100.0 * replies as f64 / chats.len() as f64
+    );
 
     println!("lines per second of this thread's CPU time (immune to other load on the machine):");
     // An optional filter (`parse`, `walk`, `interpret`) runs one case only, e.g. for `perf`.
