@@ -212,7 +212,7 @@ impl<'a> IrcLine<'a> {
 /// Iterator over a line's tags: `(key, value)` pairs in wire order, empty entries skipped.
 ///
 /// Tags are short and a PRIVMSG has twenty-odd of them, so the separators are found eight bytes
-/// at a time ([`find_sep`]) rather than by a search call per tag. `=` and `;` are ASCII, so
+/// at a time (`find_sep`) rather than by a search call per tag. `=` and `;` are ASCII, so
 /// every cut is on a char boundary.
 #[derive(Debug, Clone)]
 pub struct Tags<'a> {
