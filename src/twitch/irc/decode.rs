@@ -3,7 +3,6 @@
 //! formats. Shared by every message type; knows nothing about which command it serves.
 
 use compact_str::CompactString;
-use memchr::memchr;
 
 use super::line::{IrcLine, unescape_with};
 use crate::event::{Badge, Chatter, EmoteRange, Roles};
@@ -49,35 +48,38 @@ impl<'a> KnownTags<'a> {
         let mut t = KnownTags::default();
         for (key, value) in line.tags() {
             let v = Some(value.raw());
-            match key {
-                "badges" => t.badges = v,
-                "badge-info" => t.badge_info = v,
-                "color" => t.color = v,
-                "display-name" => t.display_name = v,
-                "emotes" => t.emotes = v,
-                "first-msg" => t.first_msg = v,
-                "id" => t.id = v,
-                "mod" => t.is_mod = v,
-                "returning-chatter" => t.returning_chatter = v,
-                "room-id" => t.room_id = v,
-                "subscriber" => t.subscriber = v,
-                "tmi-sent-ts" => t.tmi_sent_ts = v,
-                "turbo" => t.turbo = v,
-                "user-id" => t.user_id = v,
-                "user-type" => t.user_type = v,
-                "vip" => t.vip = v,
-                "bits" => t.bits = v,
-                "reply-parent-msg-id" => t.reply_parent_msg_id = v,
-                "reply-parent-user-login" => t.reply_parent_user_login = v,
-                "reply-parent-display-name" => t.reply_parent_display_name = v,
-                "reply-parent-msg-body" => t.reply_parent_msg_body = v,
-                "source-room-id" => t.source_room_id = v,
-                "source-id" => t.source_id = v,
-                "login" => t.login = v,
-                "msg-id" => t.msg_id = v,
-                "system-msg" => t.system_msg = v,
-                _ => {}
-            }
+            // Dispatch on the length first: one or two string compares per tag instead of
+            // walking a 26-arm chain for every one of a PRIVMSG's twenty-odd tags.
+            let slot = match (key.len(), key) {
+                (2, "id") => &mut t.id,
+                (3, "mod") => &mut t.is_mod,
+                (3, "vip") => &mut t.vip,
+                (4, "bits") => &mut t.bits,
+                (5, "color") => &mut t.color,
+                (5, "login") => &mut t.login,
+                (5, "turbo") => &mut t.turbo,
+                (6, "badges") => &mut t.badges,
+                (6, "emotes") => &mut t.emotes,
+                (6, "msg-id") => &mut t.msg_id,
+                (7, "room-id") => &mut t.room_id,
+                (7, "user-id") => &mut t.user_id,
+                (9, "first-msg") => &mut t.first_msg,
+                (9, "user-type") => &mut t.user_type,
+                (9, "source-id") => &mut t.source_id,
+                (10, "badge-info") => &mut t.badge_info,
+                (10, "subscriber") => &mut t.subscriber,
+                (10, "system-msg") => &mut t.system_msg,
+                (11, "tmi-sent-ts") => &mut t.tmi_sent_ts,
+                (12, "display-name") => &mut t.display_name,
+                (14, "source-room-id") => &mut t.source_room_id,
+                (17, "returning-chatter") => &mut t.returning_chatter,
+                (19, "reply-parent-msg-id") => &mut t.reply_parent_msg_id,
+                (21, "reply-parent-msg-body") => &mut t.reply_parent_msg_body,
+                (23, "reply-parent-user-login") => &mut t.reply_parent_user_login,
+                (25, "reply-parent-display-name") => &mut t.reply_parent_display_name,
+                _ => continue,
+            };
+            *slot = v;
         }
         t
     }
@@ -144,7 +146,7 @@ pub(crate) fn number<T: std::str::FromStr>(v: Option<&str>) -> Option<T> {
 /// An escaped tag value as a `CompactString`, unescaped without an intermediate `String`
 /// (values of 24 bytes or less stay inline: no allocation at all).
 pub(crate) fn unescape(raw: &str) -> CompactString {
-    if memchr(b'\\', raw.as_bytes()).is_none() {
+    if !raw.as_bytes().contains(&b'\\') {
         return CompactString::new(raw);
     }
     let mut out = CompactString::with_capacity(raw.len());
@@ -159,14 +161,55 @@ pub(crate) fn unescape_string(raw: &str) -> String {
     out
 }
 
+/// Splits `s` at every `sep` byte (ASCII, so cuts fall on char boundaries).
+///
+/// A plain byte loop: these fields are a few dozen bytes, where `str::split`'s searcher setup
+/// costs more than the search.
+fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let cur = rest?;
+        match cur.as_bytes().iter().position(|&b| b == sep) {
+            Some(at) => {
+                rest = cur.get(at + 1..);
+                cur.get(..at)
+            }
+            None => {
+                rest = None;
+                Some(cur)
+            }
+        }
+    })
+}
+
+/// `s` cut at its first `sep` byte.
+fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.as_bytes().iter().position(|&b| b == sep)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// A decimal `u32` of plain digits (no sign, no spaces, no overflow).
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    s.bytes().try_fold(0u32, |n, b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u32::from(d))
+    })
+}
+
 /// `name/version,name/version,...`; entries without a name are skipped.
 pub(crate) fn badges(raw: &str) -> Vec<Badge> {
     if raw.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::with_capacity(raw.bytes().filter(|&b| b == b',').count() + 1);
-    for entry in raw.split(',') {
-        let (name, version) = entry.split_once('/').unwrap_or((entry, ""));
+    for entry in split_byte(raw, b',') {
+        let (name, version) = split_once_byte(entry, b'/').unwrap_or((entry, ""));
         if name.is_empty() {
             continue;
         }
@@ -181,10 +224,10 @@ pub(crate) fn badges(raw: &str) -> Vec<Badge> {
 /// Months subscribed from `badge-info` (`subscriber/25` or `founder/12`), 0 otherwise.
 pub(crate) fn sub_months(badge_info: Option<&str>) -> u32 {
     let Some(raw) = badge_info else { return 0 };
-    raw.split(',')
+    split_byte(raw, b',')
         .find_map(|entry| {
-            let (name, months) = entry.split_once('/')?;
-            matches!(name, "subscriber" | "founder").then(|| months.parse().ok())?
+            let (name, months) = split_once_byte(entry, b'/')?;
+            matches!(name, "subscriber" | "founder").then(|| digits(months))?
         })
         .unwrap_or(0)
 }
@@ -194,33 +237,36 @@ pub(crate) fn emotes(raw: Option<&str>) -> Vec<EmoteRange> {
     let Some(raw) = nonempty(raw) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for group in raw.split('/') {
-        let Some((id, ranges)) = group.split_once(':') else {
+    let mut out = Vec::with_capacity(raw.bytes().filter(|&b| b == b'-').count());
+    for group in split_byte(raw, b'/') {
+        let Some((id, ranges)) = split_once_byte(group, b':') else {
             continue;
         };
         if id.is_empty() {
             continue;
         }
-        for range in ranges.split(',') {
-            let Some((start, end)) = range.split_once('-') else {
+        let id = CompactString::new(id);
+        for range in split_byte(ranges, b',') {
+            let Some((start, end)) = split_once_byte(range, b'-') else {
                 continue;
             };
-            let (Ok(start), Ok(end)) = (start.parse::<u32>(), end.parse::<u32>()) else {
+            let (Some(start), Some(end)) = (digits(start), digits(end)) else {
                 continue;
             };
             if start > end {
                 continue;
             }
             out.push(EmoteRange {
-                id: CompactString::new(id),
+                id: id.clone(),
                 start,
                 end,
             });
         }
     }
     // Twitch groups ranges by emote; readers want them in the order they appear in the text.
-    out.sort_unstable_by_key(|e| e.start);
+    if !out.is_sorted_by_key(|e| e.start) {
+        out.sort_unstable_by_key(|e| e.start);
+    }
     out
 }
 
@@ -284,6 +330,17 @@ mod tests {
         );
         assert_eq!(emotes(Some("")), vec![]);
         assert_eq!(emotes(None), vec![]);
+    }
+
+    #[test]
+    fn digits_accepts_plain_u32_only() {
+        assert_eq!(digits("0"), Some(0));
+        assert_eq!(digits("4294967295"), Some(u32::MAX));
+        assert_eq!(digits("4294967296"), None);
+        assert_eq!(digits("99999999999"), None);
+        assert_eq!(digits(""), None);
+        assert_eq!(digits("+1"), None);
+        assert_eq!(digits("1a"), None);
     }
 
     #[test]

@@ -197,7 +197,10 @@ impl<'a> IrcLine<'a> {
 
     /// All tags in order, values still escaped.
     pub fn tags(&self) -> Tags<'a> {
-        Tags { rest: self.tags }
+        Tags {
+            block: self.tags,
+            pos: 0,
+        }
     }
 
     /// One tag's value.
@@ -207,38 +210,81 @@ impl<'a> IrcLine<'a> {
 }
 
 /// Iterator over a line's tags: `(key, value)` pairs in wire order, empty entries skipped.
+///
+/// Tags are short and a PRIVMSG has twenty-odd of them, so the separators are found eight bytes
+/// at a time (`find_sep`) rather than by a search call per tag. `=` and `;` are ASCII, so
+/// every cut is on a char boundary.
 #[derive(Debug, Clone)]
 pub struct Tags<'a> {
-    rest: &'a str,
+    block: &'a str,
+    /// Where the next entry starts.
+    pos: usize,
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `word` equal to `byte`. Bits above the first match may be
+/// false positives (borrows), but the lowest set bit is always exact, which is all we use.
+#[inline(always)]
+fn byte_mask(word: u64, byte: u8) -> u64 {
+    let x = word ^ (LOW_BITS * u64::from(byte));
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+}
+
+/// The first index at or after `from` holding `a` (or `b` when `both`), if any.
+#[inline(always)]
+fn find_sep(bytes: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(w);
+        let mask = byte_mask(word, a) | byte_mask(word, b);
+        if mask != 0 {
+            return Some(i + (mask.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let tail = bytes.get(i..).unwrap_or_default();
+    tail.iter().position(|&c| c == a || c == b).map(|p| i + p)
 }
 
 impl<'a> Iterator for Tags<'a> {
     type Item = (&'a str, TagValue<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.block.as_bytes();
         loop {
-            if self.rest.is_empty() {
+            let start = self.pos;
+            if start >= bytes.len() {
                 return None;
             }
-            let bytes = self.rest.as_bytes();
-            let (entry, rest) = match memchr(b';', bytes) {
-                Some(at) => (
-                    self.rest.get(..at).unwrap_or_default(),
-                    self.rest.get(at + 1..).unwrap_or_default(),
-                ),
-                None => (self.rest, ""),
+            let sep = find_sep(bytes, start, b'=', b';');
+            let (key_end, value) = match sep {
+                Some(eq) if bytes.get(eq) == Some(&b'=') => {
+                    // The value runs to the next `;`; an `=` inside it is part of it.
+                    let end = find_sep(bytes, eq + 1, b';', b';').unwrap_or(bytes.len());
+                    self.pos = end + 1;
+                    (eq, self.block.get(eq + 1..end).unwrap_or_default())
+                }
+                // A `;` first: a key without a value (or an empty entry).
+                Some(semi) => {
+                    self.pos = semi + 1;
+                    (semi, "")
+                }
+                None => {
+                    self.pos = bytes.len();
+                    (bytes.len(), "")
+                }
             };
-            self.rest = rest;
-            if entry.is_empty() {
+            if key_end == start && value.is_empty() {
                 continue;
             }
-            return Some(match memchr(b'=', entry.as_bytes()) {
-                Some(at) => (
-                    entry.get(..at).unwrap_or_default(),
-                    TagValue(entry.get(at + 1..).unwrap_or_default()),
-                ),
-                None => (entry, TagValue("")),
-            });
+            return Some((
+                self.block.get(start..key_end).unwrap_or_default(),
+                TagValue(value),
+            ));
         }
     }
 }
@@ -307,6 +353,12 @@ mod tests {
         let line = IrcLine::parse("@a;;b=;c=1; :tmi.twitch.tv X").unwrap();
         let tags: Vec<_> = line.tags().map(|(k, v)| (k, v.raw())).collect();
         assert_eq!(tags, vec![("a", ""), ("b", ""), ("c", "1")]);
+        let line = IrcLine::parse("@k=a=b;x;=v;last=1=2 CMD").unwrap();
+        let tags: Vec<_> = line.tags().map(|(k, v)| (k, v.raw())).collect();
+        assert_eq!(
+            tags,
+            vec![("k", "a=b"), ("x", ""), ("", "v"), ("last", "1=2")]
+        );
     }
 
     #[test]
@@ -362,6 +414,28 @@ mod tests {
                     let _ = v.unescaped();
                 }
             }
+        }
+
+        #[test]
+        fn separator_search_agrees_with_a_naive_one(s in "[a-z=;é]{0,40}", from in 0usize..45) {
+            let bytes = s.as_bytes();
+            let naive = bytes
+                .get(from..)
+                .and_then(|t| t.iter().position(|&c| c == b'=' || c == b';'))
+                .map(|p| p + from);
+            prop_assert_eq!(find_sep(bytes, from, b'=', b';'), naive);
+        }
+
+        #[test]
+        fn tag_walk_agrees_with_a_naive_split(block in "[a-z=;é\\\\]{0,70}") {
+            let naive: Vec<(&str, &str)> = block
+                .split(';')
+                .filter(|e| !e.is_empty())
+                .map(|e| e.split_once('=').unwrap_or((e, "")))
+                .filter(|(k, v)| !(k.is_empty() && v.is_empty()))
+                .collect();
+            let fast: Vec<(&str, &str)> = Tags { block: &block, pos: 0 }.map(|(k, v)| (k, v.raw())).collect();
+            prop_assert_eq!(fast, naive);
         }
 
         #[test]
