@@ -9,7 +9,15 @@ use std::time::Duration;
 fn typing_ping_in_the_offline_terminal_prints_pong_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-        .args(["--offline", "--noconsole", "--nozmq", "--noobs", "--noaudio", "--nohotkeys", "--nonotify"])
+        .args([
+            "--offline",
+            "--noconsole",
+            "--nozmq",
+            "--noobs",
+            "--noaudio",
+            "--nohotkeys",
+            "--nonotify",
+        ])
         .arg("--config")
         .arg(dir.path().join("configs"))
         .arg("--data")
@@ -37,7 +45,9 @@ fn typing_ping_in_the_offline_terminal_prints_pong_and_sigterm_exits_cleanly() {
         writeln!(stdin, "!ping").expect("typing works");
         stdin.flush().expect("flush");
         let deadline = std::time::Instant::now() + Duration::from_millis(200);
-        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        while let Ok(line) =
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
             if line.ends_with(": pong") {
                 answered = true;
                 break;
@@ -52,7 +62,10 @@ fn typing_ping_in_the_offline_terminal_prints_pong_and_sigterm_exits_cleanly() {
     #[cfg(unix)]
     {
         let pid = child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let exit = loop {
@@ -65,7 +78,11 @@ fn typing_ping_in_the_offline_terminal_prints_pong_and_sigterm_exits_cleanly() {
             std::thread::sleep(Duration::from_millis(20));
         };
         let _ = child.kill();
-        assert_eq!(exit.and_then(|e| e.code()), Some(0), "SIGTERM gives a clean exit");
+        assert_eq!(
+            exit.and_then(|e| e.code()),
+            Some(0),
+            "SIGTERM gives a clean exit"
+        );
     }
     #[cfg(not(unix))]
     {
