@@ -261,3 +261,35 @@ async fn emotes_load_from_twitch_and_a_dead_third_party_site_only_warns() {
     assert!(set.contains("mychanHype"));
     assert!(!set.contains("kappa"), "emote names are case-sensitive");
 }
+
+#[tokio::test]
+async fn stream_state_is_read_at_start_and_viewers_are_sampled_while_live() {
+    use twitch_bot::event::{ChannelEvent, ChannelEventKind, EventSource};
+    use twitch_bot::twitch::stream::{self, StreamConfig};
+    let s = setup().await;
+    s.api.set_live(Some(37));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (handle, _task) = stream::spawn(
+        s.helix.clone(),
+        BROADCASTER_ID.into(),
+        StreamConfig {
+            viewer_sample_minutes: 1,
+        },
+        stop.clone(),
+    );
+    let mut samples = handle.samples();
+    let first = tokio::time::timeout(Duration::from_secs(5), samples.recv())
+        .await
+        .expect("a sample at start")
+        .expect("open");
+    assert_eq!(first.viewers, 37);
+    assert!(handle.is_live());
+    handle.observe(&ChannelEvent {
+        id: "x".into(),
+        source: EventSource::EventSub,
+        user: None,
+        kind: ChannelEventKind::StreamOffline,
+    });
+    assert!(!handle.is_live(), "EventSub's offline wins");
+    stop.cancel();
+}

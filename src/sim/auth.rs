@@ -29,6 +29,8 @@ pub struct AuthState {
     pub counter: u64,
     pub validate_calls: u64,
     pub refresh_calls: u64,
+    /// Device-code polls of `/token`, answered or pending.
+    pub device_polls: u64,
 }
 
 impl AuthState {
@@ -87,6 +89,7 @@ async fn token(
     let grant = f.get("grant_type").map(String::as_str).unwrap_or_default();
     match grant {
         "urn:ietf:params:oauth:grant-type:device_code" => {
+            a.device_polls += 1;
             let code = f.get("device_code").cloned().unwrap_or_default();
             let Some(left) = a.pending.get_mut(&code) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid device code");

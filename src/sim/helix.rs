@@ -223,6 +223,10 @@ impl FakeTwitchApi {
     pub fn validate_calls(&self) -> u64 {
         self.state.auth().validate_calls
     }
+    /// How many device-code polls arrived.
+    pub fn device_polls(&self) -> u64 {
+        self.state.auth().device_polls
+    }
     /// How many refreshes arrived.
     pub fn refresh_calls(&self) -> u64 {
         self.state.auth().refresh_calls
