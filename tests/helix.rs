@@ -293,3 +293,76 @@ async fn stream_state_is_read_at_start_and_viewers_are_sampled_while_live() {
     assert!(!handle.is_live(), "EventSub's offline wins");
     stop.cancel();
 }
+
+/// BTTV, FFZ and 7TV answers in their real shapes, served on 127.0.0.1.
+async fn third_party_sites() -> String {
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use serde_json::json;
+    let app = Router::new()
+        .route(
+            "/bttv/cached/users/twitch/{id}",
+            get(|| async {
+                Json(json!({"id": "x", "bots": [], "avatar": "", "channelEmotes": [{"id": "1", "code": "bttvChan", "imageType": "png", "animated": false, "userId": "u"}],
+                    "sharedEmotes": [{"id": "2", "code": "catJAM", "imageType": "gif", "animated": true, "user": {"id": "u", "name": "n", "displayName": "N", "providerId": "1"}}]}))
+            }),
+        )
+        .route("/bttv/cached/emotes/global", get(|| async { Json(json!([{"id": "3", "code": "FeelsBadMan", "imageType": "png", "animated": false, "userId": "u"}])) }))
+        .route(
+            "/ffz/room/id/{id}",
+            get(|| async { Json(json!({"room": {"id": 1, "set": 7}, "sets": {"7": {"id": 7, "title": "Channel", "emoticons": [{"id": 9, "name": "ffzChan", "urls": {}}]}}})) }),
+        )
+        .route(
+            "/ffz/set/global",
+            get(|| async { Json(json!({"default_sets": [3], "sets": {"3": {"id": 3, "emoticons": [{"id": 1, "name": "ZreknarF", "urls": {}}]}, "4330": {"id": 4330, "emoticons": [{"id": 2, "name": "OnlyForSome", "urls": {}}]}}, "users": {"4330": ["someone"]}})) }),
+        )
+        .route("/7tv/users/twitch/{id}", get(|| async { (axum::http::StatusCode::NOT_FOUND, Json(json!({"status_code": 404, "error": "user not found"}))) }))
+        .route("/7tv/emote-sets/global", get(|| async { Json(json!({"id": "g", "name": "Global Emotes", "emotes": [{"id": "a", "name": "EZ", "flags": 0, "data": {}}]})) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn bttv_ffz_and_7tv_emotes_are_read_in_their_formats_and_a_missing_profile_is_fine() {
+    let base = third_party_sites().await;
+    let config = EmotesConfig {
+        twitch: false,
+        bttv_url: format!("{base}/bttv"),
+        ffz_url: format!("{base}/ffz"),
+        seventv_url: format!("{base}/7tv"),
+        ..EmotesConfig::default()
+    };
+    let set = emotes::load(None, &reqwest::Client::new(), &config, BROADCASTER_ID).await;
+    for name in [
+        "bttvChan",
+        "catJAM",
+        "FeelsBadMan",
+        "ffzChan",
+        "ZreknarF",
+        "EZ",
+    ] {
+        assert!(set.contains(name), "{name} loaded");
+    }
+    assert!(
+        !set.contains("OnlyForSome"),
+        "FFZ global uses default_sets only"
+    );
+    assert_eq!(set.len(), 6);
+
+    let only_ffz = EmotesConfig {
+        bttv: false,
+        seventv: false,
+        ..config
+    };
+    let set = emotes::load(None, &reqwest::Client::new(), &only_ffz, BROADCASTER_ID).await;
+    assert!(
+        set.contains("ffzChan") && !set.contains("catJAM"),
+        "switches are honoured"
+    );
+}

@@ -154,9 +154,18 @@ pub async fn load(
         ] {
             match get_json(http, &url).await {
                 Ok(Some(v)) => {
+                    // The global answer also lists sets only some users see: keep
+                    // `default_sets` when present.
+                    let defaults: Option<Vec<String>> = v["default_sets"].as_array().map(|a| {
+                        a.iter()
+                            .map(|x| x.to_string().trim_matches('"').to_string())
+                            .collect()
+                    });
                     if let Some(sets) = v["sets"].as_object() {
-                        for s in sets.values() {
-                            set.extend(names_at(&s["emoticons"], "name"));
+                        for (id, s) in sets {
+                            if defaults.as_ref().is_none_or(|d| d.contains(id)) {
+                                set.extend(names_at(&s["emoticons"], "name"));
+                            }
                         }
                     }
                 }

@@ -167,6 +167,21 @@ pub struct EventSubSettings {
     pub config: EventSubConfig,
 }
 
+/// Where subscriptions are created: `twitch.eventsub_subscriptions_url`, or `helix_url` +
+/// `/eventsub/subscriptions` (the Twitch CLI's EventSub mock takes them on its own port).
+pub fn subscriptions_url(twitch: &crate::config::bot::TwitchConfig) -> String {
+    twitch
+        .eventsub_subscriptions_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "{}/eventsub/subscriptions",
+                twitch.helix_url.trim_end_matches('/')
+            )
+        })
+}
+
 /// What the running client reports, for the console and tests.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventSubStatus {
@@ -242,6 +257,7 @@ pub fn spawn(
         dedup,
         status: tx,
         refused: HashMap::new(),
+        welcomed: false,
     };
     let task = tokio::spawn(client.run(shutdown));
     (EventSubHandle { status: rx }, task)
@@ -254,6 +270,8 @@ struct Client {
     dedup: Arc<dyn Dedup>,
     status: watch::Sender<EventSubStatus>,
     refused: HashMap<String, String>,
+    /// A welcome arrived since the last reconnect (resets the back-off).
+    welcomed: bool,
 }
 
 enum Step {
@@ -265,6 +283,7 @@ impl Client {
     async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_secs(1);
         let max = Duration::from_secs(self.settings.config.max_backoff_secs.max(1));
+        let mut failures = 0u32;
         loop {
             let url = self.settings.ws_url.clone();
             let result = tokio::select! {
@@ -275,11 +294,22 @@ impl Client {
                 return;
             }
             self.status.send_modify(|s| s.session_id = None);
+            if std::mem::take(&mut self.welcomed) {
+                // The last socket worked: this is a new outage.
+                backoff = Duration::from_secs(1);
+                failures = 0;
+            }
             let reason = match result {
                 Ok(()) => return,
                 Err(e) => e.to_string(),
             };
-            warn!("EventSub: {reason}; reconnecting in {backoff:?}");
+            // Say it once per outage; repeated failures while Twitch is unreachable go to debug.
+            if failures == 0 {
+                warn!("EventSub: {reason}; reconnecting with back-off");
+            } else {
+                debug!("EventSub: {reason}; next try in {backoff:?}");
+            }
+            failures += 1;
             self.health(ConnectionState::Reconnecting {
                 reason,
                 retry_in_ms: backoff.as_millis() as u64,
@@ -413,6 +443,7 @@ impl Client {
                 }
                 let id = session["id"].as_str().unwrap_or_default().to_string();
                 info!(session = %id, "EventSub connected");
+                self.welcomed = true;
                 self.status.send_modify(|s| s.session_id = Some(id.clone()));
                 if subscribe {
                     self.subscribe_all(&id).await;
