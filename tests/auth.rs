@@ -174,3 +174,37 @@ async fn a_revoked_grant_is_reported_once_and_not_retried_in_a_loop() {
     );
     stop.cancel();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_auth_server_is_not_fatal() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let mut s = tokens_for(&api).await.secrets();
+    s.client_id = "fakeclient".into();
+    // Port 9 (discard) on loopback: connection refused, like a network that is down.
+    let tokens = Tokens::new(
+        AuthClient::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:9/oauth2",
+            "fakeclient",
+            None,
+        ),
+        s,
+        None,
+    );
+    let (tx, mut rx) = queue::channel(16);
+    let stop = CancellationToken::new();
+    let task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, stop.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * 3600);
+    let mut events = 0;
+    while let Ok(Some(_)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        events += 1;
+    }
+    assert_eq!(
+        events, 0,
+        "no 'grant invalid' report while the network is down"
+    );
+    assert!(!task.is_finished(), "the validator keeps trying");
+    stop.cancel();
+}

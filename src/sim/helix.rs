@@ -205,6 +205,26 @@ impl FakeTwitchApi {
         format!("ws://{}/ws", self.state.addr)
     }
 
+    /// Points `bot`'s Twitch API URLs at this fake and gives `secrets` a client id and valid
+    /// tokens for both accounts: what `--offline` needs to run the real API code paths.
+    pub fn configure(
+        &self,
+        bot: &mut crate::config::BotConfig,
+        secrets: &mut crate::config::Secrets,
+    ) {
+        bot.twitch.helix_url = self.helix_url();
+        bot.twitch.auth_url = self.auth_url();
+        bot.twitch.eventsub_url = self.eventsub_url();
+        bot.twitch.eventsub_subscriptions_url = None;
+        secrets.client_id = "fakeclient".into();
+        let (a, r) = self.issue_tokens(BOT_ID);
+        secrets.bot.access_token = a;
+        secrets.bot.refresh_token = r;
+        let (a, r) = self.issue_tokens(BROADCASTER_ID);
+        secrets.broadcaster.access_token = a;
+        secrets.broadcaster.refresh_token = r;
+    }
+
     /// Issues a valid token pair for `user_id` (what `twitch-bot auth` would have saved).
     pub fn issue_tokens(&self, user_id: &str) -> (String, String) {
         self.state.auth().issue(user_id)

@@ -498,9 +498,14 @@ pub fn spawn_validator(
                         unreachable_said = false;
                         tracing::debug!(%account, login = %v.login, expires_in = v.expires_in, "token valid");
                     }
-                    Err(AuthError::Http(e)) => {
+                    Err(
+                        e
+                        @ (AuthError::Http(_) | AuthError::Status { .. } | AuthError::Save { .. }),
+                    ) => {
+                        // Network down, or a server without /validate (the Twitch CLI mock):
+                        // not the user's grant's fault, so say it once and try next time.
                         if !unreachable_said {
-                            warn!("cannot reach Twitch to validate tokens ({e}); retrying later");
+                            warn!("cannot validate Twitch tokens ({e}); retrying later");
                             unreachable_said = true;
                         }
                     }
