@@ -208,3 +208,85 @@ async fn an_unreachable_auth_server_is_not_fatal() {
     assert!(!task.is_finished(), "the validator keeps trying");
     stop.cancel();
 }
+
+#[tokio::test]
+async fn the_authorization_code_flow_takes_one_redirect_and_checks_its_state() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let client = AuthClient::new(
+        reqwest::Client::new(),
+        &api.auth_url(),
+        "fakeclient",
+        Some("shh"),
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let redirect = format!("http://localhost:{port}");
+    let mut shown = String::new();
+    let browser = {
+        let redirect = redirect.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        let task = tokio::spawn(async move {
+            let url = rx.await.expect("url shown");
+            let parsed = reqwest::Url::parse(&url).expect("valid url");
+            let state = parsed
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .expect("state");
+            // What the browser does after the user approves.
+            reqwest::get(format!(
+                "{redirect}/?code=code-123&scope=chat%3Aread&state={state}"
+            ))
+            .await
+            .expect("listener answers")
+            .text()
+            .await
+            .expect("body")
+        });
+        (tx, task)
+    };
+    let (tx, task) = browser;
+    let mut tx = Some(tx);
+    let token = auth::authorization_code_grant(&client, &redirect, &["chat:read"], &mut |url| {
+        shown = url.to_string();
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(url.to_string());
+        }
+    })
+    .await
+    .expect("signed in");
+    assert!(
+        shown.starts_with(&format!("{}/authorize?response_type=code", api.auth_url())),
+        "{shown}"
+    );
+    assert!(shown.contains("scope=chat%3Aread"), "{shown}");
+    let page = task.await.expect("browser");
+    assert!(page.contains("Signed in"), "{page}");
+    let v = client
+        .validate(&token.access_token)
+        .await
+        .expect("up")
+        .expect("valid");
+    assert_eq!(v.user_id, BOT_ID);
+
+    // A redirect with the wrong state is refused.
+    let port2 = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let redirect2 = format!("http://localhost:{port2}");
+    let r2 = redirect2.clone();
+    let forged = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = reqwest::get(format!("{r2}/?code=evil&state=forged")).await;
+    });
+    let err = auth::authorization_code_grant(&client, &redirect2, &["chat:read"], &mut |_| {})
+        .await
+        .expect_err("forged state");
+    assert!(err.to_string().contains("state"), "{err}");
+    forged.await.expect("forger");
+}

@@ -615,7 +615,10 @@ pub async fn run_auth_with(
     ] {
         println!("Sign in as the {account} account ({who}).");
         let token = if code_flow {
-            code_grant(&client, &auth_config.redirect_uri, scopes).await?
+            authorization_code_grant(&client, &auth_config.redirect_uri, scopes, &mut |url| {
+                println!("  Open {url}");
+            })
+            .await?
         } else {
             let code = client.device_start(scopes).await?;
             println!(
@@ -636,21 +639,22 @@ pub async fn run_auth_with(
     Ok(())
 }
 
-/// The authorization-code flow: prints the URL, accepts one redirect on the listener, checks
-/// `state`, exchanges the code.
-async fn code_grant(
+/// The authorization-code flow: listens once on 127.0.0.1 at the redirect URI's port, hands the
+/// URL to open to `show`, accepts one redirect, checks `state` and exchanges the code.
+///
+/// # Errors
+/// Bind failures, a redirect without a code or with the wrong state, refusals.
+pub async fn authorization_code_grant(
     client: &AuthClient,
     redirect_uri: &str,
     scopes: &[&str],
+    show: &mut (dyn FnMut(&str) + Send),
 ) -> anyhow::Result<TokenResponse> {
     let url = reqwest::Url::parse(redirect_uri)?;
     let port = url.port_or_known_default().unwrap_or(80);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let state = format!("{:016x}", rand::random::<u64>());
-    println!(
-        "  Open {}",
-        client.authorize_url(redirect_uri, scopes, &state)
-    );
+    show(&client.authorize_url(redirect_uri, scopes, &state));
     let (mut sock, _) = listener.accept().await?;
     let mut buf = vec![0u8; 8192];
     let n = sock.read(&mut buf).await?;
@@ -684,5 +688,45 @@ async fn code_grant(
             "the redirect did not carry a valid code ({})",
             get("error_description").unwrap_or_else(|| "state mismatch".into())
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_round_trip_through_the_writer_with_awkward_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets.yaml");
+        let mut s = Secrets {
+            client_id: "abc: def # not a comment".into(),
+            client_secret: Some("\"quoted\"\nline".into()),
+            console_token: "'single'".into(),
+            ..Secrets::default()
+        };
+        s.bot.access_token = "tok\\en".into();
+        s.broadcaster.refresh_token = "r-1".into();
+        write_secrets(&path, &s).expect("written");
+        let back: Secrets = crate::config::load_file(&path).expect("parses");
+        assert_eq!(back, s);
+        // A second write replaces the file in one step and leaves no temp file behind.
+        write_secrets(&path, &s).expect("rewritten");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn token_answers_never_print_their_tokens() {
+        let t = TokenResponse {
+            access_token: "secret-access".into(),
+            refresh_token: "secret-refresh".into(),
+            expires_in: 10,
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("secret"), "{shown}");
     }
 }
