@@ -1,5 +1,11 @@
-//! Everything that speaks to Twitch: the IRC wire format ([`irc`]) and the chat connection
-//! ([`chat`]). Helix, OAuth and EventSub join here.
+//! Everything that speaks to Twitch: the IRC wire format ([`irc`]), the chat connection
+//! ([`chat`]), OAuth ([`auth`]), the Helix API ([`helix`]), EventSub over WebSocket
+//! ([`eventsub`]), stream state ([`stream`]) and emote names ([`emotes`]).
 
+pub mod auth;
 pub mod chat;
+pub mod emotes;
+pub mod eventsub;
+pub mod helix;
 pub mod irc;
+pub mod stream;

@@ -1,0 +1,166 @@
+//! The simulated Twitch OAuth server (`/oauth2`): device codes with a configurable number of
+//! `authorization_pending` answers, tokens, rotating refresh tokens, validate and revoke.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde_json::json;
+
+use super::helix::ApiState;
+
+/// Token bookkeeping shared by the fake auth server and the fake Helix.
+#[derive(Debug, Default)]
+pub struct AuthState {
+    /// Valid access tokens and the user id each belongs to.
+    pub access: HashMap<String, String>,
+    /// Valid refresh tokens and the user id each belongs to.
+    pub refresh: HashMap<String, String>,
+    /// Polls left to answer `authorization_pending` for each device code.
+    pub pending: HashMap<String, u32>,
+    /// The user id the next approved device code signs in (bot first, then broadcaster).
+    pub device_users: Vec<String>,
+    /// `authorization_pending` answers before a device code is approved.
+    pub pending_polls: u32,
+    pub counter: u64,
+    pub validate_calls: u64,
+    pub refresh_calls: u64,
+    /// Device-code polls of `/token`, answered or pending.
+    pub device_polls: u64,
+}
+
+impl AuthState {
+    /// Issues a new access/refresh pair for `user_id`.
+    pub fn issue(&mut self, user_id: &str) -> (String, String) {
+        self.counter += 1;
+        let access = format!("access-{}-{user_id}", self.counter);
+        let refresh = format!("refresh-{}-{user_id}", self.counter);
+        self.access.insert(access.clone(), user_id.to_string());
+        self.refresh.insert(refresh.clone(), user_id.to_string());
+        (access, refresh)
+    }
+}
+
+fn oauth_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"status": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+pub(crate) fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/oauth2/device", post(device))
+        .route("/oauth2/token", post(token))
+        .route("/oauth2/validate", get(validate))
+        .route("/oauth2/revoke", post(revoke))
+}
+
+async fn device(
+    State(st): State<Arc<ApiState>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let mut a = st.auth();
+    a.counter += 1;
+    let code = format!("device-{}", a.counter);
+    let polls = a.pending_polls;
+    a.pending.insert(code.clone(), polls);
+    let _ = f.get("scopes");
+    Json(json!({
+        "device_code": code,
+        "expires_in": 1800,
+        "interval": 1,
+        "user_code": format!("ABCD{:04}", a.counter),
+        "verification_uri": format!("{}/activate?device-code=ABCD{:04}", st.base_url(), a.counter),
+    }))
+    .into_response()
+}
+
+async fn token(
+    State(st): State<Arc<ApiState>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let mut a = st.auth();
+    let grant = f.get("grant_type").map(String::as_str).unwrap_or_default();
+    match grant {
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            a.device_polls += 1;
+            let code = f.get("device_code").cloned().unwrap_or_default();
+            let Some(left) = a.pending.get_mut(&code) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid device code");
+            };
+            if *left > 0 {
+                *left -= 1;
+                return oauth_error(StatusCode::BAD_REQUEST, "authorization_pending");
+            }
+            a.pending.remove(&code);
+            let user = if a.device_users.is_empty() {
+                "1000".to_string()
+            } else {
+                a.device_users.remove(0)
+            };
+            let (access, refresh) = a.issue(&user);
+            Json(
+                json!({"access_token": access, "refresh_token": refresh, "expires_in": 14400,
+                "scope": [], "token_type": "bearer"}),
+            )
+            .into_response()
+        }
+        "refresh_token" => {
+            a.refresh_calls += 1;
+            let old = f.get("refresh_token").cloned().unwrap_or_default();
+            // Public clients: the refresh token rotates, the old one stops working.
+            let Some(user) = a.refresh.remove(&old) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "Invalid refresh token");
+            };
+            a.access.retain(|_, u| *u != user);
+            let (access, refresh) = a.issue(&user);
+            Json(
+                json!({"access_token": access, "refresh_token": refresh, "expires_in": 14400,
+                "scope": [], "token_type": "bearer"}),
+            )
+            .into_response()
+        }
+        "authorization_code" => {
+            let (access, refresh) = a.issue("1000");
+            Json(json!({"access_token": access, "refresh_token": refresh, "expires_in": 14400}))
+                .into_response()
+        }
+        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported grant type"),
+    }
+}
+
+async fn validate(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    let mut a = st.auth();
+    a.validate_calls += 1;
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("OAuth ")
+                .or_else(|| v.strip_prefix("Bearer "))
+        })
+        .unwrap_or_default();
+    match a.access.get(token) {
+        Some(user) => Json(
+            json!({"client_id": "fakeclient", "login": st.login_of(user),
+            "user_id": user, "scopes": [], "expires_in": 14000}),
+        )
+        .into_response(),
+        None => oauth_error(StatusCode::UNAUTHORIZED, "invalid access token"),
+    }
+}
+
+async fn revoke(
+    State(st): State<Arc<ApiState>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> StatusCode {
+    let token = f.get("token").cloned().unwrap_or_default();
+    st.auth().access.remove(&token);
+    StatusCode::OK
+}

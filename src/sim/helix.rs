@@ -1,0 +1,490 @@
+//! The simulated Twitch API server on 127.0.0.1: one port serving the fake Helix (`/helix`, this
+//! file), OAuth (`/oauth2`, [`super::auth`]) and EventSub WebSocket (`/ws`,
+//! [`super::eventsub`]), speaking Twitch's JSON with `Ratelimit-*` headers. `--offline` and the
+//! tests point the real clients at it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::auth::AuthState;
+use super::eventsub::EventSubState;
+
+/// A request the fake Helix received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelixRequest {
+    pub method: String,
+    /// Path after `/helix` (e.g. `/moderation/bans`).
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Value,
+    pub token: String,
+}
+
+/// A created EventSub subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeSubscription {
+    pub id: String,
+    pub kind: String,
+    pub version: String,
+    pub condition: Value,
+    pub session_id: String,
+    pub status: String,
+}
+
+/// The fake's data and switches.
+#[derive(Debug)]
+pub struct HelixData {
+    /// Users: (id, login).
+    pub users: Vec<(String, String)>,
+    /// Viewer count when live; `None` when offline.
+    pub live_viewers: Option<u64>,
+    pub chatters: Vec<(String, String)>,
+    pub channel_emotes: Vec<String>,
+    pub global_emotes: Vec<String>,
+    pub requests: Vec<HelixRequest>,
+    pub subscriptions: Vec<FakeSubscription>,
+    /// Subscription types refused with 403 and this message.
+    pub refuse: HashMap<String, String>,
+    /// Answer the next N requests with 429 (reset `reset_in_secs` ahead).
+    pub throttle_next: u32,
+    pub reset_in_secs: u64,
+    /// Answer the next N requests with 503.
+    pub fail_next: u32,
+    pub remaining: u64,
+    pub counter: u64,
+}
+
+/// Shared state of the whole fake API.
+#[derive(Debug)]
+pub struct ApiState {
+    addr: SocketAddr,
+    auth: Mutex<AuthState>,
+    helix: Mutex<HelixData>,
+    pub(crate) eventsub: EventSubState,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ApiState {
+    pub fn auth(&self) -> MutexGuard<'_, AuthState> {
+        lock(&self.auth)
+    }
+    pub fn helix(&self) -> MutexGuard<'_, HelixData> {
+        lock(&self.helix)
+    }
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub(crate) fn login_of(&self, id: &str) -> String {
+        self.helix()
+            .users
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Options for [`FakeTwitchApi::start`].
+#[derive(Debug, Clone)]
+pub struct FakeApiOptions {
+    /// The bot's and the broadcaster's logins (ids `1000` and `2000`).
+    pub bot_login: String,
+    pub channel: String,
+    /// `authorization_pending` answers before each device code is approved.
+    pub pending_polls: u32,
+    /// Keepalive timeout announced in `session_welcome`, seconds.
+    pub keepalive_secs: u64,
+}
+
+impl Default for FakeApiOptions {
+    fn default() -> Self {
+        FakeApiOptions {
+            bot_login: "mybot".into(),
+            channel: "mychannel".into(),
+            pending_polls: 2,
+            keepalive_secs: 10,
+        }
+    }
+}
+
+/// The user id of the fake bot account.
+pub const BOT_ID: &str = "1000";
+/// The user id of the fake broadcaster.
+pub const BROADCASTER_ID: &str = "2000";
+
+/// The running fake API (Helix + OAuth + EventSub). Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeTwitchApi {
+    pub(crate) state: Arc<ApiState>,
+    stop: CancellationToken,
+}
+
+impl Drop for FakeTwitchApi {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl FakeTwitchApi {
+    /// Starts the server on 127.0.0.1:0.
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub async fn start(options: FakeApiOptions) -> std::io::Result<FakeTwitchApi> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let auth = AuthState {
+            pending_polls: options.pending_polls,
+            device_users: vec![BOT_ID.into(), BROADCASTER_ID.into()],
+            ..AuthState::default()
+        };
+        let helix = HelixData {
+            users: vec![
+                (BOT_ID.into(), options.bot_login.to_lowercase()),
+                (BROADCASTER_ID.into(), options.channel.to_lowercase()),
+                ("3000".into(), "viewer_one".into()),
+            ],
+            live_viewers: None,
+            chatters: vec![("3000".into(), "viewer_one".into())],
+            channel_emotes: vec!["mychanHype".into()],
+            global_emotes: vec!["Kappa".into(), "LUL".into()],
+            requests: Vec::new(),
+            subscriptions: Vec::new(),
+            refuse: HashMap::new(),
+            throttle_next: 0,
+            reset_in_secs: 1,
+            fail_next: 0,
+            remaining: 800,
+            counter: 0,
+        };
+        let state = Arc::new(ApiState {
+            addr,
+            auth: Mutex::new(auth),
+            helix: Mutex::new(helix),
+            eventsub: EventSubState::new(options.keepalive_secs),
+        });
+        let app = Router::new()
+            .route("/helix/{*rest}", any(helix_any))
+            .merge(super::auth::routes())
+            .merge(super::eventsub::routes())
+            .with_state(state.clone());
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { s.cancelled().await })
+                .await;
+        });
+        Ok(FakeTwitchApi { state, stop })
+    }
+
+    /// `http://127.0.0.1:PORT/helix`
+    pub fn helix_url(&self) -> String {
+        format!("{}/helix", self.state.base_url())
+    }
+    /// `http://127.0.0.1:PORT/oauth2`
+    pub fn auth_url(&self) -> String {
+        format!("{}/oauth2", self.state.base_url())
+    }
+    /// `ws://127.0.0.1:PORT/ws`
+    pub fn eventsub_url(&self) -> String {
+        format!("ws://{}/ws", self.state.addr)
+    }
+
+    /// Points `bot`'s Twitch API URLs at this fake and gives `secrets` a client id and valid
+    /// tokens for both accounts: what `--offline` needs to run the real API code paths.
+    pub fn configure(
+        &self,
+        bot: &mut crate::config::BotConfig,
+        secrets: &mut crate::config::Secrets,
+    ) {
+        bot.twitch.helix_url = self.helix_url();
+        bot.twitch.auth_url = self.auth_url();
+        bot.twitch.eventsub_url = self.eventsub_url();
+        bot.twitch.eventsub_subscriptions_url = None;
+        secrets.client_id = "fakeclient".into();
+        let (a, r) = self.issue_tokens(BOT_ID);
+        secrets.bot.access_token = a;
+        secrets.bot.refresh_token = r;
+        let (a, r) = self.issue_tokens(BROADCASTER_ID);
+        secrets.broadcaster.access_token = a;
+        secrets.broadcaster.refresh_token = r;
+    }
+
+    /// Issues a valid token pair for `user_id` (what `twitch-bot auth` would have saved).
+    pub fn issue_tokens(&self, user_id: &str) -> (String, String) {
+        self.state.auth().issue(user_id)
+    }
+    /// Makes every access token invalid (as after a few hours): the next call gets 401.
+    pub fn expire_access_tokens(&self) {
+        self.state.auth().access.clear();
+    }
+    /// Revokes everything: access and refresh tokens stop working.
+    pub fn revoke_all(&self) {
+        let mut a = self.state.auth();
+        a.access.clear();
+        a.refresh.clear();
+    }
+    /// How many `/validate` calls arrived.
+    pub fn validate_calls(&self) -> u64 {
+        self.state.auth().validate_calls
+    }
+    /// How many device-code polls arrived.
+    pub fn device_polls(&self) -> u64 {
+        self.state.auth().device_polls
+    }
+    /// How many refreshes arrived.
+    pub fn refresh_calls(&self) -> u64 {
+        self.state.auth().refresh_calls
+    }
+    /// Whether `token` is a currently valid refresh token.
+    pub fn refresh_token_valid(&self, token: &str) -> bool {
+        self.state.auth().refresh.contains_key(token)
+    }
+    /// Answer the next `n` Helix requests with 429, reset `reset_in_secs` ahead.
+    pub fn throttle_next(&self, n: u32, reset_in_secs: u64) {
+        let mut h = self.state.helix();
+        h.throttle_next = n;
+        h.reset_in_secs = reset_in_secs;
+    }
+    /// Answer the next `n` Helix requests with 503.
+    pub fn fail_next(&self, n: u32) {
+        self.state.helix().fail_next = n;
+    }
+    /// Sets the stream live with `viewers`, or offline with `None`.
+    pub fn set_live(&self, viewers: Option<u64>) {
+        self.state.helix().live_viewers = viewers;
+    }
+    /// Refuses subscriptions of `kind` with 403 and `message`.
+    pub fn refuse_subscription(&self, kind: &str, message: &str) {
+        self.state
+            .helix()
+            .refuse
+            .insert(kind.into(), message.into());
+    }
+    /// Replaces the chatter list with `n` generated viewers.
+    pub fn set_chatters(&self, n: usize) {
+        self.state.helix().chatters = (0..n)
+            .map(|i| (format!("{}", 10_000 + i), format!("viewer{i}")))
+            .collect();
+    }
+    /// Every Helix request so far.
+    pub fn requests(&self) -> Vec<HelixRequest> {
+        self.state.helix().requests.clone()
+    }
+    /// The EventSub subscriptions that exist now.
+    pub fn subscriptions(&self) -> Vec<FakeSubscription> {
+        self.state.helix().subscriptions.clone()
+    }
+}
+
+fn epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        Json(json!({"error": reason, "status": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+fn q<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn helix_any(
+    State(st): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().trim_start_matches("/helix").to_string();
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let user = st.auth().access.get(&token).cloned();
+    let mut h = st.helix();
+    h.requests.push(HelixRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        body: body.clone(),
+        token,
+    });
+    let reset = epoch() + h.reset_in_secs.max(1);
+    let mut resp = if headers.get("client-id").is_none() {
+        error(StatusCode::UNAUTHORIZED, "Client ID is missing")
+    } else if user.is_none() {
+        error(StatusCode::UNAUTHORIZED, "Invalid OAuth token")
+    } else if h.throttle_next > 0 {
+        h.throttle_next -= 1;
+        h.remaining = 0;
+        error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+    } else if h.fail_next > 0 {
+        h.fail_next -= 1;
+        error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+    } else {
+        h.remaining = 799;
+        let user = user.unwrap_or_default();
+        route(&st, &mut h, &method, &path, &query, &body, &user)
+    };
+    let hd = resp.headers_mut();
+    hd.insert("ratelimit-limit", HeaderValue::from(800u64));
+    hd.insert("ratelimit-remaining", HeaderValue::from(h.remaining));
+    hd.insert("ratelimit-reset", HeaderValue::from(reset));
+    resp
+}
+
+fn page(data: Vec<Value>) -> Response {
+    Json(json!({"data": data, "pagination": {}})).into_response()
+}
+
+fn route(
+    st: &ApiState,
+    h: &mut HelixData,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: &Value,
+    user: &str,
+) -> Response {
+    match (method.as_str(), path) {
+        ("GET", "/users") => {
+            let wanted: Vec<&str> = query.iter().filter(|(k, _)| k == "login" || k == "id").map(|(_, v)| v.as_str()).collect();
+            let data = h
+                .users
+                .iter()
+                .filter(|(id, login)| wanted.is_empty() && id == user || wanted.contains(&id.as_str()) || wanted.contains(&login.as_str()))
+                .map(|(id, login)| json!({"id": id, "login": login, "display_name": login, "type": "",
+                    "broadcaster_type": "affiliate", "description": "", "profile_image_url": "",
+                    "offline_image_url": "", "view_count": 0, "created_at": "2020-01-01T00:00:00Z"}))
+                .collect();
+            page(data)
+        }
+        ("GET", "/streams") => {
+            let id = q(query, "user_id").unwrap_or_default().to_string();
+            let login = h.users.iter().find(|(i, _)| *i == id).map(|(_, l)| l.clone()).unwrap_or_default();
+            let data = h.live_viewers.map(|v| json!({"id": "40000000001", "user_id": id, "user_login": login,
+                "user_name": login, "game_id": "509658", "game_name": "Just Chatting", "type": "live",
+                "title": "Offline test stream", "viewer_count": v, "started_at": "2026-01-01T00:00:00Z",
+                "language": "en", "thumbnail_url": "", "tags": [], "is_mature": false}));
+            page(data.into_iter().collect())
+        }
+        ("GET", "/chat/chatters") => {
+            // Real pagination: `first` per page (max 1,000), `after` is an opaque cursor.
+            let first = q(query, "first").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+            let start = q(query, "after").and_then(|v| v.strip_prefix("cur-")).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+            let data: Vec<Value> = h.chatters.iter().skip(start).take(first)
+                .map(|(id, l)| json!({"user_id": id, "user_login": l, "user_name": l})).collect();
+            let next = start + data.len();
+            let pagination = if next < h.chatters.len() { json!({"cursor": format!("cur-{next}")}) } else { json!({}) };
+            Json(json!({"data": data, "pagination": pagination, "total": h.chatters.len()})).into_response()
+        }
+        ("GET", "/channels/followers") => Json(json!({"data": [], "pagination": {}, "total": 0})).into_response(),
+        ("GET", "/subscriptions") => Json(json!({"data": [], "pagination": {}, "total": 0, "points": 0})).into_response(),
+        ("GET", "/chat/emotes") | ("GET", "/chat/emotes/global") => {
+            let list = if path.ends_with("global") { &h.global_emotes } else { &h.channel_emotes };
+            let data: Vec<Value> = list.iter().enumerate().map(|(i, n)| json!({"id": format!("{i}"), "name": n,
+                "images": {}, "format": ["static"], "scale": ["1.0"], "theme_mode": ["light", "dark"]})).collect();
+            Json(json!({"data": data, "template": "https://static-cdn.jtvnw.net/emoticons/v2/{{id}}/{{format}}/{{theme_mode}}/{{scale}}"})).into_response()
+        }
+        ("POST", "/moderation/bans") => {
+            let d = &body["data"];
+            Json(json!({"data": [{"broadcaster_id": q(query, "broadcaster_id"), "moderator_id": q(query, "moderator_id"),
+                "user_id": d["user_id"], "created_at": "2026-01-01T00:00:00Z",
+                "end_time": if d["duration"].is_null() { Value::Null } else { json!("2026-01-01T00:10:00Z") }}]})).into_response()
+        }
+        ("DELETE", "/moderation/chat") | ("POST", "/chat/announcements") | ("POST", "/chat/shoutouts")
+        | ("POST", "/whispers") | ("PATCH", "/channels") => StatusCode::NO_CONTENT.into_response(),
+        ("POST", "/streams/markers") => Json(json!({"data": [{"id": "123", "created_at": "2026-01-01T00:00:00Z",
+            "description": body["description"], "position_seconds": 244}]})).into_response(),
+        ("PATCH", "/channel_points/custom_rewards/redemptions") => Json(json!({"data": [{"id": q(query, "id"),
+            "status": body["status"], "reward": {"id": q(query, "reward_id"), "title": "", "prompt": "", "cost": 0}}]})).into_response(),
+        ("POST", "/eventsub/subscriptions") => create_subscription(st, h, body),
+        ("GET", "/eventsub/subscriptions") => {
+            let data = h.subscriptions.iter().map(sub_json).collect::<Vec<_>>();
+            Json(json!({"data": data, "total": data.len(), "total_cost": 0, "max_total_cost": 10, "pagination": {}})).into_response()
+        }
+        ("DELETE", "/eventsub/subscriptions") => {
+            let id = q(query, "id").unwrap_or_default();
+            let before = h.subscriptions.len();
+            h.subscriptions.retain(|s| s.id != id);
+            if h.subscriptions.len() == before {
+                error(StatusCode::NOT_FOUND, "subscription not found")
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+pub(crate) fn sub_json(s: &FakeSubscription) -> Value {
+    json!({"id": s.id, "status": s.status, "type": s.kind, "version": s.version, "condition": s.condition,
+        "created_at": "2026-01-01T00:00:00Z", "cost": 0,
+        "transport": {"method": "websocket", "session_id": s.session_id, "connected_at": "2026-01-01T00:00:00Z"}})
+}
+
+fn create_subscription(st: &ApiState, h: &mut HelixData, body: &Value) -> Response {
+    let kind = body["type"].as_str().unwrap_or_default().to_string();
+    let session = body["transport"]["session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if let Some(msg) = h.refuse.get(&kind) {
+        return error(StatusCode::FORBIDDEN, msg);
+    }
+    if !st.eventsub.session_exists(&session) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "websocket transport session does not exist or has already disconnected",
+        );
+    }
+    if h.subscriptions
+        .iter()
+        .any(|s| s.kind == kind && s.session_id == session && s.condition == body["condition"])
+    {
+        return error(StatusCode::CONFLICT, "subscription already exists");
+    }
+    h.counter += 1;
+    let sub = FakeSubscription {
+        id: format!("sub-{:08}", h.counter),
+        kind,
+        version: body["version"].as_str().unwrap_or_default().to_string(),
+        condition: body["condition"].clone(),
+        session_id: session,
+        status: "enabled".into(),
+    };
+    let v = sub_json(&sub);
+    h.subscriptions.push(sub);
+    (StatusCode::ACCEPTED, Json(json!({"data": [v], "total": h.subscriptions.len(), "total_cost": 0, "max_total_cost": 10}))).into_response()
+}

@@ -1,0 +1,732 @@
+//! OAuth against `twitch.auth_url`: the Device Code Grant and the authorization-code flow used by
+//! `twitch-bot auth`, token refresh (rotating refresh tokens saved atomically), and the
+//! validation Twitch requires at start and every hour. Tokens never reach a log line.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::BotConfig;
+use crate::config::secrets::{Grant, Secrets};
+use crate::event::{ConnectionChange, ConnectionState, Event, Service};
+use crate::queue::EventSender;
+
+/// Scopes the bot account asks for (IRC login and send, moderation, whispers).
+pub const BOT_SCOPES: &[&str] = &[
+    "chat:read",
+    "chat:edit",
+    "user:read:chat",
+    "user:write:chat",
+    "moderator:manage:banned_users",
+    "moderator:manage:chat_messages",
+    "moderator:manage:announcements",
+    "moderator:manage:shoutouts",
+    "moderator:read:chatters",
+    "user:manage:whispers",
+];
+
+/// Scopes the broadcaster account asks for (every EventSub subscription, redemptions, title).
+pub const BROADCASTER_SCOPES: &[&str] = &[
+    "channel:read:subscriptions",
+    "bits:read",
+    "channel:read:redemptions",
+    "channel:manage:redemptions",
+    "moderator:read:followers",
+    "channel:read:ads",
+    "channel:read:polls",
+    "channel:read:predictions",
+    "channel:read:hype_train",
+    "channel:manage:broadcast",
+];
+
+/// The message every unrecoverable grant problem ends in.
+pub const RUN_AUTH: &str = "run `twitch-bot auth` to sign in again";
+
+/// `auth:` in bot.yaml.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Redirect URI registered for the app, used only by `twitch-bot auth --code`.
+    pub redirect_uri: String,
+    /// Minutes between token validations (Twitch requires at most 60).
+    pub validate_minutes: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            redirect_uri: "http://localhost:3000".into(),
+            validate_minutes: 60,
+        }
+    }
+}
+
+/// What can go wrong talking to the OAuth server.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot reach the Twitch auth server: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The grant is gone (revoked, expired refresh token, password change).
+    #[error("the {0} account's Twitch grant is invalid or revoked: {RUN_AUTH}")]
+    Invalid(Account),
+    #[error("the sign-in code expired before it was approved; run `twitch-bot auth` again")]
+    Expired,
+    #[error("the sign-in was refused in the browser")]
+    Denied,
+    #[error("the {0} account has no token: {RUN_AUTH}")]
+    Missing(Account),
+    #[error("Twitch auth answered {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("cannot save secrets to {path}: {source}")]
+    Save {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Which grant a request uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Account {
+    Bot,
+    Broadcaster,
+}
+
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Account::Bot => "bot",
+            Account::Broadcaster => "broadcaster",
+        })
+    }
+}
+
+/// The answer to `POST /device`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceCode {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+/// A token answer (`POST /token`).
+#[derive(Clone, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: String,
+    #[serde(default)]
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenResponse {{ expires_in: {} }}", self.expires_in)
+    }
+}
+
+/// The answer to `GET /validate`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Validation {
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub login: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    #[serde(default)]
+    message: String,
+}
+
+/// A client for the OAuth server at `twitch.auth_url`.
+#[derive(Debug, Clone)]
+pub struct AuthClient {
+    http: reqwest::Client,
+    base: String,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+impl AuthClient {
+    /// A client for `base` (`https://id.twitch.tv/oauth2`).
+    pub fn new(http: reqwest::Client, base: &str, client_id: &str, secret: Option<&str>) -> Self {
+        AuthClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            client_id: client_id.to_string(),
+            client_secret: secret.filter(|s| !s.is_empty()).map(str::to_string),
+        }
+    }
+
+    /// Starts a Device Code Grant for `scopes`.
+    ///
+    /// # Errors
+    /// Network failures and refusals.
+    pub async fn device_start(&self, scopes: &[&str]) -> Result<DeviceCode, AuthError> {
+        let resp = self
+            .http
+            .post(format!("{}/device", self.base))
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("scopes", &scopes.join(" ")),
+            ])
+            .send()
+            .await?;
+        parse(resp).await
+    }
+
+    /// Polls `/token` until the user approves `code`, waiting `interval` between polls
+    /// (longer after `slow_down`), until it expires.
+    ///
+    /// # Errors
+    /// [`AuthError::Expired`], [`AuthError::Denied`], network failures.
+    pub async fn device_poll(&self, code: &DeviceCode) -> Result<TokenResponse, AuthError> {
+        let mut interval = Duration::from_secs(code.interval.max(1));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(code.expires_in.max(1));
+        loop {
+            tokio::time::sleep(interval).await;
+            if tokio::time::Instant::now() > deadline {
+                return Err(AuthError::Expired);
+            }
+            let resp = self
+                .http
+                .post(format!("{}/token", self.base))
+                .form(&[
+                    ("client_id", self.client_id.as_str()),
+                    ("device_code", &code.device_code),
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ])
+                .send()
+                .await?;
+            match parse::<TokenResponse>(resp).await {
+                Ok(t) => return Ok(t),
+                Err(AuthError::Status { message, .. }) => match message.as_str() {
+                    "authorization_pending" => {}
+                    "slow_down" => interval += Duration::from_secs(5),
+                    "expired_token" | "invalid device code" => return Err(AuthError::Expired),
+                    "access_denied" => return Err(AuthError::Denied),
+                    other => {
+                        return Err(AuthError::Status {
+                            status: 400,
+                            message: other.to_string(),
+                        });
+                    }
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Exchanges an authorization code (needs the client secret).
+    ///
+    /// # Errors
+    /// Network failures and refusals.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenResponse, AuthError> {
+        let secret = self.client_secret.clone().unwrap_or_default();
+        let resp = self
+            .http
+            .post(format!("{}/token", self.base))
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", &secret),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", redirect_uri),
+            ])
+            .send()
+            .await?;
+        parse(resp).await
+    }
+
+    /// Trades a refresh token for a new pair (public clients get a new refresh token each time).
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] when Twitch refuses the refresh token.
+    pub async fn refresh(
+        &self,
+        account: Account,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, AuthError> {
+        if refresh_token.is_empty() {
+            return Err(AuthError::Missing(account));
+        }
+        let mut form = vec![
+            ("client_id", self.client_id.clone()),
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", refresh_token.to_string()),
+        ];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret.clone()));
+        }
+        let resp = self
+            .http
+            .post(format!("{}/token", self.base))
+            .form(&form)
+            .send()
+            .await?;
+        match parse(resp).await {
+            Err(AuthError::Status {
+                status: 400 | 401, ..
+            }) => Err(AuthError::Invalid(account)),
+            other => other,
+        }
+    }
+
+    /// `GET /validate`: `Ok(None)` when the token is no longer valid (401).
+    ///
+    /// # Errors
+    /// Network failures.
+    pub async fn validate(&self, access_token: &str) -> Result<Option<Validation>, AuthError> {
+        let resp = self
+            .http
+            .get(format!("{}/validate", self.base))
+            .header("Authorization", format!("OAuth {access_token}"))
+            .send()
+            .await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(None);
+        }
+        parse(resp).await.map(Some)
+    }
+
+    /// The URL a user opens for the authorization-code flow.
+    pub fn authorize_url(&self, redirect_uri: &str, scopes: &[&str], state: &str) -> String {
+        let mut url = match reqwest::Url::parse(&format!("{}/authorize", self.base)) {
+            Ok(u) => u,
+            Err(_) => return format!("{}/authorize", self.base),
+        };
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", &scopes.join(" "))
+            .append_pair("state", state);
+        url.to_string()
+    }
+}
+
+async fn parse<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, AuthError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp.json().await?);
+    }
+    let body = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<OAuthError>(&body)
+        .map(|e| e.message)
+        .unwrap_or(body);
+    Err(AuthError::Status {
+        status: status.as_u16(),
+        message,
+    })
+}
+
+/// The live tokens of both accounts, shared by Helix, EventSub and the validator. A refresh
+/// replaces the pair and saves secrets.yaml atomically.
+#[derive(Clone)]
+pub struct Tokens {
+    inner: Arc<TokensInner>,
+}
+
+struct TokensInner {
+    auth: AuthClient,
+    secrets: Mutex<Secrets>,
+    path: Option<PathBuf>,
+    /// One refresh at a time: two requests failing with 401 together must not spend the
+    /// rotating refresh token twice.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tokens { .. }")
+    }
+}
+
+impl Tokens {
+    /// Tokens from `secrets`; refreshed pairs are written to `path` when given.
+    pub fn new(auth: AuthClient, secrets: Secrets, path: Option<PathBuf>) -> Tokens {
+        Tokens {
+            inner: Arc::new(TokensInner {
+                auth,
+                secrets: Mutex::new(secrets),
+                path,
+                refreshing: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The OAuth client.
+    pub fn auth(&self) -> &AuthClient {
+        &self.inner.auth
+    }
+
+    /// The app's client id (the `Client-Id` header).
+    pub fn client_id(&self) -> String {
+        self.lock().client_id.clone()
+    }
+
+    /// The current access token of `account` (empty when none).
+    pub fn access(&self, account: Account) -> String {
+        grant(&self.lock(), account).access_token.clone()
+    }
+
+    /// A copy of the secrets as they are now (with refreshed tokens).
+    pub fn secrets(&self) -> Secrets {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Secrets> {
+        self.inner
+            .secrets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Refreshes `account`'s token after `stale` was refused; if another task already did,
+    /// returns the newer token without spending the refresh token again.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] when the grant is gone; save failures.
+    pub async fn refresh(&self, account: Account, stale: &str) -> Result<String, AuthError> {
+        let _one = self.inner.refreshing.lock().await;
+        let (current, refresh_token) = {
+            let s = self.lock();
+            let g = grant(&s, account);
+            (g.access_token.clone(), g.refresh_token.clone())
+        };
+        if current != stale && !current.is_empty() {
+            return Ok(current);
+        }
+        let fresh = self.inner.auth.refresh(account, &refresh_token).await?;
+        let snapshot = {
+            let mut s = self.lock();
+            let g = grant_mut(&mut s, account);
+            g.access_token = fresh.access_token.clone();
+            if !fresh.refresh_token.is_empty() {
+                g.refresh_token = fresh.refresh_token.clone();
+            }
+            s.clone()
+        };
+        if let Some(path) = &self.inner.path {
+            write_secrets(path, &snapshot).map_err(|source| AuthError::Save {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        info!("{account} token refreshed");
+        Ok(fresh.access_token)
+    }
+
+    /// Validates `account`'s token, refreshing it once when Twitch says it is invalid.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] when even a refresh cannot help.
+    pub async fn validate(&self, account: Account) -> Result<Validation, AuthError> {
+        let token = self.access(account);
+        if token.is_empty() {
+            return Err(AuthError::Missing(account));
+        }
+        if let Some(v) = self.inner.auth.validate(&token).await? {
+            return Ok(v);
+        }
+        let token = self.refresh(account, &token).await?;
+        self.inner
+            .auth
+            .validate(&token)
+            .await?
+            .ok_or(AuthError::Invalid(account))
+    }
+}
+
+fn grant(s: &Secrets, account: Account) -> &Grant {
+    match account {
+        Account::Bot => &s.bot,
+        Account::Broadcaster => &s.broadcaster,
+    }
+}
+
+fn grant_mut(s: &mut Secrets, account: Account) -> &mut Grant {
+    match account {
+        Account::Bot => &mut s.bot,
+        Account::Broadcaster => &mut s.broadcaster,
+    }
+}
+
+/// Validates both grants now and then every `every`, refreshing as needed. A grant that is gone
+/// is reported once (log and a `Helix` health event) and that account is no longer checked;
+/// network failures are retried at the next tick. Chat is never stopped from here.
+pub fn spawn_validator(
+    tokens: Tokens,
+    every: Duration,
+    events: EventSender,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut dead: Vec<Account> = Vec::new();
+        let mut unreachable_said = false;
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            for account in [Account::Bot, Account::Broadcaster] {
+                if dead.contains(&account) || tokens.access(account).is_empty() {
+                    continue;
+                }
+                match tokens.validate(account).await {
+                    Ok(v) => {
+                        unreachable_said = false;
+                        tracing::debug!(%account, login = %v.login, expires_in = v.expires_in, "token valid");
+                    }
+                    Err(
+                        e
+                        @ (AuthError::Http(_) | AuthError::Status { .. } | AuthError::Save { .. }),
+                    ) => {
+                        // Network down, or a server without /validate (the Twitch CLI mock):
+                        // not the user's grant's fault, so say it once and try next time.
+                        if !unreachable_said {
+                            warn!("cannot validate Twitch tokens ({e}); retrying later");
+                            unreachable_said = true;
+                        }
+                    }
+                    Err(e) => {
+                        error!("{e}");
+                        dead.push(account);
+                        let _ = events
+                            .send(Event::Connection(ConnectionChange {
+                                service: Service::Helix,
+                                state: ConnectionState::Down {
+                                    reason: e.to_string(),
+                                },
+                            }))
+                            .await;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Writes secrets.yaml atomically with mode 0600 (temp file in the same folder, then rename).
+// Replace with `config::secrets::save` once the config branch lands.
+pub(crate) fn write_secrets(path: &Path, s: &Secrets) -> std::io::Result<()> {
+    // JSON strings are valid YAML double-quoted scalars, so quoting is exact for any token.
+    let q = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".into());
+    let mut text = String::from("# Written by twitch-bot; keep private (chmod 600).\n");
+    text += &format!("client_id: {}\n", q(&s.client_id));
+    if let Some(secret) = &s.client_secret {
+        text += &format!("client_secret: {}\n", q(secret));
+    }
+    for (name, g) in [("bot", &s.bot), ("broadcaster", &s.broadcaster)] {
+        text += &format!(
+            "{name}:\n  access_token: {}\n  refresh_token: {}\n",
+            q(&g.access_token),
+            q(&g.refresh_token)
+        );
+    }
+    text += &format!("console_token: {}\n", q(&s.console_token));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secrets.yaml"),
+        std::process::id()
+    ));
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// `twitch-bot auth`: signs in the bot account, then the broadcaster account, and writes
+/// `config_dir/secrets.yaml` (0600). `code_flow` uses the authorization-code flow with a one-shot
+/// listener at `auth.redirect_uri` instead of device codes.
+///
+/// # Errors
+/// A missing client id, refusals, expiry, network failures, write failures.
+pub async fn run_auth(
+    config_dir: &Path,
+    bot: &BotConfig,
+    secrets: &Secrets,
+    code_flow: bool,
+) -> anyhow::Result<()> {
+    run_auth_with(config_dir, bot, &AuthConfig::default(), secrets, code_flow).await
+}
+
+/// [`run_auth`] with an explicit `auth:` section.
+///
+/// # Errors
+/// As [`run_auth`].
+pub async fn run_auth_with(
+    config_dir: &Path,
+    bot: &BotConfig,
+    auth_config: &AuthConfig,
+    secrets: &Secrets,
+    code_flow: bool,
+) -> anyhow::Result<()> {
+    if secrets.client_id.is_empty() {
+        anyhow::bail!(
+            "secrets.yaml has no client_id: register an application at https://dev.twitch.tv/console/apps \
+             (category Chat Bot, client type Public) and put its Client ID in {}",
+            config_dir.join("secrets.yaml").display()
+        );
+    }
+    let client = AuthClient::new(
+        reqwest::Client::new(),
+        &bot.twitch.auth_url,
+        &secrets.client_id,
+        secrets.client_secret.as_deref(),
+    );
+    let mut out = secrets.clone();
+    for (account, scopes, who) in [
+        (Account::Bot, BOT_SCOPES, bot.username.as_str()),
+        (Account::Broadcaster, BROADCASTER_SCOPES, bot.owner.as_str()),
+    ] {
+        println!("Sign in as the {account} account ({who}).");
+        let token = if code_flow {
+            authorization_code_grant(&client, &auth_config.redirect_uri, scopes, &mut |url| {
+                println!("  Open {url}");
+            })
+            .await?
+        } else {
+            let code = client.device_start(scopes).await?;
+            println!(
+                "  Open {} and enter the code {}  (valid {} minutes)",
+                code.verification_uri,
+                code.user_code,
+                code.expires_in / 60
+            );
+            client.device_poll(&code).await?
+        };
+        let g = grant_mut(&mut out, account);
+        g.access_token = token.access_token;
+        g.refresh_token = token.refresh_token;
+        let path = config_dir.join("secrets.yaml");
+        write_secrets(&path, &out)?;
+        println!("  {account} account signed in; saved to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The authorization-code flow: listens once on 127.0.0.1 at the redirect URI's port, hands the
+/// URL to open to `show`, accepts one redirect, checks `state` and exchanges the code.
+///
+/// # Errors
+/// Bind failures, a redirect without a code or with the wrong state, refusals.
+pub async fn authorization_code_grant(
+    client: &AuthClient,
+    redirect_uri: &str,
+    scopes: &[&str],
+    show: &mut (dyn FnMut(&str) + Send),
+) -> anyhow::Result<TokenResponse> {
+    let url = reqwest::Url::parse(redirect_uri)?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let state = format!("{:016x}", rand::random::<u64>());
+    show(&client.authorize_url(redirect_uri, scopes, &state));
+    let (mut sock, _) = listener.accept().await?;
+    let mut buf = vec![0u8; 8192];
+    let n = sock.read(&mut buf).await?;
+    let head = String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned();
+    let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let parsed = reqwest::Url::parse(&format!("http://localhost{target}"))?;
+    let get = |k: &str| {
+        parsed
+            .query_pairs()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let ok = get("state").as_deref() == Some(state.as_str()) && get("code").is_some();
+    let body = if ok {
+        "Signed in. You can close this tab."
+    } else {
+        "Sign-in failed. Run twitch-bot auth again."
+    };
+    let _ = sock
+        .write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    match (ok, get("code")) {
+        (true, Some(code)) => Ok(client.exchange_code(&code, redirect_uri).await?),
+        _ => anyhow::bail!(
+            "the redirect did not carry a valid code ({})",
+            get("error_description").unwrap_or_else(|| "state mismatch".into())
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_round_trip_through_the_writer_with_awkward_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets.yaml");
+        let mut s = Secrets {
+            client_id: "abc: def # not a comment".into(),
+            client_secret: Some("\"quoted\"\nline".into()),
+            console_token: "'single'".into(),
+            ..Secrets::default()
+        };
+        s.bot.access_token = "tok\\en".into();
+        s.broadcaster.refresh_token = "r-1".into();
+        write_secrets(&path, &s).expect("written");
+        let back: Secrets = crate::config::load_file(&path).expect("parses");
+        assert_eq!(back, s);
+        // A second write replaces the file in one step and leaves no temp file behind.
+        write_secrets(&path, &s).expect("rewritten");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn token_answers_never_print_their_tokens() {
+        let t = TokenResponse {
+            access_token: "secret-access".into(),
+            refresh_token: "secret-refresh".into(),
+            expires_in: 10,
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}

@@ -1,0 +1,217 @@
+//! Emote names known in the channel: Twitch's channel and global emotes (Helix) plus BTTV, FFZ
+//! and 7TV, each switchable, loaded at start and refreshed hourly, behind a cheap lookup for
+//! scripts and the emote-spam filter. A failing site only warns.
+
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use compact_str::CompactString;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::helix::Helix;
+
+/// `emotes:` in bot.yaml.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmotesConfig {
+    pub twitch: bool,
+    pub bttv: bool,
+    pub ffz: bool,
+    pub seventv: bool,
+    pub bttv_url: String,
+    pub ffz_url: String,
+    pub seventv_url: String,
+    /// Minutes between reloads.
+    pub refresh_minutes: u64,
+}
+
+impl Default for EmotesConfig {
+    fn default() -> Self {
+        EmotesConfig {
+            twitch: true,
+            bttv: true,
+            ffz: true,
+            seventv: true,
+            bttv_url: "https://api.betterttv.net/3".into(),
+            ffz_url: "https://api.frankerfacez.com/v1".into(),
+            seventv_url: "https://7tv.io/v3".into(),
+            refresh_minutes: 60,
+        }
+    }
+}
+
+/// A set of emote names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmoteSet {
+    names: HashSet<CompactString>,
+}
+
+impl EmoteSet {
+    /// Whether `word` is an emote (case-sensitive, as chat renders them).
+    pub fn contains(&self, word: &str) -> bool {
+        self.names.contains(word)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Adds names.
+    pub fn extend<I: IntoIterator<Item = S>, S: Into<CompactString>>(&mut self, names: I) {
+        self.names.extend(names.into_iter().map(Into::into));
+    }
+}
+
+/// The shared, swappable emote set.
+#[derive(Debug, Clone, Default)]
+pub struct Emotes {
+    current: Arc<RwLock<Arc<EmoteSet>>>,
+}
+
+impl Emotes {
+    /// The set as loaded last; cheap (one `Arc` clone).
+    pub fn snapshot(&self) -> Arc<EmoteSet> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether `word` is a known emote.
+    pub fn contains(&self, word: &str) -> bool {
+        self.snapshot().contains(word)
+    }
+
+    fn replace(&self, set: EmoteSet) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+    }
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<Option<Value>, reqwest::Error> {
+    let resp = http.get(url).send().await?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    Ok(Some(resp.error_for_status()?.json().await?))
+}
+
+fn names_at<'a>(list: &'a Value, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(move |e| e[key].as_str())
+}
+
+/// Loads every switched-on source once. Failures are logged as warnings and skipped.
+pub async fn load(
+    helix: Option<&Helix>,
+    http: &reqwest::Client,
+    config: &EmotesConfig,
+    broadcaster_id: &str,
+) -> EmoteSet {
+    let mut set = EmoteSet::default();
+    if let (true, Some(h)) = (config.twitch, helix) {
+        match h.channel_emotes(broadcaster_id).await {
+            Ok(e) => set.extend(e.into_iter().map(|e| e.name)),
+            Err(e) => warn!("Twitch channel emotes not loaded: {e}"),
+        }
+        match h.global_emotes().await {
+            Ok(e) => set.extend(e.into_iter().map(|e| e.name)),
+            Err(e) => warn!("Twitch global emotes not loaded: {e}"),
+        }
+    }
+    if config.bttv {
+        let base = config.bttv_url.trim_end_matches('/');
+        for url in [
+            format!("{base}/cached/users/twitch/{broadcaster_id}"),
+            format!("{base}/cached/emotes/global"),
+        ] {
+            match get_json(http, &url).await {
+                Ok(Some(v)) if v.is_array() => set.extend(names_at(&v, "code")),
+                Ok(Some(v)) => {
+                    set.extend(names_at(&v["channelEmotes"], "code"));
+                    set.extend(names_at(&v["sharedEmotes"], "code"));
+                }
+                Ok(None) => {}
+                Err(e) => warn!("BTTV emotes not loaded: {e}"),
+            }
+        }
+    }
+    if config.ffz {
+        let base = config.ffz_url.trim_end_matches('/');
+        for url in [
+            format!("{base}/room/id/{broadcaster_id}"),
+            format!("{base}/set/global"),
+        ] {
+            match get_json(http, &url).await {
+                Ok(Some(v)) => {
+                    // The global answer also lists sets only some users see: keep
+                    // `default_sets` when present.
+                    let defaults: Option<Vec<String>> = v["default_sets"].as_array().map(|a| {
+                        a.iter()
+                            .map(|x| x.to_string().trim_matches('"').to_string())
+                            .collect()
+                    });
+                    if let Some(sets) = v["sets"].as_object() {
+                        for (id, s) in sets {
+                            if defaults.as_ref().is_none_or(|d| d.contains(id)) {
+                                set.extend(names_at(&s["emoticons"], "name"));
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => warn!("FFZ emotes not loaded: {e}"),
+            }
+        }
+    }
+    if config.seventv {
+        let base = config.seventv_url.trim_end_matches('/');
+        match get_json(http, &format!("{base}/users/twitch/{broadcaster_id}")).await {
+            Ok(Some(v)) => set.extend(names_at(&v["emote_set"]["emotes"], "name")),
+            Ok(None) => {}
+            Err(e) => warn!("7TV channel emotes not loaded: {e}"),
+        }
+        match get_json(http, &format!("{base}/emote-sets/global")).await {
+            Ok(Some(v)) => set.extend(names_at(&v["emotes"], "name")),
+            Ok(None) => {}
+            Err(e) => warn!("7TV global emotes not loaded: {e}"),
+        }
+    }
+    set
+}
+
+/// Loads now and every `refresh_minutes`, swapping the shared set.
+pub fn spawn(
+    helix: Option<Helix>,
+    http: reqwest::Client,
+    config: EmotesConfig,
+    broadcaster_id: String,
+    shutdown: CancellationToken,
+) -> (Emotes, JoinHandle<()>) {
+    let emotes = Emotes::default();
+    let out = emotes.clone();
+    let every = Duration::from_secs(config.refresh_minutes.max(1) * 60);
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let set = load(helix.as_ref(), &http, &config, &broadcaster_id).await;
+            info!(count = set.len(), "emotes loaded");
+            emotes.replace(set);
+        }
+    });
+    (out, task)
+}

@@ -1,0 +1,893 @@
+//! The Helix client: the typed subset of Twitch's API a bot uses, with the `Ratelimit-*` bucket
+//! honoured, 429 and 5xx retried, and a 401 answered by one token refresh. Moderation and
+//! channel [`Action`]s are carried out here ([`Helix::perform`]).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::{debug, warn};
+
+use super::auth::{Account, AuthError, Tokens};
+use crate::action::Action;
+
+/// What can go wrong with a Helix call.
+#[derive(Debug, thiserror::Error)]
+pub enum HelixError {
+    #[error("cannot reach Twitch's API: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("Twitch answered {status} to {path}: {message}")]
+    Status {
+        status: u16,
+        path: String,
+        message: String,
+    },
+    #[error("shoutout refused by Twitch's limits: wait {wait_secs} s")]
+    ShoutoutTooSoon { wait_secs: u64 },
+    #[error("the channel's and the bot's user ids are not known yet")]
+    NoIds,
+}
+
+impl HelixError {
+    /// The HTTP status Twitch answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HelixError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// One page of a Helix list.
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub pagination: Option<Pagination>,
+    #[serde(default)]
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Pagination {
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `GET /users`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub login: String,
+    pub display_name: String,
+}
+
+/// `GET /streams`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Stream {
+    pub id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub game_name: String,
+    #[serde(default)]
+    pub title: String,
+    pub viewer_count: u64,
+    pub started_at: String,
+}
+
+/// `GET /chat/chatters`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Chatter {
+    pub user_id: String,
+    pub user_login: String,
+    pub user_name: String,
+}
+
+/// `GET /channels/followers`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Follower {
+    pub user_id: String,
+    pub user_login: String,
+    pub user_name: String,
+    pub followed_at: String,
+}
+
+/// `GET /subscriptions`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Subscription {
+    pub user_id: String,
+    pub user_login: String,
+    pub tier: String,
+    #[serde(default)]
+    pub is_gift: bool,
+}
+
+/// `GET /chat/emotes` and `/chat/emotes/global`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Emote {
+    pub id: String,
+    pub name: String,
+}
+
+/// An EventSub subscription as Helix lists it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct EventSubSubscription {
+    pub id: String,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub version: String,
+    pub condition: Value,
+}
+
+/// `PATCH /channels` fields; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChannelPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub game_id: Option<String>,
+}
+
+/// The user ids most calls need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelIds {
+    pub broadcaster_id: String,
+    /// The bot account, the moderator in moderation calls.
+    pub bot_id: String,
+}
+
+/// Retry bounds.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts after a 5xx or 429 before giving up.
+    pub max_retries: u32,
+    /// First 5xx back-off; doubles each time.
+    pub backoff: Duration,
+    /// Longest wait for a rate-limit reset.
+    pub max_reset_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 4,
+            backoff: Duration::from_millis(500),
+            max_reset_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    remaining: Option<u64>,
+    reset_epoch: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shoutouts {
+    last_any: Option<tokio::time::Instant>,
+    per_target: Vec<(String, tokio::time::Instant)>,
+}
+
+/// A cheap-to-clone Helix client.
+#[derive(Clone, Debug)]
+pub struct Helix {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    tokens: Tokens,
+    retry: RetryPolicy,
+    bucket: Mutex<Bucket>,
+    shoutouts: Mutex<Shoutouts>,
+    ids: Mutex<ChannelIds>,
+}
+
+fn now_epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+const SHOUTOUT_ANY: Duration = Duration::from_secs(120);
+const SHOUTOUT_SAME: Duration = Duration::from_secs(3600);
+
+impl Helix {
+    /// A client for `base` (`twitch.helix_url`).
+    pub fn new(http: reqwest::Client, base: &str, tokens: Tokens, retry: RetryPolicy) -> Helix {
+        Helix {
+            inner: Arc::new(Inner {
+                http,
+                base: base.trim_end_matches('/').to_string(),
+                tokens,
+                retry,
+                bucket: Mutex::default(),
+                shoutouts: Mutex::default(),
+                ids: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The token holder.
+    pub fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// Sets the ids used by [`Helix::perform`] and the channel calls.
+    pub fn set_ids(&self, ids: ChannelIds) {
+        *self
+            .inner
+            .ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = ids;
+    }
+
+    /// The ids set by [`Helix::set_ids`] or [`Helix::resolve_ids`].
+    pub fn ids(&self) -> ChannelIds {
+        self.inner
+            .ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Looks up the bot's and the channel's user ids by login and remembers them.
+    ///
+    /// # Errors
+    /// Network and API errors; a login Twitch does not know.
+    pub async fn resolve_ids(
+        &self,
+        bot_login: &str,
+        channel: &str,
+    ) -> Result<ChannelIds, HelixError> {
+        let users = self.users(&[bot_login, channel]).await?;
+        let find = |login: &str| {
+            users
+                .iter()
+                .find(|u| u.login.eq_ignore_ascii_case(login))
+                .map(|u| u.id.clone())
+        };
+        let ids = ChannelIds {
+            broadcaster_id: find(channel).ok_or_else(|| unknown(channel))?,
+            bot_id: find(bot_login).ok_or_else(|| unknown(bot_login))?,
+        };
+        self.set_ids(ids.clone());
+        Ok(ids)
+    }
+
+    async fn wait_for_bucket(&self) {
+        let wait = {
+            let b = self
+                .inner
+                .bucket
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match b.remaining {
+                Some(0) => b.reset_epoch.saturating_sub(now_epoch()),
+                _ => 0,
+            }
+        };
+        if wait > 0 {
+            let wait = Duration::from_secs(wait).min(self.inner.retry.max_reset_wait);
+            debug!(
+                ?wait,
+                "Helix rate limit bucket empty; waiting for the reset"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn note_headers(&self, headers: &reqwest::header::HeaderMap) -> u64 {
+        let num = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let mut b = self
+            .inner
+            .bucket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = num("ratelimit-remaining") {
+            b.remaining = Some(r);
+        }
+        if let Some(r) = num("ratelimit-reset") {
+            b.reset_epoch = r;
+        }
+        b.reset_epoch
+    }
+
+    /// Sends one request to a full URL with `account`'s token, applying the retry rules, and
+    /// returns the body (`Value::Null` for 204).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn request_url(
+        &self,
+        account: Account,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, HelixError> {
+        let mut refreshed = false;
+        let mut attempt = 0u32;
+        let mut token = self.inner.tokens.access(account);
+        if token.is_empty() {
+            return Err(AuthError::Missing(account).into());
+        }
+        loop {
+            self.wait_for_bucket().await;
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(&token)
+                .header("Client-Id", self.inner.tokens.client_id());
+            if !query.is_empty() {
+                req = req.query(query);
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let resp = req.send().await?;
+            let status = resp.status();
+            let reset = self.note_headers(resp.headers());
+            if status.is_success() {
+                if status == StatusCode::NO_CONTENT {
+                    return Ok(Value::Null);
+                }
+                let bytes = resp.bytes().await?;
+                if bytes.is_empty() {
+                    return Ok(Value::Null);
+                }
+                return serde_json::from_slice(&bytes).map_err(|e| HelixError::Status {
+                    status: status.as_u16(),
+                    path: path_of(url),
+                    message: format!("unreadable answer: {e}"),
+                });
+            }
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            if retryable && attempt < self.inner.retry.max_retries {
+                attempt += 1;
+                let wait = if status == StatusCode::TOO_MANY_REQUESTS {
+                    // Wait for the bucket to refill; at least a moment so a stale reset does
+                    // not make us hammer the API.
+                    Duration::from_secs(reset.saturating_sub(now_epoch()))
+                        .clamp(Duration::from_millis(100), self.inner.retry.max_reset_wait)
+                } else {
+                    self.inner.retry.backoff * 2u32.saturating_pow(attempt - 1)
+                };
+                warn!(status = status.as_u16(), path = %path_of(url), ?wait, "Helix retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                refreshed = true;
+                token = self.inner.tokens.refresh(account, &token).await?;
+                continue;
+            }
+            let text = resp.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or(text);
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(AuthError::Invalid(account).into());
+            }
+            return Err(HelixError::Status {
+                status: status.as_u16(),
+                path: path_of(url),
+                message,
+            });
+        }
+    }
+
+    async fn call(
+        &self,
+        account: Account,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, HelixError> {
+        let url = format!("{}{}", self.inner.base, path);
+        self.request_url(account, method, &url, query, body).await
+    }
+
+    async fn get_page<T: DeserializeOwned>(
+        &self,
+        account: Account,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Page<T>, HelixError> {
+        let v = self.call(account, Method::GET, path, query, None).await?;
+        serde_json::from_value(v).map_err(|e| decode(path, e))
+    }
+
+    /// Every item of a paginated list, following `after` cursors (up to `max_items`).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn get_all<T: DeserializeOwned>(
+        &self,
+        account: Account,
+        path: &str,
+        query: &[(&str, String)],
+        max_items: usize,
+    ) -> Result<Vec<T>, HelixError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = query.to_vec();
+            q.push(("first", "100".into()));
+            if let Some(a) = &after {
+                q.push(("after", a.clone()));
+            }
+            let page: Page<T> = self.get_page(account, path, &q).await?;
+            let empty = page.data.is_empty();
+            out.extend(page.data);
+            after = page
+                .pagination
+                .and_then(|p| p.cursor)
+                .filter(|c| !c.is_empty());
+            if after.is_none() || empty || out.len() >= max_items {
+                out.truncate(max_items);
+                return Ok(out);
+            }
+        }
+    }
+
+    /// `GET /users?login=...` (bot token).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn users(&self, logins: &[&str]) -> Result<Vec<User>, HelixError> {
+        let q: Vec<_> = logins.iter().map(|l| ("login", l.to_string())).collect();
+        Ok(self.get_page(Account::Bot, "/users", &q).await?.data)
+    }
+
+    /// `GET /streams?user_id=`: `None` while offline.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn stream(&self, user_id: &str) -> Result<Option<Stream>, HelixError> {
+        let q = [("user_id", user_id.to_string())];
+        let page: Page<Stream> = self.get_page(Account::Bot, "/streams", &q).await?;
+        Ok(page.data.into_iter().next())
+    }
+
+    /// `GET /chat/chatters`, every page (the bot as moderator).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn chatters(&self) -> Result<Vec<Chatter>, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        self.get_all(Account::Bot, "/chat/chatters", &q, 100_000)
+            .await
+    }
+
+    /// `GET /channels/followers`: the total and the newest `first` followers.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn followers(&self, first: u32) -> Result<(u64, Vec<Follower>), HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("first", first.clamp(1, 100).to_string()),
+        ];
+        let page: Page<Follower> = self
+            .get_page(Account::Broadcaster, "/channels/followers", &q)
+            .await?;
+        Ok((page.total.unwrap_or(0), page.data))
+    }
+
+    /// `GET /subscriptions`, every page (broadcaster token).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [("broadcaster_id", ids.broadcaster_id)];
+        self.get_all(Account::Broadcaster, "/subscriptions", &q, 100_000)
+            .await
+    }
+
+    /// `GET /chat/emotes?broadcaster_id=`.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn channel_emotes(&self, broadcaster_id: &str) -> Result<Vec<Emote>, HelixError> {
+        let q = [("broadcaster_id", broadcaster_id.to_string())];
+        Ok(self.get_page(Account::Bot, "/chat/emotes", &q).await?.data)
+    }
+
+    /// `GET /chat/emotes/global`.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn global_emotes(&self) -> Result<Vec<Emote>, HelixError> {
+        Ok(self
+            .get_page(Account::Bot, "/chat/emotes/global", &[])
+            .await?
+            .data)
+    }
+
+    /// `POST /moderation/bans`: a timeout when `duration_secs` is set, a ban otherwise.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn ban(
+        &self,
+        user_id: &str,
+        duration_secs: Option<u32>,
+        reason: &str,
+    ) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let mut data = json!({"user_id": user_id, "reason": reason});
+        if let Some(d) = duration_secs {
+            data["duration"] = json!(d.clamp(1, 1_209_600));
+        }
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        self.call(
+            Account::Bot,
+            Method::POST,
+            "/moderation/bans",
+            &q,
+            Some(&json!({"data": data})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /moderation/chat?message_id=`.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn delete_message(&self, message_id: &str) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+            ("message_id", message_id.to_string()),
+        ];
+        self.call(Account::Bot, Method::DELETE, "/moderation/chat", &q, None)
+            .await
+            .map(drop)
+    }
+
+    /// `POST /chat/announcements` (colour: blue, green, orange, purple or primary).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn announce(&self, text: &str, color: Option<&str>) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        let body = json!({"message": text, "color": color.unwrap_or("primary")});
+        self.call(
+            Account::Bot,
+            Method::POST,
+            "/chat/announcements",
+            &q,
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /chat/shoutouts`, refused locally within Twitch's limits (one per 2 minutes, the
+    /// same channel once per 60 minutes) so the bot does not burn calls on certain refusals.
+    ///
+    /// # Errors
+    /// [`HelixError::ShoutoutTooSoon`] and see [`HelixError`].
+    pub async fn shoutout(&self, to_broadcaster_id: &str) -> Result<(), HelixError> {
+        let now = tokio::time::Instant::now();
+        {
+            let s = self
+                .inner
+                .shoutouts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut wait = Duration::ZERO;
+            if let Some(last) = s.last_any {
+                wait = wait.max((last + SHOUTOUT_ANY).saturating_duration_since(now));
+            }
+            if let Some((_, at)) = s.per_target.iter().find(|(id, _)| id == to_broadcaster_id) {
+                wait = wait.max((*at + SHOUTOUT_SAME).saturating_duration_since(now));
+            }
+            if !wait.is_zero() {
+                return Err(HelixError::ShoutoutTooSoon {
+                    wait_secs: wait.as_secs().max(1),
+                });
+            }
+        }
+        let ids = self.need_ids()?;
+        let q = [
+            ("from_broadcaster_id", ids.broadcaster_id),
+            ("to_broadcaster_id", to_broadcaster_id.to_string()),
+            ("moderator_id", ids.bot_id),
+        ];
+        self.call(Account::Bot, Method::POST, "/chat/shoutouts", &q, None)
+            .await?;
+        let mut s = self
+            .inner
+            .shoutouts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.last_any = Some(now);
+        s.per_target
+            .retain(|(_, at)| now.saturating_duration_since(*at) < SHOUTOUT_SAME);
+        s.per_target.push((to_broadcaster_id.to_string(), now));
+        Ok(())
+    }
+
+    /// `POST /whispers` from the bot.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn whisper(&self, to_user_id: &str, text: &str) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("from_user_id", ids.bot_id),
+            ("to_user_id", to_user_id.to_string()),
+        ];
+        self.call(
+            Account::Bot,
+            Method::POST,
+            "/whispers",
+            &q,
+            Some(&json!({"message": text})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `PATCH /channels` (title, game) with the broadcaster's token.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn patch_channel(&self, patch: &ChannelPatch) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let q = [("broadcaster_id", ids.broadcaster_id)];
+        let body = serde_json::to_value(patch).unwrap_or(Value::Null);
+        self.call(
+            Account::Broadcaster,
+            Method::PATCH,
+            "/channels",
+            &q,
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /streams/markers`.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn create_marker(&self, description: &str) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let body = json!({"user_id": ids.broadcaster_id, "description": description});
+        self.call(
+            Account::Broadcaster,
+            Method::POST,
+            "/streams/markers",
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `PATCH /channel_points/custom_rewards/redemptions`: `FULFILLED` or `CANCELED`.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn update_redemption(
+        &self,
+        reward_id: &str,
+        redemption_id: &str,
+        fulfilled: bool,
+    ) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("reward_id", reward_id.to_string()),
+            ("id", redemption_id.to_string()),
+        ];
+        let status = if fulfilled { "FULFILLED" } else { "CANCELED" };
+        self.call(
+            Account::Broadcaster,
+            Method::PATCH,
+            "/channel_points/custom_rewards/redemptions",
+            &q,
+            Some(&json!({"status": status})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST` to the EventSub subscriptions URL (`url`: Helix's or the Twitch CLI mock's).
+    ///
+    /// # Errors
+    /// See [`HelixError`]; Twitch's refusal (403 missing scope, 409 exists) comes back as
+    /// [`HelixError::Status`].
+    pub async fn create_eventsub(
+        &self,
+        url: &str,
+        kind: &str,
+        version: &str,
+        condition: &Value,
+        session_id: &str,
+    ) -> Result<EventSubSubscription, HelixError> {
+        let body = json!({
+            "type": kind,
+            "version": version,
+            "condition": condition,
+            "transport": {"method": "websocket", "session_id": session_id},
+        });
+        let v = self
+            .request_url(Account::Broadcaster, Method::POST, url, &[], Some(&body))
+            .await?;
+        let page: Page<EventSubSubscription> =
+            serde_json::from_value(v).map_err(|e| decode(url, e))?;
+        page.data
+            .into_iter()
+            .next()
+            .ok_or_else(|| HelixError::Status {
+                status: 200,
+                path: path_of(url),
+                message: "no subscription in the answer".into(),
+            })
+    }
+
+    /// `GET` the EventSub subscriptions (every page).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn list_eventsub(&self, url: &str) -> Result<Vec<EventSubSubscription>, HelixError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let q: Vec<(&str, String)> = after.iter().map(|a| ("after", a.clone())).collect();
+            let v = self
+                .request_url(Account::Broadcaster, Method::GET, url, &q, None)
+                .await?;
+            let page: Page<EventSubSubscription> =
+                serde_json::from_value(v).map_err(|e| decode(url, e))?;
+            let empty = page.data.is_empty();
+            out.extend(page.data);
+            after = page
+                .pagination
+                .and_then(|p| p.cursor)
+                .filter(|c| !c.is_empty());
+            if after.is_none() || empty {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// `DELETE` one EventSub subscription.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn delete_eventsub(&self, url: &str, id: &str) -> Result<(), HelixError> {
+        self.request_url(
+            Account::Broadcaster,
+            Method::DELETE,
+            url,
+            &[("id", id.to_string())],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Carries out a Helix action (announce, timeout, ban, delete). Chat actions (`Say`,
+    /// `Reply`) belong to the chat connection and are ignored here (`Ok(false)`).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn perform(&self, action: &Action) -> Result<bool, HelixError> {
+        match action {
+            Action::Announce { text, color, .. } => {
+                self.announce(text, color.as_deref()).await?;
+            }
+            Action::Timeout {
+                user_id,
+                seconds,
+                reason,
+                ..
+            } => self.ban(user_id, Some(*seconds), reason).await?,
+            Action::Ban {
+                user_id, reason, ..
+            } => self.ban(user_id, None, reason).await?,
+            Action::Delete { message_id, .. } => self.delete_message(message_id).await?,
+            Action::Say { .. } | Action::Reply { .. } => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn need_ids(&self) -> Result<ChannelIds, HelixError> {
+        let ids = self.ids();
+        if ids.broadcaster_id.is_empty() || ids.bot_id.is_empty() {
+            return Err(HelixError::NoIds);
+        }
+        Ok(ids)
+    }
+}
+
+fn unknown(login: &str) -> HelixError {
+    HelixError::Status {
+        status: 404,
+        path: "/users".into(),
+        message: format!("Twitch knows no user `{login}`"),
+    }
+}
+
+fn decode(path: &str, e: serde_json::Error) -> HelixError {
+    HelixError::Status {
+        status: 200,
+        path: path_of(path),
+        message: format!("unreadable answer: {e}"),
+    }
+}
+
+/// The path of a URL without its query, for logs (never carries a token).
+fn path_of(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_string()
+}
+
+/// Retries `f` with exponential back-off (1 s doubling to `max`) while it fails with a network
+/// error, saying so once; other errors end the loop. For start-up calls when the API may be down.
+///
+/// # Errors
+/// The first non-network error.
+pub async fn with_backoff<T, F, Fut>(what: &str, max: Duration, mut f: F) -> Result<T, HelixError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, HelixError>>,
+{
+    let mut wait = Duration::from_secs(1);
+    let mut said = false;
+    loop {
+        match f().await {
+            Err(HelixError::Http(e)) => {
+                if !said {
+                    warn!("{what}: Twitch's API is unreachable ({e}); retrying in the background");
+                    said = true;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(max);
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Stream state: live or offline (from EventSub, checked with Get Streams at start) and the
+//! viewer count sampled every few minutes while live, for stats.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::helix::{Helix, with_backoff};
+use crate::event::{ChannelEvent, ChannelEventKind};
+
+/// `stream:` in bot.yaml.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Minutes between viewer-count samples while live.
+    pub viewer_sample_minutes: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            viewer_sample_minutes: 5,
+        }
+    }
+}
+
+/// One viewer-count sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewerSample {
+    /// Unix seconds when sampled.
+    pub at: u64,
+    pub viewers: u64,
+}
+
+/// A handle on the stream state.
+#[derive(Debug, Clone)]
+pub struct StreamHandle {
+    live: watch::Sender<bool>,
+    samples: broadcast::Sender<ViewerSample>,
+}
+
+impl StreamHandle {
+    /// Whether the channel is live now.
+    pub fn is_live(&self) -> bool {
+        *self.live.borrow()
+    }
+
+    /// Wakes on every live/offline change.
+    pub fn watch_live(&self) -> watch::Receiver<bool> {
+        self.live.subscribe()
+    }
+
+    /// Viewer samples as they are taken (for stats).
+    pub fn samples(&self) -> broadcast::Receiver<ViewerSample> {
+        self.samples.subscribe()
+    }
+
+    /// Feeds a channel event (call it from the dispatcher for every `Event::Channel`).
+    pub fn observe(&self, ev: &ChannelEvent) {
+        match ev.kind {
+            ChannelEventKind::StreamOnline { .. } => {
+                self.live.send_replace(true);
+            }
+            ChannelEventKind::StreamOffline => {
+                self.live.send_replace(false);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Checks Get Streams at start (retrying while the API is unreachable), then samples the viewer
+/// count every `viewer_sample_minutes` while live.
+pub fn spawn(
+    helix: Helix,
+    broadcaster_id: String,
+    config: StreamConfig,
+    shutdown: CancellationToken,
+) -> (StreamHandle, JoinHandle<()>) {
+    let (live, _) = watch::channel(false);
+    let (samples, _) = broadcast::channel(64);
+    let handle = StreamHandle { live, samples };
+    let h = handle.clone();
+    let every = Duration::from_secs(config.viewer_sample_minutes.max(1) * 60);
+    let task = tokio::spawn(async move {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = with_backoff("stream state", Duration::from_secs(300), || helix.stream(&broadcaster_id)) => r,
+        };
+        match first {
+            Ok(Some(s)) => {
+                info!(viewers = s.viewer_count, "the channel is live");
+                h.live.send_replace(true);
+                let _ = h.samples.send(ViewerSample {
+                    at: now(),
+                    viewers: s.viewer_count,
+                });
+            }
+            Ok(None) => info!("the channel is offline"),
+            Err(e) => warn!("cannot read the stream state: {e}"),
+        }
+        let mut live_rx = h.live.subscribe();
+        loop {
+            if !*live_rx.borrow_and_update() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = live_rx.changed() => if r.is_err() { return },
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = live_rx.changed() => continue,
+                _ = tokio::time::sleep(every) => {}
+            }
+            match helix.stream(&broadcaster_id).await {
+                Ok(Some(s)) => {
+                    let _ = h.samples.send(ViewerSample {
+                        at: now(),
+                        viewers: s.viewer_count,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => warn!("viewer count not sampled: {e}"),
+            }
+        }
+    });
+    (handle, task)
+}

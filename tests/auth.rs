@@ -1,0 +1,292 @@
+//! OAuth against the simulated Twitch: `twitch-bot auth` (device flow with
+//! `authorization_pending`), secrets written 0600, the hourly validation, and a revoked grant
+//! reported once.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use twitch_bot::config::{BotConfig, Secrets};
+use twitch_bot::event::{ConnectionState, Event, Service};
+use twitch_bot::queue;
+use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
+use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
+use twitch_bot::twitch::auth::{self, AuthClient, Tokens};
+
+#[tokio::test]
+async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
+    let api = FakeTwitchApi::start(FakeApiOptions {
+        pending_polls: 2,
+        ..FakeApiOptions::default()
+    })
+    .await
+    .expect("fake");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bot = BotConfig::default();
+    bot.twitch.auth_url = api.auth_url();
+    let secrets = Secrets {
+        client_id: "fakeclient".into(),
+        console_token: "keep-me".into(),
+        ..Secrets::default()
+    };
+    auth::run_auth(dir.path(), &bot, &secrets, false)
+        .await
+        .expect("auth completes");
+
+    let path = dir.path().join("secrets.yaml");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("written")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let saved: Secrets = twitch_bot::config::load_file(&path).expect("valid secrets.yaml");
+    assert_eq!(saved.client_id, "fakeclient");
+    assert_eq!(saved.console_token, "keep-me", "other keys are kept");
+    let client = AuthClient::new(reqwest::Client::new(), &api.auth_url(), "fakeclient", None);
+    let bot_v = client
+        .validate(&saved.bot.access_token)
+        .await
+        .expect("up")
+        .expect("valid");
+    let b_v = client
+        .validate(&saved.broadcaster.access_token)
+        .await
+        .expect("up")
+        .expect("valid");
+    assert_eq!(bot_v.user_id, BOT_ID, "the first code signs in the bot");
+    assert_eq!(b_v.user_id, BROADCASTER_ID, "the second the broadcaster");
+    assert!(!saved.bot.refresh_token.is_empty());
+    assert_eq!(
+        api.device_polls(),
+        6,
+        "two pending answers, then success, per account"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_client_id_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = auth::run_auth(
+        dir.path(),
+        &BotConfig::default(),
+        &Secrets::default(),
+        false,
+    )
+    .await
+    .expect_err("no client id");
+    assert!(err.to_string().contains("client_id"), "{err}");
+    assert!(!dir.path().join("secrets.yaml").exists());
+}
+
+async fn tokens_for(api: &FakeTwitchApi) -> Tokens {
+    let (a, r) = api.issue_tokens(BOT_ID);
+    let (ba, br) = api.issue_tokens(BROADCASTER_ID);
+    let mut s = Secrets {
+        client_id: "fakeclient".into(),
+        ..Secrets::default()
+    };
+    s.bot.access_token = a;
+    s.bot.refresh_token = r;
+    s.broadcaster.access_token = ba;
+    s.broadcaster.refresh_token = br;
+    Tokens::new(
+        AuthClient::new(reqwest::Client::new(), &api.auth_url(), "fakeclient", None),
+        s,
+        None,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_are_validated_at_start_and_then_every_hour() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let tokens = tokens_for(&api).await;
+    let (tx, _rx) = queue::channel(16);
+    let stop = CancellationToken::new();
+    let started = tokio::time::Instant::now();
+    let _task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, stop.clone());
+
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let calls = api.validate_calls();
+        if calls >= 2 * (seen.len() as u64 + 1) {
+            seen.push(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(4 * 3600),
+            "validations stalled"
+        );
+    }
+    assert!(
+        seen[0] < Duration::from_secs(60),
+        "validated at start: {:?}",
+        seen[0]
+    );
+    assert!(
+        seen[1] >= Duration::from_secs(3600),
+        "second round an hour later: {:?}",
+        seen[1]
+    );
+    assert!(
+        seen[2] >= Duration::from_secs(7200),
+        "and again: {:?}",
+        seen[2]
+    );
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_grant_is_reported_once_and_not_retried_in_a_loop() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let tokens = tokens_for(&api).await;
+    api.revoke_all();
+    let (tx, mut rx) = queue::channel(16);
+    let stop = CancellationToken::new();
+    let _task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, stop.clone());
+    // Three hours of virtual time.
+    let mut downs = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * 3600);
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let Event::Connection(c) = ev
+            && c.service == Service::Helix
+            && let ConnectionState::Down { reason } = c.state
+        {
+            downs.push(reason);
+        }
+    }
+    assert_eq!(downs.len(), 2, "one message per account: {downs:?}");
+    assert!(
+        downs.iter().all(|r| r.contains("twitch-bot auth")),
+        "{downs:?}"
+    );
+    assert_eq!(
+        api.refresh_calls(),
+        2,
+        "one refresh attempt per account, no loop"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_auth_server_is_not_fatal() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let mut s = tokens_for(&api).await.secrets();
+    s.client_id = "fakeclient".into();
+    // Port 9 (discard) on loopback: connection refused, like a network that is down.
+    let tokens = Tokens::new(
+        AuthClient::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:9/oauth2",
+            "fakeclient",
+            None,
+        ),
+        s,
+        None,
+    );
+    let (tx, mut rx) = queue::channel(16);
+    let stop = CancellationToken::new();
+    let task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, stop.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * 3600);
+    let mut events = 0;
+    while let Ok(Some(_)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        events += 1;
+    }
+    assert_eq!(
+        events, 0,
+        "no 'grant invalid' report while the network is down"
+    );
+    assert!(!task.is_finished(), "the validator keeps trying");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn the_authorization_code_flow_takes_one_redirect_and_checks_its_state() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let client = AuthClient::new(
+        reqwest::Client::new(),
+        &api.auth_url(),
+        "fakeclient",
+        Some("shh"),
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let redirect = format!("http://localhost:{port}");
+    let mut shown = String::new();
+    let browser = {
+        let redirect = redirect.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        let task = tokio::spawn(async move {
+            let url = rx.await.expect("url shown");
+            let parsed = reqwest::Url::parse(&url).expect("valid url");
+            let state = parsed
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .expect("state");
+            // What the browser does after the user approves.
+            reqwest::get(format!(
+                "{redirect}/?code=code-123&scope=chat%3Aread&state={state}"
+            ))
+            .await
+            .expect("listener answers")
+            .text()
+            .await
+            .expect("body")
+        });
+        (tx, task)
+    };
+    let (tx, task) = browser;
+    let mut tx = Some(tx);
+    let token = auth::authorization_code_grant(&client, &redirect, &["chat:read"], &mut |url| {
+        shown = url.to_string();
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(url.to_string());
+        }
+    })
+    .await
+    .expect("signed in");
+    assert!(
+        shown.starts_with(&format!("{}/authorize?response_type=code", api.auth_url())),
+        "{shown}"
+    );
+    assert!(shown.contains("scope=chat%3Aread"), "{shown}");
+    let page = task.await.expect("browser");
+    assert!(page.contains("Signed in"), "{page}");
+    let v = client
+        .validate(&token.access_token)
+        .await
+        .expect("up")
+        .expect("valid");
+    assert_eq!(v.user_id, BOT_ID);
+
+    // A redirect with the wrong state is refused.
+    let port2 = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let redirect2 = format!("http://localhost:{port2}");
+    let r2 = redirect2.clone();
+    let forged = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = reqwest::get(format!("{r2}/?code=evil&state=forged")).await;
+    });
+    let err = auth::authorization_code_grant(&client, &redirect2, &["chat:read"], &mut |_| {})
+        .await
+        .expect_err("forged state");
+    assert!(err.to_string().contains("state"), "{err}");
+    forged.await.expect("forger");
+}
