@@ -64,12 +64,11 @@ impl Storage {
         let mut out = Vec::new();
         for row in t.iter()?.rev().take(n) {
             let (k, v) = row?;
-            let value =
-                serde_json::from_slice(v.value()).map_err(|source| StorageError::Corrupt {
-                    table: name,
-                    key: k.value().to_string(),
-                    source,
-                })?;
+            let value = serde_json::from_slice(v.value()).map_err(|e| StorageError::Corrupt {
+                table: name,
+                key: k.value().to_string(),
+                reason: e.to_string(),
+            })?;
             out.push((k.value(), value));
         }
         Ok(out)

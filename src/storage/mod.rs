@@ -66,11 +66,11 @@ pub enum StorageError {
     #[error("database error: {0}")]
     Db(#[from] redb::Error),
     /// A stored record no longer parses.
-    #[error("corrupt record in table `{table}` at key `{key}`: {source}")]
+    #[error("corrupt record in table `{table}` at key `{key}`: {reason}")]
     Corrupt {
         table: &'static str,
         key: String,
-        source: serde_json::Error,
+        reason: String,
     },
     /// A file operation (data folder, backups) failed.
     #[error("{what} {}: {source}", path.display())]

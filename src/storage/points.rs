@@ -175,13 +175,15 @@ impl<'t> PointsTxn<'t> {
     /// On a redb failure or a corrupt row.
     pub fn audit_entry(&self, audit_id: u64) -> Result<Option<AuditEntry>> {
         match self.audit.get(audit_id)? {
-            Some(v) => serde_json::from_slice(v.value())
-                .map(Some)
-                .map_err(|source| StorageError::Corrupt {
-                    table: "audit",
-                    key: audit_id.to_string(),
-                    source,
-                }),
+            Some(v) => {
+                serde_json::from_slice(v.value())
+                    .map(Some)
+                    .map_err(|e| StorageError::Corrupt {
+                        table: "audit",
+                        key: audit_id.to_string(),
+                        reason: e.to_string(),
+                    })
+            }
             None => Ok(None),
         }
     }
@@ -373,9 +375,12 @@ impl Storage {
     /// # Errors
     /// On a redb failure (nothing is credited then).
     pub fn credit_watch(&self, credits: &[WatchCredit], reason: &str) -> Result<WatchSummary> {
+        // Visiting users in key order keeps consecutive lookups on the same B-tree pages.
+        let mut ordered: Vec<&WatchCredit> = credits.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
         self.with_points(|p| {
             let mut summary = WatchSummary::default();
-            for c in credits {
+            for c in ordered {
                 let mut rec = p.user(&c.user_id)?.unwrap_or_else(|| UserRecord {
                     id: c.user_id.clone(),
                     first_seen: p.now,

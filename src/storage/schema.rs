@@ -1,7 +1,7 @@
 //! The on-disk layout: every redb table, its key and value types, and the records stored as JSON.
 //!
-//! Changing a table's types or a record's meaning means a new [`SCHEMA_VERSION`] and a step in
-//! [`super::migrate`]; adding an optional record field with `#[serde(default)]` does not.
+//! Changing a table's types, a record's layout or meaning means a new [`SCHEMA_VERSION`] and a step in
+//! [`super::migrate`].
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,8 @@ pub const SCHEMA_VERSION: u64 = 2;
 
 /// `meta`: small named numbers (`schema_version`, sequence counters).
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// `users`: Twitch user id → [`UserRecord`] as JSON.
+/// `users`: Twitch user id → [`UserRecord`] in the compact binary layout of
+/// `users::encode_user` (schema 1 stored JSON, which is still read).
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// `logins`: lower-case login → user id (the newest owner of that login).
 pub const LOGINS: TableDefinition<&str, &str> = TableDefinition::new("logins");
@@ -45,9 +46,11 @@ pub const PENDING_PREFIX: &str = "login:";
 /// One viewer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
-    /// Twitch user id (or `login:<login>` until the viewer is first seen).
+    /// Twitch user id (or `login:<login>` until the viewer is first seen); the table key.
+    #[serde(default)]
     pub id: String,
     /// Lower-case login, as last seen.
+    #[serde(default)]
     pub login: String,
     /// Display name, as last seen.
     #[serde(default)]

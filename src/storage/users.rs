@@ -164,17 +164,100 @@ pub(crate) fn normalize_login(login: &str) -> String {
     login.trim().trim_start_matches('@').to_ascii_lowercase()
 }
 
+/// Tag of the binary user record (schema 2). JSON records (schema 1, starting with `{`) are
+/// still read, so a half-migrated or hand-edited row is never lost.
+const USER_FORMAT: u8 = 2;
+
+/// Decodes a user record; the id is the table key and is not stored in the value.
 pub(crate) fn decode_user(id: &str, bytes: &[u8]) -> Result<UserRecord> {
-    serde_json::from_slice(bytes).map_err(|source| StorageError::Corrupt {
+    let corrupt = |reason: &str| StorageError::Corrupt {
         table: "users",
         key: id.to_owned(),
-        source,
-    })
+        reason: reason.to_owned(),
+    };
+    match bytes.first() {
+        Some(b'{') => {
+            let mut rec: UserRecord =
+                serde_json::from_slice(bytes).map_err(|e| corrupt(&e.to_string()))?;
+            rec.id = id.to_owned();
+            Ok(rec)
+        }
+        Some(&USER_FORMAT) => {
+            let mut r = Reader { bytes, pos: 1 };
+            let too_short = || corrupt("record is cut short");
+            let first_seen = r.u64().ok_or_else(too_short)?;
+            let last_seen = r.u64().ok_or_else(too_short)?;
+            let messages = r.u64().ok_or_else(too_short)?;
+            let watch_secs = r.u64().ok_or_else(too_short)?;
+            let points = r.u64().ok_or_else(too_short)?;
+            let flags = r.u8().ok_or_else(too_short)?;
+            let login = r.str().ok_or_else(too_short)?;
+            let display_name = r.str().ok_or_else(too_short)?;
+            Ok(UserRecord {
+                id: id.to_owned(),
+                login,
+                display_name,
+                first_seen,
+                last_seen,
+                messages,
+                watch_secs,
+                points,
+                opted_out: flags & 1 != 0,
+            })
+        }
+        _ => Err(corrupt("unknown record format")),
+    }
 }
 
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let s = self.bytes.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = usize::from(self.u8()?);
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+}
+
+/// Encodes a user record: a format byte, five little-endian u64 counters, a flags byte, then
+/// login and display name each with a one-byte length (Twitch caps both far below 255 bytes;
+/// longer text is cut at a character boundary).
 pub(crate) fn encode_user(rec: &UserRecord) -> Vec<u8> {
-    // Serializing a struct of strings and integers to a Vec cannot fail.
-    serde_json::to_vec(rec).unwrap_or_default()
+    let mut out = Vec::with_capacity(44 + rec.login.len() + rec.display_name.len());
+    out.push(USER_FORMAT);
+    for n in [
+        rec.first_seen,
+        rec.last_seen,
+        rec.messages,
+        rec.watch_secs,
+        rec.points,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.push(u8::from(rec.opted_out));
+    for s in [&rec.login, &rec.display_name] {
+        let mut end = s.len().min(255);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = s.get(..end).unwrap_or("");
+        out.push(u8::try_from(cut.len()).unwrap_or(0));
+        out.extend_from_slice(cut.as_bytes());
+    }
+    out
 }
 
 /// Commits one batch of chat counters in one transaction.
@@ -257,4 +340,31 @@ fn adopt_placeholder(
     logins.insert(login, id)?;
     rec.id = id.to_owned();
     Ok(Some(rec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_records_round_trip_and_bad_bytes_are_errors() {
+        let rec = UserRecord {
+            id: "123".into(),
+            login: "viewer".into(),
+            display_name: "ビューア".into(),
+            first_seen: 1,
+            last_seen: 2,
+            messages: 3,
+            watch_secs: 4,
+            points: 5,
+            opted_out: true,
+        };
+        let bytes = encode_user(&rec);
+        assert_eq!(decode_user("123", &bytes).unwrap(), rec);
+        for cut in 0..bytes.len() {
+            assert!(decode_user("123", &bytes[..cut]).is_err());
+        }
+        let json = br#"{"id":"x","login":"old","points":7}"#;
+        assert_eq!(decode_user("123", json).unwrap().points, 7);
+    }
 }
