@@ -478,3 +478,34 @@ fn loyalty_pays_present_viewers_with_multipliers_only_while_live() {
     assert_eq!(s.get("3").unwrap(), 50);
     assert_eq!(s.user_id_by_login("v3").unwrap().as_deref(), Some("3"));
 }
+
+#[test]
+fn old_event_ids_and_audit_rows_are_pruned_but_young_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    assert!(s.mark_processed("old").unwrap());
+    assert!(!s.mark_processed("old").unwrap());
+    s.add("1", 5, "old").unwrap();
+    // Whole seconds are stored: 2.1 s apart with a 1 s cut-off separates the two for sure.
+    std::thread::sleep(Duration::from_millis(2100));
+    s.add("1", 6, "young").unwrap();
+    assert!(s.prune_events(Duration::from_secs(3600)).unwrap() == 0);
+    assert_eq!(s.prune_events(Duration::from_secs(1)).unwrap(), 1);
+    assert!(
+        s.mark_processed("old").unwrap(),
+        "a pruned id counts as new again"
+    );
+    assert_eq!(s.prune_audit(Duration::from_secs(1)).unwrap(), 1);
+    let reasons: Vec<String> = s
+        .audit_for("1")
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.reason)
+        .collect();
+    assert_eq!(reasons, vec!["young"]);
+    assert_eq!(
+        s.get("1").unwrap(),
+        11,
+        "pruning the trail never touches balances"
+    );
+}

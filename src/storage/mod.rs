@@ -128,6 +128,9 @@ pub struct StorageOptions {
     pub backup_every: Option<Duration>,
     /// Processed event ids older than this are pruned (EventSub retries within minutes).
     pub event_retention: Duration,
+    /// Audit rows older than this are pruned (`None`: kept forever). A watch tick writes one
+    /// row per present viewer, so a busy channel's trail grows by tens of thousands a day.
+    pub audit_retention: Option<Duration>,
     /// How often batched chat counters are committed.
     pub flush_every: Duration,
 }
@@ -142,6 +145,7 @@ impl StorageOptions {
             backup_on_open: true,
             backup_every: Some(Duration::from_secs(24 * 3600)),
             event_retention: Duration::from_secs(7 * 24 * 3600),
+            audit_retention: Some(Duration::from_secs(180 * 24 * 3600)),
             flush_every: Duration::from_millis(500),
         }
     }
@@ -352,6 +356,11 @@ fn flusher_loop(inner: Weak<Inner>, control: Arc<Control>) {
             last_prune = Some(std::time::Instant::now());
             if let Err(e) = storage.prune_events(storage.inner.opts.event_retention) {
                 tracing::warn!("could not prune processed event ids: {e}");
+            }
+            if let Some(keep) = storage.inner.opts.audit_retention
+                && let Err(e) = storage.prune_audit(keep)
+            {
+                tracing::warn!("could not prune the points audit trail: {e}");
             }
         }
         if let Some(period) = storage.inner.opts.backup_every

@@ -369,6 +369,34 @@ impl Storage {
         Ok(out)
     }
 
+    /// Removes audit rows older than `older_than` (rows are in time order, so this stops at the
+    /// first younger one); returns how many.
+    ///
+    /// # Errors
+    /// On a redb failure.
+    pub fn prune_audit(&self, older_than: std::time::Duration) -> Result<u64> {
+        let cutoff = now_secs().saturating_sub(older_than.as_secs());
+        let txn = self.db().begin_write()?;
+        let mut removed = 0;
+        {
+            let mut audit = txn.open_table(AUDIT)?;
+            loop {
+                let old = match audit.first()? {
+                    Some((k, v)) => serde_json::from_slice::<AuditEntry>(v.value())
+                        .map(|e| e.at < cutoff)
+                        .unwrap_or(false)
+                        .then(|| k.value()),
+                    None => None,
+                };
+                let Some(key) = old else { break };
+                audit.remove(key)?;
+                removed += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(removed)
+    }
+
     /// A watch-time tick: credits every present viewer in one transaction (skipping opted-out
     /// viewers), adding their points, watch time and an audit row each.
     ///
