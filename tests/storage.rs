@@ -509,3 +509,11 @@ fn old_event_ids_and_audit_rows_are_pruned_but_young_ones_kept() {
         "pruning the trail never touches balances"
     );
 }
+
+#[test]
+fn a_second_opener_is_told_another_bot_holds_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(dir.path());
+    let err = Storage::open(opts(dir.path())).unwrap_err().to_string();
+    assert!(err.contains("Another twitch-bot"), "{err}");
+}

@@ -209,7 +209,14 @@ impl Storage {
             .set_cache_size(opts.cache_bytes)
             .create(&path)
             .map_err(|source| StorageError::Open {
-                hint: backup::newest_backup_hint(&opts.data_dir, &path),
+                hint: match source {
+                    redb::DatabaseError::DatabaseAlreadyOpen => {
+                        "Another twitch-bot (or `twitch-bot import`) is using it; stop that \
+                         one first."
+                            .to_owned()
+                    }
+                    _ => backup::newest_backup_hint(&opts.data_dir, &path),
+                },
                 path: path.clone(),
                 source,
             })?;
