@@ -94,16 +94,18 @@ fn child(dir: &str) {
         storage.record_chat(&format!("{}", 10_000_000 + n), "viewer", "Viewer");
     }
     storage.flush().expect("flush");
+    let t = Instant::now();
     for _ in 0..20 {
         black_box(storage.leaderboard(10).expect("leaderboard"));
     }
+    let board_ms = t.elapsed().as_secs_f64() * 1e3 / 20.0;
     for n in (0..USERS).step_by(97) {
         black_box(storage.get(&format!("{}", 10_000_000 + n)).expect("get"));
     }
     ticks.sort();
     println!(
         "CHILD users={} tick_ms_min={:.1} tick_ms_median={:.1} tick_ms_max={:.1} \
-         VmRSS_kB={} VmHWM_kB={}",
+         leaderboard_ms={board_ms:.1} VmRSS_kB={} VmHWM_kB={}",
         storage.user_count().unwrap_or(0),
         ticks[0].as_secs_f64() * 1e3,
         ticks[ticks.len() / 2].as_secs_f64() * 1e3,

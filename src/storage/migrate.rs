@@ -5,7 +5,7 @@
 //! History:
 //! - **v1**: `meta` (`schema_version`), `users` (id → JSON record without points) and a separate
 //!   `points` table (id → u64 balance); no login index, no leaderboard index.
-//! - **v2** (current): points live in the user record; `logins` and `points_rank` indexes; the
+//! - **v2** (current): points live in the (binary) user record; a `logins` index; the
 //!   audit, events, script store, moderation log, stream stats and import tables.
 
 use std::path::Path;
@@ -13,8 +13,8 @@ use std::path::Path;
 use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, TableError, TableHandle};
 
 use super::schema::{
-    AUDIT, EVENTS, IMPORTS, LOGINS, META, META_SCHEMA, MODLOG, POINTS_RANK, SCHEMA_VERSION,
-    SCRIPT_KV, STREAM_STATS, USERS, UserRecord, rank_key,
+    AUDIT, EVENTS, IMPORTS, LOGINS, META, META_SCHEMA, MODLOG, SCHEMA_VERSION, SCRIPT_KV,
+    STREAM_STATS, USERS, UserRecord,
 };
 use super::users::{decode_user, encode_user};
 use super::{Result, StorageError, backup};
@@ -80,7 +80,6 @@ pub(crate) fn bring_up_to_date(db: &Database, path: &Path) -> Result<()> {
     {
         txn.open_table(USERS)?;
         txn.open_table(LOGINS)?;
-        txn.open_table(POINTS_RANK)?;
         txn.open_table(AUDIT)?;
         txn.open_table(EVENTS)?;
         txn.open_table(SCRIPT_KV)?;
@@ -93,13 +92,12 @@ pub(crate) fn bring_up_to_date(db: &Database, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Folds v1's `points` table into the user records and builds the login and leaderboard indexes.
+/// Folds v1's `points` table into the user records and builds the login index.
 fn v1_to_v2(db: &Database) -> Result<()> {
     let txn = db.begin_write()?;
     let (users_moved, balances_moved) = {
         let mut users = txn.open_table(USERS)?;
         let mut logins = txn.open_table(LOGINS)?;
-        let mut rank = txn.open_table(POINTS_RANK)?;
         let mut balances = std::collections::BTreeMap::new();
         {
             let points = txn.open_table(V1_POINTS)?;
@@ -130,7 +128,6 @@ fn v1_to_v2(db: &Database) -> Result<()> {
             if !rec.login.is_empty() {
                 logins.insert(rec.login.as_str(), rec.id.as_str())?;
             }
-            rank.insert((rank_key(rec.points), rec.id.as_str()), ())?;
         }
         (users_moved, balances_moved)
     };

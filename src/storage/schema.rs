@@ -16,8 +16,6 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// `logins`: lower-case login → user id (the newest owner of that login).
 pub const LOGINS: TableDefinition<&str, &str> = TableDefinition::new("logins");
-/// `points_rank`: (`u64::MAX - points`, user id) → (); iterating it in order is the leaderboard.
-pub const POINTS_RANK: TableDefinition<(u64, &str), ()> = TableDefinition::new("points_rank");
 /// `audit`: sequence number → [`AuditEntry`] as JSON; one row per points change.
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// `events`: processed event id → unix seconds when it was applied.
@@ -88,9 +86,4 @@ pub struct AuditEntry {
     pub reason: String,
     /// Balance after the change.
     pub balance: u64,
-}
-
-/// Key of the leaderboard index for a balance (higher balances sort first).
-pub fn rank_key(points: u64) -> u64 {
-    u64::MAX - points
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use compact_str::CompactString;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table};
 
-use super::schema::{LOGINS, PENDING_PREFIX, POINTS_RANK, USERS, UserRecord, rank_key};
+use super::schema::{LOGINS, PENDING_PREFIX, USERS, UserRecord};
 use super::{Result, Storage, StorageError, now_secs};
 
 /// Chat activity of one viewer not yet committed.
@@ -232,6 +232,15 @@ impl Reader<'_> {
     }
 }
 
+/// The balance of an encoded record without decoding its strings (leaderboard scans).
+pub(crate) fn peek_points(bytes: &[u8]) -> Option<u64> {
+    match bytes.first() {
+        // format byte, then first_seen, last_seen, messages, watch_secs, points.
+        Some(&USER_FORMAT) => Some(u64::from_le_bytes(bytes.get(33..41)?.try_into().ok()?)),
+        _ => None,
+    }
+}
+
 /// Encodes a user record: a format byte, five little-endian u64 counters, a flags byte, then
 /// login and display name each with a one-byte length (Twitch caps both far below 255 bytes;
 /// longer text is cut at a character boundary).
@@ -270,22 +279,22 @@ pub(crate) fn commit_batch(
     {
         let mut users = txn.open_table(USERS)?;
         let mut logins = txn.open_table(LOGINS)?;
-        let mut rank = txn.open_table(POINTS_RANK)?;
         for (id, b) in batch {
             let login = normalize_login(&b.login);
             let existing = match users.get(id.as_str())? {
                 Some(v) => Some(decode_user(&id, v.value())?),
                 None => None,
             };
-            let mut rec = match existing {
-                Some(r) => r,
-                None => adopt_placeholder(&mut users, &mut logins, &mut rank, &id, &login)?
-                    .unwrap_or_else(|| UserRecord {
-                        id: id.to_string(),
-                        first_seen: now,
-                        ..UserRecord::default()
-                    }),
-            };
+            let mut rec =
+                match existing {
+                    Some(r) => r,
+                    None => adopt_placeholder(&mut users, &mut logins, &id, &login)?
+                        .unwrap_or_else(|| UserRecord {
+                            id: id.to_string(),
+                            first_seen: now,
+                            ..UserRecord::default()
+                        }),
+                };
             if rec.first_seen == 0 {
                 rec.first_seen = now;
             }
@@ -320,7 +329,6 @@ pub(crate) fn commit_batch(
 fn adopt_placeholder(
     users: &mut Table<&str, &[u8]>,
     logins: &mut Table<&str, &str>,
-    rank: &mut Table<(u64, &str), ()>,
     id: &str,
     login: &str,
 ) -> Result<Option<UserRecord>> {
@@ -335,8 +343,6 @@ fn adopt_placeholder(
         return Ok(None);
     };
     let mut rec = decode_user(&owner, &bytes)?;
-    rank.remove((rank_key(rec.points), owner.as_str()))?;
-    rank.insert((rank_key(rec.points), id), ())?;
     logins.insert(login, id)?;
     rec.id = id.to_owned();
     Ok(Some(rec))
