@@ -21,6 +21,13 @@ const PRESENT: usize = 10_000;
 fn opts(dir: &Path) -> StorageOptions {
     let mut o = StorageOptions::new(dir);
     o.backup_on_open = false;
+    // TB_BENCH_CACHE_MB tries other page-cache sizes than the default.
+    if let Some(mb) = std::env::var("TB_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        o.cache_bytes = mb * 1024 * 1024;
+    }
     o
 }
 

@@ -461,6 +461,16 @@ fn loyalty_pays_present_viewers_with_multipliers_only_while_live() {
     assert!(matches!(loyalty.tick(&s).unwrap(), TickOutcome::Paid(p) if p.credited == 2));
     assert_eq!((s.get("1").unwrap(), s.get("2").unwrap()), (10, 20));
     assert_eq!(s.user("2").unwrap().unwrap().watch_secs, 600);
+    let trail = s.audit_for("2").unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        (
+            trail[0].1.delta,
+            trail[0].1.balance,
+            trail[0].1.reason.as_str()
+        ),
+        (20, 20, "watch")
+    );
     // Nobody chatted since: nobody is present.
     assert!(matches!(loyalty.tick(&s).unwrap(), TickOutcome::Paid(p) if p.credited == 0));
 

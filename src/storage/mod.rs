@@ -33,7 +33,7 @@ use redb::{Database, ReadableDatabase};
 pub use backup::{BackupError, backup_file_name};
 pub use imports::{ImportBalance, ImportTotals};
 pub use points::{Applied, PointsTxn, Receipt, WatchCredit, WatchSummary};
-pub use schema::{AuditEntry, SCHEMA_VERSION, UserRecord};
+pub use schema::{AuditBatch, AuditEntry, SCHEMA_VERSION, UserRecord};
 pub use users::PendingChat;
 
 /// File name of the database inside the data folder.

@@ -4,7 +4,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
-use super::schema::{AUDIT, AuditEntry, EVENTS, LOGINS, USERS, UserRecord};
+use super::schema::{AUDIT, AuditBatch, AuditEntry, AuditTime, EVENTS, LOGINS, USERS, UserRecord};
 use super::users::{decode_user, encode_user};
 use super::{Result, Storage, StorageError, now_secs};
 
@@ -375,10 +375,25 @@ impl Storage {
         let mut out = Vec::new();
         for row in audit.iter()? {
             let (k, v) = row?;
-            if let Ok(e) = serde_json::from_slice::<AuditEntry>(v.value())
-                && e.user == user_id
-            {
-                out.push((k.value(), e));
+            if let Ok(e) = serde_json::from_slice::<AuditEntry>(v.value()) {
+                if e.user == user_id {
+                    out.push((k.value(), e));
+                }
+            } else if let Ok(b) = serde_json::from_slice::<AuditBatch>(v.value()) {
+                for (user, delta, balance) in b.changes {
+                    if user == user_id {
+                        out.push((
+                            k.value(),
+                            AuditEntry {
+                                at: b.at,
+                                user,
+                                delta,
+                                reason: b.reason.clone(),
+                                balance,
+                            },
+                        ));
+                    }
+                }
             }
         }
         Ok(out)
@@ -397,7 +412,7 @@ impl Storage {
             let mut audit = txn.open_table(AUDIT)?;
             loop {
                 let old = match audit.first()? {
-                    Some((k, v)) => serde_json::from_slice::<AuditEntry>(v.value())
+                    Some((k, v)) => serde_json::from_slice::<AuditTime>(v.value())
                         .map(|e| e.at < cutoff)
                         .unwrap_or(false)
                         .then(|| k.value()),
@@ -423,6 +438,11 @@ impl Storage {
         ordered.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
         self.with_points(|p| {
             let mut summary = WatchSummary::default();
+            let mut batch = AuditBatch {
+                at: p.now,
+                reason: reason.to_owned(),
+                changes: Vec::new(),
+            };
             for c in ordered {
                 let mut rec = p.user(&c.user_id)?.unwrap_or_else(|| UserRecord {
                     id: c.user_id.clone(),
@@ -445,9 +465,17 @@ impl Storage {
                 rec.last_seen = p.now;
                 p.save(&rec)?;
                 if c.points > 0 {
-                    p.audit(&c.user_id, as_delta(c.points), reason, rec.points)?;
+                    batch
+                        .changes
+                        .push((c.user_id.clone(), as_delta(c.points), rec.points));
                 }
                 summary.credited += 1;
+            }
+            if !batch.changes.is_empty() {
+                let bytes = serde_json::to_vec(&batch).unwrap_or_default();
+                let id = p.next_audit;
+                p.next_audit += 1;
+                p.audit.insert(id, bytes.as_slice())?;
             }
             Ok(summary)
         })

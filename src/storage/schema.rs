@@ -16,7 +16,8 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// `logins`: lower-case login → user id (the newest owner of that login).
 pub const LOGINS: TableDefinition<&str, &str> = TableDefinition::new("logins");
-/// `audit`: sequence number → [`AuditEntry`] as JSON; one row per points change.
+/// `audit`: sequence number → JSON: an [`AuditEntry`] per points change, or one [`AuditBatch`]
+/// per watch-time tick (thousands of changes in one row keep the tick's commit small).
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// `events`: processed event id → unix seconds when it was applied.
 pub const EVENTS: TableDefinition<&str, u64> = TableDefinition::new("events");
@@ -86,4 +87,20 @@ pub struct AuditEntry {
     pub reason: String,
     /// Balance after the change.
     pub balance: u64,
+}
+
+/// Every change of one watch-time tick, in one audit row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditBatch {
+    /// Unix seconds.
+    pub at: u64,
+    pub reason: String,
+    /// (user id, delta, balance after) per credited viewer.
+    pub changes: Vec<(String, i64, u64)>,
+}
+
+/// Just the time of an audit row, whichever shape it has (for pruning).
+#[derive(Debug, Deserialize)]
+pub struct AuditTime {
+    pub at: u64,
 }
