@@ -4,7 +4,7 @@
 //!
 //! History:
 //! - **v1**: `meta` (`schema_version`), `users` (id → JSON record without points) and a separate
-//!   `points` table (id → u64 balance); no login index, no leaderboard index.
+//!   `points` table (id → u64 balance); no login index.
 //! - **v2** (current): points live in the (binary) user record; a `logins` index; the
 //!   audit, events, script store, moderation log, stream stats and import tables.
 

@@ -1,6 +1,6 @@
-//! Points: every change is one durable write transaction that also appends an audit row and
-//! keeps the leaderboard index; event-driven changes also mark the event id in the same
-//! transaction, so a crash can never pay an event twice or mark one without paying it.
+//! Points: every change is one durable write transaction that also appends an audit row;
+//! event-driven changes also mark the event id in the same transaction, so a crash can never
+//! pay an event twice or mark one without paying it.
 
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
