@@ -9,14 +9,20 @@
 //! - [`queue`]: the one bounded queue every source feeds.
 //! - [`dispatch`]: the one consumer; moderation first, then commands and scripts, whose
 //!   [`action::Action`]s go out through the connections.
+//! - [`storage`] (the redb file: viewers, points, event ids), [`loyalty`] (who earns what),
+//!   [`cache`] (in-memory values with a lifespan) and [`import`] (other bots' exports).
 //! - [`app`]: starts and stops all of it.
 
 pub mod action;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod event;
+pub mod import;
+pub mod loyalty;
 pub mod queue;
 pub mod sim;
+pub mod storage;
 pub mod twitch;

@@ -1,0 +1,194 @@
+//! The in-memory cache scripts share: keyed values with a lifespan each, a size bound, and a
+//! sweeper task that drops expired entries. Nothing is persisted; it is gone at exit.
+//!
+//! Time is `tokio::time::Instant`, so tests drive expiry with `tokio::time::pause()`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A cheap-to-clone handle to one cache.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    max_entries: usize,
+    entries: HashMap<String, Entry>,
+    /// Eviction order: soonest expiry first (entries without a lifespan last), then oldest.
+    order: BTreeSet<(EvictKey, u64, String)>,
+    next_seq: u64,
+}
+
+/// `None` sorts after every deadline, so entries without a lifespan are evicted last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum EvictKey {
+    At(Instant),
+    Never,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Value,
+    key: EvictKey,
+    seq: u64,
+}
+
+impl Cache {
+    /// A cache holding at most `max_entries` values (at least one).
+    pub fn new(max_entries: usize) -> Cache {
+        Cache {
+            inner: Arc::new(Mutex::new(Inner {
+                max_entries: max_entries.max(1),
+                entries: HashMap::new(),
+                order: BTreeSet::new(),
+                next_seq: 0,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters for a cache, so a poisoned lock is simply taken over.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores a value for `ttl` (`None`: until evicted or exit). When full, the entry expiring
+    /// soonest (then the oldest) makes room.
+    pub fn set(&self, key: &str, value: Value, ttl: Option<Duration>) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.remove(key);
+        inner.remove_expired(now);
+        while inner.entries.len() >= inner.max_entries {
+            let Some(first) = inner.order.pop_first() else {
+                break;
+            };
+            inner.entries.remove(&first.2);
+        }
+        let ekey = match ttl {
+            Some(t) => EvictKey::At(now + t),
+            None => EvictKey::Never,
+        };
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.order.insert((ekey, seq, key.to_owned()));
+        inner.entries.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                key: ekey,
+                seq,
+            },
+        );
+    }
+
+    /// Stores a string.
+    pub fn set_str(&self, key: &str, value: &str, ttl: Option<Duration>) {
+        self.set(key, Value::String(value.to_owned()), ttl);
+    }
+
+    /// The value, unless missing or expired.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        let now = Instant::now();
+        let inner = self.lock();
+        let e = inner.entries.get(key)?;
+        match e.key {
+            EvictKey::At(at) if at <= now => None,
+            _ => Some(e.value.clone()),
+        }
+    }
+
+    /// The value as a string (`None` if missing, expired or not a string).
+    pub fn get_str(&self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The remaining lifespan (`None` if missing/expired; `Some(None)` for no lifespan).
+    pub fn ttl(&self, key: &str) -> Option<Option<Duration>> {
+        let now = Instant::now();
+        let inner = self.lock();
+        match inner.entries.get(key)?.key {
+            EvictKey::At(at) if at <= now => None,
+            EvictKey::At(at) => Some(Some(at - now)),
+            EvictKey::Never => Some(None),
+        }
+    }
+
+    /// Removes a value; returns whether a live one was there.
+    pub fn remove(&self, key: &str) -> bool {
+        let now = Instant::now();
+        match self.lock().remove(key) {
+            Some(EvictKey::At(at)) => at > now,
+            Some(EvictKey::Never) => true,
+            None => false,
+        }
+    }
+
+    /// Entries held (expired ones count until swept).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops expired entries now; returns how many.
+    pub fn sweep(&self) -> usize {
+        self.lock().remove_expired(Instant::now())
+    }
+
+    /// Starts a task that sweeps every `period` until `cancel` fires or every handle is gone.
+    pub fn spawn_sweeper(
+        &self,
+        period: Duration,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Mutex<Inner>> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                Cache { inner }.sweep();
+            }
+        })
+    }
+}
+
+impl Inner {
+    fn remove(&mut self, key: &str) -> Option<EvictKey> {
+        let e = self.entries.remove(key)?;
+        self.order.remove(&(e.key, e.seq, key.to_owned()));
+        Some(e.key)
+    }
+
+    fn remove_expired(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        while let Some((EvictKey::At(at), _, _)) = self.order.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, _, key)) = self.order.pop_first() {
+                self.entries.remove(&key);
+                n += 1;
+            }
+        }
+        n
+    }
+}

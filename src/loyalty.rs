@@ -1,0 +1,510 @@
+//! Loyalty rules: who earns how many points for watching and for channel events.
+//!
+//! [`points_for`] is the pure rule (event → award); [`Loyalty`] keeps who is present, runs the
+//! watch-time tick and pays event awards through [`Storage::award_for_event`], so each event id
+//! pays at most once, also across restarts. The config side (configs/loyalty.yaml) maps onto
+//! [`LoyaltyRules`]; this module does not read files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use compact_str::CompactString;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{ChannelEvent, ChannelEventKind, Chatter, Roles, SubTier};
+use crate::storage::{Applied, Receipt, Storage, StorageError, WatchCredit, WatchSummary};
+
+/// Points multipliers by role; a viewer gets the highest that applies (1.0 with no role).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleMultipliers {
+    pub subscriber: f64,
+    pub vip: f64,
+    pub moderator: f64,
+    pub broadcaster: f64,
+}
+
+impl Default for RoleMultipliers {
+    fn default() -> Self {
+        RoleMultipliers {
+            subscriber: 2.0,
+            vip: 1.5,
+            moderator: 1.5,
+            broadcaster: 1.0,
+        }
+    }
+}
+
+impl RoleMultipliers {
+    /// The multiplier for a viewer's roles.
+    pub fn for_roles(&self, roles: Roles) -> f64 {
+        let mut m: f64 = 1.0;
+        let mut any = false;
+        let mut consider = |held: bool, v: f64| {
+            if held {
+                m = if any { m.max(v) } else { v };
+                any = true;
+            }
+        };
+        consider(
+            roles.contains(Roles::SUBSCRIBER) || roles.contains(Roles::FOUNDER),
+            self.subscriber,
+        );
+        consider(roles.contains(Roles::VIP), self.vip);
+        consider(
+            roles.contains(Roles::MODERATOR) || roles.contains(Roles::STAFF),
+            self.moderator,
+        );
+        consider(roles.contains(Roles::BROADCASTER), self.broadcaster);
+        m.max(0.0)
+    }
+}
+
+/// Points for a subscription, by tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierPoints {
+    pub prime: u64,
+    pub tier1: u64,
+    pub tier2: u64,
+    pub tier3: u64,
+}
+
+impl TierPoints {
+    /// Points for one tier.
+    pub fn get(&self, tier: SubTier) -> u64 {
+        match tier {
+            SubTier::Prime => self.prime,
+            SubTier::Tier1 => self.tier1,
+            SubTier::Tier2 => self.tier2,
+            SubTier::Tier3 => self.tier3,
+        }
+    }
+}
+
+/// Everything loyalty needs to know; the integrator fills it from configs/loyalty.yaml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoyaltyRules {
+    /// Loyalty on at all.
+    pub enabled: bool,
+    /// What the points are called in chat (`points`, `gems`, ...).
+    pub currency_name: String,
+    /// How often present viewers are paid for watching.
+    pub watch_interval: Duration,
+    /// Points per interval before the role multiplier.
+    pub watch_points: u64,
+    /// Pay watch time only while the stream is live.
+    pub only_while_live: bool,
+    pub multipliers: RoleMultipliers,
+    pub follow: u64,
+    pub subscribe: TierPoints,
+    pub resub: TierPoints,
+    /// To the gifter, per gifted subscription.
+    pub gift_per_sub: u64,
+    /// Per bit cheered (fractions are rounded down per cheer).
+    pub cheer_per_bit: f64,
+    /// To the raiding broadcaster, per viewer they bring.
+    pub raid_per_viewer: u64,
+    /// Other events by topic (`first_message`, `hype_train_begin`, ...) and channel-point
+    /// redemptions by reward title.
+    pub custom: BTreeMap<String, u64>,
+}
+
+impl Default for LoyaltyRules {
+    fn default() -> Self {
+        LoyaltyRules {
+            enabled: true,
+            currency_name: "points".into(),
+            watch_interval: Duration::from_secs(600),
+            watch_points: 10,
+            only_while_live: true,
+            multipliers: RoleMultipliers::default(),
+            follow: 50,
+            subscribe: TierPoints {
+                prime: 500,
+                tier1: 500,
+                tier2: 1000,
+                tier3: 2500,
+            },
+            resub: TierPoints {
+                prime: 500,
+                tier1: 500,
+                tier2: 1000,
+                tier3: 2500,
+            },
+            gift_per_sub: 250,
+            cheer_per_bit: 1.0,
+            raid_per_viewer: 1,
+            custom: BTreeMap::new(),
+        }
+    }
+}
+
+/// An award decided by the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Award {
+    pub user_id: CompactString,
+    pub login: CompactString,
+    pub display_name: CompactString,
+    pub amount: u64,
+    /// For the audit trail: `follow`, `subscribe tier1`, `cheer 100 bits`, ...
+    pub reason: String,
+}
+
+fn tier_name(t: SubTier) -> &'static str {
+    match t {
+        SubTier::Prime => "prime",
+        SubTier::Tier1 => "tier1",
+        SubTier::Tier2 => "tier2",
+        SubTier::Tier3 => "tier3",
+    }
+}
+
+/// The points a channel event earns its viewer, if any. Anonymous gifts and cheers, events
+/// without a user id and zero amounts earn nothing.
+pub fn points_for(ev: &ChannelEvent, rules: &LoyaltyRules) -> Option<Award> {
+    if !rules.enabled {
+        return None;
+    }
+    let user = ev.user.as_ref().filter(|u| !u.id.is_empty())?;
+    let (amount, reason) = match &ev.kind {
+        ChannelEventKind::Follow => (rules.follow, "follow".to_owned()),
+        ChannelEventKind::Subscribe { tier, .. } => (
+            rules.subscribe.get(*tier),
+            format!("subscribe {}", tier_name(*tier)),
+        ),
+        ChannelEventKind::Resub { tier, months, .. } => (
+            rules.resub.get(*tier),
+            format!("resub {} ({months} months)", tier_name(*tier)),
+        ),
+        ChannelEventKind::Gift {
+            count, anonymous, ..
+        } => {
+            if *anonymous {
+                return None;
+            }
+            (
+                rules.gift_per_sub.saturating_mul(u64::from(*count)),
+                format!("gift x{count}"),
+            )
+        }
+        ChannelEventKind::Cheer {
+            bits, anonymous, ..
+        } => {
+            if *anonymous {
+                return None;
+            }
+            // f64 → u64 saturates and maps NaN to 0, which is what a bad config deserves.
+            let pts = (f64::from(*bits) * rules.cheer_per_bit).floor() as u64;
+            (pts, format!("cheer {bits} bits"))
+        }
+        ChannelEventKind::Raid { viewers } => (
+            rules.raid_per_viewer.saturating_mul(u64::from(*viewers)),
+            format!("raid {viewers} viewers"),
+        ),
+        ChannelEventKind::Redemption { reward_title, .. } => (
+            rules.custom.get(reward_title.as_str()).copied()?,
+            format!("redemption {reward_title}"),
+        ),
+        other => {
+            let topic = other.topic();
+            (rules.custom.get(topic).copied()?, format!("custom {topic}"))
+        }
+    };
+    (amount > 0).then(|| Award {
+        user_id: user.id.clone(),
+        login: user.login.clone(),
+        display_name: user.display_name.clone(),
+        amount,
+        reason,
+    })
+}
+
+/// A viewer seen during the current watch interval.
+#[derive(Debug, Clone)]
+struct Presence {
+    login: CompactString,
+    display_name: CompactString,
+    roles: Roles,
+}
+
+/// What one watch-time tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickOutcome {
+    /// Loyalty is off, or the stream is offline and watch time is paid only while live.
+    Skipped,
+    Paid(WatchSummary),
+}
+
+/// The running loyalty state: the rules, who is present and whether the stream is live.
+#[derive(Debug)]
+pub struct Loyalty {
+    rules: Mutex<Arc<LoyaltyRules>>,
+    present: Mutex<HashMap<CompactString, Presence>>,
+    live: AtomicBool,
+}
+
+impl Loyalty {
+    pub fn new(rules: LoyaltyRules) -> Loyalty {
+        Loyalty {
+            rules: Mutex::new(Arc::new(rules)),
+            present: Mutex::new(HashMap::new()),
+            live: AtomicBool::new(false),
+        }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<LoyaltyRules> {
+        self.rules
+            .lock()
+            .map(|r| Arc::clone(&r))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// Swaps in new rules (config reload); the next tick and event use them.
+    pub fn set_rules(&self, rules: LoyaltyRules) {
+        if let Ok(mut r) = self.rules.lock() {
+            *r = Arc::new(rules);
+        }
+    }
+
+    /// The stream went live or offline.
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Relaxed);
+    }
+
+    /// Whether the stream is live.
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// A viewer chatted: they count as present for the current interval. (Helix Get Chatters
+    /// will feed [`Loyalty::note_present`] the same way.)
+    pub fn note_chat(&self, chatter: &Chatter) {
+        self.note_present(
+            &chatter.id,
+            &chatter.login,
+            &chatter.display_name,
+            chatter.roles,
+        );
+    }
+
+    /// A viewer is present for the current interval.
+    pub fn note_present(&self, user_id: &str, login: &str, display_name: &str, roles: Roles) {
+        if user_id.is_empty() {
+            return;
+        }
+        if let Ok(mut p) = self.present.lock() {
+            match p.get_mut(user_id) {
+                Some(e) => e.roles = roles,
+                None => {
+                    p.insert(
+                        user_id.into(),
+                        Presence {
+                            login: login.into(),
+                            display_name: display_name.into(),
+                            roles,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Viewers present in the current interval.
+    pub fn present_count(&self) -> usize {
+        self.present.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Pays the interval's watch time to everyone present (one transaction) and starts a new
+    /// interval. Blocking: call from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// When the commit fails (nothing is paid then, and the viewers stay present).
+    pub fn tick(&self, storage: &Storage) -> Result<TickOutcome, StorageError> {
+        let rules = self.rules();
+        let present = match self.present.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return Ok(TickOutcome::Skipped),
+        };
+        if !rules.enabled || (rules.only_while_live && !self.is_live()) {
+            return Ok(TickOutcome::Skipped);
+        }
+        let secs = rules.watch_interval.as_secs();
+        let credits: Vec<WatchCredit> = present
+            .iter()
+            .map(|(id, p)| WatchCredit {
+                user_id: id.to_string(),
+                login: p.login.to_string(),
+                display_name: p.display_name.to_string(),
+                points: (rules.watch_points as f64 * rules.multipliers.for_roles(p.roles)).floor()
+                    as u64,
+                secs,
+            })
+            .collect();
+        match storage.credit_watch(&credits, "watch") {
+            Ok(summary) => Ok(TickOutcome::Paid(summary)),
+            Err(e) => {
+                // Keep them present so the next tick pays this interval too.
+                if let Ok(mut p) = self.present.lock() {
+                    for (id, pr) in present {
+                        p.entry(id).or_insert(pr);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Pays what the rules give for a channel event, at most once per event id (the id is
+    /// stored as `points:<id>`, so a dispatcher that marks raw ids for its own deduplication
+    /// does not block the award). `Ok(None)` when the event earns nothing.
+    ///
+    /// # Errors
+    /// On a storage failure (nothing is paid or marked then; a retry can pay it).
+    pub fn apply_event(
+        &self,
+        storage: &Storage,
+        ev: &ChannelEvent,
+    ) -> Result<Option<(Award, Applied<Receipt>)>, StorageError> {
+        let rules = self.rules();
+        let Some(award) = points_for(ev, &rules) else {
+            return Ok(None);
+        };
+        if ev.id.is_empty() {
+            // Without an id a redelivery cannot be recognised; paying it could pay twice.
+            tracing::warn!(
+                "channel event without an id earns nothing: {}",
+                award.reason
+            );
+            return Ok(None);
+        }
+        let key = format!("points:{}", ev.id);
+        let applied = storage.apply_event_once(&key, |p| {
+            let rec = p.touch(&award.user_id, &award.login, &award.display_name)?;
+            if rec.opted_out {
+                return Ok(Receipt {
+                    balance: rec.points,
+                    audit_id: 0,
+                });
+            }
+            p.change(
+                &award.user_id,
+                i64::try_from(award.amount).unwrap_or(i64::MAX),
+                &award.reason,
+            )
+        })?;
+        Ok(Some((award, applied)))
+    }
+
+    /// Runs the watch-time tick every `watch_interval` until `cancel` fires.
+    pub fn spawn_ticker(
+        self: Arc<Self>,
+        storage: Storage,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let period = self.rules().watch_interval.max(Duration::from_secs(1));
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(period) => {}
+                }
+                let me = Arc::clone(&self);
+                let st = storage.clone();
+                match tokio::task::spawn_blocking(move || me.tick(&st)).await {
+                    Ok(Ok(TickOutcome::Paid(s))) => {
+                        tracing::debug!("watch time paid to {} viewers", s.credited);
+                    }
+                    Ok(Ok(TickOutcome::Skipped)) => {}
+                    Ok(Err(e)) => tracing::error!("watch-time tick failed: {e}"),
+                    Err(e) => tracing::error!("watch-time tick panicked: {e}"),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventSource;
+
+    fn chatter(id: &str) -> Chatter {
+        Chatter {
+            id: id.into(),
+            login: format!("user{id}").into(),
+            display_name: format!("User{id}").into(),
+            ..Chatter::default()
+        }
+    }
+
+    fn ev(kind: ChannelEventKind) -> ChannelEvent {
+        ChannelEvent {
+            id: "e1".into(),
+            source: EventSource::EventSub,
+            user: Some(chatter("7")),
+            kind,
+        }
+    }
+
+    #[test]
+    fn event_awards_follow_the_rules() {
+        let r = LoyaltyRules::default();
+        let amt = |k| points_for(&ev(k), &r).map(|a| a.amount);
+        assert_eq!(amt(ChannelEventKind::Follow), Some(50));
+        assert_eq!(
+            amt(ChannelEventKind::Subscribe {
+                tier: SubTier::Tier3,
+                is_gift: false
+            }),
+            Some(2500)
+        );
+        assert_eq!(
+            amt(ChannelEventKind::Gift {
+                tier: SubTier::Tier1,
+                count: 5,
+                anonymous: false
+            }),
+            Some(1250)
+        );
+        assert_eq!(
+            amt(ChannelEventKind::Gift {
+                tier: SubTier::Tier1,
+                count: 5,
+                anonymous: true
+            }),
+            None
+        );
+        assert_eq!(
+            amt(ChannelEventKind::Cheer {
+                bits: 150,
+                message: String::new(),
+                anonymous: false
+            }),
+            Some(150)
+        );
+        assert_eq!(amt(ChannelEventKind::Raid { viewers: 42 }), Some(42));
+        assert_eq!(amt(ChannelEventKind::StreamOffline), None);
+        let mut custom = r.clone();
+        custom.custom.insert("first_message".into(), 5);
+        assert_eq!(
+            points_for(
+                &ev(ChannelEventKind::FirstMessage { text: "hi".into() }),
+                &custom
+            )
+            .map(|a| a.amount),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn the_highest_role_multiplier_wins() {
+        let m = RoleMultipliers::default();
+        assert_eq!(m.for_roles(Roles::empty()), 1.0);
+        let mut r = Roles::SUBSCRIBER;
+        r.insert(Roles::VIP);
+        assert_eq!(m.for_roles(r), 2.0);
+        assert_eq!(m.for_roles(Roles::VIP), 1.5);
+    }
+}

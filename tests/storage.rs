@@ -1,0 +1,529 @@
+//! Storage, import, cache and loyalty against real redb files in temporary folders.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::{ReadableDatabase, TableDefinition};
+use twitch_bot::cache::Cache;
+use twitch_bot::event::{ChannelEvent, ChannelEventKind, Chatter, EventSource, Roles};
+use twitch_bot::import::{self, ImportError};
+use twitch_bot::loyalty::{Loyalty, LoyaltyRules, TickOutcome};
+use twitch_bot::storage::{Applied, Storage, StorageError, StorageOptions};
+
+fn opts(dir: &Path) -> StorageOptions {
+    let mut o = StorageOptions::new(dir);
+    o.backup_on_open = false;
+    o
+}
+
+fn open(dir: &Path) -> Storage {
+    Storage::open(opts(dir)).unwrap()
+}
+
+#[test]
+fn points_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        s.record_chat("100", "alice", "Alice");
+        assert_eq!(s.add("100", 250, "test").unwrap(), 250);
+        assert_eq!(s.take("100", 50, "shop").unwrap(), 200);
+        s.close().unwrap();
+    }
+    let s = open(dir.path());
+    assert_eq!(s.get("100").unwrap(), 200);
+    let u = s.user("100").unwrap().unwrap();
+    assert_eq!((u.login.as_str(), u.messages), ("alice", 1));
+    assert_eq!(
+        s.user_id_by_login("@Alice").unwrap().as_deref(),
+        Some("100")
+    );
+    let audit = s.audit_for("100").unwrap();
+    let deltas: Vec<i64> = audit.iter().map(|(_, e)| e.delta).collect();
+    assert_eq!(deltas, vec![250, -50]);
+    assert_eq!(audit.last().unwrap().1.balance, 200);
+}
+
+const CHILD_ENV: &str = "TB_STORAGE_KILL_CHILD_DIR";
+const USERS: u64 = 5;
+
+/// Child mode: award one point per event to rotating users, print each committed award.
+fn run_award_child(dir: &str) {
+    let s = open(Path::new(dir));
+    for i in 0..1_000_000u64 {
+        let user = format!("u{}", i % USERS);
+        s.record_chat(&user, &user, &user);
+        let r = s
+            .award_for_event(&format!("ev-{i}"), &user, 1, "test")
+            .unwrap();
+        if let Applied::Done(receipt) = r {
+            println!("AWARD ev-{i} {user} {}", receipt.balance);
+        }
+    }
+}
+
+#[test]
+fn sigkill_mid_stream_keeps_every_committed_point_and_pays_no_event_twice() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        run_award_child(&dir);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_mid_stream_keeps_every_committed_point_and_pays_no_event_twice",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut printed = Vec::new();
+    for line in BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("AWARD ") {
+            let parts: Vec<&str> = rest.split(' ').collect();
+            printed.push((
+                parts[0].to_string(),
+                parts[1].to_string(),
+                parts[2].parse::<u64>().unwrap(),
+            ));
+            if printed.len() == 400 {
+                // std's kill() is SIGKILL on Unix: no destructors, no flush.
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(printed.len(), 400, "the child stopped before being killed");
+
+    let s = open(dir.path());
+    // Every award the child reported is on disk, and its balance at least what it reported.
+    for (ev, user, balance) in &printed {
+        assert!(s.is_processed(ev).unwrap(), "{ev} lost");
+        assert!(s.get(user).unwrap() >= *balance);
+    }
+    // Events possibly committed after the last print, then far beyond: re-applying all of them
+    // pays exactly the ones never applied, so each user ends with exactly one point per event.
+    let last = 450u64.max(printed.len() as u64 + 100);
+    let mut duplicates = 0;
+    for i in 0..last {
+        let user = format!("u{}", i % USERS);
+        match s
+            .award_for_event(&format!("ev-{i}"), &user, 1, "test")
+            .unwrap()
+        {
+            Applied::Duplicate => duplicates += 1,
+            Applied::Done(_) => {}
+        }
+    }
+    assert!(
+        duplicates >= printed.len(),
+        "a printed award was paid twice"
+    );
+    for u in 0..USERS {
+        let expected = (0..last).filter(|i| i % USERS == u).count() as u64;
+        assert_eq!(s.get(&format!("u{u}")).unwrap(), expected, "user u{u}");
+    }
+}
+
+#[test]
+fn two_threads_taking_points_never_drive_a_balance_negative() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.add("42", 150, "seed").unwrap();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut ok = 0;
+                let mut refused = 0;
+                for _ in 0..100 {
+                    match s.take("42", 1, "spend") {
+                        Ok(_) => ok += 1,
+                        Err(StorageError::InsufficientPoints {
+                            balance: 0,
+                            needed: 1,
+                        }) => refused += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                (ok, refused)
+            })
+        })
+        .collect();
+    let (ok, refused) = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!((ok, refused), (150, 50));
+    assert_eq!(s.get("42").unwrap(), 0);
+    // A take that does not fit changes nothing, also in a transfer.
+    s.add("42", 10, "seed").unwrap();
+    assert!(matches!(
+        s.transfer("42", "43", 11, "give"),
+        Err(StorageError::InsufficientPoints {
+            balance: 10,
+            needed: 11
+        })
+    ));
+    assert_eq!((s.get("42").unwrap(), s.get("43").unwrap()), (10, 0));
+    assert_eq!(s.transfer("42", "43", 4, "give").unwrap(), (6, 4));
+}
+
+#[test]
+fn refunds_apply_once_and_leaderboard_hides_opted_out_viewers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for (id, login, pts) in [("1", "ann", 30), ("2", "ben", 20), ("3", "cat", 10)] {
+        s.record_chat(id, login, login);
+        s.add(id, pts, "seed").unwrap();
+    }
+    s.flush().unwrap();
+    let receipt = s.take_with_receipt("1", 25, "reward: hydrate").unwrap();
+    assert_eq!(receipt.balance, 5);
+    assert_eq!(
+        s.refund(receipt.audit_id, "refund").unwrap(),
+        Applied::Done(30)
+    );
+    assert_eq!(
+        s.refund(receipt.audit_id, "refund").unwrap(),
+        Applied::Duplicate
+    );
+    s.set_opt_out("2", true).unwrap();
+    let board: Vec<String> = s
+        .leaderboard(10)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.login)
+        .collect();
+    assert_eq!(board, vec!["ann", "cat"]);
+    // An opted-out viewer earns nothing from events.
+    assert!(matches!(
+        s.award_for_event("ev-x", "2", 100, "follow").unwrap(),
+        Applied::Done(r) if r.balance == 20
+    ));
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_malformed_csv_reports_line_numbers_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.record_chat("1", "alice", "Alice");
+    s.add("1", 7, "seed").unwrap();
+    let file = write(
+        dir.path(),
+        "se.csv",
+        "username,points,alltime\nalice,100,100\nbob,lots,1\nnot a login!,5,5\ncarol,3\ndave,4,4\n",
+    );
+    let err = import::import_file(&s, &file, |_, _| {}).unwrap_err();
+    let ImportError::BadRows { rows, .. } = &err else {
+        panic!("{err}")
+    };
+    let lines: Vec<usize> = rows.0.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![3, 4, 5]);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("line 3: `lots` is not a whole number"),
+        "{msg}"
+    );
+    assert_eq!(s.get("1").unwrap(), 7);
+    assert_eq!(s.user_id_by_login("dave").unwrap(), None);
+}
+
+#[test]
+fn importing_twice_changes_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.record_chat("1", "alice", "Alice");
+    s.add("1", 7, "seed").unwrap();
+    s.flush().unwrap();
+    let file = write(
+        dir.path(),
+        "slcb.csv",
+        "Name,Rank,Points,Hours\r\nAlice,Regular,100,12.5\r\n\"bob\",Viewer,40,1\r\n",
+    );
+    let first = import::import_file(&s, &file, |_, _| {}).unwrap();
+    assert_eq!((first.totals.changed, first.totals.new_users), (2, 1));
+    assert_eq!(s.get("1").unwrap(), 107);
+    let second = import::import_file(&s, &file, |_, _| {}).unwrap();
+    assert_eq!((second.totals.changed, second.totals.unchanged), (0, 2));
+    assert_eq!(s.get("1").unwrap(), 107);
+    // bob is known only by login until he chats; then his imported points follow his id.
+    s.record_chat("2", "bob", "Bob");
+    s.flush().unwrap();
+    assert_eq!(s.get("2").unwrap(), 40);
+    assert_eq!(s.user_id_by_login("bob").unwrap().as_deref(), Some("2"));
+    let third = import::import_file(&s, &file, |_, _| {}).unwrap();
+    assert_eq!(third.totals.changed, 0);
+    assert_eq!(s.get("2").unwrap(), 40);
+}
+
+#[test]
+fn per_message_counters_are_committed_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for _ in 0..3 {
+        s.record_chat("9", "zed", "Zed");
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let u = s
+        .stored_user("9")
+        .unwrap()
+        .expect("not committed after a second");
+    assert_eq!((u.messages, u.login.as_str()), (3, "zed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_entries_expire_and_the_size_bound_holds() {
+    let cache = Cache::new(3);
+    cache.set_str("short", "a", Some(Duration::from_secs(10)));
+    cache.set(
+        "long",
+        serde_json::json!({"n": 1}),
+        Some(Duration::from_secs(60)),
+    );
+    cache.set_str("forever", "c", None);
+    assert_eq!(cache.get_str("short").as_deref(), Some("a"));
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(cache.get("short"), None);
+    assert_eq!(cache.get("long"), Some(serde_json::json!({"n": 1})));
+    // The sweeper removes expired entries, not just hides them.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let sweeper = cache.spawn_sweeper(Duration::from_secs(5), cancel.clone());
+    tokio::time::advance(Duration::from_secs(6)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(cache.len(), 2);
+    // Full: the entry expiring soonest makes room; the one without a lifespan stays.
+    cache.set_str("x", "1", Some(Duration::from_secs(100)));
+    cache.set_str("y", "2", Some(Duration::from_secs(100)));
+    assert_eq!(cache.len(), 3);
+    assert_eq!(cache.get("long"), None);
+    assert_eq!(cache.get_str("forever").as_deref(), Some("c"));
+    cancel.cancel();
+    sweeper.await.unwrap();
+}
+
+const V1_META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const V1_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const V1_POINTS: TableDefinition<&str, u64> = TableDefinition::new("points");
+
+#[test]
+fn an_older_schema_is_migrated_with_a_backup_left_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.redb");
+    {
+        // A schema-1 file as an older build wrote it: balances in their own table.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(V1_META)
+                .unwrap()
+                .insert("schema_version", 1)
+                .unwrap();
+            let mut users = txn.open_table(V1_USERS).unwrap();
+            users
+                .insert(
+                    "1",
+                    br#"{"id":"1","login":"old","display_name":"Old","messages":9}"#.as_slice(),
+                )
+                .unwrap();
+            let mut points = txn.open_table(V1_POINTS).unwrap();
+            points.insert("1", 500).unwrap();
+            points.insert("2", 60).unwrap(); // a balance without a user record
+        }
+        txn.commit().unwrap();
+    }
+    let s = Storage::open(StorageOptions::new(dir.path())).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.get("1").unwrap(), 500);
+    assert_eq!(s.get("2").unwrap(), 60);
+    assert_eq!(s.user("1").unwrap().unwrap().messages, 9);
+    assert_eq!(s.user_id_by_login("old").unwrap().as_deref(), Some("1"));
+    assert_eq!(s.leaderboard(1).unwrap()[0].id, "1");
+    drop(s);
+    let beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("bot.v1-") && n.ends_with(".redb.bak"))
+        .collect();
+    assert_eq!(beside.len(), 1, "{beside:?}");
+    let old = redb::Database::open(dir.path().join(&beside[0])).unwrap();
+    let txn = old.begin_read().unwrap();
+    assert_eq!(
+        txn.open_table(V1_META)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .value(),
+        1
+    );
+    assert_eq!(
+        txn.open_table(V1_POINTS)
+            .unwrap()
+            .get("1")
+            .unwrap()
+            .unwrap()
+            .value(),
+        500
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = redb::Database::create(dir.path().join("bot.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(V1_META)
+            .unwrap()
+            .insert("schema_version", 99)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Storage::open(opts(dir.path())).unwrap_err();
+    assert!(
+        matches!(err, StorageError::TooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn backups_rotate_and_a_damaged_file_names_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = StorageOptions::new(dir.path());
+    o.keep_backups = 2;
+    Storage::open(o.clone())
+        .unwrap()
+        .add("1", 5, "seed")
+        .unwrap();
+    for _ in 0..3 {
+        let s = Storage::open(o.clone()).unwrap();
+        s.backup_now("manual").unwrap();
+    }
+    let mut backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    backups.sort();
+    assert_eq!(backups.len(), 2);
+    // A backup is a working database.
+    {
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(backups.last().unwrap(), copy.path().join("bot.redb")).unwrap();
+        assert_eq!(open(copy.path()).get("1").unwrap(), 5);
+    }
+    std::fs::write(dir.path().join("bot.redb"), vec![0xAB; 8192]).unwrap();
+    let err = Storage::open(o).unwrap_err().to_string();
+    let newest = backups.last().unwrap().display().to_string();
+    assert!(err.contains(&newest), "{err}");
+}
+
+fn viewer(id: &str, roles: Roles) -> Chatter {
+    Chatter {
+        id: id.into(),
+        login: format!("v{id}").into(),
+        display_name: format!("V{id}").into(),
+        roles,
+        ..Chatter::default()
+    }
+}
+
+#[test]
+fn loyalty_pays_present_viewers_with_multipliers_only_while_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let loyalty = Arc::new(Loyalty::new(LoyaltyRules::default()));
+    loyalty.note_chat(&viewer("1", Roles::empty()));
+    loyalty.note_chat(&viewer("2", Roles::SUBSCRIBER));
+    assert_eq!(loyalty.tick(&s).unwrap(), TickOutcome::Skipped);
+    assert_eq!(s.get("1").unwrap(), 0);
+
+    loyalty.set_live(true);
+    loyalty.note_chat(&viewer("1", Roles::empty()));
+    loyalty.note_chat(&viewer("2", Roles::SUBSCRIBER));
+    assert!(matches!(loyalty.tick(&s).unwrap(), TickOutcome::Paid(p) if p.credited == 2));
+    assert_eq!((s.get("1").unwrap(), s.get("2").unwrap()), (10, 20));
+    assert_eq!(s.user("2").unwrap().unwrap().watch_secs, 600);
+    let trail = s.audit_for("2").unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        (
+            trail[0].1.delta,
+            trail[0].1.balance,
+            trail[0].1.reason.as_str()
+        ),
+        (20, 20, "watch")
+    );
+    // Nobody chatted since: nobody is present.
+    assert!(matches!(loyalty.tick(&s).unwrap(), TickOutcome::Paid(p) if p.credited == 0));
+
+    let follow = ChannelEvent {
+        id: "msg-1".into(),
+        source: EventSource::EventSub,
+        user: Some(viewer("3", Roles::empty())),
+        kind: ChannelEventKind::Follow,
+    };
+    let (award, applied) = loyalty.apply_event(&s, &follow).unwrap().unwrap();
+    assert_eq!(award.amount, 50);
+    assert!(matches!(applied, Applied::Done(r) if r.balance == 50));
+    let (_, again) = loyalty.apply_event(&s, &follow).unwrap().unwrap();
+    assert_eq!(again, Applied::Duplicate);
+    assert_eq!(s.get("3").unwrap(), 50);
+    assert_eq!(s.user_id_by_login("v3").unwrap().as_deref(), Some("3"));
+}
+
+#[test]
+fn old_event_ids_and_audit_rows_are_pruned_but_young_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    assert!(s.mark_processed("old").unwrap());
+    assert!(!s.mark_processed("old").unwrap());
+    s.add("1", 5, "old").unwrap();
+    // Whole seconds are stored: 2.1 s apart with a 1 s cut-off separates the two for sure.
+    std::thread::sleep(Duration::from_millis(2100));
+    s.add("1", 6, "young").unwrap();
+    assert!(s.prune_events(Duration::from_secs(3600)).unwrap() == 0);
+    assert_eq!(s.prune_events(Duration::from_secs(1)).unwrap(), 1);
+    assert!(
+        s.mark_processed("old").unwrap(),
+        "a pruned id counts as new again"
+    );
+    assert_eq!(s.prune_audit(Duration::from_secs(1)).unwrap(), 1);
+    let reasons: Vec<String> = s
+        .audit_for("1")
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.reason)
+        .collect();
+    assert_eq!(reasons, vec!["young"]);
+    assert_eq!(
+        s.get("1").unwrap(),
+        11,
+        "pruning the trail never touches balances"
+    );
+}
+
+#[test]
+fn a_second_opener_is_told_another_bot_holds_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(dir.path());
+    let err = Storage::open(opts(dir.path())).unwrap_err().to_string();
+    assert!(err.contains("Another twitch-bot"), "{err}");
+}
