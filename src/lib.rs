@@ -18,5 +18,6 @@ pub mod config;
 pub mod dispatch;
 pub mod event;
 pub mod queue;
+pub mod scripting;
 pub mod sim;
 pub mod twitch;
