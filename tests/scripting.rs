@@ -794,3 +794,115 @@ fn every_example_script_compiles_and_its_settings_validate() {
         );
     }
 }
+
+#[test]
+fn the_example_scripts_answer_in_chat() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let (tx, rx) = mpsc::channel(64);
+    let store = Arc::new(MemoryStore::new());
+    let services = Services {
+        points: store.clone(),
+        users: store.clone(),
+        store: store.clone(),
+        cache: Arc::new(MemoryCache::new()),
+        twitch: None,
+        integrations: Integrations::default(),
+        currency: "points".into(),
+    };
+    let (host, _) = ScriptHost::start(HostConfig::new(&dir, "chan"), services, Arc::new(tx));
+    let mut b = Bot {
+        host,
+        rx,
+        dir: tempfile::tempdir().unwrap(),
+        store,
+        next_id: 0,
+    };
+    let me = UserRef {
+        id: "id-boss".into(),
+        login: "boss".into(),
+        display_name: "BOSS".into(),
+    };
+    b.store.add(&me, 1_000, "test").unwrap();
+    let mut ask = |login: &str, text: &str, want: &str| {
+        let out = b.chat_as(login, &["broadcaster"], text);
+        assert!(matches!(out, Outcome::Queued(_)), "{text}: {out:?}");
+        let got = b.next_text();
+        assert!(got.contains(want), "{text}: wanted {want:?} in {got:?}");
+    };
+    ask("boss", "!ping", "pong");
+    ask("boss", "!8ball will it work?", "🎱");
+    ask("boss", "!dice 2d6+1", "BOSS rolled 2d6+1: ");
+    ask("u1", "!roll 3d1", "Use dice notation");
+    ask("u2", "!dice x", "Use dice notation");
+    ask("boss", "!rps rock", "I picked ");
+    ask("u1", "!rps lizard", "Pick one");
+    ask("boss", "!slots", "|");
+    ask("boss", "!trivia", "Trivia! ");
+    ask("boss", "!trivia no idea", "Nope");
+    ask("u1", "!quote", "No quotes yet");
+    ask(
+        "boss",
+        "!quote add streamer said a thing",
+        "Added quote #1.",
+    );
+    ask("u2", "!quote 1", "#1: \"streamer said a thing\"");
+    ask("u3", "!quote edit 1 better words", "Quote #1 edited.");
+    ask("u4", "!quote", "#1: \"better words\"");
+    ask("u5", "!quote remove 1", "Quote #1 removed.");
+    ask("boss", "!queue join", "You joined the queue at #1.");
+    ask("boss", "!q list", "Queue (1): boss");
+    ask("boss", "!queue next", "@boss, you're up!");
+    ask("boss", "!raffle", "No raffle is open");
+    ask("boss", "!raffle open", "A raffle is open!");
+    ask("boss", "!raffle", "You're in! (1 entries)");
+    ask("boss", "!raffle draw", "The winner out of 1 is @boss!");
+    ask("boss", "!lurk", "is now lurking");
+    ask("boss", "!unlurk", "You lurked for ");
+    ask("boss", "!so @friend", "https://twitch.tv/friend!");
+    ask("boss", "!uptime", "can't tell right now");
+    ask("boss", "!followage", "can't tell right now");
+    ask("boss", "!accountage", "can't tell right now");
+    ask("boss", "!watchtime", "has watched for 0s");
+    ask("boss", "!points top", "1. BOSS (1000)");
+    ask("boss", "!gamble 10", "You ");
+    ask("u1", "!gamble 99999999", "You only have 0");
+    ask("u2", "!points", "U2 has 0 points.");
+    // Sound is off: the reward fails, its cost is refunded, and the failure is recorded.
+    let before = b.store.balance("id-boss").unwrap();
+    assert!(matches!(
+        b.chat_as("boss", &[], "!redeem sound airhorn"),
+        Outcome::Queued(_)
+    ));
+    b.assert_silent();
+    assert_eq!(b.store.balance("id-boss").unwrap(), before);
+    let err = b
+        .host
+        .scripts()
+        .into_iter()
+        .find(|s| s.name == "sound")
+        .unwrap()
+        .last_error
+        .unwrap();
+    assert!(err.message.contains("Sound is not available"), "{err}");
+    // Responses and events.
+    assert!(matches!(
+        b.chat_as("u9", &[], "Hello chat"),
+        Outcome::Queued(_)
+    ));
+    assert_eq!(b.next_text(), "Welcome, U9! 👋");
+    let ev = ChannelEvent {
+        id: "e".into(),
+        source: EventSource::Simulated,
+        user: Some(viewer("raider", &[])),
+        kind: ChannelEventKind::Raid { viewers: 42 },
+    };
+    b.host.handle_channel_event(&ev);
+    assert_eq!(
+        b.next_text(),
+        "RAIDER is raiding with 42 viewers! Welcome, raiders! 🚀"
+    );
+    assert_eq!(
+        b.next_text(),
+        "Go check out RAIDER at https://twitch.tv/raider"
+    );
+}

@@ -48,9 +48,13 @@ impl Default for Limits {
 /// cost more than the operations themselves.
 const CLOCK_EVERY_OPS: u64 = 1_024;
 
+/// A script's top-level constants (its settings), by name.
+pub type Constants = Arc<[(String, Dynamic)]>;
+
 struct Running {
     script: Arc<str>,
     deadline: Instant,
+    constants: Option<Constants>,
 }
 
 thread_local! {
@@ -62,9 +66,20 @@ thread_local! {
 pub struct RunGuard(());
 
 impl RunGuard {
-    pub fn enter(script: Arc<str>, max_run_time: Duration) -> RunGuard {
+    /// `constants` are the script's top-level constants, made visible inside its functions.
+    pub fn enter(
+        script: Arc<str>,
+        max_run_time: Duration,
+        constants: Option<Constants>,
+    ) -> RunGuard {
         let deadline = Instant::now() + max_run_time;
-        RUNNING.with(|r| *r.borrow_mut() = Some(Running { script, deadline }));
+        RUNNING.with(|r| {
+            *r.borrow_mut() = Some(Running {
+                script,
+                deadline,
+                constants,
+            });
+        });
         RunGuard(())
     }
 }
@@ -115,6 +130,25 @@ pub fn build(limits: &Limits) -> Engine {
         } else {
             None
         }
+    });
+    // Rhai functions cannot see top-level variables. Settings are folded into function bodies at
+    // compile time where the optimiser can; this resolver covers the rest (maps used with `in`,
+    // for instance). `index > 0` is a local variable the compiler already placed: not ours.
+    // `on_var` is marked volatile (not deprecated) upstream (checked against rhai 1.27).
+    #[allow(deprecated)]
+    engine.on_var(|name, index, _context| {
+        if index > 0 {
+            return Ok(None);
+        }
+        Ok(RUNNING.with(|r| {
+            r.borrow().as_ref().and_then(|run| {
+                run.constants
+                    .as_ref()?
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            })
+        }))
     });
     engine.on_print(|text| {
         tracing::info!(script = %current_script(), "{text}");

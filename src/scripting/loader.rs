@@ -169,6 +169,8 @@ pub struct Script {
     pub settings: Settings,
     /// Shared copy of the name for log tags and contexts (cloned per run).
     pub tag: Arc<str>,
+    /// The top-level constants, visible inside `fn run` (see `engine::RunGuard`).
+    pub constants: super::engine::Constants,
     /// Where `fn run` starts: the location of a failure Rhai cannot place (an empty `loop {}`).
     pub run_pos: Position,
 }
@@ -295,7 +297,7 @@ pub fn load_source(
     let tag: Arc<str> = Arc::from(id.key().as_str());
     let mut scope = Scope::new();
     {
-        let _guard = RunGuard::enter(tag.clone(), max_run_time);
+        let _guard = RunGuard::enter(tag.clone(), max_run_time, None);
         engine
             .run_ast_with_scope(&mut scope, &first)
             .map_err(|e| runtime_error(&file, &e, Position::new(1, 1)))?;
@@ -306,6 +308,11 @@ pub fn load_source(
         source,
     };
     let settings = reader.read(id.kind)?;
+    let constants: super::engine::Constants = scope
+        .iter()
+        .filter(|(_, is_const, _)| *is_const)
+        .map(|(name, _, value)| (name.to_owned(), value))
+        .collect();
     // `run` is called with `eval_ast(false)`, so the top level never runs again. Rhai functions
     // cannot see top-level variables, so compile once more with the settings as constants in
     // scope: the optimiser folds them into the function bodies, and `fn run` can use them.
@@ -322,6 +329,7 @@ pub fn load_source(
         ast,
         settings,
         tag,
+        constants,
         run_pos: find_pos(source, "fn run"),
     })
 }

@@ -648,6 +648,7 @@ fn dummy_tag() -> Arc<loader::Script> {
         ast: rhai::AST::empty(),
         settings: Settings::Event {},
         tag: Arc::from("builtin/redeem"),
+        constants: Arc::from(Vec::new()),
         run_pos: rhai::Position::NONE,
     })
 }

@@ -170,7 +170,11 @@ fn run_job(shared: &Shared, job: RunJob) {
     }
     let ctx = Ctx::new(data, shared.services.clone());
     let result = {
-        let _running = RunGuard::enter(script.tag.clone(), shared.config.limits.max_run_time);
+        let _running = RunGuard::enter(
+            script.tag.clone(),
+            shared.config.limits.max_run_time,
+            Some(script.constants.clone()),
+        );
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         shared.engine.call_fn_with_options::<Dynamic>(
             options,
