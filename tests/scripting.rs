@@ -169,7 +169,7 @@ fn a_command_and_its_alias_answer_with_a_threaded_reply() {
         fn run(ctx) { ctx.reply(`${ctx.user.name} used !${ctx.command} with ${ctx.args.len()} args: ${ctx.args}`); }
         "#,
     )]);
-    assert!(matches!(b.chat("!dice"), Outcome::Queued(k) if k == "commands/dice"));
+    assert!(matches!(b.chat("!dice"), Outcome::Queued(k) if &*k == "commands/dice"));
     assert_eq!(b.next_text(), "VIEWER used !dice with 0 args: []");
     assert!(matches!(b.chat("!ROLL 2d6 +1"), Outcome::Queued(_)));
     assert_eq!(
@@ -302,15 +302,15 @@ fn responses_match_contains_exact_and_regex_without_running_others() {
         ),
     ]);
     assert!(
-        matches!(b.chat("@streamer HELLO   There friend"), Outcome::Queued(k) if k == "responses/greeting")
+        matches!(b.chat("@streamer HELLO   There friend"), Outcome::Queued(k) if &*k == "responses/greeting")
     );
     assert_eq!(b.next_text(), "hi VIEWER (hello there)");
-    assert!(matches!(b.chat("@bot GN"), Outcome::Queued(k) if k == "responses/gn"));
+    assert!(matches!(b.chat("@bot GN"), Outcome::Queued(k) if &*k == "responses/gn"));
     assert_eq!(b.next_text(), "good night!");
     // EXACT is the whole message only.
     assert_eq!(b.chat("gn everyone"), Outcome::Ignored);
     assert!(
-        matches!(b.chat("any Discord server?"), Outcome::Queued(k) if k == "responses/discord")
+        matches!(b.chat("any Discord server?"), Outcome::Queued(k) if &*k == "responses/discord")
     );
     assert_eq!(b.next_text(), "join us (server)");
     // A phrase inside another word does not fire, and plain chat costs no run.
@@ -391,7 +391,7 @@ fn a_reward_takes_its_cost_and_refunds_it_when_the_run_fails() {
     b.store.add(&alice, 120, "test").unwrap();
 
     assert!(
-        matches!(b.chat_as("alice", &[], "!redeem hat"), Outcome::Queued(k) if k == "rewards/hat")
+        matches!(b.chat_as("alice", &[], "!redeem hat"), Outcome::Queued(k) if &*k == "rewards/hat")
     );
     assert_eq!(b.next_text(), "ALICE got a hat, 20 left");
     assert_eq!(b.store.balance("id-alice").unwrap(), 20);

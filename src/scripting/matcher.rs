@@ -44,6 +44,8 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct ResponseMatcher {
     exact: HashMap<String, (usize, String)>,
+    /// Lengths of the EXACT phrases: most messages skip hashing on length alone.
+    exact_lens: std::collections::HashSet<usize>,
     contains: Option<AhoCorasick>,
     /// Per automaton pattern: the script index and the phrase as written.
     contains_of: Vec<(usize, String)>,
@@ -64,9 +66,9 @@ impl ResponseMatcher {
         let mut regexes = Vec::new();
         for (idx, t) in scripts {
             for p in t.exact {
-                m.exact
-                    .entry(normalize_owned(p))
-                    .or_insert((idx, p.clone()));
+                let norm = normalize_owned(p);
+                m.exact_lens.insert(norm.len());
+                m.exact.entry(norm).or_insert((idx, p.clone()));
             }
             for p in t.contains {
                 let norm = normalize_owned(p);
@@ -107,7 +109,12 @@ impl ResponseMatcher {
         let found = NORM.with(|buf| {
             let mut buf = buf.borrow_mut();
             normalize_into(text, &mut buf);
-            if let Some((idx, phrase)) = self.exact.get(buf.as_str()) {
+            let exact = if self.exact_lens.contains(&buf.len()) {
+                self.exact.get(buf.as_str())
+            } else {
+                None
+            };
+            if let Some((idx, phrase)) = exact {
                 return Some(Hit {
                     script: *idx,
                     matched: phrase.clone(),
@@ -140,6 +147,10 @@ impl ResponseMatcher {
             return found;
         }
         let set = self.regex.as_ref()?;
+        // `is_match` stops at the first match; `matches` (all of them) only when one exists.
+        if !set.is_match(text) {
+            return None;
+        }
         let first = set.matches(text).into_iter().next()?;
         let (idx, re) = self.regex_each.get(first)?;
         let caps = re.captures(text)?;
@@ -189,7 +200,12 @@ pub fn normalize_into(text: &str, out: &mut String) {
             out.push(' ');
         }
         if word.is_ascii() {
-            out.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+            let start = out.len();
+            out.push_str(word);
+            // Only the bytes just pushed: all ASCII, so lower-casing keeps the string valid.
+            if let Some(tail) = out.get_mut(start..) {
+                tail.make_ascii_lowercase();
+            }
         } else {
             out.extend(word.chars().flat_map(char::to_lowercase));
         }

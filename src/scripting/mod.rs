@@ -98,11 +98,11 @@ pub enum Refusal {
 pub enum Outcome {
     /// Not for scripts: no command, no response matched.
     Ignored,
-    /// A run of this script (its key) was queued.
-    Queued(String),
-    Refused(String, Refusal),
+    /// A run of this script (its key, `commands/ping`) was queued.
+    Queued(Arc<str>),
+    Refused(Arc<str>, Refusal),
     /// The queue was full; the run was dropped (and logged).
-    Dropped(String),
+    Dropped(Arc<str>),
     /// A built-in command (`!reload`, `!redeem` without a name) was handled.
     Builtin,
 }
@@ -385,7 +385,7 @@ impl ScriptHost {
             Settings::Response(r) => r.cooldown,
             _ => 0,
         };
-        let key = script.key();
+        let key = script.tag.clone();
         let reservation = match self.shared.cooldowns.try_use(&key, cooldown, 0, "") {
             Ok(r) => r,
             Err(left) => {
@@ -504,7 +504,7 @@ impl ScriptHost {
         user_cooldown: u64,
         cost: i64,
     ) -> Outcome {
-        let key = script.key();
+        let key = script.tag.clone();
         if msg.sender.roles.level() < permission {
             tracing::info!(script = %key, user = %msg.sender.login, "refused: needs {permission:?}");
             return Outcome::Refused(key, Refusal::Permission { needed: permission });
@@ -578,7 +578,7 @@ impl ScriptHost {
         }
         let Some(script) = reg.rewards.get(&name).filter(|s| redeemable(s)) else {
             tracing::info!(user = %msg.sender.login, "!redeem: no reward named `{name}`");
-            return Outcome::Refused(format!("rewards/{name}"), Refusal::UnknownReward);
+            return Outcome::Refused(Arc::from(format!("rewards/{name}")), Refusal::UnknownReward);
         };
         let Settings::Reward(r) = &script.settings else {
             return Outcome::Ignored;
@@ -623,7 +623,7 @@ impl ScriptHost {
         charge: Option<Charge>,
         reservation: Option<checks::Reservation>,
     ) -> Outcome {
-        let key = script.key();
+        let key = script.tag.clone();
         let job = Job::Run(Box::new(RunJob {
             script,
             data,

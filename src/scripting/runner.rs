@@ -149,9 +149,9 @@ fn run_job(shared: &Shared, job: RunJob) {
         charge,
         reservation,
     } = job;
-    let reason = format!("{} {}", script.kind, script.name);
+    let reason = || format!("{} {}", script.kind, script.name);
     if let Some(c) = &charge {
-        if let Err(e) = shared.services.points.take(&c.user, c.amount, &reason) {
+        if let Err(e) = shared.services.points.take(&c.user, c.amount, &reason()) {
             if let Some(r) = reservation {
                 shared.cooldowns.rollback(r);
             }
@@ -199,7 +199,7 @@ fn run_job(shared: &Shared, job: RunJob) {
                 if let Err(e) = shared.services.points.add(
                     &c.user,
                     c.amount,
-                    &format!("refund: {reason} failed"),
+                    &format!("refund: {} failed", reason()),
                 ) {
                     tracing::error!(script = %script.tag, user = %c.user.login, "refund of {} failed: {e}", c.amount);
                 }
