@@ -43,4 +43,11 @@ pub enum Action {
         channel: CompactString,
         message_id: CompactString,
     },
+    /// A script's call to an integration (`obs`, `discord`, `sound`, `hotkeys`, `zmq`, `helix`):
+    /// `call` names the operation and `data` carries its arguments as JSON.
+    Integration {
+        target: CompactString,
+        call: CompactString,
+        data: serde_json::Value,
+    },
 }

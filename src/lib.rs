@@ -23,6 +23,7 @@ pub mod event;
 pub mod import;
 pub mod loyalty;
 pub mod queue;
+pub mod scripting;
 pub mod sim;
 pub mod storage;
 pub mod twitch;

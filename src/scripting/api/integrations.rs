@@ -1,0 +1,362 @@
+//! Integration calls: `ctx.obs`, `ctx.discord`, `ctx.sound`, `ctx.hotkey`, `ctx.zmq` and the
+//! Twitch API (`ctx.twitch`). Each call becomes an [`Action::Integration`] for the subsystem that
+//! owns the peer; a subsystem that is switched off or not built yet answers with a script error.
+
+use rhai::Engine;
+use rhai::plugin::*;
+use serde_json::{Value, json};
+
+use crate::action::Action;
+
+use super::Ctx;
+
+#[derive(Clone)]
+pub struct Obs(pub Ctx);
+#[derive(Clone)]
+pub struct Discord(pub Ctx);
+#[derive(Clone)]
+pub struct Sound(pub Ctx);
+#[derive(Clone)]
+pub struct Hotkey(pub Ctx);
+#[derive(Clone)]
+pub struct Zmq(pub Ctx);
+#[derive(Clone)]
+pub struct Twitch(pub Ctx);
+
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<Obs>("Obs");
+    engine.register_type_with_name::<Discord>("Discord");
+    engine.register_type_with_name::<Sound>("Sound");
+    engine.register_type_with_name::<Hotkey>("Hotkey");
+    engine.register_type_with_name::<Zmq>("Zmq");
+    engine.register_type_with_name::<Twitch>("Twitch");
+    engine.register_global_module(exported_module!(integrations_api).into());
+}
+
+/// Queues a call to `target` if it is up.
+fn call(
+    ctx: &Ctx,
+    up: bool,
+    target: &str,
+    label: &str,
+    name: &str,
+    data: Value,
+) -> Result<(), Box<EvalAltResult>> {
+    if !up {
+        return Err(format!("{label} is not available (switched off or not configured)").into());
+    }
+    ctx.push(Action::Integration {
+        target: target.into(),
+        call: name.into(),
+        data,
+    })
+}
+
+fn twitch_api(
+    ctx: &Ctx,
+) -> Result<std::sync::Arc<dyn crate::scripting::stores::TwitchApi>, Box<EvalAltResult>> {
+    ctx.services()
+        .twitch
+        .clone()
+        .ok_or_else(|| "the Twitch API is not available yet (Helix is not connected)".into())
+}
+
+fn login_of(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
+    if let Some(u) = who.clone().try_cast::<super::ScriptUser>() {
+        return Ok(u.data.login.to_string());
+    }
+    if who.is_string() {
+        let s = who.to_string();
+        let login = s.trim().trim_start_matches('@').to_ascii_lowercase();
+        if !login.is_empty()
+            && login
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Ok(login);
+        }
+        return Err(format!("`{s}` is not a Twitch login").into());
+    }
+    Err(format!("expected a user or a login, not {}", who.type_name()).into())
+}
+
+#[export_module]
+mod integrations_api {
+    use super::{Discord, Hotkey, Obs, Sound, Twitch, Zmq, call, json, login_of, twitch_api};
+    use crate::scripting::api::{Ctx, to_json};
+    use rhai::{FLOAT, INT};
+
+    #[rhai_fn(get = "obs", pure)]
+    pub fn obs(ctx: &mut Ctx) -> Obs {
+        Obs(ctx.clone())
+    }
+    #[rhai_fn(get = "discord", pure)]
+    pub fn discord(ctx: &mut Ctx) -> Discord {
+        Discord(ctx.clone())
+    }
+    #[rhai_fn(get = "sound", pure)]
+    pub fn sound(ctx: &mut Ctx) -> Sound {
+        Sound(ctx.clone())
+    }
+    #[rhai_fn(get = "hotkey", pure)]
+    pub fn hotkey(ctx: &mut Ctx) -> Hotkey {
+        Hotkey(ctx.clone())
+    }
+    #[rhai_fn(get = "zmq", pure)]
+    pub fn zmq(ctx: &mut Ctx) -> Zmq {
+        Zmq(ctx.clone())
+    }
+    #[rhai_fn(get = "twitch", pure)]
+    pub fn twitch(ctx: &mut Ctx) -> Twitch {
+        Twitch(ctx.clone())
+    }
+
+    // ---- OBS ----
+
+    #[rhai_fn(pure, return_raw)]
+    pub fn set_scene(o: &mut Obs, scene: &str) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(
+            &o.0,
+            up,
+            "obs",
+            "OBS",
+            "set_scene",
+            json!({ "scene": scene }),
+        )
+    }
+    #[rhai_fn(pure, return_raw)]
+    pub fn show_source(o: &mut Obs, scene: &str, source: &str) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(
+            &o.0,
+            up,
+            "obs",
+            "OBS",
+            "set_source_visible",
+            json!({ "scene": scene, "source": source, "visible": true }),
+        )
+    }
+    #[rhai_fn(pure, return_raw)]
+    pub fn hide_source(o: &mut Obs, scene: &str, source: &str) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(
+            &o.0,
+            up,
+            "obs",
+            "OBS",
+            "set_source_visible",
+            json!({ "scene": scene, "source": source, "visible": false }),
+        )
+    }
+    #[rhai_fn(pure, return_raw)]
+    pub fn set_text(o: &mut Obs, source: &str, text: &str) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(
+            &o.0,
+            up,
+            "obs",
+            "OBS",
+            "set_text",
+            json!({ "source": source, "text": text }),
+        )
+    }
+    #[rhai_fn(pure, return_raw)]
+    pub fn start_recording(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(&o.0, up, "obs", "OBS", "start_recording", json!({}))
+    }
+    #[rhai_fn(pure, return_raw)]
+    pub fn stop_recording(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(&o.0, up, "obs", "OBS", "stop_recording", json!({}))
+    }
+    #[rhai_fn(pure, return_raw)]
+    pub fn start_streaming(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(&o.0, up, "obs", "OBS", "start_streaming", json!({}))
+    }
+    #[rhai_fn(pure, return_raw)]
+    pub fn stop_streaming(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        call(&o.0, up, "obs", "OBS", "stop_streaming", json!({}))
+    }
+    /// Any obs-websocket request by name, with its data as a map.
+    #[rhai_fn(pure, return_raw)]
+    pub fn request(o: &mut Obs, name: &str, data: Dynamic) -> Result<(), Box<EvalAltResult>> {
+        let up = o.0.services().integrations.obs;
+        let data = to_json(&data)?;
+        call(
+            &o.0,
+            up,
+            "obs",
+            "OBS",
+            "request",
+            json!({ "request": name, "data": data }),
+        )
+    }
+
+    // ---- Discord ----
+
+    /// Posts to the default webhook.
+    #[rhai_fn(name = "send", pure, return_raw)]
+    pub fn discord_send(d: &mut Discord, text: &str) -> Result<(), Box<EvalAltResult>> {
+        let up = d.0.services().integrations.discord;
+        call(
+            &d.0,
+            up,
+            "discord",
+            "Discord",
+            "send",
+            json!({ "webhook": "default", "text": text }),
+        )
+    }
+    /// Posts to a named webhook.
+    #[rhai_fn(name = "send", pure, return_raw)]
+    pub fn discord_send_to(
+        d: &mut Discord,
+        webhook: &str,
+        text: &str,
+    ) -> Result<(), Box<EvalAltResult>> {
+        let up = d.0.services().integrations.discord;
+        call(
+            &d.0,
+            up,
+            "discord",
+            "Discord",
+            "send",
+            json!({ "webhook": webhook, "text": text }),
+        )
+    }
+
+    // ---- sound ----
+
+    /// Plays a file from the sounds folder (a bare file name: no folders).
+    #[rhai_fn(name = "play", pure, return_raw)]
+    pub fn sound_play(s: &mut Sound, file: &str) -> Result<(), Box<EvalAltResult>> {
+        sound_play_volume(s, file, 1.0)
+    }
+    /// Plays a file at a volume from 0.0 to 1.0.
+    #[rhai_fn(name = "play", pure, return_raw)]
+    pub fn sound_play_volume(
+        s: &mut Sound,
+        file: &str,
+        volume: FLOAT,
+    ) -> Result<(), Box<EvalAltResult>> {
+        if file.is_empty() || file.starts_with('.') || file.contains(['/', '\\']) {
+            return Err(format!("`{file}` is not a file name in the sounds folder").into());
+        }
+        let up = s.0.services().integrations.sound;
+        let volume = volume.clamp(0.0, 1.0);
+        call(
+            &s.0,
+            up,
+            "sound",
+            "Sound",
+            "play",
+            json!({ "file": file, "volume": volume }),
+        )
+    }
+    /// Skips the sound playing now.
+    #[rhai_fn(name = "skip", pure, return_raw)]
+    pub fn sound_skip(s: &mut Sound) -> Result<(), Box<EvalAltResult>> {
+        let up = s.0.services().integrations.sound;
+        call(&s.0, up, "sound", "Sound", "skip", json!({}))
+    }
+
+    // ---- hotkeys ----
+
+    /// Presses a key combination named in configs/hotkeys.yaml.
+    #[rhai_fn(name = "press", pure, return_raw)]
+    pub fn hotkey_press(h: &mut Hotkey, name: &str) -> Result<(), Box<EvalAltResult>> {
+        let up = h.0.services().integrations.hotkeys;
+        call(
+            &h.0,
+            up,
+            "hotkeys",
+            "Hotkeys",
+            "press",
+            json!({ "name": name }),
+        )
+    }
+
+    // ---- ZeroMQ ----
+
+    #[rhai_fn(name = "publish", pure, return_raw)]
+    pub fn zmq_publish(z: &mut Zmq, topic: &str, data: Dynamic) -> Result<(), Box<EvalAltResult>> {
+        let up = z.0.services().integrations.zmq;
+        let data = to_json(&data)?;
+        call(
+            &z.0,
+            up,
+            "zmq",
+            "ZeroMQ",
+            "publish",
+            json!({ "topic": topic, "data": data }),
+        )
+    }
+
+    // ---- the Twitch API ----
+
+    /// The live stream as `#{ started_at, uptime, title, game, viewers }`, `()` when offline.
+    #[rhai_fn(name = "stream", pure, return_raw)]
+    pub fn twitch_stream(t: &mut Twitch) -> Result<Dynamic, Box<EvalAltResult>> {
+        let api = twitch_api(&t.0)?;
+        let Some(s) = api.stream()? else {
+            return Ok(Dynamic::UNIT);
+        };
+        let now = crate::scripting::api::helpers::unix_now();
+        let mut m = rhai::Map::new();
+        m.insert("started_at".into(), Dynamic::from_int(s.started_at));
+        m.insert(
+            "uptime".into(),
+            Dynamic::from_int((now - s.started_at).max(0)),
+        );
+        m.insert("title".into(), Dynamic::from(s.title));
+        m.insert("game".into(), Dynamic::from(s.game));
+        m.insert(
+            "viewers".into(),
+            Dynamic::from_int(s.viewers.min(INT::MAX as u64) as INT),
+        );
+        Ok(Dynamic::from_map(m))
+    }
+    /// When the viewer followed (unix seconds), `()` if they do not follow.
+    #[rhai_fn(name = "followed_at", pure, return_raw)]
+    pub fn twitch_followed_at(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+        let login = login_of(&who)?;
+        let api = twitch_api(&t.0)?;
+        Ok(api
+            .followed_at(&login)?
+            .map_or(Dynamic::UNIT, Dynamic::from_int))
+    }
+    /// When the account was created (unix seconds), `()` if it does not exist.
+    #[rhai_fn(name = "created_at", pure, return_raw)]
+    pub fn twitch_created_at(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+        let login = login_of(&who)?;
+        let api = twitch_api(&t.0)?;
+        Ok(api
+            .created_at(&login)?
+            .map_or(Dynamic::UNIT, Dynamic::from_int))
+    }
+    /// The category the channel last streamed, `()` if unknown.
+    #[rhai_fn(name = "last_game", pure, return_raw)]
+    pub fn twitch_last_game(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+        let login = login_of(&who)?;
+        let api = twitch_api(&t.0)?;
+        Ok(api.last_game(&login)?.map_or(Dynamic::UNIT, Dynamic::from))
+    }
+    /// Twitch's own /shoutout for another channel.
+    #[rhai_fn(name = "shoutout", pure, return_raw)]
+    pub fn twitch_shoutout(t: &mut Twitch, who: Dynamic) -> Result<(), Box<EvalAltResult>> {
+        let login = login_of(&who)?;
+        let up = t.0.services().twitch.is_some();
+        call(
+            &t.0,
+            up,
+            "helix",
+            "The Twitch API",
+            "shoutout",
+            json!({ "login": login }),
+        )
+    }
+}

@@ -1,0 +1,204 @@
+//! The typed API scripts see: `ctx` (a handle, Arc inside, so methods act on the one context of
+//! the run), the viewer, points, stores, cache, integrations and helpers. Each area registers its
+//! own Rhai module; calls only read through [`Services`] or queue [`Action`]s — never a socket.
+
+mod ctx;
+mod data;
+mod helpers;
+mod integrations;
+mod value;
+
+use std::sync::{Arc, Mutex};
+
+use compact_str::CompactString;
+use rhai::{Dynamic, Engine, EvalAltResult};
+
+use crate::action::Action;
+use crate::event::Roles;
+
+use super::stores::{
+    Cache, MemoryCache, MemoryStore, Points, ScriptStore, TwitchApi, UserRef, Users,
+};
+
+pub use value::{from_json, to_json};
+
+/// Most actions one run may queue: a script cannot flood chat from a loop.
+pub const MAX_ACTIONS_PER_RUN: usize = 20;
+
+/// Which integrations are up; a call to one that is not answers with a script error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Integrations {
+    pub obs: bool,
+    pub discord: bool,
+    pub sound: bool,
+    pub hotkeys: bool,
+    pub zmq: bool,
+}
+
+/// Everything scripts reach besides chat.
+#[derive(Clone)]
+pub struct Services {
+    pub points: Arc<dyn Points>,
+    pub users: Arc<dyn Users>,
+    pub store: Arc<dyn ScriptStore>,
+    pub cache: Arc<dyn Cache>,
+    /// `None` until the Helix issue lands (or while the API is unreachable).
+    pub twitch: Option<Arc<dyn TwitchApi>>,
+    pub integrations: Integrations,
+    /// The points' name in chat ("points", "cookies", ...).
+    pub currency: String,
+}
+
+impl Services {
+    /// Memory-backed services (points and stores vanish at exit).
+    pub fn in_memory() -> Services {
+        let store = Arc::new(MemoryStore::new());
+        Services {
+            points: store.clone(),
+            users: store.clone(),
+            store,
+            cache: Arc::new(MemoryCache::new()),
+            twitch: None,
+            integrations: Integrations::default(),
+            currency: "points".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("twitch", &self.twitch.is_some())
+            .field("integrations", &self.integrations)
+            .field("currency", &self.currency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The viewer a run is about.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserData {
+    pub id: CompactString,
+    pub login: CompactString,
+    pub name: CompactString,
+    pub roles: Roles,
+}
+
+impl UserData {
+    pub fn to_ref(&self) -> UserRef {
+        UserRef {
+            id: self.id.clone(),
+            login: self.login.clone(),
+            display_name: self.name.clone(),
+        }
+    }
+}
+
+/// What a run is about; becomes `ctx`.
+#[derive(Debug, Clone, Default)]
+pub struct CtxData {
+    /// The script's key (`commands/ping`): names its store and its log lines.
+    pub script: Arc<str>,
+    pub channel: CompactString,
+    /// The message to reply to or delete, if the run came from chat.
+    pub message_id: Option<CompactString>,
+    pub message: String,
+    /// The command or reward name as typed (an alias stays an alias).
+    pub command: String,
+    pub args: Vec<String>,
+    pub user: Option<UserData>,
+    /// The channel event's own fields (`ctx.event`).
+    pub event: Option<serde_json::Value>,
+    /// The phrase or regex text that triggered a response.
+    pub matched: String,
+    pub captures: Vec<String>,
+}
+
+struct CtxInner {
+    data: CtxData,
+    services: Arc<Services>,
+    actions: Mutex<Vec<Action>>,
+}
+
+/// The `ctx` handle given to `fn run(ctx)`.
+#[derive(Clone)]
+pub struct Ctx(Arc<CtxInner>);
+
+impl Ctx {
+    pub fn new(data: CtxData, services: Arc<Services>) -> Ctx {
+        Ctx(Arc::new(CtxInner {
+            data,
+            services,
+            actions: Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub fn data(&self) -> &CtxData {
+        &self.0.data
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.0.services
+    }
+
+    /// The actions the run queued, in order.
+    pub fn take_actions(&self) -> Vec<Action> {
+        let mut actions = self.0.actions.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *actions)
+    }
+
+    pub(crate) fn push(&self, action: Action) -> Result<(), Box<EvalAltResult>> {
+        let mut actions = self.0.actions.lock().unwrap_or_else(|p| p.into_inner());
+        if actions.len() >= MAX_ACTIONS_PER_RUN {
+            return Err(
+                format!("too many actions in one run (at most {MAX_ACTIONS_PER_RUN})").into(),
+            );
+        }
+        actions.push(action);
+        Ok(())
+    }
+
+    fn channel(&self) -> CompactString {
+        self.0.data.channel.clone()
+    }
+}
+
+/// A viewer as scripts see it (`ctx.user`, `ctx.find_user(login)`).
+#[derive(Clone)]
+pub struct ScriptUser {
+    pub data: UserData,
+    services: Arc<Services>,
+}
+
+/// Resolves a script argument naming a viewer: a user object or a login (with or without `@`).
+pub(crate) fn resolve_user(
+    services: &Services,
+    who: &Dynamic,
+) -> Result<UserData, Box<EvalAltResult>> {
+    if let Some(u) = who.clone().try_cast::<ScriptUser>() {
+        return Ok(u.data);
+    }
+    if who.is_string() {
+        let login = who.to_string();
+        let login = login.trim().trim_start_matches('@');
+        return services
+            .users
+            .by_login(login)
+            .map(|info| UserData {
+                id: info.id,
+                login: info.login,
+                name: info.display_name,
+                roles: Roles::empty(),
+            })
+            .ok_or_else(|| format!("unknown viewer `{login}` (not seen by the bot yet)").into());
+    }
+    Err(format!("expected a user or a login, not {}", who.type_name()).into())
+}
+
+/// Registers every API module on `engine`.
+pub fn register(engine: &mut Engine) {
+    ctx::register(engine);
+    data::register(engine);
+    integrations::register(engine);
+    helpers::register(engine);
+}

@@ -1,0 +1,188 @@
+//! The loaded scripts and the indexes built from them (command names and aliases, reward names
+//! and titles, event topics, timers, the response matcher). Reloading replaces one file or all
+//! of them; a file that does not compile keeps its old version and records the error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rhai::Engine;
+use serde::Serialize;
+
+use super::loader::{self, Script, ScriptError, ScriptId, ScriptKind, Settings};
+use super::matcher::{ResponseMatcher, Triggers};
+
+/// Command names the host answers itself; a script by that name is shadowed.
+pub const BUILTIN_COMMANDS: [&str; 2] = ["reload", "redeem"];
+
+/// The indexes one message is matched against; replaced whole on every change.
+#[derive(Default)]
+pub struct Registry {
+    pub commands: HashMap<String, Arc<Script>>,
+    pub timers: Vec<Arc<Script>>,
+    pub responses: Vec<Arc<Script>>,
+    pub matcher: ResponseMatcher,
+    pub rewards: HashMap<String, Arc<Script>>,
+    pub reward_titles: HashMap<String, Arc<Script>>,
+    pub events: HashMap<String, Arc<Script>>,
+}
+
+impl Registry {
+    pub fn build(scripts: &BTreeMap<String, Arc<Script>>) -> Registry {
+        let mut reg = Registry::default();
+        for script in scripts.values() {
+            match &script.settings {
+                Settings::Command(c) => {
+                    let names = std::iter::once(&script.name).chain(&c.aliases);
+                    for name in names {
+                        let name = name.trim().trim_start_matches('!').to_lowercase();
+                        if BUILTIN_COMMANDS.contains(&name.as_str()) {
+                            tracing::warn!(file = %script.file, "!{name} is built in; this script's `{name}` is ignored");
+                            continue;
+                        }
+                        if let Some(other) = reg.commands.get(&name) {
+                            tracing::warn!(file = %script.file, "!{name} is already taken by {}", other.file);
+                            continue;
+                        }
+                        reg.commands.insert(name, script.clone());
+                    }
+                }
+                Settings::Timer(_) => reg.timers.push(script.clone()),
+                Settings::Response(_) => reg.responses.push(script.clone()),
+                Settings::Reward(r) => {
+                    reg.rewards.insert(script.name.clone(), script.clone());
+                    if let Some(title) = &r.channel_points_title {
+                        reg.reward_titles
+                            .insert(title.trim().to_lowercase(), script.clone());
+                    }
+                }
+                Settings::Event {} => {
+                    reg.events.insert(script.name.clone(), script.clone());
+                }
+            }
+        }
+        let triggers = reg
+            .responses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.settings {
+                Settings::Response(r) => Some((
+                    i,
+                    Triggers {
+                        exact: &r.exact,
+                        contains: &r.contains,
+                        regex: &r.regex,
+                    },
+                )),
+                _ => None,
+            });
+        reg.matcher = match ResponseMatcher::build(triggers) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!("responses are off until this is fixed: {e}");
+                ResponseMatcher::default()
+            }
+        };
+        reg
+    }
+}
+
+/// What is loaded, and what failed to load, by script key (`commands/ping`).
+#[derive(Default)]
+pub struct LoadState {
+    pub scripts: BTreeMap<String, Arc<Script>>,
+    pub compile_errors: BTreeMap<String, ScriptError>,
+}
+
+/// The outcome of a reload, for logs, `!reload` and the console.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// Scripts live after the reload.
+    pub loaded: usize,
+    /// Files that failed to compile or validate (their old version, if any, still runs).
+    pub failed: usize,
+    /// Scripts unregistered because their file is gone.
+    pub removed: usize,
+    pub errors: Vec<ScriptError>,
+    /// How many times "reload all" ran since start (the file watcher does not count).
+    pub reload_count: u64,
+    pub at: SystemTime,
+}
+
+/// One script, for the console.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptInfo {
+    pub name: String,
+    pub kind: ScriptKind,
+    pub file: String,
+    /// Whether a version of it is live (false when it never compiled).
+    pub loaded: bool,
+    pub settings: Option<Settings>,
+    /// The newest problem: the compile error of the current file, or the last run's failure.
+    pub last_error: Option<ScriptError>,
+}
+
+/// What a reload of one path did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    Loaded,
+    Removed,
+    /// The file did not compile; the old version (if any) keeps running.
+    Failed(ScriptError),
+    /// Not a script path.
+    Ignored,
+}
+
+/// Loads or unloads `path` into `state`.
+pub fn apply_path(
+    engine: &Engine,
+    state: &mut LoadState,
+    path: &Path,
+    max_run_time: std::time::Duration,
+) -> FileChange {
+    let Some(id) = ScriptId::from_path(path) else {
+        return FileChange::Ignored;
+    };
+    let key = id.key();
+    if !path.is_file() {
+        state.compile_errors.remove(&key);
+        return match state.scripts.remove(&key) {
+            Some(_) => FileChange::Removed,
+            None => FileChange::Ignored,
+        };
+    }
+    match loader::load_file(engine, &id, path, max_run_time) {
+        Ok(script) => {
+            state.compile_errors.remove(&key);
+            state.scripts.insert(key, Arc::new(script));
+            FileChange::Loaded
+        }
+        Err(e) => {
+            state.compile_errors.insert(key, e.clone());
+            FileChange::Failed(e)
+        }
+    }
+}
+
+/// Reloads every file under `dir` into `state`; returns (failed errors, removed count).
+pub fn apply_dir(
+    engine: &Engine,
+    state: &mut LoadState,
+    dir: &Path,
+    max_run_time: std::time::Duration,
+) -> (Vec<ScriptError>, usize) {
+    let found = loader::discover(dir);
+    let keys: std::collections::HashSet<String> = found.iter().map(|(id, _)| id.key()).collect();
+    let before = state.scripts.len();
+    state.scripts.retain(|k, _| keys.contains(k));
+    state.compile_errors.retain(|k, _| keys.contains(k));
+    let removed = before - state.scripts.len();
+    let mut errors = Vec::new();
+    for (_, path) in found {
+        if let FileChange::Failed(e) = apply_path(engine, state, &path, max_run_time) {
+            errors.push(e);
+        }
+    }
+    (errors, removed)
+}

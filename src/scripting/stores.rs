@@ -1,0 +1,263 @@
+//! What scripts read and write besides chat: points, per-script stores, the cache, viewer facts
+//! and the Twitch API. Each is a small trait so the storage and Helix work can plug in; the
+//! in-memory implementations here serve tests and run the bot until storage lands.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use compact_str::CompactString;
+use serde_json::Value;
+
+/// A store or points failure, shown to the script as an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not enough points: {have} available, {need} needed")]
+    NotEnoughPoints { have: i64, need: i64 },
+    #[error("amount must be positive, not {0}")]
+    BadAmount(i64),
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+/// Who points belong to: the id is the key, login and name travel along for leaderboards.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserRef {
+    pub id: CompactString,
+    pub login: CompactString,
+    pub display_name: CompactString,
+}
+
+/// The points ledger. Every call is atomic on its own.
+pub trait Points: Send + Sync {
+    /// The balance, 0 for an unknown user.
+    fn balance(&self, user_id: &str) -> Result<i64, StoreError>;
+    /// Adds `amount` (> 0) and returns the new balance.
+    fn add(&self, user: &UserRef, amount: i64, reason: &str) -> Result<i64, StoreError>;
+    /// Takes `amount` (> 0) if the balance covers it and returns the new balance; otherwise
+    /// changes nothing and fails with [`StoreError::NotEnoughPoints`].
+    fn take(&self, user: &UserRef, amount: i64, reason: &str) -> Result<i64, StoreError>;
+    /// The `n` highest balances, highest first.
+    fn leaderboard(&self, n: usize) -> Result<Vec<(UserRef, i64)>, StoreError>;
+}
+
+/// Facts about a viewer kept by the bot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserInfo {
+    pub id: CompactString,
+    pub login: CompactString,
+    pub display_name: CompactString,
+    pub watch_time_secs: u64,
+    pub messages: u64,
+}
+
+/// Viewer lookups.
+pub trait Users: Send + Sync {
+    fn by_id(&self, user_id: &str) -> Option<UserInfo>;
+    fn by_login(&self, login: &str) -> Option<UserInfo>;
+}
+
+/// A persistent key-value store private to each script (`script` is the script's key).
+pub trait ScriptStore: Send + Sync {
+    fn get(&self, script: &str, key: &str) -> Result<Option<Value>, StoreError>;
+    fn set(&self, script: &str, key: &str, value: Value) -> Result<(), StoreError>;
+    /// Removes a key; returns whether it existed.
+    fn remove(&self, script: &str, key: &str) -> Result<bool, StoreError>;
+    fn keys(&self, script: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// The in-memory cache shared by all scripts: entries live until their lifespan ends.
+pub trait Cache: Send + Sync {
+    fn get(&self, key: &str) -> Option<Value>;
+    /// `ttl: None` keeps the entry until the bot stops.
+    fn set(&self, key: &str, value: Value, ttl: Option<Duration>);
+    fn remove(&self, key: &str) -> bool;
+}
+
+/// A live stream, as Helix reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    /// Unix seconds.
+    pub started_at: i64,
+    pub title: String,
+    pub game: String,
+    pub viewers: u64,
+}
+
+/// The Twitch API calls scripts may make (Helix; implemented by the API issue).
+pub trait TwitchApi: Send + Sync {
+    /// The channel's stream, `None` when offline.
+    fn stream(&self) -> Result<Option<StreamInfo>, String>;
+    /// When `login` followed the channel (unix seconds), `None` if they do not follow.
+    fn followed_at(&self, login: &str) -> Result<Option<i64>, String>;
+    /// When the account `login` was created (unix seconds), `None` if it does not exist.
+    fn created_at(&self, login: &str) -> Result<Option<i64>, String>;
+    /// The last category `login` streamed, `None` if unknown.
+    fn last_game(&self, login: &str) -> Result<Option<String>, String>;
+}
+
+/// Points, users and script stores in memory: for tests, and until the storage issue lands.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    points: Mutex<HashMap<CompactString, (UserRef, i64)>>,
+    users: Mutex<HashMap<CompactString, UserInfo>>,
+    stores: Mutex<HashMap<String, HashMap<String, Value>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Records a viewer (tests and the offline mode use this to make logins resolvable).
+    pub fn upsert_user(&self, info: UserInfo) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.insert(info.id.clone(), info);
+    }
+
+    fn remember(&self, user: &UserRef) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.entry(user.id.clone()).or_insert_with(|| UserInfo {
+            id: user.id.clone(),
+            login: user.login.clone(),
+            display_name: user.display_name.clone(),
+            ..UserInfo::default()
+        });
+    }
+}
+
+impl Points for MemoryStore {
+    fn balance(&self, user_id: &str) -> Result<i64, StoreError> {
+        let points = self.points.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(points.get(user_id).map_or(0, |(_, n)| *n))
+    }
+
+    fn add(&self, user: &UserRef, amount: i64, _reason: &str) -> Result<i64, StoreError> {
+        if amount <= 0 {
+            return Err(StoreError::BadAmount(amount));
+        }
+        self.remember(user);
+        let mut points = self.points.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = points
+            .entry(user.id.clone())
+            .or_insert_with(|| (user.clone(), 0));
+        entry.1 = entry.1.saturating_add(amount);
+        Ok(entry.1)
+    }
+
+    fn take(&self, user: &UserRef, amount: i64, _reason: &str) -> Result<i64, StoreError> {
+        if amount <= 0 {
+            return Err(StoreError::BadAmount(amount));
+        }
+        let mut points = self.points.lock().unwrap_or_else(|p| p.into_inner());
+        let have = points.get(&user.id).map_or(0, |(_, n)| *n);
+        if have < amount {
+            return Err(StoreError::NotEnoughPoints { have, need: amount });
+        }
+        let entry = points
+            .entry(user.id.clone())
+            .or_insert_with(|| (user.clone(), 0));
+        entry.1 = have - amount;
+        Ok(entry.1)
+    }
+
+    fn leaderboard(&self, n: usize) -> Result<Vec<(UserRef, i64)>, StoreError> {
+        let points = self.points.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<(UserRef, i64)> = points.values().cloned().collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.login.cmp(&b.0.login)));
+        all.truncate(n);
+        Ok(all)
+    }
+}
+
+impl Users for MemoryStore {
+    fn by_id(&self, user_id: &str) -> Option<UserInfo> {
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.get(user_id).cloned()
+    }
+
+    fn by_login(&self, login: &str) -> Option<UserInfo> {
+        let login = login.trim_start_matches('@');
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users
+            .values()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+            .cloned()
+    }
+}
+
+impl ScriptStore for MemoryStore {
+    fn get(&self, script: &str, key: &str) -> Result<Option<Value>, StoreError> {
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(stores.get(script).and_then(|s| s.get(key)).cloned())
+    }
+
+    fn set(&self, script: &str, key: &str, value: Value) -> Result<(), StoreError> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        stores
+            .entry(script.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    fn remove(&self, script: &str, key: &str) -> Result<bool, StoreError> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(stores
+            .get_mut(script)
+            .is_some_and(|s| s.remove(key).is_some()))
+    }
+
+    fn keys(&self, script: &str) -> Result<Vec<String>, StoreError> {
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keys: Vec<String> = stores
+            .get(script)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// Entries kept by [`MemoryCache`] before expired ones are swept on insert.
+const CACHE_SWEEP_AT: usize = 10_000;
+
+/// The cache in memory, with a lifespan per entry.
+#[derive(Debug, Default)]
+pub struct MemoryCache {
+    entries: Mutex<HashMap<String, (Value, Option<Instant>)>>,
+}
+
+impl MemoryCache {
+    pub fn new() -> MemoryCache {
+        MemoryCache::default()
+    }
+}
+
+impl Cache for MemoryCache {
+    fn get(&self, key: &str) -> Option<Value> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(key) {
+            Some((_, Some(until))) if *until <= Instant::now() => {
+                entries.remove(key);
+                None
+            }
+            Some((v, _)) => Some(v.clone()),
+            None => None,
+        }
+    }
+
+    fn set(&self, key: &str, value: Value, ttl: Option<Duration>) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_SWEEP_AT {
+            entries.retain(|_, (_, until)| until.is_none_or(|u| u > now));
+        }
+        entries.insert(key.to_owned(), (value, ttl.map(|t| now + t)));
+    }
+
+    fn remove(&self, key: &str) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(key).is_some()
+    }
+}
