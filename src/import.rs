@@ -351,7 +351,11 @@ pub fn run(storage: &Storage, path: &Path) -> Result<ImportSummary, ImportError>
         if tty {
             let width = 30;
             let filled = (done * width).checked_div(total).unwrap_or(width);
-            let bar: String = "#".repeat(filled) + &".".repeat(width - filled.min(width));
+            let bar = format!(
+                "{}{}",
+                "#".repeat(filled),
+                ".".repeat(width - filled.min(width))
+            );
             let mut err = std::io::stderr();
             let _ = write!(err, "\rimporting [{bar}] {done}/{total}");
             if done == total {

@@ -830,7 +830,9 @@ impl Helix {
                 user_id, reason, ..
             } => self.ban(user_id, None, reason).await?,
             Action::Delete { message_id, .. } => self.delete_message(message_id).await?,
-            Action::Say { .. } | Action::Reply { .. } => return Ok(false),
+            Action::Say { .. } | Action::Reply { .. } | Action::Integration { .. } => {
+                return Ok(false);
+            }
         }
         Ok(true)
     }
