@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::api::{AuthConfig, EmotesConfig, EventSubConfig, StreamConfig};
 use super::{Checker, Validate};
 
 /// The whole of `configs/bot.yaml`. Every key has a default, so an empty file is valid.
@@ -19,6 +20,10 @@ pub struct BotConfig {
     pub chat: ChatConfig,
     pub queue: QueueConfig,
     pub console: ConsoleConfig,
+    pub auth: AuthConfig,
+    pub eventsub: EventSubConfig,
+    pub stream: StreamConfig,
+    pub emotes: EmotesConfig,
 }
 
 impl Default for BotConfig {
@@ -30,6 +35,10 @@ impl Default for BotConfig {
             chat: ChatConfig::default(),
             queue: QueueConfig::default(),
             console: ConsoleConfig::default(),
+            auth: AuthConfig::default(),
+            eventsub: EventSubConfig::default(),
+            stream: StreamConfig::default(),
+            emotes: EmotesConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Every file is optional (a missing or empty file means the defaults) and every error a user
 //! sees reads `file:line:col: key: what is wrong`, with a hint where one helps.
 
+pub mod api;
 pub mod bot;
 pub mod hotkeys;
 pub mod loyalty;

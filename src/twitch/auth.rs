@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+pub use crate::config::api::AuthConfig;
+
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -47,25 +49,6 @@ pub const BROADCASTER_SCOPES: &[&str] = &[
 
 /// The message every unrecoverable grant problem ends in.
 pub const RUN_AUTH: &str = "run `twitch-bot auth` to sign in again";
-
-/// `auth:` in bot.yaml.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
-    /// Redirect URI registered for the app, used only by `twitch-bot auth --code`.
-    pub redirect_uri: String,
-    /// Minutes between token validations (Twitch requires at most 60).
-    pub validate_minutes: u64,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            redirect_uri: "http://localhost:3000".into(),
-            validate_minutes: 60,
-        }
-    }
-}
 
 /// What can go wrong talking to the OAuth server.
 #[derive(Debug, thiserror::Error)]

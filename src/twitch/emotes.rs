@@ -6,44 +6,15 @@ use std::collections::HashSet;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+pub use crate::config::api::EmotesConfig;
+
 use compact_str::CompactString;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::helix::Helix;
-
-/// `emotes:` in bot.yaml.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmotesConfig {
-    pub twitch: bool,
-    pub bttv: bool,
-    pub ffz: bool,
-    pub seventv: bool,
-    pub bttv_url: String,
-    pub ffz_url: String,
-    pub seventv_url: String,
-    /// Minutes between reloads.
-    pub refresh_minutes: u64,
-}
-
-impl Default for EmotesConfig {
-    fn default() -> Self {
-        EmotesConfig {
-            twitch: true,
-            bttv: true,
-            ffz: true,
-            seventv: true,
-            bttv_url: "https://api.betterttv.net/3".into(),
-            ffz_url: "https://api.frankerfacez.com/v1".into(),
-            seventv_url: "https://7tv.io/v3".into(),
-            refresh_minutes: 60,
-        }
-    }
-}
 
 /// A set of emote names.
 #[derive(Debug, Clone, Default, PartialEq)]

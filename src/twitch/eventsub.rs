@@ -7,6 +7,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+pub use crate::config::api::{DEFAULT_SUBSCRIPTIONS, EventSubConfig};
+
 use compact_str::CompactString;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -27,55 +29,6 @@ use crate::event::{
 use crate::queue::EventSender;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The default subscriptions (the list).
-pub const DEFAULT_SUBSCRIPTIONS: &[&str] = &[
-    "stream.online",
-    "stream.offline",
-    "channel.update",
-    "channel.follow",
-    "channel.subscribe",
-    "channel.subscription.gift",
-    "channel.subscription.message",
-    "channel.cheer",
-    "channel.raid",
-    "channel.channel_points_custom_reward_redemption.add",
-    "channel.ad_break.begin",
-    "channel.poll.begin",
-    "channel.poll.end",
-    "channel.prediction.begin",
-    "channel.prediction.end",
-    "channel.hype_train.begin",
-    "channel.hype_train.end",
-];
-
-/// `eventsub:` in bot.yaml.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct EventSubConfig {
-    /// Subscription types to create; versions and conditions are chosen by the bot.
-    pub subscriptions: Vec<String>,
-    /// Seconds added to the server's keepalive timeout before the link counts as dead.
-    pub keepalive_margin_secs: u64,
-    /// Notification ids remembered for deduplication.
-    pub dedup_capacity: usize,
-    /// Longest wait between reconnect attempts, in seconds.
-    pub max_backoff_secs: u64,
-}
-
-impl Default for EventSubConfig {
-    fn default() -> Self {
-        EventSubConfig {
-            subscriptions: DEFAULT_SUBSCRIPTIONS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            keepalive_margin_secs: 5,
-            dedup_capacity: 10_000,
-            max_backoff_secs: 60,
-        }
-    }
-}
 
 /// The version Twitch currently serves for `kind` and the scope it needs.
 pub fn version_and_scope(kind: &str) -> (&'static str, &'static str) {

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+pub use crate::config::api::StreamConfig;
+
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -11,22 +12,6 @@ use tracing::{info, warn};
 
 use super::helix::{Helix, with_backoff};
 use crate::event::{ChannelEvent, ChannelEventKind};
-
-/// `stream:` in bot.yaml.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct StreamConfig {
-    /// Minutes between viewer-count samples while live.
-    pub viewer_sample_minutes: u64,
-}
-
-impl Default for StreamConfig {
-    fn default() -> Self {
-        StreamConfig {
-            viewer_sample_minutes: 5,
-        }
-    }
-}
 
 /// One viewer-count sample.
 #[derive(Debug, Clone, PartialEq)]
