@@ -1,29 +1,41 @@
 //! The dispatcher: the one consumer of the event queue. For each event it keeps the bot's view of
-//! the world current (connection health), runs moderation (Rust, before any script), then the
-//! commands and scripts, and hands the resulting [`Action`]s to [`Outputs`].
+//! the world current (connection health, live or not), counts chat for loyalty, runs moderation
+//! (Rust, before any script), pays points for channel events, hands commands, responses and
+//! reactions to the script host, and publishes every event to the live log.
 //!
-//! It never waits on the network or on a script: those run elsewhere and report back through
-//! the queue, so one slow thing cannot stall chat.
+//! It never waits on the network or on a script: scripts run on their own threads and network
+//! calls in their own tasks, so one slow thing cannot stall chat. Owns no socket.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::action::Action;
-use crate::event::{ChatMessage, ConnectionState, Event, Service};
+use crate::event::{
+    ChannelEvent, ChannelEventKind, ChatMessage, ConnectionState, Event, EventSource, Service,
+    UserNotice,
+};
+use crate::loyalty::Loyalty;
 use crate::queue::EventReceiver;
+use crate::scripting::ScriptHost;
+use crate::storage::Storage;
 use crate::twitch::chat::{ChatHandle, Outgoing, SendError};
+use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
+use crate::twitch::helix::Helix;
+use crate::twitch::stream::StreamHandle;
 
 /// Where actions go: the connections the app started. A missing one means switched off.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Outputs {
     pub chat: Option<ChatHandle>,
+    pub helix: Option<Helix>,
 }
 
 impl Outputs {
-    /// Carries out one action, or logs why it cannot.
+    /// Carries out one action, or logs why it cannot. Never waits: network calls run in tasks.
     pub fn perform(&self, action: Action) {
         match action {
             Action::Say { channel, text } => self.chat(Outgoing {
@@ -42,8 +54,21 @@ impl Outputs {
                     reply_to: Some(parent_id),
                 });
             }
-            other => {
-                warn!("cannot carry out {other:?}: the Twitch API (Helix) is not available yet")
+            Action::Integration { target, call, .. } => {
+                warn!("{target}.{call} is not available yet (that integration is not built)");
+            }
+            helix_action => {
+                let Some(helix) = self.helix.clone() else {
+                    warn!(
+                        "cannot carry out {helix_action:?}: the Twitch API is off (run `twitch-bot auth`)"
+                    );
+                    return;
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = helix.perform(&helix_action).await {
+                        warn!("Twitch refused {helix_action:?}: {e}");
+                    }
+                });
             }
         }
     }
@@ -89,26 +114,35 @@ impl Health {
     }
 }
 
-/// The dispatcher's settings and state.
+/// Everything the dispatcher works with; `None` means switched off or not available.
+#[derive(Clone, Default)]
+pub struct Parts {
+    /// The channel the bot is in (login, no `#`).
+    pub channel: compact_str::CompactString,
+    pub outputs: Outputs,
+    pub health: Health,
+    pub scripts: Option<Arc<ScriptHost>>,
+    pub storage: Option<Storage>,
+    pub loyalty: Option<Arc<Loyalty>>,
+    pub stream: Arc<OnceLock<StreamHandle>>,
+    /// EventSub runs (not `--noeventsub`): it is then the one source for channel events.
+    pub eventsub_enabled: bool,
+    /// Every event, for the console's live log and ZeroMQ.
+    pub log: Option<broadcast::Sender<Arc<Event>>>,
+}
+
+/// The dispatcher.
 pub struct Dispatcher {
-    /// The command prefix (`!`).
-    prefix: String,
-    outputs: Outputs,
-    health: Health,
+    parts: Parts,
 }
 
 impl Dispatcher {
-    /// A dispatcher sending through `outputs`.
-    pub fn new(prefix: impl Into<String>, outputs: Outputs, health: Health) -> Dispatcher {
-        Dispatcher {
-            prefix: prefix.into(),
-            outputs,
-            health,
-        }
+    /// A dispatcher over `parts`.
+    pub fn new(parts: Parts) -> Dispatcher {
+        Dispatcher { parts }
     }
 
-    /// Consumes events until the queue closes or `shutdown` fires; events already queued at
-    /// shutdown are still handled.
+    /// Consumes events until the queue closes or `shutdown` fires.
     pub async fn run(mut self, mut rx: EventReceiver, shutdown: CancellationToken) {
         let mut batch = Vec::with_capacity(256);
         loop {
@@ -127,10 +161,22 @@ impl Dispatcher {
         }
     }
 
+    /// Whether EventSub is the source of truth for channel events now: it runs and has not
+    /// gone down for good. Otherwise IRC USERNOTICEs (and cheers in chat) take over.
+    fn eventsub_owns_channel_events(&self) -> bool {
+        self.parts.eventsub_enabled
+            && !matches!(
+                self.parts.health.get(Service::EventSub),
+                Some(ConnectionState::Down { .. })
+            )
+    }
+
     /// Handles one event.
     pub fn handle(&mut self, event: Event) {
-        match event {
-            Event::Chat(msg) => self.on_chat(&msg),
+        match &event {
+            Event::Chat(msg) => self.on_chat(msg),
+            Event::UserNotice(notice) => self.on_usernotice(notice),
+            Event::Channel(ev) => self.on_channel_event(ev),
             Event::Connection(change) => {
                 match &change.state {
                     ConnectionState::Connected => info!("{:?}: connected", change.service),
@@ -141,10 +187,21 @@ impl Dispatcher {
                         warn!("{:?}: down ({reason})", change.service)
                     }
                 }
-                self.health.set(change.service, change.state);
+                self.parts.health.set(change.service, change.state.clone());
             }
+            Event::TimerTick { name } => {
+                if let Some(scripts) = &self.parts.scripts {
+                    scripts.handle_timer(name);
+                }
+            }
+            Event::Console(request) => self.on_console(request),
             Event::Notice(n) => debug!("notice {:?}: {}", n.msg_id, n.text),
             other => debug!(topic = other.topic(), "event"),
+        }
+        if let Some(log) = &self.parts.log
+            && log.receiver_count() > 0
+        {
+            let _ = log.send(Arc::new(event));
         }
     }
 
@@ -159,16 +216,112 @@ impl Dispatcher {
             );
             return;
         }
-        let Some(rest) = msg.text.strip_prefix(self.prefix.as_str()) else {
+        if let Some(storage) = &self.parts.storage
+            && !msg.sender.id.is_empty()
+        {
+            storage.record_chat(&msg.sender.id, &msg.sender.login, &msg.sender.display_name);
+        }
+        if let Some(loyalty) = &self.parts.loyalty {
+            loyalty.note_chat(&msg.sender);
+        }
+        if msg.first_msg {
+            let ev = ChannelEvent {
+                id: format!("first:{}", msg.id).into(),
+                source: EventSource::Irc,
+                user: Some(msg.sender.clone()),
+                kind: ChannelEventKind::FirstMessage {
+                    text: msg.text.clone(),
+                },
+            };
+            self.run_channel_event(&ev);
+        }
+        if msg.bits > 0
+            && !self.eventsub_owns_channel_events()
+            && let Some(ev) = channel_event_from_chat(msg)
+        {
+            self.on_channel_event(&ev);
+        }
+        if let Some(scripts) = &self.parts.scripts {
+            scripts.handle_chat(msg);
+        }
+    }
+
+    fn on_usernotice(&mut self, notice: &UserNotice) {
+        info!("{}", notice.system_msg);
+        let from_elsewhere = notice
+            .source_room_id
+            .as_ref()
+            .is_some_and(|src| !src.is_empty() && *src != notice.room_id);
+        if from_elsewhere || self.eventsub_owns_channel_events() {
+            return; // the log only: EventSub reports the same event with its own id
+        }
+        if let Some(ev) = channel_event_from_usernotice(notice) {
+            self.on_channel_event(&ev);
+        }
+    }
+
+    fn on_channel_event(&mut self, ev: &ChannelEvent) {
+        if ev.source == EventSource::Irc && self.eventsub_owns_channel_events() {
             return;
-        };
-        let name = rest.split_whitespace().next().unwrap_or_default();
-        if name.eq_ignore_ascii_case("ping") {
-            self.outputs.perform(Action::Reply {
-                channel: msg.channel.clone(),
-                parent_id: msg.id.clone(),
-                text: "pong".into(),
-            });
+        }
+        if let Some(stream) = self.parts.stream.get() {
+            stream.observe(ev);
+        }
+        match ev.kind {
+            ChannelEventKind::StreamOnline { .. } => self.set_live(true),
+            ChannelEventKind::StreamOffline => self.set_live(false),
+            _ => {}
+        }
+        // Points are committed before any script can announce them.
+        if let (Some(loyalty), Some(storage)) = (&self.parts.loyalty, &self.parts.storage) {
+            match loyalty.apply_event(storage, ev) {
+                Ok(Some((award, applied))) => {
+                    debug!("{} points to {}: {applied:?}", award.amount, award.login)
+                }
+                Ok(None) => {}
+                Err(e) => warn!("cannot pay points for {}: {e}", ev.kind.topic()),
+            }
+        }
+        self.run_channel_event(ev);
+    }
+
+    fn run_channel_event(&self, ev: &ChannelEvent) {
+        if let Some(scripts) = &self.parts.scripts {
+            scripts.handle_channel_event(ev);
+        }
+    }
+
+    fn set_live(&self, live: bool) {
+        if let Some(scripts) = &self.parts.scripts {
+            scripts.set_live(live);
+        }
+        if let Some(loyalty) = &self.parts.loyalty {
+            loyalty.set_live(live);
+        }
+    }
+
+    fn on_console(&mut self, request: &crate::event::ConsoleRequest) {
+        use crate::event::ConsoleRequest;
+        match request {
+            ConsoleRequest::Say { text } => {
+                if let Some(chat) = &self.parts.outputs.chat {
+                    let _ = chat.send(Outgoing {
+                        channel: self.parts.channel.clone(),
+                        text: text.clone(),
+                        reply_to: None,
+                    });
+                }
+            }
+            ConsoleRequest::ReloadScripts => {
+                if let Some(scripts) = &self.parts.scripts {
+                    let report = scripts.reload_all();
+                    info!(
+                        "scripts reloaded: {} live, {} failed",
+                        report.loaded, report.failed
+                    );
+                }
+            }
+            ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
         }
     }
 }

@@ -23,11 +23,42 @@ pub fn config(chat_url: &str) -> Config {
     config
 }
 
-/// Starts the bot with `config` and default settings (live mode, against the given URL).
-pub async fn start(config: Config) -> Bot {
-    Bot::start(Settings::default(), config)
-        .await
-        .expect("bot starts")
+/// Settings for a test: the project's example scripts, a fresh data folder (kept alive by the
+/// returned guard), no timers.
+pub fn settings() -> (Settings, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::default();
+    settings.data_dir = data.path().to_path_buf();
+    settings.config_dir = data.path().join("configs");
+    settings.scripts_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into();
+    settings.enabled.timers = false;
+    (settings, data)
+}
+
+/// A running bot and the data folder it uses.
+pub struct TestBot {
+    pub bot: Bot,
+    pub data: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestBot {
+    type Target = Bot;
+    fn deref(&self) -> &Bot {
+        &self.bot
+    }
+}
+
+impl TestBot {
+    pub async fn shutdown(self) {
+        self.bot.shutdown().await;
+    }
+}
+
+/// Starts the bot with `config` (live mode, against the given URL) and test settings.
+pub async fn start(config: Config) -> TestBot {
+    let (settings, data) = settings();
+    let bot = Bot::start(settings, config).await.expect("bot starts");
+    TestBot { bot, data }
 }
 
 /// Waits up to `secs` for a line from a client that satisfies `pred`.

@@ -9,12 +9,27 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod services;
+mod twitch_api;
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc};
+
+use crate::action::Action;
+use crate::cache::Cache;
 use crate::cli::Cli;
 use crate::config::Config;
-use crate::dispatch::{Dispatcher, Health, Outputs};
+use crate::dispatch::{Dispatcher, Health, Outputs, Parts};
+use crate::event::Event;
+use crate::loyalty::Loyalty;
 use crate::queue;
-use crate::sim::{FakeChat, FakeChatOptions};
+use crate::scripting::api::{Integrations, Services};
+use crate::scripting::{HostConfig, ScriptHost};
+use crate::sim::{FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi};
+use crate::storage::{Storage, StorageOptions};
 use crate::twitch::chat::{self, ChatHandle, ChatSettings, ChatUrl};
+use services::{CacheService, StorageServices};
 
 /// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,17 +125,27 @@ pub struct Bot {
     /// The last known state of every connection.
     pub health: Health,
     /// The simulated Twitch, in offline mode.
-    sim: Option<FakeChat>,
+    sim: Option<Offline>,
     chat: Option<ChatHandle>,
     channel: String,
+    scripts: Option<Arc<ScriptHost>>,
+    storage: Option<Storage>,
+    log: broadcast::Sender<Arc<Event>>,
+}
+
+/// The simulated Twitch `--offline` runs against: chat and the API (Helix, OAuth, EventSub).
+pub struct Offline {
+    pub chat: FakeChat,
+    pub api: FakeTwitchApi,
 }
 
 impl Bot {
     /// Starts every enabled subsystem.
     ///
     /// # Errors
-    /// A config the bot cannot run with (no token for live chat, a bad chat URL).
-    pub async fn start(settings: Settings, config: Config) -> anyhow::Result<Bot> {
+    /// What the bot cannot run without, worded for the user: no token for live chat, a bad chat
+    /// URL, a database that cannot be opened.
+    pub async fn start(settings: Settings, mut config: Config) -> anyhow::Result<Bot> {
         // One TLS provider for the whole process, whichever crate asks first.
         let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
         let shutdown = CancellationToken::new();
@@ -134,19 +159,66 @@ impl Bot {
         let mut tasks = Vec::new();
 
         let sim = if settings.offline {
-            Some(
-                FakeChat::start(FakeChatOptions::default())
-                    .await
-                    .context("starting the simulated Twitch")?,
-            )
+            let chat = FakeChat::start(FakeChatOptions::default())
+                .await
+                .context("starting the simulated Twitch chat")?;
+            let api = FakeTwitchApi::start(FakeApiOptions {
+                bot_login: login.clone(),
+                channel: channel.clone(),
+                pending_polls: 0,
+                ..FakeApiOptions::default()
+            })
+            .await
+            .context("starting the simulated Twitch API")?;
+            api.configure(&mut config.bot, &mut config.secrets);
+            Some(Offline { chat, api })
         } else {
             None
         };
 
-        let mut outputs = Outputs::default();
+        let storage = Storage::open(StorageOptions {
+            keep_backups: config.loyalty.backups.keep as usize,
+            backup_on_open: config.loyalty.backups.enabled,
+            ..StorageOptions::new(&settings.data_dir)
+        })
+        .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
+        let cache = Arc::new(Cache::new(100_000));
+        tasks.push((
+            "cache sweeper",
+            cache.spawn_sweeper(Duration::from_secs(30), shutdown.clone()),
+        ));
+        let loyalty = Arc::new(Loyalty::new(services::loyalty_rules(&config.loyalty)));
+        if config.loyalty.enabled {
+            tasks.push((
+                "loyalty",
+                loyalty
+                    .clone()
+                    .spawn_ticker(storage.clone(), shutdown.clone()),
+            ));
+        }
+
+        let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
+        let api = twitch_api::start(
+            &config,
+            secrets_path.as_deref(),
+            &channel,
+            settings.enabled.eventsub,
+            Some(storage.clone()),
+            events.clone(),
+            &shutdown,
+            &mut tasks,
+        );
+
+        let mut outputs = Outputs {
+            chat: None,
+            helix: api.helix.clone(),
+        };
         if settings.enabled.chat {
             let (url, token) = match &sim {
-                Some(fake) => (ChatUrl::parse(&fake.ws_url())?, "offline".to_string()),
+                Some(offline) => (
+                    ChatUrl::parse(&offline.chat.ws_url())?,
+                    "offline".to_string(),
+                ),
                 None => {
                     let token = config.secrets.bot.access_token.clone();
                     if token.is_empty() {
@@ -178,11 +250,92 @@ impl Bot {
         }
         let chat = outputs.chat.clone();
 
-        let dispatcher = Dispatcher::new(
-            config.bot.chat.command_prefix.clone(),
-            outputs,
-            health.clone(),
+        // Scripts send their actions here; one task hands them to the connections.
+        let (action_tx, mut action_rx) = mpsc::channel::<Action>(1_024);
+        let action_outputs = outputs.clone();
+        tasks.push((
+            "actions",
+            tokio::spawn(async move {
+                while let Some(action) = action_rx.recv().await {
+                    action_outputs.perform(action);
+                }
+            }),
+        ));
+        let script_services = Services {
+            points: Arc::new(StorageServices {
+                storage: storage.clone(),
+            }),
+            users: Arc::new(StorageServices {
+                storage: storage.clone(),
+            }),
+            store: Arc::new(StorageServices {
+                storage: storage.clone(),
+            }),
+            cache: Arc::new(CacheService(cache.clone())),
+            twitch: None,
+            integrations: Integrations::default(),
+            currency: config.loyalty.currency.clone(),
+        };
+        let (scripts, report) = ScriptHost::start(
+            HostConfig::from_bot(&config.bot, &settings.scripts_dir, &channel),
+            script_services,
+            Arc::new(action_tx),
         );
+        for error in &report.errors {
+            warn!("{error}");
+        }
+        if settings.scripts_dir.is_dir()
+            && let Err(e) = scripts.watch()
+        {
+            warn!(
+                "scripts will not reload when saved: cannot watch {}: {e}",
+                settings.scripts_dir.display()
+            );
+        }
+        if settings.enabled.timers {
+            tasks.push(("timers", scripts.spawn_timers(shutdown.clone())));
+        }
+        // The stream's live state, once known, switches LIVE_ONLY timers and watch-time points.
+        {
+            let stream = api.stream.clone();
+            let (scripts, loyalty, shutdown) = (scripts.clone(), loyalty.clone(), shutdown.clone());
+            tasks.push((
+                "live state",
+                tokio::spawn(async move {
+                    let mut live = loop {
+                        if let Some(s) = stream.get() {
+                            break s.watch_live();
+                        }
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        }
+                    };
+                    loop {
+                        let now = *live.borrow_and_update();
+                        scripts.set_live(now);
+                        loyalty.set_live(now);
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            r = live.changed() => if r.is_err() { return },
+                        }
+                    }
+                }),
+            ));
+        }
+
+        let (log, _) = broadcast::channel(1_024);
+        let dispatcher = Dispatcher::new(Parts {
+            channel: channel.as_str().into(),
+            outputs,
+            health: health.clone(),
+            scripts: Some(scripts.clone()),
+            storage: Some(storage.clone()),
+            loyalty: Some(loyalty),
+            stream: api.stream.clone(),
+            eventsub_enabled: settings.enabled.eventsub,
+            log: Some(log.clone()),
+        });
         tasks.push((
             "dispatcher",
             tokio::spawn(dispatcher.run(rx, shutdown.clone())),
@@ -196,11 +349,14 @@ impl Bot {
             sim,
             chat,
             channel,
+            scripts: Some(scripts),
+            storage: Some(storage),
+            log,
         })
     }
 
     /// The simulated Twitch, when running `--offline`.
-    pub fn sim(&self) -> Option<&FakeChat> {
+    pub fn sim(&self) -> Option<&Offline> {
         self.sim.as_ref()
     }
 
@@ -214,18 +370,42 @@ impl Bot {
         self.chat.as_ref()
     }
 
+    /// The script host.
+    pub fn scripts(&self) -> Option<&Arc<ScriptHost>> {
+        self.scripts.as_ref()
+    }
+
+    /// The database.
+    pub fn storage(&self) -> Option<&Storage> {
+        self.storage.as_ref()
+    }
+
+    /// Every event the dispatcher handles, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.log.subscribe()
+    }
+
     /// A token that fires when the bot shuts down.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
-    /// Stops every subsystem, waiting at most two seconds in all.
+    /// Stops every subsystem and commits pending writes, waiting at most two seconds in all.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1_500);
         for (name, task) in self.tasks {
             if tokio::time::timeout_at(deadline, task).await.is_err() {
-                warn!("{name} did not stop within 2 s");
+                warn!("{name} did not stop in time");
+            }
+        }
+        drop(self.scripts);
+        if let Some(storage) = self.storage {
+            let closed = tokio::task::spawn_blocking(move || storage.close());
+            match tokio::time::timeout(Duration::from_millis(500), closed).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => warn!("the database did not close cleanly: {e}"),
+                _ => warn!("the database did not close in time"),
             }
         }
     }
@@ -245,7 +425,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             bot.channel(),
             crate::sim::terminal::HELP
         );
-        (fake, bot.channel().to_string())
+        (&fake.chat, bot.channel().to_string())
     });
     match terminal {
         Some((fake, channel)) => {

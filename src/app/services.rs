@@ -1,0 +1,181 @@
+//! What scripts reach besides chat, backed by the real parts: points, viewers and per-script
+//! stores on the redb [`Storage`], the in-memory [`Cache`], and the loyalty rules from
+//! `configs/loyalty.yaml`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cache::Cache;
+use crate::config::loyalty::LoyaltyConfig;
+use crate::loyalty::{LoyaltyRules, RoleMultipliers, TierPoints};
+use crate::scripting::stores::{self, StoreError, UserInfo, UserRef};
+use crate::storage::{Storage, StorageError};
+
+/// Storage as the scripts' points ledger, viewer lookup and key-value store.
+#[derive(Clone)]
+pub struct StorageServices {
+    pub storage: Storage,
+}
+
+fn backend(e: StorageError) -> StoreError {
+    match e {
+        StorageError::InsufficientPoints { balance, needed } => StoreError::NotEnoughPoints {
+            have: i64::try_from(balance).unwrap_or(i64::MAX),
+            need: i64::try_from(needed).unwrap_or(i64::MAX),
+        },
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+fn positive(amount: i64) -> Result<u64, StoreError> {
+    u64::try_from(amount)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(StoreError::BadAmount(amount))
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl StorageServices {
+    /// Makes sure the viewer's row exists with their current login and name.
+    fn touch(&self, user: &UserRef) -> Result<(), StoreError> {
+        self.storage
+            .with_points(|p| p.touch(&user.id, &user.login, &user.display_name).map(drop))
+            .map_err(backend)
+    }
+}
+
+impl stores::Points for StorageServices {
+    fn balance(&self, user_id: &str) -> Result<i64, StoreError> {
+        self.storage.get(user_id).map(signed).map_err(backend)
+    }
+
+    fn add(&self, user: &UserRef, amount: i64, reason: &str) -> Result<i64, StoreError> {
+        let n = positive(amount)?;
+        self.storage
+            .with_points(|p| {
+                p.touch(&user.id, &user.login, &user.display_name)?;
+                p.change(&user.id, signed(n), reason)
+            })
+            .map(|r| signed(r.balance))
+            .map_err(backend)
+    }
+
+    fn take(&self, user: &UserRef, amount: i64, reason: &str) -> Result<i64, StoreError> {
+        let n = positive(amount)?;
+        self.touch(user)?;
+        self.storage
+            .take(&user.id, n, reason)
+            .map(signed)
+            .map_err(backend)
+    }
+
+    fn leaderboard(&self, n: usize) -> Result<Vec<(UserRef, i64)>, StoreError> {
+        let rows = self.storage.leaderboard(n).map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let points = signed(r.points);
+                (
+                    UserRef {
+                        id: r.id.into(),
+                        login: r.login.into(),
+                        display_name: r.display_name.into(),
+                    },
+                    points,
+                )
+            })
+            .collect())
+    }
+}
+
+impl stores::Users for StorageServices {
+    fn by_id(&self, user_id: &str) -> Option<UserInfo> {
+        let r = self.storage.user(user_id).ok()??;
+        Some(UserInfo {
+            id: r.id.into(),
+            login: r.login.into(),
+            display_name: r.display_name.into(),
+            watch_time_secs: r.watch_secs,
+            messages: r.messages,
+        })
+    }
+
+    fn by_login(&self, login: &str) -> Option<UserInfo> {
+        let login = login.trim().trim_start_matches('@').to_ascii_lowercase();
+        let id = self.storage.user_id_by_login(&login).ok()??;
+        self.by_id(&id)
+    }
+}
+
+impl stores::ScriptStore for StorageServices {
+    fn get(&self, script: &str, key: &str) -> Result<Option<Value>, StoreError> {
+        let raw = self.storage.kv_get(script, key).map_err(backend)?;
+        Ok(raw.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    fn set(&self, script: &str, key: &str, value: Value) -> Result<(), StoreError> {
+        self.storage
+            .kv_set(script, key, &value.to_string())
+            .map_err(backend)
+    }
+
+    fn remove(&self, script: &str, key: &str) -> Result<bool, StoreError> {
+        self.storage.kv_remove(script, key).map_err(backend)
+    }
+
+    fn keys(&self, script: &str) -> Result<Vec<String>, StoreError> {
+        self.storage.kv_keys(script).map_err(backend)
+    }
+}
+
+/// The shared cache as the scripts' cache.
+pub struct CacheService(pub Arc<Cache>);
+
+impl stores::Cache for CacheService {
+    fn get(&self, key: &str) -> Option<Value> {
+        self.0.get(key)
+    }
+
+    fn set(&self, key: &str, value: Value, ttl: Option<Duration>) {
+        self.0.set(key, value, ttl);
+    }
+
+    fn remove(&self, key: &str) -> bool {
+        self.0.remove(key)
+    }
+}
+
+/// The loyalty rules `configs/loyalty.yaml` describes.
+pub fn loyalty_rules(c: &LoyaltyConfig) -> LoyaltyRules {
+    let tiers = |t: &crate::config::loyalty::Tiers| TierPoints {
+        prime: t.prime,
+        tier1: t.tier1,
+        tier2: t.tier2,
+        tier3: t.tier3,
+    };
+    LoyaltyRules {
+        enabled: c.enabled,
+        currency_name: c.currency.clone(),
+        watch_interval: Duration::from_secs(u64::from(c.interval_minutes.max(1)) * 60),
+        watch_points: c.points_per_interval,
+        only_while_live: c.live_only,
+        multipliers: RoleMultipliers {
+            subscriber: c.multipliers.subscriber,
+            vip: c.multipliers.vip,
+            moderator: c.multipliers.moderator,
+            ..RoleMultipliers::default()
+        },
+        follow: c.events.follow,
+        subscribe: tiers(&c.events.subscribe),
+        resub: tiers(&c.events.resub),
+        gift_per_sub: c.events.gift_per_sub.tier1,
+        cheer_per_bit: c.events.cheer_per_bit,
+        raid_per_viewer: c.events.raid_per_viewer.round().max(0.0) as u64,
+        custom: c.events.custom.clone(),
+    }
+}
