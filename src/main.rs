@@ -1,5 +1,6 @@
 //! The `twitch-bot` binary: parse the command line, set up logs, run the app.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,9 +17,12 @@ fn main() -> ExitCode {
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Logs go to stderr, so the offline terminal's chat on stdout stays readable.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     if cli.nopubsub {
@@ -40,8 +44,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         None => runtime.block_on(app::run(settings)),
         Some(Command::Check(_)) => runtime.block_on(check(settings)),
-        Some(Command::Auth(_)) => not_yet("auth"),
-        Some(Command::Import(_)) => not_yet("import"),
+        Some(Command::Auth(cmd)) => runtime.block_on(auth(settings, cmd.code_flow)),
+        Some(Command::Import(cmd)) => import(&settings, &cmd.file),
         Some(Command::Stats(_)) => not_yet("stats"),
     };
     // Stdin is read on a blocking thread that cannot be interrupted: don't wait for it.
@@ -61,13 +65,49 @@ fn not_yet(name: &str) -> anyhow::Result<()> {
 }
 
 async fn check(settings: Settings) -> anyhow::Result<()> {
-    let errors = twitch_bot::config::check(&settings.config_dir);
-    for e in &errors {
+    let mut problems = 0;
+    for e in twitch_bot::config::check(&settings.config_dir) {
         eprintln!("{e}");
+        problems += 1;
     }
-    if !errors.is_empty() {
-        anyhow::bail!("{} problem(s) found", errors.len());
+    for e in twitch_bot::scripting::check_dir(&settings.scripts_dir) {
+        eprintln!("{e}");
+        problems += 1;
     }
-    println!("configs in {} are valid", settings.config_dir.display());
+    if problems > 0 {
+        anyhow::bail!("{problems} problem(s) found");
+    }
+    println!(
+        "configs in {} and scripts in {} are valid",
+        settings.config_dir.display(),
+        settings.scripts_dir.display()
+    );
     Ok(())
+}
+
+async fn auth(settings: Settings, code_flow: bool) -> anyhow::Result<()> {
+    let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = &settings.config_dir;
+    let bot = twitch_bot::config::load_file::<twitch_bot::config::BotConfig>(&dir.join("bot.yaml"))
+        .map_err(first_error)?;
+    let secrets =
+        twitch_bot::config::secrets::load(&dir.join("secrets.yaml")).map_err(first_error)?;
+    twitch_bot::twitch::auth::run_auth_with(dir, &bot, &bot.auth, &secrets, code_flow).await
+}
+
+fn import(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let storage = twitch_bot::storage::Storage::open(twitch_bot::storage::StorageOptions::new(
+        &settings.data_dir,
+    ))?;
+    let summary = twitch_bot::import::run(&storage, file)?;
+    storage.close()?;
+    println!("{summary}");
+    Ok(())
+}
+
+fn first_error(errors: Vec<twitch_bot::config::ConfigError>) -> anyhow::Error {
+    match errors.into_iter().next() {
+        Some(e) => anyhow::anyhow!("{e}"),
+        None => anyhow::anyhow!("invalid config"),
+    }
 }

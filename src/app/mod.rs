@@ -26,7 +26,7 @@ use crate::loyalty::Loyalty;
 use crate::queue;
 use crate::scripting::api::{Integrations, Services};
 use crate::scripting::{HostConfig, ScriptHost};
-use crate::sim::{FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi};
+use crate::sim::SimTwitch;
 use crate::storage::{Storage, StorageOptions};
 use crate::twitch::chat::{self, ChatHandle, ChatSettings, ChatUrl};
 use services::{CacheService, StorageServices};
@@ -125,18 +125,12 @@ pub struct Bot {
     /// The last known state of every connection.
     pub health: Health,
     /// The simulated Twitch, in offline mode.
-    sim: Option<Offline>,
+    sim: Option<SimTwitch>,
     chat: Option<ChatHandle>,
     channel: String,
     scripts: Option<Arc<ScriptHost>>,
     storage: Option<Storage>,
     log: broadcast::Sender<Arc<Event>>,
-}
-
-/// The simulated Twitch `--offline` runs against: chat and the API (Helix, OAuth, EventSub).
-pub struct Offline {
-    pub chat: FakeChat,
-    pub api: FakeTwitchApi,
 }
 
 impl Bot {
@@ -159,19 +153,11 @@ impl Bot {
         let mut tasks = Vec::new();
 
         let sim = if settings.offline {
-            let chat = FakeChat::start(FakeChatOptions::default())
-                .await
-                .context("starting the simulated Twitch chat")?;
-            let api = FakeTwitchApi::start(FakeApiOptions {
-                bot_login: login.clone(),
-                channel: channel.clone(),
-                pending_polls: 0,
-                ..FakeApiOptions::default()
-            })
-            .await
-            .context("starting the simulated Twitch API")?;
-            api.configure(&mut config.bot, &mut config.secrets);
-            Some(Offline { chat, api })
+            Some(
+                SimTwitch::start(&mut config, &channel)
+                    .await
+                    .context("starting the simulated Twitch")?,
+            )
         } else {
             None
         };
@@ -253,10 +239,21 @@ impl Bot {
         // Scripts send their actions here; one task hands them to the connections.
         let (action_tx, mut action_rx) = mpsc::channel::<Action>(1_024);
         let action_outputs = outputs.clone();
+        let action_shutdown = shutdown.clone();
         tasks.push((
             "actions",
             tokio::spawn(async move {
-                while let Some(action) = action_rx.recv().await {
+                loop {
+                    tokio::select! {
+                        action = action_rx.recv() => match action {
+                            Some(action) => action_outputs.perform(action),
+                            None => return,
+                        },
+                        _ = action_shutdown.cancelled() => break,
+                    }
+                }
+                // Hand over what scripts already produced; chat sends what it can before closing.
+                while let Ok(action) = action_rx.try_recv() {
                     action_outputs.perform(action);
                 }
             }),
@@ -356,7 +353,7 @@ impl Bot {
     }
 
     /// The simulated Twitch, when running `--offline`.
-    pub fn sim(&self) -> Option<&Offline> {
+    pub fn sim(&self) -> Option<&SimTwitch> {
         self.sim.as_ref()
     }
 
@@ -419,21 +416,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let config = Config::load(&settings.config_dir)?;
     let bot = Bot::start(settings.clone(), config).await?;
     let shutdown = bot.shutdown_token();
-    let terminal = bot.sim().map(|fake| {
-        println!(
-            "Offline mode: a simulated Twitch runs on 127.0.0.1 and the bot has joined #{}.\n{}",
-            bot.channel(),
-            crate::sim::terminal::HELP
-        );
-        (&fake.chat, bot.channel().to_string())
-    });
-    match terminal {
-        Some((fake, channel)) => {
+    match bot.sim() {
+        Some(sim) => {
+            println!(
+                "Offline mode: a simulated Twitch runs on 127.0.0.1 and the bot has joined #{}.\n{}",
+                bot.channel(),
+                crate::sim::terminal::HELP
+            );
             tokio::select! {
-                _ = crate::sim::terminal::run(fake, &channel, shutdown.clone()) => {}
+                _ = crate::sim::terminal::run(sim, shutdown.clone()) => {}
                 _ = shutdown_signal() => {}
             }
-            // The terminal returns only on shutdown; wait for the signal if it ended first.
         }
         None => shutdown_signal().await,
     }

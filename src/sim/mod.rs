@@ -13,3 +13,152 @@ pub mod viewer;
 pub use chat::{ClientLine, FakeChat, FakeChatOptions, SentMessage};
 pub use helix::{FakeApiOptions, FakeTwitchApi};
 pub use viewer::Viewer;
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// The whole simulated Twitch `--offline` runs against: chat plus the API side.
+pub struct SimTwitch {
+    pub chat: FakeChat,
+    pub api: FakeTwitchApi,
+    /// The channel the simulation is about.
+    pub channel: String,
+}
+
+/// A viewer event the terminal or the console's simulator can fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimEvent {
+    Follow,
+    Subscribe {
+        tier: u8,
+    },
+    Resub {
+        tier: u8,
+        months: u32,
+        message: String,
+    },
+    Gift {
+        tier: u8,
+        count: u32,
+    },
+    Cheer {
+        bits: u32,
+        message: String,
+    },
+    Raid {
+        viewers: u32,
+    },
+    Redemption {
+        title: String,
+        cost: u32,
+        input: String,
+    },
+    StreamOnline,
+    StreamOffline,
+    /// Any other EventSub type, with Twitch's sample payload.
+    Sample {
+        kind: String,
+    },
+}
+
+impl SimTwitch {
+    /// Starts chat and API fakes and points `config` at them (with valid fake tokens).
+    ///
+    /// # Errors
+    /// When a loopback port cannot be bound.
+    pub async fn start(config: &mut Config, channel: &str) -> std::io::Result<SimTwitch> {
+        let chat = FakeChat::start(FakeChatOptions::default()).await?;
+        let api = FakeTwitchApi::start(FakeApiOptions {
+            bot_login: config.bot.username.clone(),
+            channel: channel.to_string(),
+            pending_polls: 0,
+            ..FakeApiOptions::default()
+        })
+        .await?;
+        api.configure(&mut config.bot, &mut config.secrets);
+        config.bot.twitch.chat_url = chat.ws_url();
+        // Offline means offline: no third-party emote site is asked for anything.
+        config.bot.emotes.bttv = false;
+        config.bot.emotes.ffz = false;
+        config.bot.emotes.seventv = false;
+        Ok(SimTwitch {
+            chat,
+            api,
+            channel: channel.to_string(),
+        })
+    }
+
+    /// A viewer writes in chat; returns the message id.
+    pub async fn chat_as(&self, viewer: &Viewer, text: &str) -> String {
+        self.chat.chat(&self.channel, viewer, text).await
+    }
+
+    /// Fires `event` from `viewer` over the simulated EventSub; returns the message id.
+    pub async fn fire(&self, viewer: &Viewer, event: &SimEvent) -> String {
+        let kind = match event {
+            SimEvent::Follow => "channel.follow",
+            SimEvent::Subscribe { .. } => "channel.subscribe",
+            SimEvent::Resub { .. } => "channel.subscription.message",
+            SimEvent::Gift { .. } => "channel.subscription.gift",
+            SimEvent::Cheer { .. } => "channel.cheer",
+            SimEvent::Raid { .. } => "channel.raid",
+            SimEvent::Redemption { .. } => "channel.channel_points_custom_reward_redemption.add",
+            SimEvent::StreamOnline => "stream.online",
+            SimEvent::StreamOffline => "stream.offline",
+            SimEvent::Sample { kind } => kind.as_str(),
+        };
+        let mut payload = eventsub::sample_event(kind, &viewer.id, &viewer.login);
+        let tier = |t: &u8| format!("{}000", (*t).clamp(1, 3));
+        let set = |p: &mut Value, k: &str, v: Value| {
+            if let Some(o) = p.as_object_mut() {
+                o.insert(k.to_string(), v);
+            }
+        };
+        set(&mut payload, "user_name", json!(viewer.display_name));
+        match event {
+            SimEvent::Subscribe { tier: t } => set(&mut payload, "tier", json!(tier(t))),
+            SimEvent::Resub {
+                tier: t,
+                months,
+                message,
+            } => {
+                set(&mut payload, "tier", json!(tier(t)));
+                set(&mut payload, "cumulative_months", json!(months));
+                set(
+                    &mut payload,
+                    "message",
+                    json!({"text": message, "emotes": []}),
+                );
+            }
+            SimEvent::Gift { tier: t, count } => {
+                set(&mut payload, "tier", json!(tier(t)));
+                set(&mut payload, "total", json!(count));
+            }
+            SimEvent::Cheer { bits, message } => {
+                set(&mut payload, "bits", json!(bits));
+                set(&mut payload, "message", json!(message));
+            }
+            SimEvent::Raid { viewers } => {
+                set(&mut payload, "viewers", json!(viewers));
+                set(
+                    &mut payload,
+                    "from_broadcaster_user_name",
+                    json!(viewer.display_name),
+                );
+            }
+            SimEvent::Redemption { title, cost, input } => {
+                set(&mut payload, "user_input", json!(input));
+                set(
+                    &mut payload,
+                    "reward",
+                    json!({"id": format!("reward-{}", viewer::stable_id(title)), "title": title, "cost": cost, "prompt": ""}),
+                );
+            }
+            SimEvent::StreamOnline => self.api.set_live(Some(1)),
+            SimEvent::StreamOffline => self.api.set_live(None),
+            _ => {}
+        }
+        self.api.fire(kind, payload).await
+    }
+}

@@ -6,18 +6,27 @@
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::chat::FakeChat;
 use super::viewer::Viewer;
+use super::{SimEvent, SimTwitch};
 
 /// The usage text printed at start.
 pub const HELP: &str = "Type a chat line and press Enter to chat as `viewer`.\n  \
     /as <login> [mod|sub|vip|broadcaster ...] <text>   chat as someone else, with roles\n  \
+    /follow <login>                                    a follow\n  \
+    /sub <login> [1|2|3]                               a subscription (tier)\n  \
+    /resub <login> <months> [message]                  a resubscription\n  \
+    /gift <login> <count>                              gifted subscriptions\n  \
+    /cheer <login> <bits> [message]                    a cheer\n  \
+    /raid <login> <viewers>                            a raid\n  \
+    /redeem <login> <reward title> [| input]           a channel-points redemption\n  \
+    /online, /offline                                  the stream goes live or ends\n  \
     /help                                              this text";
 
 /// What one typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Typed {
     Chat { viewer: Viewer, text: String },
+    Event { viewer: Viewer, event: SimEvent },
     Help,
     Nothing,
     Error(String),
@@ -31,6 +40,9 @@ pub fn parse_typed(line: &str) -> Typed {
     }
     if line == "/help" || line == "/?" {
         return Typed::Help;
+    }
+    if let Some(event) = parse_event(line) {
+        return event;
     }
     let Some(rest) = line.strip_prefix("/as ") else {
         return Typed::Chat {
@@ -60,10 +72,83 @@ pub fn parse_typed(line: &str) -> Typed {
     }
 }
 
+/// `/follow`, `/sub`, ... as a simulated event; `None` when the line is not one of those.
+fn parse_event(line: &str) -> Option<Typed> {
+    let mut words = line.split_whitespace();
+    let command = words.next()?;
+    let usage = |u: &str| Some(Typed::Error(format!("usage: {u}")));
+    let num = |w: Option<&str>, default: u32| w.map_or(Some(default), |w| w.parse().ok());
+    let rest = |words: std::str::SplitWhitespace<'_>| words.collect::<Vec<_>>().join(" ");
+    if let "/online" | "/offline" = command {
+        let event = if command == "/online" {
+            SimEvent::StreamOnline
+        } else {
+            SimEvent::StreamOffline
+        };
+        return Some(Typed::Event {
+            viewer: Viewer::new("mychannel"),
+            event,
+        });
+    }
+    let known = [
+        "/follow", "/sub", "/resub", "/gift", "/cheer", "/raid", "/redeem",
+    ];
+    if !known.contains(&command) {
+        return None;
+    }
+    let Some(login) = words.next() else {
+        return usage(&format!("{command} <login> ..."));
+    };
+    let viewer = Viewer::new(login);
+    let event = match command {
+        "/follow" => SimEvent::Follow,
+        "/sub" => match num(words.next(), 1) {
+            Some(t @ 1..=3) => SimEvent::Subscribe { tier: t as u8 },
+            _ => return usage("/sub <login> [1|2|3]"),
+        },
+        "/resub" => match num(words.next(), 2) {
+            Some(months) => SimEvent::Resub {
+                tier: 1,
+                months,
+                message: rest(words),
+            },
+            None => return usage("/resub <login> <months> [message]"),
+        },
+        "/gift" => match num(words.next(), 1) {
+            Some(count) if count > 0 => SimEvent::Gift { tier: 1, count },
+            _ => return usage("/gift <login> <count>"),
+        },
+        "/cheer" => match num(words.next(), 100) {
+            Some(bits) if bits > 0 => SimEvent::Cheer {
+                bits,
+                message: rest(words),
+            },
+            _ => return usage("/cheer <login> <bits> [message]"),
+        },
+        "/raid" => match num(words.next(), 10) {
+            Some(viewers) => SimEvent::Raid { viewers },
+            None => return usage("/raid <login> <viewers>"),
+        },
+        _ => {
+            let text = rest(words);
+            let (title, input) = text.split_once('|').unwrap_or((&text, ""));
+            if title.trim().is_empty() {
+                return usage("/redeem <login> <reward title> [| input]");
+            }
+            SimEvent::Redemption {
+                title: title.trim().to_string(),
+                cost: 100,
+                input: input.trim().to_string(),
+            }
+        }
+    };
+    Some(Typed::Event { viewer, event })
+}
+
 /// Reads stdin until EOF or shutdown, feeding chat into `fake` for `channel`, and prints every
 /// message the bot sends. EOF stops reading but not the bot (the console may still be in use).
-pub async fn run(fake: &FakeChat, channel: &str, shutdown: CancellationToken) {
-    let mut sent = fake.subscribe();
+pub async fn run(sim: &SimTwitch, shutdown: CancellationToken) {
+    let mut sent = sim.chat.subscribe();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = true;
     loop {
@@ -72,7 +157,11 @@ pub async fn run(fake: &FakeChat, channel: &str, shutdown: CancellationToken) {
             line = stdin.next_line(), if reading => match line {
                 Ok(Some(line)) => match parse_typed(&line) {
                     Typed::Chat { viewer, text } => {
-                        fake.chat(channel, &viewer, &text).await;
+                        sim.chat_as(&viewer, &text).await;
+                    }
+                    Typed::Event { viewer, event } => {
+                        sim.fire(&viewer, &event).await;
+                        println!("(fired {event:?} from {})", viewer.login);
                     }
                     Typed::Help => println!("{HELP}"),
                     Typed::Error(e) => println!("{e}"),
@@ -119,6 +208,30 @@ mod tests {
             viewer.roles.contains(Roles::MODERATOR) && viewer.roles.contains(Roles::SUBSCRIBER)
         );
         assert_eq!(text, "hello there");
+    }
+
+    #[test]
+    fn event_commands_parse() {
+        assert_eq!(
+            parse_typed("/sub Alice 2"),
+            Typed::Event {
+                viewer: Viewer::new("alice"),
+                event: SimEvent::Subscribe { tier: 2 }
+            }
+        );
+        assert_eq!(
+            parse_typed("/redeem bob Hydrate | now"),
+            Typed::Event {
+                viewer: Viewer::new("bob"),
+                event: SimEvent::Redemption {
+                    title: "Hydrate".into(),
+                    cost: 100,
+                    input: "now".into()
+                }
+            }
+        );
+        assert!(matches!(parse_typed("/sub alice 9"), Typed::Error(_)));
+        assert!(matches!(parse_typed("/raid"), Typed::Error(_)));
     }
 
     #[test]

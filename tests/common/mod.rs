@@ -27,10 +27,12 @@ pub fn config(chat_url: &str) -> Config {
 /// returned guard), no timers.
 pub fn settings() -> (Settings, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
-    settings.data_dir = data.path().to_path_buf();
-    settings.config_dir = data.path().join("configs");
-    settings.scripts_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into();
+    let mut settings = Settings {
+        data_dir: data.path().to_path_buf(),
+        config_dir: data.path().join("configs"),
+        scripts_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into(),
+        ..Settings::default()
+    };
     settings.enabled.timers = false;
     (settings, data)
 }
