@@ -9,12 +9,14 @@
 //! - [`queue`]: the one bounded queue every source feeds.
 //! - [`dispatch`]: the one consumer; moderation first, then commands and scripts, whose
 //!   [`action::Action`]s go out through the connections.
+//! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
 //! - [`app`]: starts and stops all of it.
 
 pub mod action;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dispatch;
 pub mod event;
 pub mod queue;
