@@ -418,6 +418,11 @@ async fn mistakes_answer_json_errors_with_the_right_status() {
         let msg = err["error"].as_str().unwrap_or_default();
         assert!(msg.contains(needle), "{path}: {msg:?} lacks {needle:?}");
     }
+    // A body over the limit is refused before anything parses it.
+    let huge = json!({ "text": "x".repeat(70 * 1024) });
+    let (s, err) = c.post("/api/chat", Some(huge)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(err["error"].as_str().is_some_and(|e| e.contains("KiB")));
     let off = start(true).await;
     let (s, err) = off
         .post(

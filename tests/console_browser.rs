@@ -10,6 +10,7 @@ mod console_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -81,8 +82,9 @@ async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool)
     panic!("{what}: `{css}` still shows {last:?}");
 }
 
-#[tokio::test]
-async fn a_streamer_drives_the_bot_from_the_console() {
+/// A headless Chromium session on a fresh profile; `None` (with a printed reason) when the
+/// browser is not installed.
+async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
     let (Some(chromium), Some(driver)) = (
         tool("CHROMIUM", CHROMIUM),
         tool("CHROMEDRIVER", CHROMEDRIVER),
@@ -92,22 +94,9 @@ async fn a_streamer_drives_the_bot_from_the_console() {
              (apt-get install -y --no-install-recommends chromium chromium-driver)"
         );
         eprintln!("SKIPPED console_browser: chromium or chromedriver is not installed");
-        return;
+        return None;
     };
-
-    let backend = FakeBackend::new(true);
-    let shutdown = CancellationToken::new();
-    let listener = console::bind("127.0.0.1:0").await.expect("bind");
-    let server = console::serve(
-        listener,
-        "browser-token".into(),
-        backend.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .expect("serve");
-
-    let (_driver, port) = start_driver(&driver).await;
+    let (driver, port) = start_driver(&driver).await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -122,13 +111,36 @@ async fn a_streamer_drives_the_bot_from_the_console() {
             ],
         }),
     );
-    let c = ClientBuilder::rustls()
+    let client = ClientBuilder::rustls()
         .expect("tls")
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("a chromium session");
+    Some((driver, client, profile))
+}
 
+async fn start_console(offline: bool) -> (Arc<FakeBackend>, console::Console, CancellationToken) {
+    let backend = FakeBackend::new(offline);
+    let shutdown = CancellationToken::new();
+    let listener = console::bind("127.0.0.1:0").await.expect("bind");
+    let server = console::serve(
+        listener,
+        "browser-token".into(),
+        backend.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .expect("serve");
+    (backend, server, shutdown)
+}
+
+#[tokio::test]
+async fn a_streamer_drives_the_bot_from_the_console() {
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
+    let (backend, server, shutdown) = start_console(true).await;
     let result = drive(&c, &server.login_url(), &backend).await;
     // Screenshot whatever the page shows, pass or fail, for a person to look at: the dashboard,
     // then the lower half (scripts, leaderboard, stats).
@@ -143,6 +155,41 @@ async fn a_streamer_drives_the_bot_from_the_console() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+#[tokio::test]
+async fn outside_offline_mode_the_simulator_says_how_to_get_it() {
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
+    let (backend, server, shutdown) = start_console(false).await;
+    c.goto(&server.login_url())
+        .await
+        .expect("open the login link");
+    wait_text(&c, "#who", "the page shows the channel", |t| {
+        t.contains("#streamer")
+    })
+    .await;
+    let note = wait_text(&c, "#sim-off", "the simulator note", |t| {
+        t.contains("--offline")
+    })
+    .await;
+    assert!(note.contains("Start the bot with --offline"), "{note}");
+    let sim = c.find(Locator::Id("sim-card")).await.expect("sim card");
+    assert!(
+        !sim.is_displayed().await.unwrap_or(true),
+        "no simulator outside --offline"
+    );
+    let badge = c.find(Locator::Id("mode")).await.expect("mode badge");
+    assert!(
+        !badge.is_displayed().await.unwrap_or(true),
+        "no offline badge on a live run"
+    );
+    screenshot(&c, "console-live.png").await;
+    let _ = c.close().await;
+    shutdown.cancel();
+    server.stopped().await;
+    assert!(backend.calls().is_empty());
 }
 
 async fn screenshot(c: &Client, name: &str) {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use compact_str::CompactString;
@@ -41,8 +42,35 @@ const DISCORD_MAX: usize = 2000;
 /// Most leaderboard rows one request may ask for.
 const LEADERBOARD_MAX: usize = 100;
 
+/// A request body, read with the console's own errors (JSON, 413 when over the size limit)
+/// instead of axum's plain-text rejections.
+pub struct RawBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ConsoleError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ConsoleError::TooLarge(format!(
+                        "the request body is too large (the limit is {} KiB)",
+                        super::server::BODY_LIMIT / 1024
+                    ))
+                } else {
+                    ConsoleError::BadRequest(format!(
+                        "cannot read the request body: {}",
+                        e.body_text()
+                    ))
+                }
+            })
+    }
+}
+
 /// Parses a JSON body into `T`, answering 400 with serde's reason (it names the field).
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ConsoleError> {
+fn body<T: DeserializeOwned>(RawBody(bytes): &RawBody) -> Result<T, ConsoleError> {
     if bytes.is_empty() {
         return Err(ConsoleError::BadRequest(
             "the request needs a JSON body".into(),
@@ -153,7 +181,7 @@ struct TextBody {
 }
 
 /// `POST /api/chat` `{text}`
-pub async fn chat(State(st): State<ApiState>, bytes: Bytes) -> ApiResult {
+pub async fn chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     let req: TextBody = body(&bytes)?;
     st.backend
         .say(text_field("text", &req.text, CHAT_MAX)?)
@@ -162,7 +190,7 @@ pub async fn chat(State(st): State<ApiState>, bytes: Bytes) -> ApiResult {
 }
 
 /// `POST /api/discord` `{text}`
-pub async fn discord(State(st): State<ApiState>, bytes: Bytes) -> ApiResult {
+pub async fn discord(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     let req: TextBody = body(&bytes)?;
     st.backend
         .discord(text_field("text", &req.text, DISCORD_MAX)?)
@@ -179,7 +207,7 @@ struct ZmqBody {
 }
 
 /// `POST /api/zmq` `{topic, data}`
-pub async fn zmq(State(st): State<ApiState>, bytes: Bytes) -> ApiResult {
+pub async fn zmq(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     let req: ZmqBody = body(&bytes)?;
     let topic = text_field("topic", &req.topic, 200)?;
     st.backend.zmq(topic, req.data).await?;
@@ -254,7 +282,7 @@ struct SimChatBody {
 }
 
 /// `POST /api/sim/chat` `{login, roles[], text}`
-pub async fn sim_chat(State(st): State<ApiState>, bytes: Bytes) -> ApiResult {
+pub async fn sim_chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     require_offline(&st)?;
     let req: SimChatBody = body(&bytes)?;
     let mut roles = Roles::empty();
@@ -277,7 +305,7 @@ pub async fn sim_chat(State(st): State<ApiState>, bytes: Bytes) -> ApiResult {
 }
 
 /// `POST /api/sim/event` `{kind, ...fields}`
-pub async fn sim_event(State(st): State<ApiState>, bytes: Bytes) -> ApiResult {
+pub async fn sim_event(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     require_offline(&st)?;
     let fields: Map<String, Value> = body(&bytes)?;
     let event = channel_event_from_fields(&fields)?;

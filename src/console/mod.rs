@@ -273,6 +273,9 @@ pub enum ConsoleError {
     /// Authenticated, but refused (foreign origin): 403.
     #[error("{0}")]
     Forbidden(String),
+    /// The request body is over the size limit: 413.
+    #[error("{0}")]
+    TooLarge(String),
     /// No such thing (user, route): 404.
     #[error("{0}")]
     NotFound(String),
@@ -295,6 +298,7 @@ impl ConsoleError {
             ConsoleError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ConsoleError::Forbidden(_) => StatusCode::FORBIDDEN,
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ConsoleError::Conflict(_) => StatusCode::CONFLICT,
             ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ConsoleError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

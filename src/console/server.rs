@@ -25,7 +25,7 @@ const APP_JS: &str = include_str!("static/app.js");
 const STYLE_CSS: &str = include_str!("static/style.css");
 
 /// Largest request body: the biggest legitimate one is a 2000-character Discord message.
-const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// Why the console could not start.
 #[derive(Debug, thiserror::Error)]

@@ -88,6 +88,8 @@ async function loadHealth() {
     $("sim-card").hidden = !offline;
     $("sim-off").hidden = offline;
     document.body.classList.toggle("online", !offline);
+    const empty = $("log").querySelector(".empty");
+    if (empty && offline) empty.textContent = "Waiting for chat and events… Try the simulator on the right: chat “!ping” as a viewer.";
   }
   const list = $("health");
   list.replaceChildren(...h.services.map((s) => el("li", {},
@@ -188,7 +190,7 @@ function addLog(cls, ...content) {
 
 function startLog() {
   const log = $("log");
-  log.replaceChildren(el("li", { class: "empty" }, "Waiting for chat and events… (in offline mode, try the simulator on the right)"));
+  log.replaceChildren(el("li", { class: "empty" }, "Waiting for chat and events…"));
   const src = new EventSource("/api/events");
   src.onopen = () => { $("log-state").className = "dot"; $("log-state").title = "live"; };
   src.onerror = () => { $("log-state").className = "dot down"; $("log-state").title = "reconnecting"; };
