@@ -11,6 +11,7 @@
 //!   [`action::Action`]s go out through the connections.
 //! - [`storage`] (the redb file: viewers, points, event ids), [`loyalty`] (who earns what),
 //!   [`cache`] (in-memory values with a lifespan) and [`import`] (other bots' exports).
+//! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
 //! - [`app`]: starts and stops all of it.
 
 pub mod action;
@@ -18,6 +19,7 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dispatch;
 pub mod event;
 pub mod import;

@@ -1,0 +1,331 @@
+//! The web console: a token-protected page and JSON HTTP API to watch and drive the bot.
+//!
+//! The console knows the rest of the bot only through [`ConsoleBackend`], so it can be served
+//! (and tested) without chat, scripts or storage running. It owns: the HTTP server
+//! ([`server`]), the API handlers and request checks ([`api`]), login and request authorisation
+//! ([`auth`]) and the embedded page (`static/`). It must not reach into other modules' state.
+//!
+//! Security in one paragraph: every request, the page included, needs either
+//! `Authorization: Bearer <console_token>` (for programs) or the session cookie that the one-time
+//! login URL printed at start sets (for browsers). There are no CORS headers, and every POST must
+//! come without an `Origin` or from the console's own origin, so other web sites can neither read
+//! nor drive it.
+
+pub mod api;
+pub mod auth;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::event::{ChannelEvent, ConnectionState, Event, Roles, Service};
+
+pub use auth::generate_token;
+pub use server::{Console, ServeError, bind, open_in_browser, serve};
+
+/// A boxed future, so [`ConsoleBackend`] stays usable as `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the console may ask of the running bot. The app implements it; tests use fakes.
+///
+/// Every method answers with a typed result; [`ConsoleError`] becomes a JSON error with the
+/// matching HTTP status.
+pub trait ConsoleBackend: Send + Sync + 'static {
+    /// The channel, the bot's login and whether this is an `--offline` run.
+    fn info(&self) -> BotInfo;
+
+    /// The state of every connection the bot tracks, with its last error.
+    fn health(&self) -> Vec<ServiceHealth>;
+
+    /// A live feed of everything the bot sees and does, for the event log.
+    fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent>;
+
+    /// The loaded scripts and the reload counter.
+    fn scripts(&self) -> BoxFuture<'_, Result<ScriptsReport, ConsoleError>>;
+
+    /// Reloads every script now and says what happened.
+    fn reload_scripts(&self) -> BoxFuture<'_, Result<ReloadReport, ConsoleError>>;
+
+    /// Re-reads `configs/*.yaml`; a broken file keeps the previous config running.
+    fn reload_configs(&self) -> BoxFuture<'_, Result<ConfigReport, ConsoleError>>;
+
+    /// Sends a chat message as the bot.
+    fn say(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>>;
+
+    /// Sends a message to the configured Discord channel or webhook.
+    fn discord(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>>;
+
+    /// Publishes a message on the ZeroMQ socket.
+    fn zmq(
+        &self,
+        topic: String,
+        data: serde_json::Value,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>>;
+
+    /// Connects to OBS now.
+    fn obs_connect(&self) -> BoxFuture<'_, Result<(), ConsoleError>>;
+
+    /// Disconnects from OBS (and stops retrying until connected again).
+    fn obs_disconnect(&self) -> BoxFuture<'_, Result<(), ConsoleError>>;
+
+    /// A viewer's stored record (points, watch time, ...); `None` when unknown.
+    fn user(&self, login: String)
+    -> BoxFuture<'_, Result<Option<serde_json::Value>, ConsoleError>>;
+
+    /// The `n` viewers with the most points, highest first.
+    fn leaderboard(&self, n: usize) -> BoxFuture<'_, Result<Vec<LeaderboardEntry>, ConsoleError>>;
+
+    /// Stream statistics, shown as they come until the stats panel draws charts.
+    fn stats(&self) -> BoxFuture<'_, Result<serde_json::Value, ConsoleError>>;
+
+    /// Offline mode only (the server checks [`BotInfo::offline`] first): a viewer says `text`.
+    fn sim_chat(&self, chat: SimChat) -> BoxFuture<'_, Result<(), ConsoleError>>;
+
+    /// Offline mode only: a channel event, as EventSub would deliver it.
+    fn sim_event(&self, event: ChannelEvent) -> BoxFuture<'_, Result<(), ConsoleError>>;
+}
+
+/// Who and where the bot is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BotInfo {
+    /// The bot account's login.
+    pub bot: String,
+    /// The channel joined, without `#`.
+    pub channel: String,
+    /// `--offline`: the simulated Twitch is in use and the simulator panel is on.
+    pub offline: bool,
+}
+
+/// One connection's health as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceHealth {
+    pub service: Service,
+    /// `connected`, `reconnecting`, `down`, `off` (switched off) or `unknown` (no news yet).
+    pub state: &'static str,
+    /// The last error seen, kept after the connection recovers.
+    pub last_error: Option<String>,
+}
+
+impl ServiceHealth {
+    /// Maps the dispatcher's view of a connection (`None`: no news yet) to the console's.
+    pub fn from_state(
+        service: Service,
+        state: Option<&ConnectionState>,
+        last_error: Option<String>,
+    ) -> ServiceHealth {
+        let (state, reason) = match state {
+            None => ("unknown", None),
+            Some(ConnectionState::Connected) => ("connected", None),
+            Some(ConnectionState::Reconnecting { reason, .. }) => ("reconnecting", Some(reason)),
+            Some(ConnectionState::Down { reason }) => ("down", Some(reason)),
+        };
+        ServiceHealth {
+            service,
+            state,
+            last_error: last_error.or_else(|| reason.cloned()),
+        }
+    }
+
+    /// A subsystem switched off by flag or config.
+    pub fn off(service: Service) -> ServiceHealth {
+        ServiceHealth {
+            service,
+            state: "off",
+            last_error: None,
+        }
+    }
+}
+
+/// An item of the live event log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// Something the bot received.
+    Event {
+        topic: &'static str,
+        #[serde(serialize_with = "serialize_arc")]
+        event: Arc<Event>,
+    },
+    /// Something the bot sent: `via` is `chat`, `discord` or `zmq`.
+    Sent {
+        via: &'static str,
+        /// Chat channel, Discord channel or ZeroMQ topic.
+        target: String,
+        text: String,
+    },
+    /// A line of the bot's own news: reloads, warnings, errors.
+    Notice { level: &'static str, text: String },
+}
+
+impl LiveEvent {
+    /// Wraps a received event.
+    pub fn event(event: Arc<Event>) -> LiveEvent {
+        LiveEvent::Event {
+            topic: event.topic(),
+            event,
+        }
+    }
+}
+
+// serde's `rc` feature is off in this package; one shared event is written the same as an owned one.
+fn serialize_arc<S: serde::Serializer>(event: &Arc<Event>, s: S) -> Result<S::Ok, S::Error> {
+    event.as_ref().serialize(s)
+}
+
+/// A script's compile or run-time error, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptError {
+    /// The script's path, relative to the scripts folder (`commands/dice.rhai`).
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+/// One loaded script.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScriptInfo {
+    /// The file name without `.rhai`: the command, timer or event name.
+    pub name: String,
+    /// `command`, `timer`, `event`, `module`, ...: the folder it lives in.
+    pub kind: String,
+    /// The script's settings (permission, cooldown, interval, ...) as the script declared them.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// The last compile or run-time error; `None` when it last loaded and ran cleanly.
+    pub error: Option<ScriptError>,
+}
+
+/// The scripts and how often they were reloaded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScriptsReport {
+    /// Reloads since start, by the file watcher or the console.
+    pub reloads: u64,
+    /// When the last reload happened, in milliseconds since the Unix epoch.
+    pub last_reload_ms: Option<u64>,
+    pub scripts: Vec<ScriptInfo>,
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// The reload counter after this reload.
+    pub reloads: u64,
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Scripts now loaded.
+    pub loaded: usize,
+    /// Scripts that failed to compile (the previous version of each keeps running).
+    pub errors: Vec<ScriptError>,
+}
+
+/// What a config reload did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigReport {
+    /// Config reloads since start.
+    pub reloads: u64,
+    pub at_ms: u64,
+    /// `file:line:col: key: what is wrong` for each problem; empty when the new config is in use.
+    pub errors: Vec<String>,
+}
+
+/// A row of the points leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaderboardEntry {
+    pub login: String,
+    pub points: i64,
+}
+
+/// A simulated chat line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimChat {
+    /// The viewer's login (lower case).
+    pub login: String,
+    pub roles: Roles,
+    pub text: String,
+}
+
+/// Why a console request failed; each maps to an HTTP status and `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsoleError {
+    /// The request itself is wrong (missing field, bad value): 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No token or session: 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but refused (foreign origin): 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request body is over the size limit: 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// No such thing (user, route): 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// Not possible in this mode (the simulator outside `--offline`): 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// The subsystem is switched off or its peer is unreachable: 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else: 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ConsoleError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ConsoleError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ConsoleError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ConsoleError::Conflict(_) => StatusCode::CONFLICT,
+            ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ConsoleError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = axum::Json(serde_json::json!({ "error": self.to_string() }));
+        if status == StatusCode::UNAUTHORIZED {
+            return (
+                status,
+                [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                body,
+            )
+                .into_response();
+        }
+        (status, body).into_response()
+    }
+}
+
+/// Milliseconds since the Unix epoch, for report times.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

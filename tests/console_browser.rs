@@ -1,0 +1,327 @@
+//! The web console in a real browser (headless Chromium through chromedriver), against a fake
+//! bot: sign in with the one-time link, press Reload scripts, read a script's compile error,
+//! chat as a viewer and see the bot's answer, fire a follow. Saves a screenshot for a person to
+//! look at in `target-screenshots/console.png`.
+//!
+//! Skipped, with a printed reason, when chromium or chromedriver is not installed (CI installs
+//! both: `apt-get install chromium chromium-driver`).
+
+mod console_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use console_support::FakeBackend;
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio_util::sync::CancellationToken;
+use twitch_bot::console;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver ignores SIGTERM, so it is killed (SIGKILL) by PID when the test ends, even on a
+/// failed assertion.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(env: &str, default: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    path.exists().then_some(path)
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    l.local_addr().expect("addr").port()
+}
+
+async fn start_driver(driver: &Path) -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let guard = Driver(child);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (guard, port);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on {port} within 10 s");
+}
+
+/// Waits until `css`'s text satisfies `ok`, returning the text (or failing with what was there).
+async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if let Ok(text) = el.text().await {
+                if ok(&text) {
+                    return text;
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: `{css}` still shows {last:?}");
+}
+
+/// A headless Chromium session on a fresh profile; `None` (with a printed reason) when the
+/// browser is not installed.
+async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
+    let (Some(chromium), Some(driver)) = (
+        tool("CHROMIUM", CHROMIUM),
+        tool("CHROMEDRIVER", CHROMEDRIVER),
+    ) else {
+        println!(
+            "SKIPPED console_browser: needs {CHROMIUM} and {CHROMEDRIVER} \
+             (apt-get install -y --no-install-recommends chromium chromium-driver)"
+        );
+        eprintln!("SKIPPED console_browser: chromium or chromedriver is not installed");
+        return None;
+    };
+    let (driver, port) = start_driver(&driver).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1366,768",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let client = ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a chromium session");
+    Some((driver, client, profile))
+}
+
+async fn start_console(offline: bool) -> (Arc<FakeBackend>, console::Console, CancellationToken) {
+    let backend = FakeBackend::new(offline);
+    let shutdown = CancellationToken::new();
+    let listener = console::bind("127.0.0.1:0").await.expect("bind");
+    let server = console::serve(
+        listener,
+        "browser-token".into(),
+        backend.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .expect("serve");
+    (backend, server, shutdown)
+}
+
+#[tokio::test]
+async fn a_streamer_drives_the_bot_from_the_console() {
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
+    let (backend, server, shutdown) = start_console(true).await;
+    let result = drive(&c, &server.login_url(), &backend).await;
+    // Screenshot whatever the page shows, pass or fail, for a person to look at: the dashboard,
+    // then the lower half (scripts, leaderboard, stats).
+    screenshot(&c, "console.png").await;
+    let _ = c
+        .execute("window.scrollTo(0, document.body.scrollHeight)", vec![])
+        .await;
+    screenshot(&c, "console-lower.png").await;
+    let _ = c.close().await;
+    shutdown.cancel();
+    server.stopped().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[tokio::test]
+async fn outside_offline_mode_the_simulator_says_how_to_get_it() {
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
+    let (backend, server, shutdown) = start_console(false).await;
+    c.goto(&server.login_url())
+        .await
+        .expect("open the login link");
+    wait_text(&c, "#who", "the page shows the channel", |t| {
+        t.contains("#streamer")
+    })
+    .await;
+    let note = wait_text(&c, "#sim-off", "the simulator note", |t| {
+        t.contains("--offline")
+    })
+    .await;
+    assert!(note.contains("Start the bot with --offline"), "{note}");
+    let sim = c.find(Locator::Id("sim-card")).await.expect("sim card");
+    assert!(
+        !sim.is_displayed().await.unwrap_or(true),
+        "no simulator outside --offline"
+    );
+    let badge = c.find(Locator::Id("mode")).await.expect("mode badge");
+    assert!(
+        !badge.is_displayed().await.unwrap_or(true),
+        "no offline badge on a live run"
+    );
+    screenshot(&c, "console-live.png").await;
+    let _ = c.close().await;
+    shutdown.cancel();
+    server.stopped().await;
+    assert!(backend.calls().is_empty());
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let Ok(png) = c.screenshot().await else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target-screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(name);
+    if std::fs::write(&path, png).is_ok() {
+        println!("screenshot: {}", path.display());
+    }
+}
+
+async fn drive(c: &Client, login_url: &str, backend: &FakeBackend) -> Result<(), String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    c.goto(login_url)
+        .await
+        .map_err(err("open the login link"))?;
+    let url = c.current_url().await.map_err(err("url"))?;
+    assert_eq!(url.path(), "/", "the login link leads to the console page");
+    assert_eq!(
+        url.query(),
+        None,
+        "the one-time code does not stay in the address bar"
+    );
+    wait_text(c, "#who", "the page shows the channel", |t| {
+        t.contains("#streamer")
+    })
+    .await;
+    wait_text(c, "#health", "connection health is shown", |t| {
+        t.contains("OBS") && t.contains("connection refused (127.0.0.1:4455)")
+    })
+    .await;
+
+    // Reload scripts: the press itself reloads (the fake has no file watcher).
+    wait_text(c, "#reload-count", "no reload yet", |t| t == "0").await;
+    assert_eq!(backend.script_reloads.load(Ordering::SeqCst), 0);
+    c.find(Locator::Id("reload-scripts"))
+        .await
+        .map_err(err("Reload scripts button"))?
+        .click()
+        .await
+        .map_err(err("press Reload scripts"))?;
+    wait_text(
+        c,
+        "#reload-count",
+        "the page shows the new reload count",
+        |t| t == "1",
+    )
+    .await;
+    assert_eq!(backend.script_reloads.load(Ordering::SeqCst), 1);
+    assert_eq!(backend.calls(), vec!["reload_scripts"]);
+    wait_text(c, "#reload-time", "the page shows when", |t| {
+        t.contains("last")
+    })
+    .await;
+
+    // A script's compile error, with its location.
+    let loc = wait_text(c, "#scripts .loc", "the broken script's location", |t| {
+        !t.is_empty()
+    })
+    .await;
+    assert_eq!(loc, "commands/broken.rhai:3:7");
+    wait_text(c, "#scripts tr.failed", "the error message", |t| {
+        t.contains("expecting ';'")
+    })
+    .await;
+
+    // Chat as a viewer with a role; the bot's answer shows in the live log.
+    let login = c
+        .find(Locator::Id("sim-login"))
+        .await
+        .map_err(err("viewer field"))?;
+    login.clear().await.map_err(err("clear viewer"))?;
+    login
+        .send_keys("viewer42")
+        .await
+        .map_err(err("type viewer"))?;
+    c.find(Locator::Css("#sim-roles input[value=subscriber]"))
+        .await
+        .map_err(err("subscriber box"))?
+        .click()
+        .await
+        .map_err(err("tick subscriber"))?;
+    c.find(Locator::Id("sim-text"))
+        .await
+        .map_err(err("chat field"))?
+        .send_keys("!ping")
+        .await
+        .map_err(err("type chat"))?;
+    c.find(Locator::Id("sim-send"))
+        .await
+        .map_err(err("Chat button"))?
+        .click()
+        .await
+        .map_err(err("press Chat"))?;
+    wait_text(c, "#log", "the viewer's line and the bot's answer", |t| {
+        t.contains("viewer42: !ping") && t.contains("bot → pong")
+    })
+    .await;
+    assert!(
+        backend
+            .calls()
+            .contains(&"sim_chat viewer42 [\"subscriber\"] !ping".to_owned())
+    );
+
+    // Fire a follow from the viewer just typed.
+    c.find(Locator::Css("#event-buttons button[data-kind=follow]"))
+        .await
+        .map_err(err("Follow button"))?
+        .click()
+        .await
+        .map_err(err("press Follow"))?;
+    c.find(Locator::Id("event-fire"))
+        .await
+        .map_err(err("Fire button"))?
+        .click()
+        .await
+        .map_err(err("press Fire"))?;
+    wait_text(c, "#log", "the follow in the log", |t| {
+        t.contains("follow: viewer42 followed")
+    })
+    .await;
+    assert!(backend.calls().contains(&"sim_event follow".to_owned()));
+
+    // Scroll back to the top so the screenshot shows the whole dashboard.
+    c.execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .map_err(err("scroll"))?;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! A fake bot behind the console, shared by the HTTP and browser tests: it records every call,
+//! answers `!ping` with `pong` like the real dispatcher, and has one script with a compile error.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::broadcast;
+use twitch_bot::console::{
+    BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, LeaderboardEntry, LiveEvent,
+    ReloadReport, ScriptError, ScriptInfo, ScriptsReport, ServiceHealth, SimChat, now_ms,
+};
+use twitch_bot::event::{ChannelEvent, ChatMessage, Chatter, ConnectionState, Event, Service};
+
+pub struct FakeBackend {
+    pub offline: bool,
+    pub events: broadcast::Sender<LiveEvent>,
+    pub script_reloads: AtomicU64,
+    pub config_reloads: AtomicU64,
+    pub last_reload_ms: AtomicU64,
+    /// Every call that changed something, as `name arg`.
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeBackend {
+    pub fn new(offline: bool) -> Arc<FakeBackend> {
+        Arc::new(FakeBackend {
+            offline,
+            events: broadcast::channel(256).0,
+            script_reloads: AtomicU64::new(0),
+            config_reloads: AtomicU64::new(0),
+            last_reload_ms: AtomicU64::new(0),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, call: String) {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(call);
+    }
+
+    fn emit(&self, item: LiveEvent) {
+        // No subscriber is fine: nobody is watching the log.
+        let _ = self.events.send(item);
+    }
+
+    fn script_list(&self) -> Vec<ScriptInfo> {
+        let mut ping = BTreeMap::new();
+        ping.insert("permission".to_owned(), "everyone".into());
+        ping.insert("cooldown_secs".to_owned(), 5.into());
+        vec![
+            ScriptInfo {
+                name: "ping".into(),
+                kind: "command".into(),
+                settings: ping,
+                error: None,
+            },
+            ScriptInfo {
+                name: "broken".into(),
+                kind: "command".into(),
+                settings: BTreeMap::new(),
+                error: Some(broken_error()),
+            },
+        ]
+    }
+}
+
+pub fn broken_error() -> ScriptError {
+    ScriptError {
+        file: "commands/broken.rhai".into(),
+        line: 3,
+        col: 7,
+        message: "Syntax error: expecting ';' to terminate this statement".into(),
+    }
+}
+
+fn done<'a, T: Send + 'a>(v: Result<T, ConsoleError>) -> BoxFuture<'a, Result<T, ConsoleError>> {
+    Box::pin(async move { v })
+}
+
+impl ConsoleBackend for FakeBackend {
+    fn info(&self) -> BotInfo {
+        BotInfo {
+            bot: "testbot".into(),
+            channel: "streamer".into(),
+            offline: self.offline,
+        }
+    }
+
+    fn health(&self) -> Vec<ServiceHealth> {
+        vec![
+            ServiceHealth::from_state(Service::Chat, Some(&ConnectionState::Connected), None),
+            ServiceHealth::from_state(Service::EventSub, None, None),
+            ServiceHealth::from_state(
+                Service::Obs,
+                Some(&ConnectionState::Reconnecting {
+                    reason: "connection refused (127.0.0.1:4455)".into(),
+                    retry_in_ms: 5000,
+                }),
+                None,
+            ),
+            ServiceHealth::off(Service::Discord),
+            ServiceHealth::from_state(Service::Zmq, Some(&ConnectionState::Connected), None),
+        ]
+    }
+
+    fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
+    }
+
+    fn scripts(&self) -> BoxFuture<'_, Result<ScriptsReport, ConsoleError>> {
+        let last = self.last_reload_ms.load(Ordering::SeqCst);
+        done(Ok(ScriptsReport {
+            reloads: self.script_reloads.load(Ordering::SeqCst),
+            last_reload_ms: (last > 0).then_some(last),
+            scripts: self.script_list(),
+        }))
+    }
+
+    fn reload_scripts(&self) -> BoxFuture<'_, Result<ReloadReport, ConsoleError>> {
+        let reloads = self.script_reloads.fetch_add(1, Ordering::SeqCst) + 1;
+        let at_ms = now_ms();
+        self.last_reload_ms.store(at_ms, Ordering::SeqCst);
+        self.record("reload_scripts".into());
+        done(Ok(ReloadReport {
+            reloads,
+            at_ms,
+            loaded: 1,
+            errors: vec![broken_error()],
+        }))
+    }
+
+    fn reload_configs(&self) -> BoxFuture<'_, Result<ConfigReport, ConsoleError>> {
+        let reloads = self.config_reloads.fetch_add(1, Ordering::SeqCst) + 1;
+        self.record("reload_configs".into());
+        done(Ok(ConfigReport {
+            reloads,
+            at_ms: now_ms(),
+            errors: vec![],
+        }))
+    }
+
+    fn say(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        self.record(format!("say {text}"));
+        self.emit(LiveEvent::Sent {
+            via: "chat",
+            target: "streamer".into(),
+            text,
+        });
+        done(Ok(()))
+    }
+
+    fn discord(&self, _text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        done(Err(ConsoleError::Unavailable(
+            "Discord is off: set a webhook in configs/bot.yaml".into(),
+        )))
+    }
+
+    fn zmq(
+        &self,
+        topic: String,
+        data: serde_json::Value,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        self.record(format!("zmq {topic} {data}"));
+        done(Ok(()))
+    }
+
+    fn obs_connect(&self) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        self.record("obs_connect".into());
+        done(Ok(()))
+    }
+
+    fn obs_disconnect(&self) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        self.record("obs_disconnect".into());
+        done(Ok(()))
+    }
+
+    fn user(
+        &self,
+        login: String,
+    ) -> BoxFuture<'_, Result<Option<serde_json::Value>, ConsoleError>> {
+        let found = (login == "alice")
+            .then(|| serde_json::json!({ "login": "alice", "points": 1200, "watch_minutes": 340 }));
+        done(Ok(found))
+    }
+
+    fn leaderboard(&self, n: usize) -> BoxFuture<'_, Result<Vec<LeaderboardEntry>, ConsoleError>> {
+        let all = [("alice", 1200), ("bob", 800), ("carol", 450)];
+        done(Ok(all
+            .iter()
+            .take(n)
+            .map(|(login, points)| LeaderboardEntry {
+                login: (*login).into(),
+                points: *points,
+            })
+            .collect()))
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<serde_json::Value, ConsoleError>> {
+        done(Ok(
+            serde_json::json!({ "messages": 42, "chatters": 7, "commands": 5 }),
+        ))
+    }
+
+    fn sim_chat(&self, chat: SimChat) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        self.record(format!(
+            "sim_chat {} {:?} {}",
+            chat.login,
+            chat.roles.names(),
+            chat.text
+        ));
+        let msg = ChatMessage {
+            id: "sim-1".into(),
+            channel: "streamer".into(),
+            room_id: "1".into(),
+            sender: Chatter {
+                login: chat.login.as_str().into(),
+                display_name: chat.login.as_str().into(),
+                roles: chat.roles,
+                ..Chatter::default()
+            },
+            text: chat.text.clone(),
+            action: false,
+            emotes: vec![],
+            bits: 0,
+            first_msg: false,
+            returning_chatter: false,
+            sub_months: 0,
+            reply_parent: None,
+            source_room_id: None,
+            source_id: None,
+            sent_ms: now_ms(),
+        };
+        self.emit(LiveEvent::event(Arc::new(Event::Chat(Box::new(msg)))));
+        if chat.text.trim() == "!ping" {
+            self.emit(LiveEvent::Sent {
+                via: "chat",
+                target: "streamer".into(),
+                text: "pong".into(),
+            });
+        }
+        done(Ok(()))
+    }
+
+    fn sim_event(&self, event: ChannelEvent) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        self.record(format!("sim_event {}", event.kind.topic()));
+        self.emit(LiveEvent::event(Arc::new(Event::Channel(Box::new(event)))));
+        done(Ok(()))
+    }
+}
