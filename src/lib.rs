@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod event;
+pub mod moderation;
 pub mod queue;
 pub mod sim;
 pub mod twitch;
