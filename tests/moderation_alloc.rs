@@ -3,6 +3,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -46,6 +48,8 @@ fn allocs() -> u64 {
 #[test]
 fn clean_messages_are_checked_without_allocating() {
     let mut m = Moderator::new(&corpus::config()).expect("moderator");
+    let set: HashSet<String> = (0..500).map(|i| format!("emote{i}")).collect();
+    m.set_emotes(Arc::new(move |w: &str| set.contains(w)));
     let msgs = corpus::messages(4_000, 50);
     let start = Instant::now();
     // Warm up: each chatter's history buffers and the regex cache are made once.

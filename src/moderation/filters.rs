@@ -150,26 +150,70 @@ fn in_emote(i: usize, emotes: &[EmoteRange]) -> bool {
 
 /// Counts over the text outside emotes: (letters, capitals, chars, symbols).
 pub fn census(text: &str, emotes: &[EmoteRange], third: Option<&dyn EmoteLookup>) -> Census {
+    let Some(third) = third else {
+        if text.is_ascii() {
+            return census_ascii(text.as_bytes(), 0, emotes, Census::default());
+        }
+        return census_chars(text, 0, emotes, Census::default());
+    };
     let mut c = Census::default();
+    // Char index of the current word's start.
     let mut idx = 0usize;
-    for word in text.split(' ') {
-        let n = word.chars().count();
-        let is_third = third.is_some_and(|t| !word.is_empty() && t.is_emote(word));
-        for (k, ch) in word.chars().enumerate() {
-            if is_third || (!emotes.is_empty() && in_emote(idx + k, emotes)) {
-                continue;
-            }
+    for (wi, word) in text.split(' ').enumerate() {
+        if wi > 0 {
+            // The space before this word.
             c.chars += 1;
-            if ch.is_alphabetic() {
-                c.letters += 1;
-                if ch.is_uppercase() {
-                    c.capitals += 1;
-                }
-            } else if !ch.is_numeric() && !ch.is_whitespace() {
-                c.symbols += 1;
+        }
+        let ascii = word.is_ascii();
+        let n = if ascii {
+            word.len()
+        } else {
+            word.chars().count()
+        };
+        if !word.is_empty() && third.is_emote(word) {
+            if !in_emote(idx, emotes) {
+                c.third_party_emotes += 1;
             }
+        } else if ascii {
+            c = census_ascii(word.as_bytes(), idx, emotes, c);
+        } else {
+            c = census_chars(word, idx, emotes, c);
         }
         idx += n + 1;
+    }
+    c
+}
+
+/// Adds the characters of `text`, starting at char index `from`, to `c`.
+fn census_chars(text: &str, from: usize, emotes: &[EmoteRange], mut c: Census) -> Census {
+    for (k, ch) in text.chars().enumerate() {
+        if !emotes.is_empty() && in_emote(from + k, emotes) {
+            continue;
+        }
+        c.chars += 1;
+        if ch.is_alphabetic() {
+            c.letters += 1;
+            c.capitals += u32::from(ch.is_uppercase());
+        } else if !ch.is_numeric() && !ch.is_whitespace() {
+            c.symbols += 1;
+        }
+    }
+    c
+}
+
+/// [`census_chars`] for ASCII: one pass over the bytes, where a byte is a character.
+fn census_ascii(b: &[u8], from: usize, emotes: &[EmoteRange], mut c: Census) -> Census {
+    for (i, &ch) in b.iter().enumerate() {
+        if !emotes.is_empty() && in_emote(from + i, emotes) {
+            continue;
+        }
+        c.chars += 1;
+        if ch.is_ascii_alphabetic() {
+            c.letters += 1;
+            c.capitals += u32::from(ch.is_ascii_uppercase());
+        } else if !ch.is_ascii_digit() && !ch.is_ascii_whitespace() {
+            c.symbols += 1;
+        }
     }
     c
 }
@@ -181,6 +225,8 @@ pub struct Census {
     pub capitals: u32,
     pub chars: u32,
     pub symbols: u32,
+    /// Third-party emotes seen (outside Twitch's emote ranges).
+    pub third_party_emotes: u32,
 }
 
 /// Caps: too many capitals among at least `min_length` letters.
@@ -209,6 +255,10 @@ pub fn symbols(c: &Census, max_percent: u8, min_length: u32) -> Option<Hit> {
 
 /// Length in characters over `max`.
 pub fn length(text: &str, max: u32) -> Option<Hit> {
+    // A byte count is an upper bound on the character count; most messages stop here.
+    if text.len() <= usize::try_from(max).unwrap_or(usize::MAX) {
+        return None;
+    }
     let n = text.chars().count();
     (n > usize::try_from(max).unwrap_or(usize::MAX)).then(|| Hit {
         rule: format!("longer than {max} characters"),
@@ -218,6 +268,23 @@ pub fn length(text: &str, max: u32) -> Option<Hit> {
 
 /// One character repeated more than `max` times in a row.
 pub fn char_run(text: &str, max: u32) -> Option<Hit> {
+    if text.len() <= usize::try_from(max).unwrap_or(usize::MAX) {
+        return None;
+    }
+    if text.is_ascii() {
+        let mut prev = 0u8;
+        let mut run = 0u32;
+        let mut found = None;
+        for &c in text.as_bytes() {
+            run = if c == prev { run + 1 } else { 1 };
+            prev = c;
+            if run > max && c != b' ' {
+                found = Some(char::from(c));
+                break;
+            }
+        }
+        return found.map(|c| run_hit(c, max));
+    }
     let mut prev = None;
     let mut run = 0u32;
     for c in text.chars() {
@@ -228,28 +295,24 @@ pub fn char_run(text: &str, max: u32) -> Option<Hit> {
             run = 1;
         }
         if run > max && !c.is_whitespace() {
-            return Some(Hit {
-                rule: format!("character repeated over {max} times"),
-                why: format!("\"{c}\" is repeated more than {max} times in a row"),
-            });
+            return Some(run_hit(c, max));
         }
     }
     None
 }
 
-/// Twitch emotes plus, when asked, third-party emote words outside Twitch's ranges.
-pub fn emote_count(text: &str, emotes: &[EmoteRange], third: Option<&dyn EmoteLookup>) -> u32 {
-    let mut n = u32::try_from(emotes.len()).unwrap_or(u32::MAX);
-    if let Some(t) = third {
-        let mut idx = 0usize;
-        for word in text.split(' ') {
-            if !word.is_empty() && !in_emote(idx, emotes) && t.is_emote(word) {
-                n = n.saturating_add(1);
-            }
-            idx += word.chars().count() + 1;
-        }
+fn run_hit(c: char, max: u32) -> Hit {
+    Hit {
+        rule: format!("character repeated over {max} times"),
+        why: format!("\"{c}\" is repeated more than {max} times in a row"),
     }
-    n
+}
+
+/// Twitch emotes plus the third-party ones the census found.
+pub fn emote_count(emotes: &[EmoteRange], c: &Census) -> u32 {
+    u32::try_from(emotes.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(c.third_party_emotes)
 }
 
 /// Emotes over `max`.

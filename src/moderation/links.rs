@@ -74,6 +74,14 @@ pub fn is_allowed(host: &str, allow: &[String]) -> bool {
 /// The first link in `text` whose host is not allowed, if any.
 pub fn find_link(text: &str, allow: &[String]) -> Option<LinkHit> {
     let b = text.as_bytes();
+    // Every link form needs a dot, a bracket, a scheme's colon or the word "dot".
+    let maybe = b
+        .iter()
+        .any(|c| matches!(c, b'.' | b'(' | b'[' | b'{' | b'<' | b':'))
+        || b.windows(3).any(|w| w.eq_ignore_ascii_case(b"dot"));
+    if !maybe {
+        return None;
+    }
     let mut i = 0;
     while i < b.len() {
         let starts_label = b.get(i).copied().is_some_and(is_label_byte)
@@ -104,6 +112,17 @@ fn scan_host(b: &[u8], i: usize, allow: &[String]) -> (usize, Option<LinkHit>) {
     }
     let scheme = j > i && b.get(j..j + 3) == Some(b"://".as_slice());
     let start = if scheme { j + 3 } else { i };
+
+    // Most words are not followed by a dot: decide that before building anything.
+    let mut first_end = start;
+    while b.get(first_end).copied().is_some_and(is_label_byte) {
+        first_end += 1;
+    }
+    let dotted = dot_marker(b, first_end)
+        .is_some_and(|(next, _)| b.get(next).copied().is_some_and(is_label_byte));
+    if first_end == start || (!scheme && !dotted) {
+        return (first_end.max(j), None);
+    }
 
     let mut host = HostBuf::new();
     let mut labels = 0;

@@ -337,7 +337,7 @@ struct Recent {
 pub struct Moderator {
     rules: Rules,
     ladders: Ladders,
-    recent: HashMap<CompactString, Recent>,
+    recent: HashMap<CompactString, Recent, BuildFnv>,
     /// Login → when the permit runs out.
     permits: HashMap<CompactString, Instant>,
     emotes: Option<Arc<dyn EmoteLookup>>,
@@ -372,7 +372,7 @@ impl Moderator {
         Ok(Moderator {
             rules: Rules::new(config)?,
             ladders: Ladders::new(&config.ladders, None),
-            recent: HashMap::new(),
+            recent: HashMap::default(),
             permits: HashMap::new(),
             emotes: None,
             next_sweep: None,
@@ -700,8 +700,7 @@ fn stateless<'a>(
             return Some(f);
         }
     }
-    let need_census = on(&r.caps) || on(&r.symbols);
-    if need_census {
+    if on(&r.caps) || on(&r.symbols) || on(&r.emotes) {
         let c = filters::census(text, emotes, third);
         if on(&r.caps) {
             let hit = filters::caps(&c, r.caps_max, r.caps_min);
@@ -715,11 +714,11 @@ fn stateless<'a>(
                 return Some(f);
             }
         }
-    }
-    if on(&r.emotes) {
-        let n = filters::emote_count(text, emotes, third);
-        if let Some(f) = fired(Filter::Emotes, &r.emotes, filters::emotes(n, r.emotes_max)) {
-            return Some(f);
+        if on(&r.emotes) {
+            let n = filters::emote_count(emotes, &c);
+            if let Some(f) = fired(Filter::Emotes, &r.emotes, filters::emotes(n, r.emotes_max)) {
+                return Some(f);
+            }
         }
     }
     None
@@ -760,6 +759,32 @@ fn step_actions(
             user_id: msg.sender.id.clone(),
             reason,
         }],
+    }
+}
+
+/// FNV-1a as a `HashMap` hasher for the per-chatter map: keys are Twitch user ids, which
+/// viewers cannot choose, so SipHash's flooding resistance buys nothing on this hot path.
+#[derive(Debug, Clone, Copy, Default)]
+struct BuildFnv;
+
+impl std::hash::BuildHasher for BuildFnv {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
     }
 }
 
