@@ -232,6 +232,17 @@ fn length_emotes_and_emote_aware_caps() {
     );
     let few = ["catJAM"; 3].join(" ");
     assert_eq!(m.check(&msg(&few), Instant::now()), Verdict::Pass);
+
+    // Capitals inside third-party emotes are not shouting either; capitals outside still are.
+    let mut m = Moderator::new(&config()).unwrap();
+    m.set_emotes(Arc::new(|w: &str| w == "OMEGALUL"));
+    let t = Instant::now();
+    assert_eq!(
+        m.check(&msg("OMEGALUL OMEGALUL OMEGALUL hi"), t),
+        Verdict::Pass
+    );
+    let shout = msg("OMEGALUL THIS IS SO LOUD RIGHT NOW");
+    assert_eq!(filter_of(&m.check(&shout, t)), Some(Caps));
 }
 
 #[tokio::test(start_paused = true)]

@@ -74,30 +74,42 @@ pub fn is_allowed(host: &str, allow: &[String]) -> bool {
 /// The first link in `text` whose host is not allowed, if any.
 pub fn find_link(text: &str, allow: &[String]) -> Option<LinkHit> {
     let b = text.as_bytes();
-    // Every link form needs a dot, a bracket, a scheme's colon or the word "dot".
-    let maybe = b
-        .iter()
-        .any(|c| matches!(c, b'.' | b'(' | b'[' | b'{' | b'<' | b':'))
-        || b.windows(3).any(|w| w.eq_ignore_ascii_case(b"dot"));
-    if !maybe {
-        return None;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        let starts_label = b.get(i).copied().is_some_and(is_label_byte)
-            && (i == 0
-                || b.get(i - 1)
-                    .copied()
-                    .is_some_and(|p| !is_label_byte(p) && p != b'.'));
-        if !starts_label {
-            i += 1;
+    // Every link form has a dot, a bracket, a scheme's colon or the word "dot" right after a
+    // label: look only around those, then read the host from the start of that label.
+    let mut scanned_to = 0;
+    for (p, &c) in b.iter().enumerate() {
+        let marker = match c {
+            b'.' | b':' | b'(' | b'[' | b'{' | b'<' => true,
+            b'd' | b'D' => {
+                p > 0
+                    && b.get(p - 1) == Some(&b' ')
+                    && b.get(p..p + 4)
+                        .is_some_and(|w| w.eq_ignore_ascii_case(b"dot "))
+            }
+            _ => false,
+        };
+        if !marker || p < scanned_to {
             continue;
         }
-        let (end, hit) = scan_host(b, i, allow);
+        // Back over the spaces a disguised dot may have before it, then over the label.
+        let mut k = p;
+        if c != b':' {
+            while k > 0 && b.get(k - 1) == Some(&b' ') {
+                k -= 1;
+            }
+        }
+        let label_end = k;
+        while k > 0 && b.get(k - 1).copied().is_some_and(is_label_byte) {
+            k -= 1;
+        }
+        if k == label_end || k < scanned_to {
+            continue;
+        }
+        let (end, hit) = scan_host(b, k, allow);
         if hit.is_some() {
             return hit;
         }
-        i = end.max(i + 1);
+        scanned_to = end.max(p + 1);
     }
     None
 }

@@ -701,7 +701,28 @@ fn stateless<'a>(
         }
     }
     if on(&r.caps) || on(&r.symbols) || on(&r.emotes) {
-        let c = filters::census(text, emotes, third);
+        // Counting without the third-party lookups first is cheap, and it bounds the real
+        // counts: leaving emote words out only lowers capitals and symbols, and there cannot
+        // be more third-party emotes than words. Only a message that could still trip a
+        // filter pays for a lookup per word.
+        let rough = filters::census(text, emotes, None);
+        let could_fire = |g: &Gate, count: u32, max_percent: u8, min: u32| {
+            on(g) && u64::from(count) * 100 > u64::from(max_percent) * u64::from(min.max(1))
+        };
+        let words = u32::try_from(memchr::memchr_iter(b' ', text.as_bytes()).count() + 1)
+            .unwrap_or(u32::MAX);
+        let c = match third {
+            Some(_)
+                if could_fire(&r.caps, rough.capitals, r.caps_max, r.caps_min)
+                    || could_fire(&r.symbols, rough.symbols, r.symbols_max, r.symbols_min)
+                    || (on(&r.emotes)
+                        && filters::emote_count(emotes, &rough).saturating_add(words)
+                            > r.emotes_max) =>
+            {
+                filters::census(text, emotes, third)
+            }
+            _ => rough,
+        };
         if on(&r.caps) {
             let hit = filters::caps(&c, r.caps_max, r.caps_min);
             if let Some(f) = fired(Filter::Caps, &r.caps, hit) {

@@ -53,6 +53,51 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '@' || c == '$'
 }
 
+/// Byte classes for [`is_plain_ascii`]; 0 means "not printable ASCII".
+const PRINTABLE: u8 = 1;
+const WORD: u8 = 2;
+const LETTER: u8 = 4;
+const LEET: u8 = 8;
+const SEP: u8 = 16;
+
+static CLASS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut c = 0x20;
+    while c < 0x7f {
+        let b = c as u8;
+        let mut k = PRINTABLE;
+        if b.is_ascii_alphanumeric() || b == b'@' || b == b'$' {
+            k |= WORD;
+        }
+        if b.is_ascii_alphabetic() {
+            k |= LETTER;
+        }
+        if matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$') {
+            k |= LEET;
+        }
+        if matches!(
+            b,
+            b' ' | b'.'
+                | b'_'
+                | b'-'
+                | b'*'
+                | b','
+                | b'/'
+                | b'|'
+                | b'+'
+                | b'~'
+                | b'\''
+                | b':'
+                | b';'
+        ) {
+            k |= SEP;
+        }
+        t[c] = k;
+        c += 1;
+    }
+    t
+};
+
 /// Whether `text` reads the same before and after normalisation, apart from ASCII case: then
 /// matching may run case-insensitively on the borrowed text and nothing need be allocated.
 ///
@@ -70,7 +115,8 @@ pub fn is_plain_ascii(text: &str) -> bool {
     let mut last_run_letter = false;
     let mut seps_since_run = 0usize;
     for &c in b {
-        if !(0x20..0x7f).contains(&c) {
+        let class = CLASS.get(usize::from(c)).copied().unwrap_or(0);
+        if class == 0 {
             return false;
         }
         if c == b' ' {
@@ -81,14 +127,11 @@ pub fn is_plain_ascii(text: &str) -> bool {
         } else {
             prev_space = false;
         }
-        let word = c.is_ascii_alphanumeric() || c == b'@' || c == b'$';
-        if word {
+        if class & WORD != 0 {
             run_len += 1;
-            run_letter |= c.is_ascii_alphabetic();
+            run_letter |= class & LETTER != 0;
             // A leading '@' is a mention, not leet.
-            let is_leet = matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$')
-                || (c == b'@' && run_len > 1);
-            run_leet |= is_leet;
+            run_leet |= class & LEET != 0 || (c == b'@' && run_len > 1);
         } else {
             if run_len > 0 {
                 if run_letter && run_leet {
@@ -110,11 +153,8 @@ pub fn is_plain_ascii(text: &str) -> bool {
                 run_letter = false;
                 run_leet = false;
             }
-            seps_since_run += 1;
-            if !is_letter_separator(c as char) {
-                // Only listed separators glue letters; make the count too high to glue.
-                seps_since_run += 1;
-            }
+            // Only listed separators glue letters; others make the count too high to glue.
+            seps_since_run += if class & SEP != 0 { 1 } else { 2 };
         }
     }
     if run_len > 0 {
