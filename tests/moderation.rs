@@ -490,3 +490,9 @@ async fn permit_lets_one_link_through_within_its_time() {
         "an expired permit lets nothing through"
     );
 }
+
+#[test]
+fn the_moderator_can_move_between_tasks() {
+    fn send<T: Send + 'static>() {}
+    send::<Moderator>();
+}

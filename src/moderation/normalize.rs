@@ -364,3 +364,51 @@ fn collapse_spaces(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undoes_disguises_and_keeps_numbers_and_mentions() {
+        let t = |s: &str| normalize(s).text;
+        assert_eq!(t("b.a.d"), "bad");
+        assert_eq!(t("  Many   SPACES "), "many spaces");
+        assert_eq!(t("version 1.2.3 at 3.30"), "version 1.2.3 at 3.30");
+        assert_eq!(t("@user hi"), "@user hi");
+        assert_eq!(t("caf\u{e9}"), "cafe");
+        assert_eq!(t("\u{1d407}\u{ff45}llo"), "hello");
+        assert_eq!(t("sh1t"), "shit");
+        assert_eq!(normalize("1oser").alt.as_deref(), Some("loser"));
+        assert_eq!(normalize("no ones here").alt, None);
+        // Lookalikes are undone for links too, but leetspeak is not.
+        assert_eq!(
+            normalize("ex\u{430}mple.com 12.5").plain,
+            "example.com 12.5"
+        );
+    }
+
+    #[test]
+    fn plain_ascii_is_only_text_that_needs_no_work() {
+        for s in [
+            "hello chat",
+            "GG",
+            "the boss has 12.5% hp",
+            "@user hi",
+            "version 1.2.3",
+        ] {
+            assert!(is_plain_ascii(s), "{s}");
+        }
+        for s in [
+            "sh1t",
+            "b a d",
+            "b.a.d",
+            "two  spaces",
+            "tab\there",
+            "caf\u{e9}",
+            "a$$",
+        ] {
+            assert!(!is_plain_ascii(s), "{s}");
+        }
+    }
+}
