@@ -24,6 +24,7 @@ pub mod dispatch;
 pub mod event;
 pub mod import;
 pub mod loyalty;
+pub mod moderation;
 pub mod queue;
 pub mod scripting;
 pub mod sim;

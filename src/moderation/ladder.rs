@@ -1,0 +1,168 @@
+//! Punishment ladders: counts each user's offences per named ladder, forgets them after the
+//! ladder's decay, and says which step the next offence takes.
+//!
+//! Owns only the counting; turning a step into Helix actions is the moderator's job.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use compact_str::CompactString;
+use tokio::time::Instant;
+
+use crate::config::moderation::{Ladder, Step};
+
+/// One user's record on one ladder.
+#[derive(Debug, Clone, Copy)]
+struct Offences {
+    /// Offences within the decay window.
+    count: u32,
+    /// When the last one happened; the window runs from here.
+    last: Instant,
+}
+
+/// One named ladder and who stands where on it.
+#[derive(Debug)]
+struct Track {
+    steps: Vec<Step>,
+    /// `None` never forgets.
+    decay: Option<Duration>,
+    users: HashMap<CompactString, Offences>,
+}
+
+impl Track {
+    fn new(ladder: &Ladder) -> Track {
+        Track {
+            steps: ladder.steps.clone(),
+            decay: (ladder.decay_hours > 0)
+                .then(|| Duration::from_secs(u64::from(ladder.decay_hours) * 3_600)),
+            users: HashMap::new(),
+        }
+    }
+
+    fn live(&self, o: &Offences, now: Instant) -> bool {
+        self.decay
+            .is_none_or(|d| now.saturating_duration_since(o.last) < d)
+    }
+
+    fn step_for(&self, count: u32) -> Step {
+        let i = usize::try_from(count.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.steps
+            .get(i)
+            .or(self.steps.last())
+            .copied()
+            // An empty ladder is refused by the config check; deleting is the mildest guess.
+            .unwrap_or(Step::Delete)
+    }
+}
+
+/// Where an offence put the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rung {
+    /// 1 for a first offence (within the decay window).
+    pub offence: u32,
+    pub step: Step,
+}
+
+/// All ladders of one configuration.
+#[derive(Debug, Default)]
+pub struct Ladders {
+    tracks: HashMap<String, Track>,
+}
+
+impl Ladders {
+    /// Ladders as configured, keeping the offences already counted on ladders whose name
+    /// survives from `old` (so a config reload does not pardon anyone).
+    pub fn new(config: &std::collections::BTreeMap<String, Ladder>, old: Option<Ladders>) -> Self {
+        let mut old = old.map(|l| l.tracks).unwrap_or_default();
+        let tracks = config
+            .iter()
+            .map(|(name, ladder)| {
+                let mut track = Track::new(ladder);
+                if let Some(prev) = old.remove(name) {
+                    track.users = prev.users;
+                }
+                (name.clone(), track)
+            })
+            .collect();
+        Ladders { tracks }
+    }
+
+    /// Records an offence by `user` on `ladder` at `now` and returns the step it takes.
+    pub fn offend(&mut self, ladder: &str, user: &str, now: Instant) -> Rung {
+        let Some(track) = self.tracks.get_mut(ladder) else {
+            return Rung {
+                offence: 1,
+                step: Step::Delete,
+            };
+        };
+        let count = match track.users.get(user) {
+            Some(o) if track.live(o, now) => o.count.saturating_add(1),
+            _ => 1,
+        };
+        track
+            .users
+            .insert(CompactString::from(user), Offences { count, last: now });
+        Rung {
+            offence: count,
+            step: track.step_for(count),
+        }
+    }
+
+    /// The step `user`'s next offence on `ladder` would take, without recording it.
+    pub fn peek(&self, ladder: &str, user: &str, now: Instant) -> Rung {
+        let count = self
+            .tracks
+            .get(ladder)
+            .and_then(|t| t.users.get(user).filter(|o| t.live(o, now)))
+            .map_or(1, |o| o.count.saturating_add(1));
+        let step = self
+            .tracks
+            .get(ladder)
+            .map_or(Step::Delete, |t| t.step_for(count));
+        Rung {
+            offence: count,
+            step,
+        }
+    }
+
+    /// Forgets every offence.
+    pub fn clear(&mut self) {
+        for t in self.tracks.values_mut() {
+            t.users.clear();
+        }
+    }
+
+    /// Drops records whose decay has run out, so the maps do not grow with every chatter ever.
+    pub fn sweep(&mut self, now: Instant) {
+        for t in self.tracks.values_mut() {
+            let decay = t.decay;
+            t.users
+                .retain(|_, o| decay.is_none_or(|d| now.saturating_duration_since(o.last) < d));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn climbs_repeats_the_last_step_and_forgets_after_decay() {
+        let cfg = BTreeMap::from([(
+            "l".to_owned(),
+            Ladder {
+                decay_hours: 1,
+                steps: vec![Step::Delete, Step::Timeout(60)],
+            },
+        )]);
+        let mut l = Ladders::new(&cfg, None);
+        let t0 = Instant::now();
+        assert_eq!(l.offend("l", "u", t0).step, Step::Delete);
+        assert_eq!(l.offend("l", "u", t0).step, Step::Timeout(60));
+        assert_eq!(l.offend("l", "u", t0).step, Step::Timeout(60));
+        let later = t0 + Duration::from_secs(3_600);
+        assert_eq!(l.peek("l", "u", later).step, Step::Delete);
+        assert_eq!(l.offend("l", "u", later).offence, 1);
+    }
+}

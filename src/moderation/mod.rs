@@ -1,0 +1,820 @@
+//! Chat moderation in Rust, before any script: filters that lookalikes cannot dodge, a
+//! punishment ladder, `!permit`, and an explain mode (`dry_run`, `!modcheck`).
+//!
+//! Owns the decision only. The dispatcher routes `!permit`/`!modcheck` (moderators only) and
+//! never passes Shared Chat messages from other channels; the returned [`Action`]s go out
+//! through Helix (which retries), and [`ModLogEntry`]s go to storage's moderation log.
+//!
+//! Clean ASCII messages are checked on their borrowed text: the normalised `String` is only
+//! built when the text has something to undo or a filter fired.
+
+pub mod filters;
+pub mod ladder;
+pub mod links;
+pub mod normalize;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::action::Action;
+use crate::config::moderation::{Exempt, ModerationConfig, Step};
+use crate::event::{ChatMessage, Permission, Roles};
+use filters::{Banned, Hit};
+use ladder::Ladders;
+use normalize::{Normalized, is_plain_ascii, normalize};
+
+/// Errors building a [`Moderator`] from a config that passed its own checks.
+#[derive(Debug, thiserror::Error)]
+pub enum ModerationError {
+    #[error("banned terms: {0}")]
+    Terms(String),
+    #[error("banned regexes together: {0}; use fewer or simpler patterns")]
+    Regexes(String),
+}
+
+/// Third-party emotes (BTTV, FFZ, 7TV) by name; the Helix side supplies the channel's set.
+pub trait EmoteLookup: Send + Sync {
+    /// Whether `word` is an emote in this channel.
+    fn is_emote(&self, word: &str) -> bool;
+}
+
+impl<F: Fn(&str) -> bool + Send + Sync> EmoteLookup for F {
+    fn is_emote(&self, word: &str) -> bool {
+        self(word)
+    }
+}
+
+/// One of the eight filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Filter {
+    Banned,
+    Links,
+    Caps,
+    Symbols,
+    Emotes,
+    Repetition,
+    Length,
+    Flood,
+}
+
+impl Filter {
+    /// The name used in `configs/moderation.yaml` and the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Filter::Banned => "banned",
+            Filter::Links => "links",
+            Filter::Caps => "caps",
+            Filter::Symbols => "symbols",
+            Filter::Emotes => "emotes",
+            Filter::Repetition => "repetition",
+            Filter::Length => "length",
+            Filter::Flood => "flood",
+        }
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the moderator decided about one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Nothing fired (or the sender is exempt).
+    Pass,
+    /// A filter fired.
+    Caught(Box<Decision>),
+}
+
+/// A filter fired: what, why, and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub filter: Filter,
+    /// The rule that fired, e.g. `term "bad"` or `caps over 70%`.
+    pub rule: String,
+    /// Why, in words, for moderators.
+    pub why: String,
+    /// The text the rule saw after normalisation.
+    pub normalized: String,
+    /// The ladder climbed and the offence number on it (1 for a first offence).
+    pub ladder: String,
+    pub offence: u32,
+    /// The punishment step taken (or that would have been, in dry run).
+    pub step: Step,
+    /// The filter's warning with `{user}` filled in, when the step is `warn`.
+    pub warning: Option<String>,
+    /// What to do: empty in dry run.
+    pub actions: Vec<Action>,
+    /// Nothing was done; this is what would have happened.
+    pub dry_run: bool,
+}
+
+impl Decision {
+    /// The moderation-log line for this decision about `msg`, at `at_ms` (ms since the epoch).
+    pub fn log_entry(&self, msg: &ChatMessage, at_ms: u64) -> ModLogEntry {
+        ModLogEntry {
+            at_ms,
+            channel: msg.channel.clone(),
+            user_id: msg.sender.id.clone(),
+            user_login: msg.sender.login.clone(),
+            filter: self.filter,
+            rule: self.rule.clone(),
+            normalized: self.normalized.clone(),
+            punishment: self.step,
+            offence: self.offence,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// One line of the moderation log (storage keeps these).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModLogEntry {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub channel: CompactString,
+    pub user_id: CompactString,
+    pub user_login: CompactString,
+    pub filter: Filter,
+    pub rule: String,
+    pub normalized: String,
+    pub punishment: Step,
+    pub offence: u32,
+    /// Logged only; nothing was done.
+    pub dry_run: bool,
+}
+
+/// The answer to `!modcheck <text>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub filter: Filter,
+    pub rule: String,
+    pub why: String,
+    pub normalized: String,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} filter, rule {}: {} (normalised text: \"{}\")",
+            self.filter, self.rule, self.why, self.normalized
+        )
+    }
+}
+
+/// A filter's switches, compiled from its config section.
+#[derive(Debug, Clone)]
+struct Gate {
+    enabled: bool,
+    vip: bool,
+    subscriber: bool,
+    regular: bool,
+    message: String,
+    ladder: String,
+}
+
+impl Gate {
+    fn new(enabled: bool, exempt: &[Exempt], message: &str, ladder: &str) -> Gate {
+        Gate {
+            enabled,
+            vip: exempt.contains(&Exempt::Vip),
+            subscriber: exempt.contains(&Exempt::Subscriber),
+            regular: exempt.contains(&Exempt::Regular),
+            message: message.to_owned(),
+            ladder: ladder.to_owned(),
+        }
+    }
+
+    /// Whether this filter looks at a sender with `roles` (and `regular` standing).
+    fn applies(&self, roles: Roles, regular: bool) -> bool {
+        self.enabled
+            && !(self.vip && roles.contains(Roles::VIP))
+            && !(self.subscriber
+                && (roles.contains(Roles::SUBSCRIBER) || roles.contains(Roles::FOUNDER)))
+            && !(self.regular && regular)
+    }
+}
+
+/// Everything compiled from one config.
+struct Rules {
+    enabled: bool,
+    dry_run: bool,
+    /// Sorted, lower case.
+    regulars: Vec<String>,
+    banned: Banned,
+    banned_gate: Gate,
+    links: Gate,
+    allow: Vec<String>,
+    permit_secs: u32,
+    caps: Gate,
+    caps_max: u8,
+    caps_min: u32,
+    symbols: Gate,
+    symbols_max: u8,
+    symbols_min: u32,
+    emotes: Gate,
+    emotes_max: u32,
+    third_party: bool,
+    repetition: Gate,
+    max_same: u32,
+    same_window: Duration,
+    max_char_run: u32,
+    length: Gate,
+    max_chars: u32,
+    flood: Gate,
+    flood_max: u32,
+    flood_window: Duration,
+}
+
+impl Rules {
+    fn new(c: &ModerationConfig) -> Result<Rules, ModerationError> {
+        let mut regulars: Vec<String> = c.regulars.iter().map(|r| r.to_lowercase()).collect();
+        regulars.sort();
+        let secs = |s: u32| Duration::from_secs(u64::from(s));
+        Ok(Rules {
+            enabled: c.enabled,
+            dry_run: c.dry_run,
+            regulars,
+            banned: Banned::new(&c.banned)?,
+            banned_gate: gate(
+                c.banned.enabled,
+                &c.banned.exempt,
+                &c.banned.message,
+                &c.banned.ladder,
+            ),
+            links: gate(
+                c.links.enabled,
+                &c.links.exempt,
+                &c.links.message,
+                &c.links.ladder,
+            ),
+            allow: c.links.allow.iter().map(|d| d.to_lowercase()).collect(),
+            permit_secs: c.links.permit_secs,
+            caps: gate(
+                c.caps.enabled,
+                &c.caps.exempt,
+                &c.caps.message,
+                &c.caps.ladder,
+            ),
+            caps_max: c.caps.max_percent,
+            caps_min: c.caps.min_length,
+            symbols: gate(
+                c.symbols.enabled,
+                &c.symbols.exempt,
+                &c.symbols.message,
+                &c.symbols.ladder,
+            ),
+            symbols_max: c.symbols.max_percent,
+            symbols_min: c.symbols.min_length,
+            emotes: gate(
+                c.emotes.enabled,
+                &c.emotes.exempt,
+                &c.emotes.message,
+                &c.emotes.ladder,
+            ),
+            emotes_max: c.emotes.max,
+            third_party: c.emotes.third_party,
+            repetition: gate(
+                c.repetition.enabled,
+                &c.repetition.exempt,
+                &c.repetition.message,
+                &c.repetition.ladder,
+            ),
+            max_same: c.repetition.max_same,
+            same_window: secs(c.repetition.window_secs),
+            max_char_run: c.repetition.max_char_run,
+            length: gate(
+                c.length.enabled,
+                &c.length.exempt,
+                &c.length.message,
+                &c.length.ladder,
+            ),
+            max_chars: c.length.max_chars,
+            flood: gate(
+                c.flood.enabled,
+                &c.flood.exempt,
+                &c.flood.message,
+                &c.flood.ladder,
+            ),
+            flood_max: c.flood.max_messages,
+            flood_window: secs(c.flood.per_secs),
+        })
+    }
+
+    fn is_regular(&self, login: &str) -> bool {
+        !self.regulars.is_empty()
+            && self
+                .regulars
+                .binary_search_by(|r| r.as_str().cmp(login))
+                .is_ok()
+    }
+}
+
+fn gate(enabled: bool, exempt: &[Exempt], message: &str, ladder: &str) -> Gate {
+    Gate::new(enabled, exempt, message, ladder)
+}
+
+/// What the flood and repetition filters remember about one chatter.
+#[derive(Debug, Default)]
+struct Recent {
+    /// Times of recent messages, oldest first.
+    times: VecDeque<Instant>,
+    /// Hashes of recent messages' normalised text, with their times.
+    texts: VecDeque<(u64, Instant)>,
+}
+
+/// The moderator: compiled rules plus the state that must survive config reloads.
+pub struct Moderator {
+    rules: Rules,
+    ladders: Ladders,
+    recent: HashMap<CompactString, Recent, BuildFnv>,
+    /// Login → when the permit runs out.
+    permits: HashMap<CompactString, Instant>,
+    emotes: Option<Arc<dyn EmoteLookup>>,
+    next_sweep: Option<Instant>,
+}
+
+impl fmt::Debug for Moderator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Moderator")
+            .field("chatters", &self.recent.len())
+            .field("permits", &self.permits.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often idle chatters' state is dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Where a fired filter leads.
+struct Fired<'a> {
+    filter: Filter,
+    gate: &'a Gate,
+    hit: Hit,
+}
+
+impl Moderator {
+    /// Compiles `config`.
+    ///
+    /// # Errors
+    /// When the banned lists are too large to compile together.
+    pub fn new(config: &ModerationConfig) -> Result<Moderator, ModerationError> {
+        Ok(Moderator {
+            rules: Rules::new(config)?,
+            ladders: Ladders::new(&config.ladders, None),
+            recent: HashMap::default(),
+            permits: HashMap::new(),
+            emotes: None,
+            next_sweep: None,
+        })
+    }
+
+    /// Swaps in a reloaded config, keeping offences (on ladders that keep their names),
+    /// permits and recent-message history. Switching dry run on or off forgets offences, so
+    /// nobody is punished for what was only logged.
+    ///
+    /// # Errors
+    /// As [`Moderator::new`]; the old rules stay in force.
+    pub fn reconfigure(&mut self, config: &ModerationConfig) -> Result<(), ModerationError> {
+        let rules = Rules::new(config)?;
+        let toggled = rules.dry_run != self.rules.dry_run;
+        self.ladders = Ladders::new(&config.ladders, Some(std::mem::take(&mut self.ladders)));
+        if toggled {
+            self.ladders.clear();
+        }
+        self.rules = rules;
+        Ok(())
+    }
+
+    /// Sets the channel's third-party emotes (BTTV, FFZ, 7TV).
+    pub fn set_emotes(&mut self, emotes: Arc<dyn EmoteLookup>) {
+        self.emotes = Some(emotes);
+    }
+
+    /// `!permit <login> [seconds]`: lets `login` post one link within `duration` (the config's
+    /// `permit_secs` when `None`).
+    pub fn permit(&mut self, login: &str, duration: Option<Duration>) {
+        self.permit_at(login, duration, Instant::now());
+    }
+
+    /// [`Moderator::permit`] at a given time.
+    pub fn permit_at(&mut self, login: &str, duration: Option<Duration>, now: Instant) {
+        let d = duration.unwrap_or(Duration::from_secs(u64::from(self.rules.permit_secs)));
+        let login = login.trim_start_matches('@').to_lowercase();
+        self.permits.insert(CompactString::from(login), now + d);
+    }
+
+    /// Checks one chat message at `now`.
+    pub fn check(&mut self, msg: &ChatMessage, now: Instant) -> Verdict {
+        if !self.rules.enabled || msg.sender.roles.level() >= Permission::Moderator {
+            return Verdict::Pass;
+        }
+        self.sweep(now);
+        let r = &self.rules;
+        let roles = msg.sender.roles;
+        let regular = r.is_regular(&msg.sender.login);
+        let on = |g: &Gate| g.applies(roles, regular);
+        let text = msg.text.as_str();
+        let plain_ascii = is_plain_ascii(text);
+        let norm: Option<Normalized> = (!plain_ascii).then(|| normalize(text));
+
+        // Counting filters record every message, caught or not, so the windows are true.
+        let key = if msg.sender.id.is_empty() {
+            &msg.sender.login
+        } else {
+            &msg.sender.id
+        };
+        let (flooded, same) = if on(&r.flood) || on(&r.repetition) {
+            let recent = match self.recent.get_mut(key.as_str()) {
+                Some(rec) => rec,
+                None => self.recent.entry(key.clone()).or_default(),
+            };
+            let flooded = on(&r.flood).then(|| {
+                while recent
+                    .times
+                    .front()
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= r.flood_window)
+                {
+                    recent.times.pop_front();
+                }
+                recent.times.push_back(now);
+                let cap = usize::try_from(r.flood_max).unwrap_or(usize::MAX);
+                while recent.times.len() > cap.saturating_add(1) {
+                    recent.times.pop_front();
+                }
+                recent.times.len()
+            });
+            let same = on(&r.repetition).then(|| {
+                let h = match &norm {
+                    Some(n) => fnv(n.text.bytes()),
+                    None => fnv(text.trim().bytes().map(|b| b.to_ascii_lowercase())),
+                };
+                while recent
+                    .texts
+                    .front()
+                    .is_some_and(|(_, t)| now.saturating_duration_since(*t) >= r.same_window)
+                {
+                    recent.texts.pop_front();
+                }
+                recent.texts.push_back((h, now));
+                let cap = usize::try_from(r.max_same).unwrap_or(usize::MAX);
+                while recent.texts.len() > cap.saturating_add(8) {
+                    recent.texts.pop_front();
+                }
+                recent.texts.iter().filter(|(x, _)| *x == h).count()
+            });
+            (flooded, same)
+        } else {
+            (None, None)
+        };
+
+        let third = if r.third_party {
+            self.emotes.as_deref()
+        } else {
+            None
+        };
+        let mut fired = None;
+        if on(&r.banned_gate) {
+            let hit = match &norm {
+                Some(n) => r.banned.check_normalized(n),
+                None => r.banned.check(text, &[]),
+            };
+            fired = hit.map(|hit| Fired {
+                filter: Filter::Banned,
+                gate: &r.banned_gate,
+                hit,
+            });
+        }
+        if fired.is_none() && on(&r.links) {
+            let hay = norm.as_ref().map_or(text, |n| n.plain.as_str());
+            if let Some(link) = links::find_link(hay, &r.allow) {
+                let login = msg.sender.login.as_str();
+                let permitted = self.permits.get(login).is_some_and(|until| now < *until);
+                if permitted {
+                    // One link per permit.
+                    self.permits.remove(login);
+                } else {
+                    fired = Some(Fired {
+                        filter: Filter::Links,
+                        gate: &r.links,
+                        hit: Hit {
+                            rule: format!("{} {}", link.kind, link.host),
+                            why: format!("\"{}\" is a link and not on the allow-list", link.host),
+                        },
+                    });
+                }
+            }
+        }
+        if fired.is_none() {
+            if let Some(n) = flooded.filter(|n| *n > r.flood_max as usize) {
+                fired = Some(Fired {
+                    filter: Filter::Flood,
+                    gate: &r.flood,
+                    hit: Hit {
+                        rule: format!(
+                            "more than {} messages in {} s",
+                            r.flood_max,
+                            r.flood_window.as_secs()
+                        ),
+                        why: format!("{n} messages within {} seconds", r.flood_window.as_secs()),
+                    },
+                });
+            }
+        }
+        if fired.is_none() {
+            if let Some(n) = same.filter(|n| *n > r.max_same as usize) {
+                fired = Some(Fired {
+                    filter: Filter::Repetition,
+                    gate: &r.repetition,
+                    hit: Hit {
+                        rule: format!(
+                            "same message more than {} times in {} s",
+                            r.max_same,
+                            r.same_window.as_secs()
+                        ),
+                        why: format!(
+                            "the same message {n} times within {} seconds",
+                            r.same_window.as_secs()
+                        ),
+                    },
+                });
+            }
+        }
+        if fired.is_none() {
+            fired = stateless(r, text, &msg.emotes, third, &on);
+        }
+        let Some(f) = fired else {
+            return Verdict::Pass;
+        };
+        let normalized = match norm {
+            Some(n) => n.text,
+            None => text.to_ascii_lowercase(),
+        };
+        self.decide(msg, f.filter, f.gate.clone(), f.hit, normalized, now)
+    }
+
+    /// Climbs the ladder and turns its step into actions.
+    fn decide(
+        &mut self,
+        msg: &ChatMessage,
+        filter: Filter,
+        gate: Gate,
+        hit: Hit,
+        normalized: String,
+        now: Instant,
+    ) -> Verdict {
+        let user = if msg.sender.id.is_empty() {
+            msg.sender.login.as_str()
+        } else {
+            msg.sender.id.as_str()
+        };
+        let rung = self.ladders.offend(&gate.ladder, user, now);
+        let name = if msg.sender.display_name.is_empty() {
+            &msg.sender.login
+        } else {
+            &msg.sender.display_name
+        };
+        let warning = (rung.step == Step::Warn).then(|| gate.message.replace("{user}", name));
+        let dry_run = self.rules.dry_run;
+        let reason = format!("{filter}: {}", hit.rule);
+        let actions = if dry_run {
+            tracing::info!(
+                filter = filter.as_str(),
+                rule = %hit.rule,
+                user = %msg.sender.login,
+                step = %rung.step,
+                "moderation dry run: would have punished"
+            );
+            Vec::new()
+        } else {
+            step_actions(msg, rung.step, warning.as_deref(), reason)
+        };
+        Verdict::Caught(Box::new(Decision {
+            filter,
+            rule: hit.rule,
+            why: hit.why,
+            normalized,
+            ladder: gate.ladder,
+            offence: rung.offence,
+            step: rung.step,
+            warning,
+            actions,
+            dry_run,
+        }))
+    }
+
+    /// `!modcheck <text>`: which filter and rule would fire on `text` from an ordinary viewer,
+    /// and why. Flood and repeated-message limits depend on history and are not judged here.
+    pub fn explain(&self, text: &str) -> Option<Explanation> {
+        let r = &self.rules;
+        let n = normalize(text);
+        let on = |g: &Gate| g.enabled;
+        let third = if r.third_party {
+            self.emotes.as_deref()
+        } else {
+            None
+        };
+        let (filter, hit) = if let Some(hit) = on(&r.banned_gate)
+            .then(|| r.banned.check_normalized(&n))
+            .flatten()
+        {
+            (Filter::Banned, hit)
+        } else if let Some(link) = on(&r.links)
+            .then(|| links::find_link(&n.plain, &r.allow))
+            .flatten()
+        {
+            (
+                Filter::Links,
+                Hit {
+                    rule: format!("{} {}", link.kind, link.host),
+                    why: format!("\"{}\" is a link and not on the allow-list", link.host),
+                },
+            )
+        } else {
+            let f = stateless(r, text, &[], third, &on)?;
+            (f.filter, f.hit)
+        };
+        Some(Explanation {
+            filter,
+            rule: hit.rule,
+            why: hit.why,
+            normalized: n.text,
+        })
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        match self.next_sweep {
+            Some(t) if now < t => return,
+            Some(_) => {}
+            None => {
+                self.next_sweep = Some(now + SWEEP_EVERY);
+                return;
+            }
+        }
+        self.next_sweep = Some(now + SWEEP_EVERY);
+        let keep = self.rules.flood_window.max(self.rules.same_window);
+        self.recent.retain(|_, rec| {
+            let last = rec
+                .times
+                .back()
+                .copied()
+                .max(rec.texts.back().map(|(_, t)| *t));
+            last.is_some_and(|t| now.saturating_duration_since(t) < keep)
+        });
+        self.permits.retain(|_, until| now < *until);
+        self.ladders.sweep(now);
+    }
+}
+
+/// Length, repeated characters, caps, symbols and emotes, in that order.
+fn stateless<'a>(
+    r: &'a Rules,
+    text: &str,
+    emotes: &[crate::event::EmoteRange],
+    third: Option<&dyn EmoteLookup>,
+    on: &dyn Fn(&Gate) -> bool,
+) -> Option<Fired<'a>> {
+    let fired = |filter, gate, hit: Option<Hit>| hit.map(|hit| Fired { filter, gate, hit });
+    if on(&r.length) {
+        if let Some(f) = fired(
+            Filter::Length,
+            &r.length,
+            filters::length(text, r.max_chars),
+        ) {
+            return Some(f);
+        }
+    }
+    if on(&r.repetition) {
+        let hit = filters::char_run(text, r.max_char_run);
+        if let Some(f) = fired(Filter::Repetition, &r.repetition, hit) {
+            return Some(f);
+        }
+    }
+    if on(&r.caps) || on(&r.symbols) || on(&r.emotes) {
+        // Counting without the third-party lookups first is cheap, and it bounds the real
+        // counts: leaving emote words out only lowers capitals and symbols, and there cannot
+        // be more third-party emotes than words. Only a message that could still trip a
+        // filter pays for a lookup per word.
+        let rough = filters::census(text, emotes, None);
+        let could_fire = |g: &Gate, count: u32, max_percent: u8, min: u32| {
+            on(g) && u64::from(count) * 100 > u64::from(max_percent) * u64::from(min.max(1))
+        };
+        let words = u32::try_from(memchr::memchr_iter(b' ', text.as_bytes()).count() + 1)
+            .unwrap_or(u32::MAX);
+        let c = match third {
+            Some(_)
+                if could_fire(&r.caps, rough.capitals, r.caps_max, r.caps_min)
+                    || could_fire(&r.symbols, rough.symbols, r.symbols_max, r.symbols_min)
+                    || (on(&r.emotes)
+                        && filters::emote_count(emotes, &rough).saturating_add(words)
+                            > r.emotes_max) =>
+            {
+                filters::census(text, emotes, third)
+            }
+            _ => rough,
+        };
+        if on(&r.caps) {
+            let hit = filters::caps(&c, r.caps_max, r.caps_min);
+            if let Some(f) = fired(Filter::Caps, &r.caps, hit) {
+                return Some(f);
+            }
+        }
+        if on(&r.symbols) {
+            let hit = filters::symbols(&c, r.symbols_max, r.symbols_min);
+            if let Some(f) = fired(Filter::Symbols, &r.symbols, hit) {
+                return Some(f);
+            }
+        }
+        if on(&r.emotes) {
+            let n = filters::emote_count(emotes, &c);
+            if let Some(f) = fired(Filter::Emotes, &r.emotes, filters::emotes(n, r.emotes_max)) {
+                return Some(f);
+            }
+        }
+    }
+    None
+}
+
+/// The Helix actions (and warning) for a ladder step.
+fn step_actions(
+    msg: &ChatMessage,
+    step: Step,
+    warning: Option<&str>,
+    reason: String,
+) -> Vec<Action> {
+    let delete = || Action::Delete {
+        channel: msg.channel.clone(),
+        message_id: msg.id.clone(),
+    };
+    match step {
+        Step::Delete => vec![delete()],
+        Step::Warn => {
+            let mut v = vec![delete()];
+            if let Some(w) = warning {
+                // Not a threaded reply: its parent has just been deleted.
+                v.push(Action::Say {
+                    channel: msg.channel.clone(),
+                    text: w.to_owned(),
+                });
+            }
+            v
+        }
+        Step::Timeout(seconds) => vec![Action::Timeout {
+            channel: msg.channel.clone(),
+            user_id: msg.sender.id.clone(),
+            seconds,
+            reason,
+        }],
+        Step::Ban => vec![Action::Ban {
+            channel: msg.channel.clone(),
+            user_id: msg.sender.id.clone(),
+            reason,
+        }],
+    }
+}
+
+/// FNV-1a as a `HashMap` hasher for the per-chatter map: keys are Twitch user ids, which
+/// viewers cannot choose, so SipHash's flooding resistance buys nothing on this hot path.
+#[derive(Debug, Clone, Copy, Default)]
+struct BuildFnv;
+
+impl std::hash::BuildHasher for BuildFnv {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// FNV-1a: a cheap, allocation-free fingerprint for "same message again".
+fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
