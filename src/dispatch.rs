@@ -9,16 +9,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::action::Action;
+use crate::config::Config;
+use crate::console::LiveEvent;
 use crate::event::{
     ChannelEvent, ChannelEventKind, ChatMessage, ConnectionState, Event, EventSource, Service,
     UserNotice,
 };
 use crate::loyalty::Loyalty;
+use crate::moderation::{Moderator, Verdict};
 use crate::queue::EventReceiver;
 use crate::scripting::ScriptHost;
 use crate::storage::Storage;
@@ -32,6 +35,8 @@ use crate::twitch::stream::StreamHandle;
 pub struct Outputs {
     pub chat: Option<ChatHandle>,
     pub helix: Option<Helix>,
+    /// The live log: what the bot sends is shown there too.
+    pub log: Option<broadcast::Sender<LiveEvent>>,
 }
 
 impl Outputs {
@@ -81,6 +86,15 @@ impl Outputs {
             );
             return;
         };
+        if let Some(log) = &self.log
+            && log.receiver_count() > 0
+        {
+            let _ = log.send(LiveEvent::Sent {
+                via: "chat",
+                target: msg.channel.to_string(),
+                text: msg.text.clone(),
+            });
+        }
         match chat.send(msg) {
             Ok(()) => {}
             Err(SendError::Full) => warn!("chat's outgoing queue is full: a message was dropped"),
@@ -128,18 +142,25 @@ pub struct Parts {
     /// EventSub runs (not `--noeventsub`): it is then the one source for channel events.
     pub eventsub_enabled: bool,
     /// Every event, for the console's live log and ZeroMQ.
-    pub log: Option<broadcast::Sender<Arc<Event>>>,
+    pub log: Option<broadcast::Sender<LiveEvent>>,
+    /// The config in force; a new value (console "Reload configs", a saved file) is applied
+    /// between two batches of events.
+    pub config: Option<watch::Receiver<Arc<Config>>>,
+    /// The command prefix (`!`), for the moderators' built-in `!permit` and `!modcheck`.
+    pub prefix: String,
 }
 
 /// The dispatcher.
 pub struct Dispatcher {
     parts: Parts,
+    /// Chat moderation; `None` when `moderation.enabled` is false.
+    moderator: Option<Moderator>,
 }
 
 impl Dispatcher {
-    /// A dispatcher over `parts`.
-    pub fn new(parts: Parts) -> Dispatcher {
-        Dispatcher { parts }
+    /// A dispatcher over `parts`, moderating chat with `moderator`.
+    pub fn new(parts: Parts, moderator: Option<Moderator>) -> Dispatcher {
+        Dispatcher { parts, moderator }
     }
 
     /// Consumes events until the queue closes or `shutdown` fires.
@@ -149,16 +170,44 @@ impl Dispatcher {
             tokio::select! {
                 biased;
                 n = rx.recv_many(&mut batch, 256) => {
-                    if n == 0 {
+                                        if n == 0 {
                         break;
                     }
-                    for event in batch.drain(..) {
-                        self.handle(event);
+                    self.apply_new_config();
+                    for event in batch.drain(..) {self.handle(event);
                     }
                 }
                 _ = shutdown.cancelled() => break,
             }
         }
+    }
+
+    /// Applies a config reloaded since the last batch (moderation rules, loyalty rules).
+    fn apply_new_config(&mut self) {
+        let Some(rx) = &mut self.parts.config else {
+            return;
+        };
+        if !rx.has_changed().unwrap_or(false) {
+            return;
+        }
+        let config = rx.borrow_and_update().clone();
+        if let Some(loyalty) = &self.parts.loyalty {
+            loyalty.set_rules(crate::app::loyalty_rules(&config.loyalty));
+        }
+        match (&mut self.moderator, config.moderation.enabled) {
+            (Some(m), true) => {
+                if let Err(e) = m.reconfigure(&config.moderation) {
+                    warn!("moderation keeps its previous rules: {e}");
+                }
+            }
+            (Some(_), false) => self.moderator = None,
+            (None, true) => match Moderator::new(&config.moderation) {
+                Ok(m) => self.moderator = Some(m),
+                Err(e) => warn!("moderation stays off: {e}"),
+            },
+            (None, false) => {}
+        }
+        info!("configs reloaded");
     }
 
     /// Whether EventSub is the source of truth for channel events now: it runs and has not
@@ -201,7 +250,7 @@ impl Dispatcher {
         if let Some(log) = &self.parts.log
             && log.receiver_count() > 0
         {
-            let _ = log.send(Arc::new(event));
+            let _ = log.send(LiveEvent::event(Arc::new(event)));
         }
     }
 
@@ -224,6 +273,9 @@ impl Dispatcher {
         if let Some(loyalty) = &self.parts.loyalty {
             loyalty.note_chat(&msg.sender);
         }
+        if self.moderator_command(msg) || self.moderate(msg) {
+            return;
+        }
         if msg.first_msg {
             let ev = ChannelEvent {
                 id: format!("first:{}", msg.id).into(),
@@ -244,6 +296,95 @@ impl Dispatcher {
         if let Some(scripts) = &self.parts.scripts {
             scripts.handle_chat(msg);
         }
+    }
+
+    /// Runs moderation; `true` when the message was punished (it then runs nothing else).
+    fn moderate(&mut self, msg: &ChatMessage) -> bool {
+        let Some(moderator) = &mut self.moderator else {
+            return false;
+        };
+        let Verdict::Caught(decision) = moderator.check(msg, tokio::time::Instant::now()) else {
+            return false;
+        };
+        let verb = if decision.dry_run {
+            "would have"
+        } else {
+            "did"
+        };
+        info!(
+            "moderation {verb} {:?} {} ({} filter, {}): {}",
+            decision.step,
+            msg.sender.login,
+            decision.filter.as_str(),
+            decision.rule,
+            decision.why
+        );
+        if let Some(storage) = &self.parts.storage {
+            let entry = decision.log_entry(msg, crate::console::now_ms());
+            match serde_json::to_value(&entry) {
+                Ok(value) => {
+                    if let Err(e) = storage.append_modlog(&value) {
+                        warn!("cannot write the moderation log: {e}");
+                    }
+                }
+                Err(e) => warn!("cannot write the moderation log: {e}"),
+            }
+        }
+        for action in &decision.actions {
+            self.parts.outputs.perform(action.clone());
+        }
+        !decision.dry_run
+    }
+
+    /// The moderators' built-ins: `!permit <user> [seconds]` and `!modcheck <text>`.
+    fn moderator_command(&mut self, msg: &ChatMessage) -> bool {
+        let Some(rest) = msg.text.strip_prefix(self.parts.prefix.as_str()) else {
+            return false;
+        };
+        let (name, args) = rest.split_once(' ').unwrap_or((rest, ""));
+        let is_permit = name.eq_ignore_ascii_case("permit");
+        if !is_permit && !name.eq_ignore_ascii_case("modcheck") {
+            return false;
+        }
+        if msg.sender.roles.level() < crate::event::Permission::Moderator {
+            return false; // moderation and scripts see it like any other message
+        }
+        let Some(moderator) = &mut self.moderator else {
+            self.reply(msg, "moderation is off (moderation.enabled: false)".into());
+            return true;
+        };
+        let answer = if is_permit {
+            let mut words = args.split_whitespace();
+            match words.next() {
+                Some(login) => {
+                    let secs = words.next().and_then(|w| w.parse::<u64>().ok());
+                    moderator.permit(login, secs.map(std::time::Duration::from_secs));
+                    let login = login.trim_start_matches('@');
+                    match secs {
+                        Some(s) => format!("{login} may post one link in the next {s} s."),
+                        None => format!("{login} may post one link now."),
+                    }
+                }
+                None => "usage: !permit <user> [seconds]".into(),
+            }
+        } else if args.trim().is_empty() {
+            "usage: !modcheck <text>".into()
+        } else {
+            match moderator.explain(args) {
+                Some(explanation) => explanation.to_string(),
+                None => "nothing would fire on that.".into(),
+            }
+        };
+        self.reply(msg, answer);
+        true
+    }
+
+    fn reply(&self, msg: &ChatMessage, text: String) {
+        self.parts.outputs.perform(Action::Reply {
+            channel: msg.channel.clone(),
+            parent_id: msg.id.clone(),
+            text,
+        });
     }
 
     fn on_usernotice(&mut self, notice: &UserNotice) {

@@ -9,20 +9,24 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod console;
 mod services;
+
+pub use services::loyalty_rules;
 mod twitch_api;
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::action::Action;
 use crate::cache::Cache;
 use crate::cli::Cli;
 use crate::config::Config;
+use crate::console::{BotInfo, LiveEvent};
 use crate::dispatch::{Dispatcher, Health, Outputs, Parts};
-use crate::event::Event;
 use crate::loyalty::Loyalty;
+use crate::moderation::Moderator;
 use crate::queue;
 use crate::scripting::api::{Integrations, Services};
 use crate::scripting::{HostConfig, ScriptHost};
@@ -125,12 +129,14 @@ pub struct Bot {
     /// The last known state of every connection.
     pub health: Health,
     /// The simulated Twitch, in offline mode.
-    sim: Option<SimTwitch>,
+    sim: Option<Arc<SimTwitch>>,
+    /// The web console, when it runs.
+    console: Option<crate::console::Console>,
     chat: Option<ChatHandle>,
     channel: String,
     scripts: Option<Arc<ScriptHost>>,
     storage: Option<Storage>,
-    log: broadcast::Sender<Arc<Event>>,
+    log: broadcast::Sender<LiveEvent>,
 }
 
 impl Bot {
@@ -152,15 +158,23 @@ impl Bot {
         let health = Health::default();
         let mut tasks = Vec::new();
 
+        // Before the simulator swaps in its fake tokens: the real file keeps the console token.
+        let console_token = if settings.enabled.console {
+            console::console_token(&settings.config_dir, &config.secrets.console_token)
+        } else {
+            String::new()
+        };
+        let original_config = Arc::new(config.clone());
         let sim = if settings.offline {
-            Some(
+            Some(Arc::new(
                 SimTwitch::start(&mut config, &channel)
                     .await
                     .context("starting the simulated Twitch")?,
-            )
+            ))
         } else {
             None
         };
+        let (log, _) = broadcast::channel::<LiveEvent>(1_024);
 
         let storage = Storage::open(StorageOptions {
             keep_backups: config.loyalty.backups.keep as usize,
@@ -198,6 +212,7 @@ impl Bot {
         let mut outputs = Outputs {
             chat: None,
             helix: api.helix.clone(),
+            log: Some(log.clone()),
         };
         if settings.enabled.chat {
             let (url, token) = match &sim {
@@ -321,18 +336,71 @@ impl Bot {
             ));
         }
 
-        let (log, _) = broadcast::channel(1_024);
-        let dispatcher = Dispatcher::new(Parts {
-            channel: channel.as_str().into(),
-            outputs,
-            health: health.clone(),
-            scripts: Some(scripts.clone()),
-            storage: Some(storage.clone()),
-            loyalty: Some(loyalty),
-            stream: api.stream.clone(),
-            eventsub_enabled: settings.enabled.eventsub,
-            log: Some(log.clone()),
-        });
+        let moderator = if config.moderation.enabled {
+            let mut moderator = Moderator::new(&config.moderation).context("moderation.yaml")?;
+            let emotes = api.emotes.clone();
+            moderator.set_emotes(Arc::new(move |word: &str| {
+                emotes.get().is_some_and(|e| e.contains(word))
+            }));
+            Some(moderator)
+        } else {
+            None
+        };
+        let (config_tx, config_rx) = watch::channel(original_config);
+        let console = if settings.enabled.console {
+            let backend = Arc::new(console::AppConsole {
+                info: BotInfo {
+                    bot: login.clone(),
+                    channel: channel.clone(),
+                    offline: settings.offline,
+                },
+                health: health.clone(),
+                enabled: settings.enabled,
+                log: log.clone(),
+                scripts: scripts.clone(),
+                storage: storage.clone(),
+                outputs: outputs.clone(),
+                sim: sim.clone(),
+                config_dir: settings.config_dir.clone(),
+                config: config_tx,
+                config_reloads: Default::default(),
+            });
+            match crate::console::bind(&config.bot.console.bind).await {
+                Ok(listener) => {
+                    match crate::console::serve(listener, console_token, backend, shutdown.clone())
+                        .await
+                    {
+                        Ok(console) => Some(console),
+                        Err(e) => {
+                            warn!("the web console is off: {e}");
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!("the web console is off: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let dispatcher = Dispatcher::new(
+            Parts {
+                channel: channel.as_str().into(),
+                outputs,
+                health: health.clone(),
+                scripts: Some(scripts.clone()),
+                storage: Some(storage.clone()),
+                loyalty: Some(loyalty),
+                stream: api.stream.clone(),
+                eventsub_enabled: settings.enabled.eventsub,
+                log: Some(log.clone()),
+                config: Some(config_rx),
+                prefix: config.bot.chat.command_prefix.clone(),
+            },
+            moderator,
+        );
         tasks.push((
             "dispatcher",
             tokio::spawn(dispatcher.run(rx, shutdown.clone())),
@@ -344,6 +412,7 @@ impl Bot {
             tasks,
             health,
             sim,
+            console,
             chat,
             channel,
             scripts: Some(scripts),
@@ -354,7 +423,17 @@ impl Bot {
 
     /// The simulated Twitch, when running `--offline`.
     pub fn sim(&self) -> Option<&SimTwitch> {
-        self.sim.as_ref()
+        self.sim.as_deref()
+    }
+
+    /// The address the web console listens on, when it runs.
+    pub fn console_addr(&self) -> Option<std::net::SocketAddr> {
+        self.console.as_ref().map(|c| c.addr)
+    }
+
+    /// A one-time URL that signs a browser in to the console (each call makes a new one).
+    pub fn console_login_url(&self) -> Option<String> {
+        self.console.as_ref().map(|c| c.login_url())
     }
 
     /// The channel the bot joined.
@@ -378,7 +457,7 @@ impl Bot {
     }
 
     /// Every event the dispatcher handles, from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.log.subscribe()
     }
 
@@ -414,8 +493,15 @@ impl Bot {
 /// A config or start-up error, already worded for the user.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let config = Config::load(&settings.config_dir)?;
+    let config_open_on_start = config.bot.console.open_on_start;
     let bot = Bot::start(settings.clone(), config).await?;
     let shutdown = bot.shutdown_token();
+    if let Some(url) = bot.console_login_url() {
+        println!("Web console: {url}  (this link signs your browser in once)");
+        if config_open_on_start {
+            crate::console::open_in_browser(&url);
+        }
+    }
     match bot.sim() {
         Some(sim) => {
             println!(

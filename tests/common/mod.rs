@@ -34,6 +34,7 @@ pub fn settings() -> (Settings, tempfile::TempDir) {
         ..Settings::default()
     };
     settings.enabled.timers = false;
+    settings.enabled.console = false;
     (settings, data)
 }
 

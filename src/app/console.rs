@@ -1,0 +1,370 @@
+//! The running bot as the web console sees it: [`ConsoleBackend`] over the app's parts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{broadcast, watch};
+use tracing::warn;
+
+use super::Subsystems;
+use crate::action::Action;
+use crate::config::{Config, secrets};
+use crate::console::{
+    BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, LeaderboardEntry, LiveEvent,
+    ReloadReport, ScriptError, ScriptInfo, ScriptsReport, ServiceHealth, SimChat, now_ms,
+};
+use crate::dispatch::{Health, Outputs};
+use crate::event::{ChannelEvent, ChannelEventKind, Service, SubTier};
+use crate::scripting::{self, ScriptHost};
+use crate::sim::{SimEvent, SimTwitch, Viewer};
+use crate::storage::Storage;
+
+/// The app's side of the console.
+pub struct AppConsole {
+    pub info: BotInfo,
+    pub health: Health,
+    pub enabled: Subsystems,
+    pub log: broadcast::Sender<LiveEvent>,
+    pub scripts: Arc<ScriptHost>,
+    pub storage: Storage,
+    pub outputs: Outputs,
+    pub sim: Option<Arc<SimTwitch>>,
+    pub config_dir: PathBuf,
+    pub config: watch::Sender<Arc<Config>>,
+    pub config_reloads: AtomicU64,
+}
+
+fn internal(e: impl std::fmt::Display) -> ConsoleError {
+    ConsoleError::Internal(e.to_string())
+}
+
+fn not_built(what: &str) -> ConsoleError {
+    ConsoleError::Unavailable(format!("{what} is not available in this version yet"))
+}
+
+fn script_error(e: &scripting::ScriptError) -> ScriptError {
+    ScriptError {
+        file: e.file.clone(),
+        line: u32::try_from(e.line).unwrap_or(u32::MAX),
+        col: u32::try_from(e.col).unwrap_or(u32::MAX),
+        message: e.message.clone(),
+    }
+}
+
+fn ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl AppConsole {
+    fn sim(&self) -> Result<&SimTwitch, ConsoleError> {
+        self.sim
+            .as_deref()
+            .ok_or_else(|| ConsoleError::Conflict("the simulator runs only with --offline".into()))
+    }
+}
+
+impl ConsoleBackend for AppConsole {
+    fn info(&self) -> BotInfo {
+        self.info.clone()
+    }
+
+    fn health(&self) -> Vec<ServiceHealth> {
+        let on = |service: Service, enabled: bool| {
+            if enabled {
+                ServiceHealth::from_state(service, self.health.get(service).as_ref(), None)
+            } else {
+                ServiceHealth::off(service)
+            }
+        };
+        let mut all = vec![
+            on(Service::Chat, self.enabled.chat),
+            on(Service::EventSub, self.enabled.eventsub),
+            on(Service::Helix, self.outputs.helix.is_some()),
+        ];
+        for service in [Service::Obs, Service::Discord, Service::Zmq, Service::Audio] {
+            let mut h = ServiceHealth::off(service);
+            h.last_error = Some("not built yet".into());
+            all.push(h);
+        }
+        all
+    }
+
+    fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent> {
+        self.log.subscribe()
+    }
+
+    fn scripts(&self) -> BoxFuture<'_, Result<ScriptsReport, ConsoleError>> {
+        Box::pin(async move {
+            let (reloads, last) = self.scripts.reload_stats();
+            let scripts = self
+                .scripts
+                .scripts()
+                .into_iter()
+                .map(|s| {
+                    let settings: BTreeMap<String, serde_json::Value> = s
+                        .settings
+                        .as_ref()
+                        .and_then(|set| serde_json::to_value(set).ok())
+                        .and_then(|v| v.as_object().cloned())
+                        .map(|o| o.into_iter().collect())
+                        .unwrap_or_default();
+                    ScriptInfo {
+                        name: s.name,
+                        kind: s.kind.folder().trim_end_matches('s').to_string(),
+                        settings,
+                        error: s.last_error.as_ref().map(script_error),
+                    }
+                })
+                .collect();
+            Ok(ScriptsReport {
+                reloads,
+                last_reload_ms: last.map(ms),
+                scripts,
+            })
+        })
+    }
+
+    fn reload_scripts(&self) -> BoxFuture<'_, Result<ReloadReport, ConsoleError>> {
+        Box::pin(async move {
+            let host = self.scripts.clone();
+            let report = tokio::task::spawn_blocking(move || host.reload_all())
+                .await
+                .map_err(internal)?;
+            let _ = self.log.send(LiveEvent::Notice {
+                level: if report.failed > 0 { "warn" } else { "info" },
+                text: format!(
+                    "scripts reloaded: {} live, {} failed",
+                    report.loaded, report.failed
+                ),
+            });
+            Ok(ReloadReport {
+                reloads: report.reload_count,
+                at_ms: ms(report.at),
+                loaded: report.loaded,
+                errors: report.errors.iter().map(script_error).collect(),
+            })
+        })
+    }
+
+    fn reload_configs(&self) -> BoxFuture<'_, Result<ConfigReport, ConsoleError>> {
+        Box::pin(async move {
+            let dir = self.config_dir.clone();
+            let errors = tokio::task::spawn_blocking(move || crate::config::check(&dir))
+                .await
+                .map_err(internal)?;
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            if errors.is_empty() {
+                match Config::load(&self.config_dir) {
+                    Ok(config) => {
+                        self.config.send_replace(Arc::new(config));
+                    }
+                    Err(e) => return Err(ConsoleError::BadRequest(e.to_string())),
+                }
+            }
+            let reloads = self.config_reloads.fetch_add(1, Ordering::Relaxed) + 1;
+            Ok(ConfigReport {
+                reloads,
+                at_ms: now_ms(),
+                errors,
+            })
+        })
+    }
+
+    fn say(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move {
+            if self.outputs.chat.is_none() {
+                return Err(ConsoleError::Unavailable(
+                    "chat is switched off (--nochat)".into(),
+                ));
+            }
+            self.outputs.perform(Action::Say {
+                channel: self.info.channel.as_str().into(),
+                text,
+            });
+            Ok(())
+        })
+    }
+
+    fn discord(&self, _text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move { Err(not_built("Discord")) })
+    }
+
+    fn zmq(
+        &self,
+        _topic: String,
+        _data: serde_json::Value,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move { Err(not_built("ZeroMQ")) })
+    }
+
+    fn obs_connect(&self) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move { Err(not_built("OBS")) })
+    }
+
+    fn obs_disconnect(&self) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move { Err(not_built("OBS")) })
+    }
+
+    fn user(
+        &self,
+        login: String,
+    ) -> BoxFuture<'_, Result<Option<serde_json::Value>, ConsoleError>> {
+        Box::pin(async move {
+            let storage = self.storage.clone();
+            tokio::task::spawn_blocking(move || {
+                let Some(id) = storage.user_id_by_login(&login).map_err(internal)? else {
+                    return Ok(None);
+                };
+                let record = storage.user(&id).map_err(internal)?;
+                Ok(record.and_then(|r| serde_json::to_value(r).ok()))
+            })
+            .await
+            .map_err(internal)?
+        })
+    }
+
+    fn leaderboard(&self, n: usize) -> BoxFuture<'_, Result<Vec<LeaderboardEntry>, ConsoleError>> {
+        Box::pin(async move {
+            let storage = self.storage.clone();
+            let rows = tokio::task::spawn_blocking(move || storage.leaderboard(n))
+                .await
+                .map_err(internal)?;
+            Ok(rows
+                .map_err(internal)?
+                .into_iter()
+                .map(|r| LeaderboardEntry {
+                    login: r.login,
+                    points: i64::try_from(r.points).unwrap_or(i64::MAX),
+                })
+                .collect())
+        })
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<serde_json::Value, ConsoleError>> {
+        Box::pin(async move {
+            let storage = self.storage.clone();
+            let users = tokio::task::spawn_blocking(move || storage.user_count())
+                .await
+                .map_err(internal)?;
+            Ok(serde_json::json!({ "viewers_known": users.map_err(internal)? }))
+        })
+    }
+
+    fn sim_chat(&self, chat: SimChat) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move {
+            let sim = self.sim()?;
+            let mut viewer = Viewer::new(&chat.login);
+            viewer.roles = chat.roles;
+            sim.chat_as(&viewer, &chat.text).await;
+            Ok(())
+        })
+    }
+
+    fn sim_event(&self, event: ChannelEvent) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move {
+            let sim = self.sim()?;
+            let viewer = event
+                .user
+                .as_ref()
+                .map_or_else(|| Viewer::new("viewer"), |u| Viewer::new(&u.login));
+            sim.fire(&viewer, &sim_event(&event.kind)).await;
+            Ok(())
+        })
+    }
+}
+
+fn tier_number(tier: SubTier) -> u8 {
+    match tier {
+        SubTier::Prime | SubTier::Tier1 => 1,
+        SubTier::Tier2 => 2,
+        SubTier::Tier3 => 3,
+    }
+}
+
+/// The simulated EventSub notification for a console-built event.
+fn sim_event(kind: &ChannelEventKind) -> SimEvent {
+    match kind {
+        ChannelEventKind::Follow => SimEvent::Follow,
+        ChannelEventKind::Subscribe { tier, .. } => SimEvent::Subscribe {
+            tier: tier_number(*tier),
+        },
+        ChannelEventKind::Resub {
+            tier,
+            months,
+            message,
+            ..
+        } => SimEvent::Resub {
+            tier: tier_number(*tier),
+            months: *months,
+            message: message.clone(),
+        },
+        ChannelEventKind::Gift { tier, count, .. } => SimEvent::Gift {
+            tier: tier_number(*tier),
+            count: *count,
+        },
+        ChannelEventKind::Cheer { bits, message, .. } => SimEvent::Cheer {
+            bits: *bits,
+            message: message.clone(),
+        },
+        ChannelEventKind::Raid { viewers } => SimEvent::Raid { viewers: *viewers },
+        ChannelEventKind::Redemption {
+            reward_title,
+            cost,
+            user_input,
+            ..
+        } => SimEvent::Redemption {
+            title: reward_title.clone(),
+            cost: *cost,
+            input: user_input.clone(),
+        },
+        ChannelEventKind::StreamOnline { .. } => SimEvent::StreamOnline,
+        ChannelEventKind::StreamOffline => SimEvent::StreamOffline,
+        other => SimEvent::Sample {
+            kind: match other {
+                ChannelEventKind::ChannelUpdate { .. } => "channel.update",
+                ChannelEventKind::PollBegin { .. } => "channel.poll.begin",
+                ChannelEventKind::PollEnd { .. } => "channel.poll.end",
+                ChannelEventKind::PredictionBegin { .. } => "channel.prediction.begin",
+                ChannelEventKind::PredictionEnd { .. } => "channel.prediction.end",
+                ChannelEventKind::HypeTrainBegin { .. } => "channel.hype_train.begin",
+                ChannelEventKind::HypeTrainEnd { .. } => "channel.hype_train.end",
+                ChannelEventKind::AdBreak { .. } => "channel.ad_break.begin",
+                _ => "channel.follow",
+            }
+            .to_string(),
+        },
+    }
+}
+
+/// The console token: the one in secrets.yaml, or a new one saved there (mode 0600).
+pub fn console_token(config_dir: &Path, current: &str) -> String {
+    if !current.trim().is_empty() {
+        return current.to_string();
+    }
+    let token = crate::console::generate_token();
+    let path = config_dir.join("secrets.yaml");
+    let mut on_disk = match secrets::load(&path) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in errors {
+                warn!("{e}");
+            }
+            warn!("the console token is kept for this run only");
+            return token;
+        }
+    };
+    on_disk.console_token = token.clone();
+    if let Err(e) = std::fs::create_dir_all(config_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| secrets::save(&path, &on_disk).map_err(|e| e.to_string()))
+    {
+        warn!(
+            "cannot save the console token in {}: {e}; it is kept for this run only",
+            path.display()
+        );
+    }
+    token
+}
