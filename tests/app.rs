@@ -1,0 +1,218 @@
+//! The whole bot in `--offline` mode: real chat client, Helix, EventSub, storage, scripts and
+//! moderation against the simulated Twitch, asserting what a streamer would notice.
+
+mod common;
+
+use std::time::Duration;
+
+use common::eventually;
+use twitch_bot::app::{Bot, Settings};
+use twitch_bot::config::Config;
+use twitch_bot::event::{ConnectionState, Service};
+use twitch_bot::sim::viewer::escape_tag;
+use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
+
+struct Offline {
+    bot: Bot,
+    _dir: tempfile::TempDir,
+    scripts: std::path::PathBuf,
+}
+
+async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A copy of the example scripts, so a test may change them.
+    let scripts = dir.path().join("scripts");
+    copy_dir(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").as_ref(),
+        &scripts,
+    );
+    let mut settings = Settings {
+        offline: true,
+        data_dir: dir.path().join("data"),
+        config_dir: dir.path().join("configs"),
+        scripts_dir: scripts.clone(),
+        ..Settings::default()
+    };
+    settings.enabled.timers = false;
+    settings.enabled.console = false;
+    let mut config = Config::default();
+    tweak(&mut config);
+    let bot = Bot::start(settings, config)
+        .await
+        .expect("the offline bot starts");
+    let ready = eventually(10, || {
+        bot.health.get(Service::Chat) == Some(ConnectionState::Connected)
+            && bot.health.get(Service::EventSub) == Some(ConnectionState::Connected)
+            && bot.sim().is_some_and(|s| !s.api.subscriptions().is_empty())
+    })
+    .await;
+    assert!(
+        ready,
+        "chat and EventSub come up: {:?} {:?}",
+        bot.health.get(Service::Chat),
+        bot.health.get(Service::EventSub)
+    );
+    Offline {
+        bot,
+        _dir: dir,
+        scripts,
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read scripts").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+async fn said(
+    rx: &mut tokio::sync::broadcast::Receiver<ClientLine>,
+    secs: u64,
+    pred: impl Fn(&str) -> bool,
+) -> Option<String> {
+    common::wait_line(rx, secs, |l| l.privmsg().is_some_and(|m| pred(&m.text)))
+        .await
+        .and_then(|l| l.privmsg())
+        .map(|m| m.text)
+}
+
+fn points(bot: &Bot, viewer: &Viewer) -> u64 {
+    bot.storage()
+        .expect("storage")
+        .get(&viewer.id)
+        .expect("points read")
+}
+
+#[tokio::test]
+async fn a_follow_is_thanked_in_chat_and_paid_once() {
+    let off = start_offline(|_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let alice = Viewer::new("alice");
+    sim.fire(&alice, &SimEvent::Follow).await;
+    let thanks = said(&mut lines, 5, |t| t.contains("follow"))
+        .await
+        .expect("the follow script answers");
+    assert!(thanks.contains("Alice"), "{thanks}");
+    assert_eq!(
+        points(&off.bot, &alice),
+        50,
+        "loyalty.yaml pays 50 for a follow"
+    );
+    off.bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sub_seen_on_irc_and_on_eventsub_pays_points_once() {
+    let off = start_offline(|_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let bob = Viewer::new("bob");
+    // Twitch reports the same sub twice: a USERNOTICE in chat and an EventSub notification.
+    let usernotice = format!(
+        "@badge-info=subscriber/1;badges=subscriber/0;color=;display-name=Bob;emotes=;flags=;id=u-1;login=bob;mod=0;\
+         msg-id=sub;msg-param-cumulative-months=1;msg-param-sub-plan=1000;msg-param-sub-plan-name={};room-id={};\
+         subscriber=1;system-msg={};tmi-sent-ts=1;user-id={};user-type= :tmi.twitch.tv USERNOTICE #mychannel",
+        escape_tag("Channel Subscription"),
+        twitch_bot::sim::chat::room_id("mychannel"),
+        escape_tag("Bob subscribed at Tier 1."),
+        bob.id
+    );
+    sim.chat.send_to_channel("mychannel", usernotice).await;
+    sim.fire(&bob, &SimEvent::Subscribe { tier: 1 }).await;
+    assert!(
+        said(&mut lines, 5, |t| t.contains("subscribed"))
+            .await
+            .is_some(),
+        "the sub is thanked"
+    );
+    assert!(
+        said(&mut lines, 1, |t| t.contains("subscribed"))
+            .await
+            .is_none(),
+        "thanked once, not twice"
+    );
+    assert_eq!(
+        points(&off.bot, &bob),
+        500,
+        "paid once: 500 for a tier 1 sub"
+    );
+    off.bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_banned_word_in_disguise_is_deleted_through_helix() {
+    let off = start_offline(|c| c.moderation.banned.terms = vec!["badword".into()]).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let troll = Viewer::new("troll");
+    // Cyrillic а and о, and a zero-width space.
+    let id = sim
+        .chat_as(&troll, "you are a b\u{0430}dw\u{043e}\u{200b}rd")
+        .await;
+    let deleted = eventually(5, || {
+        sim.api.requests().iter().any(|r| {
+            r.method == "DELETE"
+                && r.path == "/moderation/chat"
+                && r.query.iter().any(|(k, v)| k == "message_id" && *v == id)
+        })
+    })
+    .await;
+    assert!(
+        deleted,
+        "Helix got the delete: {:?}",
+        sim.api
+            .requests()
+            .iter()
+            .map(|r| &r.path)
+            .collect::<Vec<_>>()
+    );
+    // An innocent message with a look-alike name is left alone and commands still work.
+    sim.chat_as(&Viewer::new("badwordsmith_fan"), "!ping").await;
+    assert_eq!(said(&mut lines, 5, |_| true).await.as_deref(), Some("pong"));
+    let log = off
+        .bot
+        .storage()
+        .expect("storage")
+        .recent_modlog(10)
+        .expect("modlog");
+    assert_eq!(log.len(), 1, "the action is in the moderation log");
+    assert_eq!(
+        log[0].1["normalized"]
+            .as_str()
+            .map(|t| t.contains("badword")),
+        Some(true),
+        "{:?}",
+        log[0].1
+    );
+    off.bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_saved_command_answers_without_a_restart() {
+    let off = start_offline(|_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    std::fs::write(
+        off.scripts.join("commands/hello.rhai"),
+        "const ALIASES = [\"hi\"];\nfn run(ctx) { ctx.reply(`hello ${ctx.user.name}`); }\n",
+    )
+    .expect("save the script");
+    let mut answer = None;
+    for _ in 0..20 {
+        sim.chat_as(&Viewer::new("carol"), "!hi").await;
+        answer = said(&mut lines, 1, |t| t.starts_with("hello")).await;
+        if answer.is_some() {
+            break;
+        }
+    }
+    assert_eq!(answer.as_deref(), Some("hello Carol"));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    off.bot.shutdown().await;
+}
