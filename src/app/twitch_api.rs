@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::event::{ConnectionChange, ConnectionState, Event, Service};
 use crate::queue::EventSender;
 use crate::storage::Storage;
 use crate::twitch::auth::{self, AuthClient, Tokens};
@@ -123,10 +124,23 @@ pub fn start(
             Ok(ids) => ids,
             Err(e) => {
                 warn!("the Twitch API side stops: cannot look up #{channel} and {bot_login}: {e}");
+                let reason = format!("cannot look up #{channel} and {bot_login}: {e}");
+                let _ = events
+                    .send(Event::Connection(ConnectionChange {
+                        service: Service::Helix,
+                        state: ConnectionState::Down { reason },
+                    }))
+                    .await;
                 return;
             }
         };
         info!(broadcaster_id = %ids.broadcaster_id, "Twitch API ready");
+        let _ = events
+            .send(Event::Connection(ConnectionChange {
+                service: Service::Helix,
+                state: ConnectionState::Connected,
+            }))
+            .await;
         helix.set_ids(ids.clone());
         let mut children = Vec::new();
         if eventsub_enabled && has_broadcaster {
