@@ -14,7 +14,7 @@ use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
 
 struct Offline {
     bot: Bot,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     scripts: std::path::PathBuf,
 }
 
@@ -26,6 +26,7 @@ async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
         concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").as_ref(),
         &scripts,
     );
+    std::fs::create_dir_all(dir.path().join("configs")).expect("configs dir");
     let mut settings = Settings {
         offline: true,
         data_dir: dir.path().join("data"),
@@ -52,11 +53,7 @@ async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
         bot.health.get(Service::Chat),
         bot.health.get(Service::EventSub)
     );
-    Offline {
-        bot,
-        _dir: dir,
-        scripts,
-    }
+    Offline { bot, dir, scripts }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -214,5 +211,35 @@ async fn a_saved_command_answers_without_a_restart() {
     }
     assert_eq!(answer.as_deref(), Some("hello Carol"));
     tokio::time::sleep(Duration::from_millis(10)).await;
+    off.bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_edited_moderation_config_applies_without_a_restart_and_a_broken_one_is_refused() {
+    let off = start_offline(|_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let file = off.dir.path().join("configs/moderation.yaml");
+    let deleted = |id: &str| {
+        sim.api
+            .requests()
+            .iter()
+            .any(|r| r.path == "/moderation/chat" && r.query.iter().any(|(_, v)| v == id))
+    };
+    // A broken edit is refused: the old rules (nothing banned) stay.
+    std::fs::write(&file, "banned:\n  terms: [zonk\n").expect("write");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let first = sim.chat_as(&Viewer::new("eve"), "zonk").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!deleted(&first), "nothing is banned yet");
+    std::fs::write(&file, "banned:\n  terms: [zonk]\n").expect("write");
+    let mut caught = false;
+    for _ in 0..30 {
+        let id = sim.chat_as(&Viewer::new("eve"), "zonk").await;
+        if eventually(1, || deleted(&id)).await {
+            caught = true;
+            break;
+        }
+    }
+    assert!(caught, "the saved banned term is enforced");
     off.bot.shutdown().await;
 }

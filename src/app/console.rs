@@ -151,19 +151,11 @@ impl ConsoleBackend for AppConsole {
 
     fn reload_configs(&self) -> BoxFuture<'_, Result<ConfigReport, ConsoleError>> {
         Box::pin(async move {
-            let dir = self.config_dir.clone();
-            let errors = tokio::task::spawn_blocking(move || crate::config::check(&dir))
-                .await
-                .map_err(internal)?;
-            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            if errors.is_empty() {
-                match Config::load(&self.config_dir) {
-                    Ok(config) => {
-                        self.config.send_replace(Arc::new(config));
-                    }
-                    Err(e) => return Err(ConsoleError::BadRequest(e.to_string())),
-                }
-            }
+            let (dir, tx) = (self.config_dir.clone(), self.config.clone());
+            let errors =
+                tokio::task::spawn_blocking(move || super::config_watch::reload(&dir, &tx))
+                    .await
+                    .map_err(internal)?;
             let reloads = self.config_reloads.fetch_add(1, Ordering::Relaxed) + 1;
             Ok(ConfigReport {
                 reloads,

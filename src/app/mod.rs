@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod config_watch;
 mod console;
 mod services;
 
@@ -347,6 +348,15 @@ impl Bot {
             None
         };
         let (config_tx, config_rx) = watch::channel(original_config);
+        if settings.config_dir.is_dir()
+            && let Some(task) = config_watch::spawn(
+                settings.config_dir.clone(),
+                config_tx.clone(),
+                shutdown.clone(),
+            )
+        {
+            tasks.push(("config watcher", task));
+        }
         let console = if settings.enabled.console {
             let backend = Arc::new(console::AppConsole {
                 info: BotInfo {
