@@ -59,6 +59,9 @@ impl Outputs {
                     reply_to: Some(parent_id),
                 });
             }
+            Action::Integration { target, call, data } if target == "helix" => {
+                self.helix_call(&call, data)
+            }
             Action::Integration { target, call, .. } => {
                 warn!("{target}.{call} is not available yet (that integration is not built)");
             }
@@ -76,6 +79,39 @@ impl Outputs {
                 });
             }
         }
+    }
+
+    /// Twitch API calls scripts ask for by name (`ctx.twitch.shoutout(user)`).
+    fn helix_call(&self, call: &str, data: serde_json::Value) {
+        let Some(helix) = self.helix.clone() else {
+            warn!("cannot {call}: the Twitch API is off (run `twitch-bot auth`)");
+            return;
+        };
+        let call = call.to_string();
+        tokio::spawn(async move {
+            let result = match call.as_str() {
+                "shoutout" => {
+                    let login = data["login"].as_str().unwrap_or_default().to_string();
+                    match helix.users(&[login.as_str()]).await {
+                        Ok(users) => match users.first() {
+                            Some(user) => helix.shoutout(&user.id).await,
+                            None => {
+                                warn!("cannot shout out {login}: no such Twitch user");
+                                return;
+                            }
+                        },
+                        Err(e) => Err(e),
+                    }
+                }
+                other => {
+                    warn!("the Twitch API has no script call `{other}`");
+                    return;
+                }
+            };
+            if let Err(e) = result {
+                warn!("Twitch refused the {call}: {e}");
+            }
+        });
     }
 
     fn chat(&self, msg: Outgoing) {

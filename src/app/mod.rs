@@ -285,7 +285,12 @@ impl Bot {
                 storage: storage.clone(),
             }),
             cache: Arc::new(CacheService(cache.clone())),
-            twitch: None,
+            twitch: api.helix.clone().map(|helix| {
+                Arc::new(services::HelixForScripts {
+                    helix,
+                    runtime: tokio::runtime::Handle::current(),
+                }) as Arc<dyn crate::scripting::stores::TwitchApi>
+            }),
             integrations: Integrations::default(),
             currency: config.loyalty.currency.clone(),
         };

@@ -179,3 +179,72 @@ pub fn loyalty_rules(c: &LoyaltyConfig) -> LoyaltyRules {
         custom: c.events.custom.clone(),
     }
 }
+
+/// The Twitch API for scripts. Scripts run on their own threads, so each call waits for Helix
+/// (at most two seconds) on the runtime that owns the client.
+pub struct HelixForScripts {
+    pub helix: crate::twitch::helix::Helix,
+    pub runtime: tokio::runtime::Handle,
+}
+
+fn unix(rfc3339: &str) -> Option<i64> {
+    let t = humantime::parse_rfc3339_weak(rfc3339).ok()?;
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
+}
+
+impl HelixForScripts {
+    fn wait<T, F>(&self, f: F) -> Result<T, String>
+    where
+        F: std::future::Future<Output = Result<T, crate::twitch::helix::HelixError>>,
+    {
+        self.runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(2), f).await })
+            .map_err(|_| "the Twitch API did not answer in time".to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    fn user_id(&self, login: &str) -> Result<Option<String>, String> {
+        let login = login.trim().trim_start_matches('@').to_ascii_lowercase();
+        let users = self.wait(self.helix.users(&[login.as_str()]))?;
+        Ok(users.into_iter().next().map(|u| u.id))
+    }
+}
+
+impl stores::TwitchApi for HelixForScripts {
+    fn stream(&self) -> Result<Option<stores::StreamInfo>, String> {
+        let id = self.helix.ids().broadcaster_id;
+        let stream = self.wait(self.helix.stream(&id))?;
+        Ok(stream.map(|s| stores::StreamInfo {
+            started_at: unix(&s.started_at).unwrap_or(0),
+            title: s.title,
+            game: s.game_name,
+            viewers: s.viewer_count,
+        }))
+    }
+
+    fn followed_at(&self, login: &str) -> Result<Option<i64>, String> {
+        let Some(id) = self.user_id(login)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .wait(self.helix.followed_at(&id))?
+            .and_then(|t| unix(&t)))
+    }
+
+    fn created_at(&self, login: &str) -> Result<Option<i64>, String> {
+        let login = login.trim().trim_start_matches('@').to_ascii_lowercase();
+        let users = self.wait(self.helix.users(&[login.as_str()]))?;
+        Ok(users.into_iter().next().and_then(|u| unix(&u.created_at)))
+    }
+
+    fn last_game(&self, login: &str) -> Result<Option<String>, String> {
+        let Some(id) = self.user_id(login)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .wait(self.helix.stream(&id))?
+            .map(|s| s.game_name)
+            .filter(|g| !g.is_empty()))
+    }
+}

@@ -65,6 +65,9 @@ pub struct User {
     pub id: String,
     pub login: String,
     pub display_name: String,
+    /// When the account was made (RFC 3339); empty if the server did not say.
+    #[serde(default)]
+    pub created_at: String,
 }
 
 /// `GET /streams`.
@@ -501,6 +504,26 @@ impl Helix {
             .get_page(Account::Broadcaster, "/channels/followers", &q)
             .await?;
         Ok((page.total.unwrap_or(0), page.data))
+    }
+
+    /// When `user_id` followed the channel (RFC 3339), `None` if they do not follow.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn followed_at(&self, user_id: &str) -> Result<Option<String>, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("user_id", user_id.to_string()),
+        ];
+        let page: Page<Follower> = self
+            .get_page(Account::Broadcaster, "/channels/followers", &q)
+            .await?;
+        Ok(page
+            .data
+            .into_iter()
+            .find(|f| f.user_id == user_id)
+            .map(|f| f.followed_at))
     }
 
     /// `GET /subscriptions`, every page (broadcaster token).
