@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod chat;
 pub mod eventsub;
+pub mod flood;
 pub mod helix;
 pub mod terminal;
 pub mod viewer;

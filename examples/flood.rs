@@ -1,0 +1,323 @@
+//! End-to-end flood benchmark: the bot (its own process, pinned to one core, a one-thread tokio
+//! runtime) against the flood server in `twitch_bot::sim::flood` (this process, the other core).
+//! Reports msgs/s ingested, `!ping` reply latency p50/p99, the bot's peak RSS and CPU seconds.
+//!
+//! ```text
+//! cargo run --release --example flood                       # both scenarios of issue #8
+//! cargo run --release --example flood -- --messages 200000 --commands 0.01
+//! cargo run --release --example flood -- --rate 2000 --seconds 10 --commands 0.1
+//! cargo run --release --example flood -- --serve-only 6667  # flood any bot that connects
+//! ```
+//!
+//! See docs-benchmark.md for how to point another bot at `--serve-only`.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use argh::FromArgs;
+use twitch_bot::app::{Bot, Settings, Subsystems};
+use twitch_bot::config::Config;
+use twitch_bot::config::bot::RateLimit;
+use twitch_bot::sim::flood::{FloodOptions, FloodReport, FloodServer};
+
+/// Floods the bot (or any bot, with --serve-only) with realistic tagged chat.
+#[derive(FromArgs)]
+struct Args {
+    /// chat lines to send (default: run both standard scenarios)
+    #[argh(option)]
+    messages: Option<usize>,
+    /// fraction of lines that are `!ping` (default 0.01 flooding, 0.1 paced)
+    #[argh(option)]
+    commands: Option<f64>,
+    /// lines per second; without it, as fast as the socket takes them
+    #[argh(option)]
+    rate: Option<f64>,
+    /// with --rate: how long to send (sets --messages to rate x seconds)
+    #[argh(option)]
+    seconds: Option<f64>,
+    /// serve the flood on 127.0.0.1:PORT to whichever bot connects, and report
+    #[argh(option)]
+    serve_only: Option<u16>,
+    /// the core the bot runs on (default 0)
+    #[argh(option, default = "0")]
+    bot_cpu: usize,
+    /// the core the flood server runs on (default 1)
+    #[argh(option, default = "1")]
+    server_cpu: usize,
+    /// internal: run the bot against this chat URL
+    #[argh(option)]
+    bot_child: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Args = argh::from_env();
+    if let Some(url) = &args.bot_child {
+        return bot_child(url);
+    }
+    // Pin this process (the flood server) to its core by re-running under taskset once.
+    if std::env::var_os("FLOOD_PINNED").is_none() && has_taskset() {
+        let status = Command::new("taskset")
+            .arg("-c")
+            .arg(args.server_cpu.to_string())
+            .arg(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .env("FLOOD_PINNED", "1")
+            .status()?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    if let Some(port) = args.serve_only {
+        return serve_only(port, &args);
+    }
+    let mut runs = Vec::new();
+    if args.messages.is_none() && args.rate.is_none() {
+        runs.push((
+            "(a) flood 200,000, 1% !ping",
+            FloodOptions {
+                messages: 200_000,
+                command_fraction: args.commands.unwrap_or(0.01),
+                ..FloodOptions::default()
+            },
+        ));
+        runs.push((
+            "(b) paced 2,000/s for 10 s, 10% !ping",
+            FloodOptions {
+                messages: 20_000,
+                command_fraction: args.commands.unwrap_or(0.1),
+                rate: Some(2_000.0),
+                ..FloodOptions::default()
+            },
+        ));
+    } else {
+        runs.push(("custom", options_from(&args)));
+    }
+    for (name, options) in runs {
+        let row = run_scenario(&options, args.bot_cpu)?;
+        print_row(name, &row);
+    }
+    Ok(())
+}
+
+fn options_from(args: &Args) -> FloodOptions {
+    let messages = match (args.rate, args.seconds, args.messages) {
+        (_, _, Some(n)) => n,
+        (Some(rate), Some(secs), None) => (rate * secs).round() as usize,
+        (Some(rate), None, None) => (rate * 10.0).round() as usize,
+        _ => 200_000,
+    };
+    FloodOptions {
+        messages,
+        command_fraction: args
+            .commands
+            .unwrap_or(if args.rate.is_some() { 0.1 } else { 0.01 }),
+        rate: args.rate,
+        ..FloodOptions::default()
+    }
+}
+
+fn has_taskset() -> bool {
+    Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One measured run of the bot.
+struct Row {
+    report: FloodReport,
+    rss_at_join_kb: u64,
+    peak_rss_kb: u64,
+    cpu_flood: f64,
+    cpu_total: f64,
+}
+
+fn run_scenario(options: &FloodOptions, bot_cpu: usize) -> anyhow::Result<Row> {
+    let server = FloodServer::bind("127.0.0.1:0")?;
+    let url = server.irc_url()?;
+    let exe = std::env::current_exe()?;
+    let mut cmd = if has_taskset() {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(bot_cpu.to_string()).arg(exe);
+        c
+    } else {
+        eprintln!("taskset not found: the bot is not pinned to one core");
+        Command::new(exe)
+    };
+    // taskset execs the program, so the child's pid is the bot's.
+    let mut child = cmd
+        .args(["--bot-child", &url])
+        .stdin(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let mut at_join = (0.0, 0);
+    let result = server.serve_one(options, |_, _| {
+        at_join = (cpu_secs(pid), status_kb(pid, "VmRSS:"));
+    });
+    let cpu_total = cpu_secs(pid);
+    let peak_rss_kb = status_kb(pid, "VmHWM:");
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let report = result?;
+    Ok(Row {
+        report,
+        rss_at_join_kb: at_join.1,
+        peak_rss_kb,
+        cpu_flood: cpu_total - at_join.0,
+        cpu_total,
+    })
+}
+
+fn print_row(name: &str, row: &Row) {
+    let r = &row.report;
+    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    println!("{name}");
+    println!(
+        "  {} lines ({} !ping, {} answered) in {:.3} s (sending took {:.3} s): {:.0} msgs/s ingested",
+        r.messages,
+        r.commands,
+        r.replies,
+        r.elapsed.as_secs_f64(),
+        r.send_time.as_secs_f64(),
+        r.msgs_per_sec()
+    );
+    println!(
+        "  reply latency p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        ms(r.percentile(50.0)),
+        ms(r.percentile(99.0)),
+        ms(r.latencies.last().copied())
+    );
+    println!(
+        "  bot: peak RSS {:.1} MB (RSS at join {:.1} MB), CPU {:.2} s during the flood, {:.2} s in all",
+        row.peak_rss_kb as f64 / 1024.0,
+        row.rss_at_join_kb as f64 / 1024.0,
+        row.cpu_flood,
+        row.cpu_total
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn serve_only(port: u16, args: &Args) -> anyhow::Result<()> {
+    let server = FloodServer::bind(&format!("127.0.0.1:{port}"))?;
+    let options = options_from(args);
+    println!(
+        "flood server on {} ({} lines, {:.1}% !ping, {}): waiting for a bot to log in and JOIN",
+        server.irc_url()?,
+        options.messages,
+        options.command_fraction * 100.0,
+        options
+            .rate
+            .map_or("as fast as it reads".to_string(), |r| format!("{r}/s"))
+    );
+    let report = server.serve_one(&options, |login, channel| {
+        println!("{login} joined #{channel}: flooding");
+    })?;
+    print_row(
+        "serve-only",
+        &Row {
+            report,
+            rss_at_join_kb: 0,
+            peak_rss_kb: 0,
+            cpu_flood: f64::NAN,
+            cpu_total: f64::NAN,
+        },
+    );
+    println!(
+        "  (RSS and CPU: read /proc/<pid>/status VmHWM and /proc/<pid>/stat of the bot yourself)"
+    );
+    Ok(())
+}
+
+/// utime + stime of `pid`, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0)
+}
+
+/// A `kB` line of /proc/<pid>/status.
+fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The bot process: a one-thread runtime, the project's scripts, a fresh data folder, chat
+/// against `url`, everything else off. Stops when stdin closes.
+fn bot_child(url: &str) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let data = tempfile::tempdir()?;
+        let mut settings = Settings {
+            data_dir: data.path().to_path_buf(),
+            config_dir: data.path().join("configs"),
+            scripts_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into(),
+            ..Settings::default()
+        };
+        settings.enabled = Subsystems {
+            chat: true,
+            eventsub: false,
+            timers: false,
+            obs: false,
+            discord: false,
+            zmq: false,
+            audio: false,
+            hotkeys: false,
+            console: false,
+            notify: false,
+        };
+        let mut config = Config::default();
+        config.bot.username = "floodbot".into();
+        config.bot.owner = "floodchan".into();
+        config.bot.twitch.chat_url = url.into();
+        config.secrets.bot.access_token = "flood-token".into();
+        config.bot.chat.rate_limit = RateLimit::Unlimited;
+        config.bot.chat.outgoing_queue = 100_000;
+        let bot = Bot::start(settings, config).await?;
+        // The parent closes our stdin when it has measured us.
+        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        let mut line = String::new();
+        let _ = tokio::io::AsyncBufReadExt::read_line(&mut stdin, &mut line).await;
+        bot.shutdown().await;
+        drop(data);
+        Ok(())
+    })
+}

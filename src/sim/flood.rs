@@ -1,0 +1,727 @@
+//! A flood server for the end-to-end benchmark: a Twitch-IRC-speaking TCP server on 127.0.0.1
+//! that logs one client in, lets it join, then sends it N realistic tagged PRIVMSG lines (as
+//! fast as the socket takes them, or paced) with a fraction of commands, and times each reply.
+//!
+//! It works against any bot that speaks Twitch IRC over plain TCP: it only needs PASS/NICK
+//! (CAP REQ optional) and a JOIN. Replies are matched to commands by `reply-parent-msg-id` when
+//! the bot threads its replies, otherwise in order. Blocking std threads rather than tokio, so
+//! the timestamps are not delayed by a runtime's scheduling.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::viewer::{Viewer, privmsg_line, stable_id};
+use crate::event::Roles;
+use crate::twitch::irc::IrcLine;
+
+/// What to flood.
+#[derive(Debug, Clone)]
+pub struct FloodOptions {
+    /// Chat lines to send (the last one is always a command, the end marker).
+    pub messages: usize,
+    /// Fraction of lines that are the command (0.0..=1.0).
+    pub command_fraction: f64,
+    /// The command text, e.g. `!ping`.
+    pub command: String,
+    /// Lines per second; `None` sends as fast as the socket takes them.
+    pub rate: Option<f64>,
+    /// Seed for the corpus, so every run sends the same lines.
+    pub seed: u64,
+    /// How long to wait for the end marker's reply after the last line is written.
+    pub reply_timeout: Duration,
+}
+
+impl Default for FloodOptions {
+    fn default() -> Self {
+        FloodOptions {
+            messages: 200_000,
+            command_fraction: 0.01,
+            command: "!ping".into(),
+            rate: None,
+            seed: 0x5eed,
+            reply_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a flood did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum FloodError {
+    #[error("flood server I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the client closed the connection before joining a channel")]
+    NoJoin,
+    #[error("no reply to the final command within {0:?} ({1} of {2} commands answered)")]
+    NoFinalReply(Duration, usize, usize),
+}
+
+/// What a flood measured.
+#[derive(Debug, Clone)]
+pub struct FloodReport {
+    /// The login the client gave with NICK, and the channel it joined.
+    pub login: String,
+    pub channel: String,
+    pub messages: usize,
+    pub commands: usize,
+    /// Replies matched to a command.
+    pub replies: usize,
+    /// From the first line written to the final command's reply (the client consumed all).
+    pub elapsed: Duration,
+    /// From the first line written to the last line written.
+    pub send_time: Duration,
+    /// Reply latencies, sorted: reply arrival minus the time the command's write began.
+    pub latencies: Vec<Duration>,
+}
+
+impl FloodReport {
+    /// Lines the client consumed per second.
+    pub fn msgs_per_sec(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The `p`-th percentile (0..=100) of the reply latencies.
+    pub fn percentile(&self, p: f64) -> Option<Duration> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let rank = ((p / 100.0) * (self.latencies.len() - 1) as f64).round() as usize;
+        self.latencies
+            .get(rank.min(self.latencies.len() - 1))
+            .copied()
+    }
+}
+
+/// The lines of one flood, built before it starts so building costs nothing during it.
+pub struct Corpus {
+    /// Every line with its `\r\n`.
+    pub bytes: Vec<u8>,
+    /// End offset of each line in `bytes`.
+    pub ends: Vec<usize>,
+    /// For each line, its command ordinal when it is a command.
+    pub command_of: Vec<Option<u32>>,
+    pub commands: usize,
+}
+
+/// A tiny deterministic generator (xorshift64*): the same corpus on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const WORDS: &[&str] = &[
+    "lol",
+    "that",
+    "was",
+    "insane",
+    "gg",
+    "what",
+    "is",
+    "this",
+    "song",
+    "chat",
+    "pog",
+    "no",
+    "way",
+    "he",
+    "did",
+    "it",
+    "again",
+    "first",
+    "time",
+    "here",
+    "love",
+    "the",
+    "stream",
+    "today",
+    "why",
+    "would",
+    "you",
+    "do",
+    "é",
+    "naïve",
+    "🎉",
+    "LETSGO",
+    "bruh",
+    "clip",
+    "Kappa",
+    "PogChamp",
+    "LUL",
+    "KEKW",
+    "monkaS",
+    "catJAM",
+    "OMEGALUL",
+    "5Head",
+    "ez",
+    "W",
+    "L",
+    "@streamer",
+    "hype",
+    "😂",
+];
+
+/// A message id that carries the line's index, so a threaded reply finds its command directly.
+fn msg_id(index: usize) -> String {
+    format!(
+        "{:08x}-f10d-4000-8000-{index:012x}",
+        stable_id(&index.to_string()) as u32
+    )
+}
+
+/// The line index a [`msg_id`] carries.
+fn index_of(id: &str) -> Option<usize> {
+    let (_, tail) = id.rsplit_once('-')?;
+    usize::from_str_radix(tail, 16).ok()
+}
+
+/// 600 chatters with Twitch's mix of roles: mostly plain, many subscribers, a few VIPs and mods.
+fn viewers() -> Vec<Viewer> {
+    (0..600)
+        .map(|u| {
+            let suffix = ["", "tv", "_x", "gaming", "123"][u % 5];
+            let mut v = Viewer::new(&format!("viewer_{u}{suffix}"));
+            if u % 3 == 0 {
+                v = v.with(Roles::SUBSCRIBER);
+                v.sub_months = (u as u32 % 40) + 1;
+            }
+            if u % 29 == 0 {
+                v = v.with(Roles::VIP);
+            }
+            if u % 53 == 0 {
+                v = v.with(Roles::MODERATOR);
+            }
+            if u % 41 == 0 {
+                v = v.with(Roles::TURBO);
+            }
+            v
+        })
+        .collect()
+}
+
+/// Builds the flood for `channel`: varied chatters and texts (1 to 30 words, some Unicode and
+/// emote names), commands spread at random with the last line always a command.
+pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
+    let mut rng = Rng(options.seed | 1);
+    let viewers = viewers();
+    let room = stable_id(channel).to_string();
+    let n = options.messages.max(1);
+    let mut bytes = Vec::with_capacity(n * 380);
+    let mut ends = Vec::with_capacity(n);
+    let mut command_of = Vec::with_capacity(n);
+    let mut commands = 0u32;
+    let mut text = String::new();
+    let base_ms = 1_700_000_000_000u64;
+    for i in 0..n {
+        let viewer = &viewers[rng.below(viewers.len())];
+        let is_command = i + 1 == n || rng.unit() < options.command_fraction;
+        text.clear();
+        if is_command {
+            text.push_str(&options.command);
+        } else {
+            let longest = if rng.below(10) == 0 { 30 } else { 8 };
+            let words = 1 + rng.below(longest);
+            for w in 0..words {
+                if w > 0 {
+                    text.push(' ');
+                }
+                text.push_str(WORDS[rng.below(WORDS.len())]);
+            }
+            if rng.below(50) == 0 {
+                let _ = write!(text, " https://clips.twitch.tv/Clip{}", rng.below(1 << 20));
+            }
+        }
+        let line = privmsg_line(
+            channel,
+            &room,
+            viewer,
+            &text,
+            &msg_id(i),
+            base_ms + i as u64,
+        );
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        ends.push(bytes.len());
+        command_of.push(is_command.then(|| {
+            commands += 1;
+            commands - 1
+        }));
+    }
+    Corpus {
+        bytes,
+        ends,
+        command_of,
+        commands: commands as usize,
+    }
+}
+
+/// A bound flood server. Each [`FloodServer::serve_one`] serves one client.
+pub struct FloodServer {
+    listener: TcpListener,
+}
+
+/// Sentinel for "not written yet" in the send-time table.
+const UNSENT: u64 = u64::MAX;
+
+impl FloodServer {
+    /// Binds `addr` (use port 0 for an ephemeral port).
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub fn bind(addr: &str) -> std::io::Result<FloodServer> {
+        Ok(FloodServer {
+            listener: TcpListener::bind(addr)?,
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// When the socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// `irc://127.0.0.1:PORT`, for a bot's chat URL.
+    ///
+    /// # Errors
+    /// When the socket has no local address.
+    pub fn irc_url(&self) -> std::io::Result<String> {
+        Ok(format!("irc://{}", self.local_addr()?))
+    }
+
+    /// Accepts one client, logs it in, waits for its JOIN, calls `joined(login, channel)`, then
+    /// floods it and waits for the final command's reply.
+    ///
+    /// # Errors
+    /// I/O errors, a client that leaves before joining, or no reply to the end marker.
+    pub fn serve_one(
+        &self,
+        options: &FloodOptions,
+        joined: impl FnOnce(&str, &str),
+    ) -> Result<FloodReport, FloodError> {
+        let (stream, _) = self.listener.accept()?;
+        stream.set_nodelay(true)?;
+        let mut reader = BufReader::with_capacity(64 * 1024, stream.try_clone()?);
+        let mut writer = stream;
+        let (login, channel) = handshake(&mut reader, &mut writer)?;
+        let corpus = corpus(options, &channel);
+        joined(&login, &channel);
+
+        // Send times (ns since `t0`) per command ordinal, written by this thread, read by the
+        // reader thread.
+        let sent: Arc<Vec<AtomicU64>> = Arc::new(
+            (0..corpus.commands)
+                .map(|_| AtomicU64::new(UNSENT))
+                .collect(),
+        );
+        let latencies = Arc::new(Mutex::new(Vec::with_capacity(corpus.commands)));
+        let (control_tx, control_rx) = mpsc::channel::<String>();
+        let (done_tx, done_rx) = mpsc::channel::<Instant>();
+        let t0 = Instant::now();
+        let final_cmd = corpus.commands.saturating_sub(1);
+        let reader_thread = {
+            let sent = sent.clone();
+            let latencies = latencies.clone();
+            let command_of = corpus.command_of.clone();
+            let channel = channel.clone();
+            std::thread::Builder::new()
+                .name("flood-reader".into())
+                .spawn(move || {
+                    read_replies(ReadState {
+                        reader,
+                        t0,
+                        sent: &sent,
+                        command_of: &command_of,
+                        latencies: &latencies,
+                        control: control_tx,
+                        done: done_tx,
+                        final_cmd,
+                        channel: &channel,
+                    });
+                })?
+        };
+
+        let start = Instant::now();
+        let mut line_start = 0usize;
+        let flush_control = |writer: &mut TcpStream| -> std::io::Result<()> {
+            while let Ok(line) = control_rx.try_recv() {
+                writer.write_all(line.as_bytes())?;
+            }
+            Ok(())
+        };
+        match options.rate {
+            None => {
+                // Chunks of about 64 KiB, each stamped when its write begins.
+                let mut i = 0;
+                while i < corpus.ends.len() {
+                    let mut j = i;
+                    while j < corpus.ends.len() && corpus.ends[j] - line_start < 64 * 1024 {
+                        j += 1;
+                    }
+                    let j = j.max(i + 1);
+                    let end = corpus.ends[j - 1];
+                    let now = t0.elapsed().as_nanos() as u64;
+                    for c in corpus.command_of[i..j].iter().flatten() {
+                        sent[*c as usize].store(now, Ordering::Release);
+                    }
+                    writer.write_all(&corpus.bytes[line_start..end])?;
+                    flush_control(&mut writer)?;
+                    line_start = end;
+                    i = j;
+                }
+            }
+            Some(rate) => {
+                let gap = Duration::from_secs_f64(1.0 / rate.max(1e-3));
+                for (i, &end) in corpus.ends.iter().enumerate() {
+                    let due = start + gap.mul_f64(i as f64);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    if let Some(c) = corpus.command_of[i] {
+                        sent[c as usize].store(t0.elapsed().as_nanos() as u64, Ordering::Release);
+                    }
+                    writer.write_all(&corpus.bytes[line_start..end])?;
+                    flush_control(&mut writer)?;
+                    line_start = end;
+                }
+            }
+        }
+        let send_time = start.elapsed();
+        // Keep answering the client's PINGs and messages until the end marker's reply arrives.
+        let deadline = Instant::now() + options.reply_timeout;
+        let finished = loop {
+            match done_rx.recv_timeout(Duration::from_millis(5)) {
+                Ok(at) => break Some(at),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    flush_control(&mut writer)?;
+                    if Instant::now() > deadline {
+                        break None;
+                    }
+                }
+            }
+        };
+        let mut latencies =
+            std::mem::take(&mut *latencies.lock().unwrap_or_else(PoisonError::into_inner));
+        let replies = latencies.len();
+        let _ = writer.shutdown(std::net::Shutdown::Both);
+        let _ = reader_thread.join();
+        let Some(finished) = finished else {
+            return Err(FloodError::NoFinalReply(
+                options.reply_timeout,
+                replies,
+                corpus.commands,
+            ));
+        };
+        latencies.sort_unstable();
+        Ok(FloodReport {
+            login,
+            channel,
+            messages: corpus.ends.len(),
+            commands: corpus.commands,
+            replies,
+            elapsed: finished.duration_since(start),
+            send_time,
+            latencies,
+        })
+    }
+}
+
+/// Reads the client's login and JOIN, answering as Twitch does; returns (login, channel).
+fn handshake(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+) -> Result<(String, String), FloodError> {
+    let mut nick = String::new();
+    let mut raw = String::new();
+    loop {
+        raw.clear();
+        if reader.read_line(&mut raw)? == 0 {
+            return Err(FloodError::NoJoin);
+        }
+        let Ok(line) = IrcLine::parse(raw.trim_end()) else {
+            continue;
+        };
+        let mut out = String::new();
+        match line.command() {
+            "NICK" => {
+                nick = line.param(0).unwrap_or("justinfan").to_ascii_lowercase();
+                for (code, text) in [
+                    ("001", "Welcome, GLHF!"),
+                    ("002", "Your host is tmi.twitch.tv"),
+                    ("003", "This server is rather new"),
+                    ("004", "-"),
+                    ("375", "-"),
+                    ("372", "You are in a maze of twisty passages, all alike."),
+                    ("376", ">"),
+                ] {
+                    let _ = write!(out, ":tmi.twitch.tv {code} {nick} :{text}\r\n");
+                }
+            }
+            "CAP" if line.param(0) == Some("REQ") => {
+                let caps = line.trailing().unwrap_or_default();
+                let _ = write!(out, ":tmi.twitch.tv CAP * ACK :{caps}\r\n");
+            }
+            "PING" => {
+                let token = line.trailing().unwrap_or("tmi.twitch.tv");
+                let _ = write!(out, ":tmi.twitch.tv PONG tmi.twitch.tv :{token}\r\n");
+            }
+            "JOIN" => {
+                let chan = line
+                    .param(0)
+                    .unwrap_or_default()
+                    .split(',')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches('#')
+                    .to_ascii_lowercase();
+                if chan.is_empty() {
+                    continue;
+                }
+                let _ = write!(
+                    out,
+                    ":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN #{chan}\r\n\
+                     :{nick}.tmi.twitch.tv 353 {nick} = #{chan} :{nick}\r\n\
+                     :{nick}.tmi.twitch.tv 366 {nick} #{chan} :End of /NAMES list\r\n\
+                     {}\r\n\
+                     @emote-only=0;followers-only=-1;r9k=0;room-id={};slow=0;subs-only=0 :tmi.twitch.tv ROOMSTATE #{chan}\r\n",
+                    userstate(&nick, &chan),
+                    stable_id(&chan),
+                );
+                writer.write_all(out.as_bytes())?;
+                return Ok((nick, chan));
+            }
+            _ => {}
+        }
+        if !out.is_empty() {
+            writer.write_all(out.as_bytes())?;
+        }
+    }
+}
+
+fn userstate(nick: &str, chan: &str) -> String {
+    format!(
+        "@badge-info=;badges=;color=;display-name={nick};emote-sets=0;mod=0;subscriber=0;user-type= :tmi.twitch.tv USERSTATE #{chan}"
+    )
+}
+
+struct ReadState<'a> {
+    reader: BufReader<TcpStream>,
+    t0: Instant,
+    sent: &'a [AtomicU64],
+    command_of: &'a [Option<u32>],
+    latencies: &'a Mutex<Vec<Duration>>,
+    control: mpsc::Sender<String>,
+    done: mpsc::Sender<Instant>,
+    final_cmd: usize,
+    channel: &'a str,
+}
+
+/// The reader thread: stamps each reply PRIVMSG on arrival and matches it to its command;
+/// hands PONGs and USERSTATEs to the writer.
+fn read_replies(mut s: ReadState<'_>) {
+    let mut raw = String::new();
+    let mut answered = vec![false; s.sent.len()];
+    // Oldest command not yet answered, for bots that do not thread replies.
+    let mut fifo = 0usize;
+    loop {
+        raw.clear();
+        match s.reader.read_line(&mut raw) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let arrived = Instant::now();
+        let Ok(line) = IrcLine::parse(raw.trim_end()) else {
+            continue;
+        };
+        match line.command() {
+            "PING" => {
+                let token = line.trailing().unwrap_or("tmi.twitch.tv");
+                let _ = s
+                    .control
+                    .send(format!(":tmi.twitch.tv PONG tmi.twitch.tv :{token}\r\n"));
+            }
+            "PRIVMSG" => {
+                // Twitch acknowledges every message with a USERSTATE; some clients wait for it.
+                let _ = s
+                    .control
+                    .send(format!("{}\r\n", userstate("bot", s.channel)));
+                let by_tag = line
+                    .tag("reply-parent-msg-id")
+                    .and_then(|v| index_of(&v.unescaped()))
+                    .and_then(|i| s.command_of.get(i).copied().flatten())
+                    .map(|c| c as usize);
+                let cmd = match by_tag {
+                    Some(c) => c,
+                    None => {
+                        while answered.get(fifo).copied().unwrap_or(false) {
+                            fifo += 1;
+                        }
+                        fifo
+                    }
+                };
+                let Some(slot) = answered.get_mut(cmd) else {
+                    continue;
+                };
+                if *slot {
+                    continue;
+                }
+                *slot = true;
+                let sent = s
+                    .sent
+                    .get(cmd)
+                    .map_or(UNSENT, |a| a.load(Ordering::Acquire));
+                if sent != UNSENT {
+                    let at = arrived.duration_since(s.t0);
+                    let latency = at.saturating_sub(Duration::from_nanos(sent));
+                    s.latencies
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(latency);
+                }
+                if cmd == s.final_cmd {
+                    let _ = s.done.send(arrived);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corpus_ends_with_a_command_and_has_about_the_asked_fraction() {
+        let options = FloodOptions {
+            messages: 20_000,
+            command_fraction: 0.1,
+            ..FloodOptions::default()
+        };
+        let c = corpus(&options, "chan");
+        assert_eq!(c.ends.len(), 20_000);
+        assert!(
+            (1_800..2_200).contains(&c.commands),
+            "{} commands",
+            c.commands
+        );
+        assert_eq!(
+            c.command_of.last().copied().flatten(),
+            Some(c.commands as u32 - 1)
+        );
+        let text = String::from_utf8(c.bytes).expect("utf-8");
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 20_000);
+        for l in &lines[..200] {
+            let parsed = IrcLine::parse(l).expect("parses");
+            assert_eq!(parsed.command(), "PRIVMSG");
+            assert_eq!(parsed.param(0), Some("#chan"));
+        }
+        assert!(lines.last().is_some_and(|l| l.ends_with(":!ping")));
+    }
+
+    #[test]
+    fn message_ids_carry_their_index() {
+        assert_eq!(index_of(&msg_id(0)), Some(0));
+        assert_eq!(index_of(&msg_id(199_999)), Some(199_999));
+    }
+
+    /// A minimal client that answers every `!ping` with a threaded reply: the server sees all
+    /// the lines consumed and every command answered.
+    #[test]
+    fn a_client_that_answers_every_command_is_fully_measured() {
+        let server = FloodServer::bind("127.0.0.1:0").expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let client = std::thread::spawn(move || {
+            let stream = TcpStream::connect(addr).expect("connect");
+            let mut w = stream.try_clone().expect("clone");
+            w.write_all(b"PASS oauth:x\r\nNICK Tester\r\nJOIN #room\r\n")
+                .expect("login");
+            let mut r = BufReader::new(stream);
+            let mut raw = String::new();
+            let mut chat = 0usize;
+            loop {
+                raw.clear();
+                if r.read_line(&mut raw).unwrap_or(0) == 0 {
+                    return chat;
+                }
+                let Ok(line) = IrcLine::parse(raw.trim_end()) else {
+                    continue;
+                };
+                if line.command() != "PRIVMSG" {
+                    continue;
+                }
+                chat += 1;
+                if line.trailing() == Some("!ping")
+                    && let Some(id) = line.tag("id")
+                {
+                    let reply = format!(
+                        "@reply-parent-msg-id={} PRIVMSG #room :pong\r\n",
+                        id.unescaped()
+                    );
+                    if w.write_all(reply.as_bytes()).is_err() {
+                        return chat;
+                    }
+                }
+            }
+        });
+        let options = FloodOptions {
+            messages: 5_000,
+            command_fraction: 0.05,
+            reply_timeout: Duration::from_secs(20),
+            ..FloodOptions::default()
+        };
+        let mut seen = None;
+        let report = server
+            .serve_one(&options, |login, channel| {
+                seen = Some((login.to_string(), channel.to_string()))
+            })
+            .expect("flood completes");
+        assert_eq!(seen, Some(("tester".into(), "room".into())));
+        assert_eq!(report.messages, 5_000);
+        assert_eq!(report.replies, report.commands);
+        assert!(report.percentile(99.0).is_some());
+        assert_eq!(client.join().expect("client"), 5_000);
+    }
+
+    #[test]
+    fn a_client_that_never_answers_is_reported_not_waited_on_forever() {
+        let server = FloodServer::bind("127.0.0.1:0").expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let client = std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(addr).expect("connect");
+            stream
+                .write_all(b"NICK quiet\r\nJOIN #room\r\n")
+                .expect("login");
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        });
+        let options = FloodOptions {
+            messages: 100,
+            reply_timeout: Duration::from_millis(200),
+            ..FloodOptions::default()
+        };
+        let err = server
+            .serve_one(&options, |_, _| {})
+            .expect_err("no replies");
+        assert!(matches!(err, FloodError::NoFinalReply(_, 0, _)), "{err}");
+        let _ = client.join();
+    }
+}
