@@ -67,9 +67,9 @@ impl Outputs {
             }
             helix_action => {
                 let Some(helix) = self.helix.clone() else {
-                    warn!(
-                        "cannot carry out {helix_action:?}: the Twitch API is off (run `twitch-bot auth`)"
-                    );
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| warn!("moderation and announcements need the Twitch API, which is off (run `twitch-bot auth`)"));
+                    debug!("cannot carry out {helix_action:?}: the Twitch API is off");
                     return;
                 };
                 tokio::spawn(async move {
@@ -184,6 +184,40 @@ pub struct Parts {
     pub config: Option<watch::Receiver<Arc<Config>>>,
     /// The command prefix (`!`), for the moderators' built-in `!permit` and `!modcheck`.
     pub prefix: String,
+    /// Moderation-log entries, written to storage by [`spawn_modlog_writer`] off this task.
+    pub modlog: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
+}
+
+/// Writes moderation-log entries to storage on a blocking thread, so a spam wave (one decision
+/// per message) never makes the dispatcher wait on disk.
+pub fn spawn_modlog_writer(
+    storage: Storage,
+) -> (
+    tokio::sync::mpsc::Sender<serde_json::Value>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(4_096);
+    // A task that hands each batch to a blocking thread, rather than one long-lived blocking
+    // thread: idle, it is just a waiting receiver.
+    let task = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 256).await > 0 {
+            let storage = storage.clone();
+            let entries = std::mem::take(&mut batch);
+            let written = tokio::task::spawn_blocking(move || {
+                for entry in &entries {
+                    if let Err(e) = storage.append_modlog(entry) {
+                        warn!("cannot write the moderation log: {e}");
+                    }
+                }
+            })
+            .await;
+            if let Err(e) = written {
+                warn!("the moderation log writer failed: {e}");
+            }
+        }
+    });
+    (tx, task)
 }
 
 /// The dispatcher.
@@ -355,16 +389,12 @@ impl Dispatcher {
             decision.rule,
             decision.why
         );
-        if let Some(storage) = &self.parts.storage {
-            let entry = decision.log_entry(msg, crate::console::now_ms());
-            match serde_json::to_value(&entry) {
-                Ok(value) => {
-                    if let Err(e) = storage.append_modlog(&value) {
-                        warn!("cannot write the moderation log: {e}");
-                    }
-                }
-                Err(e) => warn!("cannot write the moderation log: {e}"),
-            }
+        if let Some(modlog) = &self.parts.modlog
+            && let Ok(value) =
+                serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))
+            && modlog.try_send(value).is_err()
+        {
+            warn!("the moderation log is behind: an entry was dropped");
         }
         for action in &decision.actions {
             self.parts.outputs.perform(action.clone());

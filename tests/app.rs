@@ -23,7 +23,8 @@ async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
     // A copy of the example scripts, so a test may change them.
     let scripts = dir.path().join("scripts");
     copy_dir(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").as_ref(),
+        &std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("scripts"),
         &scripts,
     );
     std::fs::create_dir_all(dir.path().join("configs")).expect("configs dir");
@@ -173,12 +174,15 @@ async fn a_banned_word_in_disguise_is_deleted_through_helix() {
     // An innocent message with a look-alike name is left alone and commands still work.
     sim.chat_as(&Viewer::new("badwordsmith_fan"), "!ping").await;
     assert_eq!(said(&mut lines, 5, |_| true).await.as_deref(), Some("pong"));
-    let log = off
-        .bot
-        .storage()
-        .expect("storage")
-        .recent_modlog(10)
-        .expect("modlog");
+    let storage = off.bot.storage().expect("storage");
+    // The moderation log is written off the dispatcher's path, so give it a moment.
+    assert!(
+        eventually(5, || storage
+            .recent_modlog(10)
+            .is_ok_and(|log| !log.is_empty()))
+        .await
+    );
+    let log = storage.recent_modlog(10).expect("modlog");
     assert_eq!(log.len(), 1, "the action is in the moderation log");
     assert_eq!(
         log[0].1["normalized"]

@@ -10,7 +10,8 @@ use twitch_bot::config::{
 };
 
 fn committed() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs")
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("configs")
 }
 
 /// A temp configs folder holding the given files.

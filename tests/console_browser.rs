@@ -196,7 +196,9 @@ async fn screenshot(c: &Client, name: &str) {
     let Ok(png) = c.screenshot().await else {
         return;
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target-screenshots");
+    let dir =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("target-screenshots");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(name);
     if std::fs::write(&path, png).is_ok() {

@@ -23,7 +23,10 @@ fn typing_ping_in_the_offline_terminal_prints_pong_and_sigterm_exits_cleanly() {
         .arg("--data")
         .arg(dir.path().join("data"))
         .arg("--scripts")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts"))
+        .arg(
+            std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+                .join("scripts"),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -352,6 +352,7 @@ impl Bot {
         } else {
             None
         };
+        let (modlog_tx, modlog_task) = crate::dispatch::spawn_modlog_writer(storage.clone());
         let (config_tx, config_rx) = watch::channel(original_config);
         if settings.config_dir.is_dir()
             && let Some(task) = config_watch::spawn(
@@ -413,6 +414,7 @@ impl Bot {
                 log: Some(log.clone()),
                 config: Some(config_rx),
                 prefix: config.bot.chat.command_prefix.clone(),
+                modlog: Some(modlog_tx),
             },
             moderator,
         );
@@ -420,6 +422,8 @@ impl Bot {
             "dispatcher",
             tokio::spawn(dispatcher.run(rx, shutdown.clone())),
         ));
+        // After the dispatcher: it ends once the dispatcher's sender is gone, log written.
+        tasks.push(("moderation log", modlog_task));
         drop(events);
 
         Ok(Bot {

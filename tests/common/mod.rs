@@ -30,7 +30,10 @@ pub fn settings() -> (Settings, tempfile::TempDir) {
     let mut settings = Settings {
         data_dir: data.path().to_path_buf(),
         config_dir: data.path().join("configs"),
-        scripts_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into(),
+        scripts_dir: std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"),
+        )
+        .join("scripts"),
         ..Settings::default()
     };
     settings.enabled.timers = false;
