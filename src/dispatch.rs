@@ -37,6 +37,8 @@ pub struct Outputs {
     pub helix: Option<Helix>,
     /// The live log: what the bot sends is shown there too.
     pub log: Option<broadcast::Sender<LiveEvent>>,
+    /// OBS, Discord, ZeroMQ, sound, hotkeys and notifications: those that run.
+    pub integrations: crate::integrations::Hub,
 }
 
 impl Outputs {
@@ -62,8 +64,10 @@ impl Outputs {
             Action::Integration { target, call, data } if target == "helix" => {
                 self.helix_call(&call, data)
             }
-            Action::Integration { target, call, .. } => {
-                warn!("{target}.{call} is not available yet (that integration is not built)");
+            Action::Integration { target, call, data } => {
+                if let Err(e) = self.integrations.call(&target, &call, data) {
+                    warn!("{target}.{call}: {e}");
+                }
             }
             helix_action => {
                 let Some(helix) = self.helix.clone() else {
@@ -317,10 +321,18 @@ impl Dispatcher {
             Event::Notice(n) => debug!("notice {:?}: {}", n.msg_id, n.text),
             other => debug!(topic = other.topic(), "event"),
         }
-        if let Some(log) = &self.parts.log
-            && log.receiver_count() > 0
-        {
-            let _ = log.send(LiveEvent::event(Arc::new(event)));
+        let integrations = &self.parts.outputs.integrations;
+        let to_log = self
+            .parts
+            .log
+            .as_ref()
+            .filter(|log| log.receiver_count() > 0);
+        if to_log.is_some() || integrations.wants_events() {
+            let event = Arc::new(event);
+            integrations.observe(&event);
+            if let Some(log) = to_log {
+                let _ = log.send(LiveEvent::event(event));
+            }
         }
     }
 

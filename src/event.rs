@@ -35,6 +35,37 @@ pub enum Event {
     TimerTick { name: CompactString },
     /// Something a person asked for in the web console or the terminal.
     Console(ConsoleRequest),
+    /// Something that happened in OBS.
+    Obs(ObsEvent),
+}
+
+/// What OBS reports (obs-websocket v5 events the bot listens to).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ObsEvent {
+    /// The program scene changed.
+    SceneChanged { scene: String },
+    /// Streaming started or stopped (`state` is obs-websocket's output state).
+    StreamState { active: bool, state: String },
+    /// Recording started or stopped.
+    RecordState { active: bool, state: String },
+    /// An input was created, removed, renamed, muted, or its volume or settings changed.
+    Input {
+        input: String,
+        change: String,
+        data: serde_json::Value,
+    },
+}
+
+impl ObsEvent {
+    pub fn topic(&self) -> &'static str {
+        match self {
+            ObsEvent::SceneChanged { .. } => "obs.scene_changed",
+            ObsEvent::StreamState { .. } => "obs.stream_state",
+            ObsEvent::RecordState { .. } => "obs.record_state",
+            ObsEvent::Input { .. } => "obs.input",
+        }
+    }
 }
 
 impl Event {
@@ -53,6 +84,7 @@ impl Event {
             Event::Channel(ev) => ev.kind.topic(),
             Event::TimerTick { .. } => "timer",
             Event::Console(_) => "console",
+            Event::Obs(ev) => ev.topic(),
         }
     }
 }
@@ -411,6 +443,8 @@ pub enum Service {
     Discord,
     Zmq,
     Audio,
+    Hotkeys,
+    Notify,
 }
 
 /// A connection's new state.

@@ -11,6 +11,7 @@
 //!   [`action::Action`]s go out through the connections.
 //! - [`storage`] (the redb file: viewers, points, event ids), [`loyalty`] (who earns what),
 //!   [`cache`] (in-memory values with a lifespan) and [`import`] (other bots' exports).
+//! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
 //! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
 //! - [`app`]: starts and stops all of it.
 
@@ -23,6 +24,7 @@ pub mod console;
 pub mod dispatch;
 pub mod event;
 pub mod import;
+pub mod integrations;
 pub mod loyalty;
 pub mod moderation;
 pub mod queue;

@@ -37,6 +37,7 @@ async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
     };
     settings.enabled.timers = false;
     settings.enabled.console = false;
+    settings.enabled = settings.enabled.without_integrations();
     let mut config = Config::default();
     tweak(&mut config);
     let bot = Bot::start(settings, config)

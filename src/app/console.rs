@@ -40,10 +40,6 @@ fn internal(e: impl std::fmt::Display) -> ConsoleError {
     ConsoleError::Internal(e.to_string())
 }
 
-fn not_built(what: &str) -> ConsoleError {
-    ConsoleError::Unavailable(format!("{what} is not available in this version yet"))
-}
-
 fn script_error(e: &scripting::ScriptError) -> ScriptError {
     ScriptError {
         file: e.file.clone(),
@@ -59,6 +55,26 @@ fn ms(t: std::time::SystemTime) -> u64 {
 }
 
 impl AppConsole {
+    /// A console button's call to an integration.
+    fn integration(
+        &self,
+        target: &str,
+        call: &str,
+        data: serde_json::Value,
+    ) -> Result<(), ConsoleError> {
+        use crate::integrations::CallError;
+        self.outputs
+            .integrations
+            .call(target, call, data)
+            .map_err(|e| match e {
+                CallError::Unavailable(_) => ConsoleError::Unavailable(e.to_string()),
+                CallError::Busy(_) => ConsoleError::Unavailable(e.to_string()),
+                CallError::UnknownCall { .. } | CallError::BadData(_) => {
+                    ConsoleError::BadRequest(e.to_string())
+                }
+            })
+    }
+
     fn sim(&self) -> Result<&SimTwitch, ConsoleError> {
         self.sim
             .as_deref()
@@ -84,10 +100,16 @@ impl ConsoleBackend for AppConsole {
             on(Service::EventSub, self.enabled.eventsub),
             on(Service::Helix, self.outputs.helix.is_some()),
         ];
-        for service in [Service::Obs, Service::Discord, Service::Zmq, Service::Audio] {
-            let mut h = ServiceHealth::off(service);
-            h.last_error = Some("not built yet".into());
-            all.push(h);
+        let hub = &self.outputs.integrations;
+        for (service, name) in [
+            (Service::Obs, "obs"),
+            (Service::Discord, "discord"),
+            (Service::Zmq, "zmq"),
+            (Service::Audio, "sound"),
+            (Service::Hotkeys, "hotkeys"),
+            (Service::Notify, "notify"),
+        ] {
+            all.push(on(service, hub.has(name)));
         }
         all
     }
@@ -180,24 +202,32 @@ impl ConsoleBackend for AppConsole {
         })
     }
 
-    fn discord(&self, _text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
-        Box::pin(async move { Err(not_built("Discord")) })
+    fn discord(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(
+            async move { self.integration("discord", "send", serde_json::json!({ "text": text })) },
+        )
     }
 
     fn zmq(
         &self,
-        _topic: String,
-        _data: serde_json::Value,
+        topic: String,
+        data: serde_json::Value,
     ) -> BoxFuture<'_, Result<(), ConsoleError>> {
-        Box::pin(async move { Err(not_built("ZeroMQ")) })
+        Box::pin(async move {
+            self.integration(
+                "zmq",
+                "publish",
+                serde_json::json!({ "topic": topic, "data": data }),
+            )
+        })
     }
 
     fn obs_connect(&self) -> BoxFuture<'_, Result<(), ConsoleError>> {
-        Box::pin(async move { Err(not_built("OBS")) })
+        Box::pin(async move { self.integration("obs", "connect", serde_json::Value::Null) })
     }
 
     fn obs_disconnect(&self) -> BoxFuture<'_, Result<(), ConsoleError>> {
-        Box::pin(async move { Err(not_built("OBS")) })
+        Box::pin(async move { self.integration("obs", "disconnect", serde_json::Value::Null) })
     }
 
     fn user(

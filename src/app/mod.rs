@@ -29,7 +29,7 @@ use crate::dispatch::{Dispatcher, Health, Outputs, Parts};
 use crate::loyalty::Loyalty;
 use crate::moderation::Moderator;
 use crate::queue;
-use crate::scripting::api::{Integrations, Services};
+use crate::scripting::api::Services;
 use crate::scripting::{HostConfig, ScriptHost};
 use crate::sim::SimTwitch;
 use crate::storage::{Storage, StorageOptions};
@@ -64,6 +64,22 @@ impl Default for Subsystems {
             hotkeys: true,
             console: true,
             notify: true,
+        }
+    }
+}
+
+impl Subsystems {
+    /// The same, with every integration (OBS, Discord, ZeroMQ, sound, hotkeys, notifications)
+    /// off: the core alone, as tests and benchmarks of the core want it.
+    pub fn without_integrations(self) -> Subsystems {
+        Subsystems {
+            obs: false,
+            discord: false,
+            zmq: false,
+            audio: false,
+            hotkeys: false,
+            notify: false,
+            ..self
         }
     }
 }
@@ -210,10 +226,30 @@ impl Bot {
             &mut tasks,
         );
 
+        let (integrations, integration_tasks) = crate::integrations::start(
+            &crate::integrations::StartContext {
+                config: Arc::new(config.clone()),
+                data_dir: settings.data_dir.clone(),
+                events: events.clone(),
+                health: health.clone(),
+                shutdown: shutdown.clone(),
+            },
+            crate::integrations::Enabled {
+                obs: settings.enabled.obs,
+                discord: settings.enabled.discord,
+                zmq: settings.enabled.zmq,
+                audio: settings.enabled.audio,
+                hotkeys: settings.enabled.hotkeys,
+                notify: settings.enabled.notify,
+            },
+        )
+        .await;
+        tasks.extend(integration_tasks);
         let mut outputs = Outputs {
             chat: None,
             helix: api.helix.clone(),
             log: Some(log.clone()),
+            integrations: integrations.clone(),
         };
         if settings.enabled.chat {
             let (url, token) = match &sim {
@@ -291,7 +327,7 @@ impl Bot {
                     runtime: tokio::runtime::Handle::current(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),
-            integrations: Integrations::default(),
+            integrations: integrations.for_scripts(),
             currency: config.loyalty.currency.clone(),
         };
         let (scripts, report) = ScriptHost::start(

@@ -1,4 +1,5 @@
-//! `configs/bot.yaml`: accounts, Twitch endpoints, chat behaviour, the queue and the console.
+//! `configs/bot.yaml`: accounts, Twitch endpoints, chat behaviour, the queue, the console and
+//! the integrations.
 //!
 //! The key names here are a public contract (tools outside the project write these files):
 //! rename nothing, only add.
@@ -6,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::api::{AuthConfig, EmotesConfig, EventSubConfig, StreamConfig};
+use super::integrations::{DiscordConfig, NotificationsConfig, ObsConfig, SoundConfig, ZmqConfig};
 use super::{Checker, Validate};
 
 /// The whole of `configs/bot.yaml`. Every key has a default, so an empty file is valid.
@@ -24,6 +26,11 @@ pub struct BotConfig {
     pub eventsub: EventSubConfig,
     pub stream: StreamConfig,
     pub emotes: EmotesConfig,
+    pub obs: ObsConfig,
+    pub discord: DiscordConfig,
+    pub zmq: ZmqConfig,
+    pub sound: SoundConfig,
+    pub notifications: NotificationsConfig,
 }
 
 impl Default for BotConfig {
@@ -39,6 +46,11 @@ impl Default for BotConfig {
             eventsub: EventSubConfig::default(),
             stream: StreamConfig::default(),
             emotes: EmotesConfig::default(),
+            obs: ObsConfig::default(),
+            discord: DiscordConfig::default(),
+            zmq: ZmqConfig::default(),
+            sound: SoundConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -253,6 +265,7 @@ impl Validate for BotConfig {
         if self.queue.capacity == 0 {
             check.error("queue.capacity", "must be at least 1 event");
         }
+        super::integrations::validate(&self.obs, &self.zmq, &self.sound, &self.discord, check);
         if self.console.bind.parse::<std::net::SocketAddr>().is_err() {
             check.error(
                 "console.bind",

@@ -57,6 +57,35 @@ pub struct Secrets {
     pub broadcaster: Grant,
     /// The web console's access token; generated on first start when empty.
     pub console_token: String,
+    /// obs-websocket's server password (empty: authentication off in OBS).
+    pub obs_password: String,
+    pub discord: DiscordSecrets,
+}
+
+/// Discord credentials: named webhook URLs (the default) or a bot token.
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordSecrets {
+    /// Name → webhook URL (Server Settings → Integrations → Webhooks → Copy Webhook URL).
+    pub webhooks: std::collections::BTreeMap<String, String>,
+    /// A bot token, for posting to channel ids from `discord.channels` in bot.yaml.
+    pub bot_token: String,
+}
+
+impl DiscordSecrets {
+    /// Whether anything is configured: Discord stays off until it is.
+    pub fn configured(&self) -> bool {
+        !self.webhooks.is_empty() || !self.bot_token.is_empty()
+    }
+}
+
+impl std::fmt::Debug for DiscordSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordSecrets")
+            .field("webhooks", &self.webhooks.keys().collect::<Vec<_>>())
+            .field("bot_token", &shown(&self.bot_token))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -70,6 +99,8 @@ impl std::fmt::Debug for Secrets {
             .field("bot", &self.bot)
             .field("broadcaster", &self.broadcaster)
             .field("console_token", &shown(&self.console_token))
+            .field("obs_password", &shown(&self.obs_password))
+            .field("discord", &self.discord)
             .finish()
     }
 }
@@ -262,6 +293,11 @@ mod tests {
             },
             broadcaster: Grant::default(),
             console_token: "console-value".into(),
+            obs_password: "obs-value".into(),
+            discord: DiscordSecrets {
+                webhooks: [("alerts".to_string(), "https://hook-value".to_string())].into(),
+                bot_token: "discord-value".into(),
+            },
         }
     }
 
