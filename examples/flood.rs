@@ -151,10 +151,31 @@ fn run_scenario(options: &FloodOptions, bot_cpu: usize) -> anyhow::Result<Row> {
         .stdin(Stdio::piped())
         .spawn()?;
     let pid = child.id();
+    // A bot that dies before the flood ends would leave the server waiting forever.
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = served.clone();
+    std::thread::spawn(move || {
+        while !watching.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.trim_start().to_string())
+                });
+            if state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X')) {
+                eprintln!(
+                    "the bot (pid {pid}) exited before the flood ended: see its output above"
+                );
+                std::process::exit(1);
+            }
+        }
+    });
     let mut at_join = (0.0, 0);
     let result = server.serve_one(options, |_, _| {
         at_join = (cpu_secs(pid), status_kb(pid, "VmRSS:"));
     });
+    served.store(true, std::sync::atomic::Ordering::Relaxed);
     let cpu_total = cpu_secs(pid);
     let peak_rss_kb = status_kb(pid, "VmHWM:");
     drop(child.stdin.take());
@@ -289,8 +310,11 @@ fn bot_child(url: &str) -> anyhow::Result<()> {
         let mut settings = Settings {
             data_dir: data.path().to_path_buf(),
             config_dir: data.path().join("configs"),
+            // `cargo run` says where the project is; a binary started by hand uses the path
+            // it was built from.
             scripts_dir: std::path::PathBuf::from(
-                std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"),
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
             )
             .join("scripts"),
             ..Settings::default()

@@ -209,10 +209,11 @@ pub fn spawn_modlog_writer(
             let storage = storage.clone();
             let entries = std::mem::take(&mut batch);
             let written = tokio::task::spawn_blocking(move || {
-                for entry in &entries {
-                    if let Err(e) = storage.append_modlog(entry) {
-                        warn!("cannot write the moderation log: {e}");
-                    }
+                if let Err(e) = storage.append_modlog_batch(&entries) {
+                    warn!(
+                        "cannot write the moderation log ({} entries lost): {e}",
+                        entries.len()
+                    );
                 }
             })
             .await;

@@ -23,6 +23,8 @@ pub mod config;
 pub mod console;
 pub mod dispatch;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod import;
 pub mod integrations;
 pub mod loyalty;

@@ -184,7 +184,7 @@ where
 
 /// Parses `text` as the contents of `path`. With `redact`, no value from the file appears in
 /// an error (secrets.yaml).
-pub(crate) fn parse_str<T>(path: &Path, text: &str, redact: bool) -> Result<T, Vec<ConfigError>>
+pub fn parse_str<T>(path: &Path, text: &str, redact: bool) -> Result<T, Vec<ConfigError>>
 where
     T: serde::de::DeserializeOwned + Validate,
 {

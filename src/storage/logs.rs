@@ -13,7 +13,16 @@ impl Storage {
     /// # Errors
     /// On a redb failure.
     pub fn append_modlog(&self, entry: &Value) -> Result<u64> {
-        self.append(MODLOG, entry)
+        self.append(MODLOG, std::slice::from_ref(entry))
+    }
+
+    /// Appends moderation log entries in one transaction (a spam wave is one commit, not one
+    /// per message); returns the last sequence number.
+    ///
+    /// # Errors
+    /// On a redb failure; then none of them is written.
+    pub fn append_modlog_batch(&self, entries: &[Value]) -> Result<u64> {
+        self.append(MODLOG, entries)
     }
 
     /// The newest `n` moderation log entries, newest first.
@@ -29,7 +38,7 @@ impl Storage {
     /// # Errors
     /// On a redb failure.
     pub fn append_stream_stats(&self, record: &Value) -> Result<u64> {
-        self.append(STREAM_STATS, record)
+        self.append(STREAM_STATS, std::slice::from_ref(record))
     }
 
     /// The newest `n` stream statistics records, newest first.
@@ -40,13 +49,16 @@ impl Storage {
         self.recent(STREAM_STATS, "stream_stats", n)
     }
 
-    fn append(&self, table: TableDefinition<u64, &[u8]>, value: &Value) -> Result<u64> {
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
+    fn append(&self, table: TableDefinition<u64, &[u8]>, values: &[Value]) -> Result<u64> {
         let txn = self.db().begin_write()?;
         let seq = {
             let mut t = txn.open_table(table)?;
-            let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
-            t.insert(seq, bytes.as_slice())?;
+            let mut seq = t.last()?.map_or(0, |(k, _)| k.value());
+            for value in values {
+                seq += 1;
+                let bytes = serde_json::to_vec(value).unwrap_or_default();
+                t.insert(seq, bytes.as_slice())?;
+            }
             seq
         };
         txn.commit()?;

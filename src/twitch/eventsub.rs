@@ -194,6 +194,90 @@ struct Metadata {
     subscription_type: Option<String>,
 }
 
+/// One EventSub WebSocket message, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventSubMessage {
+    Welcome {
+        session_id: String,
+        keepalive_secs: Option<u64>,
+    },
+    Keepalive,
+    /// Twitch asks us to move to `url` (keeping the old socket until the new one welcomes us).
+    Reconnect {
+        url: String,
+    },
+    /// A notification; `event` is `None` for types the bot does not react to.
+    Notification {
+        message_id: String,
+        kind: String,
+        event: Option<Box<ChannelEvent>>,
+    },
+    Revocation {
+        kind: String,
+        reason: String,
+    },
+    Other {
+        message_type: String,
+    },
+}
+
+/// Decodes one text frame from the EventSub socket. Never panics, whatever the text.
+///
+/// # Errors
+/// The JSON error when the text is not an EventSub envelope.
+pub fn decode(text: &str) -> Result<EventSubMessage, serde_json::Error> {
+    let env: Envelope = serde_json::from_str(text)?;
+    let session = &env.payload["session"];
+    Ok(match env.metadata.message_type.as_str() {
+        "session_welcome" => EventSubMessage::Welcome {
+            session_id: session["id"].as_str().unwrap_or_default().to_string(),
+            keepalive_secs: session["keepalive_timeout_seconds"].as_u64(),
+        },
+        "session_keepalive" => EventSubMessage::Keepalive,
+        "session_reconnect" => match session["reconnect_url"].as_str() {
+            Some(url) => EventSubMessage::Reconnect {
+                url: url.to_string(),
+            },
+            None => EventSubMessage::Other {
+                message_type: "session_reconnect without a reconnect_url".into(),
+            },
+        },
+        "notification" => {
+            let kind = env
+                .metadata
+                .subscription_type
+                .clone()
+                .or_else(|| {
+                    env.payload["subscription"]["type"]
+                        .as_str()
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            let event = channel_event_from_notification(
+                &kind,
+                &env.metadata.message_id,
+                &env.payload["event"],
+            )
+            .map(Box::new);
+            EventSubMessage::Notification {
+                message_id: env.metadata.message_id,
+                kind,
+                event,
+            }
+        }
+        "revocation" => {
+            let sub = &env.payload["subscription"];
+            EventSubMessage::Revocation {
+                kind: sub["type"].as_str().unwrap_or_default().to_string(),
+                reason: sub["status"].as_str().unwrap_or_default().to_string(),
+            }
+        }
+        other => EventSubMessage::Other {
+            message_type: other.to_string(),
+        },
+    })
+}
+
 /// Starts the client. It runs until `shutdown`, reconnecting as needed.
 pub fn spawn(
     settings: EventSubSettings,
@@ -381,20 +465,21 @@ impl Client {
     }
 
     async fn handle(&mut self, text: &str, keepalive: &mut Duration, subscribe: bool) -> Step {
-        let env: Envelope = match serde_json::from_str(text) {
-            Ok(e) => e,
+        let message = match decode(text) {
+            Ok(m) => m,
             Err(e) => {
                 warn!("EventSub: unreadable message ignored ({e})");
                 return Step::Continue;
             }
         };
-        let session = &env.payload["session"];
-        match env.metadata.message_type.as_str() {
-            "session_welcome" => {
-                if let Some(secs) = session["keepalive_timeout_seconds"].as_u64() {
+        match message {
+            EventSubMessage::Welcome {
+                session_id: id,
+                keepalive_secs,
+            } => {
+                if let Some(secs) = keepalive_secs {
                     *keepalive = Duration::from_secs(secs.max(1));
                 }
-                let id = session["id"].as_str().unwrap_or_default().to_string();
                 info!(session = %id, "EventSub connected");
                 self.welcomed = true;
                 self.status.send_modify(|s| s.session_id = Some(id.clone()));
@@ -403,42 +488,25 @@ impl Client {
                 }
                 self.health(ConnectionState::Connected).await;
             }
-            "session_keepalive" => {}
-            "session_reconnect" => {
-                if let Some(url) = session["reconnect_url"].as_str() {
-                    return Step::Reconnect(url.to_string());
-                }
-            }
-            "notification" => {
-                if !self.dedup.first_time(&env.metadata.message_id) {
-                    debug!(id = %env.metadata.message_id, "EventSub duplicate dropped");
+            EventSubMessage::Keepalive => {}
+            EventSubMessage::Reconnect { url } => return Step::Reconnect(url),
+            EventSubMessage::Notification {
+                message_id,
+                kind,
+                event,
+            } => {
+                if !self.dedup.first_time(&message_id) {
+                    debug!(id = %message_id, "EventSub duplicate dropped");
                     return Step::Continue;
                 }
-                let kind = env
-                    .metadata
-                    .subscription_type
-                    .clone()
-                    .or_else(|| {
-                        env.payload["subscription"]["type"]
-                            .as_str()
-                            .map(str::to_string)
-                    })
-                    .unwrap_or_default();
-                match channel_event_from_notification(
-                    &kind,
-                    &env.metadata.message_id,
-                    &env.payload["event"],
-                ) {
+                match event {
                     Some(ev) => {
-                        let _ = self.events.send(Event::Channel(Box::new(ev))).await;
+                        let _ = self.events.send(Event::Channel(ev)).await;
                     }
                     None => debug!(%kind, "EventSub notification without a mapping"),
                 }
             }
-            "revocation" => {
-                let sub = &env.payload["subscription"];
-                let kind = sub["type"].as_str().unwrap_or_default().to_string();
-                let reason = sub["status"].as_str().unwrap_or_default().to_string();
+            EventSubMessage::Revocation { kind, reason } => {
                 let hint = if reason == "authorization_revoked" {
                     format!("; {}", super::auth::RUN_AUTH)
                 } else {
@@ -452,7 +520,9 @@ impl Client {
                 })
                 .await;
             }
-            other => debug!(%other, "EventSub message type ignored"),
+            EventSubMessage::Other { message_type } => {
+                debug!(%message_type, "EventSub message type ignored")
+            }
         }
         Step::Continue
     }
