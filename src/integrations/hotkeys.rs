@@ -45,7 +45,6 @@ pub fn start(ctx: &StartContext) -> Option<Started> {
         .name("hotkeys".into())
         .spawn(move || run(&thread_ctx, hold, &thread_down, &rx))
     {
-        warn!("hotkeys are off: cannot start their thread: {e}");
         ctx.report(
             Service::Hotkeys,
             ConnectionState::Down {
@@ -96,13 +95,13 @@ fn run(
 
 fn off(ctx: &StartContext, down: &AtomicBool, reason: String) {
     down.store(true, Ordering::Relaxed);
-    warn!(
-        "hotkeys are off: no desktop to press keys on ({reason}). The bot goes on without them (--nohotkeys hides this warning)"
-    );
+    // The dispatcher logs the `Down` state as the one warning.
     ctx.report(
         Service::Hotkeys,
         ConnectionState::Down {
-            reason: format!("no desktop to press keys on: {reason}"),
+            reason: format!(
+                "no desktop to press keys on ({reason}); the bot goes on without hotkeys (--nohotkeys switches them off)"
+            ),
         },
     );
 }

@@ -62,7 +62,6 @@ pub fn start(ctx: &StartContext) -> Option<Started> {
         .name("sound".into())
         .spawn(move || thread.run(rx))
     {
-        warn!("sound is off: cannot start its thread: {e}");
         ctx.report(
             Service::Audio,
             ConnectionState::Down {
@@ -168,8 +167,9 @@ impl SoundThread {
             Ok(sink) => sink,
             Err(reason) => {
                 self.down.store(true, Ordering::Relaxed);
-                warn!(
-                    "sound is off: {reason}. The bot goes on without sound (--noaudio hides this warning)"
+                // The dispatcher logs the `Down` state as the one warning.
+                let reason = format!(
+                    "{reason}; the bot goes on without sound (--noaudio switches sound off)"
                 );
                 self.ctx
                     .report(Service::Audio, ConnectionState::Down { reason });

@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::time::Duration;
 
 use serde_json::Value;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::{CallError, Integration, StartContext, Started};
 use crate::event::{ChannelEventKind, ConnectionState, Event, ObsEvent, Service};
@@ -83,7 +83,6 @@ pub fn start(ctx: &StartContext) -> Option<Started> {
         .name("notify".into())
         .spawn(move || run(&thread_ctx, on_crash, &rx))
     {
-        warn!("desktop notifications are off: cannot start their thread: {e}");
         ctx.report(
             Service::Notify,
             ConnectionState::Down {
@@ -109,15 +108,15 @@ fn run(ctx: &StartContext, on_crash: bool, notes: &Receiver<Note>) {
             true
         }
         Err(e) => {
-            warn!(
-                "desktop notifications are off for now: no notification service answers ({e}). The bot goes on without them (--nonotify hides this warning)"
-            );
             // A crash must not wait on a bus that is not there.
             crash::set_notify(false);
+            // The dispatcher logs the `Down` state as the one warning.
             ctx.report(
                 Service::Notify,
                 ConnectionState::Down {
-                    reason: format!("no notification service: {e}"),
+                    reason: format!(
+                        "no desktop notification service answers ({e}); the bot goes on without notifications (--nonotify switches them off)"
+                    ),
                 },
             );
             false
@@ -135,7 +134,6 @@ fn run(ctx: &StartContext, on_crash: bool, notes: &Receiver<Note>) {
                     }
                 }
                 Err(e) if up => {
-                    warn!("desktop notification not shown: {e}");
                     crash::set_notify(false);
                     ctx.report(
                         Service::Notify,
