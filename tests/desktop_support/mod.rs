@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
 
 impl Lines {
-    fn follow(&self, from: impl std::io::Read + Send + 'static) {
+    /// Collects the lines `from` writes, on a thread of its own.
+    pub fn follow(&self, from: impl std::io::Read + Send + 'static) {
         let lines = self.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(from).lines() {
