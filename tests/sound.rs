@@ -175,6 +175,32 @@ impl Recorder {
             .max()
             .unwrap_or(0)
     }
+    /// Waits (up to 5 s) until something was heard after `from` and the last 300 ms were
+    /// silent again; returns the mark there. Robust to a slow machine, unlike fixed sleeps.
+    fn after_sound(&self, from: usize) -> usize {
+        const QUIET: usize = 48_000 * 4 * 3 / 10;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = self.mark();
+            if now > from + QUIET && self.peak(from, now) > 0 && self.peak(now - QUIET, now) == 0 {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "no sound, or it does not end");
+        }
+    }
+
+    /// Waits (up to 5 s) until a sample louder than `level` was heard after `from`.
+    fn heard(&self, from: usize, level: i32) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.peak(from, self.mark()) > level {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
 }
 
 fn sleep(secs: f64) {
@@ -216,8 +242,7 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     let m0 = rec.mark();
     bot.ask("!snd beep.wav", "playing beep.wav", 5)
         .expect("the bot answers");
-    sleep(1.0);
-    let m1 = rec.mark();
+    let m1 = rec.after_sound(m0);
     let loud = rec.peak(m0, m1);
     assert!(
         (11_500..=14_000).contains(&loud),
@@ -227,8 +252,7 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     // A script's volume 0.25 on top of that: a quarter as loud.
     bot.ask("!snd beep.wav 0.25", "playing beep.wav", 5)
         .expect("the bot answers");
-    sleep(1.0);
-    let m2 = rec.mark();
+    let m2 = rec.after_sound(m1);
     let soft = rec.peak(m1, m2);
     assert!(
         (2_800..=3_700).contains(&soft),
@@ -238,17 +262,16 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     // An eight-second sound plays until it is skipped, then there is silence.
     bot.ask("!snd long.wav", "playing long.wav", 5)
         .expect("the bot answers");
-    sleep(1.0);
+    assert!(rec.heard(m2, 10_000), "the long sound plays");
     let m3 = rec.mark();
-    assert!(rec.peak(m2, m3) > 10_000, "the long sound plays");
     bot.ask("!snd", "skipped", 5).expect("the bot answers");
-    sleep(0.5);
-    let m4 = rec.mark();
+    // Silence while the sound still had more than 5 s to go: the skip worked.
+    let m4 = rec.after_sound(m3);
     sleep(1.0);
     let after_skip = rec.peak(m4, rec.mark());
     assert!(
         after_skip < 100,
-        "silence after the skip (the sound had 6 s left): peak {after_skip}"
+        "silence after the skip (the sound had 5 s left): peak {after_skip}"
     );
 
     // A file that is not there: a warning naming the file and the folder, and the bot goes on.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# A headless X server and a raw XI2 key observer for tests/hotkeys.rs.
+# A headless X server, a raw XI2 key observer and xdotool for tests/hotkeys.rs.
 set -euo pipefail
-if command -v Xvfb >/dev/null && command -v xinput >/dev/null && command -v xdotool >/dev/null; then
-  exit 0
-fi
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  xvfb xinput xdotool >/dev/null
+pkgs=(xvfb xinput xdotool)
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+    break
+  fi
+done
