@@ -163,6 +163,12 @@ struct SoundThread {
 
 impl SoundThread {
     fn run(self, commands: Receiver<Command>) {
+        if !self.folder.is_dir() {
+            warn!(
+                "the sounds folder {} does not exist (sound.folder in configs/bot.yaml): scripts' sounds will not be found",
+                self.folder.display()
+            );
+        }
         let sink = match open_device() {
             Ok(sink) => sink,
             Err(reason) => {
