@@ -31,6 +31,9 @@ fn main() -> ExitCode {
         );
     }
     let settings = Settings::from_cli(&cli);
+    // Before anything can panic: a crash leaves <data>/crash.log and, unless --nonotify, a
+    // desktop notification (`notifications.on_crash` may turn that off once the config is read).
+    twitch_bot::integrations::notify::crash::install(&settings.data_dir, settings.enabled.notify);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,9 +1,301 @@
-//! Sound (not built yet: the integration starts nothing).
+//! Sound: scripts play files from the sounds folder (`sound.folder`: mp3, ogg, wav, flac) one
+//! after another on a bounded queue, at `sound.volume` times the script's own volume, and may
+//! skip the one playing.
+//!
+//! rodio's output stream is not `Send`, so one dedicated thread opens the default output device
+//! and owns it; calls only validate their data and hand a command to that thread through a
+//! bounded channel, so the dispatcher never waits on the disk or the sound card. No device (or a
+//! device layer that panics, as cpal can) is one warning and a `Down` audio state: the bot goes on
+//! without sound.
 
-use super::{StartContext, Started};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
 
-/// Starts Sound; `None` while it is not built.
-pub fn start(_ctx: &StartContext) -> Option<Started> {
-    tracing::debug!("Sound is not built yet");
-    None
+use rodio::{Decoder, DeviceSinkBuilder, Player, Source};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{CallError, Integration, StartContext, Started};
+use crate::event::{ConnectionState, Service};
+
+/// The file kinds rodio decodes with the features we build it with.
+pub const EXTENSIONS: &[&str] = &["mp3", "ogg", "wav", "flac"];
+
+/// How often the sound thread looks at the shutdown token while idle.
+const IDLE_TICK: Duration = Duration::from_millis(200);
+
+/// What the sound thread is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+enum Command {
+    Play { file: String, volume: f32 },
+    Skip,
+}
+
+/// The running sound integration: a handle to the sound thread.
+pub struct Sound {
+    commands: SyncSender<Command>,
+    /// Set once the device could not be opened: plays are then dropped without a word each
+    /// (the one warning was given).
+    down: Arc<AtomicBool>,
+}
+
+/// Starts the sound thread; `None` only when the thread cannot be spawned.
+pub fn start(ctx: &StartContext) -> Option<Started> {
+    let config = ctx.config.bot.sound.clone();
+    let folder = PathBuf::from(&config.folder);
+    // Room for the queue plus a few skips; the queue's real bound is checked against what the
+    // player holds.
+    let (tx, rx) = sync_channel(config.queue.saturating_add(4));
+    let down = Arc::new(AtomicBool::new(false));
+    let thread = SoundThread {
+        folder,
+        master: config.volume,
+        queue: config.queue,
+        down: down.clone(),
+        ctx: ctx.clone(),
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("sound".into())
+        .spawn(move || thread.run(rx))
+    {
+        ctx.report(
+            Service::Audio,
+            ConnectionState::Down {
+                reason: format!("cannot start the sound thread: {e}"),
+            },
+        );
+        return None;
+    }
+    Some(Started {
+        integration: Arc::new(Sound { commands: tx, down }),
+        task: None,
+    })
+}
+
+impl Integration for Sound {
+    fn name(&self) -> &'static str {
+        "sound"
+    }
+
+    fn call(&self, call: &str, data: Value) -> Result<(), CallError> {
+        let command = match call {
+            "play" => parse_play(&data)?,
+            "skip" => Command::Skip,
+            _ => {
+                return Err(CallError::UnknownCall {
+                    integration: "sound".into(),
+                    call: call.into(),
+                });
+            }
+        };
+        if self.down.load(Ordering::Relaxed) {
+            debug!("no audio device: {command:?} dropped");
+            return Ok(());
+        }
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(CallError::Busy("sound".into())),
+            Err(TrySendError::Disconnected(command)) => {
+                debug!("the sound thread has stopped: {command:?} dropped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Checks a `play` call's data: `{file, volume?}` with a bare file name of a kind rodio plays.
+fn parse_play(data: &Value) -> Result<Command, CallError> {
+    let file = data
+        .get("file")
+        .and_then(Value::as_str)
+        .ok_or_else(|| CallError::BadData("sound.play needs `file`, a file name".into()))?;
+    check_file_name(file)?;
+    let volume = match data.get("volume") {
+        None | Some(Value::Null) => 1.0,
+        Some(v) => v
+            .as_f64()
+            .filter(|v| (0.0..=1.0).contains(v))
+            .ok_or_else(|| {
+                CallError::BadData(format!(
+                    "sound.play: volume {v} is not a number from 0.0 to 1.0"
+                ))
+            })? as f32,
+    };
+    Ok(Command::Play {
+        file: file.to_string(),
+        volume,
+    })
+}
+
+fn check_file_name(file: &str) -> Result<(), CallError> {
+    if file.is_empty() || file.starts_with('.') || file.contains(['/', '\\', '\0']) {
+        return Err(CallError::BadData(format!(
+            "sound.play: `{file}` is not a file name in the sounds folder (no folders, no leading dot)"
+        )));
+    }
+    let ext = Path::new(file)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext {
+        Some(ext) if EXTENSIONS.contains(&ext.as_str()) => Ok(()),
+        _ => Err(CallError::BadData(format!(
+            "sound.play: `{file}` is not a sound file the bot plays ({})",
+            EXTENSIONS.join(", ")
+        ))),
+    }
+}
+
+/// The thread that owns the output device.
+struct SoundThread {
+    folder: PathBuf,
+    /// `sound.volume`.
+    master: f32,
+    /// `sound.queue`: sounds waiting at most.
+    queue: usize,
+    down: Arc<AtomicBool>,
+    ctx: StartContext,
+}
+
+impl SoundThread {
+    fn run(self, commands: Receiver<Command>) {
+        if !self.folder.is_dir() {
+            warn!(
+                "the sounds folder {} does not exist (sound.folder in configs/bot.yaml): scripts' sounds will not be found",
+                self.folder.display()
+            );
+        }
+        let sink = match open_device() {
+            Ok(sink) => sink,
+            Err(reason) => {
+                self.down.store(true, Ordering::Relaxed);
+                // The dispatcher logs the `Down` state as the one warning.
+                let reason = format!(
+                    "{reason}; the bot goes on without sound (--noaudio switches sound off)"
+                );
+                self.ctx
+                    .report(Service::Audio, ConnectionState::Down { reason });
+                return;
+            }
+        };
+        info!("sound: playing through the default output device");
+        self.ctx.report(Service::Audio, ConnectionState::Connected);
+        let player = Player::connect_new(sink.mixer());
+        self.serve(&player, &commands, &self.ctx.shutdown);
+        player.stop();
+        drop(sink);
+    }
+
+    fn serve(&self, player: &Player, commands: &Receiver<Command>, shutdown: &CancellationToken) {
+        loop {
+            match commands.recv_timeout(IDLE_TICK) {
+                Ok(Command::Play { file, volume }) => self.play(player, &file, volume),
+                Ok(Command::Skip) => {
+                    if player.empty() {
+                        debug!("sound.skip: nothing is playing");
+                    } else {
+                        player.skip_one();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    fn play(&self, player: &Player, file: &str, volume: f32) {
+        // The player holds the sound playing now plus the ones waiting.
+        if player.len() > self.queue {
+            warn!(
+                "sound queue is full ({} waiting, sound.queue in configs/bot.yaml): `{file}` dropped",
+                self.queue
+            );
+            return;
+        }
+        let path = self.folder.join(file);
+        let opened = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                warn!(
+                    "sound `{file}` is not in the sounds folder {} (sound.folder in configs/bot.yaml): put the file there or fix the script",
+                    self.folder.display()
+                );
+                return;
+            }
+            Err(e) => {
+                warn!("sound `{}` cannot be read: {e}", path.display());
+                return;
+            }
+        };
+        let decoder = match Decoder::try_from(opened) {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(
+                    "sound `{}` cannot be played: {e} (is it really {}?)",
+                    path.display(),
+                    EXTENSIONS.join("/")
+                );
+                return;
+            }
+        };
+        debug!("sound: queued {file} at volume {volume}");
+        player.append(decoder.amplify(self.master * volume));
+    }
+}
+
+/// Opens the default output device. cpal can panic on some machines without sound hardware:
+/// that counts as "no device", not as a crash.
+fn open_device() -> Result<rodio::MixerDeviceSink, String> {
+    match super::notify::crash::catch(DeviceSinkBuilder::open_default_sink) {
+        Ok(Ok(mut sink)) => {
+            sink.log_on_drop(false);
+            Ok(sink)
+        }
+        Ok(Err(e)) => Err(format!("no audio output device ({e})")),
+        Err(panic) => Err(format!(
+            "no audio output device (the audio layer failed: {panic})"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn play_takes_a_bare_sound_file_and_an_optional_volume() {
+        assert_eq!(
+            parse_play(&json!({"file": "Horn.MP3"})).unwrap(),
+            Command::Play {
+                file: "Horn.MP3".into(),
+                volume: 1.0
+            }
+        );
+        assert_eq!(
+            parse_play(&json!({"file": "a.ogg", "volume": 0.25})).unwrap(),
+            Command::Play {
+                file: "a.ogg".into(),
+                volume: 0.25
+            }
+        );
+    }
+
+    #[test]
+    fn bad_play_data_says_what_is_wrong() {
+        let err = |v: Value| parse_play(&v).unwrap_err().to_string();
+        assert!(err(json!({})).contains("needs `file`"));
+        assert!(err(json!({"file": "../secrets.yaml"})).contains("not a file name"));
+        assert!(err(json!({"file": ".hidden.wav"})).contains("not a file name"));
+        assert!(err(json!({"file": "notes.txt"})).contains("mp3, ogg, wav, flac"));
+        assert!(err(json!({"file": "a.wav", "volume": 3})).contains("0.0 to 1.0"));
+        assert!(err(json!({"file": "a.wav", "volume": "loud"})).contains("0.0 to 1.0"));
+    }
 }

@@ -1,0 +1,269 @@
+//! Helpers for the desktop integrations' tests (sound, hotkeys, notifications): the real
+//! `twitch-bot` binary in `--offline` mode as a child process with an environment of our choosing
+//! (the sound card, display and session bus are found through process-wide environment
+//! variables), and peer processes stopped by PID when the test ends.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lines a child wrote, shared with the thread reading them.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Lines {
+    /// Collects the lines `from` writes, on a thread of its own.
+    pub fn follow(&self, from: impl std::io::Read + Send + 'static) {
+        let lines = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines() {
+                let Ok(line) = line else { break };
+                let (all, changed) = &*lines.0;
+                all.lock().unwrap().push(line);
+                changed.notify_all();
+            }
+        });
+    }
+
+    /// Everything so far.
+    pub fn all(&self) -> Vec<String> {
+        self.0.0.lock().unwrap().clone()
+    }
+
+    /// How many lines so far.
+    pub fn len(&self) -> usize {
+        self.0.0.lock().unwrap().len()
+    }
+
+    /// Waits up to `secs` for a line after the first `skip` that satisfies `pred`.
+    pub fn wait_after(
+        &self,
+        skip: usize,
+        secs: u64,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let (all, changed) = &*self.0;
+        let mut guard = all.lock().unwrap();
+        loop {
+            if let Some(l) = guard.iter().skip(skip).find(|l| pred(l)) {
+                return Some(l.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            guard = changed.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits up to `secs` for any line that satisfies `pred`.
+    pub fn wait(&self, secs: u64, pred: impl Fn(&str) -> bool) -> Option<String> {
+        self.wait_after(0, secs, pred)
+    }
+}
+
+/// A child process killed (by its PID) and reaped when dropped.
+pub struct Peer {
+    pub child: Child,
+    pub name: &'static str,
+}
+
+impl Peer {
+    /// Starts `cmd` with its output discarded unless the command set it up otherwise.
+    pub fn spawn(name: &'static str, cmd: &mut Command) -> Peer {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Peer { child, name }
+    }
+
+    /// Asks the process to stop with SIGINT/SIGTERM first (so it can flush), then kills it.
+    pub fn stop(&mut self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill")
+            .args([signal, &pid])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `program` is on the PATH; prints `skipped: <reason>` when it is not.
+pub fn have(programs: &[&str], test: &str) -> bool {
+    for p in programs {
+        let found = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|d| d.join(p).is_file()))
+            .unwrap_or(false);
+        if !found {
+            eprintln!("skipped: {test}: `{p}` is not installed (see .ci/peers/)");
+            return false;
+        }
+    }
+    true
+}
+
+/// The folders of one offline bot: `configs/`, `scripts/`, `data/` under a temp dir.
+pub struct BotDir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl BotDir {
+    pub fn new() -> BotDir {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        for d in ["configs", "scripts/commands", "data", "home"] {
+            std::fs::create_dir_all(tmp.path().join(d)).expect("mkdir");
+        }
+        // The offline bot answers `!ping`: the test's "is it alive" check.
+        let dir = BotDir { tmp };
+        // Tests chat fast as one viewer: the flood filter would delete that.
+        dir.write("configs/moderation.yaml", "enabled: false\n");
+        dir.write(
+            "scripts/commands/ping.rhai",
+            "fn run(ctx) { ctx.reply(\"pong\"); }\n",
+        );
+        dir
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Writes `text` to `rel` under the folder.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.tmp.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// A fresh HOME for the child processes.
+    pub fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+}
+
+/// The bot binary running `--offline` with chat typed on its stdin.
+pub struct Bot {
+    peer: Peer,
+    stdin: ChildStdin,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl Bot {
+    /// Starts the bot in `dir` with the other integrations off, the environment cleared but for
+    /// PATH, HOME (`dir/home`) and `env`, plus `flags`.
+    pub fn start(dir: &BotDir, flags: &[&str], env: &[(&str, String)]) -> Bot {
+        let p = dir.path();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_twitch-bot"));
+        cmd.args([
+            "--offline",
+            "--noconsole",
+            "--nozmq",
+            "--noobs",
+            "--nodiscord",
+        ])
+        .args(["--notimers", "--config"])
+        .arg(p.join("configs"))
+        .arg("--data")
+        .arg(p.join("data"))
+        .arg("--scripts")
+        .arg(p.join("scripts"))
+        .args(flags)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.home())
+        .env("RUST_LOG", "info")
+        .current_dir(p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut peer = Peer::spawn("twitch-bot", &mut cmd);
+        let stdin = peer.child.stdin.take().expect("stdin");
+        let (stdout, stderr) = (Lines::default(), Lines::default());
+        stdout.follow(peer.child.stdout.take().expect("stdout"));
+        stderr.follow(peer.child.stderr.take().expect("stderr"));
+        let mut bot = Bot {
+            peer,
+            stdin,
+            stdout,
+            stderr,
+        };
+        assert!(
+            bot.alive(20),
+            "the offline bot answers !ping\nstdout: {:#?}\nstderr: {:#?}",
+            bot.stdout.all(),
+            bot.stderr.all()
+        );
+        bot
+    }
+
+    /// Types `line` into the offline chat.
+    pub fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("the bot reads its stdin");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Types `line` and waits up to `secs` for the bot's chat answer containing `answer`.
+    pub fn ask(&mut self, line: &str, answer: &str, secs: u64) -> Option<String> {
+        let from = self.stdout.len();
+        self.say(line);
+        self.stdout
+            .wait_after(from, secs, |l| l.starts_with("[#") && l.contains(answer))
+    }
+
+    /// Whether the bot answers `!ping` within `secs` (asking again while it joins).
+    pub fn alive(&mut self, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.ask("!ping", "pong", 1).is_some() {
+                return true;
+            }
+            if let Ok(Some(status)) = self.peer.child.try_wait() {
+                eprintln!("the bot exited: {status}");
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Warning lines on stderr so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.stderr
+            .all()
+            .into_iter()
+            .filter(|l| l.contains(" WARN "))
+            .collect()
+    }
+
+    /// Stops the bot as Ctrl-C would.
+    pub fn stop(mut self) {
+        self.peer.stop("-INT");
+    }
+}
