@@ -13,8 +13,9 @@ use std::time::Duration;
 use common::eventually;
 use twitch_bot::app::{Bot, Settings};
 use twitch_bot::config::Config;
+use twitch_bot::config::integrations::ObsConnect;
 use twitch_bot::event::{ConnectionState, Service};
-use twitch_bot::sim::{ClientLine, Viewer};
+use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
 
 const PASSWORD: &str = "obs-test-password-7";
 
@@ -219,6 +220,15 @@ struct TestBot {
 }
 
 async fn start_bot(port: u16, password: &str, max_backoff_secs: u64) -> TestBot {
+    start_bot_with(port, password, max_backoff_secs, |_| {}).await
+}
+
+async fn start_bot_with(
+    port: u16,
+    password: &str,
+    max_backoff_secs: u64,
+    tweak: impl FnOnce(&mut Config),
+) -> TestBot {
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = dir.path().join("scripts");
     for (file, code) in [
@@ -256,6 +266,7 @@ async fn start_bot(port: u16, password: &str, max_backoff_secs: u64) -> TestBot 
     config.bot.obs.port = port;
     config.bot.obs.max_backoff_secs = max_backoff_secs;
     config.secrets.obs_password = password.into();
+    tweak(&mut config);
     let bot = Bot::start(settings, config)
         .await
         .expect("the offline bot starts");
@@ -435,6 +446,34 @@ async fn obs_started_after_the_bot_or_restarted_is_connected_by_itself() {
     assert!(
         obs_connected(&test.bot, 10).await,
         "OBS restarted: connected again: {:?}",
+        obs_state(&test.bot)
+    );
+    test.bot.shutdown().await;
+    drop(obs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_connect_live_the_bot_connects_when_the_stream_goes_online() {
+    let _turn = TURN.lock().await;
+    let Some(root) = obs_root() else { return };
+    let port = free_port();
+    let obs = ObsPeer::start(&root, port, PASSWORD).await;
+    let test = start_bot_with(port, PASSWORD, 1, |c| c.bot.obs.connect = ObsConnect::Live).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        obs.log()
+            .matches("New WebSocket client has connected")
+            .count(),
+        0,
+        "obs.connect: live leaves OBS alone while offline"
+    );
+    assert_eq!(obs_state(&test.bot), None);
+    let sim = test.bot.sim().expect("offline");
+    sim.fire(&Viewer::new("testchan"), &SimEvent::StreamOnline)
+        .await;
+    assert!(
+        obs_connected(&test.bot, 10).await,
+        "the stream went online: connected: {:?}",
         obs_state(&test.bot)
     );
     test.bot.shutdown().await;
