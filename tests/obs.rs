@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::eventually;
+use obws::requests::inputs::InputId;
+use obws::requests::scene_items::Id as SceneItemQuery;
+use obws::requests::scenes::SceneId;
 use twitch_bot::app::{Bot, Settings};
 use twitch_bot::config::Config;
 use twitch_bot::config::integrations::ObsConnect;
@@ -241,6 +244,20 @@ async fn start_bot_with(
             "fn run(ctx) { ctx.obs.request(\"CreateScene\", #{ sceneName: ctx.args[0] }); }\n",
         ),
         (
+            "commands/mktext.rhai",
+            "fn run(ctx) { ctx.obs.request(\"CreateInput\", #{ sceneName: ctx.args[0], \
+             inputName: ctx.args[1], inputKind: \"text_ft2_source_v2\", \
+             inputSettings: #{ text: \"start\" } }); }\n",
+        ),
+        (
+            "commands/text.rhai",
+            "fn run(ctx) { ctx.obs.set_text(ctx.args[0], ctx.args[1]); }\n",
+        ),
+        (
+            "commands/hide.rhai",
+            "fn run(ctx) { ctx.obs.hide_source(ctx.args[0], ctx.args[1]); }\n",
+        ),
+        (
             "events/obs_scene_changed.rhai",
             "fn run(ctx) { ctx.say(`OBS is on ${ctx.event.scene} now`); }\n",
         ),
@@ -314,7 +331,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_script_switches_the_scene_and_an_event_script_hears_it() {
+async fn scripts_switch_scenes_set_text_and_hide_sources_and_hear_the_scene_change() {
     let _turn = TURN.lock().await;
     let Some(root) = obs_root() else { return };
     let port = free_port();
@@ -359,6 +376,55 @@ async fn a_script_switches_the_scene_and_an_event_script_hears_it() {
         Some("OBS is on BRB now"),
         "events/obs_scene_changed.rhai ran on OBS's CurrentProgramSceneChanged"
     );
+
+    // A text source: created by name, its text set, then hidden in its scene.
+    sim.chat_as(&viewer, "!mktext BRB Goal").await;
+    let text_is = |want: &'static str| {
+        let client = &client;
+        move || async move {
+            client
+                .inputs()
+                .settings::<serde_json::Value>(InputId::Name("Goal"))
+                .await
+                .is_ok_and(|s| s.settings["text"] == want)
+        }
+    };
+    assert!(
+        obs_shows(5, text_is("start")).await,
+        "the text source exists"
+    );
+    sim.chat_as(&viewer, "!text Goal 42/100").await;
+    assert!(
+        obs_shows(5, text_is("42/100")).await,
+        "set_text changed the source's text"
+    );
+    let item = client
+        .scene_items()
+        .id(SceneItemQuery {
+            scene: SceneId::Name("BRB"),
+            source: "Goal",
+            search_offset: None,
+        })
+        .await
+        .expect("the source is in the scene");
+    assert!(
+        client
+            .scene_items()
+            .enabled(SceneId::Name("BRB"), item)
+            .await
+            .expect("visibility"),
+        "a new source is visible"
+    );
+    sim.chat_as(&viewer, "!hide BRB Goal").await;
+    let hidden = obs_shows(5, || async {
+        client
+            .scene_items()
+            .enabled(SceneId::Name("BRB"), item)
+            .await
+            .is_ok_and(|visible| !visible)
+    })
+    .await;
+    assert!(hidden, "hide_source hid it");
     test.bot.shutdown().await;
     drop(obs);
 }

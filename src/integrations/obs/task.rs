@@ -135,7 +135,8 @@ impl Task {
                             want = false;
                         }
                         End::Lost => {
-                            warn!("OBS closed the connection; reconnecting");
+                            // The warning comes with the first failed attempt, if any.
+                            info!("OBS closed the connection; reconnecting");
                             self.warned = false;
                             self.show(ConnectionState::Reconnecting {
                                 reason: "OBS closed the connection".into(),
@@ -302,7 +303,17 @@ impl Task {
                         client.disconnect().await;
                         return End::Shutdown;
                     }
-                    Some(Command::Call(call)) => self.perform(&client, call).await,
+                    Some(Command::Call(call)) => {
+                        // A hung OBS must not hold up the bot's shutdown.
+                        let shutdown = self.setup.ctx.shutdown.clone();
+                        tokio::select! {
+                            () = self.perform(&client, call) => {}
+                            () = shutdown.cancelled() => {
+                                client.disconnect().await;
+                                return End::Shutdown;
+                            }
+                        }
+                    }
                     Some(Command::Disconnect) => {
                         client.disconnect().await;
                         return End::Disconnected;
