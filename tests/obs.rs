@@ -84,11 +84,20 @@ impl ObsPeer {
             "alerts_enabled": false, "auth_required": true, "server_password": password,
         });
         std::fs::write(ws_dir.join("config.json"), ws_config.to_string()).expect("ws config");
+        // libpulse's runtime folder, inside HOME so it goes with it (else /tmp/pulse-*).
+        let run_dir = host_home.join("run");
+        std::fs::create_dir_all(&run_dir).expect("runtime dir");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700));
+        }
         let log = std::fs::File::create(host_home.join("obs.log")).expect("log");
         let shell = Command::new("chroot")
             .arg(root)
             .args(["env", "-i"])
             .arg(format!("HOME={home}"))
+            .arg(format!("XDG_RUNTIME_DIR={home}/run"))
             .args([
                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                 "LANG=C.UTF-8",
@@ -492,11 +501,23 @@ async fn obs_started_after_the_bot_or_restarted_is_connected_by_itself() {
         obs_state(&test.bot)
     );
 
+    // A call made while OBS is closed is dropped, not replayed when OBS opens.
+    let sim = test.bot.sim().expect("offline");
+    sim.chat_as(&Viewer::new("alice"), "!newscene Ghost").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     let mut obs = ObsPeer::start(&root, port, PASSWORD).await;
     assert!(
         obs_connected(&test.bot, 10).await,
         "OBS opened after the bot: connected by itself: {:?}",
         obs_state(&test.bot)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let scenes = obs.client().await.scenes().list().await.expect("scenes");
+    assert!(
+        !scenes.scenes.iter().any(|s| s.id.name == "Ghost"),
+        "the call made while OBS was closed was not replayed: {:?}",
+        scenes.scenes
     );
 
     obs.stop();
