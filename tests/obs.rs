@@ -21,6 +21,20 @@ use twitch_bot::event::{ConnectionState, Service};
 use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
 
 const PASSWORD: &str = "obs-test-password-7";
+const CONSOLE_TOKEN: &str = "obs-test-console-token";
+
+/// Presses one of the console's OBS buttons through its HTTP API.
+async fn console_button(bot: &Bot, which: &str) {
+    let addr = bot.console_addr().expect("the console runs");
+    let status = reqwest::Client::new()
+        .post(format!("http://{addr}/api/obs/{which}"))
+        .bearer_auth(CONSOLE_TOKEN)
+        .send()
+        .await
+        .expect("the console answers")
+        .status();
+    assert!(status.is_success(), "POST /api/obs/{which}: {status}");
+}
 
 /// One OBS at a time.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -232,14 +246,14 @@ struct TestBot {
 }
 
 async fn start_bot(port: u16, password: &str, max_backoff_secs: u64) -> TestBot {
-    start_bot_with(port, password, max_backoff_secs, |_| {}).await
+    start_bot_with(port, password, max_backoff_secs, |_, _| {}).await
 }
 
 async fn start_bot_with(
     port: u16,
     password: &str,
     max_backoff_secs: u64,
-    tweak: impl FnOnce(&mut Config),
+    tweak: impl FnOnce(&mut Settings, &mut Config),
 ) -> TestBot {
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = dir.path().join("scripts");
@@ -288,11 +302,13 @@ async fn start_bot_with(
     settings.enabled = settings.enabled.without_integrations();
     settings.enabled.obs = true;
     let mut config = Config::default();
+    config.bot.console.bind = "127.0.0.1:0".into();
+    config.secrets.console_token = CONSOLE_TOKEN.into();
     config.bot.obs.host = "127.0.0.1".into();
     config.bot.obs.port = port;
     config.bot.obs.max_backoff_secs = max_backoff_secs;
     config.secrets.obs_password = password.into();
-    tweak(&mut config);
+    tweak(&mut settings, &mut config);
     let bot = Bot::start(settings, config)
         .await
         .expect("the offline bot starts");
@@ -540,12 +556,16 @@ async fn obs_started_after_the_bot_or_restarted_is_connected_by_itself() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_connect_live_the_bot_connects_when_the_stream_goes_online() {
+async fn with_connect_live_the_bot_connects_when_the_stream_goes_online_and_obeys_the_console() {
     let _turn = TURN.lock().await;
     let Some(root) = obs_root() else { return };
     let port = free_port();
     let obs = ObsPeer::start(&root, port, PASSWORD).await;
-    let test = start_bot_with(port, PASSWORD, 1, |c| c.bot.obs.connect = ObsConnect::Live).await;
+    let test = start_bot_with(port, PASSWORD, 1, |s, c| {
+        c.bot.obs.connect = ObsConnect::Live;
+        s.enabled.console = true;
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         obs.log()
@@ -561,6 +581,29 @@ async fn with_connect_live_the_bot_connects_when_the_stream_goes_online() {
     assert!(
         obs_connected(&test.bot, 10).await,
         "the stream went online: connected: {:?}",
+        obs_state(&test.bot)
+    );
+
+    // The console's buttons.
+    console_button(&test.bot, "disconnect").await;
+    let down = eventually(5, || {
+        matches!(obs_state(&test.bot),
+            Some(ConnectionState::Down { ref reason }) if reason.contains("disconnected from the console"))
+    })
+    .await;
+    assert!(down, "Disconnect: {:?}", obs_state(&test.bot));
+    let closed = eventually(5, || obs.log().contains("has disconnected")).await;
+    assert!(closed, "OBS saw the bot leave");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        matches!(obs_state(&test.bot), Some(ConnectionState::Down { .. })),
+        "it stays disconnected: {:?}",
+        obs_state(&test.bot)
+    );
+    console_button(&test.bot, "connect").await;
+    assert!(
+        obs_connected(&test.bot, 5).await,
+        "Connect: {:?}",
         obs_state(&test.bot)
     );
     test.bot.shutdown().await;

@@ -35,6 +35,10 @@ pub enum Command {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a call may wait for OBS's answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The health panel's reason after the console's Disconnect.
+const CONSOLE_DISCONNECTED: &str = "disconnected from the console; press Connect to reconnect";
+/// A connection that lasted this long resets the backoff when it drops.
+const STABLE: Duration = Duration::from_secs(10);
 /// The first wait after a failed attempt; it doubles up to `obs.max_backoff_secs`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -119,29 +123,46 @@ impl Task {
             }
             match self.connect().await {
                 Ok(client) => {
-                    backoff = FIRST_BACKOFF;
                     self.warned = false;
                     info!("OBS: connected to {}", self.addr());
                     self.show(ConnectionState::Connected);
+                    let since = tokio::time::Instant::now();
                     match self.session(client).await {
                         End::Shutdown => return,
                         End::Disconnected => {
                             info!("OBS: disconnected from the console");
                             self.show(ConnectionState::Down {
-                                reason: "disconnected from the console; press Connect to \
-                                         reconnect"
-                                    .into(),
+                                reason: CONSOLE_DISCONNECTED.into(),
                             });
                             want = false;
                         }
                         End::Lost => {
+                            // A connection that held for a while starts the backoff afresh;
+                            // one OBS drops at once keeps growing it, so a server that
+                            // accepts and then kicks the bot is not hammered.
+                            if since.elapsed() >= STABLE {
+                                backoff = FIRST_BACKOFF;
+                            }
+                            let delay = backoff;
+                            backoff = (backoff * 2).min(self.setup.max_backoff);
                             // The warning comes with the first failed attempt, if any.
                             info!("OBS closed the connection; reconnecting");
                             self.warned = false;
                             self.show(ConnectionState::Reconnecting {
                                 reason: "OBS closed the connection".into(),
-                                retry_in_ms: 0,
+                                retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                             });
+                            match self.pause(delay).await {
+                                Pause::Elapsed => {}
+                                Pause::ConnectNow => backoff = FIRST_BACKOFF,
+                                Pause::Disconnect => {
+                                    self.show(ConnectionState::Down {
+                                        reason: CONSOLE_DISCONNECTED.into(),
+                                    });
+                                    want = false;
+                                }
+                                Pause::Shutdown => return,
+                            }
                         }
                     }
                 }
@@ -157,9 +178,7 @@ impl Task {
                         Pause::ConnectNow => backoff = FIRST_BACKOFF,
                         Pause::Disconnect => {
                             self.show(ConnectionState::Down {
-                                reason: "disconnected from the console; press Connect to \
-                                         reconnect"
-                                    .into(),
+                                reason: CONSOLE_DISCONNECTED.into(),
                             });
                             want = false;
                         }
