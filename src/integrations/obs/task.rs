@@ -121,7 +121,13 @@ impl Task {
                     None => return,
                 }
             }
-            match self.connect().await {
+            // An attempt at a host that does not answer may take seconds: shutdown wins.
+            let shutdown = self.setup.ctx.shutdown.clone();
+            let attempt = tokio::select! {
+                attempt = self.connect() => attempt,
+                () = shutdown.cancelled() => return,
+            };
+            match attempt {
                 Ok(client) => {
                     self.warned = false;
                     info!("OBS: connected to {}", self.addr());
