@@ -320,6 +320,11 @@ impl Dispatcher {
             }
             Event::Console(request) => self.on_console(request),
             Event::Notice(n) => debug!("notice {:?}: {}", n.msg_id, n.text),
+            Event::Obs(ev) => {
+                if let Some(scripts) = &self.parts.scripts {
+                    scripts.handle_obs_event(ev);
+                }
+            }
             other => debug!(topic = other.topic(), "event"),
         }
         let integrations = &self.parts.outputs.integrations;

@@ -14,8 +14,9 @@ use crate::event::Permission;
 
 use super::engine::RunGuard;
 
-/// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`).
-pub const EVENT_NAMES: [&str; 18] = [
+/// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`; the
+/// `obs_*` ones are `ObsEvent::topic` with `_` for `.`).
+pub const EVENT_NAMES: [&str; 22] = [
     "follow",
     "subscribe",
     "resub",
@@ -34,6 +35,10 @@ pub const EVENT_NAMES: [&str; 18] = [
     "hype_train_begin",
     "hype_train_end",
     "ad_break",
+    "obs_scene_changed",
+    "obs_stream_state",
+    "obs_record_state",
+    "obs_input",
 ];
 
 /// What a script is, from the folder it lives in.

@@ -30,7 +30,9 @@ use rhai::Engine;
 
 use crate::action::Action;
 use crate::config::bot::BotConfig;
-use crate::event::{ChannelEvent, ChannelEventKind, ChatMessage, Chatter, Permission, Roles};
+use crate::event::{
+    ChannelEvent, ChannelEventKind, ChatMessage, Chatter, ObsEvent, Permission, Roles,
+};
 
 pub use api::{Ctx, CtxData, Integrations, Services, UserData};
 pub use engine::Limits;
@@ -452,6 +454,24 @@ impl ScriptHost {
             out.push(self.enqueue(script.clone(), data, None, None));
         }
         out
+    }
+
+    /// An OBS event: `scripts/events/obs_<kind>.rhai` (`obs_scene_changed`, ...), with the
+    /// event's fields in `ctx.event`.
+    pub fn handle_obs_event(&self, ev: &ObsEvent) -> Outcome {
+        let reg = self.shared.registry();
+        let name = ev.topic().replace('.', "_");
+        let Some(script) = reg.events.get(name.as_str()) else {
+            return Outcome::Ignored;
+        };
+        let data = CtxData {
+            script: script.tag.clone(),
+            channel: self.shared.config.channel.clone(),
+            command: script.name.clone(),
+            event: serde_json::to_value(ev).ok(),
+            ..CtxData::default()
+        };
+        self.enqueue(script.clone(), data, None, None)
     }
 
     /// Runs the timer `name` now (the timer task calls this when it is due).
