@@ -182,7 +182,7 @@ fn a_script_presses_the_configured_combination() {
         &[("DISPLAY", display.name.clone())],
     );
     bot.stderr
-        .wait(10, |l| l.contains("Hotkeys: connected"))
+        .wait(30, |l| l.contains("Hotkeys: connected"))
         .expect("hotkeys come up");
 
     // Modifiers go down first and come up last.
@@ -190,7 +190,7 @@ fn a_script_presses_the_configured_combination() {
     bot.ask("!hk scene", "pressed scene", 5)
         .expect("the bot answers");
     assert_eq!(
-        observer.wait(from, 6, 5),
+        observer.wait(from, 6, 20),
         vec![
             Raw::Press(CONTROL_L),
             Raw::Press(SHIFT_L),
@@ -205,7 +205,7 @@ fn a_script_presses_the_configured_combination() {
     bot.ask("!hk plain", "pressed plain", 5)
         .expect("the bot answers");
     assert_eq!(
-        observer.wait(from, 2, 5),
+        observer.wait(from, 2, 20),
         vec![Raw::Press(F5), Raw::Release(F5)]
     );
 
@@ -215,7 +215,7 @@ fn a_script_presses_the_configured_combination() {
         .expect("the bot answers");
     let warning = bot
         .stderr
-        .wait(5, |l| l.contains("WARN") && l.contains("`nope`"))
+        .wait(20, |l| l.contains("WARN") && l.contains("`nope`"))
         .expect("a warning about the unknown name");
     assert!(
         warning.contains("configs/hotkeys.yaml") && warning.contains("plain, scene"),
@@ -233,7 +233,7 @@ fn no_display_is_one_warning_and_the_bot_goes_on() {
     let mut bot = Bot::start(&dir, &["--noaudio", "--nonotify"], &[]);
     let down = bot
         .stderr
-        .wait(10, |l| l.contains("WARN") && l.contains("Hotkeys: down"))
+        .wait(30, |l| l.contains("WARN") && l.contains("Hotkeys: down"))
         .expect("one warning that hotkeys are off");
     assert!(
         down.contains("--nohotkeys"),

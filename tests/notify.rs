@@ -138,7 +138,7 @@ impl Desktop {
         let ready = Lines::default();
         ready.follow(server.child.stdout.take().expect("stdout"));
         ready
-            .wait(10, |l| l == "ready")
+            .wait(30, |l| l == "ready")
             .expect("the notification server owns its name");
         Desktop {
             _bus: bus,
@@ -227,7 +227,7 @@ fn a_crash_leaves_a_log_and_a_notification() {
         "with the version: {report}"
     );
     assert!(report.contains("forced crash for the test") && report.contains("crash_child"));
-    let notes = desktop.wait_for(1, 5);
+    let notes = desktop.wait_for(1, 20);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes[0].0, "twitch-bot crashed");
     assert!(
@@ -288,10 +288,10 @@ fn listed_events_notify_and_others_do_not() {
         &[("DBUS_SESSION_BUS_ADDRESS", desktop.address.clone())],
     );
     bot.stderr
-        .wait(10, |l| l.contains("Notify: connected"))
+        .wait(30, |l| l.contains("Notify: connected"))
         .expect("notifications come up");
     bot.say("/follow alice");
-    let notes = desktop.wait_for(1, 5);
+    let notes = desktop.wait_for(1, 20);
     assert_eq!(
         notes,
         vec![(
@@ -303,7 +303,7 @@ fn listed_events_notify_and_others_do_not() {
     bot.say("/raid bob 5");
     std::thread::sleep(Duration::from_millis(500));
     bot.say("/follow carol");
-    let notes = desktop.wait_for(2, 5);
+    let notes = desktop.wait_for(2, 20);
     assert_eq!(
         notes.iter().map(|n| n.1.as_str()).collect::<Vec<_>>(),
         vec!["Alice followed", "Carol followed"]
@@ -328,10 +328,10 @@ fn a_server_that_never_answers_does_not_hold_up_the_bot() {
         bot.say(&format!("/follow viewer{i}"));
     }
     assert!(
-        desktop.wait_for(1, 5).len() == 1,
+        desktop.wait_for(1, 20).len() == 1,
         "the first Notify reached the server"
     );
-    assert!(bot.alive(5), "chat is answered while the server hangs");
+    assert!(bot.alive(20), "chat is answered while the server hangs");
     drop(desktop.server);
     bot.stop();
 }
@@ -353,7 +353,7 @@ fn no_session_bus_is_one_warning_and_the_bot_goes_on() {
     );
     let down = bot
         .stderr
-        .wait(10, |l| l.contains("WARN") && l.contains("Notify: down"))
+        .wait(30, |l| l.contains("WARN") && l.contains("Notify: down"))
         .expect("one warning that notifications are off");
     assert!(
         down.contains("--nonotify"),

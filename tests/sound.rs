@@ -280,7 +280,7 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     let sounds = dir.path().join("sounds").display().to_string();
     let warning = bot
         .stderr
-        .wait(5, |l| l.contains("WARN") && l.contains("nothere.wav"))
+        .wait(20, |l| l.contains("WARN") && l.contains("nothere.wav"))
         .expect("a warning about the missing file");
     assert!(warning.contains(&sounds), "names the folder: {warning}");
 
@@ -291,7 +291,7 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     }
     let full = bot
         .stderr
-        .wait(5, |l| l.contains("WARN") && l.contains("queue is full"))
+        .wait(20, |l| l.contains("WARN") && l.contains("queue is full"))
         .expect("a warning about the full queue");
     assert!(full.contains("long.wav"), "{full}");
     assert!(bot.alive(5), "the bot still answers chat");
@@ -315,7 +315,7 @@ fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
     );
     let down = bot
         .stderr
-        .wait(10, |l| l.contains("WARN") && l.contains("Audio: down"))
+        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
         .expect("one warning that sound is off");
     assert!(down.contains("no audio output device"), "{down}");
     assert!(
