@@ -4,7 +4,7 @@
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 
-use super::schema::{MODLOG, SCRIPT_KV, STREAM_STATS};
+use super::schema::{MODLOG, SCRIPT_KV, STREAM_OPEN, STREAM_OPEN_KEY, STREAM_STATS};
 use super::{Result, Storage, StorageError};
 
 impl Storage {
@@ -38,6 +38,84 @@ impl Storage {
     /// On a redb failure or a corrupt row.
     pub fn recent_stream_stats(&self, n: usize) -> Result<Vec<(u64, Value)>> {
         self.recent(STREAM_STATS, "stream_stats", n)
+    }
+
+    /// Saves the stream being counted (replacing the previous save).
+    ///
+    /// # Errors
+    /// On a redb failure.
+    pub fn save_open_stream(&self, record: &Value) -> Result<()> {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        let txn = self.db().begin_write()?;
+        txn.open_table(STREAM_OPEN)?
+            .insert(STREAM_OPEN_KEY, bytes.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The stream being counted when the bot last saved it, if any.
+    ///
+    /// # Errors
+    /// On a redb failure or a corrupt row.
+    pub fn open_stream(&self) -> Result<Option<Value>> {
+        let txn = self.db().begin_read()?;
+        let t = match txn.open_table(STREAM_OPEN) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(row) = t.get(STREAM_OPEN_KEY)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(row.value())
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                table: "stream_open",
+                key: STREAM_OPEN_KEY.into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Stores a finished stream's record and forgets the open one of the same stream, in one
+    /// transaction, so a crash in between can neither lose the stream nor store it twice.
+    /// Returns `false` (and stores nothing) when that stream's record is already there.
+    ///
+    /// # Errors
+    /// On a redb failure.
+    pub fn settle_stream(&self, stream_id: &str, record: &Value) -> Result<bool> {
+        let same = |bytes: &[u8]| {
+            serde_json::from_slice::<Value>(bytes)
+                .is_ok_and(|v| v["stream_id"].as_str() == Some(stream_id))
+        };
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        let txn = self.db().begin_write()?;
+        let stored = {
+            let mut t = txn.open_table(STREAM_STATS)?;
+            let mut exists = false;
+            for row in t.iter()?.rev() {
+                let (_, v) = row?;
+                if same(v.value()) {
+                    exists = true;
+                    break;
+                }
+            }
+            if !exists {
+                let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+                t.insert(seq, bytes.as_slice())?;
+            }
+            !exists
+        };
+        {
+            let mut open = txn.open_table(STREAM_OPEN)?;
+            let matches = open
+                .get(STREAM_OPEN_KEY)?
+                .is_some_and(|row| same(row.value()));
+            if matches {
+                open.remove(STREAM_OPEN_KEY)?;
+            }
+        }
+        txn.commit()?;
+        Ok(stored)
     }
 
     fn append(&self, table: TableDefinition<u64, &[u8]>, value: &Value) -> Result<u64> {
