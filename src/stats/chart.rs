@@ -60,7 +60,7 @@ pub fn render_svg(stats: &StreamStats) -> Result<String, ChartError> {
     let last_sample = viewers.last().map_or(0.0, |p| p.0);
     let span = (stats
         .ended_at
-        .map_or(0.0, |end| minutes_of(end))
+        .map_or(0.0, minutes_of)
         .max(last_sample)
         .max(stats.chat_per_minute.len() as f64))
     .max(1.0);
@@ -82,7 +82,7 @@ pub fn render_svg(stats: &StreamStats) -> Result<String, ChartError> {
             .set_secondary_coord(0f64..span, 0u64..y_chat);
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 236, 244))
+            .light_line_style(RGBColor(246, 245, 250))
             .bold_line_style(RGBColor(220, 217, 230))
             .x_desc("minutes since going live")
             .y_desc("viewers")
@@ -101,6 +101,17 @@ pub fn render_svg(stats: &StreamStats) -> Result<String, ChartError> {
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(err)?;
+        // Chat first, so the viewers line is drawn on top of it.
+        chart
+            .draw_secondary_series(LineSeries::new(
+                chat.iter().copied(),
+                CHAT_COLOR.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("chat lines per minute")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], CHAT_COLOR.stroke_width(2))
+            });
         chart
             .draw_series(LineSeries::new(
                 viewers.iter().copied(),
@@ -118,16 +129,6 @@ pub fn render_svg(stats: &StreamStats) -> Result<String, ChartError> {
                     .map(|p| Circle::new(*p, 4, VIEWERS_COLOR.filled())),
             )
             .map_err(err)?;
-        chart
-            .draw_secondary_series(LineSeries::new(
-                chat.iter().copied(),
-                CHAT_COLOR.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label("chat lines per minute")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 22, y)], CHAT_COLOR.stroke_width(2))
-            });
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)

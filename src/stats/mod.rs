@@ -79,8 +79,10 @@ pub fn command(
 ) -> Result<String, StatsError> {
     let streams = stored_streams(storage)?;
     let open = storage
-        .open_stream()?
-        .and_then(|v| serde_json::from_value::<Tally>(v).ok());
+        .open_streams()?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_value::<Tally>(v).ok())
+        .max_by_key(|t| t.stats.started_at);
     let Some(query) = query.map(str::trim).filter(|q| !q.is_empty()) else {
         let mut out = String::new();
         if let Some(t) = &open {

@@ -92,27 +92,41 @@ impl Recorder {
         (recorder, Finisher { rx })
     }
 
-    /// Loads the stream saved before a restart, if any (a blocking redb read).
-    pub fn resume_from(storage: &Storage) -> Option<Tally> {
-        match storage.open_stream() {
-            Ok(Some(v)) => match serde_json::from_value::<Tally>(v) {
-                Ok(t) => {
-                    info!(
-                        stream = %t.stats.stream_id,
-                        "resuming the stream stats saved before the restart"
-                    );
-                    Some(t)
-                }
-                Err(e) => {
-                    error!("the saved open stream (table stream_open) is unreadable: {e}");
-                    None
-                }
-            },
-            Ok(None) => None,
+    /// Loads the streams saved before a restart (a blocking redb read): the newest is resumed,
+    /// any older one (the bot died between two streams) ended while the bot was down.
+    pub fn resume_from(storage: &Storage) -> (Option<Tally>, Vec<Tally>) {
+        let rows = match storage.open_streams() {
+            Ok(rows) => rows,
             Err(e) => {
                 error!("cannot read the open stream's stats: {e}");
-                None
+                return (None, Vec::new());
             }
+        };
+        let mut open: Vec<Tally> = rows
+            .into_iter()
+            .filter_map(|(id, v)| match serde_json::from_value::<Tally>(v) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    error!(
+                        "the saved stats of stream {id} (table stream_open) are unreadable: {e}"
+                    );
+                    None
+                }
+            })
+            .collect();
+        open.sort_by_key(|t| t.stats.started_at);
+        let newest = open.pop();
+        if let Some(t) = &newest {
+            info!(stream = %t.stats.stream_id, "resuming the stream stats saved before the restart");
+        }
+        (newest, open)
+    }
+
+    /// Settles streams that ended while the bot was down (see [`Recorder::resume_from`]).
+    pub fn settle_ended(&self, ended: Vec<Tally>) {
+        for t in ended {
+            let end = t.last_seen;
+            self.finish(t.finish(end, true));
         }
     }
 
@@ -298,7 +312,8 @@ async fn save(recorder: &Recorder, storage: &Storage) {
         }
     };
     let storage = storage.clone();
-    match tokio::task::spawn_blocking(move || storage.save_open_stream(&value)).await {
+    let id = tally.stats.stream_id.clone();
+    match tokio::task::spawn_blocking(move || storage.save_open_stream(&id, &value)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             recorder.shared.dirty.store(true, Ordering::Relaxed);

@@ -34,7 +34,8 @@ pub struct ReportFiles {
 pub fn to_json(stats: &StreamStats) -> Value {
     let mut v = serde_json::to_value(stats).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        let end = stats.ended_at.unwrap_or(stats.started_at);
+        // A live stream's figures run up to now.
+        let end = stats.ended_at.unwrap_or_else(crate::storage::now_secs);
         o.insert("date".into(), json!(stats.date()));
         o.insert("duration_secs".into(), json!(stats.duration_secs(end)));
         o.insert("peak_viewers".into(), json!(stats.peak_viewers()));
