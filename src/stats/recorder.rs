@@ -450,3 +450,165 @@ async fn watch_stream(recorder: Recorder, ctx: Arc<StatsContext>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Chatter, EventSource};
+    use crate::integrations::{CallError, Integration};
+    use crate::storage::StorageOptions;
+
+    /// A Discord that keeps what it was asked to send.
+    #[derive(Default)]
+    struct FakeDiscord(Mutex<Vec<(String, serde_json::Value)>>);
+
+    impl Integration for FakeDiscord {
+        fn name(&self) -> &'static str {
+            "discord"
+        }
+        fn call(&self, call: &str, data: serde_json::Value) -> Result<(), CallError> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((call.to_owned(), data));
+            Ok(())
+        }
+    }
+
+    fn chat(login: &str) -> ChatMessage {
+        ChatMessage {
+            id: "m".into(),
+            channel: "c".into(),
+            room_id: "1".into(),
+            sender: Chatter {
+                id: format!("id-{login}").into(),
+                login: login.into(),
+                ..Chatter::default()
+            },
+            text: "hi".into(),
+            action: false,
+            emotes: vec![],
+            bits: 0,
+            first_msg: false,
+            returning_chatter: false,
+            sub_months: 0,
+            reply_parent: None,
+            source_room_id: None,
+            source_id: None,
+            sent_ms: 0,
+        }
+    }
+
+    fn event(kind: ChannelEventKind) -> ChannelEvent {
+        ChannelEvent {
+            id: "e".into(),
+            source: EventSource::EventSub,
+            user: None,
+            kind,
+        }
+    }
+
+    async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+        for _ in 0..500 {
+            if cond() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cond()
+    }
+
+    #[tokio::test]
+    async fn a_finished_stream_is_stored_once_written_and_summarised_on_discord() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Storage::open(StorageOptions {
+            backup_on_open: false,
+            ..StorageOptions::new(dir.path())
+        })
+        .expect("storage");
+        let discord = Arc::new(FakeDiscord::default());
+        let hub = Hub::new([discord.clone() as Arc<dyn Integration>]);
+        let shutdown = CancellationToken::new();
+        let (recorder, finisher) = Recorder::new(None);
+        let tasks = spawn(
+            &recorder,
+            finisher,
+            StatsContext {
+                storage: storage.clone(),
+                settings: StatsSettings {
+                    dir: dir.path().join("stats"),
+                    save_every: Duration::from_secs(60),
+                    discord_summary: true,
+                },
+                integrations: hub,
+                helix: None,
+                stream: Arc::new(OnceLock::new()),
+                shutdown: shutdown.clone(),
+            },
+        );
+        recorder.chat(&chat("early")); // before the stream: not counted
+        recorder.channel_event(&event(ChannelEventKind::StreamOnline {
+            stream_id: "77".into(),
+        }));
+        // Going live is saved at once, so a crash right after loses nothing.
+        assert!(eventually(|| storage.open_streams().is_ok_and(|o| o.len() == 1)).await);
+        recorder.chat(&chat("alice"));
+        recorder.chat(&chat("bob"));
+        recorder.chat(&chat("alice"));
+        recorder.channel_event(&event(ChannelEventKind::Follow));
+        // The same stream announced again (a redelivery) changes nothing.
+        recorder.channel_event(&event(ChannelEventKind::StreamOnline {
+            stream_id: "77".into(),
+        }));
+        recorder.channel_event(&event(ChannelEventKind::StreamOffline));
+        let sent = || {
+            discord
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        };
+        assert!(
+            eventually(|| !sent().is_empty()).await,
+            "Discord got a summary"
+        );
+        let (call, data) = sent()[0].clone();
+        assert_eq!(call, "send");
+        let text = data["text"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            text.contains("3 chat messages from 2 chatters") && text.contains("1 new followers"),
+            "{text}"
+        );
+        let stored = crate::stats::stored_streams(&storage).expect("read");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].chat_messages, 3);
+        assert_eq!(storage.open_streams().map(|o| o.len()).ok(), Some(0));
+        let html = dir
+            .path()
+            .join("stats")
+            .join(format!("{}.html", stored[0].file_stem()));
+        assert!(html.exists());
+        // Settling the same stream again stores nothing new and posts nothing.
+        recorder.online("77", stored[0].started_at);
+        recorder.offline(stored[0].started_at + 5);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            crate::stats::stored_streams(&storage).map(|s| s.len()).ok(),
+            Some(1)
+        );
+        assert_eq!(sent().len(), 1);
+
+        // A stream live at shutdown is saved and resumed by the next recorder.
+        recorder.online("78", crate::storage::now_secs());
+        recorder.chat(&chat("carol"));
+        shutdown.cancel();
+        for (_, task) in tasks {
+            let _ = task.await;
+        }
+        let (open, ended) = Recorder::resume_from(&storage);
+        assert!(ended.is_empty());
+        let open = open.expect("the live stream was saved");
+        assert_eq!(open.stats.stream_id, "78");
+        assert_eq!(open.stats.chat_messages, 1);
+    }
+}
