@@ -415,3 +415,141 @@ fn copy_data(from: &Path, to: &Path) {
         std::fs::copy(&f, data.join("stats").join(name)).expect("copy report");
     }
 }
+
+/// The real binary in `--offline` mode, killed on drop if the test fails first.
+struct Running {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(dir: &Path) -> Running {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+            .args([
+                "--offline",
+                "--noconsole",
+                "--nozmq",
+                "--noobs",
+                "--noaudio",
+                "--nohotkeys",
+                "--nonotify",
+                "--notimers",
+            ])
+            .arg("--config")
+            .arg(dir.join("configs"))
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--scripts")
+            .arg(
+                PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+                    .join("scripts"),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take().expect("stdin");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").expect("typing works");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Types `line` until the terminal prints a line ending in `answer` (at most 10 s).
+    fn type_until(&mut self, line: &str, answer: &str) {
+        for _ in 0..50 {
+            self.type_line(line);
+            let deadline = std::time::Instant::now() + Duration::from_millis(200);
+            while let Ok(out) = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            {
+                if out.ends_with(answer) {
+                    return;
+                }
+            }
+        }
+        panic!("`{line}` never got `{answer}`");
+    }
+}
+
+#[test]
+fn counts_saved_every_second_survive_a_kill_9_mid_stream() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("configs")).expect("configs");
+    std::fs::write(
+        dir.path().join("configs").join("bot.yaml"),
+        "stream:\n  stats_save_secs: 1\n",
+    )
+    .expect("bot.yaml");
+
+    let mut bot = Running::start(dir.path());
+    bot.type_until("!ping", ": pong"); // joined and answering (not live: not counted)
+    bot.type_line("/online");
+    std::thread::sleep(Duration::from_millis(500));
+    bot.type_line("/as alice hello");
+    bot.type_line("/as bob hi");
+    // One line, one command, once live (from carol: `viewer`'s repeated pings above would
+    // now trip the repetition filter).
+    while bot.lines.try_recv().is_ok() {}
+    bot.type_line("/as carol !ping");
+    let answered = (0..50).any(|_| {
+        bot.lines
+            .recv_timeout(Duration::from_millis(100))
+            .is_ok_and(|l| l.ends_with(": pong"))
+    });
+    assert!(answered, "carol's !ping is answered");
+    // Two save periods pass, then the process dies without a chance to save anything.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let _ = bot.child.kill();
+    let _ = bot.child.wait();
+    drop(bot);
+    assert!(reports(dir.path(), "json").is_empty());
+
+    // The next start settles the stream (Get Streams: offline) with what was counted.
+    let _bot = Running::start(dir.path());
+    assert!(
+        (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            !reports(dir.path(), "html").is_empty()
+        }),
+        "the stream is settled on the next start"
+    );
+    let json = reports(dir.path(), "json");
+    let r: Value = serde_json::from_slice(&std::fs::read(&json[0]).expect("json")).expect("parses");
+    assert_eq!(r["chat_messages"], 3, "{r:#}");
+    assert_eq!(r["unique_chatters"], 3);
+    assert_eq!(r["commands"], 1);
+    assert_eq!(r["moderation_actions"], 0);
+    assert_eq!(r["ended_while_down"], true);
+}
