@@ -32,6 +32,15 @@ pub fn title(stats: &StreamStats) -> String {
     format!("{} · {name}", stats.date())
 }
 
+/// An x-axis label: whole minutes as `12`, the halves a short stream gets as `0.5`.
+fn minutes_label(m: &f64) -> String {
+    if (m - m.round()).abs() < 1e-6 {
+        format!("{m:.0}")
+    } else {
+        format!("{m:.1}")
+    }
+}
+
 /// A "nice" upper bound for an axis: at least `min`, with some headroom above `max`.
 fn headroom(max: u64, min: u64) -> u64 {
     (max + max / 5 + 1).max(min)
@@ -88,7 +97,7 @@ pub fn render_svg(stats: &StreamStats) -> Result<String, ChartError> {
             .y_desc("viewers")
             .x_labels(10)
             .y_labels(6)
-            .x_label_formatter(&|m| format!("{m:.0}"))
+            .x_label_formatter(&minutes_label)
             .axis_desc_style(("sans-serif", 15))
             .label_style(("sans-serif", 13))
             .draw()
@@ -158,6 +167,13 @@ mod tests {
         let svg = render_svg(&stats).expect("drawn");
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("viewers") && svg.contains("chat lines per minute"));
+    }
+
+    #[test]
+    fn short_streams_get_distinct_minute_labels() {
+        assert_eq!(minutes_label(&2.0), "2");
+        assert_eq!(minutes_label(&0.5), "0.5");
+        assert_eq!(minutes_label(&1.5), "1.5");
     }
 
     #[test]
