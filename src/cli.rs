@@ -97,11 +97,11 @@ pub struct ImportCmd {
     pub file: PathBuf,
 }
 
-/// Show or rebuild the report of a past stream.
+/// List recorded streams, or write the report of one (id, date, or `latest`) to data/stats/.
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "stats")]
 pub struct StatsCmd {
-    /// the stream id or date (default: list streams)
+    /// the stream id, its date (YYYY-MM-DD) or `latest` (default: list streams)
     #[argh(positional)]
     pub stream: Option<String>,
 }

@@ -190,6 +190,8 @@ pub struct Parts {
     pub prefix: String,
     /// Moderation-log entries, written to storage by [`spawn_modlog_writer`] off this task.
     pub modlog: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
+    /// Stream statistics: fed where points and event scripts run, so each event counts once.
+    pub stats: Option<crate::stats::Recorder>,
 }
 
 /// Writes moderation-log entries to storage on a blocking thread, so a spam wave (one decision
@@ -327,6 +329,9 @@ impl Dispatcher {
             }
             other => debug!(topic = other.topic(), "event"),
         }
+        if let Some(stats) = &self.parts.stats {
+            stats.observe(&event); // moderators' timeouts, bans and deletions
+        }
         let integrations = &self.parts.outputs.integrations;
         let to_log = self
             .parts
@@ -361,7 +366,20 @@ impl Dispatcher {
         if let Some(loyalty) = &self.parts.loyalty {
             loyalty.note_chat(&msg.sender);
         }
-        if self.moderator_command(msg) || self.moderate(msg) {
+        let stats = self.parts.stats.clone();
+        if let Some(stats) = &stats {
+            stats.chat(msg);
+        }
+        if self.moderator_command(msg) {
+            if let Some(stats) = &stats {
+                stats.command();
+            }
+            return;
+        }
+        if self.moderate(msg) {
+            if let Some(stats) = &stats {
+                stats.punished(&msg.sender.login);
+            }
             return;
         }
         if msg.first_msg {
@@ -382,7 +400,15 @@ impl Dispatcher {
             self.on_channel_event(&ev);
         }
         if let Some(scripts) = &self.parts.scripts {
-            scripts.handle_chat(msg);
+            let outcome = scripts.handle_chat(msg);
+            let ran = match &outcome {
+                crate::scripting::Outcome::Queued(key) => key.starts_with("commands/"),
+                crate::scripting::Outcome::Builtin => true,
+                _ => false,
+            };
+            if ran && let Some(stats) = &stats {
+                stats.command();
+            }
         }
     }
 
@@ -491,6 +517,9 @@ impl Dispatcher {
         }
         if let Some(stream) = self.parts.stream.get() {
             stream.observe(ev);
+        }
+        if let Some(stats) = &self.parts.stats {
+            stats.channel_event(ev);
         }
         match ev.kind {
             ChannelEventKind::StreamOnline { .. } => self.set_live(true),

@@ -12,6 +12,7 @@
 //! - [`storage`] (the redb file: viewers, points, event ids), [`loyalty`] (who earns what),
 //!   [`cache`] (in-memory values with a lifespan) and [`import`] (other bots' exports).
 //! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
+//! - [`stats`]: stream statistics, their chart and report.
 //! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
 //! - [`app`]: starts and stops all of it.
 
@@ -32,5 +33,6 @@ pub mod moderation;
 pub mod queue;
 pub mod scripting;
 pub mod sim;
+pub mod stats;
 pub mod storage;
 pub mod twitch;

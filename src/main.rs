@@ -49,7 +49,7 @@ fn main() -> ExitCode {
         Some(Command::Check(_)) => runtime.block_on(check(settings)),
         Some(Command::Auth(cmd)) => runtime.block_on(auth(settings, cmd.code_flow)),
         Some(Command::Import(cmd)) => import(&settings, &cmd.file),
-        Some(Command::Stats(_)) => not_yet("stats"),
+        Some(Command::Stats(cmd)) => stats(&settings, cmd.stream.as_deref()),
     };
     // Stdin is read on a blocking thread that cannot be interrupted: don't wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -62,8 +62,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn not_yet(name: &str) -> anyhow::Result<()> {
-    println!("`twitch-bot {name}` is not available yet.");
+fn stats(settings: &Settings, stream: Option<&str>) -> anyhow::Result<()> {
+    let storage = twitch_bot::storage::Storage::open(twitch_bot::storage::StorageOptions {
+        backup_on_open: false,
+        ..twitch_bot::storage::StorageOptions::new(&settings.data_dir)
+    })?;
+    let out = twitch_bot::stats::command(&storage, &settings.data_dir, stream);
+    storage.close()?;
+    println!("{}", out?);
     Ok(())
 }
 

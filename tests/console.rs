@@ -294,7 +294,25 @@ async fn every_read_endpoint_answers_json() {
     assert!(err["error"].is_string());
 
     let (s, stats) = c.get("/api/stats").await;
-    assert_eq!((s, stats["messages"].clone()), (StatusCode::OK, json!(42)));
+    assert_eq!(
+        (s, stats["streams"][0]["chat_messages"].clone()),
+        (StatusCode::OK, json!(42))
+    );
+    let chart = c
+        .http
+        .get(c.url(stats["streams"][0]["chart"].as_str().unwrap_or_default()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("chart");
+    assert_eq!(chart.status(), StatusCode::OK);
+    assert!(chart.text().await.unwrap_or_default().starts_with("<svg"));
+    let (s, err) = c.get("/api/stats/nope/chart.svg").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(err["error"].is_string());
+    let (s, err) = c.get("/api/stats/..%2Fx/chart.svg").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(err["error"].is_string());
 
     let (s, err) = c.get("/api/nothing-here").await;
     assert_eq!(s, StatusCode::NOT_FOUND);

@@ -321,6 +321,28 @@ async fn drive(c: &Client, login_url: &str, backend: &FakeBackend) -> Result<(),
     .await;
     assert!(backend.calls().contains(&"sim_event follow".to_owned()));
 
+    // The stats panel lists the past stream with its totals and chart.
+    wait_text(c, "#stats", "the past stream's totals", |t| {
+        t.contains("Chill Sunday speedruns") && t.contains("1 h 05 min") && t.contains("42")
+    })
+    .await;
+    let mut drawn = false;
+    for _ in 0..50 {
+        let w = c
+            .execute(
+                "const i = document.querySelector('#stats img.chart'); return i && i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .map_err(err("chart size"))?;
+        if w.as_u64().unwrap_or(0) > 0 {
+            drawn = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(drawn, "the stream's chart loads in the panel");
+
     // Scroll back to the top so the screenshot shows the whole dashboard.
     c.execute("window.scrollTo(0, 0)", vec![])
         .await

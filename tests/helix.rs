@@ -274,6 +274,7 @@ async fn stream_state_is_read_at_start_and_viewers_are_sampled_while_live() {
         BROADCASTER_ID.into(),
         StreamConfig {
             viewer_sample_minutes: 1,
+            ..StreamConfig::default()
         },
         stop.clone(),
     );

@@ -21,6 +21,9 @@ use crate::scripting::{self, ScriptHost};
 use crate::sim::{SimEvent, SimTwitch, Viewer};
 use crate::storage::Storage;
 
+/// Past streams listed by `/api/stats`, newest first.
+const STREAMS_SHOWN: usize = 50;
+
 /// The app's side of the console.
 pub struct AppConsole {
     pub info: BotInfo,
@@ -34,6 +37,8 @@ pub struct AppConsole {
     pub config_dir: PathBuf,
     pub config: watch::Sender<Arc<Config>>,
     pub config_reloads: AtomicU64,
+    /// The stream being counted, when stats are on.
+    pub stats: Option<crate::stats::Recorder>,
 }
 
 fn internal(e: impl std::fmt::Display) -> ConsoleError {
@@ -268,10 +273,67 @@ impl ConsoleBackend for AppConsole {
     fn stats(&self) -> BoxFuture<'_, Result<serde_json::Value, ConsoleError>> {
         Box::pin(async move {
             let storage = self.storage.clone();
-            let users = tokio::task::spawn_blocking(move || storage.user_count())
-                .await
-                .map_err(internal)?;
-            Ok(serde_json::json!({ "viewers_known": users.map_err(internal)? }))
+            let (users, streams) = tokio::task::spawn_blocking(move || {
+                Ok::<_, crate::storage::StorageError>((
+                    storage.user_count()?,
+                    crate::stats::stored_streams(&storage)?,
+                ))
+            })
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+            let with_chart = |stats: &crate::stats::StreamStats, name: &str| {
+                let mut v = crate::stats::report::to_json(stats);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "chart".into(),
+                        format!("/api/stats/{name}/chart.svg").into(),
+                    );
+                }
+                v
+            };
+            let live = self
+                .stats
+                .as_ref()
+                .and_then(|r| r.snapshot())
+                .map(|t| with_chart(&t.stats, "live"));
+            let streams: Vec<serde_json::Value> = streams
+                .iter()
+                .take(STREAMS_SHOWN)
+                .map(|s| with_chart(s, &s.file_stem()))
+                .collect();
+            Ok(serde_json::json!({
+                "enabled": self.stats.is_some(),
+                "viewers_known": users,
+                "live": live,
+                "streams": streams,
+            }))
+        })
+    }
+
+    fn stats_chart(&self, stream: String) -> BoxFuture<'_, Result<String, ConsoleError>> {
+        Box::pin(async move {
+            let stats = if stream == "live" {
+                self.stats
+                    .as_ref()
+                    .and_then(|r| r.snapshot())
+                    .map(|t| t.stats)
+            } else {
+                let storage = self.storage.clone();
+                let all =
+                    tokio::task::spawn_blocking(move || crate::stats::stored_streams(&storage))
+                        .await
+                        .map_err(internal)?
+                        .map_err(internal)?;
+                all.into_iter()
+                    .find(|s| s.stream_id == stream || s.file_stem() == stream)
+            };
+            let Some(stats) = stats else {
+                return Err(ConsoleError::NotFound(format!(
+                    "no stream `{stream}` is stored"
+                )));
+            };
+            crate::stats::chart::render_svg(&stats).map_err(internal)
         })
     }
 

@@ -154,6 +154,7 @@ pub struct Bot {
     scripts: Option<Arc<ScriptHost>>,
     storage: Option<Storage>,
     log: broadcast::Sender<LiveEvent>,
+    stats: Option<crate::stats::Recorder>,
 }
 
 impl Bot {
@@ -245,6 +246,15 @@ impl Bot {
         )
         .await;
         tasks.extend(integration_tasks);
+        let stats = start_stats(
+            &config,
+            &settings,
+            &storage,
+            &integrations,
+            &api,
+            &shutdown,
+            &mut tasks,
+        );
         let mut outputs = Outputs {
             chat: None,
             helix: api.helix.clone(),
@@ -416,6 +426,7 @@ impl Bot {
                 config_dir: settings.config_dir.clone(),
                 config: config_tx,
                 config_reloads: Default::default(),
+                stats: stats.clone(),
             });
             match crate::console::bind(&config.bot.console.bind).await {
                 Ok(listener) => {
@@ -451,6 +462,7 @@ impl Bot {
                 config: Some(config_rx),
                 prefix: config.bot.chat.command_prefix.clone(),
                 modlog: Some(modlog_tx),
+                stats: stats.clone(),
             },
             moderator,
         );
@@ -473,6 +485,7 @@ impl Bot {
             scripts: Some(scripts),
             storage: Some(storage),
             log,
+            stats,
         })
     }
 
@@ -511,6 +524,11 @@ impl Bot {
         self.storage.as_ref()
     }
 
+    /// The stream statistics being counted, when `stream.stats` is on.
+    pub fn stats(&self) -> Option<&crate::stats::Recorder> {
+        self.stats.as_ref()
+    }
+
     /// Every event the dispatcher handles, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.log.subscribe()
@@ -540,6 +558,45 @@ impl Bot {
             }
         }
     }
+}
+
+/// Starts stream statistics (unless `stream.stats` is off): resumes a stream saved before a
+/// restart, and starts the writer and the stream watcher.
+fn start_stats(
+    config: &Config,
+    settings: &Settings,
+    storage: &Storage,
+    integrations: &crate::integrations::Hub,
+    api: &twitch_api::ApiHandles,
+    shutdown: &CancellationToken,
+    tasks: &mut Vec<(&'static str, JoinHandle<()>)>,
+) -> Option<crate::stats::Recorder> {
+    use crate::stats::{Recorder, StatsSettings, recorder::StatsContext};
+    let c = &config.bot.stream;
+    if !c.stats {
+        info!("stream statistics are off (stream.stats: false in bot.yaml)");
+        return None;
+    }
+    let (open, ended) = Recorder::resume_from(storage);
+    let (recorder, finisher) = Recorder::new(open);
+    recorder.settle_ended(ended);
+    tasks.extend(crate::stats::recorder::spawn(
+        &recorder,
+        finisher,
+        StatsContext {
+            storage: storage.clone(),
+            settings: StatsSettings {
+                dir: settings.data_dir.join(crate::stats::STATS_DIR),
+                save_every: Duration::from_secs(c.stats_save_secs.max(1)),
+                discord_summary: c.discord_summary,
+            },
+            integrations: integrations.clone(),
+            helix: api.helix.clone(),
+            stream: api.stream.clone(),
+            shutdown: shutdown.clone(),
+        },
+    ));
+    Some(recorder)
 }
 
 /// Runs the bot until Ctrl-C or SIGTERM.

@@ -77,12 +77,21 @@ impl Default for AuthConfig {
 pub struct StreamConfig {
     /// Minutes between viewer-count samples while live.
     pub viewer_sample_minutes: u64,
+    /// Count stream statistics and write a report when a stream ends.
+    pub stats: bool,
+    /// Seconds between saves of the live stream's counts (what a crash can lose at most).
+    pub stats_save_secs: u64,
+    /// Post a short summary to Discord when a stream ends (when Discord is configured).
+    pub discord_summary: bool,
 }
 
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
             viewer_sample_minutes: 5,
+            stats: true,
+            stats_save_secs: 60,
+            discord_summary: true,
         }
     }
 }

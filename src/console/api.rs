@@ -262,6 +262,28 @@ pub async fn stats(State(st): State<ApiState>) -> ApiResult {
     Ok(Json(st.backend.stats().await?).into_response())
 }
 
+/// `GET /api/stats/{stream}/chart.svg`: the chart of a stream (its id, report name or `live`).
+pub async fn stats_chart(State(st): State<ApiState>, Path(stream): Path<String>) -> ApiResult {
+    let valid = (1..=100).contains(&stream.len())
+        && stream
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(ConsoleError::BadRequest(format!(
+            "`{stream}` is not a stream id: letters, digits, - and _ only"
+        )));
+    }
+    let svg = st.backend.stats_chart(stream).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "image/svg+xml; charset=utf-8",
+        )],
+        svg,
+    )
+        .into_response())
+}
+
 fn require_offline(st: &ApiState) -> Result<(), ConsoleError> {
     if st.backend.info().offline {
         Ok(())

@@ -82,8 +82,18 @@ pub trait ConsoleBackend: Send + Sync + 'static {
     /// The `n` viewers with the most points, highest first.
     fn leaderboard(&self, n: usize) -> BoxFuture<'_, Result<Vec<LeaderboardEntry>, ConsoleError>>;
 
-    /// Stream statistics, shown as they come until the stats panel draws charts.
+    /// Stream statistics: past streams with their totals and chart addresses, and the live one.
     fn stats(&self) -> BoxFuture<'_, Result<serde_json::Value, ConsoleError>>;
+
+    /// One stream's chart as an SVG document; `stream` is its id, its report name
+    /// (`<date>-<id>`) or `live`. A backend without stats answers 404.
+    fn stats_chart(&self, stream: String) -> BoxFuture<'_, Result<String, ConsoleError>> {
+        Box::pin(async move {
+            Err(ConsoleError::NotFound(format!(
+                "no chart for stream `{stream}`"
+            )))
+        })
+    }
 
     /// Offline mode only (the server checks [`BotInfo::offline`] first): a viewer says `text`.
     fn sim_chat(&self, chat: SimChat) -> BoxFuture<'_, Result<(), ConsoleError>>;

@@ -109,6 +109,7 @@ pub fn router(auth: Arc<Auth>, state: ApiState) -> Router {
         .route("/api/users/{login}", get(api::user))
         .route("/api/leaderboard", get(api::leaderboard))
         .route("/api/stats", get(api::stats))
+        .route("/api/stats/{stream}/chart.svg", get(api::stats_chart))
         .route("/api/sim/chat", post(api::sim_chat))
         .route("/api/sim/event", post(api::sim_event))
         .with_state(state);

@@ -49,6 +49,9 @@ pub struct HelixData {
     pub users: Vec<(String, String)>,
     /// Viewer count when live; `None` when offline.
     pub live_viewers: Option<u64>,
+    /// The live stream's id and start time (RFC 3339), as Get Streams reports them.
+    pub stream_id: String,
+    pub stream_started_at: String,
     pub chatters: Vec<(String, String)>,
     pub channel_emotes: Vec<String>,
     pub global_emotes: Vec<String>,
@@ -159,6 +162,8 @@ impl FakeTwitchApi {
                 ("3000".into(), "viewer_one".into()),
             ],
             live_viewers: None,
+            stream_id: "40000000001".into(),
+            stream_started_at: "2026-01-01T00:00:00Z".into(),
             chatters: vec![("3000".into(), "viewer_one".into())],
             channel_emotes: vec!["mychanHype".into()],
             global_emotes: vec!["Kappa".into(), "LUL".into()],
@@ -268,6 +273,19 @@ impl FakeTwitchApi {
     /// Sets the stream live with `viewers`, or offline with `None`.
     pub fn set_live(&self, viewers: Option<u64>) {
         self.state.helix().live_viewers = viewers;
+    }
+    /// Starts a stream `id` (started now) with `viewers`.
+    pub fn start_stream(&self, id: &str, viewers: u64) {
+        let mut h = self.state.helix();
+        h.stream_id = id.to_owned();
+        h.stream_started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        h.live_viewers = Some(viewers);
+    }
+    /// Adds `n` viewers to a live stream (a raid, a new chatter).
+    pub fn add_viewers(&self, n: u64) {
+        if let Some(v) = self.state.helix().live_viewers.as_mut() {
+            *v += n;
+        }
     }
     /// Refuses subscriptions of `kind` with 403 and `message`.
     pub fn refuse_subscription(&self, kind: &str, message: &str) {
@@ -393,9 +411,9 @@ fn route(
         ("GET", "/streams") => {
             let id = q(query, "user_id").unwrap_or_default().to_string();
             let login = h.users.iter().find(|(i, _)| *i == id).map(|(_, l)| l.clone()).unwrap_or_default();
-            let data = h.live_viewers.map(|v| json!({"id": "40000000001", "user_id": id, "user_login": login,
+            let data = h.live_viewers.map(|v| json!({"id": h.stream_id, "user_id": id, "user_login": login,
                 "user_name": login, "game_id": "509658", "game_name": "Just Chatting", "type": "live",
-                "title": "Offline test stream", "viewer_count": v, "started_at": "2026-01-01T00:00:00Z",
+                "title": "Offline test stream", "viewer_count": v, "started_at": h.stream_started_at,
                 "language": "en", "thumbnail_url": "", "tags": [], "is_mature": false}));
             page(data.into_iter().collect())
         }

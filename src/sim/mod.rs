@@ -25,6 +25,10 @@ pub struct SimTwitch {
     pub api: FakeTwitchApi,
     /// The channel the simulation is about.
     pub channel: String,
+    /// Logins that chatted during the simulated stream: each new one is one more viewer, so the
+    /// stats chart of a simulated stream has something to show.
+    chatted: std::sync::Mutex<std::collections::HashSet<String>>,
+    streams: std::sync::atomic::AtomicU64,
 }
 
 /// A viewer event the terminal or the console's simulator can fire.
@@ -83,15 +87,27 @@ impl SimTwitch {
         config.bot.emotes.bttv = false;
         config.bot.emotes.ffz = false;
         config.bot.emotes.seventv = false;
+        // A simulated stream is minutes long: sample its viewers every minute, not every five.
+        config.bot.stream.viewer_sample_minutes = 1;
         Ok(SimTwitch {
             chat,
             api,
             channel: channel.to_string(),
+            chatted: Default::default(),
+            streams: Default::default(),
         })
     }
 
     /// A viewer writes in chat; returns the message id.
     pub async fn chat_as(&self, viewer: &Viewer, text: &str) -> String {
+        let new = self
+            .chatted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(viewer.login.clone());
+        if new {
+            self.api.add_viewers(1);
+        }
         self.chat.chat(&self.channel, viewer, text).await
     }
 
@@ -140,14 +156,6 @@ impl SimTwitch {
                 set(&mut payload, "bits", json!(bits));
                 set(&mut payload, "message", json!(message));
             }
-            SimEvent::Raid { viewers } => {
-                set(&mut payload, "viewers", json!(viewers));
-                set(
-                    &mut payload,
-                    "from_broadcaster_user_name",
-                    json!(viewer.display_name),
-                );
-            }
             SimEvent::Redemption { title, cost, input } => {
                 set(&mut payload, "user_input", json!(input));
                 set(
@@ -156,7 +164,31 @@ impl SimTwitch {
                     json!({"id": format!("reward-{}", viewer::stable_id(title)), "title": title, "cost": cost, "prompt": ""}),
                 );
             }
-            SimEvent::StreamOnline => self.api.set_live(Some(1)),
+            SimEvent::Raid { viewers } => {
+                self.api.add_viewers(u64::from(*viewers));
+                set(&mut payload, "viewers", json!(viewers));
+                set(
+                    &mut payload,
+                    "from_broadcaster_user_name",
+                    json!(viewer.display_name),
+                );
+            }
+            SimEvent::StreamOnline => {
+                // Each simulated stream has its own id, so each gets its own report.
+                let n = self
+                    .streams
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let id = format!("sim{secs}{n:02}");
+                self.chatted
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clear();
+                self.api.start_stream(&id, 3);
+                set(&mut payload, "id", json!(id));
+            }
             SimEvent::StreamOffline => self.api.set_live(None),
             _ => {}
         }

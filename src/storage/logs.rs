@@ -4,7 +4,7 @@
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 
-use super::schema::{MODLOG, SCRIPT_KV, STREAM_STATS};
+use super::schema::{MODLOG, SCRIPT_KV, STREAM_OPEN, STREAM_STATS};
 use super::{Result, Storage, StorageError};
 
 impl Storage {
@@ -47,6 +47,77 @@ impl Storage {
     /// On a redb failure or a corrupt row.
     pub fn recent_stream_stats(&self, n: usize) -> Result<Vec<(u64, Value)>> {
         self.recent(STREAM_STATS, "stream_stats", n)
+    }
+
+    /// Saves the stream being counted (replacing its previous save).
+    ///
+    /// # Errors
+    /// On a redb failure.
+    pub fn save_open_stream(&self, stream_id: &str, record: &Value) -> Result<()> {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        let txn = self.db().begin_write()?;
+        txn.open_table(STREAM_OPEN)?
+            .insert(stream_id, bytes.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The streams being counted when the bot last saved them (normally one at most), with
+    /// their ids. Rows that no longer parse are reported as [`StorageError::Corrupt`].
+    ///
+    /// # Errors
+    /// On a redb failure or a corrupt row.
+    pub fn open_streams(&self) -> Result<Vec<(String, Value)>> {
+        let txn = self.db().begin_read()?;
+        let t = match txn.open_table(STREAM_OPEN) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            let value = serde_json::from_slice(v.value()).map_err(|e| StorageError::Corrupt {
+                table: "stream_open",
+                key: k.value().to_owned(),
+                reason: e.to_string(),
+            })?;
+            out.push((k.value().to_owned(), value));
+        }
+        Ok(out)
+    }
+
+    /// Stores a finished stream's record (whose `stream_id` field is `stream_id`) and forgets its
+    /// open copy, in one transaction, so a crash in between can neither lose the stream nor
+    /// store it twice. Returns `false` (and stores nothing new) when that stream's record is
+    /// already there.
+    ///
+    /// # Errors
+    /// On a redb failure.
+    pub fn settle_stream(&self, stream_id: &str, record: &Value) -> Result<bool> {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        let txn = self.db().begin_write()?;
+        let stored = {
+            let mut t = txn.open_table(STREAM_STATS)?;
+            let mut exists = false;
+            for row in t.iter()?.rev() {
+                let (_, v) = row?;
+                if serde_json::from_slice::<Value>(v.value())
+                    .is_ok_and(|v| v["stream_id"].as_str() == Some(stream_id))
+                {
+                    exists = true;
+                    break;
+                }
+            }
+            if !exists {
+                let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+                t.insert(seq, bytes.as_slice())?;
+            }
+            !exists
+        };
+        txn.open_table(STREAM_OPEN)?.remove(stream_id)?;
+        txn.commit()?;
+        Ok(stored)
     }
 
     fn append(&self, table: TableDefinition<u64, &[u8]>, values: &[Value]) -> Result<u64> {

@@ -27,6 +27,11 @@ pub const SCRIPT_KV: TableDefinition<(&str, &str), &str> = TableDefinition::new(
 pub const MODLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("modlog");
 /// `stream_stats`: sequence number → stream statistics record (JSON).
 pub const STREAM_STATS: TableDefinition<u64, &[u8]> = TableDefinition::new("stream_stats");
+/// `stream_open`: stream id → the stream being counted (JSON), saved every minute so a restart
+/// mid-stream resumes it and a stream that ended while the bot was down is settled; the row goes
+/// when the stream is settled. A new table, created on first write: older files simply lack it
+/// (no migration needed).
+pub const STREAM_OPEN: TableDefinition<&str, &[u8]> = TableDefinition::new("stream_open");
 /// `imports`: (source format, login) → the points that source's export last gave this login;
 /// re-importing applies only the difference, which makes imports idempotent.
 pub const IMPORTS: TableDefinition<(&str, &str), u64> = TableDefinition::new("imports");

@@ -96,19 +96,24 @@ pub fn spawn(
             Err(e) => warn!("cannot read the stream state: {e}"),
         }
         let mut live_rx = h.live.subscribe();
+        // Going live is sampled at once (the stats chart then starts at the start), then every
+        // `every` while live.
+        let mut next = tokio::time::Instant::now() + every;
         loop {
             if !*live_rx.borrow_and_update() {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = live_rx.changed() => if r.is_err() { return },
                 }
+                next = tokio::time::Instant::now();
                 continue;
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = live_rx.changed() => continue,
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep_until(next) => {}
             }
+            next = tokio::time::Instant::now() + every;
             match helix.stream(&broadcaster_id).await {
                 Ok(Some(s)) => {
                     let _ = h.samples.send(ViewerSample {

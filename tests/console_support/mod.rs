@@ -85,6 +85,30 @@ pub fn broken_error() -> ScriptError {
     }
 }
 
+/// The one past stream the fake knows: 65 minutes, 42 chat messages from 7 chatters.
+pub fn past_stream() -> twitch_bot::stats::StreamStats {
+    use twitch_bot::stats::{StreamStats, ViewerPoint};
+    let start = 1_764_115_200;
+    StreamStats {
+        stream_id: "40000000001".into(),
+        started_at: start,
+        ended_at: Some(start + 65 * 60),
+        title: "Chill Sunday speedruns".into(),
+        chat_messages: 42,
+        unique_chatters: 7,
+        commands: 5,
+        follows: 3,
+        viewer_samples: (0..14)
+            .map(|i| ViewerPoint {
+                at: start + i * 300,
+                viewers: [12, 15, 19, 24, 31, 29, 35, 41, 38, 44, 40, 37, 33, 26][i as usize],
+            })
+            .collect(),
+        chat_per_minute: (0..65).map(|m| [0, 1, 0, 2, 1, 0, 0, 3][m % 8]).collect(),
+        ..StreamStats::default()
+    }
+}
+
 fn done<'a, T: Send + 'a>(v: Result<T, ConsoleError>) -> BoxFuture<'a, Result<T, ConsoleError>> {
     Box::pin(async move { v })
 }
@@ -208,9 +232,23 @@ impl ConsoleBackend for FakeBackend {
     }
 
     fn stats(&self) -> BoxFuture<'_, Result<serde_json::Value, ConsoleError>> {
-        done(Ok(
-            serde_json::json!({ "messages": 42, "chatters": 7, "commands": 5 }),
-        ))
+        let stream = past_stream();
+        let mut v = twitch_bot::stats::report::to_json(&stream);
+        v["chart"] = format!("/api/stats/{}/chart.svg", stream.file_stem()).into();
+        done(Ok(serde_json::json!({
+            "enabled": true, "viewers_known": 7, "live": null, "streams": [v],
+        })))
+    }
+
+    fn stats_chart(&self, stream: String) -> BoxFuture<'_, Result<String, ConsoleError>> {
+        let past = past_stream();
+        if stream != past.file_stem() && stream != past.stream_id {
+            return done(Err(ConsoleError::NotFound(format!("no stream `{stream}`"))));
+        }
+        done(
+            twitch_bot::stats::chart::render_svg(&past)
+                .map_err(|e| ConsoleError::Internal(e.to_string())),
+        )
     }
 
     fn sim_chat(&self, chat: SimChat) -> BoxFuture<'_, Result<(), ConsoleError>> {

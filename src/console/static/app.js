@@ -200,6 +200,8 @@ function startLog() {
     const [cls, ...content] = describe(item);
     addLog(cls, ...content);
     if (item.type === "event" && item.event && item.event.kind === "connection") loadHealth();
+    const kind = item.event && item.event.data && item.event.data.kind && item.event.data.kind.type;
+    if (kind === "stream_online" || kind === "stream_offline") setTimeout(loadStats, 1500);
   };
   src.addEventListener("lagged", (m) => {
     let n = "some";
@@ -313,13 +315,90 @@ async function lookupUser(ev) {
   }
 }
 
+// Past streams (newest first) and the live one: pick one to see its chart and totals.
+let statsSelected = null;
+
+function durationText(secs) {
+  const h = Math.floor(secs / 3600), m = Math.floor(secs / 60) % 60;
+  return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min`;
+}
+
+function streamKey(s) {
+  return s.live ? "live" : s.report;
+}
+
+function streamTotals(s) {
+  const subs = s.subs || {};
+  return [
+    ["Duration", durationText(s.duration_secs || 0)],
+    ["Peak viewers", s.peak_viewers],
+    ["Average viewers", s.average_viewers],
+    ["Hours watched", s.hours_watched],
+    ["Chat messages", s.chat_messages],
+    ["Unique chatters", s.unique_chatters],
+    ["Commands run", s.commands],
+    ["New followers", s.follows],
+    ["Subscriptions", `${s.subs_total} (T1 ${subs.tier1 || 0} · T2 ${subs.tier2 || 0} · T3 ${subs.tier3 || 0} · Prime ${subs.prime || 0})`],
+    ["Resubs", s.resubs],
+    ["Gifted subs", s.gifted_subs],
+    ["Bits", s.bits],
+    ["Raids", `${s.raids} (${s.raid_viewers} viewers)`],
+    ["Redemptions", s.redemptions],
+    ["Moderation actions", s.moderation_actions],
+  ];
+}
+
+function showStream(s) {
+  const title = s.title ? s.title : `stream ${s.stream_id}`;
+  const chart = el("img", {
+    class: "chart", src: `${s.chart}?t=${Date.now()}`, width: "960", height: "460",
+    alt: `Viewers and chat lines per minute of ${title}`,
+  });
+  const table = el("table", { class: "totals" },
+    ...streamTotals(s).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, String(v ?? 0)))));
+  const files = s.live
+    ? el("p", { class: "files" }, "Live now: the report is written to data/stats/ when the stream ends.")
+    : el("p", { class: "files" }, `Report: data/stats/${s.report}.html (chart .svg, figures .json)`);
+  return [el("div", {}, chart, s.ended_while_down
+    ? el("p", { class: "files" }, "Ended while the bot was not running: the end time is when the bot last saw it live.") : null),
+  el("div", {}, table, files)];
+}
+
 async function loadStats() {
   const box = $("stats");
+  let r;
   try {
-    box.replaceChildren(keyValues(await api("GET", "/api/stats")));
+    r = await api("GET", "/api/stats");
   } catch (e) {
     box.replaceChildren(el("span", { class: "muted" }, e.message));
+    return;
   }
+  if (!Array.isArray(r.streams)) {
+    box.replaceChildren(keyValues(r));
+    return;
+  }
+  if (!r.enabled) {
+    box.replaceChildren(el("p", { class: "muted" }, "Stream stats are off (stream.stats: false in configs/bot.yaml)."));
+    return;
+  }
+  const streams = (r.live ? [Object.assign({ live: true }, r.live)] : []).concat(r.streams);
+  $("stats-summary").textContent = `${r.streams.length} stream${r.streams.length === 1 ? "" : "s"} recorded${r.live ? " · live now" : ""}`;
+  if (!streams.length) {
+    box.replaceChildren(el("p", { class: "muted" }, offline
+      ? "No stream recorded yet. In the simulator: Go live, chat and fire a few events, then End stream — the report appears here."
+      : "No stream recorded yet: statistics are counted while the channel is live and shown here when it ends."));
+    return;
+  }
+  if (!streams.some((s) => streamKey(s) === statsSelected)) statsSelected = streamKey(streams[0]);
+  const current = streams.find((s) => streamKey(s) === statsSelected);
+  const list = el("ul", { class: "streams", id: "stream-list" }, ...streams.map((s) => {
+    const b = el("button", { type: "button", class: streamKey(s) === statsSelected ? "selected" : "" },
+      el("span", { class: "when" }, s.date, s.live ? el("span", { class: "live" }, "LIVE") : null),
+      el("span", { class: "what" }, `${s.title || "stream " + s.stream_id} · ${durationText(s.duration_secs || 0)} · peak ${s.peak_viewers}`));
+    b.addEventListener("click", () => { statsSelected = streamKey(s); loadStats(); });
+    return el("li", {}, b);
+  }));
+  box.replaceChildren(el("div", { class: "stats-grid" }, list, ...showStream(current)));
 }
 
 // ---- simulator ---------------------------------------------------------------------------
