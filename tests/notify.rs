@@ -290,6 +290,10 @@ fn listed_events_notify_and_others_do_not() {
     bot.stderr
         .wait(30, |l| l.contains("Notify: connected"))
         .expect("notifications come up");
+    // The simulator delivers a /follow only once EventSub has subscribed.
+    bot.stderr
+        .wait(30, |l| l.contains("EventSub: connected"))
+        .expect("EventSub is up");
     bot.say("/follow alice");
     let notes = desktop.wait_for(1, 20);
     assert_eq!(
@@ -324,6 +328,10 @@ fn a_server_that_never_answers_does_not_hold_up_the_bot() {
         &["--noaudio", "--nohotkeys"],
         &[("DBUS_SESSION_BUS_ADDRESS", desktop.address.clone())],
     );
+    // The simulator delivers a /follow only once EventSub has subscribed.
+    bot.stderr
+        .wait(30, |l| l.contains("EventSub: connected"))
+        .expect("EventSub is up");
     for i in 0..50 {
         bot.say(&format!("/follow viewer{i}"));
     }
@@ -359,6 +367,10 @@ fn no_session_bus_is_one_warning_and_the_bot_goes_on() {
         down.contains("--nonotify"),
         "says how to switch them off: {down}"
     );
+    // The simulator delivers a /follow only once EventSub has subscribed.
+    bot.stderr
+        .wait(30, |l| l.contains("EventSub: connected"))
+        .expect("EventSub is up");
     for who in ["a", "b", "c"] {
         bot.say(&format!("/follow {who}"));
     }
