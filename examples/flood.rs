@@ -30,6 +30,10 @@ struct Args {
     /// fraction of lines that are `!ping` (default 0.01 flooding, 0.1 paced)
     #[argh(option)]
     commands: Option<f64>,
+    /// fraction of lines that are channel events over IRC: resubs, gifts, raids, cheers
+    /// (default 0)
+    #[argh(option)]
+    events: Option<f64>,
     /// lines per second; without it, as fast as the socket takes them
     #[argh(option)]
     rate: Option<f64>,
@@ -111,6 +115,7 @@ fn options_from(args: &Args) -> FloodOptions {
             .commands
             .unwrap_or(if args.rate.is_some() { 0.1 } else { 0.01 }),
         rate: args.rate,
+        event_fraction: args.events.unwrap_or(0.0),
         ..FloodOptions::default()
     }
 }

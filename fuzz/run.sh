@@ -13,9 +13,11 @@ export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/twitch-bot-fuzz-target}
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo build --release --bin "$target"
+# An explicit --target keeps the instrumentation off build scripts and proc macros.
+triple="$(rustc -vV | sed -n 's/^host: //p')"
+cargo build --release --target "$triple" --bin "$target"
 mkdir -p "corpus/$target" "artifacts/$target" "regressions/$target"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$CARGO_TARGET_DIR/release/$target" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 \
+"$CARGO_TARGET_DIR/$triple/release/$target" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 \
   -artifact_prefix="artifacts/$target/" -print_final_stats=1 "$work" "corpus/$target"

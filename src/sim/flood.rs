@@ -30,6 +30,9 @@ pub struct FloodOptions {
     pub command: String,
     /// Lines per second; `None` sends as fast as the socket takes them.
     pub rate: Option<f64>,
+    /// Fraction of lines that are channel events instead of chat: resubs, gifted subs, raids
+    /// (USERNOTICE) and cheers (PRIVMSG with `bits`), as Twitch sends them over IRC.
+    pub event_fraction: f64,
     /// Seed for the corpus, so every run sends the same lines.
     pub seed: u64,
     /// How long to wait for the end marker's reply after the last line is written.
@@ -43,6 +46,7 @@ impl Default for FloodOptions {
             command_fraction: 0.01,
             command: "!ping".into(),
             rate: None,
+            event_fraction: 0.0,
             seed: 0x5eed,
             reply_timeout: Duration::from_secs(60),
         }
@@ -177,6 +181,48 @@ const WORDS: &[&str] = &[
 ];
 
 /// A message id that carries the line's index, so a threaded reply finds its command directly.
+/// A channel event as Twitch's IRC sends it: a resub, a gifted sub or a raid (USERNOTICE), or a
+/// cheer (a PRIVMSG with `bits`).
+fn event_line(
+    channel: &str,
+    room: &str,
+    viewer: &Viewer,
+    rng: &mut Rng,
+    id: &str,
+    sent_ms: u64,
+) -> String {
+    let login = &viewer.login;
+    let head = format!(
+        "@badge-info=;badges=;color=;display-name={login};emotes=;flags=;id={id};login={login};mod=0;\
+         room-id={room};subscriber=1;tmi-sent-ts={sent_ms};user-id={};user-type=",
+        viewer.id
+    );
+    match rng.below(4) {
+        0 => format!(
+            "{head};msg-id=resub;msg-param-cumulative-months={};msg-param-streak-months=0;\
+             msg-param-should-share-streak=0;msg-param-sub-plan=1000;msg-param-sub-plan-name=Sub;\
+             system-msg={login}\\ssubscribed :tmi.twitch.tv USERNOTICE #{channel} :still here PogChamp",
+            2 + rng.below(40)
+        ),
+        1 => format!(
+            "{head};msg-id=subgift;msg-param-months=1;msg-param-recipient-display-name=Lucky{n};\
+             msg-param-recipient-id={};msg-param-recipient-user-name=lucky{n};msg-param-sub-plan=1000;\
+             msg-param-sub-plan-name=Sub;system-msg={login}\\sgifted\\sa\\ssub :tmi.twitch.tv USERNOTICE #{channel}",
+            900_000 + rng.below(10_000),
+            n = rng.below(10_000)
+        ),
+        2 => format!(
+            "{head};msg-id=raid;msg-param-displayName={login};msg-param-login={login};\
+             msg-param-viewerCount={};system-msg=raiders :tmi.twitch.tv USERNOTICE #{channel}",
+            1 + rng.below(200)
+        ),
+        _ => format!(
+            "{head};bits={} :{login}!{login}@{login}.tmi.twitch.tv PRIVMSG #{channel} :Cheer100 hype",
+            100
+        ),
+    }
+}
+
 fn msg_id(index: usize) -> String {
     format!(
         "{:08x}-f10d-4000-8000-{index:012x}",
@@ -231,6 +277,21 @@ pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
         let viewer = &viewers[rng.below(viewers.len())];
         let is_command = i + 1 == n || rng.unit() < options.command_fraction;
         text.clear();
+        if !is_command && rng.unit() < options.event_fraction {
+            let line = event_line(
+                channel,
+                &room,
+                viewer,
+                &mut rng,
+                &msg_id(i),
+                base_ms + i as u64,
+            );
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+            ends.push(bytes.len());
+            command_of.push(None);
+            continue;
+        }
         if is_command {
             text.push_str(&options.command);
         } else {
@@ -340,6 +401,7 @@ impl FloodServer {
             let latencies = latencies.clone();
             let command_of = corpus.command_of.clone();
             let channel = channel.clone();
+            let fifo = options.event_fraction == 0.0;
             std::thread::Builder::new()
                 .name("flood-reader".into())
                 .spawn(move || {
@@ -353,6 +415,9 @@ impl FloodServer {
                         done: done_tx,
                         final_cmd,
                         channel: &channel,
+                        // Event scripts answer without threading; only threaded replies can
+                        // then be matched to commands.
+                        fifo,
                     });
                 })?
         };
@@ -532,6 +597,8 @@ struct ReadState<'a> {
     done: mpsc::Sender<Instant>,
     final_cmd: usize,
     channel: &'a str,
+    /// Match unthreaded replies to the oldest unanswered command.
+    fifo: bool,
 }
 
 /// The reader thread: stamps each reply PRIVMSG on arrival and matches it to its command;
@@ -570,6 +637,7 @@ fn read_replies(mut s: ReadState<'_>) {
                     .map(|c| c as usize);
                 let cmd = match by_tag {
                     Some(c) => c,
+                    None if !s.fifo => continue,
                     None => {
                         while answered.get(fifo).copied().unwrap_or(false) {
                             fifo += 1;
@@ -636,6 +704,38 @@ mod tests {
             assert_eq!(parsed.param(0), Some("#chan"));
         }
         assert!(lines.last().is_some_and(|l| l.ends_with(":!ping")));
+    }
+
+    #[test]
+    fn events_in_the_flood_read_as_twitch_channel_events() {
+        let options = FloodOptions {
+            messages: 2_000,
+            event_fraction: 0.2,
+            ..FloodOptions::default()
+        };
+        let c = corpus(&options, "chan");
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut start = 0;
+        for &end in &c.ends {
+            let raw = std::str::from_utf8(&c.bytes[start..end]).expect("utf-8");
+            start = end;
+            let line = IrcLine::parse(raw.trim_end()).expect("parses");
+            if let Some(ev) = match crate::twitch::irc::interpret(&line) {
+                crate::twitch::irc::Incoming::Event(crate::event::Event::UserNotice(n)) => {
+                    crate::twitch::eventsub::channel_event_from_usernotice(&n)
+                }
+                crate::twitch::irc::Incoming::Event(crate::event::Event::Chat(m)) => {
+                    crate::twitch::eventsub::channel_event_from_chat(&m)
+                }
+                _ => None,
+            } {
+                kinds.insert(ev.kind.topic());
+            }
+        }
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            vec!["cheer", "raid", "resub", "subscribe"]
+        );
     }
 
     #[test]
