@@ -94,12 +94,15 @@ impl Default for GoLiveConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ZmqConfig {
     pub bind: String,
+    /// Events waiting to be published at most; more are dropped (and counted in a warning).
+    pub queue: usize,
 }
 
 impl Default for ZmqConfig {
     fn default() -> Self {
         ZmqConfig {
             bind: "tcp://127.0.0.1:5555".into(),
+            queue: 10_000,
         }
     }
 }
@@ -166,6 +169,9 @@ pub fn validate(
                 zmq.bind
             ),
         );
+    }
+    if zmq.queue == 0 {
+        check.error("zmq.queue", "must be at least 1 event");
     }
     if !(0.0..=1.0).contains(&sound.volume) {
         check.error("sound.volume", "must be between 0.0 and 1.0");
