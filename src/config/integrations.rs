@@ -179,6 +179,34 @@ pub fn validate(
     if sound.queue == 0 {
         check.error("sound.queue", "must be at least 1 sound");
     }
+    for (name, id) in &discord.channels {
+        if id.trim().parse::<u64>().map_or(true, |n| n == 0) {
+            check.error(
+                &format!("discord.channels.{name}"),
+                format!(
+                    "`{id}` is not a channel id; turn on Developer Mode in Discord, right-click \
+                     the channel and Copy Channel ID"
+                ),
+            );
+        }
+    }
+    for m in &discord.go_live.mention {
+        let m = m.trim();
+        let role = m.trim_start_matches("<@&").trim_end_matches('>');
+        let known = matches!(
+            m.to_ascii_lowercase().as_str(),
+            "none" | "everyone" | "here"
+        );
+        if !known && role.parse::<u64>().map_or(true, |n| n == 0) {
+            check.error(
+                "discord.go_live.mention",
+                format!(
+                    "`{m}` is not `none`, `everyone`, `here` or a role id (Server Settings → \
+                     Roles → right-click the role → Copy Role ID)"
+                ),
+            );
+        }
+    }
     if !discord.api_url.starts_with("http://") && !discord.api_url.starts_with("https://") {
         check.error(
             "discord.api_url",

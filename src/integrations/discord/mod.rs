@@ -105,10 +105,8 @@ impl Integration for Discord {
             return;
         };
         match &ev.kind {
-            ChannelEventKind::StreamOnline { .. } => {
-                if self.tx.try_send(Job::GoLive).is_err() {
-                    warn!("Discord is busy: the go-live message is not posted");
-                }
+            ChannelEventKind::StreamOnline { .. } if self.tx.try_send(Job::GoLive).is_err() => {
+                warn!("Discord is busy: the go-live message is not posted");
             }
             ChannelEventKind::ChannelUpdate { title, category } => {
                 *self.latest.lock().unwrap_or_else(PoisonError::into_inner) =
