@@ -7,18 +7,21 @@
 //! The dispatcher's side ([`Integration::observe`]) only hands an `Arc<Event>` to a bounded
 //! queue; serialising and sending happen in this module's task. When the queue is full the event
 //! is dropped and counted, and the task warns about the count every few seconds: a slow or absent
-//! subscriber never slows chat down.
+//! subscriber never slows chat down. Until the first subscriber connects nothing is queued at
+//! all (ZeroMQ would drop it anyway), so the default — on, with nobody listening — costs one
+//! atomic load per event.
 //!
 //! This module owns the socket; it must not touch the dispatcher's state or other integrations.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-use zeromq::{Socket, SocketSend, ZmqMessage};
+use zeromq::{Socket, SocketEvent, SocketSend, ZmqMessage};
 
 use super::{CallError, Integration, StartContext, Started};
 use crate::event::{ConnectionState, Event, Service};
@@ -39,6 +42,8 @@ struct Publisher {
     tx: mpsc::Sender<Outgoing>,
     /// Messages dropped because the queue was full, since the last report.
     dropped: Arc<AtomicU64>,
+    /// Whether a subscriber has ever connected; before that, messages are not even queued.
+    subscribed: Arc<AtomicBool>,
 }
 
 /// Stands in when the socket could not be bound: the health panel shows why, calls say so.
@@ -88,6 +93,9 @@ impl Integration for Publisher {
             _ => return Err(CallError::BadData("publish needs a `topic` string".into())),
         };
         check_topic(&topic).map_err(CallError::BadData)?;
+        if !self.subscribed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let data = fields.remove("data").unwrap_or(Value::Null);
         self.tx
             .try_send(Outgoing::Custom { topic, data })
@@ -99,6 +107,9 @@ impl Integration for Publisher {
     }
 
     fn observe(&self, event: &Arc<Event>) {
+        if !self.subscribed.load(Ordering::Relaxed) {
+            return;
+        }
         if self.tx.try_send(Outgoing::Event(event.clone())).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -135,6 +146,7 @@ fn is_loopback(endpoint: &str) -> bool {
 pub async fn start(ctx: &StartContext) -> Option<Started> {
     let config = &ctx.config.bot.zmq;
     let mut socket = zeromq::PubSocket::new();
+    let monitor = socket.monitor();
     let endpoint = match socket.bind(&config.bind).await {
         Ok(endpoint) => endpoint,
         Err(e) => {
@@ -166,27 +178,38 @@ pub async fn start(ctx: &StartContext) -> Option<Started> {
     ctx.report(Service::Zmq, ConnectionState::Connected);
     let (tx, rx) = mpsc::channel(config.queue.max(1));
     let dropped = Arc::new(AtomicU64::new(0));
+    let subscribed = Arc::new(AtomicBool::new(false));
     let task = tokio::spawn(run(
         socket,
         rx,
+        monitor,
         dropped.clone(),
+        subscribed.clone(),
         config.queue,
         ctx.shutdown.clone(),
     ));
     Some(Started {
-        integration: Arc::new(Publisher { tx, dropped }),
+        integration: Arc::new(Publisher {
+            tx,
+            dropped,
+            subscribed,
+        }),
         task: Some(task),
     })
 }
 
-/// Serialises and sends until shutdown, then sends what is already queued.
+/// Serialises and sends until shutdown, then sends what is already queued. The socket's
+/// `monitor` events open the gate at the first subscriber.
 async fn run(
     mut socket: zeromq::PubSocket,
     mut rx: mpsc::Receiver<Outgoing>,
+    mut monitor: impl futures_util::Stream<Item = SocketEvent> + Unpin,
     dropped: Arc<AtomicU64>,
+    subscribed: Arc<AtomicBool>,
     capacity: usize,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let mut watching = true;
     let mut report = tokio::time::interval(DROP_REPORT_EVERY);
     report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(256);
@@ -203,6 +226,19 @@ async fn run(
                 }
             }
             _ = report.tick() => warn_dropped(&dropped, capacity),
+            event = monitor.next(), if watching => match event {
+                Some(SocketEvent::Accepted(..)) => {
+                    debug!("ZeroMQ: the first subscriber connected");
+                    subscribed.store(true, Ordering::Relaxed);
+                    watching = false;
+                }
+                Some(_) => {}
+                None => {
+                    // No more news from the socket: publish to be safe.
+                    subscribed.store(true, Ordering::Relaxed);
+                    watching = false;
+                }
+            },
         }
     }
     while let Ok(out) = rx.try_recv() {
