@@ -431,3 +431,39 @@ fn duplicate_keys_tabs_and_syntax_errors_are_located() {
         assert_eq!(load_error(dir.path()), want, "for {text:?}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn discord_settings_are_checked_without_showing_the_webhook_secret() {
+    let dir = folder(&[(
+        "secrets.yaml",
+        "discord:\n  webhooks:\n    alerts: https://discord.com/api/webhooks/123/s3cr3t\n    \
+         clips: https://discord.com/channels/123/s3cr3t\n",
+    )]);
+    chmod(&dir.path().join("secrets.yaml"), 0o600);
+    let err = load_error(dir.path());
+    assert!(
+        err.starts_with("secrets.yaml:4:12: discord.webhooks.clips: is not a webhook URL; expected https://discord.com/api/webhooks/<id>/<token>"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t"), "{err}");
+
+    let dir = folder(&[(
+        "bot.yaml",
+        "discord:\n  channels:\n    general: not-an-id\n",
+    )]);
+    assert_eq!(
+        load_error(dir.path()),
+        "bot.yaml:3:14: discord.channels.general: `not-an-id` is not a channel id; turn on \
+         Developer Mode in Discord, right-click the channel and Copy Channel ID"
+    );
+    let dir = folder(&[(
+        "bot.yaml",
+        "discord:\n  go_live:\n    mention: [everyone, moderators]\n",
+    )]);
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("discord.go_live.mention: `moderators` is not `none`, `everyone`"),
+        "{err}"
+    );
+}

@@ -234,6 +234,8 @@ impl Bot {
                 events: events.clone(),
                 health: health.clone(),
                 shutdown: shutdown.clone(),
+                channel: channel.clone(),
+                helix: api.helix.clone(),
             },
             crate::integrations::Enabled {
                 obs: settings.enabled.obs,

@@ -94,12 +94,15 @@ impl Default for GoLiveConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ZmqConfig {
     pub bind: String,
+    /// Events waiting to be published at most; more are dropped (and counted in a warning).
+    pub queue: usize,
 }
 
 impl Default for ZmqConfig {
     fn default() -> Self {
         ZmqConfig {
             bind: "tcp://127.0.0.1:5555".into(),
+            queue: 10_000,
         }
     }
 }
@@ -167,11 +170,42 @@ pub fn validate(
             ),
         );
     }
+    if zmq.queue == 0 {
+        check.error("zmq.queue", "must be at least 1 event");
+    }
     if !(0.0..=1.0).contains(&sound.volume) {
         check.error("sound.volume", "must be between 0.0 and 1.0");
     }
     if sound.queue == 0 {
         check.error("sound.queue", "must be at least 1 sound");
+    }
+    for (name, id) in &discord.channels {
+        if id.trim().parse::<u64>().map_or(true, |n| n == 0) {
+            check.error(
+                &format!("discord.channels.{name}"),
+                format!(
+                    "`{id}` is not a channel id; turn on Developer Mode in Discord, right-click \
+                     the channel and Copy Channel ID"
+                ),
+            );
+        }
+    }
+    for m in &discord.go_live.mention {
+        let m = m.trim();
+        let role = m.trim_start_matches("<@&").trim_end_matches('>');
+        let known = matches!(
+            m.to_ascii_lowercase().as_str(),
+            "none" | "everyone" | "here"
+        );
+        if !known && role.parse::<u64>().map_or(true, |n| n == 0) {
+            check.error(
+                "discord.go_live.mention",
+                format!(
+                    "`{m}` is not `none`, `everyone`, `here` or a role id (Server Settings → \
+                     Roles → right-click the role → Copy Role ID)"
+                ),
+            );
+        }
     }
     if !discord.api_url.starts_with("http://") && !discord.api_url.starts_with("https://") {
         check.error(

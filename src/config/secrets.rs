@@ -106,8 +106,14 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Validate for Secrets {
-    fn validate(&mut self, _check: &mut Checker<'_>) {
+    fn validate(&mut self, check: &mut Checker<'_>) {
         // Every field may be empty: offline mode needs none. Live mode asks `require_live`.
+        // A webhook URL that is set must be one (the message leaves the secret out).
+        for (name, url) in &self.discord.webhooks {
+            if let Err(e) = crate::integrations::discord::parse_webhook_url(url) {
+                check.error(&format!("discord.webhooks.{name}"), e);
+            }
+        }
     }
 }
 

@@ -68,6 +68,11 @@ pub struct StartContext {
     pub events: EventSender,
     pub health: Health,
     pub shutdown: CancellationToken,
+    /// The channel the bot joined (login, no `#`): Discord's go-live message links to it.
+    pub channel: String,
+    /// The Helix client, when the Twitch API runs: Discord's go-live message reads the
+    /// stream's title and category through it.
+    pub helix: Option<crate::twitch::helix::Helix>,
 }
 
 impl StartContext {
