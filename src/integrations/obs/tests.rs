@@ -91,6 +91,8 @@ async fn an_event_obws_cannot_parse_does_not_drop_the_connection() {
         events,
         health: Health::default(),
         shutdown: CancellationToken::new(),
+        channel: "testchan".into(),
+        helix: None,
     };
     let started = super::start(&ctx).expect("OBS starts");
 
