@@ -278,8 +278,7 @@ impl Loyalty {
         self.live.load(Ordering::Relaxed)
     }
 
-    /// A viewer chatted: they count as present for the current interval. (Helix Get Chatters
-    /// will feed [`Loyalty::note_present`] the same way.)
+    /// A viewer chatted: they count as present for the current interval.
     pub fn note_chat(&self, chatter: &Chatter) {
         self.note_present(
             &chatter.id,
@@ -308,6 +307,21 @@ impl Loyalty {
                     );
                 }
             }
+        }
+    }
+
+    /// A viewer in Twitch's chatter list (Helix Get Chatters), who may never write: present
+    /// for the interval, keeping the roles their chat showed if they did chat.
+    pub fn note_lurker(&self, chatter: &Chatter) {
+        if chatter.id.is_empty() {
+            return;
+        }
+        if let Ok(mut p) = self.present.lock() {
+            p.entry(chatter.id.clone()).or_insert_with(|| Presence {
+                login: chatter.login.clone(),
+                display_name: chatter.display_name.clone(),
+                roles: chatter.roles,
+            });
         }
     }
 
@@ -401,14 +415,46 @@ impl Loyalty {
     pub fn spawn_ticker(
         self: Arc<Self>,
         storage: Storage,
+        helix: Option<crate::twitch::helix::Helix>,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let mut chatters_refused = false;
             loop {
                 let period = self.rules().watch_interval.max(Duration::from_secs(1));
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(period) => {}
+                }
+                // Lurkers count too: Twitch's chatter list, when the API is up and the stream
+                // counts. Without it (or refused), chat activity alone says who was there.
+                let rules = self.rules();
+                if let Some(helix) = &helix
+                    && rules.enabled
+                    && (!rules.only_while_live || self.is_live())
+                {
+                    match helix.chatters().await {
+                        Ok(list) => {
+                            chatters_refused = false;
+                            for c in &list {
+                                self.note_lurker(&Chatter {
+                                    id: c.user_id.as_str().into(),
+                                    login: c.user_login.as_str().into(),
+                                    display_name: c.user_name.as_str().into(),
+                                    ..Chatter::default()
+                                });
+                            }
+                        }
+                        Err(e) if !chatters_refused => {
+                            chatters_refused = true;
+                            tracing::warn!(
+                                "watch time counts only viewers who chat: Twitch's chatter list \
+                                 is unavailable ({e}); the bot account needs to be a moderator \
+                                 with the moderator:read:chatters scope (run `twitch-bot auth`)"
+                            );
+                        }
+                        Err(e) => tracing::debug!("chatter list unavailable: {e}"),
+                    }
                 }
                 let me = Arc::clone(&self);
                 let st = storage.clone();

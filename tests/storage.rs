@@ -473,6 +473,16 @@ fn loyalty_pays_present_viewers_with_multipliers_only_while_live() {
     );
     // Nobody chatted since: nobody is present.
     assert!(matches!(loyalty.tick(&s).unwrap(), TickOutcome::Paid(p) if p.credited == 0));
+    // Twitch's chatter list adds lurkers without erasing a chatter's roles.
+    loyalty.note_chat(&viewer("2", Roles::SUBSCRIBER));
+    loyalty.note_lurker(&viewer("2", Roles::empty()));
+    loyalty.note_lurker(&viewer("4", Roles::empty()));
+    assert!(matches!(loyalty.tick(&s).unwrap(), TickOutcome::Paid(p) if p.credited == 2));
+    assert_eq!(
+        (s.get("2").unwrap(), s.get("4").unwrap()),
+        (40, 10),
+        "the subscriber keeps the multiplier; the lurker earns the base rate"
+    );
 
     let follow = ChannelEvent {
         id: "msg-1".into(),

@@ -206,14 +206,6 @@ impl Bot {
             cache.spawn_sweeper(Duration::from_secs(30), shutdown.clone()),
         ));
         let loyalty = Arc::new(Loyalty::new(services::loyalty_rules(&config.loyalty)));
-        if config.loyalty.enabled {
-            tasks.push((
-                "loyalty",
-                loyalty
-                    .clone()
-                    .spawn_ticker(storage.clone(), shutdown.clone()),
-            ));
-        }
 
         let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
         let api = twitch_api::start(
@@ -227,6 +219,14 @@ impl Bot {
             &mut tasks,
         );
 
+        if config.loyalty.enabled {
+            tasks.push((
+                "loyalty",
+                loyalty
+                    .clone()
+                    .spawn_ticker(storage.clone(), api.helix.clone(), shutdown.clone()),
+            ));
+        }
         let (integrations, integration_tasks) = crate::integrations::start(
             &crate::integrations::StartContext {
                 config: Arc::new(config.clone()),
