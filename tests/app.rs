@@ -248,3 +248,56 @@ async fn an_edited_moderation_config_applies_without_a_restart_and_a_broken_one_
     assert!(caught, "the saved banned term is enforced");
     off.bot.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_moderator_refunds_a_viewer_s_last_spend_once() {
+    let off = start_offline(|_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    // A command that costs 30 points.
+    std::fs::write(
+        off.scripts.join("commands/hydrate.rhai"),
+        "const COST = 30;\nfn run(ctx) { ctx.reply(\"drink water\"); }\n",
+    )
+    .expect("save the script");
+    let alice = Viewer::new("alice");
+    sim.fire(&alice, &SimEvent::Follow).await; // 50 points
+    assert!(eventually(5, || points(&off.bot, &alice) == 50).await);
+    let mut spent = false;
+    for _ in 0..20 {
+        sim.chat_as(&alice, "!hydrate").await;
+        if said(&mut lines, 1, |t| t == "drink water").await.is_some() {
+            spent = true;
+            break;
+        }
+    }
+    assert!(spent, "the paid command ran");
+    assert_eq!(points(&off.bot, &alice), 20);
+
+    let moderator = Viewer::new("mod_mary").with(twitch_bot::event::Roles::MODERATOR);
+    sim.chat_as(&moderator, "!refund alice").await;
+    let answer = said(&mut lines, 5, |t| t.starts_with("Refunded"))
+        .await
+        .expect("the refund is announced");
+    assert!(
+        answer.contains("30") && answer.contains("(now 50)"),
+        "{answer}"
+    );
+    assert_eq!(points(&off.bot, &alice), 50);
+    // The same spend is not refunded twice.
+    sim.chat_as(&moderator, "!refund alice").await;
+    assert!(
+        said(&mut lines, 5, |t| t.contains("no spend left"))
+            .await
+            .is_some()
+    );
+    assert_eq!(points(&off.bot, &alice), 50);
+    // A viewer cannot refund.
+    sim.chat_as(&alice, "!refund alice").await;
+    assert!(
+        said(&mut lines, 2, |t| t.starts_with("Refunded"))
+            .await
+            .is_none()
+    );
+    off.bot.shutdown().await;
+}

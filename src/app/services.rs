@@ -74,6 +74,19 @@ impl stores::Points for StorageServices {
             .map_err(backend)
     }
 
+    fn refund_last(&self, user: &UserRef, reason: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let trail = self.storage.audit_for(&user.id).map_err(backend)?;
+        for (audit_id, entry) in trail.iter().rev().filter(|(_, e)| e.delta < 0) {
+            match self.storage.refund(*audit_id, reason).map_err(backend)? {
+                crate::storage::Applied::Done(balance) => {
+                    return Ok(Some((entry.delta.saturating_neg(), signed(balance))));
+                }
+                crate::storage::Applied::Duplicate => {}
+            }
+        }
+        Ok(None)
+    }
+
     fn leaderboard(&self, n: usize) -> Result<Vec<(UserRef, i64)>, StoreError> {
         let rows = self.storage.leaderboard(n).map_err(backend)?;
         Ok(rows

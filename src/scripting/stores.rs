@@ -39,6 +39,17 @@ pub trait Points: Send + Sync {
     fn take(&self, user: &UserRef, amount: i64, reason: &str) -> Result<i64, StoreError>;
     /// The `n` highest balances, highest first.
     fn leaderboard(&self, n: usize) -> Result<Vec<(UserRef, i64)>, StoreError>;
+    /// Gives back the user's newest spend that was not refunded yet (each spend at most once,
+    /// recorded in the audit trail); `(amount, new balance)`, or `None` with nothing to refund.
+    fn refund_last(
+        &self,
+        _user: &UserRef,
+        _reason: &str,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        Err(StoreError::Backend(
+            "refunds need the points database (audit trail)".into(),
+        ))
+    }
 }
 
 /// Facts about a viewer kept by the bot.

@@ -173,6 +173,26 @@ mod data_api {
             Err(e) => Err(e.to_string().into()),
         }
     }
+    /// Gives back the viewer's newest spend not refunded yet: `#{ amount, balance }`, or `()`
+    /// when there is nothing left to refund.
+    #[rhai_fn(name = "refund_last", pure, return_raw)]
+    pub fn points_refund_last(
+        p: &mut PointsApi,
+        who: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let user = resolve_user(p.0.services(), &who)?;
+        let reason = format!("refund by script {}", p.0.data().script);
+        match p.0.services().points.refund_last(&user.to_ref(), &reason) {
+            Ok(Some((amount, balance))) => {
+                let mut m = Map::new();
+                m.insert("amount".into(), Dynamic::from_int(amount));
+                m.insert("balance".into(), Dynamic::from_int(balance));
+                Ok(Dynamic::from_map(m))
+            }
+            Ok(None) => Ok(Dynamic::UNIT),
+            Err(e) => Err(e.to_string().into()),
+        }
+    }
     /// The top `n` as maps `#{ login, name, points }`.
     #[rhai_fn(name = "leaderboard", pure, return_raw)]
     pub fn points_leaderboard(p: &mut PointsApi, n: INT) -> Result<Array, Box<EvalAltResult>> {
