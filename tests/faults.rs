@@ -216,3 +216,135 @@ async fn a_server_that_stops_reading_cannot_grow_the_bot_s_memory() {
     );
     bot.bot.shutdown().await;
 }
+
+/// A tiny tmpfs mounted for one test (root only), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    fn remount(&self, how: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{how}")])
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount {how}");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn storage_at(dir: &std::path::Path) -> Result<Storage, twitch_bot::storage::StorageError> {
+    let mut options = StorageOptions::new(dir);
+    options.backup_on_open = false;
+    Storage::open(options)
+}
+
+fn award(s: &Storage, id: &str, n: i64) -> Result<u64, twitch_bot::storage::StorageError> {
+    s.with_points(|p| {
+        p.touch(id, &format!("user{id}"), &format!("User{id}"))?;
+        p.change(id, n, "test").map(|r| r.balance)
+    })
+}
+
+use twitch_bot::storage::{Storage, StorageOptions};
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_corrupts_nothing() {
+    let Some(disk) = SmallDisk::mount("4m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    {
+        let s = storage_at(&data).expect("opens on an empty disk");
+        assert_eq!(award(&s, "1", 100).expect("award"), 100);
+    }
+    // Fill the disk to the last byte.
+    let filler = disk.path().join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let block = vec![7u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = None;
+    match storage_at(&data) {
+        Err(e) => refused = Some(e.to_string()),
+        Ok(s) => {
+            // New viewers until the file must grow past the last free byte.
+            for i in 0..50_000 {
+                if let Err(e) = award(&s, &format!("{}", 1_000 + i), 1) {
+                    refused = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    let why = refused.expect("a write fails once the disk is full");
+    eprintln!("full disk: {why}");
+    {
+        assert!(
+            why.to_lowercase().contains("space") || why.contains("os error 28"),
+            "the error says the disk is full: {why}"
+        );
+    }
+    // Space again: the file opens and the committed points are intact.
+    std::fs::remove_file(&filler).expect("free the disk");
+    let s = storage_at(&data).expect("the database opens after the disk filled up");
+    assert_eq!(s.get("1").expect("read"), 100, "committed points survive");
+    assert_eq!(award(&s, "1", 5).expect("writes work again"), 105);
+}
+
+#[test]
+fn a_read_only_data_folder_is_refused_with_a_clear_error() {
+    let Some(disk) = SmallDisk::mount("4m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    {
+        let s = storage_at(&data).expect("opens");
+        award(&s, "1", 100).expect("award");
+    }
+    disk.remount("ro");
+    let err = match storage_at(&data) {
+        Ok(s) => {
+            // redb may open a read-only file; then every write must fail cleanly.
+            award(&s, "1", 1).expect_err("no write on a read-only disk")
+        }
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("Read-only") || text.contains("read-only") || text.contains("os error 30"),
+        "the error says the folder is read-only: {text}"
+    );
+    disk.remount("rw");
+    let s = storage_at(&data).expect("opens again");
+    assert_eq!(s.get("1").expect("read"), 100);
+}
