@@ -10,10 +10,12 @@ use twitch_bot::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
+    // enigo logs its own failure to reach a display at error level; the hotkeys integration
+    // says the same once, with what to do.
     let default_level = if cli.verbose {
-        "info,twitch_bot=debug"
+        "info,twitch_bot=debug,enigo=off"
     } else {
-        "info"
+        "info,enigo=off"
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
