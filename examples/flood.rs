@@ -168,7 +168,8 @@ fn run_scenario(options: &FloodOptions, bot_cpu: usize) -> anyhow::Result<Row> {
                     s.rsplit_once(')')
                         .map(|(_, rest)| rest.trim_start().to_string())
                 });
-            if state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X')) {
+            let gone = state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X'));
+            if gone && !watching.load(std::sync::atomic::Ordering::Relaxed) {
                 eprintln!(
                     "the bot (pid {pid}) exited before the flood ended: see its output above"
                 );

@@ -277,7 +277,8 @@ pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
         let viewer = &viewers[rng.below(viewers.len())];
         let is_command = i + 1 == n || rng.unit() < options.command_fraction;
         text.clear();
-        if !is_command && rng.unit() < options.event_fraction {
+        // Only a flood with events draws for them, so the plain corpus stays the same as ever.
+        if !is_command && options.event_fraction > 0.0 && rng.unit() < options.event_fraction {
             let line = event_line(
                 channel,
                 &room,
