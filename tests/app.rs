@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::eventually;
-use twitch_bot::app::{Bot, Settings};
+use common::{copy_scripts, eventually, offline_settings};
+use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
 use twitch_bot::event::{ConnectionState, Service};
 use twitch_bot::sim::viewer::escape_tag;
@@ -20,24 +20,8 @@ struct Offline {
 
 async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
     let dir = tempfile::tempdir().expect("temp dir");
-    // A copy of the example scripts, so a test may change them.
-    let scripts = dir.path().join("scripts");
-    copy_dir(
-        &std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-            .join("scripts"),
-        &scripts,
-    );
-    std::fs::create_dir_all(dir.path().join("configs")).expect("configs dir");
-    let mut settings = Settings {
-        offline: true,
-        data_dir: dir.path().join("data"),
-        config_dir: dir.path().join("configs"),
-        scripts_dir: scripts.clone(),
-        ..Settings::default()
-    };
-    settings.enabled.timers = false;
-    settings.enabled.console = false;
-    settings.enabled = settings.enabled.without_integrations();
+    let scripts = copy_scripts(dir.path(), &[]);
+    let settings = offline_settings(dir.path(), scripts.clone());
     let mut config = Config::default();
     tweak(&mut config);
     let bot = Bot::start(settings, config)
@@ -56,18 +40,6 @@ async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
         bot.health.get(Service::EventSub)
     );
     Offline { bot, dir, scripts }
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read scripts").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
-        }
-    }
 }
 
 async fn said(

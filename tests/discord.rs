@@ -4,18 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::eventually;
+use common::{copy_scripts, eventually, offline_settings};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use twitch_bot::app::{Bot, Settings};
+use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
 use twitch_bot::dispatch::Health;
 use twitch_bot::event::{ConnectionState, Service};
@@ -324,39 +324,10 @@ async fn a_deleted_webhook_is_reported_in_health_without_a_crash() {
 
 // ---- the whole offline bot ----
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read scripts").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
-        }
-    }
-}
-
 async fn start_offline(config: Config, extra: &[(&str, &str)]) -> (Bot, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let scripts = dir.path().join("scripts");
-    copy_dir(
-        &PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-            .join("scripts"),
-        &scripts,
-    );
-    for (file, text) in extra {
-        std::fs::write(scripts.join(file), text).expect("write script");
-    }
-    let mut settings = Settings {
-        offline: true,
-        data_dir: dir.path().join("data"),
-        config_dir: dir.path().join("configs"),
-        scripts_dir: scripts,
-        ..Settings::default()
-    };
-    settings.enabled.timers = false;
-    settings.enabled.console = false;
-    settings.enabled = settings.enabled.without_integrations();
+    let scripts = copy_scripts(dir.path(), extra);
+    let mut settings = offline_settings(dir.path(), scripts);
     settings.enabled.discord = true;
     let bot = Bot::start(settings, config)
         .await

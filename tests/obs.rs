@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::eventually;
+use common::{eventually, offline_settings};
 use obws::requests::inputs::InputId;
 use obws::requests::scene_items::Id as SceneItemQuery;
 use obws::requests::scenes::SceneId;
@@ -289,17 +289,7 @@ async fn start_bot_with(
         std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
         std::fs::write(path, code).expect("script");
     }
-    std::fs::create_dir_all(dir.path().join("configs")).expect("configs dir");
-    let mut settings = Settings {
-        offline: true,
-        data_dir: dir.path().join("data"),
-        config_dir: dir.path().join("configs"),
-        scripts_dir: scripts,
-        ..Settings::default()
-    };
-    settings.enabled.timers = false;
-    settings.enabled.console = false;
-    settings.enabled = settings.enabled.without_integrations();
+    let mut settings = offline_settings(dir.path(), scripts);
     settings.enabled.obs = true;
     let mut config = Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();

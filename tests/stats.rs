@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::eventually;
+use common::{eventually, example_scripts, offline_settings};
 use serde_json::Value;
 use tokio::sync::broadcast;
 use twitch_bot::app::{Bot, Settings};
@@ -22,17 +22,8 @@ use twitch_bot::stats::{StreamStats, ViewerPoint, chart};
 const CONSOLE_TOKEN: &str = "stats-test-token";
 
 fn settings(dir: &Path, console: bool) -> Settings {
-    let mut settings = Settings {
-        offline: true,
-        data_dir: dir.join("data"),
-        config_dir: dir.join("configs"),
-        scripts_dir: PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-            .join("scripts"),
-        ..Settings::default()
-    };
-    settings.enabled.timers = false;
+    let mut settings = offline_settings(dir, example_scripts());
     settings.enabled.console = console;
-    settings.enabled = settings.enabled.without_integrations();
     settings
 }
 

@@ -7,15 +7,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::eventually;
+use common::{copy_scripts, eventually, offline_settings};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
-use twitch_bot::app::{Bot, Settings};
+use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
 use twitch_bot::event::{ConnectionState, Service};
 use twitch_bot::sim::{SimEvent, Viewer};
@@ -100,40 +99,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read scripts").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
-        }
-    }
-}
-
 /// The offline bot (simulated Twitch) with ZeroMQ on at `bind` and `extra` scripts added.
 async fn start_offline(bind: &str, extra: &[(&str, &str)]) -> (Bot, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let scripts = dir.path().join("scripts");
-    copy_dir(
-        &PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-            .join("scripts"),
-        &scripts,
-    );
-    for (file, text) in extra {
-        std::fs::write(scripts.join(file), text).expect("write script");
-    }
-    let mut settings = Settings {
-        offline: true,
-        data_dir: dir.path().join("data"),
-        config_dir: dir.path().join("configs"),
-        scripts_dir: scripts,
-        ..Settings::default()
-    };
-    settings.enabled.timers = false;
-    settings.enabled.console = false;
-    settings.enabled = settings.enabled.without_integrations();
+    let scripts = copy_scripts(dir.path(), extra);
+    let mut settings = offline_settings(dir.path(), scripts);
     settings.enabled.zmq = true;
     let mut config = Config::default();
     config.bot.zmq.bind = bind.to_string();

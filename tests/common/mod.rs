@@ -23,6 +23,53 @@ pub fn config(chat_url: &str) -> Config {
     config
 }
 
+/// The project's example scripts.
+pub fn example_scripts() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("scripts")
+}
+
+/// A copy of the example scripts in `dir/scripts`, so a test may change them, with `extra`
+/// scripts (path under `scripts/`, code) added.
+pub fn copy_scripts(dir: &std::path::Path, extra: &[(&str, &str)]) -> std::path::PathBuf {
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read scripts").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                copy_dir(&path, &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+            }
+        }
+    }
+    let scripts = dir.join("scripts");
+    copy_dir(&example_scripts(), &scripts);
+    for (file, code) in extra {
+        let path = scripts.join(file);
+        std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+        std::fs::write(path, code).expect("write script");
+    }
+    scripts
+}
+
+/// Settings for the offline bot (simulated Twitch) keeping its files in `dir`, running
+/// `scripts`: no timers, no console, no integrations — a test switches on what it checks.
+pub fn offline_settings(dir: &std::path::Path, scripts: std::path::PathBuf) -> Settings {
+    std::fs::create_dir_all(dir.join("configs")).expect("configs dir");
+    let mut settings = Settings {
+        offline: true,
+        data_dir: dir.join("data"),
+        config_dir: dir.join("configs"),
+        scripts_dir: scripts,
+        ..Settings::default()
+    };
+    settings.enabled.timers = false;
+    settings.enabled.console = false;
+    settings.enabled = settings.enabled.without_integrations();
+    settings
+}
+
 /// Settings for a test: the project's example scripts, a fresh data folder (kept alive by the
 /// returned guard), no timers.
 pub fn settings() -> (Settings, tempfile::TempDir) {
@@ -30,10 +77,7 @@ pub fn settings() -> (Settings, tempfile::TempDir) {
     let mut settings = Settings {
         data_dir: data.path().to_path_buf(),
         config_dir: data.path().join("configs"),
-        scripts_dir: std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"),
-        )
-        .join("scripts"),
+        scripts_dir: example_scripts(),
         ..Settings::default()
     };
     settings.enabled.timers = false;
