@@ -236,9 +236,58 @@ impl Reader<'_> {
 pub(crate) fn peek_points(bytes: &[u8]) -> Option<u64> {
     match bytes.first() {
         // format byte, then first_seen, last_seen, messages, watch_secs, points.
-        Some(&USER_FORMAT) => Some(u64::from_le_bytes(bytes.get(33..41)?.try_into().ok()?)),
+        Some(&USER_FORMAT) => Some(u64::from_le_bytes(
+            bytes.get(AT_POINTS..AT_FLAGS)?.try_into().ok()?,
+        )),
         _ => None,
     }
+}
+
+/// What [`credit_in_place`] did to an encoded record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreditInPlace {
+    /// The viewer opted out; the bytes are unchanged.
+    OptedOut,
+    /// Points and watch time added, `last_seen` set; the new balance.
+    Credited { points: u64 },
+}
+
+// Byte offsets of the counters in the binary layout (see [`encode_user`]).
+const AT_LAST_SEEN: usize = 9;
+const AT_WATCH_SECS: usize = 25;
+const AT_POINTS: usize = 33;
+const AT_FLAGS: usize = 41;
+
+/// Adds a watch-time credit to an encoded record without decoding it: the layout has fixed
+/// offsets for the counters, so the record keeps its length. `None` when the record is not in
+/// the binary layout or lacks a login or display name (the caller decodes and fills them in).
+pub(crate) fn credit_in_place(
+    bytes: &mut [u8],
+    points: u64,
+    secs: u64,
+    now: u64,
+) -> Option<CreditInPlace> {
+    if bytes.first() != Some(&USER_FORMAT) {
+        return None;
+    }
+    let login_len = usize::from(*bytes.get(AT_FLAGS + 1)?);
+    let display_len = usize::from(*bytes.get(AT_FLAGS + 2 + login_len)?);
+    if login_len == 0 || display_len == 0 || bytes.len() != AT_FLAGS + 3 + login_len + display_len {
+        return None;
+    }
+    if bytes[AT_FLAGS] & 1 != 0 {
+        return Some(CreditInPlace::OptedOut);
+    }
+    let mut field = |at: usize, f: &dyn Fn(u64) -> u64| -> Option<u64> {
+        let slot = bytes.get_mut(at..at + 8)?;
+        let v = f(u64::from_le_bytes(slot.try_into().ok()?));
+        slot.copy_from_slice(&v.to_le_bytes());
+        Some(v)
+    };
+    field(AT_LAST_SEEN, &|_| now)?;
+    field(AT_WATCH_SECS, &|w| w.saturating_add(secs))?;
+    let points = field(AT_POINTS, &|p| p.saturating_add(points))?;
+    Some(CreditInPlace::Credited { points })
 }
 
 /// Encodes a user record: a format byte, five little-endian u64 counters, a flags byte, then
@@ -372,5 +421,58 @@ mod tests {
         }
         let json = br#"{"id":"x","login":"old","points":7}"#;
         assert_eq!(decode_user("123", json).unwrap().points, 7);
+    }
+
+    #[test]
+    fn a_credit_in_place_matches_decode_change_encode() {
+        let rec = UserRecord {
+            id: "9".into(),
+            login: "lurker".into(),
+            display_name: "Lurker".into(),
+            first_seen: 10,
+            last_seen: 20,
+            messages: 3,
+            watch_secs: 600,
+            points: 40,
+            opted_out: false,
+        };
+        let mut bytes = encode_user(&rec);
+        assert_eq!(
+            credit_in_place(&mut bytes, 20, 600, 99),
+            Some(CreditInPlace::Credited { points: 60 })
+        );
+        let want = UserRecord {
+            last_seen: 99,
+            watch_secs: 1200,
+            points: 60,
+            ..rec.clone()
+        };
+        assert_eq!(decode_user("9", &bytes).unwrap(), want);
+
+        let mut out = encode_user(&UserRecord {
+            opted_out: true,
+            ..rec.clone()
+        });
+        let before = out.clone();
+        assert_eq!(
+            credit_in_place(&mut out, 20, 600, 99),
+            Some(CreditInPlace::OptedOut)
+        );
+        assert_eq!(out, before);
+
+        // Without a display name, or in the old JSON layout, the caller takes the slow path.
+        let mut nameless = encode_user(&UserRecord {
+            display_name: String::new(),
+            ..rec
+        });
+        assert_eq!(credit_in_place(&mut nameless, 20, 600, 99), None);
+        let mut json = br#"{"points":7}"#.to_vec();
+        assert_eq!(credit_in_place(&mut json, 20, 600, 99), None);
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                credit_in_place(&mut bytes.clone()[..cut].to_vec(), 1, 1, 1),
+                None
+            );
+        }
     }
 }
