@@ -194,6 +194,11 @@ pub struct Parts {
     pub stats: Option<crate::stats::Recorder>,
 }
 
+/// Shortest time between two moderation-log commits.
+const MODLOG_COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(200);
+/// Most entries written in one commit.
+const MODLOG_BATCH: usize = 1_024;
+
 /// Writes moderation-log entries to storage on a blocking thread, so a spam wave (one decision
 /// per message) never makes the dispatcher wait on disk.
 pub fn spawn_modlog_writer(
@@ -207,7 +212,19 @@ pub fn spawn_modlog_writer(
     // thread: idle, it is just a waiting receiver.
     let task = tokio::spawn(async move {
         let mut batch = Vec::new();
-        while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut last_commit: Option<tokio::time::Instant> = None;
+        while rx.recv_many(&mut batch, MODLOG_BATCH).await > 0 {
+            // Each commit waits for the disk; during a spam wave, gather what arrives for a
+            // moment instead (at most a few commits a second). A lone entry is written at once.
+            if let Some(at) = last_commit {
+                tokio::time::sleep_until(at + MODLOG_COMMIT_GAP).await;
+                while batch.len() < MODLOG_BATCH
+                    && let Ok(entry) = rx.try_recv()
+                {
+                    batch.push(entry);
+                }
+            }
+            last_commit = Some(tokio::time::Instant::now());
             let storage = storage.clone();
             let entries = std::mem::take(&mut batch);
             let written = tokio::task::spawn_blocking(move || {
@@ -247,11 +264,12 @@ impl Dispatcher {
             tokio::select! {
                 biased;
                 n = rx.recv_many(&mut batch, 256) => {
-                                        if n == 0 {
+                    if n == 0 {
                         break;
                     }
                     self.apply_new_config();
-                    for event in batch.drain(..) {self.handle(event);
+                    for event in batch.drain(..) {
+                        self.handle(event);
                     }
                 }
                 _ = shutdown.cancelled() => break,
