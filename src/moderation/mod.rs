@@ -27,7 +27,7 @@ use crate::config::moderation::{Exempt, ModerationConfig, Step};
 use crate::event::{ChatMessage, Permission, Roles};
 use filters::{Banned, Hit};
 use ladder::Ladders;
-use normalize::{Normalized, is_plain_ascii, normalize};
+use normalize::{Normalized, is_plain, normalize};
 
 /// Errors building a [`Moderator`] from a config that passed its own checks.
 #[derive(Debug, thiserror::Error)]
@@ -425,8 +425,8 @@ impl Moderator {
         let regular = r.is_regular(&msg.sender.login);
         let on = |g: &Gate| g.applies(roles, regular);
         let text = msg.text.as_str();
-        let plain_ascii = is_plain_ascii(text);
-        let norm: Option<Normalized> = (!plain_ascii).then(|| normalize(text));
+        let plain = is_plain(text);
+        let norm: Option<Normalized> = (!plain).then(|| normalize(text));
 
         // Counting filters record every message, caught or not, so the windows are true.
         let key = if msg.sender.id.is_empty() {

@@ -1,13 +1,13 @@
 //! Text normalisation before matching: undoes lookalikes, leetspeak, zalgo, zero-width
 //! characters and letter-by-letter spacing, so one banned term catches its disguises.
 //!
-//! Owns only text transforms; which rules fire is `filters`' job. The cheap [`is_plain_ascii`]
-//! test lets ordinary messages skip all of this and be matched on their borrowed text.
+//! Owns only text transforms; which rules fire is `filters`' job. The cheap [`is_plain`] test
+//! lets ordinary messages (ASCII, perhaps with emoji) skip all of this and be matched on their
+//! borrowed text.
 
 use std::ops::Range;
 
-use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 /// A message after normalisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,13 +98,39 @@ static CLASS: [u8; 128] = {
     t
 };
 
-/// Whether `text` reads the same before and after normalisation, apart from ASCII case: then
-/// matching may run case-insensitively on the borrowed text and nothing need be allocated.
+/// The emoji blocks (pictographs, emoticons, transport, supplemental symbols) hold no letters,
+/// marks, decompositions or lookalikes of Latin letters, so normalisation leaves them as they
+/// are (a unit test checks every one). Left out: ornamental dingbats (U+1F650..) and alchemical
+/// symbols (U+1F700..), some of which read as "&", "o" or "t".
+fn is_inert_pictograph(c: char) -> bool {
+    matches!(c, '\u{1F300}'..='\u{1F64F}' | '\u{1F680}'..='\u{1F6FF}' | '\u{1F780}'..='\u{1FAFF}')
+}
+
+/// Whether `text` reads the same before and after normalisation, apart from ASCII case and
+/// spaces at either end: then matching may run case-insensitively on the borrowed text and
+/// nothing need be allocated.
 ///
-/// True for printable ASCII with single spaces, no leetspeak inside a word ("sh1t", "a$$") and
-/// no letters spaced out one by one ("b a d").
-pub fn is_plain_ascii(text: &str) -> bool {
-    let b = text.as_bytes();
+/// True for printable ASCII (and emoji) with single spaces, no leetspeak inside a word
+/// ("sh1t", "a$$") and no letters spaced out one by one ("b a d").
+pub fn is_plain(text: &str) -> bool {
+    if !text.is_ascii() {
+        // Emoji are common in chat; anything else outside ASCII needs the full treatment.
+        // An emoji is neither a letter nor a separator, so spelling checks see it as a break.
+        if !text
+            .chars()
+            .all(|c| c.is_ascii() || is_inert_pictograph(c))
+        {
+            return false;
+        }
+        return text
+            .split(is_inert_pictograph)
+            .all(|part| is_plain_ascii_bytes(part.as_bytes()));
+    }
+    is_plain_ascii_bytes(text.as_bytes())
+}
+
+/// [`is_plain`] for ASCII text.
+fn is_plain_ascii_bytes(b: &[u8]) -> bool {
     let mut prev_space = false;
     // The current word run: its length, whether it has a letter, whether it has a leet char.
     let mut run_len = 0usize;
@@ -242,12 +268,23 @@ fn push_unconfused(c: char, out: &mut String) {
 pub fn normalize(text: &str) -> Normalized {
     // 1. Compatibility decomposition (fullwidth and mathematical letters become plain ones,
     //    accents split off), marks and invisible characters dropped, lookalikes undone.
+    // Decomposing one character at a time gives what decomposing the whole text gives, except
+    // for the order of combining marks, which are all dropped (a unit test checks that every
+    // character with a combining class is a mark).
     let mut plain = String::with_capacity(text.len());
-    for c in text.chars().nfkd() {
-        push_unconfused(c, &mut plain);
+    for c in text.chars() {
+        if c.is_ascii() {
+            plain.push(c.to_ascii_lowercase());
+        } else {
+            decompose_compatible(c, |d| push_unconfused(d, &mut plain));
+        }
     }
     // One space between words, none at the ends.
-    let plain = collapse_spaces(&plain);
+    let plain = if has_extra_space(&plain) {
+        collapse_spaces(&plain)
+    } else {
+        plain
+    };
 
     let (text, glued, had_one) = leet_and_glue(&plain, 'i');
     let alt = had_one.then(|| leet_and_glue(&plain, 'l').0);
@@ -354,6 +391,15 @@ fn push_word(word: &str, in_chain: bool, one_as: char, out: &mut String) -> bool
     one
 }
 
+/// Whether `s` has whitespace other than single spaces between words.
+fn has_extra_space(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.first() == Some(&b' ')
+        || b.last() == Some(&b' ')
+        || b.windows(2).any(|w| w == b"  ")
+        || s.chars().any(|c| c.is_whitespace() && c != ' ')
+}
+
 fn collapse_spaces(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for w in s.split_whitespace() {
@@ -389,15 +435,37 @@ mod tests {
     }
 
     #[test]
-    fn plain_ascii_is_only_text_that_needs_no_work() {
+    fn pictographs_are_untouched_and_every_combining_class_is_a_mark() {
+        use unicode_normalization::char::canonical_combining_class;
+        for c in ('\u{1F300}'..='\u{1FAFF}').filter(|c| is_inert_pictograph(*c)) {
+            let s = c.to_string();
+            let mut out = String::new();
+            decompose_compatible(c, |d| push_unconfused(d, &mut out));
+            assert_eq!(out, s, "U+{:04X}", u32::from(c));
+            assert!(!is_word_char(c) && !c.is_whitespace() && !is_letter_separator(c));
+            assert_eq!(normalize(&format!("a{s}b")).text, format!("a{s}b"));
+        }
+        // Decomposing char by char skips the canonical reordering of marks; fine as long as
+        // everything that reordering moves is dropped.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if canonical_combining_class(c) != 0 {
+                assert!(is_combining_mark(c), "U+{:04X}", u32::from(c));
+            }
+        }
+    }
+
+    #[test]
+    fn plain_is_only_text_that_needs_no_work() {
         for s in [
             "hello chat",
             "GG",
             "the boss has 12.5% hp",
             "@user hi",
             "version 1.2.3",
+            "LUL \u{1F602}\u{1F602} that was \u{1F389} insane",
         ] {
-            assert!(is_plain_ascii(s), "{s}");
+            assert!(is_plain(s), "{s}");
+            assert_eq!(normalize(s).text, s.to_ascii_lowercase(), "{s}");
         }
         for s in [
             "sh1t",
@@ -407,8 +475,12 @@ mod tests {
             "tab\there",
             "caf\u{e9}",
             "a$$",
+            "b \u{1F602} a d",
+            "\u{1F602}  two",
+            "sh\u{1F602}1t",
+            "thumbs \u{1F44D}\u{FE0F}",
         ] {
-            assert!(!is_plain_ascii(s), "{s}");
+            assert!(!is_plain(s), "{s}");
         }
     }
 }
