@@ -86,6 +86,7 @@ impl ResponseMatcher {
             m.contains = Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(true)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&phrases)?,
             );
@@ -108,8 +109,17 @@ impl ResponseMatcher {
         }
         let found = NORM.with(|buf| {
             let mut buf = buf.borrow_mut();
-            normalize_into(text, &mut buf);
-            let exact = if self.exact_lens.contains(&buf.len()) {
+            // Most chat is already normal but for its case; the automaton ignores ASCII case,
+            // so only EXACT phrases of the same length need the lower-cased copy.
+            let as_written = is_normal_but_case(text);
+            if !as_written {
+                normalize_into(text, &mut buf);
+            }
+            let len = if as_written { text.len() } else { buf.len() };
+            let exact = if self.exact_lens.contains(&len) {
+                if as_written {
+                    normalize_into(text, &mut buf);
+                }
                 self.exact.get(buf.as_str())
             } else {
                 None
@@ -122,7 +132,11 @@ impl ResponseMatcher {
                 });
             }
             let ac = self.contains.as_ref()?;
-            let hay = buf.as_bytes();
+            let hay = if as_written {
+                text.as_bytes()
+            } else {
+                buf.as_bytes()
+            };
             let mut best: Option<usize> = None;
             for mat in ac.find_overlapping_iter(hay) {
                 if word_edge(hay, mat.start()) && word_edge_after(hay, mat.end()) {
@@ -187,6 +201,26 @@ fn word_edge_after(hay: &[u8], end: usize) -> bool {
         || hay.get(end).is_none_or(|b| !is_word_byte(*b))
         || end == 0
         || hay.get(end - 1).is_none_or(|b| !is_word_byte(*b))
+}
+
+/// Whether [`normalize_into`] would only lower-case `text`: ASCII, no mention, single spaces
+/// between words and none at the ends.
+fn is_normal_but_case(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut prev_space = false;
+    for &c in b {
+        match c {
+            b' ' if prev_space => return false,
+            b' ' => prev_space = true,
+            b'@' | 0x80.. => return false,
+            c if c.is_ascii_whitespace() || c == 0x0b => return false,
+            _ => prev_space = false,
+        }
+    }
+    true
 }
 
 /// Lower case, `@mentions` dropped, words joined by single spaces.
@@ -266,5 +300,34 @@ mod tests {
         assert_eq!(m.find("hi!").map(|h| h.script), Some(1));
         assert_eq!(m.find("Discord link?").map(|h| h.script), Some(2));
         assert_eq!(m.find("nothing here"), None);
+        // Already normal text is searched as written: case still does not matter.
+        assert_eq!(m.find("Good Night").map(|h| h.script), Some(0));
+        assert_eq!(m.find("oh HELLO THERE chat").map(|h| h.script), Some(1));
+        assert_eq!(m.find("HIGH five").map(|h| h.script), None);
+    }
+
+    #[test]
+    fn text_searched_as_written_is_what_normalising_gives_but_for_case() {
+        for s in [
+            "hello chat",
+            "GG WP",
+            "a",
+            "",
+            " lead",
+            "trail ",
+            "two  spaces",
+            "tab\there",
+            "vt\u{b}here",
+            "@mention hi",
+            "caf\u{e9}",
+            "line\nbreak",
+        ] {
+            if is_normal_but_case(s) {
+                assert_eq!(normalize_owned(s), s.to_ascii_lowercase(), "{s:?}");
+            }
+        }
+        for s in ["hello chat", "GG WP", "a", ""] {
+            assert!(is_normal_but_case(s), "{s:?}");
+        }
     }
 }
