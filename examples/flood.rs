@@ -7,6 +7,8 @@
 //! cargo run --release --example flood -- --messages 200000 --commands 0.01
 //! cargo run --release --example flood -- --rate 2000 --seconds 10 --commands 0.1
 //! cargo run --release --example flood -- --serve-only 6667  # flood any bot that connects
+//! cargo run --release --example flood -- --rate 500 --seconds 1800 --commands 0.05 \
+//!     --events 0.01 --sample-every 60                          # the soak, memory every minute
 //! ```
 //!
 //! See docs-benchmark.md for how to point another bot at `--serve-only`.
@@ -49,6 +51,10 @@ struct Args {
     /// the core the flood server runs on (default 1)
     #[argh(option, default = "1")]
     server_cpu: usize,
+    /// print the bot's memory (RSS: heap and code pages; redb's page cache) every this many
+    /// seconds, for soaks
+    #[argh(option)]
+    sample_every: Option<u64>,
     /// internal: run the bot against this chat URL
     #[argh(option)]
     bot_child: Option<String>,
@@ -57,7 +63,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args: Args = argh::from_env();
     if let Some(url) = &args.bot_child {
-        return bot_child(url);
+        return bot_child(url, args.sample_every);
     }
     // Pin this process (the flood server) to its core by re-running under taskset once.
     if std::env::var_os("FLOOD_PINNED").is_none() && has_taskset() {
@@ -96,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         runs.push(("custom", options_from(&args)));
     }
     for (name, options) in runs {
-        let row = run_scenario(&options, args.bot_cpu)?;
+        let row = run_scenario(&options, args.bot_cpu, args.sample_every)?;
         print_row(name, &row);
     }
     Ok(())
@@ -138,7 +144,11 @@ struct Row {
     cpu_total: f64,
 }
 
-fn run_scenario(options: &FloodOptions, bot_cpu: usize) -> anyhow::Result<Row> {
+fn run_scenario(
+    options: &FloodOptions,
+    bot_cpu: usize,
+    sample_every: Option<u64>,
+) -> anyhow::Result<Row> {
     let server = FloodServer::bind("127.0.0.1:0")?;
     let url = server.irc_url()?;
     let exe = std::env::current_exe()?;
@@ -151,10 +161,11 @@ fn run_scenario(options: &FloodOptions, bot_cpu: usize) -> anyhow::Result<Row> {
         Command::new(exe)
     };
     // taskset execs the program, so the child's pid is the bot's.
-    let mut child = cmd
-        .args(["--bot-child", &url])
-        .stdin(Stdio::piped())
-        .spawn()?;
+    cmd.args(["--bot-child", &url]);
+    if let Some(secs) = sample_every {
+        cmd.args(["--sample-every", &secs.to_string()]);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).spawn()?;
     let pid = child.id();
     // A bot that dies before the flood ends would leave the server waiting forever.
     let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -300,7 +311,7 @@ fn status_kb(pid: u32, key: &str) -> u64 {
 
 /// The bot process: a one-thread runtime, the project's scripts, a fresh data folder, chat
 /// against `url`, everything else off. Stops when stdin closes.
-fn bot_child(url: &str) -> anyhow::Result<()> {
+fn bot_child(url: &str, sample_every: Option<u64>) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -349,6 +360,24 @@ fn bot_child(url: &str) -> anyhow::Result<()> {
         config.moderation.flood.max_messages = u32::MAX;
         config.moderation.repetition.enabled = false;
         let bot = Bot::start(settings, config).await?;
+        if let (Some(secs), Some(storage)) = (sample_every, bot.storage().cloned()) {
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let pid = std::process::id();
+                let mb = |kb: u64| kb as f64 / 1024.0;
+                loop {
+                    eprintln!(
+                        "sample t={:>5}s RSS {:.1} MB (anon {:.1}, code/files {:.1}), redb cache {:.1} MB",
+                        started.elapsed().as_secs(),
+                        mb(status_kb(pid, "VmRSS:")),
+                        mb(status_kb(pid, "RssAnon:")),
+                        mb(status_kb(pid, "RssFile:")),
+                        storage.cache_bytes_used() as f64 / 1048576.0,
+                    );
+                    tokio::time::sleep(Duration::from_secs(secs.max(1))).await;
+                }
+            });
+        }
         // The parent closes our stdin when it has measured us.
         let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
         let mut line = String::new();
