@@ -116,10 +116,7 @@ pub fn is_plain(text: &str) -> bool {
     if !text.is_ascii() {
         // Emoji are common in chat; anything else outside ASCII needs the full treatment.
         // An emoji is neither a letter nor a separator, so spelling checks see it as a break.
-        if !text
-            .chars()
-            .all(|c| c.is_ascii() || is_inert_pictograph(c))
-        {
+        if !text.chars().all(|c| c.is_ascii() || is_inert_pictograph(c)) {
             return false;
         }
         return text
