@@ -51,8 +51,8 @@ struct Args {
     /// the core the flood server runs on (default 1)
     #[argh(option, default = "1")]
     server_cpu: usize,
-    /// print the bot's memory (RSS: heap and code pages; redb's page cache) every this many
-    /// seconds, for soaks
+    /// print the bot's memory (RSS, split into anonymous memory and code/file pages) every
+    /// this many seconds, for soaks
     #[argh(option)]
     sample_every: Option<u64>,
     /// internal: run the bot against this chat URL
@@ -360,19 +360,18 @@ fn bot_child(url: &str, sample_every: Option<u64>) -> anyhow::Result<()> {
         config.moderation.flood.max_messages = u32::MAX;
         config.moderation.repetition.enabled = false;
         let bot = Bot::start(settings, config).await?;
-        if let (Some(secs), Some(storage)) = (sample_every, bot.storage().cloned()) {
+        if let Some(secs) = sample_every {
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let pid = std::process::id();
                 let mb = |kb: u64| kb as f64 / 1024.0;
                 loop {
                     eprintln!(
-                        "sample t={:>5}s RSS {:.1} MB (anon {:.1}, code/files {:.1}), redb cache {:.1} MB",
+                        "sample t={:>5}s RSS {:.1} MB (anon {:.1}, code/files {:.1})",
                         started.elapsed().as_secs(),
                         mb(status_kb(pid, "VmRSS:")),
                         mb(status_kb(pid, "RssAnon:")),
                         mb(status_kb(pid, "RssFile:")),
-                        storage.cache_bytes_used() as f64 / 1048576.0,
                     );
                     tokio::time::sleep(Duration::from_secs(secs.max(1))).await;
                 }

@@ -293,11 +293,6 @@ impl Storage {
         self.flush()
     }
 
-    /// Bytes redb's page cache holds now (bounded by `StorageOptions::cache_bytes`).
-    pub fn cache_bytes_used(&self) -> usize {
-        self.db().cache_stats().used_bytes()
-    }
-
     fn db(&self) -> &Database {
         &self.inner.db
     }
