@@ -5,10 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{copy_scripts, eventually, offline_settings};
+use common::{copy_scripts, eventually, offline_settings, start_ready};
 use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
-use twitch_bot::event::{ConnectionState, Service};
 use twitch_bot::sim::viewer::escape_tag;
 use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
 
@@ -24,21 +23,7 @@ async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
     let settings = offline_settings(dir.path(), scripts.clone());
     let mut config = Config::default();
     tweak(&mut config);
-    let bot = Bot::start(settings, config)
-        .await
-        .expect("the offline bot starts");
-    let ready = eventually(10, || {
-        bot.health.get(Service::Chat) == Some(ConnectionState::Connected)
-            && bot.health.get(Service::EventSub) == Some(ConnectionState::Connected)
-            && bot.sim().is_some_and(|s| !s.api.subscriptions().is_empty())
-    })
-    .await;
-    assert!(
-        ready,
-        "chat and EventSub come up: {:?} {:?}",
-        bot.health.get(Service::Chat),
-        bot.health.get(Service::EventSub)
-    );
+    let bot = start_ready(settings, config).await;
     Offline { bot, dir, scripts }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::{copy_scripts, eventually, offline_settings};
+use common::{copy_scripts, eventually, offline_settings, start_ready};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -329,16 +329,7 @@ async fn start_offline(config: Config, extra: &[(&str, &str)]) -> (Bot, tempfile
     let scripts = copy_scripts(dir.path(), extra);
     let mut settings = offline_settings(dir.path(), scripts);
     settings.enabled.discord = true;
-    let bot = Bot::start(settings, config)
-        .await
-        .expect("the offline bot starts");
-    let ready = eventually(10, || {
-        bot.health.get(Service::Chat) == Some(ConnectionState::Connected)
-            && bot.health.get(Service::EventSub) == Some(ConnectionState::Connected)
-            && bot.sim().is_some_and(|s| !s.api.subscriptions().is_empty())
-    })
-    .await;
-    assert!(ready, "chat and EventSub come up");
+    let bot = start_ready(settings, config).await;
     (bot, dir)
 }
 

@@ -10,7 +10,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{copy_scripts, eventually, offline_settings};
+use common::{copy_scripts, offline_settings, start_ready};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -107,16 +107,7 @@ async fn start_offline(bind: &str, extra: &[(&str, &str)]) -> (Bot, tempfile::Te
     settings.enabled.zmq = true;
     let mut config = Config::default();
     config.bot.zmq.bind = bind.to_string();
-    let bot = Bot::start(settings, config)
-        .await
-        .expect("the offline bot starts");
-    let ready = eventually(10, || {
-        bot.health.get(Service::Chat) == Some(ConnectionState::Connected)
-            && bot.health.get(Service::EventSub) == Some(ConnectionState::Connected)
-            && bot.sim().is_some_and(|s| !s.api.subscriptions().is_empty())
-    })
-    .await;
-    assert!(ready, "chat and EventSub come up");
+    let bot = start_ready(settings, config).await;
     (bot, dir)
 }
 

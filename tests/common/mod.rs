@@ -151,3 +151,24 @@ pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Starts the bot on the built-in simulated Twitch and waits until chat and EventSub are up.
+pub async fn start_ready(settings: Settings, config: Config) -> Bot {
+    use twitch_bot::event::{ConnectionState, Service};
+    let bot = Bot::start(settings, config)
+        .await
+        .expect("the offline bot starts");
+    let ready = eventually(10, || {
+        bot.health.get(Service::Chat) == Some(ConnectionState::Connected)
+            && bot.health.get(Service::EventSub) == Some(ConnectionState::Connected)
+            && bot.sim().is_some_and(|s| !s.api.subscriptions().is_empty())
+    })
+    .await;
+    assert!(
+        ready,
+        "chat and EventSub come up: {:?} {:?}",
+        bot.health.get(Service::Chat),
+        bot.health.get(Service::EventSub)
+    );
+    bot
+}
