@@ -6,11 +6,12 @@
 //! [`LoyaltyRules`]; this module does not read files.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use compact_str::CompactString;
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{ChannelEvent, ChannelEventKind, Chatter, Roles, SubTier};
@@ -241,7 +242,15 @@ pub enum TickOutcome {
 pub struct Loyalty {
     rules: Mutex<Arc<LoyaltyRules>>,
     present: Mutex<HashMap<CompactString, Presence>>,
-    live: AtomicBool,
+    /// Whether the stream is live; the ticker watches it to pay the part-interval at stream end.
+    live: watch::Sender<bool>,
+}
+
+/// What woke the watch-time ticker.
+enum Wake {
+    Interval,
+    Live(bool),
+    Shutdown,
 }
 
 impl Loyalty {
@@ -249,7 +258,7 @@ impl Loyalty {
         Loyalty {
             rules: Mutex::new(Arc::new(rules)),
             present: Mutex::new(HashMap::new()),
-            live: AtomicBool::new(false),
+            live: watch::Sender::new(false),
         }
     }
 
@@ -270,12 +279,13 @@ impl Loyalty {
 
     /// The stream went live or offline.
     pub fn set_live(&self, live: bool) {
-        self.live.store(live, Ordering::Relaxed);
+        self.live
+            .send_if_modified(|l| std::mem::replace(l, live) != live);
     }
 
     /// Whether the stream is live.
     pub fn is_live(&self) -> bool {
-        self.live.load(Ordering::Relaxed)
+        *self.live.borrow()
     }
 
     /// A viewer chatted: they count as present for the current interval.
@@ -330,30 +340,51 @@ impl Loyalty {
         self.present.lock().map(|p| p.len()).unwrap_or(0)
     }
 
-    /// Pays the interval's watch time to everyone present (one transaction) and starts a new
-    /// interval. Blocking: call from `spawn_blocking` in async code.
+    /// Pays a full interval's watch time to everyone present (one transaction) and starts a new
+    /// interval, if the stream counts now. Blocking: call from `spawn_blocking` in async code.
     ///
     /// # Errors
     /// When the commit fails (nothing is paid then, and the viewers stay present).
     pub fn tick(&self, storage: &Storage) -> Result<TickOutcome, StorageError> {
         let rules = self.rules();
+        let counts = !rules.only_while_live || self.is_live();
+        self.pay(storage, rules.watch_interval, counts)
+    }
+
+    /// Pays `watched` of watch time to everyone present, points pro rata of the interval (a
+    /// stream that ends five minutes into a ten-minute interval pays half), and starts a new
+    /// interval. `counts` is false when the time was offline and only live time pays.
+    ///
+    /// # Errors
+    /// When the commit fails (nothing is paid then, and the viewers stay present).
+    pub fn pay(
+        &self,
+        storage: &Storage,
+        watched: Duration,
+        counts: bool,
+    ) -> Result<TickOutcome, StorageError> {
+        let rules = self.rules();
         let present = match self.present.lock() {
             Ok(mut p) => std::mem::take(&mut *p),
             Err(_) => return Ok(TickOutcome::Skipped),
         };
-        if !rules.enabled || (rules.only_while_live && !self.is_live()) {
+        if !rules.enabled || !counts {
             return Ok(TickOutcome::Skipped);
         }
-        let secs = rules.watch_interval.as_secs();
+        let share = watched.as_secs_f64() / rules.watch_interval.as_secs_f64().max(1.0);
+        let secs = watched.as_secs_f64().round() as u64;
         let credits: Vec<WatchCredit> = present
             .iter()
-            .map(|(id, p)| WatchCredit {
-                user_id: id.to_string(),
-                login: p.login.to_string(),
-                display_name: p.display_name.to_string(),
-                points: (rules.watch_points as f64 * rules.multipliers.for_roles(p.roles)).floor()
-                    as u64,
-                secs,
+            .map(|(id, p)| {
+                let points = rules.watch_points as f64 * rules.multipliers.for_roles(p.roles);
+                WatchCredit {
+                    user_id: id.to_string(),
+                    login: p.login.to_string(),
+                    display_name: p.display_name.to_string(),
+                    // The epsilon keeps a full interval measured a hair short from losing a point.
+                    points: (points * share + 1e-6).floor() as u64,
+                    secs,
+                }
             })
             .collect();
         match storage.credit_watch(&credits, "watch") {
@@ -411,7 +442,9 @@ impl Loyalty {
         Ok(Some((award, applied)))
     }
 
-    /// Runs the watch-time tick every `watch_interval` until `cancel` fires.
+    /// Runs the watch-time tick every `watch_interval` until `cancel` fires. When the stream
+    /// ends (or the bot stops while it is live) the part-interval since the last tick is paid
+    /// pro rata; when it goes live, chat from before the stream no longer counts.
     pub fn spawn_ticker(
         self: Arc<Self>,
         storage: Storage,
@@ -420,18 +453,49 @@ impl Loyalty {
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut chatters_refused = false;
+            let mut live_rx = self.live.subscribe();
+            let mut was_live = *live_rx.borrow_and_update();
+            let mut since = Instant::now();
             loop {
                 let period = self.rules().watch_interval.max(Duration::from_secs(1));
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(period) => {}
+                let wake = tokio::select! {
+                    _ = cancel.cancelled() => Wake::Shutdown,
+                    _ = tokio::time::sleep_until(since + period) => Wake::Interval,
+                    changed = live_rx.changed() => match changed {
+                        Ok(()) => Wake::Live(*live_rx.borrow_and_update()),
+                        Err(_) => Wake::Shutdown,
+                    },
+                };
+                let only_live = self.rules().only_while_live;
+                let counts = !only_live || was_live;
+                match wake {
+                    Wake::Live(live) if live == was_live => continue,
+                    Wake::Live(true) => {
+                        was_live = true;
+                        if only_live {
+                            // The first interval starts with the stream.
+                            since = Instant::now();
+                            if let Ok(mut p) = self.present.lock() {
+                                p.clear();
+                            }
+                        }
+                        continue;
+                    }
+                    Wake::Live(false) => {
+                        was_live = false;
+                        if !only_live {
+                            continue;
+                        }
+                    }
+                    Wake::Interval | Wake::Shutdown => {}
                 }
+                let shutdown = matches!(wake, Wake::Shutdown);
                 // Lurkers count too: Twitch's chatter list, when the API is up and the stream
                 // counts. Without it (or refused), chat activity alone says who was there.
-                let rules = self.rules();
                 if let Some(helix) = &helix
-                    && rules.enabled
-                    && (!rules.only_while_live || self.is_live())
+                    && counts
+                    && !shutdown
+                    && self.rules().enabled
                 {
                     match helix.chatters().await {
                         Ok(list) => {
@@ -456,15 +520,26 @@ impl Loyalty {
                         Err(e) => tracing::debug!("chatter list unavailable: {e}"),
                     }
                 }
+                let now = Instant::now();
+                let watched = now - since;
+                since = now;
+                // A stop right after a tick has nothing worth a commit.
+                let counts = counts && watched >= Duration::from_secs(1);
                 let me = Arc::clone(&self);
                 let st = storage.clone();
-                match tokio::task::spawn_blocking(move || me.tick(&st)).await {
-                    Ok(Ok(TickOutcome::Paid(s))) => {
-                        tracing::debug!("watch time paid to {} viewers", s.credited);
-                    }
+                let paid = tokio::task::spawn_blocking(move || me.pay(&st, watched, counts)).await;
+                match paid {
+                    Ok(Ok(TickOutcome::Paid(s))) => tracing::debug!(
+                        "{}s of watch time paid to {} viewers",
+                        watched.as_secs(),
+                        s.credited
+                    ),
                     Ok(Ok(TickOutcome::Skipped)) => {}
                     Ok(Err(e)) => tracing::error!("watch-time tick failed: {e}"),
                     Err(e) => tracing::error!("watch-time tick panicked: {e}"),
+                }
+                if shutdown {
+                    return;
                 }
             }
         })

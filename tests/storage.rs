@@ -318,6 +318,65 @@ async fn cache_entries_expire_and_the_size_bound_holds() {
     sweeper.await.unwrap();
 }
 
+/// Waits (in real time: the tick commits on a blocking thread) until `user`'s balance is
+/// `want`, and returns their watch seconds.
+async fn balance_reaches(s: &Storage, user: &str, want: u64) -> u64 {
+    for _ in 0..500 {
+        tokio::task::yield_now().await;
+        if s.get(user).unwrap() == want {
+            return s.user(user).unwrap().map_or(0, |u| u.watch_secs);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("balance of {user} is {}, not {want}", s.get(user).unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_part_interval_is_paid_when_the_stream_ends_and_when_the_bot_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    // 10 points per 10 minutes, live only.
+    let loyalty = Arc::new(Loyalty::new(LoyaltyRules::default()));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let ticker = loyalty
+        .clone()
+        .spawn_ticker(s.clone(), None, cancel.clone());
+    tokio::task::yield_now().await;
+    // Chat before the stream does not count once it goes live.
+    loyalty.note_chat(&viewer("1", Roles::empty()));
+    tokio::time::advance(Duration::from_secs(120)).await;
+    loyalty.set_live(true);
+    tokio::task::yield_now().await;
+    loyalty.note_chat(&viewer("2", Roles::empty()));
+    tokio::time::advance(Duration::from_secs(600)).await;
+    assert_eq!(balance_reaches(&s, "2", 10).await, 600);
+    assert_eq!(s.get("1").unwrap(), 0, "chatted before the stream");
+
+    // The stream ends 5 minutes into the next interval: half the points, 300 s of watch time.
+    loyalty.note_chat(&viewer("2", Roles::empty()));
+    tokio::time::advance(Duration::from_secs(300)).await;
+    loyalty.set_live(false);
+    assert_eq!(balance_reaches(&s, "2", 15).await, 900);
+
+    // Offline: nothing, however long.
+    loyalty.note_chat(&viewer("2", Roles::empty()));
+    tokio::time::advance(Duration::from_secs(1_800)).await;
+    tokio::task::yield_now().await;
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(s.get("2").unwrap(), 15);
+
+    // Live again; the bot stops 3 minutes in: a subscriber (x2) is paid 6 points for it.
+    loyalty.set_live(true);
+    tokio::task::yield_now().await;
+    loyalty.note_chat(&viewer("3", Roles::SUBSCRIBER));
+    tokio::time::advance(Duration::from_secs(180)).await;
+    cancel.cancel();
+    ticker.await.unwrap();
+    assert_eq!(s.get("3").unwrap(), 6);
+    assert_eq!(s.user("3").unwrap().unwrap().watch_secs, 180);
+    assert_eq!(s.get("2").unwrap(), 15);
+}
+
 const V1_META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const V1_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const V1_POINTS: TableDefinition<&str, u64> = TableDefinition::new("points");
