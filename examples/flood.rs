@@ -7,8 +7,8 @@
 //! cargo run --release --example flood -- --messages 200000 --commands 0.01
 //! cargo run --release --example flood -- --rate 2000 --seconds 10 --commands 0.1
 //! cargo run --release --example flood -- --serve-only 6667  # flood any bot that connects
-//! cargo run --release --example flood -- --rate 500 --seconds 1800 --commands 0.05 \
-//!     --events 0.01 --sample-every 60                          # the soak, memory every minute
+//! cargo run --release --features cache-metrics --example flood -- --rate 500 --seconds 1800 \
+//!     --commands 0.05 --events 0.01 --sample-every 60   # the soak: memory and redb cache each minute
 //! ```
 //!
 //! See docs-benchmark.md for how to point another bot at `--serve-only`.
@@ -51,8 +51,8 @@ struct Args {
     /// the core the flood server runs on (default 1)
     #[argh(option, default = "1")]
     server_cpu: usize,
-    /// print the bot's memory (RSS, split into anonymous memory and code/file pages) every
-    /// this many seconds, for soaks
+    /// print the bot's memory (RSS, split into anonymous memory and code/file pages; redb's
+    /// page cache when built with --features cache-metrics) every this many seconds, for soaks
     #[argh(option)]
     sample_every: Option<u64>,
     /// internal: run the bot against this chat URL
@@ -361,13 +361,20 @@ fn bot_child(url: &str, sample_every: Option<u64>) -> anyhow::Result<()> {
         config.moderation.repetition.enabled = false;
         let bot = Bot::start(settings, config).await?;
         if let Some(secs) = sample_every {
+            let storage = bot.storage().cloned();
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let pid = std::process::id();
                 let mb = |kb: u64| kb as f64 / 1024.0;
                 loop {
+                    let cache = storage
+                        .as_ref()
+                        .and_then(|s| s.cache_bytes_used())
+                        .map_or(String::new(), |b| {
+                            format!(", redb cache {:.1} MB", b as f64 / 1_048_576.0)
+                        });
                     eprintln!(
-                        "sample t={:>5}s RSS {:.1} MB (anon {:.1}, code/files {:.1})",
+                        "sample t={:>5}s RSS {:.1} MB (anon {:.1}, code/files {:.1}){cache}",
                         started.elapsed().as_secs(),
                         mb(status_kb(pid, "VmRSS:")),
                         mb(status_kb(pid, "RssAnon:")),

@@ -293,6 +293,12 @@ impl Storage {
         self.flush()
     }
 
+    /// Bytes redb's page cache holds now (bounded by `StorageOptions::cache_bytes`); `None`
+    /// unless built with the `cache-metrics` feature (redb only counts then).
+    pub fn cache_bytes_used(&self) -> Option<usize> {
+        cfg!(feature = "cache-metrics").then(|| self.db().cache_stats().used_bytes())
+    }
+
     fn db(&self) -> &Database {
         &self.inner.db
     }
