@@ -11,7 +11,7 @@ use twitch_bot::cache::Cache;
 use twitch_bot::event::{ChannelEvent, ChannelEventKind, Chatter, EventSource, Roles};
 use twitch_bot::import::{self, ImportError};
 use twitch_bot::loyalty::{Loyalty, LoyaltyRules, TickOutcome};
-use twitch_bot::storage::{Applied, Storage, StorageError, StorageOptions};
+use twitch_bot::storage::{Applied, SCHEMA_VERSION, Storage, StorageError, StorageOptions};
 
 fn opts(dir: &Path) -> StorageOptions {
     let mut o = StorageOptions::new(dir);
@@ -377,6 +377,98 @@ async fn the_part_interval_is_paid_when_the_stream_ends_and_when_the_bot_stops()
     assert_eq!(s.get("2").unwrap(), 15);
 }
 
+/// A schema-2 user row: format byte 2, first seen, last seen, messages, watch seconds and
+/// points (little-endian u64), flags, then login and display name with one-byte lengths.
+fn v2_row(counters: [u64; 5], opted_out: bool, login: &str, display: &str) -> Vec<u8> {
+    let mut row = vec![2u8];
+    for n in counters {
+        row.extend_from_slice(&n.to_le_bytes());
+    }
+    row.push(u8::from(opted_out));
+    for s in [login, display] {
+        row.push(s.len() as u8);
+        row.extend_from_slice(s.as_bytes());
+    }
+    row
+}
+
+#[test]
+fn a_schema_2_file_is_split_into_profiles_and_balances_with_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(V1_META)
+                .unwrap()
+                .insert("schema_version", 2)
+                .unwrap();
+            let mut users = txn.open_table(V1_USERS).unwrap();
+            let rows = [
+                (
+                    "10",
+                    v2_row([100, 200, 7, 1_200, 340], false, "alice", "Alice"),
+                ),
+                ("11", v2_row([100, 300, 2, 600, 900], true, "bob", "Bob")),
+                ("12", v2_row([50, 60, 1, 0, 0], false, "carol", "Carol")),
+            ];
+            for (id, row) in &rows {
+                users.insert(*id, row.as_slice()).unwrap();
+            }
+            let logins: TableDefinition<&str, &str> = TableDefinition::new("logins");
+            let mut logins = txn.open_table(logins).unwrap();
+            for (login, id) in [("alice", "10"), ("bob", "11"), ("carol", "12")] {
+                logins.insert(login, id).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    let s = Storage::open(StorageOptions::new(dir.path())).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    let alice = s.user("10").unwrap().unwrap();
+    assert_eq!(
+        (
+            alice.points,
+            alice.watch_secs,
+            alice.messages,
+            alice.first_seen,
+            alice.last_seen,
+            alice.display_name.as_str()
+        ),
+        (340, 1_200, 7, 100, 200, "Alice")
+    );
+    let bob = s.user("11").unwrap().unwrap();
+    assert!(bob.opted_out);
+    assert_eq!(s.get("11").unwrap(), 900);
+    // The opted-out viewer stays off the board; points still move and survive a reopen.
+    let board: Vec<String> = s
+        .leaderboard(5)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(board, ["10"]);
+    s.add("12", 5, "test").unwrap();
+    drop(s);
+    let s = open(dir.path());
+    assert_eq!((s.get("12").unwrap(), s.get("10").unwrap()), (5, 340));
+    assert_eq!(s.user_id_by_login("carol").unwrap().as_deref(), Some("12"));
+    drop(s);
+    let beside = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("bot.v2-") && n.ends_with(".redb.bak")
+        })
+        .count();
+    assert_eq!(
+        beside, 1,
+        "the schema-2 file is kept beside the migrated one"
+    );
+}
+
 const V1_META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const V1_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const V1_POINTS: TableDefinition<&str, u64> = TableDefinition::new("points");
@@ -408,7 +500,7 @@ fn an_older_schema_is_migrated_with_a_backup_left_beside_it() {
         txn.commit().unwrap();
     }
     let s = Storage::open(StorageOptions::new(dir.path())).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(s.get("1").unwrap(), 500);
     assert_eq!(s.get("2").unwrap(), 60);
     assert_eq!(s.user("1").unwrap().unwrap().messages, 9);

@@ -5,18 +5,21 @@
 //! History:
 //! - **v1**: `meta` (`schema_version`), `users` (id → JSON record without points) and a separate
 //!   `points` table (id → u64 balance); no login index.
-//! - **v2** (current): points live in the (binary) user record; a `logins` index; the
-//!   audit, events, script store, moderation log, stream stats and import tables.
+//! - **v2**: points live in the (binary) user record; a `logins` index; the audit, events,
+//!   script store, moderation log, stream stats and import tables.
+//! - **v3** (current): the user record splits in two: `users` keeps the profile (first and last
+//!   seen, messages, names) and a fixed-width `balances` row holds points, watch time and the
+//!   opt-out, so a watch-time tick rewrites half the pages.
 
 use std::path::Path;
 
 use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, TableError, TableHandle};
 
 use super::schema::{
-    AUDIT, EVENTS, IMPORTS, LOGINS, META, META_SCHEMA, MODLOG, SCHEMA_VERSION, SCRIPT_KV,
+    AUDIT, BALANCES, EVENTS, IMPORTS, LOGINS, META, META_SCHEMA, MODLOG, SCHEMA_VERSION, SCRIPT_KV,
     STREAM_STATS, USERS, UserRecord,
 };
-use super::users::{decode_user, encode_user};
+use super::users::{OPTED_OUT, USER_FORMAT_V2, decode_user, write_user};
 use super::{Result, StorageError, backup};
 
 /// v1's separate balance table.
@@ -66,6 +69,7 @@ pub(crate) fn bring_up_to_date(db: &Database, path: &Path) -> Result<()> {
     while v != 0 && v < SCHEMA_VERSION {
         match v {
             1 => v1_to_v2(db)?,
+            2 => v2_to_v3(db)?,
             other => {
                 return Err(StorageError::Migration {
                     from: other,
@@ -79,6 +83,7 @@ pub(crate) fn bring_up_to_date(db: &Database, path: &Path) -> Result<()> {
     let txn = db.begin_write()?;
     {
         txn.open_table(USERS)?;
+        txn.open_table(BALANCES)?;
         txn.open_table(LOGINS)?;
         txn.open_table(AUDIT)?;
         txn.open_table(EVENTS)?;
@@ -109,7 +114,7 @@ fn v1_to_v2(db: &Database) -> Result<()> {
         let mut records = Vec::new();
         for row in users.iter()? {
             let (k, v) = row?;
-            records.push(decode_user(k.value(), v.value())?);
+            records.push(decode_user(k.value(), v.value(), None)?);
         }
         let users_moved = records.len();
         let known: std::collections::BTreeSet<String> =
@@ -124,7 +129,7 @@ fn v1_to_v2(db: &Database) -> Result<()> {
         let balances_moved = balances.len();
         for mut rec in records {
             rec.points = balances.get(&rec.id).copied().unwrap_or(0);
-            users.insert(rec.id.as_str(), encode_user(&rec).as_slice())?;
+            users.insert(rec.id.as_str(), encode_v2(&rec).as_slice())?;
             if !rec.login.is_empty() {
                 logins.insert(rec.login.as_str(), rec.id.as_str())?;
             }
@@ -138,6 +143,57 @@ fn v1_to_v2(db: &Database) -> Result<()> {
         "schema 1 → 2: {users_moved} users kept, {balances_moved} balances moved into them, \
          table `{}` removed",
         V1_POINTS.name()
+    );
+    Ok(())
+}
+
+/// The schema-2 user record (profile and balance in one row), as v1 → v2 writes it.
+fn encode_v2(rec: &UserRecord) -> Vec<u8> {
+    let mut out = vec![USER_FORMAT_V2];
+    for n in [
+        rec.first_seen,
+        rec.last_seen,
+        rec.messages,
+        rec.watch_secs,
+        rec.points,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.push(if rec.opted_out { OPTED_OUT } else { 0 });
+    for s in [&rec.login, &rec.display_name] {
+        let mut end = s.len().min(255);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = s.get(..end).unwrap_or("");
+        out.push(u8::try_from(cut.len()).unwrap_or(0));
+        out.extend_from_slice(cut.as_bytes());
+    }
+    out
+}
+
+/// Splits every user record into its profile (`users`) and its balance (`balances`).
+fn v2_to_v3(db: &Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    let (moved, points) = {
+        let mut users = txn.open_table(USERS)?;
+        let mut balances = txn.open_table(BALANCES)?;
+        let mut records = Vec::new();
+        for row in users.iter()? {
+            let (k, v) = row?;
+            records.push(decode_user(k.value(), v.value(), None)?);
+        }
+        let points: u64 = records.iter().map(|r| r.points).sum();
+        for rec in &records {
+            write_user(&mut users, &mut balances, rec)?;
+        }
+        (records.len(), points)
+    };
+    txn.open_table(META)?.insert(META_SCHEMA, 3)?;
+    txn.commit()?;
+    tracing::info!(
+        "schema 2 → 3: {moved} users split into profile and balance ({points} points in all \
+         carried over)"
     );
     Ok(())
 }

@@ -4,8 +4,10 @@
 
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
-use super::schema::{AUDIT, AuditBatch, AuditEntry, AuditTime, EVENTS, LOGINS, USERS, UserRecord};
-use super::users::{CreditInPlace, decode_user, encode_user};
+use super::schema::{
+    AUDIT, AuditBatch, AuditEntry, AuditTime, BALANCES, EVENTS, LOGINS, USERS, UserRecord,
+};
+use super::users::{BalancesTable, OPTED_OUT, UsersTable, balance_of, read_user, write_user};
 use super::{Result, Storage, StorageError, now_secs};
 
 /// What an at-most-once operation did.
@@ -49,7 +51,8 @@ pub struct WatchSummary {
 /// The tables of one write transaction, for points changes inside
 /// [`Storage::apply_event_once`] and friends.
 pub struct PointsTxn<'t> {
-    users: Table<'t, &'static str, &'static [u8]>,
+    users: UsersTable<'t>,
+    balances: BalancesTable<'t>,
     logins: Table<'t, &'static str, &'static str>,
     audit: Table<'t, u64, &'static [u8]>,
     next_audit: u64,
@@ -62,6 +65,7 @@ impl<'t> PointsTxn<'t> {
         let next_audit = audit.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
         Ok(PointsTxn {
             users: txn.open_table(USERS)?,
+            balances: txn.open_table(BALANCES)?,
             logins: txn.open_table(LOGINS)?,
             audit,
             next_audit,
@@ -74,10 +78,7 @@ impl<'t> PointsTxn<'t> {
     /// # Errors
     /// On a redb failure or a corrupt record.
     pub fn user(&self, user_id: &str) -> Result<Option<UserRecord>> {
-        match self.users.get(user_id)? {
-            Some(v) => Ok(Some(decode_user(user_id, v.value())?)),
-            None => Ok(None),
-        }
+        read_user(&self.users, &self.balances, user_id)
     }
 
     /// A viewer's balance (0 when unknown).
@@ -94,7 +95,9 @@ impl<'t> PointsTxn<'t> {
     /// # Errors
     /// Insufficient points; redb failures.
     pub fn change(&mut self, user_id: &str, delta: i64, reason: &str) -> Result<Receipt> {
-        let mut rec = self.user(user_id)?.unwrap_or_else(|| UserRecord {
+        let known = self.user(user_id)?;
+        let new = known.is_none();
+        let mut rec = known.unwrap_or_else(|| UserRecord {
             id: user_id.to_owned(),
             first_seen: self.now,
             ..UserRecord::default()
@@ -110,7 +113,12 @@ impl<'t> PointsTxn<'t> {
             )?
         };
         rec.points = balance;
-        self.save(&rec)?;
+        if new {
+            self.save(&rec)?;
+        } else {
+            // The profile is unchanged: only the small balance row is rewritten.
+            self.balances.insert(user_id, balance_of(&rec))?;
+        }
         let audit_id = self.audit(user_id, delta, reason, balance)?;
         Ok(Receipt { balance, audit_id })
     }
@@ -140,9 +148,7 @@ impl<'t> PointsTxn<'t> {
 
     /// Writes a record.
     pub(crate) fn save(&mut self, rec: &UserRecord) -> Result<()> {
-        self.users
-            .insert(rec.id.as_str(), encode_user(rec).as_slice())?;
-        Ok(())
+        write_user(&mut self.users, &mut self.balances, rec)
     }
 
     fn audit(&mut self, user: &str, delta: i64, reason: &str, balance: u64) -> Result<u64> {
@@ -309,18 +315,15 @@ impl Storage {
     /// On a redb failure.
     pub fn get(&self, user_id: &str) -> Result<u64> {
         let txn = self.db().begin_read()?;
-        let users = txn.open_table(USERS)?;
-        match users.get(user_id)? {
-            Some(v) => Ok(decode_user(user_id, v.value())?.points),
-            None => Ok(0),
-        }
+        let balances = txn.open_table(BALANCES)?;
+        Ok(balances.get(user_id)?.map_or(0, |b| b.value().0))
     }
 
     /// The `n` highest balances, highest first, without opted-out viewers.
     ///
-    /// A scan of the users table that reads only each record's balance (about 100,000 records
-    /// in a few milliseconds): cheaper overall than keeping a sorted index, which every watch
-    /// tick would have to rewrite at random places.
+    /// A scan of the fixed-width balances table (about 100,000 rows in a few milliseconds):
+    /// cheaper overall than keeping a sorted index, which every watch tick would have to
+    /// rewrite at random places.
     ///
     /// # Errors
     /// On a redb failure.
@@ -332,16 +335,13 @@ impl Storage {
         }
         let txn = self.db().begin_read()?;
         let users = txn.open_table(USERS)?;
+        let balances = txn.open_table(BALANCES)?;
         // Min-heap of the best n so far: (points, Reverse(id)) so ties list lower ids first.
         let mut best: BinaryHeap<Reverse<(u64, Reverse<String>)>> = BinaryHeap::new();
-        for row in users.iter()? {
+        for row in balances.iter()? {
             let (k, v) = row?;
-            let bytes = v.value();
-            let points = match super::users::peek_points(bytes) {
-                Some(p) => p,
-                None => decode_user(k.value(), bytes)?.points,
-            };
-            if points == 0 {
+            let (points, _, _, flags) = v.value();
+            if points == 0 || flags & OPTED_OUT != 0 {
                 continue;
             }
             if best.len() < n {
@@ -355,11 +355,8 @@ impl Storage {
         ids.sort_by(|a, b| b.cmp(a));
         let mut out = Vec::with_capacity(ids.len());
         for (_, Reverse(id)) in ids {
-            if let Some(v) = users.get(id.as_str())? {
-                let rec = decode_user(&id, v.value())?;
-                if !rec.opted_out {
-                    out.push(rec);
-                }
+            if let Some(rec) = read_user(&users, &balances, &id)? {
+                out.push(rec);
             }
         }
         Ok(out)
@@ -443,31 +440,24 @@ impl Storage {
                 reason: reason.to_owned(),
                 changes: Vec::new(),
             };
-            let mut scratch = Vec::new();
             for c in ordered {
-                // Most present viewers are known: patch their counters in place in the page
-                // (one tree walk, no re-encoding of names, no allocation).
-                if let Some(mut slot) = p.users.get_mut(c.user_id.as_str())? {
-                    scratch.clear();
-                    scratch.extend_from_slice(slot.value());
-                    match super::users::credit_in_place(&mut scratch, c.points, c.secs, p.now) {
-                        Some(CreditInPlace::OptedOut) => {
-                            summary.opted_out += 1;
-                            continue;
-                        }
-                        Some(CreditInPlace::Credited { points }) => {
-                            slot.insert(scratch.as_slice())?;
-                            if c.points > 0 {
-                                batch
-                                    .changes
-                                    .push((c.user_id.clone(), as_delta(c.points), points));
-                            }
-                            summary.credited += 1;
-                            continue;
-                        }
-                        // An older record layout or one missing its names: the slow path below.
-                        None => {}
+                // Most present viewers have earned before: only their fixed-width balance row
+                // is rewritten (one tree walk, no decoding, no allocation).
+                if let Some(mut row) = p.balances.get_mut(c.user_id.as_str())? {
+                    let (points, watch_secs, _, flags) = row.value();
+                    if flags & OPTED_OUT != 0 {
+                        summary.opted_out += 1;
+                        continue;
                     }
+                    let points = points.saturating_add(c.points);
+                    row.insert((points, watch_secs.saturating_add(c.secs), p.now, flags))?;
+                    if c.points > 0 {
+                        batch
+                            .changes
+                            .push((c.user_id.clone(), as_delta(c.points), points));
+                    }
+                    summary.credited += 1;
+                    continue;
                 }
                 let mut rec = p.user(&c.user_id)?.unwrap_or_else(|| UserRecord {
                     id: c.user_id.clone(),

@@ -7,13 +7,20 @@ use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 /// The schema this build writes. Older files are migrated forward at start; newer ones refused.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `meta`: small named numbers (`schema_version`, sequence counters).
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// `users`: Twitch user id → [`UserRecord`] in the compact binary layout of
-/// `users::encode_user` (schema 1 stored JSON, which is still read).
+/// `users`: Twitch user id → the viewer's profile (first and last seen, messages, login,
+/// display name) in the compact binary layout of `users::encode_profile`. Schema 2 kept the
+/// balance in this record too and schema 1 stored JSON; both are still read for migration.
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// `balances`: Twitch user id → (points, watch seconds, last watched at, flags), fixed width.
+/// Kept apart from the profile so a watch-time tick rewrites only these small rows (half the
+/// pages of the full records); a viewer without a row has nothing and has not opted out.
+pub const BALANCES: TableDefinition<&str, Balance> = TableDefinition::new("balances");
+/// A `balances` row: (points, watch seconds, unix seconds last watched, flags: 1 = opted out).
+pub type Balance = (u64, u64, u64, u8);
 /// `logins`: lower-case login → user id (the newest owner of that login).
 pub const LOGINS: TableDefinition<&str, &str> = TableDefinition::new("logins");
 /// `audit`: sequence number → JSON: an [`AuditEntry`] per points change, or one [`AuditBatch`]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use compact_str::CompactString;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table};
 
-use super::schema::{LOGINS, PENDING_PREFIX, USERS, UserRecord};
+use super::schema::{BALANCES, Balance, LOGINS, PENDING_PREFIX, USERS, UserRecord};
 use super::{Result, Storage, StorageError, now_secs};
 
 /// Chat activity of one viewer not yet committed.
@@ -101,11 +101,7 @@ impl Storage {
     /// On a redb failure or a record that no longer parses.
     pub fn stored_user(&self, user_id: &str) -> Result<Option<UserRecord>> {
         let txn = self.db().begin_read()?;
-        let users = txn.open_table(USERS)?;
-        match users.get(user_id)? {
-            Some(v) => Ok(Some(decode_user(user_id, v.value())?)),
-            None => Ok(None),
-        }
+        read_user(&txn.open_table(USERS)?, &txn.open_table(BALANCES)?, user_id)
     }
 
     /// The user id currently holding a login (case-insensitive, `@` stripped).
@@ -146,13 +142,12 @@ impl Storage {
         self.flush()?;
         let txn = self.db().begin_write()?;
         {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = match users.get(user_id)? {
-                Some(v) => decode_user(user_id, v.value())?,
-                None => return Err(StorageError::UnknownUser(user_id.to_owned())),
+            let mut balances = txn.open_table(BALANCES)?;
+            let Some(mut rec) = read_user(&txn.open_table(USERS)?, &balances, user_id)? else {
+                return Err(StorageError::UnknownUser(user_id.to_owned()));
             };
             rec.opted_out = opted_out;
-            users.insert(user_id, encode_user(&rec).as_slice())?;
+            balances.insert(user_id, balance_of(&rec))?;
         }
         txn.commit()?;
         Ok(())
@@ -164,17 +159,25 @@ pub(crate) fn normalize_login(login: &str) -> String {
     login.trim().trim_start_matches('@').to_ascii_lowercase()
 }
 
-/// Tag of the binary user record (schema 2). JSON records (schema 1, starting with `{`) are
-/// still read, so a half-migrated or hand-edited row is never lost.
-const USER_FORMAT: u8 = 2;
+/// Tag of the schema-2 user record (profile and balance in one row), still read so a
+/// migration can carry it forward. JSON records (schema 1) start with `{`.
+pub(crate) const USER_FORMAT_V2: u8 = 2;
+/// Tag of the profile record (schema 3): the balance lives in `balances`.
+const PROFILE_FORMAT: u8 = 3;
+/// [`Balance`] flag: the viewer opted out of loyalty.
+pub(crate) const OPTED_OUT: u8 = 1;
 
-/// Decodes a user record; the id is the table key and is not stored in the value.
-pub(crate) fn decode_user(id: &str, bytes: &[u8]) -> Result<UserRecord> {
+/// Decodes a viewer from their `users` row and `balances` row; the id is the table key and is
+/// not stored in the value. A schema-3 profile takes points, watch time and the opt-out from
+/// the balance (none yet: nothing earned); older layouts carry their own.
+pub(crate) fn decode_user(id: &str, bytes: &[u8], balance: Option<Balance>) -> Result<UserRecord> {
     let corrupt = |reason: &str| StorageError::Corrupt {
         table: "users",
         key: id.to_owned(),
         reason: reason.to_owned(),
     };
+    let too_short = || corrupt("record is cut short");
+    let mut r = Reader { bytes, pos: 1 };
     match bytes.first() {
         Some(b'{') => {
             let mut rec: UserRecord =
@@ -182,27 +185,40 @@ pub(crate) fn decode_user(id: &str, bytes: &[u8]) -> Result<UserRecord> {
             rec.id = id.to_owned();
             Ok(rec)
         }
-        Some(&USER_FORMAT) => {
-            let mut r = Reader { bytes, pos: 1 };
-            let too_short = || corrupt("record is cut short");
+        Some(&USER_FORMAT_V2) => {
             let first_seen = r.u64().ok_or_else(too_short)?;
             let last_seen = r.u64().ok_or_else(too_short)?;
             let messages = r.u64().ok_or_else(too_short)?;
             let watch_secs = r.u64().ok_or_else(too_short)?;
             let points = r.u64().ok_or_else(too_short)?;
             let flags = r.u8().ok_or_else(too_short)?;
-            let login = r.str().ok_or_else(too_short)?;
-            let display_name = r.str().ok_or_else(too_short)?;
             Ok(UserRecord {
                 id: id.to_owned(),
-                login,
-                display_name,
+                login: r.str().ok_or_else(too_short)?,
+                display_name: r.str().ok_or_else(too_short)?,
                 first_seen,
                 last_seen,
                 messages,
                 watch_secs,
                 points,
-                opted_out: flags & 1 != 0,
+                opted_out: flags & OPTED_OUT != 0,
+            })
+        }
+        Some(&PROFILE_FORMAT) => {
+            let first_seen = r.u64().ok_or_else(too_short)?;
+            let last_seen = r.u64().ok_or_else(too_short)?;
+            let messages = r.u64().ok_or_else(too_short)?;
+            let (points, watch_secs, watched_at, flags) = balance.unwrap_or_default();
+            Ok(UserRecord {
+                id: id.to_owned(),
+                login: r.str().ok_or_else(too_short)?,
+                display_name: r.str().ok_or_else(too_short)?,
+                first_seen,
+                last_seen: last_seen.max(watched_at),
+                messages,
+                watch_secs,
+                points,
+                opted_out: flags & OPTED_OUT != 0,
             })
         }
         _ => Err(corrupt("unknown record format")),
@@ -232,80 +248,15 @@ impl Reader<'_> {
     }
 }
 
-/// The balance of an encoded record without decoding its strings (leaderboard scans).
-pub(crate) fn peek_points(bytes: &[u8]) -> Option<u64> {
-    match bytes.first() {
-        // format byte, then first_seen, last_seen, messages, watch_secs, points.
-        Some(&USER_FORMAT) => Some(u64::from_le_bytes(
-            bytes.get(AT_POINTS..AT_FLAGS)?.try_into().ok()?,
-        )),
-        _ => None,
-    }
-}
-
-/// What [`credit_in_place`] did to an encoded record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CreditInPlace {
-    /// The viewer opted out; the bytes are unchanged.
-    OptedOut,
-    /// Points and watch time added, `last_seen` set; the new balance.
-    Credited { points: u64 },
-}
-
-// Byte offsets of the counters in the binary layout (see [`encode_user`]).
-const AT_LAST_SEEN: usize = 9;
-const AT_WATCH_SECS: usize = 25;
-const AT_POINTS: usize = 33;
-const AT_FLAGS: usize = 41;
-
-/// Adds a watch-time credit to an encoded record without decoding it: the layout has fixed
-/// offsets for the counters, so the record keeps its length. `None` when the record is not in
-/// the binary layout or lacks a login or display name (the caller decodes and fills them in).
-pub(crate) fn credit_in_place(
-    bytes: &mut [u8],
-    points: u64,
-    secs: u64,
-    now: u64,
-) -> Option<CreditInPlace> {
-    if bytes.first() != Some(&USER_FORMAT) {
-        return None;
-    }
-    let login_len = usize::from(*bytes.get(AT_FLAGS + 1)?);
-    let display_len = usize::from(*bytes.get(AT_FLAGS + 2 + login_len)?);
-    if login_len == 0 || display_len == 0 || bytes.len() != AT_FLAGS + 3 + login_len + display_len {
-        return None;
-    }
-    if bytes[AT_FLAGS] & 1 != 0 {
-        return Some(CreditInPlace::OptedOut);
-    }
-    let mut field = |at: usize, f: &dyn Fn(u64) -> u64| -> Option<u64> {
-        let slot = bytes.get_mut(at..at + 8)?;
-        let v = f(u64::from_le_bytes(slot.try_into().ok()?));
-        slot.copy_from_slice(&v.to_le_bytes());
-        Some(v)
-    };
-    field(AT_LAST_SEEN, &|_| now)?;
-    field(AT_WATCH_SECS, &|w| w.saturating_add(secs))?;
-    let points = field(AT_POINTS, &|p| p.saturating_add(points))?;
-    Some(CreditInPlace::Credited { points })
-}
-
-/// Encodes a user record: a format byte, five little-endian u64 counters, a flags byte, then
-/// login and display name each with a one-byte length (Twitch caps both far below 255 bytes;
-/// longer text is cut at a character boundary).
-pub(crate) fn encode_user(rec: &UserRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(44 + rec.login.len() + rec.display_name.len());
-    out.push(USER_FORMAT);
-    for n in [
-        rec.first_seen,
-        rec.last_seen,
-        rec.messages,
-        rec.watch_secs,
-        rec.points,
-    ] {
+/// Encodes a viewer's profile: a format byte, first seen, last seen and messages as
+/// little-endian u64, then login and display name each with a one-byte length (Twitch caps both
+/// far below 255 bytes; longer text is cut at a character boundary).
+pub(crate) fn encode_profile(rec: &UserRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(27 + rec.login.len() + rec.display_name.len());
+    out.push(PROFILE_FORMAT);
+    for n in [rec.first_seen, rec.last_seen, rec.messages] {
         out.extend_from_slice(&n.to_le_bytes());
     }
-    out.push(u8::from(rec.opted_out));
     for s in [&rec.login, &rec.display_name] {
         let mut end = s.len().min(255);
         while !s.is_char_boundary(end) {
@@ -318,7 +269,46 @@ pub(crate) fn encode_user(rec: &UserRecord) -> Vec<u8> {
     out
 }
 
-/// Commits one batch of chat counters in one transaction.
+/// A viewer's `balances` row.
+pub(crate) fn balance_of(rec: &UserRecord) -> Balance {
+    (
+        rec.points,
+        rec.watch_secs,
+        rec.last_seen,
+        if rec.opted_out { OPTED_OUT } else { 0 },
+    )
+}
+
+/// The `users` and `balances` tables of one transaction.
+pub(crate) type UsersTable<'t> = Table<'t, &'static str, &'static [u8]>;
+pub(crate) type BalancesTable<'t> = Table<'t, &'static str, Balance>;
+
+/// Reads a viewer (profile and balance); `None` when they have no profile.
+pub(crate) fn read_user(
+    users: &impl ReadableTable<&'static str, &'static [u8]>,
+    balances: &impl ReadableTable<&'static str, Balance>,
+    id: &str,
+) -> Result<Option<UserRecord>> {
+    let Some(profile) = users.get(id)? else {
+        return Ok(None);
+    };
+    let balance = balances.get(id)?.map(|b| b.value());
+    decode_user(id, profile.value(), balance).map(Some)
+}
+
+/// Writes both rows of a viewer.
+pub(crate) fn write_user(
+    users: &mut UsersTable<'_>,
+    balances: &mut BalancesTable<'_>,
+    rec: &UserRecord,
+) -> Result<()> {
+    users.insert(rec.id.as_str(), encode_profile(rec).as_slice())?;
+    balances.insert(rec.id.as_str(), balance_of(rec))?;
+    Ok(())
+}
+
+/// Commits one batch of chat counters in one transaction. Only profiles are written (the
+/// balances stay untouched) unless an imported placeholder's points move to the real id.
 pub(crate) fn commit_batch(
     db: &Database,
     batch: HashMap<CompactString, PendingChat>,
@@ -327,23 +317,30 @@ pub(crate) fn commit_batch(
     let txn = db.begin_write()?;
     {
         let mut users = txn.open_table(USERS)?;
+        let mut balances = txn.open_table(BALANCES)?;
         let mut logins = txn.open_table(LOGINS)?;
         for (id, b) in batch {
             let login = normalize_login(&b.login);
             let existing = match users.get(id.as_str())? {
-                Some(v) => Some(decode_user(&id, v.value())?),
+                Some(v) => Some(decode_user(&id, v.value(), None)?),
                 None => None,
             };
-            let mut rec =
-                match existing {
-                    Some(r) => r,
-                    None => adopt_placeholder(&mut users, &mut logins, &id, &login)?
-                        .unwrap_or_else(|| UserRecord {
-                            id: id.to_string(),
-                            first_seen: now,
-                            ..UserRecord::default()
-                        }),
-                };
+            let (mut rec, adopted) = match existing {
+                Some(r) => (r, false),
+                None => {
+                    match adopt_placeholder(&mut users, &mut balances, &mut logins, &id, &login)? {
+                        Some(r) => (r, true),
+                        None => (
+                            UserRecord {
+                                id: id.to_string(),
+                                first_seen: now,
+                                ..UserRecord::default()
+                            },
+                            false,
+                        ),
+                    }
+                }
+            };
             if rec.first_seen == 0 {
                 rec.first_seen = now;
             }
@@ -366,7 +363,11 @@ pub(crate) fn commit_batch(
             if !rec.login.is_empty() {
                 logins.insert(rec.login.as_str(), id.as_str())?;
             }
-            users.insert(id.as_str(), encode_user(&rec).as_slice())?;
+            if adopted {
+                write_user(&mut users, &mut balances, &rec)?;
+            } else {
+                users.insert(id.as_str(), encode_profile(&rec).as_slice())?;
+            }
         }
     }
     txn.commit()?;
@@ -376,7 +377,8 @@ pub(crate) fn commit_batch(
 /// When a login was imported before its owner was ever seen, its record lives under a
 /// placeholder id; the first real sighting moves it (points and all) to the real id.
 fn adopt_placeholder(
-    users: &mut Table<&str, &[u8]>,
+    users: &mut UsersTable<'_>,
+    balances: &mut BalancesTable<'_>,
     logins: &mut Table<&str, &str>,
     id: &str,
     login: &str,
@@ -391,7 +393,8 @@ fn adopt_placeholder(
     let Some(bytes) = users.remove(owner.as_str())?.map(|v| v.value().to_vec()) else {
         return Ok(None);
     };
-    let mut rec = decode_user(&owner, &bytes)?;
+    let balance = balances.remove(owner.as_str())?.map(|v| v.value());
+    let mut rec = decode_user(&owner, &bytes, balance)?;
     logins.insert(login, id)?;
     rec.id = id.to_owned();
     Ok(Some(rec))
@@ -414,18 +417,38 @@ mod tests {
             points: 5,
             opted_out: true,
         };
-        let bytes = encode_user(&rec);
-        assert_eq!(decode_user("123", &bytes).unwrap(), rec);
+        let bytes = encode_profile(&rec);
+        let balance = balance_of(&rec);
+        assert_eq!(decode_user("123", &bytes, Some(balance)).unwrap(), rec);
         for cut in 0..bytes.len() {
-            assert!(decode_user("123", &bytes[..cut]).is_err());
+            assert!(decode_user("123", &bytes[..cut], Some(balance)).is_err());
         }
+        // No balance row yet: nothing earned, not opted out.
+        let fresh = decode_user("123", &bytes, None).unwrap();
+        assert_eq!(
+            (fresh.points, fresh.watch_secs, fresh.opted_out),
+            (0, 0, false)
+        );
+        assert_eq!((fresh.login.as_str(), fresh.messages), ("viewer", 3));
+        // Watched more recently than chatted: last seen is the later of the two.
+        let watched = decode_user("123", &bytes, Some((5, 4, 99, 0))).unwrap();
+        assert_eq!(watched.last_seen, 99);
         let json = br#"{"id":"x","login":"old","points":7}"#;
-        assert_eq!(decode_user("123", json).unwrap().points, 7);
+        assert_eq!(decode_user("123", json, None).unwrap().points, 7);
     }
 
     #[test]
-    fn a_credit_in_place_matches_decode_change_encode() {
-        let rec = UserRecord {
+    fn schema_2_records_still_decode_for_the_migration() {
+        let mut v2 = vec![USER_FORMAT_V2];
+        for n in [10u64, 20, 3, 600, 40] {
+            v2.extend_from_slice(&n.to_le_bytes());
+        }
+        v2.push(OPTED_OUT);
+        for s in ["lurker", "Lurker"] {
+            v2.push(s.len() as u8);
+            v2.extend_from_slice(s.as_bytes());
+        }
+        let want = UserRecord {
             id: "9".into(),
             login: "lurker".into(),
             display_name: "Lurker".into(),
@@ -434,45 +457,12 @@ mod tests {
             messages: 3,
             watch_secs: 600,
             points: 40,
-            opted_out: false,
-        };
-        let mut bytes = encode_user(&rec);
-        assert_eq!(
-            credit_in_place(&mut bytes, 20, 600, 99),
-            Some(CreditInPlace::Credited { points: 60 })
-        );
-        let want = UserRecord {
-            last_seen: 99,
-            watch_secs: 1200,
-            points: 60,
-            ..rec.clone()
-        };
-        assert_eq!(decode_user("9", &bytes).unwrap(), want);
-
-        let mut out = encode_user(&UserRecord {
             opted_out: true,
-            ..rec.clone()
-        });
-        let before = out.clone();
-        assert_eq!(
-            credit_in_place(&mut out, 20, 600, 99),
-            Some(CreditInPlace::OptedOut)
-        );
-        assert_eq!(out, before);
-
-        // Without a display name, or in the old JSON layout, the caller takes the slow path.
-        let mut nameless = encode_user(&UserRecord {
-            display_name: String::new(),
-            ..rec
-        });
-        assert_eq!(credit_in_place(&mut nameless, 20, 600, 99), None);
-        let mut json = br#"{"points":7}"#.to_vec();
-        assert_eq!(credit_in_place(&mut json, 20, 600, 99), None);
-        for cut in 0..bytes.len() {
-            assert_eq!(
-                credit_in_place(&mut bytes.clone()[..cut].to_vec(), 1, 1, 1),
-                None
-            );
+        };
+        // A schema-2 row carries its own balance; a stray balance row does not override it.
+        assert_eq!(decode_user("9", &v2, Some((1, 1, 1, 0))).unwrap(), want);
+        for cut in 0..v2.len() {
+            assert!(decode_user("9", &v2[..cut], None).is_err());
         }
     }
 }
