@@ -358,6 +358,30 @@ async fn going_live_posts_title_game_and_link_and_pings_nobody_by_default() {
         "the default message with the stream's title and category from the Twitch API"
     );
     assert_eq!(posts[0].body["allowed_mentions"], json!({ "parse": [] }));
+    // The encoder drops and the stream restarts a minute later (a new stream id): Discord is
+    // not told twice.
+    sim.fire(&Viewer::new(bot.channel()), &SimEvent::StreamOffline)
+        .await;
+    sim.fire(&Viewer::new(bot.channel()), &SimEvent::StreamOnline)
+        .await;
+    let go_live = |posts: &[Seen]| {
+        posts
+            .iter()
+            .filter(|p| {
+                p.body["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(" is live")
+            })
+            .count()
+    };
+    eventually(3, || go_live(&stub.posts()) > 1).await;
+    let posts = stub.posts();
+    assert_eq!(
+        go_live(&posts),
+        1,
+        "a restart within the cooldown: {posts:?}"
+    );
     bot.shutdown().await;
 }
 

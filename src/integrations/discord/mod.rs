@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use twilight_http::request::{Request, TryIntoRequest};
 use twilight_model::channel::message::AllowedMentions;
 
@@ -41,10 +41,13 @@ const MAX_RATE_LIMITED: u32 = 10;
 const DRAIN: Duration = Duration::from_secs(1);
 /// How long the go-live message waits for the Twitch API's title and category.
 const STREAM_INFO_WAIT: Duration = Duration::from_secs(5);
+/// A stream that restarts (a dropped encoder, OBS restarted) within this long of the last
+/// go-live post is not announced again: one post per sitting, not one per reconnect.
+const GO_LIVE_COOLDOWN: Duration = Duration::from_secs(15 * 60);
 
 enum Job {
     Send { target: String, text: String },
-    GoLive,
+    GoLive { stream_id: String },
 }
 
 /// The running integration, as the hub sees it.
@@ -105,7 +108,14 @@ impl Integration for Discord {
             return;
         };
         match &ev.kind {
-            ChannelEventKind::StreamOnline { .. } if self.tx.try_send(Job::GoLive).is_err() => {
+            ChannelEventKind::StreamOnline { stream_id }
+                if self
+                    .tx
+                    .try_send(Job::GoLive {
+                        stream_id: stream_id.to_string(),
+                    })
+                    .is_err() =>
+            {
                 warn!("Discord is busy: the go-live message is not posted");
             }
             ChannelEventKind::ChannelUpdate { title, category } => {
@@ -185,6 +195,7 @@ pub fn start(ctx: &StartContext) -> Option<Started> {
         targets: targets.clone(),
         latest: latest.clone(),
         paused: HashMap::new(),
+        announced: None,
     };
     let task = tokio::spawn(worker.run(rx));
     Some(Started {
@@ -214,6 +225,8 @@ struct Worker {
     latest: Arc<Mutex<Option<(String, String)>>>,
     /// Targets Discord asked to rest (`X-RateLimit-Remaining: 0`), until when.
     paused: HashMap<String, Instant>,
+    /// The stream last announced and when: a redelivered or restarted stream is not posted twice.
+    announced: Option<(String, Instant)>,
 }
 
 impl Worker {
@@ -314,14 +327,29 @@ impl Worker {
                 self.deliver(&name, &target, &clip(&text), &AllowedMentions::default())
                     .await;
             }
-            Job::GoLive => self.go_live().await,
+            Job::GoLive { stream_id } => self.go_live(stream_id).await,
         }
     }
 
-    async fn go_live(&mut self) {
+    async fn go_live(&mut self, stream_id: String) {
         let go_live = self.ctx.config.bot.discord.go_live.clone();
         if !go_live.enabled {
             return;
+        }
+        if let Some((last, at)) = &self.announced {
+            if *last == stream_id && !stream_id.is_empty() {
+                debug!("Discord: stream {stream_id} was announced already");
+                return;
+            }
+            if at.elapsed() < GO_LIVE_COOLDOWN {
+                info!(
+                    "Discord: the stream restarted {} min after the last go-live post; not \
+                     posted again (one post per {} min)",
+                    at.elapsed().as_secs() / 60,
+                    GO_LIVE_COOLDOWN.as_secs() / 60
+                );
+                return;
+            }
         }
         let Some((name, target)) = self
             .targets
@@ -358,6 +386,7 @@ impl Worker {
         };
         if let Outcome::Sent = self.deliver(&name, &target, &clip(&text), &allowed).await {
             info!("Discord: go-live message posted to `{name}`");
+            self.announced = Some((stream_id, Instant::now()));
         }
     }
 
