@@ -7,6 +7,8 @@
 //! cargo run --release --example flood -- --messages 200000 --commands 0.01
 //! cargo run --release --example flood -- --rate 2000 --seconds 10 --commands 0.1
 //! cargo run --release --example flood -- --serve-only 6667  # flood any bot that connects
+//! cargo run --release --example flood -- --baseline         # a bare echo client instead of
+//!                                           # the bot: this machine's floor for the same figures
 //! cargo run --release --features cache-metrics --example flood -- --rate 500 --seconds 1800 \
 //!     --commands 0.05 --events 0.01 --sample-every 60   # the soak: memory and redb cache each minute
 //! ```
@@ -55,15 +57,26 @@ struct Args {
     /// page cache when built with --features cache-metrics) every this many seconds, for soaks
     #[argh(option)]
     sample_every: Option<u64>,
+    /// run a bare line reader that answers every `!ping` at once (no tags decoded, no
+    /// moderation, no scripts) in place of the bot: the floor this machine sets for the same
+    /// figures
+    #[argh(switch)]
+    baseline: bool,
     /// internal: run the bot against this chat URL
     #[argh(option)]
     bot_child: Option<String>,
+    /// internal: run the baseline echo client against this chat URL
+    #[argh(option)]
+    echo_child: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args: Args = argh::from_env();
     if let Some(url) = &args.bot_child {
         return bot_child(url, args.sample_every);
+    }
+    if let Some(url) = &args.echo_child {
+        return echo_child(url);
     }
     // Pin this process (the flood server) to its core by re-running under taskset once.
     if std::env::var_os("FLOOD_PINNED").is_none() && has_taskset() {
@@ -102,7 +115,7 @@ fn main() -> anyhow::Result<()> {
         runs.push(("custom", options_from(&args)));
     }
     for (name, options) in runs {
-        let row = run_scenario(&options, args.bot_cpu, args.sample_every)?;
+        let row = run_scenario(&options, args.bot_cpu, args.sample_every, args.baseline)?;
         print_row(name, &row);
     }
     Ok(())
@@ -148,6 +161,7 @@ fn run_scenario(
     options: &FloodOptions,
     bot_cpu: usize,
     sample_every: Option<u64>,
+    baseline: bool,
 ) -> anyhow::Result<Row> {
     let server = FloodServer::bind("127.0.0.1:0")?;
     let url = server.irc_url()?;
@@ -161,7 +175,14 @@ fn run_scenario(
         Command::new(exe)
     };
     // taskset execs the program, so the child's pid is the bot's.
-    cmd.args(["--bot-child", &url]);
+    cmd.args([
+        if baseline {
+            "--echo-child"
+        } else {
+            "--bot-child"
+        },
+        &url,
+    ]);
     if let Some(secs) = sample_every {
         cmd.args(["--sample-every", &secs.to_string()]);
     }
@@ -392,4 +413,47 @@ fn bot_child(url: &str, sample_every: Option<u64>) -> anyhow::Result<()> {
         drop(data);
         Ok(())
     })
+}
+
+/// The baseline client: logs in, joins, reads lines and answers each `!ping` with a threaded
+/// reply at once. Blocking std I/O, one thread: what is left is the kernel, the loopback and the
+/// scheduler. Stops when the server closes the connection or stdin closes.
+fn echo_child(url: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let addr = url.trim_start_matches("irc://");
+    let stream = std::net::TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    let mut out = stream.try_clone()?;
+    out.write_all(
+        b"CAP REQ :twitch.tv/tags twitch.tv/commands\r\nPASS oauth:baseline\r\n\
+          NICK floodbot\r\nJOIN #floodchan\r\n",
+    )?;
+    // The parent closes stdin when it has measured us; the socket may stay open until then.
+    std::thread::spawn(|| {
+        let _ = std::io::stdin().read_line(&mut String::new());
+        std::process::exit(0);
+    });
+    let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if line.starts_with("PING") {
+            out.write_all(b"PONG :tmi.twitch.tv\r\n")?;
+        } else if let Some((head, text)) = line.split_once(" PRIVMSG #")
+            && text.contains(" :!ping")
+        {
+            let id = head
+                .split([';', '@'])
+                .find_map(|t| t.strip_prefix("id="))
+                .unwrap_or_default();
+            let channel = text.split(' ').next().unwrap_or("floodchan");
+            write!(
+                out,
+                "@reply-parent-msg-id={id} PRIVMSG #{channel} :pong\r\n"
+            )?;
+        }
+    }
 }
