@@ -609,6 +609,9 @@ fn read_replies(mut s: ReadState<'_>) {
     let mut answered = vec![false; s.sent.len()];
     // Oldest command not yet answered, for bots that do not thread replies.
     let mut fifo = 0usize;
+    // Once the bot threads its replies, its unthreaded messages (warnings, thanks) answer no
+    // command: matching them in order would mark a command answered before it was even sent.
+    let mut threaded = false;
     loop {
         raw.clear();
         match s.reader.read_line(&mut raw) {
@@ -637,8 +640,11 @@ fn read_replies(mut s: ReadState<'_>) {
                     .and_then(|i| s.command_of.get(i).copied().flatten())
                     .map(|c| c as usize);
                 let cmd = match by_tag {
-                    Some(c) => c,
-                    None if !s.fifo => continue,
+                    Some(c) => {
+                        threaded = true;
+                        c
+                    }
+                    None if !s.fifo || threaded => continue,
                     None => {
                         while answered.get(fifo).copied().unwrap_or(false) {
                             fifo += 1;
@@ -745,8 +751,9 @@ mod tests {
         assert_eq!(index_of(&msg_id(199_999)), Some(199_999));
     }
 
-    /// A minimal client that answers every `!ping` with a threaded reply: the server sees all
-    /// the lines consumed and every command answered.
+    /// A minimal client that answers every `!ping` with a threaded reply (and says something
+    /// else unthreaded after each): the server sees all the lines consumed and every command
+    /// answered, each with its own latency.
     #[test]
     fn a_client_that_answers_every_command_is_fully_measured() {
         let server = FloodServer::bind("127.0.0.1:0").expect("bind");
@@ -774,8 +781,11 @@ mod tests {
                 if line.trailing() == Some("!ping")
                     && let Some(id) = line.tag("id")
                 {
+                    // A bot also says things that answer no command (a moderation warning):
+                    // unthreaded, they must not be taken for a reply.
                     let reply = format!(
-                        "@reply-parent-msg-id={} PRIVMSG #room :pong\r\n",
+                        "@reply-parent-msg-id={} PRIVMSG #room :pong\r\n\
+                         PRIVMSG #room :Tester, please don't shout.\r\n",
                         id.unescaped()
                     );
                     if w.write_all(reply.as_bytes()).is_err() {
@@ -787,6 +797,8 @@ mod tests {
         let options = FloodOptions {
             messages: 5_000,
             command_fraction: 0.05,
+            // Paced, so the next command is not yet sent when a warning arrives.
+            rate: Some(10_000.0),
             reply_timeout: Duration::from_secs(20),
             ..FloodOptions::default()
         };
