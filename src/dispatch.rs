@@ -65,7 +65,7 @@ impl Outputs {
                 self.helix_call(&call, data)
             }
             Action::Integration { target, call, data } => {
-                if let Err(e) = self.integrations.call(&target, &call, data) {
+                if let Err(e) = self.call_integration(&target, &call, data) {
                     warn!("{target}.{call}: {e}");
                 }
             }
@@ -83,6 +83,29 @@ impl Outputs {
                 });
             }
         }
+    }
+
+    /// Calls an integration (for scripts and the console alike). A Discord message or a ZeroMQ
+    /// publication it accepted is shown in the live log as sent, like chat.
+    ///
+    /// # Errors
+    /// The integration's refusal (off, busy, unknown call, bad data).
+    pub fn call_integration(
+        &self,
+        target: &str,
+        call: &str,
+        data: serde_json::Value,
+    ) -> Result<(), crate::integrations::CallError> {
+        let echo = self
+            .log
+            .as_ref()
+            .filter(|log| log.receiver_count() > 0)
+            .and_then(|log| sent_echo(target, call, &data).map(|e| (log, e)));
+        self.integrations.call(target, call, data)?;
+        if let Some((log, sent)) = echo {
+            let _ = log.send(sent);
+        }
+        Ok(())
     }
 
     /// Twitch API calls scripts ask for by name (`ctx.twitch.shoutout(user)`).
@@ -140,6 +163,29 @@ impl Outputs {
             Err(SendError::Full) => warn!("chat's outgoing queue is full: a message was dropped"),
             Err(SendError::Closed) => debug!("chat is shut down: message dropped"),
         }
+    }
+}
+
+/// The live log's line for a message an integration sends: Discord's text to its target (the
+/// default webhook or channel when none is named), ZeroMQ's data (as JSON) under its topic.
+fn sent_echo(target: &str, call: &str, data: &serde_json::Value) -> Option<LiveEvent> {
+    let field = |k: &str| data.get(k).and_then(serde_json::Value::as_str);
+    match (target, call) {
+        ("discord", "send") => Some(LiveEvent::Sent {
+            via: "discord",
+            target: field("target")
+                .or_else(|| field("webhook"))
+                .filter(|t| !t.is_empty())
+                .unwrap_or("default")
+                .to_string(),
+            text: field("text")?.trim().to_string(),
+        }),
+        ("zmq", "publish") => Some(LiveEvent::Sent {
+            via: "zmq",
+            target: field("topic")?.to_string(),
+            text: data.get("data").map_or_else(String::new, |d| d.to_string()),
+        }),
+        _ => None,
     }
 }
 
@@ -595,5 +641,84 @@ impl Dispatcher {
             }
             ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrations::{CallError, Hub, Integration};
+    use serde_json::{Value, json};
+
+    /// Accepts `send` and `publish`, refuses anything else, under the name it was given.
+    struct Accepting(&'static str);
+
+    impl Integration for Accepting {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn call(&self, call: &str, _data: Value) -> Result<(), CallError> {
+            match call {
+                "send" | "publish" => Ok(()),
+                _ => Err(CallError::BadData("no".into())),
+            }
+        }
+    }
+
+    #[test]
+    fn discord_and_zeromq_sends_show_in_the_live_log_as_sent() {
+        let (log, mut rx) = broadcast::channel(8);
+        let outputs = Outputs {
+            log: Some(log),
+            integrations: Hub::new([
+                Arc::new(Accepting("discord")) as Arc<dyn Integration>,
+                Arc::new(Accepting("zmq")),
+                Arc::new(Accepting("obs")),
+            ]),
+            ..Outputs::default()
+        };
+        let sent = |e: LiveEvent| match e {
+            LiveEvent::Sent { via, target, text } => (via, target, text),
+            other => panic!("not a sent line: {other:?}"),
+        };
+        outputs
+            .call_integration("discord", "send", json!({"text": " gg "}))
+            .unwrap();
+        assert_eq!(
+            sent(rx.try_recv().unwrap()),
+            ("discord", "default".into(), "gg".into())
+        );
+        outputs
+            .call_integration(
+                "discord",
+                "send",
+                json!({"text": "clip!", "webhook": "clips"}),
+            )
+            .unwrap();
+        assert_eq!(
+            sent(rx.try_recv().unwrap()),
+            ("discord", "clips".into(), "clip!".into())
+        );
+        outputs
+            .call_integration(
+                "zmq",
+                "publish",
+                json!({"topic": "alerts", "data": {"n": 1}}),
+            )
+            .unwrap();
+        assert_eq!(
+            sent(rx.try_recv().unwrap()),
+            ("zmq", "alerts".into(), r#"{"n":1}"#.into())
+        );
+        // Other integrations' calls and refused calls are not messages sent.
+        outputs
+            .call_integration("obs", "send", json!({"text": "x"}))
+            .unwrap();
+        assert!(
+            outputs
+                .call_integration("discord", "nope", json!({"text": "x"}))
+                .is_err()
+        );
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -69,8 +69,7 @@ impl AppConsole {
     ) -> Result<(), ConsoleError> {
         use crate::integrations::CallError;
         self.outputs
-            .integrations
-            .call(target, call, data)
+            .call_integration(target, call, data)
             .map_err(|e| match e {
                 CallError::Unavailable(_) => ConsoleError::Unavailable(e.to_string()),
                 CallError::Busy(_) => ConsoleError::Unavailable(e.to_string()),
@@ -207,10 +206,16 @@ impl ConsoleBackend for AppConsole {
         })
     }
 
-    fn discord(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
-        Box::pin(
-            async move { self.integration("discord", "send", serde_json::json!({ "text": text })) },
-        )
+    fn discord(
+        &self,
+        text: String,
+        target: Option<String>,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        let data = match target {
+            Some(target) => serde_json::json!({ "text": text, "target": target }),
+            None => serde_json::json!({ "text": text }),
+        };
+        Box::pin(async move { self.integration("discord", "send", data) })
     }
 
     fn zmq(
