@@ -445,3 +445,75 @@ async fn a_scripts_message_arrives_at_the_named_webhook() {
     assert_eq!(posts[0].body["allowed_mentions"], json!({ "parse": [] }));
     bot.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_console_posts_to_a_named_target_and_the_live_log_shows_it_sent() {
+    const TOKEN: &str = "discord-test-console-token";
+    let stub = Stub::start().await;
+    let mut config = discord_config(&stub);
+    config.bot.console.bind = "127.0.0.1:0".into();
+    config.secrets.console_token = TOKEN.into();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = copy_scripts(dir.path(), &[]);
+    let mut settings = offline_settings(dir.path(), scripts);
+    settings.enabled.discord = true;
+    settings.enabled.console = true;
+    let bot = start_ready(settings, config).await;
+    let base = format!("http://{}", bot.console_addr().expect("the console runs"));
+    let http = reqwest::Client::new();
+    let mut events = http
+        .get(format!("{base}/api/events"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("live log");
+    let post = |body: Value| {
+        http.post(format!("{base}/api/discord"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let resp = post(json!({ "text": "new clip!", "target": "clips" }))
+        .await
+        .expect("POST /api/discord");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let posts = stub.wait_posts(1, 5).await;
+    assert!(
+        posts[0]
+            .uri
+            .starts_with("/api/v10/webhooks/1002/clips-token"),
+        "{}",
+        posts[0].uri
+    );
+    assert_eq!(posts[0].body["content"], "new clip!");
+
+    let resp = post(json!({ "text": "x", "target": "nope" }))
+        .await
+        .expect("POST /api/discord");
+    assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
+    let why = resp.text().await.unwrap_or_default();
+    assert!(why.contains("alerts, clips"), "{why}");
+
+    let mut log = String::new();
+    let read = async {
+        while !log.contains("\"via\":\"discord\"") {
+            match events.chunk().await {
+                Ok(Some(chunk)) => log.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    let sent: Vec<Value> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["type"] == "sent")
+        .collect();
+    assert_eq!(
+        sent,
+        [json!({"type": "sent", "via": "discord", "target": "clips", "text": "new clip!"})],
+        "{log}"
+    );
+    bot.shutdown().await;
+}

@@ -189,11 +189,24 @@ pub async fn chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     Ok(ok())
 }
 
-/// `POST /api/discord` `{text}`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscordBody {
+    text: String,
+    /// A webhook or channel name from bot.yaml; the default target when absent or empty.
+    #[serde(default)]
+    target: Option<String>,
+}
+
+/// `POST /api/discord` `{text, target?}`
 pub async fn discord(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    let req: TextBody = body(&bytes)?;
+    let req: DiscordBody = body(&bytes)?;
+    let target = req
+        .target
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
     st.backend
-        .discord(text_field("text", &req.text, DISCORD_MAX)?)
+        .discord(text_field("text", &req.text, DISCORD_MAX)?, target)
         .await?;
     Ok(ok())
 }

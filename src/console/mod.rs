@@ -59,8 +59,12 @@ pub trait ConsoleBackend: Send + Sync + 'static {
     /// Sends a chat message as the bot.
     fn say(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>>;
 
-    /// Sends a message to the configured Discord channel or webhook.
-    fn discord(&self, text: String) -> BoxFuture<'_, Result<(), ConsoleError>>;
+    /// Sends a message to a configured Discord webhook or channel (`None`: the default one).
+    fn discord(
+        &self,
+        text: String,
+        target: Option<String>,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>>;
 
     /// Publishes a message on the ZeroMQ socket.
     fn zmq(

@@ -185,7 +185,11 @@ impl ConsoleBackend for FakeBackend {
         done(Ok(()))
     }
 
-    fn discord(&self, _text: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+    fn discord(
+        &self,
+        _text: String,
+        _target: Option<String>,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>> {
         done(Err(ConsoleError::Unavailable(
             "Discord is off: set a webhook in configs/bot.yaml".into(),
         )))

@@ -478,7 +478,9 @@ async function discord(ev) {
   ev.preventDefault();
   const text = $("discord-text").value;
   if (!text.trim()) return;
-  const sent = await act(ev.submitter, "discord-result", () => api("POST", "/api/discord", { text }), "Posted.");
+  const target = $("discord-target").value.trim();
+  const body = target ? { text, target } : { text };
+  const sent = await act(ev.submitter, "discord-result", () => api("POST", "/api/discord", body), "Posted.");
   if (sent) $("discord-text").value = "";
 }
 
