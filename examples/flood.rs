@@ -438,7 +438,10 @@ fn echo_child(url: &str) -> anyhow::Result<()> {
     loop {
         line.clear();
         if reader.read_line(&mut line)? == 0 {
-            return Ok(());
+            // Stay until the parent has read our memory figures and closes stdin.
+            loop {
+                std::thread::park();
+            }
         }
         if line.starts_with("PING") {
             out.write_all(b"PONG :tmi.twitch.tv\r\n")?;
