@@ -160,15 +160,7 @@ fn encode_v2(rec: &UserRecord) -> Vec<u8> {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out.push(if rec.opted_out { OPTED_OUT } else { 0 });
-    for s in [&rec.login, &rec.display_name] {
-        let mut end = s.len().min(255);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        let cut = s.get(..end).unwrap_or("");
-        out.push(u8::try_from(cut.len()).unwrap_or(0));
-        out.extend_from_slice(cut.as_bytes());
-    }
+    super::users::push_names(&mut out, rec);
     out
 }
 

@@ -257,6 +257,13 @@ pub(crate) fn encode_profile(rec: &UserRecord) -> Vec<u8> {
     for n in [rec.first_seen, rec.last_seen, rec.messages] {
         out.extend_from_slice(&n.to_le_bytes());
     }
+    push_names(&mut out, rec);
+    out
+}
+
+/// Appends login and display name, each with a one-byte length (cut at a character boundary
+/// to 255 bytes), as every binary user layout stores them.
+pub(crate) fn push_names(out: &mut Vec<u8>, rec: &UserRecord) {
     for s in [&rec.login, &rec.display_name] {
         let mut end = s.len().min(255);
         while !s.is_char_boundary(end) {
@@ -266,7 +273,6 @@ pub(crate) fn encode_profile(rec: &UserRecord) -> Vec<u8> {
         out.push(u8::try_from(cut.len()).unwrap_or(0));
         out.extend_from_slice(cut.as_bytes());
     }
-    out
 }
 
 /// A viewer's `balances` row.
