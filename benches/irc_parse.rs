@@ -72,7 +72,7 @@ fn uuid(rng: &mut Rng) -> String {
 fn line(rng: &mut Rng) -> String {
     let user = rng.below(500);
     let login = format!("viewer_{user}{}", ["", "tv", "_x", "gaming"][user % 4]);
-    let display = if user % 7 == 0 {
+    let display = if user.is_multiple_of(7) {
         login.to_uppercase()
     } else {
         login.clone()

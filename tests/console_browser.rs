@@ -69,13 +69,13 @@ async fn start_driver(driver: &Path) -> (Driver, u16) {
 async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
     let mut last = String::new();
     for _ in 0..100 {
-        if let Ok(el) = c.find(Locator::Css(css)).await {
-            if let Ok(text) = el.text().await {
-                if ok(&text) {
-                    return text;
-                }
-                last = text;
+        if let Ok(el) = c.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+        {
+            if ok(&text) {
+                return text;
             }
+            last = text;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

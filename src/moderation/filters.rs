@@ -109,15 +109,15 @@ impl Banned {
                 }
             }
         }
-        if let Some(set) = &self.regexes {
-            if set.is_match(text) {
-                let i = set.matches(text).into_iter().next().unwrap_or(0);
-                let src = self.sources.get(i).map_or("", String::as_str);
-                return Some(Hit {
-                    rule: format!("regex /{src}/"),
-                    why: format!("the pattern /{src}/ matches"),
-                });
-            }
+        if let Some(set) = &self.regexes
+            && set.is_match(text)
+        {
+            let i = set.matches(text).into_iter().next().unwrap_or(0);
+            let src = self.sources.get(i).map_or("", String::as_str);
+            return Some(Hit {
+                rule: format!("regex /{src}/"),
+                why: format!("the pattern /{src}/ matches"),
+            });
         }
         None
     }

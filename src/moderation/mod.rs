@@ -515,40 +515,40 @@ impl Moderator {
                 }
             }
         }
-        if fired.is_none() {
-            if let Some(n) = flooded.filter(|n| *n > r.flood_max as usize) {
-                fired = Some(Fired {
-                    filter: Filter::Flood,
-                    gate: &r.flood,
-                    hit: Hit {
-                        rule: format!(
-                            "more than {} messages in {} s",
-                            r.flood_max,
-                            r.flood_window.as_secs()
-                        ),
-                        why: format!("{n} messages within {} seconds", r.flood_window.as_secs()),
-                    },
-                });
-            }
+        if fired.is_none()
+            && let Some(n) = flooded.filter(|n| *n > r.flood_max as usize)
+        {
+            fired = Some(Fired {
+                filter: Filter::Flood,
+                gate: &r.flood,
+                hit: Hit {
+                    rule: format!(
+                        "more than {} messages in {} s",
+                        r.flood_max,
+                        r.flood_window.as_secs()
+                    ),
+                    why: format!("{n} messages within {} seconds", r.flood_window.as_secs()),
+                },
+            });
         }
-        if fired.is_none() {
-            if let Some(n) = same.filter(|n| *n > r.max_same as usize) {
-                fired = Some(Fired {
-                    filter: Filter::Repetition,
-                    gate: &r.repetition,
-                    hit: Hit {
-                        rule: format!(
-                            "same message more than {} times in {} s",
-                            r.max_same,
-                            r.same_window.as_secs()
-                        ),
-                        why: format!(
-                            "the same message {n} times within {} seconds",
-                            r.same_window.as_secs()
-                        ),
-                    },
-                });
-            }
+        if fired.is_none()
+            && let Some(n) = same.filter(|n| *n > r.max_same as usize)
+        {
+            fired = Some(Fired {
+                filter: Filter::Repetition,
+                gate: &r.repetition,
+                hit: Hit {
+                    rule: format!(
+                        "same message more than {} times in {} s",
+                        r.max_same,
+                        r.same_window.as_secs()
+                    ),
+                    why: format!(
+                        "the same message {n} times within {} seconds",
+                        r.same_window.as_secs()
+                    ),
+                },
+            });
         }
         if fired.is_none() {
             fired = stateless(r, text, &msg.emotes, third, &on);
@@ -685,14 +685,14 @@ fn stateless<'a>(
     on: &dyn Fn(&Gate) -> bool,
 ) -> Option<Fired<'a>> {
     let fired = |filter, gate, hit: Option<Hit>| hit.map(|hit| Fired { filter, gate, hit });
-    if on(&r.length) {
-        if let Some(f) = fired(
+    if on(&r.length)
+        && let Some(f) = fired(
             Filter::Length,
             &r.length,
             filters::length(text, r.max_chars),
-        ) {
-            return Some(f);
-        }
+        )
+    {
+        return Some(f);
     }
     if on(&r.repetition) {
         let hit = filters::char_run(text, r.max_char_run);

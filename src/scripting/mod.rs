@@ -424,17 +424,16 @@ impl ScriptHost {
             user_input,
             ..
         } = &ev.kind
+            && let Some(script) = reg.reward_titles.get(&reward_title.trim().to_lowercase())
         {
-            if let Some(script) = reg.reward_titles.get(&reward_title.trim().to_lowercase()) {
-                let data = CtxData {
-                    script: script.tag.clone(),
-                    message: user_input.clone(),
-                    command: script.name.clone(),
-                    args: user_input.split_whitespace().map(str::to_owned).collect(),
-                    ..base.clone()
-                };
-                out.push(self.enqueue(script.clone(), data, None, None));
-            }
+            let data = CtxData {
+                script: script.tag.clone(),
+                message: user_input.clone(),
+                command: script.name.clone(),
+                args: user_input.split_whitespace().map(str::to_owned).collect(),
+                ..base.clone()
+            };
+            out.push(self.enqueue(script.clone(), data, None, None));
         }
         if let Some(script) = reg.events.get(ev.kind.topic()) {
             let message = match &ev.kind {

@@ -150,23 +150,23 @@ fn run_job(shared: &Shared, job: RunJob) {
         reservation,
     } = job;
     let reason = || format!("{} {}", script.kind, script.name);
-    if let Some(c) = &charge {
-        if let Err(e) = shared.services.points.take(&c.user, c.amount, &reason()) {
-            if let Some(r) = reservation {
-                shared.cooldowns.rollback(r);
-            }
-            tracing::info!(script = %script.tag, user = %c.user.login, "refused: {e}");
-            if let (StoreError::NotEnoughPoints { have, need }, true) =
-                (&e, shared.config.reply_on_cooldown)
-            {
-                let text = format!(
-                    "@{}, {} costs {need} {} (you have {have}).",
-                    c.user.display_name, data.command, shared.services.currency
-                );
-                shared.sink.send(reply_action(&data, text));
-            }
-            return;
+    if let Some(c) = &charge
+        && let Err(e) = shared.services.points.take(&c.user, c.amount, &reason())
+    {
+        if let Some(r) = reservation {
+            shared.cooldowns.rollback(r);
         }
+        tracing::info!(script = %script.tag, user = %c.user.login, "refused: {e}");
+        if let (StoreError::NotEnoughPoints { have, need }, true) =
+            (&e, shared.config.reply_on_cooldown)
+        {
+            let text = format!(
+                "@{}, {} costs {need} {} (you have {have}).",
+                c.user.display_name, data.command, shared.services.currency
+            );
+            shared.sink.send(reply_action(&data, text));
+        }
+        return;
     }
     let ctx = Ctx::new(data, shared.services.clone());
     let result = {
@@ -195,14 +195,14 @@ fn run_job(shared: &Shared, job: RunJob) {
             let err = runtime_error(&script.file, &err, script.run_pos);
             tracing::warn!(script = %script.tag, "run failed: {err}");
             shared.record_run_error(&script, err);
-            if let Some(c) = charge {
-                if let Err(e) = shared.services.points.add(
+            if let Some(c) = charge
+                && let Err(e) = shared.services.points.add(
                     &c.user,
                     c.amount,
                     &format!("refund: {} failed", reason()),
-                ) {
-                    tracing::error!(script = %script.tag, user = %c.user.login, "refund of {} failed: {e}", c.amount);
-                }
+                )
+            {
+                tracing::error!(script = %script.tag, user = %c.user.login, "refund of {} failed: {e}", c.amount);
             }
         }
     }
