@@ -10,7 +10,7 @@ use twitch_bot::event::{ConnectionState, Event, Service};
 use twitch_bot::queue;
 use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
 use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
-use twitch_bot::twitch::auth::{self, AuthClient, Tokens};
+use twitch_bot::twitch::auth::{self, Account, AuthClient, Tokens};
 
 #[tokio::test]
 async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
@@ -28,11 +28,15 @@ async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
         console_token: "keep-me".into(),
         ..Secrets::default()
     };
+    // Saved while `auth` waits for the user: kept, like every key `auth` does not own.
+    let path = dir.path().join("secrets.yaml");
+    let mut on_disk = secrets.clone();
+    on_disk.obs_password = "saved-meanwhile".into();
+    twitch_bot::config::secrets::save(&path, &on_disk).expect("saved");
     auth::run_auth(dir.path(), &bot, &secrets, false)
         .await
         .expect("auth completes");
 
-    let path = dir.path().join("secrets.yaml");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -46,6 +50,7 @@ async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
     let saved: Secrets = twitch_bot::config::load_file(&path).expect("valid secrets.yaml");
     assert_eq!(saved.client_id, "fakeclient");
     assert_eq!(saved.console_token, "keep-me", "other keys are kept");
+    assert_eq!(saved.obs_password, "saved-meanwhile");
     let client = AuthClient::new(reqwest::Client::new(), &api.auth_url(), "fakeclient", None);
     let bot_v = client
         .validate(&saved.bot.access_token)
@@ -289,4 +294,112 @@ async fn the_authorization_code_flow_takes_one_redirect_and_checks_its_state() {
         .expect_err("forged state");
     assert!(err.to_string().contains("state"), "{err}");
     forged.await.expect("forger");
+}
+
+/// secrets.yaml with a non-default value in every section, as a streamer's would look after a
+/// few weeks: both grants, an app secret, the console token, OBS and Discord.
+fn every_section_set(api: &FakeTwitchApi) -> Secrets {
+    let mut s = Secrets {
+        client_id: "fakeclient".into(),
+        client_secret: Some("app-secret-kept".into()),
+        console_token: "console-token-kept-0123456789abcdef".into(),
+        obs_password: "obs-password-kept".into(),
+        ..Secrets::default()
+    };
+    let (a, r) = api.issue_tokens(BOT_ID);
+    s.bot.access_token = a;
+    s.bot.refresh_token = r;
+    s.bot.scopes = vec!["chat:read".into(), "chat:edit".into()];
+    let (a, r) = api.issue_tokens(BROADCASTER_ID);
+    s.broadcaster.access_token = a;
+    s.broadcaster.refresh_token = r;
+    s.broadcaster.scopes = vec!["bits:read".into()];
+    s.discord.webhooks.insert(
+        "alerts".into(),
+        "https://discord.com/api/webhooks/123/webhook-token-kept".into(),
+    );
+    s.discord.bot_token = "discord-bot-token-kept".into();
+    s
+}
+
+#[tokio::test]
+async fn a_token_refresh_keeps_every_other_value_in_secrets_yaml() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("secrets.yaml");
+    let at_start = every_section_set(&api);
+    twitch_bot::config::secrets::save(&path, &at_start).expect("saved");
+    let tokens = Tokens::new(
+        AuthClient::new(
+            reqwest::Client::new(),
+            &api.auth_url(),
+            "fakeclient",
+            Some("app-secret-kept"),
+        ),
+        at_start.clone(),
+        Some(path.clone()),
+    );
+    // The streamer adds a webhook while the bot runs; the bot never read it.
+    let mut edited = at_start.clone();
+    edited.discord.webhooks.insert(
+        "mods".into(),
+        "https://discord.com/api/webhooks/456/added-while-running".into(),
+    );
+    twitch_bot::config::secrets::save(&path, &edited).expect("edited");
+
+    api.expire_access_tokens();
+    let fresh = tokens
+        .refresh(Account::Bot, &at_start.bot.access_token)
+        .await
+        .expect("refreshed");
+    assert_ne!(fresh, at_start.bot.access_token);
+
+    let on_disk = twitch_bot::config::secrets::load(&path).expect("valid");
+    let mut expected = edited.clone();
+    expected.bot.access_token = fresh.clone();
+    expected.bot.refresh_token = on_disk.bot.refresh_token.clone();
+    assert_ne!(
+        on_disk.bot.refresh_token, at_start.bot.refresh_token,
+        "the rotated refresh token is saved"
+    );
+    assert!(api.refresh_token_valid(&on_disk.bot.refresh_token));
+    assert_eq!(on_disk, expected, "only the bot's grant changed");
+}
+
+#[tokio::test]
+async fn a_refused_refresh_takes_the_newer_grant_another_process_saved() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("secrets.yaml");
+    let at_start = every_section_set(&api);
+    twitch_bot::config::secrets::save(&path, &at_start).expect("saved");
+    let client = AuthClient::new(reqwest::Client::new(), &api.auth_url(), "fakeclient", None);
+    let tokens = Tokens::new(client.clone(), at_start.clone(), Some(path.clone()));
+
+    // `twitch-bot auth` in another terminal: spends the same grant's refresh token and saves
+    // the new pair (the old refresh token stops working).
+    let newer = client
+        .refresh(Account::Bot, &at_start.bot.refresh_token)
+        .await
+        .expect("other process refreshed");
+    twitch_bot::config::secrets::update(&path, |s| {
+        s.bot.access_token = newer.access_token.clone();
+        s.bot.refresh_token = newer.refresh_token.clone();
+    })
+    .expect("other process saved");
+
+    let token = tokens
+        .refresh(Account::Bot, &at_start.bot.access_token)
+        .await
+        .expect("the newer grant is taken, not reported revoked");
+    assert_eq!(token, newer.access_token);
+    assert!(
+        client.validate(&token).await.expect("up").is_some(),
+        "and it works"
+    );
+    assert_eq!(tokens.access(Account::Bot), newer.access_token);
 }

@@ -428,32 +428,30 @@ fn sim_event(kind: &ChannelEventKind) -> SimEvent {
     }
 }
 
-/// The console token: the one in secrets.yaml, or a new one saved there (mode 0600).
+/// The console token: the one in secrets.yaml, or a new one merged into it (mode 0600). If
+/// another process saved one meanwhile, that one is used.
 pub fn console_token(config_dir: &Path, current: &str) -> String {
     if !current.trim().is_empty() {
         return current.to_string();
     }
     let token = crate::console::generate_token();
     let path = config_dir.join("secrets.yaml");
-    let mut on_disk = match secrets::load(&path) {
-        Ok(s) => s,
+    let written = secrets::update(&path, |s| {
+        if s.console_token.trim().is_empty() {
+            s.console_token = token.clone();
+        }
+    });
+    match written {
+        Ok(saved) => saved.console_token,
         Err(errors) => {
             for e in errors {
                 warn!("{e}");
             }
-            warn!("the console token is kept for this run only");
-            return token;
+            warn!(
+                "cannot save the console token in {}; it is kept for this run only",
+                path.display()
+            );
+            token
         }
-    };
-    on_disk.console_token = token.clone();
-    if let Err(e) = std::fs::create_dir_all(config_dir)
-        .map_err(|e| e.to_string())
-        .and_then(|()| secrets::save(&path, &on_disk).map_err(|e| e.to_string()))
-    {
-        warn!(
-            "cannot save the console token in {}: {e}; it is kept for this run only",
-            path.display()
-        );
     }
-    token
 }

@@ -2,7 +2,11 @@
 //! token. Never logged: `Debug` says only which fields are set, and no error quotes a value.
 //! On Unix a file that group or others may read or write is refused.
 //!
-//! Owns reading, checking and atomically writing the file; getting tokens is the auth flow's job.
+//! Owns reading, checking and writing the file. Every writer (the running bot refreshing a
+//! token, `twitch-bot auth`, the console token on first start) goes through [`update`]: an
+//! exclusive lock across processes, a fresh read, a change to its own keys only, an atomic
+//! replace and a synced folder, so no writer ever drops another's values. Getting tokens is the
+//! auth flow's job.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,6 +23,10 @@ pub struct Grant {
     pub access_token: String,
     /// Trades for a new access token; Twitch may rotate it on each refresh.
     pub refresh_token: String,
+    /// The scopes Twitch says the grant holds, saved at sign-in and at every refresh, so
+    /// `twitch-bot check --live` can report them even when the tokens expired meanwhile.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 impl Grant {
@@ -38,6 +46,7 @@ impl std::fmt::Debug for Grant {
         f.debug_struct("Grant")
             .field("access_token", &shown(&self.access_token))
             .field("refresh_token", &shown(&self.refresh_token))
+            .field("scopes", &self.scopes)
             .finish()
     }
 }
@@ -235,10 +244,7 @@ pub fn save(path: &Path, secrets: &Secrets) -> Result<(), ConfigError> {
         message: format!("cannot {what}: {e}"),
     };
     let body = serde_saphyr::to_string(secrets).map_err(|e| fail("serialise secrets", &e))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = folder_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -261,6 +267,65 @@ pub fn save(path: &Path, secrets: &Secrets) -> Result<(), ConfigError> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Changes secrets.yaml under an exclusive lock shared with every other writer, in this process
+/// or another (`twitch-bot auth` while the bot runs): re-reads the file, lets `change` set its
+/// own keys, and writes the result back atomically ([`save`]). Every key `change` leaves alone
+/// keeps the value on disk, whatever this process read at start. A missing file starts empty.
+/// Blocks while another writer holds the lock: call it off the async runtime.
+///
+/// Returns the secrets as written.
+///
+/// # Errors
+/// The lock cannot be taken, the file on disk is unreadable or invalid (it is then left as it
+/// is: fix it and the next write succeeds), or the write fails.
+pub fn update(path: &Path, change: impl FnOnce(&mut Secrets)) -> Result<Secrets, Vec<ConfigError>> {
+    let dir = folder_of(path);
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        vec![ConfigError::File {
+            file: path.into(),
+            message: format!("cannot create its folder: {e}"),
+        }]
+    })?;
+    let _lock = lock(path).map_err(|e| vec![e])?;
+    let mut secrets = load(path)?;
+    change(&mut secrets);
+    save(path, &secrets).map_err(|e| vec![e])?;
+    Ok(secrets)
+}
+
+/// The folder a file lives in (`.` for a bare name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Takes the exclusive lock on `.<name>.lock` beside the file; released when the handle drops
+/// (also when the process dies, so a crash never leaves it held). The file itself cannot carry
+/// the lock: [`save`] replaces it by rename, and a lock on the old inode guards nothing.
+fn lock(path: &Path) -> Result<std::fs::File, ConfigError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "secrets.yaml".into());
+    let lock_path = folder_of(path).join(format!(".{name}.lock"));
+    let fail = |e: std::io::Error| ConfigError::File {
+        file: lock_path.clone(),
+        message: format!("cannot lock it before writing {name}: {e}"),
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path).map_err(fail)?;
+    file.lock().map_err(fail)?;
+    Ok(file)
 }
 
 const HEADER: &str = "# Written by twitch-bot. Private: keep it mode 600 and out of git.\n";
@@ -296,12 +361,17 @@ mod tests {
             bot: Grant {
                 access_token: "bot-access-value".into(),
                 refresh_token: "bot-refresh-value".into(),
+                scopes: vec!["chat:read".into()],
             },
             broadcaster: Grant::default(),
             console_token: "console-value".into(),
             obs_password: "obs-value".into(),
             discord: DiscordSecrets {
-                webhooks: [("alerts".to_string(), "https://hook-value".to_string())].into(),
+                webhooks: [(
+                    "alerts".to_string(),
+                    "https://discord.com/api/webhooks/1/hook-value".to_string(),
+                )]
+                .into(),
                 bot_token: "discord-value".into(),
             },
         }
@@ -341,5 +411,63 @@ mod tests {
             shown.starts_with("s.yaml:2:22: bot.access_token: "),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn an_update_changes_only_its_own_keys_and_keeps_what_others_wrote() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets.yaml");
+        save(&path, &full()).expect("saved");
+        // What this process read at start is stale: the streamer edits the file afterwards.
+        let stale = full();
+        let mut edited = full();
+        edited.obs_password = "changed-by-hand".into();
+        save(&path, &edited).expect("edited");
+        let written = update(&path, |s| s.bot.access_token = "rotated".into()).expect("updated");
+        assert_eq!(written.obs_password, "changed-by-hand");
+        let mut expected = edited.clone();
+        expected.bot.access_token = "rotated".into();
+        assert_eq!(load(&path).expect("loads"), expected);
+        assert_ne!(load(&path).expect("loads").obs_password, stale.obs_password);
+    }
+
+    #[test]
+    fn concurrent_writers_never_lose_each_others_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets.yaml");
+        save(&path, &full()).expect("saved");
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        update(&path, |s| {
+                            s.discord
+                                .webhooks
+                                .insert(format!("w{w}-{i}"), "https://x/api/webhooks/1/t".into());
+                        })
+                        .expect("updated");
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().expect("writer");
+        }
+        let on_disk = load(&path).expect("loads");
+        assert_eq!(on_disk.discord.webhooks.len(), 1 + 4 * 25);
+        assert_eq!(on_disk.obs_password, "obs-value");
+    }
+
+    #[test]
+    fn an_invalid_file_is_left_as_it_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets.yaml");
+        save(&path, &full()).expect("saved");
+        let broken = "client_id: [unclosed\n";
+        std::fs::write(&path, broken).expect("broken by hand");
+        let err = update(&path, |s| s.console_token = "new".into()).unwrap_err();
+        assert!(err[0].to_string().contains("secrets.yaml"), "{err:?}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), broken);
     }
 }

@@ -1,6 +1,7 @@
 //! OAuth against `twitch.auth_url`: the Device Code Grant and the authorization-code flow used by
-//! `twitch-bot auth`, token refresh (rotating refresh tokens saved atomically), and the
-//! validation Twitch requires at start and every hour. Tokens never reach a log line.
+//! `twitch-bot auth`, token refresh (rotating refresh tokens merged into secrets.yaml under its
+//! cross-process lock), and the validation Twitch requires at start and every hour. Tokens
+//! never reach a log line.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -66,11 +67,8 @@ pub enum AuthError {
     Missing(Account),
     #[error("Twitch auth answered {status}: {message}")]
     Status { status: u16, message: String },
-    #[error("cannot save secrets to {path}: {source}")]
-    Save {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot save secrets to {path}: {message}")]
+    Save { path: PathBuf, message: String },
 }
 
 /// Which grant a request uses.
@@ -107,11 +105,38 @@ pub struct TokenResponse {
     pub refresh_token: String,
     #[serde(default)]
     pub expires_in: u64,
+    /// The scopes the grant holds (Twitch sends them with every token answer).
+    #[serde(default)]
+    pub scope: Vec<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenResponse {{ expires_in: {} }}", self.expires_in)
+        write!(
+            f,
+            "TokenResponse {{ expires_in: {}, scope: {:?} }}",
+            self.expires_in, self.scope
+        )
+    }
+}
+
+impl TokenResponse {
+    /// The grant this answer gives; `previous` fills what the answer leaves out (a refresh may
+    /// keep the refresh token, and a server may omit the scopes).
+    fn into_grant(self, previous: &Grant) -> Grant {
+        Grant {
+            access_token: self.access_token,
+            refresh_token: if self.refresh_token.is_empty() {
+                previous.refresh_token.clone()
+            } else {
+                self.refresh_token
+            },
+            scopes: if self.scope.is_empty() {
+                previous.scopes.clone()
+            } else {
+                self.scope
+            },
+        }
     }
 }
 
@@ -333,6 +358,8 @@ struct TokensInner {
     auth: AuthClient,
     secrets: Mutex<Secrets>,
     path: Option<PathBuf>,
+    /// Accounts whose refreshed grant could not be written yet.
+    unsaved: Mutex<Vec<Account>>,
     /// One refresh at a time: two requests failing with 401 together must not spend the
     /// rotating refresh token twice.
     refreshing: tokio::sync::Mutex<()>,
@@ -352,6 +379,7 @@ impl Tokens {
                 auth,
                 secrets: Mutex::new(secrets),
                 path,
+                unsaved: Mutex::new(Vec::new()),
                 refreshing: tokio::sync::Mutex::new(()),
             }),
         }
@@ -385,38 +413,107 @@ impl Tokens {
     }
 
     /// Refreshes `account`'s token after `stale` was refused; if another task already did,
-    /// returns the newer token without spending the refresh token again.
+    /// returns the newer token without spending the refresh token again. The new pair is
+    /// merged into secrets.yaml (only this grant changes there). When Twitch refuses the
+    /// refresh token, secrets.yaml is read again first: if another process (`twitch-bot auth`)
+    /// saved a newer grant meanwhile, that grant is taken instead of declaring this one revoked.
     ///
     /// # Errors
-    /// [`AuthError::Invalid`] when the grant is gone; save failures.
+    /// [`AuthError::Invalid`] when the grant is gone and no newer one was saved; network
+    /// failures. A failed save is logged, not returned: the new token works in memory, and the
+    /// save is tried again at the next validation.
     pub async fn refresh(&self, account: Account, stale: &str) -> Result<String, AuthError> {
         let _one = self.inner.refreshing.lock().await;
-        let (current, refresh_token) = {
-            let s = self.lock();
-            let g = grant(&s, account);
-            (g.access_token.clone(), g.refresh_token.clone())
-        };
-        if current != stale && !current.is_empty() {
-            return Ok(current);
+        let held = grant(&self.lock(), account).clone();
+        if held.access_token != stale && !held.access_token.is_empty() {
+            return Ok(held.access_token);
         }
-        let fresh = self.inner.auth.refresh(account, &refresh_token).await?;
-        let snapshot = {
-            let mut s = self.lock();
-            let g = grant_mut(&mut s, account);
-            g.access_token = fresh.access_token.clone();
-            if !fresh.refresh_token.is_empty() {
-                g.refresh_token = fresh.refresh_token.clone();
+        let fresh = match self.inner.auth.refresh(account, &held.refresh_token).await {
+            Ok(fresh) => fresh.into_grant(&held),
+            Err(e @ (AuthError::Invalid(_) | AuthError::Missing(_))) => {
+                return match self.newer_on_disk(account, &held).await {
+                    Some(newer) => {
+                        info!("{account} token: taking the newer grant saved in secrets.yaml");
+                        let token = newer.access_token.clone();
+                        *grant_mut(&mut self.lock(), account) = newer;
+                        Ok(token)
+                    }
+                    None => Err(e),
+                };
             }
-            s.clone()
+            Err(e) => return Err(e),
         };
-        if let Some(path) = &self.inner.path {
-            write_secrets(path, &snapshot).map_err(|source| AuthError::Save {
-                path: path.clone(),
-                source,
-            })?;
-        }
+        let token = fresh.access_token.clone();
+        *grant_mut(&mut self.lock(), account) = fresh;
         info!("{account} token refreshed");
-        Ok(fresh.access_token)
+        self.save_grant(account).await;
+        Ok(token)
+    }
+
+    /// The grant secrets.yaml holds for `account` when it differs from `held` (another process
+    /// signed in again since this one read it).
+    async fn newer_on_disk(&self, account: Account, held: &Grant) -> Option<Grant> {
+        let path = self.inner.path.clone()?;
+        let on_disk = tokio::task::spawn_blocking(move || crate::config::secrets::load(&path))
+            .await
+            .ok()?
+            .ok()?;
+        let g = grant(&on_disk, account);
+        (g.is_complete() && g.refresh_token != held.refresh_token).then(|| g.clone())
+    }
+
+    /// Merges `account`'s grant as held now into secrets.yaml. On failure the grant stays
+    /// marked unsaved and the next validation tries again.
+    async fn save_grant(&self, account: Account) {
+        let Some(path) = self.inner.path.clone() else {
+            return;
+        };
+        let held = grant(&self.lock(), account).clone();
+        let to_write = held.clone();
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            crate::config::secrets::update(&target, |s| *grant_mut(s, account) = to_write)
+        })
+        .await;
+        let failure = match written {
+            Ok(Ok(_)) => None,
+            Ok(Err(errors)) => Some(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Err(e) => Some(e.to_string()),
+        };
+        let mut unsaved = self
+            .inner
+            .unsaved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        unsaved.retain(|a| *a != account);
+        if let Some(message) = failure {
+            error!(
+                "cannot save the {account} account's refreshed token to {}: {message}. It works \
+                 for this run; fix the file and it is saved at the next hourly validation, or \
+                 the next start needs `twitch-bot auth`",
+                path.display()
+            );
+            unsaved.push(account);
+        }
+    }
+
+    /// Saves the grants whose last save failed.
+    async fn retry_unsaved(&self) {
+        let pending: Vec<Account> = self
+            .inner
+            .unsaved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for account in pending {
+            self.save_grant(account).await;
+        }
     }
 
     /// Validates `account`'s token, refreshing it once when Twitch says it is invalid.
@@ -424,6 +521,7 @@ impl Tokens {
     /// # Errors
     /// [`AuthError::Invalid`] when even a refresh cannot help.
     pub async fn validate(&self, account: Account) -> Result<Validation, AuthError> {
+        self.retry_unsaved().await;
         let token = self.access(account);
         if token.is_empty() {
             return Err(AuthError::Missing(account));
@@ -510,48 +608,6 @@ pub fn spawn_validator(
     })
 }
 
-/// Writes secrets.yaml atomically with mode 0600 (temp file in the same folder, then rename).
-// Replace with `config::secrets::save` once the config branch lands.
-pub(crate) fn write_secrets(path: &Path, s: &Secrets) -> std::io::Result<()> {
-    // JSON strings are valid YAML double-quoted scalars, so quoting is exact for any token.
-    let q = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".into());
-    let mut text = String::from("# Written by twitch-bot; keep private (chmod 600).\n");
-    text += &format!("client_id: {}\n", q(&s.client_id));
-    if let Some(secret) = &s.client_secret {
-        text += &format!("client_secret: {}\n", q(secret));
-    }
-    for (name, g) in [("bot", &s.bot), ("broadcaster", &s.broadcaster)] {
-        text += &format!(
-            "{name}:\n  access_token: {}\n  refresh_token: {}\n",
-            q(&g.access_token),
-            q(&g.refresh_token)
-        );
-    }
-    text += &format!("console_token: {}\n", q(&s.console_token));
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("secrets.yaml"),
-        std::process::id()
-    ));
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        std::io::Write::write_all(&mut f, text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
 /// `twitch-bot auth`: signs in the bot account, then the broadcaster account, and writes
 /// `config_dir/secrets.yaml` (0600). `code_flow` uses the authorization-code flow with a one-shot
 /// listener at `auth.redirect_uri` instead of device codes.
@@ -591,7 +647,6 @@ pub async fn run_auth_with(
         &secrets.client_id,
         secrets.client_secret.as_deref(),
     );
-    let mut out = secrets.clone();
     for (account, scopes, who) in [
         (Account::Bot, BOT_SCOPES, bot.username.as_str()),
         (Account::Broadcaster, BROADCASTER_SCOPES, bot.owner.as_str()),
@@ -612,11 +667,31 @@ pub async fn run_auth_with(
             );
             client.device_poll(&code).await?
         };
-        let g = grant_mut(&mut out, account);
-        g.access_token = token.access_token;
-        g.refresh_token = token.refresh_token;
+        let granted = token.into_grant(&Grant::default());
         let path = config_dir.join("secrets.yaml");
-        write_secrets(&path, &out)?;
+        let target = path.clone();
+        // The grant belongs to the application it was made with: keep the two together.
+        let (client_id, client_secret) = (secrets.client_id.clone(), secrets.client_secret.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::config::secrets::update(&target, |s| {
+                *grant_mut(s, account) = granted;
+                s.client_id = client_id;
+                if client_secret.is_some() {
+                    s.client_secret = client_secret;
+                }
+            })
+        })
+        .await?
+        .map_err(|errors| {
+            anyhow::anyhow!(
+                "{}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?;
         println!("  {account} account signed in; saved to {}", path.display());
     }
     Ok(())
@@ -679,35 +754,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_round_trip_through_the_writer_with_awkward_characters() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("secrets.yaml");
-        let mut s = Secrets {
-            client_id: "abc: def # not a comment".into(),
-            client_secret: Some("\"quoted\"\nline".into()),
-            console_token: "'single'".into(),
-            ..Secrets::default()
-        };
-        s.bot.access_token = "tok\\en".into();
-        s.broadcaster.refresh_token = "r-1".into();
-        write_secrets(&path, &s).expect("written");
-        let back: Secrets = crate::config::load_file(&path).expect("parses");
-        assert_eq!(back, s);
-        // A second write replaces the file in one step and leaves no temp file behind.
-        write_secrets(&path, &s).expect("rewritten");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("dir")
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        assert_eq!(names.len(), 1);
-    }
-
-    #[test]
     fn token_answers_never_print_their_tokens() {
         let t = TokenResponse {
             access_token: "secret-access".into(),
             refresh_token: "secret-refresh".into(),
             expires_in: 10,
+            scope: vec!["chat:read".into()],
         };
         let shown = format!("{t:?}");
         assert!(!shown.contains("secret"), "{shown}");
