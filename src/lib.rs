@@ -14,7 +14,7 @@
 //! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
 //! - [`stats`]: stream statistics, their chart and report.
 //! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
-//! - [`app`]: starts and stops all of it.
+//! - [`app`]: starts and stops all of it; [`exit`]: the codes the process ends with.
 
 pub mod action;
 pub mod app;
@@ -24,6 +24,7 @@ pub mod config;
 pub mod console;
 pub mod dispatch;
 pub mod event;
+pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod import;

@@ -47,16 +47,22 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        None => runtime.block_on(app::run(settings)),
-        Some(Command::Check(_)) => runtime.block_on(check(settings)),
-        Some(Command::Auth(cmd)) => runtime.block_on(auth(settings, cmd.code_flow)),
-        Some(Command::Import(cmd)) => import(&settings, &cmd.file),
-        Some(Command::Stats(cmd)) => stats(&settings, cmd.stream.as_deref()),
+        None => runtime.block_on(app::run(settings)).map(ExitCode::from),
+        Some(Command::Check(_)) => runtime
+            .block_on(check(settings))
+            .map(|()| ExitCode::SUCCESS),
+        Some(Command::Auth(cmd)) => runtime
+            .block_on(auth(settings, cmd.code_flow))
+            .map(|()| ExitCode::SUCCESS),
+        Some(Command::Import(cmd)) => import(&settings, &cmd.file).map(|()| ExitCode::SUCCESS),
+        Some(Command::Stats(cmd)) => {
+            stats(&settings, cmd.stream.as_deref()).map(|()| ExitCode::SUCCESS)
+        }
     };
     // Stdin is read on a blocking thread that cannot be interrupted: don't wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

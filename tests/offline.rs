@@ -92,3 +92,29 @@ fn typing_ping_in_the_offline_terminal_prints_pong_and_sigterm_exits_cleanly() {
         let _ = child.kill();
     }
 }
+
+#[test]
+fn a_config_that_does_not_load_exits_with_the_code_a_restart_cannot_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let configs = dir.path().join("configs");
+    std::fs::create_dir_all(&configs).expect("configs");
+    std::fs::write(configs.join("bot.yaml"), "chat:\n  rate_limit: sometimes\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        .args(["--offline", "--noconsole", "--nozmq", "--noobs", "--noaudio"])
+        .args(["--nohotkeys", "--nonotify"])
+        .arg("--config")
+        .arg(&configs)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(twitch_bot::exit::CONFIG)),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bot.yaml:2:"), "names file and line: {stderr}");
+    assert!(stderr.contains("rate_limit"), "and the key: {stderr}");
+}

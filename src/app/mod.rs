@@ -142,6 +142,8 @@ impl Settings {
 /// A running bot.
 pub struct Bot {
     shutdown: CancellationToken,
+    /// How a task asks the whole process to end with an exit code.
+    exit: crate::exit::Exit,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     /// The last known state of every connection.
     pub health: Health,
@@ -167,6 +169,7 @@ impl Bot {
         // One TLS provider for the whole process, whichever crate asks first.
         let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
         let shutdown = CancellationToken::new();
+        let exit = crate::exit::Exit::new(shutdown.clone());
         let channel = settings
             .channel
             .clone()
@@ -478,6 +481,7 @@ impl Bot {
 
         Ok(Bot {
             shutdown,
+            exit,
             tasks,
             health,
             sim,
@@ -541,6 +545,11 @@ impl Bot {
         self.shutdown.clone()
     }
 
+    /// The handle tasks use to end the process with an exit code.
+    pub fn exit(&self) -> crate::exit::Exit {
+        self.exit.clone()
+    }
+
     /// Stops every subsystem and commits pending writes, waiting at most two seconds in all.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
@@ -601,12 +610,20 @@ fn start_stats(
     Some(recorder)
 }
 
-/// Runs the bot until Ctrl-C or SIGTERM.
+/// Runs the bot until Ctrl-C, SIGTERM or a task asks the process to end, and returns the exit
+/// code (see [`crate::exit`]): a config that does not load is [`crate::exit::CONFIG`], so a
+/// service manager does not restart into the same error.
 ///
 /// # Errors
-/// A config or start-up error, already worded for the user.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let config = Config::load(&settings.config_dir)?;
+/// A start-up error, already worded for the user.
+pub async fn run(settings: Settings) -> anyhow::Result<u8> {
+    let config = match Config::load(&settings.config_dir) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(crate::exit::CONFIG);
+        }
+    };
     let config_open_on_start = config.bot.console.open_on_start;
     let bot = Bot::start(settings.clone(), config).await?;
     let shutdown = bot.shutdown_token();
@@ -626,13 +643,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             tokio::select! {
                 _ = crate::sim::terminal::run(sim, shutdown.clone()) => {}
                 _ = shutdown_signal() => {}
+                _ = shutdown.cancelled() => {}
             }
         }
-        None => shutdown_signal().await,
+        None => tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = shutdown.cancelled() => {}
+        },
     }
     info!("shutting down");
+    let exit = bot.exit();
     bot.shutdown().await;
-    Ok(())
+    Ok(exit.requested().map_or(crate::exit::OK, |(code, _)| code))
 }
 
 /// Resolves on Ctrl-C or (Unix) SIGTERM.
