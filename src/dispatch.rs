@@ -532,9 +532,14 @@ impl Dispatcher {
             match words.next() {
                 Some(login) => {
                     let secs = words.next().and_then(|w| w.parse::<u64>().ok());
-                    moderator.permit(login, secs.map(std::time::Duration::from_secs));
+                    let granted = moderator.permit(login, secs.map(std::time::Duration::from_secs));
                     let login = login.trim_start_matches('@');
                     match secs {
+                        Some(s) if s > granted.as_secs() => format!(
+                            "{login} may post one link in the next {} s (a permit lasts a day \
+                             at most).",
+                            granted.as_secs()
+                        ),
                         Some(s) => format!("{login} may post one link in the next {s} s."),
                         None => format!("{login} may post one link now."),
                     }

@@ -258,3 +258,25 @@ async fn a_moderator_refunds_a_viewer_s_last_spend_once() {
     );
     off.bot.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_moderator_s_typo_in_permit_does_not_stop_the_bot() {
+    let off = start_offline(|_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let moderator = Viewer::new("modmin").with(twitch_bot::event::Roles::MODERATOR);
+    // u64::MAX seconds used to overflow `Instant + Duration` inside the dispatcher.
+    sim.chat_as(&moderator, "!permit alice 18446744073709551615")
+        .await;
+    let answer = said(&mut lines, 5, |t| t.contains("alice may post"))
+        .await
+        .expect("the permit is answered");
+    assert!(answer.contains("86400"), "capped at a day: {answer}");
+    let viewer = Viewer::new("regular");
+    sim.chat_as(&viewer, "!ping").await;
+    assert!(
+        said(&mut lines, 5, |t| t.contains("pong")).await.is_some(),
+        "the bot still answers"
+    );
+    off.bot.shutdown().await;
+}

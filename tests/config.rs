@@ -199,7 +199,7 @@ fn values_are_checked_beyond_their_type() {
         vec![
             "bot.yaml:1:11: username: `My Bot` is not a Twitch login: use up to 25 letters, \
              digits or underscores",
-            "bot.yaml:4:19: queue.capacity: must be at least 1 event",
+            "bot.yaml:4:19: queue.capacity: 0 is out of range: use 1 to 1000000 events",
             "bot.yaml:3:9: console.bind: `localhost` is not an address with a port; use ip:port \
              such as 127.0.0.1:8081",
         ]
@@ -465,5 +465,47 @@ fn discord_settings_are_checked_without_showing_the_webhook_secret() {
     assert!(
         err.contains("discord.go_live.mention: `moderators` is not `none`, `everyone`"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_number_too_large_to_be_a_duration_is_refused_where_it_is_written() {
+    let dir = folder(&[(
+        "bot.yaml",
+        "emotes:\n  refresh_minutes: 18446744073709551615\nchat:\n  ping_interval_secs: 0\n",
+    )]);
+    let errors = config::check(dir.path());
+    let shown: Vec<String> = errors.iter().map(|e| strip(dir.path(), e)).collect();
+    assert!(
+        shown.iter().any(|e| e.starts_with("bot.yaml:2:")
+            && e.contains("emotes.refresh_minutes")
+            && e.contains("use 1 to 10080 minutes")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("bot.yaml:4:") && e.contains("chat.ping_interval_secs")),
+        "{shown:?}"
+    );
+    let dir = folder(&[
+        ("moderation.yaml", "links:\n  permit_secs: 4294967295\n"),
+        ("loyalty.yaml", "events:\n  follow: 18446744073709551615\n"),
+    ]);
+    let shown: Vec<String> = config::check(dir.path())
+        .iter()
+        .map(|e| strip(dir.path(), e))
+        .collect();
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("moderation.yaml:2:") && e.contains("links.permit_secs")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("loyalty.yaml:2:") && e.contains("events.follow")),
+        "{shown:?}"
     );
 }

@@ -200,6 +200,120 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// An hour, a day and a week in seconds: the caps of most waits.
+const HOUR: u64 = 3_600;
+const DAY: u64 = 24 * HOUR;
+const WEEK: u64 = 7 * DAY;
+
+impl BotConfig {
+    /// Every number here becomes a wait, a queue size or a volume: each must lie in a range
+    /// that makes sense, so none can overflow when turned into a duration.
+    fn check_ranges(&self, check: &mut Checker<'_>) {
+        let c = &self.chat;
+        check.within(
+            "chat.ping_interval_secs",
+            c.ping_interval_secs,
+            1,
+            HOUR,
+            "seconds",
+        );
+        check.within(
+            "chat.ping_timeout_secs",
+            c.ping_timeout_secs,
+            1,
+            600,
+            "seconds",
+        );
+        check.within(
+            "chat.outgoing_queue",
+            c.outgoing_queue,
+            1,
+            1_000_000,
+            "messages",
+        );
+        check.within(
+            "chat.max_backoff_secs",
+            c.max_backoff_secs,
+            1,
+            HOUR,
+            "seconds",
+        );
+        check.within(
+            "queue.capacity",
+            self.queue.capacity,
+            1,
+            1_000_000,
+            "events",
+        );
+        let e = &self.eventsub;
+        check.within(
+            "eventsub.keepalive_margin_secs",
+            e.keepalive_margin_secs,
+            0,
+            600,
+            "seconds",
+        );
+        check.within(
+            "eventsub.dedup_capacity",
+            e.dedup_capacity,
+            1,
+            1_000_000,
+            "ids",
+        );
+        check.within(
+            "eventsub.max_backoff_secs",
+            e.max_backoff_secs,
+            1,
+            HOUR,
+            "seconds",
+        );
+        check.within(
+            "auth.validate_minutes",
+            self.auth.validate_minutes,
+            1,
+            60,
+            "minutes",
+        );
+        let s = &self.stream;
+        check.within(
+            "stream.viewer_sample_minutes",
+            s.viewer_sample_minutes,
+            1,
+            1_440,
+            "minutes",
+        );
+        check.within(
+            "stream.stats_save_secs",
+            s.stats_save_secs,
+            1,
+            DAY,
+            "seconds",
+        );
+        let week_minutes = WEEK / 60;
+        check.within(
+            "emotes.refresh_minutes",
+            self.emotes.refresh_minutes,
+            1,
+            week_minutes,
+            "minutes",
+        );
+        check.within(
+            "obs.max_backoff_secs",
+            self.obs.max_backoff_secs,
+            1,
+            HOUR,
+            "seconds",
+        );
+        check.within("zmq.queue", self.zmq.queue, 1, 1_000_000, "events");
+        check.within("sound.queue", self.sound.queue, 1, 1_000, "sounds");
+        if self.sound.volume.is_nan() {
+            check.error("sound.volume", "is not a number: use 0.0 to 1.0");
+        } else {
+            check.within("sound.volume", self.sound.volume, 0.0, 1.0, "");
+        }
+    }
+}
+
 impl Validate for BotConfig {
     fn validate(&mut self, check: &mut Checker<'_>) {
         for (key, login) in [("username", &mut self.username), ("owner", &mut self.owner)] {
@@ -250,22 +364,8 @@ impl Validate for BotConfig {
                 "must be one or more characters without spaces, like `!`",
             );
         }
-        for (key, v) in [
-            ("chat.ping_interval_secs", c.ping_interval_secs),
-            ("chat.ping_timeout_secs", c.ping_timeout_secs),
-            ("chat.max_backoff_secs", c.max_backoff_secs),
-        ] {
-            if v == 0 {
-                check.error(key, "must be at least 1 second");
-            }
-        }
-        if c.outgoing_queue == 0 {
-            check.error("chat.outgoing_queue", "must be at least 1 message");
-        }
-        if self.queue.capacity == 0 {
-            check.error("queue.capacity", "must be at least 1 event");
-        }
-        super::integrations::validate(&self.obs, &self.zmq, &self.sound, &self.discord, check);
+        self.check_ranges(check);
+        super::integrations::validate(&self.obs, &self.zmq, &self.discord, check);
         if self.console.bind.parse::<std::net::SocketAddr>().is_err() {
             check.error(
                 "console.bind",

@@ -151,15 +151,11 @@ impl Default for NotificationsConfig {
 pub fn validate(
     obs: &ObsConfig,
     zmq: &ZmqConfig,
-    sound: &SoundConfig,
     discord: &DiscordConfig,
     check: &mut Checker<'_>,
 ) {
     if obs.host.trim().is_empty() {
         check.error("obs.host", "is empty; OBS on this PC is 127.0.0.1");
-    }
-    if obs.max_backoff_secs == 0 {
-        check.error("obs.max_backoff_secs", "must be at least 1 second");
     }
     if !zmq.bind.starts_with("tcp://") || zmq.bind.rsplit_once(':').is_none() {
         check.error(
@@ -169,15 +165,6 @@ pub fn validate(
                 zmq.bind
             ),
         );
-    }
-    if zmq.queue == 0 {
-        check.error("zmq.queue", "must be at least 1 event");
-    }
-    if !(0.0..=1.0).contains(&sound.volume) {
-        check.error("sound.volume", "must be between 0.0 and 1.0");
-    }
-    if sound.queue == 0 {
-        check.error("sound.queue", "must be at least 1 sound");
     }
     for (name, id) in &discord.channels {
         if id.trim().parse::<u64>().map_or(true, |n| n == 0) {

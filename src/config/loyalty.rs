@@ -149,6 +149,8 @@ impl Default for Backups {
 
 /// Multipliers and rates beyond this are almost surely a typo (and risk overflow).
 const MAX_FACTOR: f64 = 1_000.0;
+/// The most points one payout may give: a typo beyond it could overflow a balance.
+const MAX_POINTS: u64 = 1_000_000_000;
 
 impl Validate for LoyaltyConfig {
     fn validate(&mut self, check: &mut Checker<'_>) {
@@ -156,9 +158,20 @@ impl Validate for LoyaltyConfig {
         if self.currency.is_empty() {
             check.error("currency", "is empty; name your points, such as `points`");
         }
-        if self.interval_minutes == 0 {
-            check.error("interval_minutes", "must be at least 1 minute");
-        }
+        check.within(
+            "interval_minutes",
+            self.interval_minutes,
+            1,
+            1_440,
+            "minutes",
+        );
+        check.within(
+            "points_per_interval",
+            self.points_per_interval,
+            0,
+            MAX_POINTS,
+            "points",
+        );
         if self.leaderboard_size == 0 || self.leaderboard_size > 100 {
             check.error("leaderboard_size", "must be from 1 to 100");
         }
@@ -181,6 +194,27 @@ impl Validate for LoyaltyConfig {
             if !v.is_finite() || !(0.0..=MAX_FACTOR).contains(&v) {
                 check.error(key, format!("{v} must be a number from 0 to {MAX_FACTOR}"));
             }
+        }
+        let mut amounts = vec![("events.follow".to_owned(), e.follow)];
+        for (group, t) in [
+            ("subscribe", &e.subscribe),
+            ("resub", &e.resub),
+            ("gift_per_sub", &e.gift_per_sub),
+        ] {
+            for (tier, v) in [
+                ("prime", t.prime),
+                ("tier1", t.tier1),
+                ("tier2", t.tier2),
+                ("tier3", t.tier3),
+            ] {
+                amounts.push((format!("events.{group}.{tier}"), v));
+            }
+        }
+        for (name, v) in &e.custom {
+            amounts.push((format!("events.custom.{name}"), *v));
+        }
+        for (key, v) in amounts {
+            check.within(&key, v, 0, MAX_POINTS, "points");
         }
         for name in e.custom.keys() {
             if name.is_empty()

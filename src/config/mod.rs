@@ -159,6 +159,27 @@ impl Checker<'_> {
             message: message.into(),
         });
     }
+
+    /// Records an error unless `value` lies in `min..=max`. Every number the bot turns into a
+    /// duration, a size or an amount is checked this way when the file loads, so no value a
+    /// user can write reaches an arithmetic overflow later. `unit` follows the numbers in the
+    /// message (`seconds`, `minutes`, `entries`, or empty).
+    pub fn within<T>(&mut self, key: &str, value: T, min: T, max: T, unit: &str)
+    where
+        T: PartialOrd + std::fmt::Display + Copy,
+    {
+        if value < min || value > max {
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {unit}")
+            };
+            self.error(
+                key,
+                format!("{value} is out of range: use {min} to {max}{unit}"),
+            );
+        }
+    }
 }
 
 /// Reads one YAML file into `T` and validates it; a missing file yields `T::default()`.

@@ -566,6 +566,28 @@ impl Validate for ModerationConfig {
                 );
             }
         }
+        // Windows and permits beyond a day, and a decay beyond a year, are typos.
+        for (key, v) in [
+            ("links.permit_secs", self.links.permit_secs),
+            ("repetition.window_secs", self.repetition.window_secs),
+            ("flood.per_secs", self.flood.per_secs),
+        ] {
+            if v > 86_400 {
+                check.error(
+                    key,
+                    format!("{v} is out of range: use 1 to 86400 seconds (a day)"),
+                );
+            }
+        }
+        for (name, ladder) in &self.ladders {
+            check.within(
+                &format!("ladders.{name}.decay_hours"),
+                ladder.decay_hours,
+                0,
+                8_760,
+                "hours (0 never forgets)",
+            );
+        }
     }
 }
 

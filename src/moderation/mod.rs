@@ -333,6 +333,9 @@ struct Recent {
     texts: VecDeque<(u64, Instant)>,
 }
 
+/// The longest `!permit` window: a moderator's typo (`!permit alice 99999999999`) gets a day.
+pub const MAX_PERMIT: Duration = Duration::from_secs(86_400);
+
 /// The moderator: compiled rules plus the state that must survive config reloads.
 pub struct Moderator {
     rules: Rules,
@@ -402,16 +405,20 @@ impl Moderator {
     }
 
     /// `!permit <login> [seconds]`: lets `login` post one link within `duration` (the config's
-    /// `permit_secs` when `None`).
-    pub fn permit(&mut self, login: &str, duration: Option<Duration>) {
-        self.permit_at(login, duration, Instant::now());
+    /// `permit_secs` when `None`), at most [`MAX_PERMIT`]. Returns the window granted.
+    pub fn permit(&mut self, login: &str, duration: Option<Duration>) -> Duration {
+        self.permit_at(login, duration, Instant::now())
     }
 
     /// [`Moderator::permit`] at a given time.
-    pub fn permit_at(&mut self, login: &str, duration: Option<Duration>, now: Instant) {
-        let d = duration.unwrap_or(Duration::from_secs(u64::from(self.rules.permit_secs)));
+    pub fn permit_at(&mut self, login: &str, duration: Option<Duration>, now: Instant) -> Duration {
+        let d = duration
+            .unwrap_or(Duration::from_secs(u64::from(self.rules.permit_secs)))
+            .min(MAX_PERMIT);
         let login = login.trim_start_matches('@').to_lowercase();
-        self.permits.insert(CompactString::from(login), now + d);
+        let until = now.checked_add(d).unwrap_or(now);
+        self.permits.insert(CompactString::from(login), until);
+        d
     }
 
     /// Checks one chat message at `now`.
