@@ -496,3 +496,17 @@ fn the_moderator_can_move_between_tasks() {
     fn send<T: Send + 'static>() {}
     send::<Moderator>();
 }
+
+proptest::proptest! {
+    /// Whatever number a moderator types after `!permit`, the window is at most a day and
+    /// nothing panics (u64::MAX seconds used to overflow `Instant + Duration`).
+    #[test]
+    fn any_permit_length_is_capped_at_a_day(secs in proptest::prelude::any::<u64>()) {
+        let mut m = Moderator::new(&config()).unwrap();
+        let granted = m.permit_at("viewer", Some(Duration::from_secs(secs)), Instant::now());
+        proptest::prop_assert!(granted <= twitch_bot::moderation::MAX_PERMIT);
+        proptest::prop_assert_eq!(granted.as_secs(), secs.min(86_400));
+        let edge = m.permit_at("viewer", Some(Duration::MAX), Instant::now());
+        proptest::prop_assert_eq!(edge, twitch_bot::moderation::MAX_PERMIT);
+    }
+}
