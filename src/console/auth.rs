@@ -42,12 +42,27 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// The console's credentials: the token, the unused login codes and the open sessions.
-#[derive(Debug)]
 pub struct Auth {
     token: String,
     // A std Mutex: held only for a few comparisons, never across an await.
     login_codes: Mutex<HashSet<String>>,
     sessions: Mutex<HashSet<String>>,
+}
+
+/// Every field is a credential: `Debug` shows only how many there are.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = |set: &Mutex<HashSet<String>>| {
+            set.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
+        };
+        f.debug_struct("Auth")
+            .field("token_set", &!self.token.is_empty())
+            .field("login_codes", &count(&self.login_codes))
+            .field("sessions", &count(&self.sessions))
+            .finish()
+    }
 }
 
 impl Auth {
@@ -240,6 +255,18 @@ fn html_escape(s: &str) -> String {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn debug_output_holds_no_credential() {
+        let auth = Auth::new("console-token-value".into());
+        let code = auth.new_login_code();
+        let session = auth.redeem(&code).expect("a fresh code signs in");
+        let shown = format!("{auth:?}");
+        for secret in ["console-token-value", code.as_str(), session.as_str()] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("sessions: 1"), "{shown}");
+    }
 
     #[test]
     fn tokens_are_64_hex_digits_and_differ() {

@@ -162,12 +162,23 @@ struct OAuthError {
 }
 
 /// A client for the OAuth server at `twitch.auth_url`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthClient {
     http: reqwest::Client,
     base: String,
     client_id: String,
     client_secret: Option<String>,
+}
+
+/// The client secret never reaches a log line: `Debug` says only whether there is one.
+impl std::fmt::Debug for AuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthClient")
+            .field("base", &self.base)
+            .field("client_id", &self.client_id)
+            .field("client_secret_set", &self.client_secret.is_some())
+            .finish()
+    }
 }
 
 impl AuthClient {
@@ -752,6 +763,19 @@ pub async fn authorization_code_grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_secret_is_not_in_debug_output() {
+        let c = AuthClient::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:1",
+            "cid",
+            Some("secret-value"),
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("secret-value"), "{shown}");
+        assert!(shown.contains("client_secret_set: true"), "{shown}");
+    }
 
     #[test]
     fn token_answers_never_print_their_tokens() {
