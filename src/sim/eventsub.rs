@@ -57,7 +57,7 @@ impl EventSubState {
             .contains_key(id)
     }
 
-    fn next_id(&self, prefix: &str) -> String {
+    pub(crate) fn next_id(&self, prefix: &str) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         format!("{prefix}-{n:08x}-0000-4000-8000-{n:012x}")
     }

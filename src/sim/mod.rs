@@ -113,6 +113,12 @@ impl SimTwitch {
 
     /// Fires `event` from `viewer` over the simulated EventSub; returns the message id.
     pub async fn fire(&self, viewer: &Viewer, event: &SimEvent) -> String {
+        self.fire_counted(viewer, event).await.0
+    }
+
+    /// [`SimTwitch::fire`], also returning how many EventSub sockets the notification reached
+    /// (0 while the bot is reconnecting: Twitch does not redeliver those either).
+    pub async fn fire_counted(&self, viewer: &Viewer, event: &SimEvent) -> (String, usize) {
         let kind = match event {
             SimEvent::Follow => "channel.follow",
             SimEvent::Subscribe { .. } => "channel.subscribe",
@@ -192,6 +198,8 @@ impl SimTwitch {
             SimEvent::StreamOffline => self.api.set_live(None),
             _ => {}
         }
-        self.api.fire(kind, payload).await
+        let id = self.api.state.eventsub.next_id("msg");
+        let reached = self.api.fire_with_id(kind, &id, payload).await;
+        (id, reached)
     }
 }
