@@ -75,6 +75,33 @@ async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
         6,
         "two pending answers, then success, per account"
     );
+
+    // Each account is asked for exactly the union of its rows in the feature table, and the
+    // scopes Twitch grants are saved with the tokens.
+    let asked = api.asked_scopes();
+    let words = |s: &[&str]| s.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    assert_eq!(asked.len(), 2);
+    assert_eq!(asked[0], words(&scopes::for_account(Account::Bot)));
+    assert_eq!(asked[1], words(&scopes::for_account(Account::Broadcaster)));
+    for scope in [
+        "chat:read",
+        "moderator:manage:shield_mode",
+        "moderator:manage:warnings",
+    ] {
+        assert!(asked[0].iter().any(|s| s == scope), "bot asked for {scope}");
+    }
+    for scope in [
+        "channel:manage:raids",
+        "clips:edit",
+        "channel:read:redemptions",
+    ] {
+        assert!(
+            asked[1].iter().any(|s| s == scope),
+            "broadcaster asked for {scope}"
+        );
+    }
+    assert_eq!(saved.bot.scopes, asked[0]);
+    assert_eq!(saved.broadcaster.scopes, asked[1]);
 }
 
 #[tokio::test]
@@ -263,53 +290,6 @@ async fn chat_goes_on_when_the_broadcaster_grant_is_revoked() {
     assert_eq!(reply.text, "pong");
     assert_eq!(bot.exit().requested(), None);
     bot.shutdown().await;
-}
-
-#[tokio::test]
-async fn auth_asks_each_account_for_exactly_its_rows_of_the_feature_table() {
-    let api = FakeTwitchApi::start(FakeApiOptions {
-        pending_polls: 0,
-        ..FakeApiOptions::default()
-    })
-    .await
-    .expect("fake");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut bot = BotConfig::default();
-    bot.twitch.auth_url = api.auth_url();
-    let secrets = Secrets {
-        client_id: "fakeclient".into(),
-        ..Secrets::default()
-    };
-    auth::run_auth(dir.path(), &bot, &secrets, false)
-        .await
-        .expect("auth completes");
-    let asked = api.asked_scopes();
-    let words = |s: &[&str]| s.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
-    assert_eq!(asked.len(), 2);
-    assert_eq!(asked[0], words(&scopes::for_account(Account::Bot)));
-    assert_eq!(asked[1], words(&scopes::for_account(Account::Broadcaster)));
-    for scope in [
-        "chat:read",
-        "moderator:manage:shield_mode",
-        "moderator:manage:warnings",
-    ] {
-        assert!(asked[0].iter().any(|s| s == scope), "bot asked for {scope}");
-    }
-    for scope in [
-        "channel:manage:raids",
-        "clips:edit",
-        "channel:read:redemptions",
-    ] {
-        assert!(
-            asked[1].iter().any(|s| s == scope),
-            "broadcaster asked for {scope}"
-        );
-    }
-    // The grant's scopes are saved with it, as Twitch reports them.
-    let saved: Secrets =
-        twitch_bot::config::load_file(&dir.path().join("secrets.yaml")).expect("saved");
-    assert_eq!(saved.bot.scopes, asked[0]);
-    assert_eq!(saved.broadcaster.scopes, asked[1]);
 }
 
 #[tokio::test(start_paused = true)]
