@@ -241,7 +241,7 @@ async fn token(
     }
 }
 
-/// One line per row of [`scopes::FEATURES`].
+/// One line per row of [`scopes::FEATURES`]: `✓` with the scopes it uses, or what it misses.
 fn features(report: &mut Report, bot: Option<&[String]>, broadcaster: Option<&[String]>) {
     let chat_possible = bot.map(scopes::chat_possible);
     for feature in scopes::FEATURES {
@@ -259,7 +259,7 @@ fn features(report: &mut Report, bot: Option<&[String]>, broadcaster: Option<&[S
         };
         let missing = feature.missing(held);
         if missing.is_empty() {
-            report.push(Level::Ok, label);
+            report.push(Level::Ok, format!("{label}: {}", feature.scopes.join(", ")));
             continue;
         }
         let level = match (feature.need, chat_possible) {

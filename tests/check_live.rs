@@ -57,7 +57,12 @@ async fn check_live_offline_passes_with_every_feature_ticked() {
         "{stdout}"
     );
     for feature in scopes::FEATURES {
-        let row = format!("✓ {} ({})\n", feature.name, feature.account);
+        let row = format!(
+            "✓ {} ({}): {}\n",
+            feature.name,
+            feature.account,
+            feature.scopes.join(", ")
+        );
         assert!(stdout.contains(&row), "{row} in {stdout}");
     }
     assert!(!stdout.contains('✗'), "{stdout}");
@@ -190,7 +195,10 @@ async fn an_expired_token_reports_the_saved_scopes_without_refreshing() {
     let text = report.render();
     assert!(text.contains("! bot token expired or revoked"), "{text}");
     assert!(text.contains("saved with it"), "{text}");
-    assert!(text.contains("✓ chat over IRC (bot)\n"), "{text}");
+    assert!(
+        text.contains("✓ chat over IRC (bot): chat:read, chat:edit\n"),
+        "{text}"
+    );
     assert!(
         text.contains("! shoutouts (bot): missing moderator:manage:shoutouts"),
         "{text}"
@@ -267,4 +275,100 @@ async fn obs_absent_is_a_warning_and_each_discord_webhook_is_asked_for() {
         "{text}"
     );
     assert_eq!(report.failures(), 1, "only the deleted webhook: {text}");
+}
+
+/// The next text message of a WebSocket, as JSON.
+async fn next_json(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> serde_json::Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        if let Some(Ok(Message::Text(t))) = ws.next().await {
+            return serde_json::from_str(t.as_str()).expect("json");
+        }
+    }
+}
+
+/// A stand-in obs-websocket v5 server with `password` set: Hello with a challenge, Identify
+/// checked (close 4009 on a wrong answer, as OBS does), then one request answered.
+async fn fake_obs(password: &'static str) -> u16 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use futures_util::SinkExt;
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(sock).await.expect("ws");
+                let hello = json!({"op": 0, "d": {"obsWebSocketVersion": "5.5.0", "rpcVersion": 1,
+                    "authentication": {"challenge": "chal", "salt": "salt"}}});
+                ws.send(Message::text(hello.to_string()))
+                    .await
+                    .expect("hello");
+                let identify = next_json(&mut ws).await;
+                let secret = B64.encode(Sha256::digest(format!("{password}salt")));
+                let expected = B64.encode(Sha256::digest(format!("{secret}chal")));
+                if identify["d"]["authentication"] != expected.as_str() {
+                    let _ = ws
+                        .close(Some(CloseFrame {
+                            code: 4009.into(),
+                            reason: "Authentication failed.".into(),
+                        }))
+                        .await;
+                    return;
+                }
+                let identified = json!({"op": 2, "d": {"negotiatedRpcVersion": 1}});
+                ws.send(Message::text(identified.to_string()))
+                    .await
+                    .expect("identified");
+                let request = next_json(&mut ws).await;
+                let answer = json!({"op": 7, "d": {
+                    "requestType": request["d"]["requestType"],
+                    "requestId": request["d"]["requestId"],
+                    "requestStatus": {"result": true, "code": 100},
+                    "responseData": {"obsVersion": "31.0.0", "obsWebSocketVersion": "5.5.0"}}});
+                let _ = ws.send(Message::text(answer.to_string())).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn obs_is_asked_with_the_configured_password() {
+    let port = fake_obs("right-password").await;
+    let obs_only = LiveOptions {
+        obs: true,
+        discord: false,
+        offline: false,
+    };
+    let mut config = Config::default();
+    config.bot.obs.port = port;
+    config.secrets.obs_password = "right-password".into();
+    let text = check::live(&config, obs_only).await.render();
+    assert!(
+        text.contains(&format!(
+            "✓ OBS answers at 127.0.0.1:{port} (obs-websocket 5.5.0)"
+        )),
+        "{text}"
+    );
+
+    config.secrets.obs_password = "wrong".into();
+    let report = check::live(&config, obs_only).await;
+    let text = report.render();
+    assert!(
+        text.contains(&format!(
+            "✗ OBS at 127.0.0.1:{port}: OBS refused the password"
+        )),
+        "{text}"
+    );
 }
