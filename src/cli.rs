@@ -134,6 +134,9 @@ pub struct CheckCmd {
     /// run as configured; with --offline, against the built-in simulator
     #[argh(switch)]
     pub live: bool,
+    /// check against the built-in simulated Twitch (the same as `--offline` before `check`)
+    #[argh(switch)]
+    pub offline: bool,
 }
 
 /// Run the bot as a service (Linux: a systemd user unit).
@@ -229,11 +232,14 @@ mod tests {
     fn subcommands_parse() {
         assert_eq!(
             parse(&["check"]).unwrap().command,
-            Some(Command::Check(CheckCmd { live: false }))
+            Some(Command::Check(CheckCmd::default()))
         );
         assert_eq!(
-            parse(&["check", "--live"]).unwrap().command,
-            Some(Command::Check(CheckCmd { live: true }))
+            parse(&["check", "--live", "--offline"]).unwrap().command,
+            Some(Command::Check(CheckCmd {
+                live: true,
+                offline: true
+            }))
         );
         assert_eq!(
             parse(&["service", "install", "--force"]).unwrap().command,

@@ -49,7 +49,13 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         None => runtime.block_on(app::run(settings)).map(ExitCode::from),
         Some(Command::Check(cmd)) => runtime
-            .block_on(check(settings, cmd.live))
+            .block_on(check(
+                Settings {
+                    offline: settings.offline || cmd.offline,
+                    ..settings
+                },
+                cmd.live,
+            ))
             .map(|()| ExitCode::SUCCESS),
         Some(Command::Service(cmd)) => match &cmd.action {
             ServiceAction::Install(install) => {

@@ -48,7 +48,7 @@ async fn check_live_offline_passes_with_every_feature_ticked() {
     let root = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(root.path().join("configs")).expect("mkdir");
     let mut args = dirs(root.path());
-    args.extend(["--offline".into(), "check".into(), "--live".into()]);
+    args.extend(["check".into(), "--live".into(), "--offline".into()]);
     let (ok, stdout, stderr) = run_bin(args).await;
     assert!(ok, "exit 0: {stdout}\n{stderr}");
     assert!(stdout.contains("✓ bot token valid: mybot"), "{stdout}");
