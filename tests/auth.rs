@@ -521,3 +521,53 @@ async fn a_refused_refresh_takes_the_newer_grant_another_process_saved() {
     );
     assert_eq!(tokens.access(Account::Bot), newer.access_token);
 }
+
+#[tokio::test]
+async fn the_process_exits_with_78_naming_auth_when_the_bot_grant_is_revoked() {
+    let (chat, api, config) = live_bot_parts().await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let configs = root.path().join("configs");
+    std::fs::create_dir_all(&configs).expect("mkdir");
+    let t = &config.bot.twitch;
+    std::fs::write(
+        configs.join("bot.yaml"),
+        format!(
+            "username: {}\nowner: {}\ntwitch:\n  chat_url: {}\n  helix_url: {}\n  eventsub_url: {}\n  auth_url: {}\n",
+            common::BOT,
+            common::CHANNEL,
+            chat.ws_url(),
+            t.helix_url,
+            t.eventsub_url,
+            t.auth_url
+        ),
+    )
+    .expect("bot.yaml");
+    twitch_bot::config::secrets::save(&configs.join("secrets.yaml"), &config.secrets)
+        .expect("secrets.yaml");
+    api.revoke_user(BOT_ID);
+
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        .arg("--config")
+        .arg(&configs)
+        .arg("--data")
+        .arg(root.path().join("data"))
+        .arg("--scripts")
+        .arg(common::example_scripts())
+        .args([
+            "--noconsole",
+            "--nozmq",
+            "--noobs",
+            "--noaudio",
+            "--nohotkeys",
+        ])
+        .args(["--nonotify", "--nodiscord", "--notimers"])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the bot stops by itself")
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("twitch-bot auth"), "{stderr}");
+}
