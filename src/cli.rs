@@ -64,6 +64,48 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// The run flags given (not the subcommand), as words for another `twitch-bot` command line:
+    /// what `service install` puts in the unit's `ExecStart`.
+    pub fn run_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(channel) = &self.channel {
+            args.extend(["-c".to_string(), channel.clone()]);
+        }
+        for (on, flag) in [
+            (self.offline, "--offline"),
+            (self.notimers, "--notimers"),
+            (self.noeventsub, "--noeventsub"),
+            (self.nochat, "--nochat"),
+            (self.noobs, "--noobs"),
+            (self.nopubsub, "--nopubsub"),
+            (self.nodiscord, "--nodiscord"),
+            (self.nozmq, "--nozmq"),
+            (self.noaudio, "--noaudio"),
+            (self.nohotkeys, "--nohotkeys"),
+            (self.noconsole, "--noconsole"),
+            (self.nonotify, "--nonotify"),
+        ] {
+            if on {
+                args.push(flag.to_string());
+            }
+        }
+        for (dir, flag) in [
+            (&self.config, "--config"),
+            (&self.scripts, "--scripts"),
+            (&self.data, "--data"),
+        ] {
+            if let Some(dir) = dir {
+                args.extend([flag.to_string(), dir.to_string_lossy().into_owned()]);
+            }
+        }
+        if self.verbose {
+            args.push("-v".to_string());
+        }
+        args
+    }
+}
+
 /// Subcommands.
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
@@ -72,6 +114,7 @@ pub enum Command {
     Check(CheckCmd),
     Import(ImportCmd),
     Stats(StatsCmd),
+    Service(ServiceCmd),
 }
 
 /// Authorize the bot account and the broadcaster account (Device Code Grant).
@@ -84,9 +127,45 @@ pub struct AuthCmd {
 }
 
 /// Validate every config and compile every script; exit non-zero on any error.
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, Debug, PartialEq, Default)]
 #[argh(subcommand, name = "check")]
-pub struct CheckCmd {}
+pub struct CheckCmd {
+    /// also ask Twitch (tokens and scopes, never refreshed), OBS and Discord whether the bot can
+    /// run as configured; with --offline, against the built-in simulator
+    #[argh(switch)]
+    pub live: bool,
+    /// check against the built-in simulated Twitch (the same as `--offline` before `check`)
+    #[argh(switch)]
+    pub offline: bool,
+}
+
+/// Run the bot as a service (Linux: a systemd user unit).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "service")]
+pub struct ServiceCmd {
+    #[argh(subcommand)]
+    pub action: ServiceAction,
+}
+
+/// What to do with the service.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub enum ServiceAction {
+    Install(ServiceInstallCmd),
+}
+
+/// Write a systemd user unit that runs `twitch-bot` with the flags given before `service`
+/// (`twitch-bot -c yourchannel service install`) and restarts it on failure.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "install")]
+pub struct ServiceInstallCmd {
+    /// replace an existing unit
+    #[argh(switch)]
+    pub force: bool,
+    /// the folder the bot runs in (default: the current folder)
+    #[argh(option)]
+    pub workdir: Option<PathBuf>,
+}
 
 /// Import points from another bot's export (CSV).
 #[derive(FromArgs, Debug, PartialEq)]
@@ -153,7 +232,23 @@ mod tests {
     fn subcommands_parse() {
         assert_eq!(
             parse(&["check"]).unwrap().command,
-            Some(Command::Check(CheckCmd {}))
+            Some(Command::Check(CheckCmd::default()))
+        );
+        assert_eq!(
+            parse(&["check", "--live", "--offline"]).unwrap().command,
+            Some(Command::Check(CheckCmd {
+                live: true,
+                offline: true
+            }))
+        );
+        assert_eq!(
+            parse(&["service", "install", "--force"]).unwrap().command,
+            Some(Command::Service(ServiceCmd {
+                action: ServiceAction::Install(ServiceInstallCmd {
+                    force: true,
+                    workdir: None
+                })
+            }))
         );
         assert!(matches!(
             parse(&["import", "points.csv"]).unwrap().command,
@@ -168,5 +263,16 @@ mod tests {
             Some(Command::Stats(_))
         ));
         assert!(parse(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn the_run_flags_round_trip() {
+        let args = ["-c", "somechannel", "--noaudio", "--data", "dat", "-v"];
+        let cli = parse(&args).unwrap();
+        assert_eq!(cli.run_args(), args);
+        let run = cli.run_args();
+        let words: Vec<&str> = run.iter().map(String::as_str).collect();
+        let again = parse(&words).unwrap();
+        assert_eq!(again, cli);
     }
 }

@@ -14,11 +14,13 @@
 //! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
 //! - [`stats`]: stream statistics, their chart and report.
 //! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
-//! - [`app`]: starts and stops all of it; [`exit`]: the codes the process ends with.
+//! - [`app`]: starts and stops all of it; [`exit`]: the codes the process ends with;
+//!   [`service`]: the systemd unit that keeps it running; [`check`]: `check --live`.
 
 pub mod action;
 pub mod app;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -33,6 +35,7 @@ pub mod loyalty;
 pub mod moderation;
 pub mod queue;
 pub mod scripting;
+pub mod service;
 pub mod sim;
 pub mod stats;
 pub mod storage;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 use twitch_bot::app::{self, Settings};
-use twitch_bot::cli::{Cli, Command};
+use twitch_bot::cli::{Cli, Command, ServiceAction};
 
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
@@ -48,9 +48,24 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         None => runtime.block_on(app::run(settings)).map(ExitCode::from),
-        Some(Command::Check(_)) => runtime
-            .block_on(check(settings))
+        Some(Command::Check(cmd)) => runtime
+            .block_on(check(
+                Settings {
+                    offline: settings.offline || cmd.offline,
+                    ..settings
+                },
+                cmd.live,
+            ))
             .map(|()| ExitCode::SUCCESS),
+        Some(Command::Service(cmd)) => match &cmd.action {
+            ServiceAction::Install(install) => {
+                twitch_bot::service::install(install.workdir.clone(), cli.run_args(), install.force)
+                    .map(|said| {
+                        println!("{said}");
+                        ExitCode::SUCCESS
+                    })
+            }
+        },
         Some(Command::Auth(cmd)) => runtime
             .block_on(auth(settings, cmd.code_flow))
             .map(|()| ExitCode::SUCCESS),
@@ -81,7 +96,8 @@ fn stats(settings: &Settings, stream: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn check(settings: Settings) -> anyhow::Result<()> {
+/// `check`, and with `live` also `check --live` (see [`twitch_bot::check`]).
+async fn check(settings: Settings, live: bool) -> anyhow::Result<()> {
     let mut problems = 0;
     for e in twitch_bot::config::check(&settings.config_dir) {
         eprintln!("{e}");
@@ -91,14 +107,22 @@ async fn check(settings: Settings) -> anyhow::Result<()> {
         eprintln!("{e}");
         problems += 1;
     }
+    if problems == 0 {
+        println!(
+            "configs in {} and scripts in {} are valid",
+            settings.config_dir.display(),
+            settings.scripts_dir.display()
+        );
+    }
+    if live {
+        let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let report = twitch_bot::check::run(&settings).await?;
+        print!("{}", report.render());
+        problems += report.failures();
+    }
     if problems > 0 {
         anyhow::bail!("{problems} problem(s) found");
     }
-    println!(
-        "configs in {} and scripts in {} are valid",
-        settings.config_dir.display(),
-        settings.scripts_dir.display()
-    );
     Ok(())
 }
 

@@ -1,16 +1,21 @@
 //! OAuth against the simulated Twitch: `twitch-bot auth` (device flow with
 //! `authorization_pending`), secrets written 0600, the hourly validation, and a revoked grant
-//! reported once.
+//! reported once; a revoked bot grant ends the bot with exit code 78, a revoked broadcaster
+//! grant leaves chat running; `auth` asks for the feature table's scopes.
+
+mod common;
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use twitch_bot::config::{BotConfig, Secrets};
 use twitch_bot::event::{ConnectionState, Event, Service};
+use twitch_bot::exit::Exit;
 use twitch_bot::queue;
 use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
-use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
+use twitch_bot::sim::{FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi, Viewer};
 use twitch_bot::twitch::auth::{self, Account, AuthClient, Tokens};
+use twitch_bot::twitch::scopes;
 
 #[tokio::test]
 async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
@@ -70,6 +75,33 @@ async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
         6,
         "two pending answers, then success, per account"
     );
+
+    // Each account is asked for exactly the union of its rows in the feature table, and the
+    // scopes Twitch grants are saved with the tokens.
+    let asked = api.asked_scopes();
+    let words = |s: &[&str]| s.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    assert_eq!(asked.len(), 2);
+    assert_eq!(asked[0], words(&scopes::for_account(Account::Bot)));
+    assert_eq!(asked[1], words(&scopes::for_account(Account::Broadcaster)));
+    for scope in [
+        "chat:read",
+        "moderator:manage:shield_mode",
+        "moderator:manage:warnings",
+    ] {
+        assert!(asked[0].iter().any(|s| s == scope), "bot asked for {scope}");
+    }
+    for scope in [
+        "channel:manage:raids",
+        "clips:edit",
+        "channel:read:redemptions",
+    ] {
+        assert!(
+            asked[1].iter().any(|s| s == scope),
+            "broadcaster asked for {scope}"
+        );
+    }
+    assert_eq!(saved.bot.scopes, asked[0]);
+    assert_eq!(saved.broadcaster.scopes, asked[1]);
 }
 
 #[tokio::test]
@@ -114,7 +146,12 @@ async fn tokens_are_validated_at_start_and_then_every_hour() {
     let (tx, _rx) = queue::channel(16);
     let stop = CancellationToken::new();
     let started = tokio::time::Instant::now();
-    let _task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, stop.clone());
+    let _task = auth::spawn_validator(
+        tokens,
+        Duration::from_secs(3600),
+        tx,
+        Exit::new(stop.clone()),
+    );
 
     let mut seen = Vec::new();
     while seen.len() < 3 {
@@ -147,15 +184,38 @@ async fn tokens_are_validated_at_start_and_then_every_hour() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_revoked_grant_is_reported_once_and_not_retried_in_a_loop() {
+async fn a_revoked_bot_grant_asks_the_process_to_end_with_78_and_names_auth() {
     let api = FakeTwitchApi::start(FakeApiOptions::default())
         .await
         .expect("fake");
     let tokens = tokens_for(&api).await;
     api.revoke_all();
+    let (tx, _rx) = queue::channel(16);
+    let stop = CancellationToken::new();
+    let exit = Exit::new(stop.clone());
+    let task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, exit.clone());
+    tokio::time::timeout(Duration::from_secs(3 * 3600), task)
+        .await
+        .expect("the validator ends")
+        .expect("no panic");
+    let (code, reason) = exit.requested().expect("an exit was asked for");
+    assert_eq!(code, twitch_bot::exit::CONFIG);
+    assert!(reason.contains("twitch-bot auth"), "{reason}");
+    assert!(stop.is_cancelled(), "the whole bot winds down");
+    assert_eq!(api.refresh_calls(), 1, "one refresh attempt, no loop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_broadcaster_grant_is_reported_once_and_not_retried_in_a_loop() {
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake");
+    let tokens = tokens_for(&api).await;
+    api.revoke_user(BROADCASTER_ID);
     let (tx, mut rx) = queue::channel(16);
     let stop = CancellationToken::new();
-    let _task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, stop.clone());
+    let exit = Exit::new(stop.clone());
+    let _task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, exit.clone());
     // Three hours of virtual time.
     let mut downs = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * 3600);
@@ -167,17 +227,69 @@ async fn a_revoked_grant_is_reported_once_and_not_retried_in_a_loop() {
             downs.push(reason);
         }
     }
-    assert_eq!(downs.len(), 2, "one message per account: {downs:?}");
-    assert!(
-        downs.iter().all(|r| r.contains("twitch-bot auth")),
-        "{downs:?}"
-    );
-    assert_eq!(
-        api.refresh_calls(),
-        2,
-        "one refresh attempt per account, no loop"
-    );
+    assert_eq!(downs.len(), 1, "one message: {downs:?}");
+    assert!(downs[0].contains("broadcaster"), "{downs:?}");
+    assert!(downs[0].contains("twitch-bot auth"), "{downs:?}");
+    assert_eq!(exit.requested(), None, "the bot goes on");
+    assert!(!stop.is_cancelled());
+    assert_eq!(api.refresh_calls(), 1, "one refresh attempt, no loop");
     stop.cancel();
+}
+
+/// A live bot against the fake chat and API with valid grants for both accounts.
+async fn live_bot_parts() -> (FakeChat, FakeTwitchApi, twitch_bot::config::Config) {
+    let chat = FakeChat::start(FakeChatOptions::default())
+        .await
+        .expect("fake chat");
+    let api = FakeTwitchApi::start(FakeApiOptions {
+        bot_login: common::BOT.into(),
+        channel: common::CHANNEL.into(),
+        ..FakeApiOptions::default()
+    })
+    .await
+    .expect("fake api");
+    let mut config = common::config(&chat.ws_url());
+    api.configure(&mut config.bot, &mut config.secrets);
+    (chat, api, config)
+}
+
+#[tokio::test]
+async fn the_bot_ends_with_78_when_its_own_grant_is_revoked() {
+    let (_chat, api, config) = live_bot_parts().await;
+    api.revoke_user(BOT_ID);
+    let bot = common::start(config).await;
+    let exit = bot.exit();
+    assert!(
+        common::eventually(10, || exit.requested().is_some()).await,
+        "the bot asks to stop"
+    );
+    let (code, reason) = exit.requested().expect("asked");
+    assert_eq!(code, 78);
+    assert!(reason.contains("twitch-bot auth"), "{reason}");
+    assert!(bot.shutdown_token().is_cancelled());
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_goes_on_when_the_broadcaster_grant_is_revoked() {
+    let (chat, api, config) = live_bot_parts().await;
+    api.revoke_user(BROADCASTER_ID);
+    let mut lines = chat.subscribe();
+    let bot = common::start(config).await;
+    assert!(
+        common::eventually(10, || api.refresh_calls() >= 1
+            && chat.joined(common::CHANNEL) == 1)
+        .await,
+        "the validator found the revoked grant and the bot joined"
+    );
+    chat.chat(common::CHANNEL, &Viewer::new("alice"), "!ping")
+        .await;
+    let reply = common::next_privmsg(&mut lines, 10)
+        .await
+        .expect("!ping is still answered");
+    assert_eq!(reply.text, "pong");
+    assert_eq!(bot.exit().requested(), None);
+    bot.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -200,7 +312,12 @@ async fn an_unreachable_auth_server_is_not_fatal() {
     );
     let (tx, mut rx) = queue::channel(16);
     let stop = CancellationToken::new();
-    let task = auth::spawn_validator(tokens, Duration::from_secs(3600), tx, stop.clone());
+    let task = auth::spawn_validator(
+        tokens,
+        Duration::from_secs(3600),
+        tx,
+        Exit::new(stop.clone()),
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * 3600);
     let mut events = 0;
     while let Ok(Some(_)) = tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -306,11 +423,12 @@ fn every_section_set(api: &FakeTwitchApi) -> Secrets {
         obs_password: "obs-password-kept".into(),
         ..Secrets::default()
     };
-    let (a, r) = api.issue_tokens(BOT_ID);
+    // Grants holding what secrets.yaml says they hold (a refresh answers the grant's scopes).
+    let (a, r) = api.issue_tokens_with_scopes(BOT_ID, &["chat:read", "chat:edit"]);
     s.bot.access_token = a;
     s.bot.refresh_token = r;
     s.bot.scopes = vec!["chat:read".into(), "chat:edit".into()];
-    let (a, r) = api.issue_tokens(BROADCASTER_ID);
+    let (a, r) = api.issue_tokens_with_scopes(BROADCASTER_ID, &["bits:read"]);
     s.broadcaster.access_token = a;
     s.broadcaster.refresh_token = r;
     s.broadcaster.scopes = vec!["bits:read".into()];
@@ -402,4 +520,54 @@ async fn a_refused_refresh_takes_the_newer_grant_another_process_saved() {
         "and it works"
     );
     assert_eq!(tokens.access(Account::Bot), newer.access_token);
+}
+
+#[tokio::test]
+async fn the_process_exits_with_78_naming_auth_when_the_bot_grant_is_revoked() {
+    let (chat, api, config) = live_bot_parts().await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let configs = root.path().join("configs");
+    std::fs::create_dir_all(&configs).expect("mkdir");
+    let t = &config.bot.twitch;
+    std::fs::write(
+        configs.join("bot.yaml"),
+        format!(
+            "username: {}\nowner: {}\ntwitch:\n  chat_url: {}\n  helix_url: {}\n  eventsub_url: {}\n  auth_url: {}\n",
+            common::BOT,
+            common::CHANNEL,
+            chat.ws_url(),
+            t.helix_url,
+            t.eventsub_url,
+            t.auth_url
+        ),
+    )
+    .expect("bot.yaml");
+    twitch_bot::config::secrets::save(&configs.join("secrets.yaml"), &config.secrets)
+        .expect("secrets.yaml");
+    api.revoke_user(BOT_ID);
+
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        .arg("--config")
+        .arg(&configs)
+        .arg("--data")
+        .arg(root.path().join("data"))
+        .arg("--scripts")
+        .arg(common::example_scripts())
+        .args([
+            "--noconsole",
+            "--nozmq",
+            "--noobs",
+            "--noaudio",
+            "--nohotkeys",
+        ])
+        .args(["--nonotify", "--nodiscord", "--notimers"])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the bot stops by itself")
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("twitch-bot auth"), "{stderr}");
 }

@@ -219,6 +219,7 @@ impl Bot {
             Some(storage.clone()),
             events.clone(),
             &shutdown,
+            &exit,
             &mut tasks,
         );
 

@@ -60,6 +60,7 @@ pub fn start(
     storage: Option<Storage>,
     events: EventSender,
     shutdown: &CancellationToken,
+    exit: &crate::exit::Exit,
     tasks: &mut Vec<(&'static str, JoinHandle<()>)>,
 ) -> ApiHandles {
     let secrets = &config.secrets;
@@ -102,7 +103,7 @@ pub fn start(
     let validate_every = Duration::from_secs(config.bot.auth.validate_minutes.clamp(1, 60) * 60);
     tasks.push((
         "token validator",
-        auth::spawn_validator(tokens, validate_every, events.clone(), shutdown.clone()),
+        auth::spawn_validator(tokens, validate_every, events.clone(), exit.clone()),
     ));
 
     let handles = ApiHandles {

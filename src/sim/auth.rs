@@ -1,5 +1,8 @@
 //! The simulated Twitch OAuth server (`/oauth2`): device codes with a configurable number of
-//! `authorization_pending` answers, tokens, rotating refresh tokens, validate and revoke.
+//! `authorization_pending` answers, tokens, rotating refresh tokens, validate and revoke. Like
+//! Twitch, a grant holds the scopes asked at `/device`; token answers carry them as `scope` and
+//! `/validate` as `scopes`. Tokens issued directly (offline mode) hold every scope in
+//! [`crate::twitch::scopes::FEATURES`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,17 +34,65 @@ pub struct AuthState {
     pub refresh_calls: u64,
     /// Device-code polls of `/token`, answered or pending.
     pub device_polls: u64,
+    /// The scopes each access or refresh token's grant holds.
+    pub scopes: HashMap<String, Vec<String>>,
+    /// The scopes asked for by each device code still pending.
+    pub device_scopes: HashMap<String, Vec<String>>,
+    /// The scopes asked at each `/device` request, in order.
+    pub asked: Vec<Vec<String>>,
 }
 
 impl AuthState {
-    /// Issues a new access/refresh pair for `user_id`.
+    /// Issues a new access/refresh pair for `user_id` holding every scope the bot's features
+    /// use for that account.
     pub fn issue(&mut self, user_id: &str) -> (String, String) {
+        let account = if user_id == super::helix::BROADCASTER_ID {
+            crate::twitch::auth::Account::Broadcaster
+        } else {
+            crate::twitch::auth::Account::Bot
+        };
+        let scopes = crate::twitch::scopes::for_account(account)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        self.issue_scoped(user_id, scopes)
+    }
+
+    /// Issues a new access/refresh pair for `user_id` holding `scopes`.
+    pub fn issue_scoped(&mut self, user_id: &str, scopes: Vec<String>) -> (String, String) {
         self.counter += 1;
         let access = format!("access-{}-{user_id}", self.counter);
         let refresh = format!("refresh-{}-{user_id}", self.counter);
         self.access.insert(access.clone(), user_id.to_string());
         self.refresh.insert(refresh.clone(), user_id.to_string());
+        self.scopes.insert(access.clone(), scopes.clone());
+        self.scopes.insert(refresh.clone(), scopes);
         (access, refresh)
+    }
+
+    fn scopes_of(&self, token: &str) -> Vec<String> {
+        self.scopes.get(token).cloned().unwrap_or_default()
+    }
+}
+
+impl super::FakeTwitchApi {
+    /// Issues a valid token pair for `user_id` holding only `scopes`.
+    pub fn issue_tokens_with_scopes(&self, user_id: &str, scopes: &[&str]) -> (String, String) {
+        let scopes = scopes.iter().map(|s| (*s).to_string()).collect();
+        self.state.auth().issue_scoped(user_id, scopes)
+    }
+
+    /// Revokes one user's grant (as when they disconnect the app in Twitch's settings): their
+    /// access and refresh tokens stop working, everyone else's go on.
+    pub fn revoke_user(&self, user_id: &str) {
+        let mut a = self.state.auth();
+        a.access.retain(|_, u| u != user_id);
+        a.refresh.retain(|_, u| u != user_id);
+    }
+
+    /// The scopes asked at each `/device` request so far, in order.
+    pub fn asked_scopes(&self) -> Vec<Vec<String>> {
+        self.state.auth().asked.clone()
     }
 }
 
@@ -70,7 +121,13 @@ async fn device(
     let code = format!("device-{}", a.counter);
     let polls = a.pending_polls;
     a.pending.insert(code.clone(), polls);
-    let _ = f.get("scopes");
+    // Twitch takes the scopes space-separated.
+    let asked: Vec<String> = f
+        .get("scopes")
+        .map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    a.asked.push(asked.clone());
+    a.device_scopes.insert(code.clone(), asked);
     Json(json!({
         "device_code": code,
         "expires_in": 1800,
@@ -99,15 +156,16 @@ async fn token(
                 return oauth_error(StatusCode::BAD_REQUEST, "authorization_pending");
             }
             a.pending.remove(&code);
+            let scopes = a.device_scopes.remove(&code).unwrap_or_default();
             let user = if a.device_users.is_empty() {
                 "1000".to_string()
             } else {
                 a.device_users.remove(0)
             };
-            let (access, refresh) = a.issue(&user);
+            let (access, refresh) = a.issue_scoped(&user, scopes.clone());
             Json(
                 json!({"access_token": access, "refresh_token": refresh, "expires_in": 14400,
-                "scope": [], "token_type": "bearer"}),
+                "scope": scopes, "token_type": "bearer"}),
             )
             .into_response()
         }
@@ -119,17 +177,23 @@ async fn token(
                 return oauth_error(StatusCode::BAD_REQUEST, "Invalid refresh token");
             };
             a.access.retain(|_, u| *u != user);
-            let (access, refresh) = a.issue(&user);
+            // A refresh keeps the grant's scopes.
+            let scopes = a.scopes_of(&old);
+            let (access, refresh) = a.issue_scoped(&user, scopes.clone());
             Json(
                 json!({"access_token": access, "refresh_token": refresh, "expires_in": 14400,
-                "scope": [], "token_type": "bearer"}),
+                "scope": scopes, "token_type": "bearer"}),
             )
             .into_response()
         }
         "authorization_code" => {
             let (access, refresh) = a.issue("1000");
-            Json(json!({"access_token": access, "refresh_token": refresh, "expires_in": 14400}))
-                .into_response()
+            let scopes = a.scopes_of(&access);
+            Json(
+                json!({"access_token": access, "refresh_token": refresh, "expires_in": 14400,
+                "scope": scopes, "token_type": "bearer"}),
+            )
+            .into_response()
         }
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported grant type"),
     }
@@ -146,12 +210,16 @@ async fn validate(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Respon
                 .or_else(|| v.strip_prefix("Bearer "))
         })
         .unwrap_or_default();
-    match a.access.get(token) {
-        Some(user) => Json(
-            json!({"client_id": "fakeclient", "login": st.login_of(user),
-            "user_id": user, "scopes": [], "expires_in": 14000}),
-        )
-        .into_response(),
+    match a.access.get(token).cloned() {
+        Some(user) => {
+            let scopes = a.scopes_of(token);
+            drop(a);
+            Json(
+                json!({"client_id": "fakeclient", "login": st.login_of(&user),
+                "user_id": user, "scopes": scopes, "expires_in": 14000}),
+            )
+            .into_response()
+        }
         None => oauth_error(StatusCode::UNAUTHORIZED, "invalid access token"),
     }
 }

@@ -12,41 +12,14 @@ pub use crate::config::api::AuthConfig;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::BotConfig;
 use crate::config::secrets::{Grant, Secrets};
 use crate::event::{ConnectionChange, ConnectionState, Event, Service};
+use crate::exit::{self, Exit};
 use crate::queue::EventSender;
-
-/// Scopes the bot account asks for (IRC login and send, moderation, whispers).
-pub const BOT_SCOPES: &[&str] = &[
-    "chat:read",
-    "chat:edit",
-    "user:read:chat",
-    "user:write:chat",
-    "moderator:manage:banned_users",
-    "moderator:manage:chat_messages",
-    "moderator:manage:announcements",
-    "moderator:manage:shoutouts",
-    "moderator:read:chatters",
-    "user:manage:whispers",
-];
-
-/// Scopes the broadcaster account asks for (every EventSub subscription, redemptions, title).
-pub const BROADCASTER_SCOPES: &[&str] = &[
-    "channel:read:subscriptions",
-    "bits:read",
-    "channel:read:redemptions",
-    "channel:manage:redemptions",
-    "moderator:read:followers",
-    "channel:read:ads",
-    "channel:read:polls",
-    "channel:read:predictions",
-    "channel:read:hype_train",
-    "channel:manage:broadcast",
-];
+use crate::twitch::scopes;
 
 /// The message every unrecoverable grant problem ends in.
 pub const RUN_AUTH: &str = "run `twitch-bot auth` to sign in again";
@@ -563,15 +536,22 @@ fn grant_mut(s: &mut Secrets, account: Account) -> &mut Grant {
     }
 }
 
-/// Validates both grants now and then every `every`, refreshing as needed. A grant that is gone
-/// is reported once (log and a `Helix` health event) and that account is no longer checked;
-/// network failures are retried at the next tick. Chat is never stopped from here.
+/// Validates both grants now and then every `every`, refreshing as needed; network failures
+/// are retried at the next tick. A grant that is gone (after [`Tokens::refresh`] looked for a
+/// newer one in secrets.yaml) is handled by whose it is:
+/// - the bot account's: chat and every Helix call depend on it and no restart can bring it
+///   back, so the process is asked to end with [`exit::CONFIG`] and a message naming
+///   `twitch-bot auth` (a service manager then does not restart it into the same error);
+/// - the broadcaster's: chat goes on; the features that need that grant (from
+///   [`scopes::FEATURES`]) are named once as off, with a `Helix` health event, and that account
+///   is no longer checked.
 pub fn spawn_validator(
     tokens: Tokens,
     every: Duration,
     events: EventSender,
-    shutdown: CancellationToken,
+    exit: Exit,
 ) -> JoinHandle<()> {
+    let shutdown = exit.shutdown_token();
     tokio::spawn(async move {
         let mut dead: Vec<Account> = Vec::new();
         let mut unreachable_said = false;
@@ -602,8 +582,16 @@ pub fn spawn_validator(
                         }
                     }
                     Err(e) => {
-                        error!("{e}");
                         dead.push(account);
+                        if account == Account::Bot {
+                            exit.request(
+                                exit::CONFIG,
+                                format!("{e}; chat and the Twitch API cannot run without it"),
+                            );
+                            return;
+                        }
+                        let off: Vec<&str> = scopes::features_of(account).map(|f| f.name).collect();
+                        error!("{e}. Chat goes on; off until then: {}", off.join(", "));
                         let _ = events
                             .send(Event::Connection(ConnectionChange {
                                 service: Service::Helix,
@@ -658,10 +646,12 @@ pub async fn run_auth_with(
         &secrets.client_id,
         secrets.client_secret.as_deref(),
     );
-    for (account, scopes, who) in [
-        (Account::Bot, BOT_SCOPES, bot.username.as_str()),
-        (Account::Broadcaster, BROADCASTER_SCOPES, bot.owner.as_str()),
+    for (account, who) in [
+        (Account::Bot, bot.username.as_str()),
+        (Account::Broadcaster, bot.owner.as_str()),
     ] {
+        // Exactly the union of the account's rows in the feature table.
+        let scopes = &scopes::for_account(account);
         println!("Sign in as the {account} account ({who}).");
         let token = if code_flow {
             authorization_code_grant(&client, &auth_config.redirect_uri, scopes, &mut |url| {

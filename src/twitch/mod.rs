@@ -1,5 +1,5 @@
 //! Everything that speaks to Twitch: the IRC wire format ([`irc`]), the chat connection
-//! ([`chat`]), OAuth ([`auth`]), the Helix API ([`helix`]), EventSub over WebSocket
+//! ([`chat`]), OAuth ([`auth`]) and the scopes each feature needs ([`scopes`]), the Helix API ([`helix`]), EventSub over WebSocket
 //! ([`eventsub`]), stream state ([`stream`]) and emote names ([`emotes`]).
 
 pub mod auth;
@@ -8,4 +8,5 @@ pub mod emotes;
 pub mod eventsub;
 pub mod helix;
 pub mod irc;
+pub mod scopes;
 pub mod stream;

@@ -15,7 +15,7 @@
 
 mod calls;
 mod events;
-mod raw;
+pub(crate) mod raw;
 mod task;
 
 use std::sync::Arc;

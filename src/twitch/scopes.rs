@@ -1,0 +1,253 @@
+//! The one table of bot features and the OAuth scopes each needs, per account. `twitch-bot auth`
+//! asks each account for exactly the union of its rows, `twitch-bot check --live` reports each
+//! row against the scopes a grant holds, and a revoked grant names the rows it switches off.
+//!
+//! Scopes as listed in Twitch's API and EventSub references (see `twitch-facts.md`).
+
+use std::collections::BTreeSet;
+
+use crate::twitch::auth::Account;
+
+/// How much a feature matters to a running bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Chat: without it the bot cannot read or answer chat. Chat over IRC and chat over
+    /// EventSub are alternatives: one of the two complete is enough.
+    Chat,
+    /// Any other feature: without it that feature is off and the rest goes on.
+    Optional,
+}
+
+/// One feature and the scopes its account must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    /// What a user calls it.
+    pub name: &'static str,
+    /// The account whose grant the calls use.
+    pub account: Account,
+    /// Every scope it needs.
+    pub scopes: &'static [&'static str],
+    /// Whether chat depends on it.
+    pub need: Need,
+}
+
+const fn row(
+    name: &'static str,
+    account: Account,
+    scopes: &'static [&'static str],
+    need: Need,
+) -> Feature {
+    Feature {
+        name,
+        account,
+        scopes,
+        need,
+    }
+}
+
+use Account::{Bot, Broadcaster};
+use Need::{Chat, Optional};
+
+/// Every feature that needs a scope, the bot account's first.
+pub const FEATURES: &[Feature] = &[
+    row("chat over IRC", Bot, &["chat:read", "chat:edit"], Chat),
+    row(
+        "chat over EventSub",
+        Bot,
+        &["user:read:chat", "user:write:chat", "user:bot"],
+        Chat,
+    ),
+    row(
+        "moderation (timeouts, bans, deleted messages)",
+        Bot,
+        &[
+            "moderator:manage:banned_users",
+            "moderator:manage:chat_messages",
+        ],
+        Optional,
+    ),
+    row("warnings", Bot, &["moderator:manage:warnings"], Optional),
+    row(
+        "raid defence: Shield Mode",
+        Bot,
+        &["moderator:manage:shield_mode"],
+        Optional,
+    ),
+    row(
+        "raid defence: chat settings",
+        Bot,
+        &["moderator:manage:chat_settings"],
+        Optional,
+    ),
+    row(
+        "announcements",
+        Bot,
+        &["moderator:manage:announcements"],
+        Optional,
+    ),
+    row("shoutouts", Bot, &["moderator:manage:shoutouts"], Optional),
+    row(
+        "watch time (chatters list)",
+        Bot,
+        &["moderator:read:chatters"],
+        Optional,
+    ),
+    row("whispers", Bot, &["user:manage:whispers"], Optional),
+    row(
+        "Chat Bot badge (chat over EventSub)",
+        Broadcaster,
+        &["channel:bot"],
+        Optional,
+    ),
+    row(
+        "blocks",
+        Broadcaster,
+        &["user:manage:blocked_users"],
+        Optional,
+    ),
+    row(
+        "EventSub: follows",
+        Broadcaster,
+        &["moderator:read:followers"],
+        Optional,
+    ),
+    row(
+        "EventSub: subs, resubs and gifts",
+        Broadcaster,
+        &["channel:read:subscriptions"],
+        Optional,
+    ),
+    row("EventSub: cheers", Broadcaster, &["bits:read"], Optional),
+    row(
+        "EventSub: channel-point redemptions",
+        Broadcaster,
+        &["channel:read:redemptions"],
+        Optional,
+    ),
+    row(
+        "EventSub: polls",
+        Broadcaster,
+        &["channel:read:polls"],
+        Optional,
+    ),
+    row(
+        "EventSub: predictions",
+        Broadcaster,
+        &["channel:read:predictions"],
+        Optional,
+    ),
+    row(
+        "EventSub: hype train",
+        Broadcaster,
+        &["channel:read:hype_train"],
+        Optional,
+    ),
+    row(
+        "EventSub: ad breaks",
+        Broadcaster,
+        &["channel:read:ads"],
+        Optional,
+    ),
+    row(
+        "title, category and stream markers",
+        Broadcaster,
+        &["channel:manage:broadcast"],
+        Optional,
+    ),
+    row("clips", Broadcaster, &["clips:edit"], Optional),
+    row(
+        "polls (start, end)",
+        Broadcaster,
+        &["channel:manage:polls"],
+        Optional,
+    ),
+    row(
+        "predictions (start, resolve)",
+        Broadcaster,
+        &["channel:manage:predictions"],
+        Optional,
+    ),
+    row(
+        "raids (start, cancel)",
+        Broadcaster,
+        &["channel:manage:raids"],
+        Optional,
+    ),
+    row(
+        "channel-point rewards (create, fulfil, refund)",
+        Broadcaster,
+        &["channel:manage:redemptions"],
+        Optional,
+    ),
+    row(
+        "follower and subscriber counts",
+        Broadcaster,
+        &["moderator:read:followers", "channel:read:subscriptions"],
+        Optional,
+    ),
+];
+
+/// The scopes `account` is asked for: the union of its rows, in table order, each once.
+pub fn for_account(account: Account) -> Vec<&'static str> {
+    let mut seen = BTreeSet::new();
+    FEATURES
+        .iter()
+        .filter(|f| f.account == account)
+        .flat_map(|f| f.scopes.iter().copied())
+        .filter(|s| seen.insert(*s))
+        .collect()
+}
+
+/// The features of `account`, by name.
+pub fn features_of(account: Account) -> impl Iterator<Item = &'static Feature> {
+    FEATURES.iter().filter(move |f| f.account == account)
+}
+
+impl Feature {
+    /// The scopes of this row that `held` lacks (empty: the feature can work).
+    pub fn missing(&self, held: &[String]) -> Vec<&'static str> {
+        self.scopes
+            .iter()
+            .copied()
+            .filter(|s| !held.iter().any(|h| h == s))
+            .collect()
+    }
+}
+
+/// Whether chat can work with these grants: the IRC row or the EventSub chat row complete.
+pub fn chat_possible(bot_scopes: &[String]) -> bool {
+    FEATURES
+        .iter()
+        .filter(|f| f.need == Need::Chat)
+        .any(|f| f.missing(bot_scopes).is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_account_is_asked_for_the_union_of_its_rows_once() {
+        let bot = for_account(Bot);
+        assert_eq!(&bot[..2], ["chat:read", "chat:edit"]);
+        assert!(bot.contains(&"moderator:manage:shield_mode"));
+        assert!(!bot.contains(&"channel:bot"));
+        let broadcaster = for_account(Broadcaster);
+        let once: BTreeSet<_> = broadcaster.iter().collect();
+        assert_eq!(once.len(), broadcaster.len(), "no scope asked twice");
+        assert!(broadcaster.contains(&"channel:manage:raids"));
+        assert!(!broadcaster.contains(&"chat:read"));
+    }
+
+    #[test]
+    fn chat_needs_one_complete_pair() {
+        let held = |s: &[&str]| s.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        assert!(chat_possible(&held(&["chat:read", "chat:edit"])));
+        assert!(chat_possible(&held(&[
+            "user:read:chat",
+            "user:write:chat",
+            "user:bot"
+        ])));
+        assert!(!chat_possible(&held(&["chat:read", "user:write:chat"])));
+    }
+}
