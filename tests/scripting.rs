@@ -50,6 +50,8 @@ fn bot_with(files: &[(&str, &str)], tweak: impl FnOnce(&mut HostConfig, &mut Ser
         currency: "points".into(),
     };
     let mut config = HostConfig::new(dir.path(), "chan");
+    // One script thread: `assert_silent` relies on jobs running in the order they came.
+    config.workers = 1;
     tweak(&mut config, &mut services);
     let (tx, rx) = mpsc::channel(64);
     let (host, _report) = ScriptHost::start(config, services, Arc::new(tx));

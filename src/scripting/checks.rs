@@ -57,8 +57,14 @@ impl Cooldowns {
             return Ok(None);
         };
         let left = |since: Instant, secs: u64| -> Option<u64> {
-            let end = since + Duration::from_secs(secs);
-            (end > now).then(|| (end - now).as_millis().div_ceil(1_000) as u64)
+            // Settings are capped at load; a time past what the clock can hold never ends.
+            let Some(end) = since.checked_add(Duration::from_secs(secs)) else {
+                return Some(secs);
+            };
+            (end > now).then(|| {
+                let ms = (end - now).as_millis().div_ceil(1_000);
+                u64::try_from(ms).unwrap_or(u64::MAX)
+            })
         };
         let channel_left = if channel_secs > 0 {
             cd.last.and_then(|t| left(t, channel_secs))

@@ -264,7 +264,11 @@ impl Cache for MemoryCache {
         if entries.len() >= CACHE_SWEEP_AT {
             entries.retain(|_, (_, until)| until.is_none_or(|u| u > now));
         }
-        entries.insert(key.to_owned(), (value, ttl.map(|t| now + t)));
+        // A lifespan past what the clock can hold is as good as none.
+        entries.insert(
+            key.to_owned(),
+            (value, ttl.and_then(|t| now.checked_add(t))),
+        );
     }
 
     fn remove(&self, key: &str) -> bool {

@@ -1,0 +1,68 @@
+//! The `scripts:` section of `configs/bot.yaml`: how many script threads run and how long and
+//! how often one run may wait on the network.
+
+use serde::{Deserialize, Serialize};
+
+use super::Checker;
+
+/// `scripts:` — the script threads and the per-run network budget.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptsConfig {
+    /// Script threads. Runs of one script never overlap (they keep their order); runs of
+    /// different scripts share the threads, so one slow script does not hold up the others.
+    pub workers: usize,
+    /// Seconds one run may wait on the network (`ctx.twitch.*`), all its calls together. The
+    /// wait does not count against the run's 500 ms.
+    pub network_secs: u64,
+    /// Network calls one run may make.
+    pub network_calls: u32,
+}
+
+/// The most script threads `scripts.workers` may ask for.
+pub const MAX_WORKERS: usize = 16;
+/// The longest `scripts.network_secs`.
+pub const MAX_NETWORK_SECS: u64 = 60;
+/// The most `scripts.network_calls`.
+pub const MAX_NETWORK_CALLS: u32 = 100;
+
+impl Default for ScriptsConfig {
+    fn default() -> Self {
+        ScriptsConfig {
+            workers: 2,
+            network_secs: 5,
+            network_calls: 10,
+        }
+    }
+}
+
+/// Checks the ranges of `scripts:`.
+pub fn validate(c: &ScriptsConfig, check: &mut Checker<'_>) {
+    if !(1..=MAX_WORKERS).contains(&c.workers) {
+        check.error(
+            "scripts.workers",
+            format!(
+                "must be 1 to {MAX_WORKERS} script threads, not {}",
+                c.workers
+            ),
+        );
+    }
+    if !(1..=MAX_NETWORK_SECS).contains(&c.network_secs) {
+        check.error(
+            "scripts.network_secs",
+            format!(
+                "must be 1 to {MAX_NETWORK_SECS} seconds, not {}",
+                c.network_secs
+            ),
+        );
+    }
+    if !(1..=MAX_NETWORK_CALLS).contains(&c.network_calls) {
+        check.error(
+            "scripts.network_calls",
+            format!(
+                "must be 1 to {MAX_NETWORK_CALLS} calls, not {}",
+                c.network_calls
+            ),
+        );
+    }
+}
