@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Engine, EvalAltResult, OptimizationLevel, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, OptimizationLevel, Position};
 
 /// Resource limits for every script run (and for evaluating settings at load).
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +72,10 @@ pub enum Stop {
 }
 
 impl Stop {
-    fn error(self) -> Box<EvalAltResult> {
-        EvalAltResult::ErrorTerminated(Dynamic::from(self), Position::NONE).into()
+    /// The uncatchable error stopping the run at `pos` (the call that hit the limit). Rhai
+    /// moves a stop's own position to the outermost call, so the place travels in the value.
+    pub fn error(self, pos: Position) -> Box<EvalAltResult> {
+        EvalAltResult::ErrorTerminated(Dynamic::from((self, pos)), pos).into()
     }
 }
 
@@ -182,7 +184,7 @@ fn past_deadline() -> bool {
 /// # Errors
 /// The run has no calls or network time left ([`Stop::NetworkCalls`], [`Stop::NetworkTime`],
 /// both uncatchable), or the call itself failed (its message, catchable).
-pub fn network_call<T, F>(what: &str, call: F) -> Result<T, Box<EvalAltResult>>
+pub fn network_call<T, F>(pos: Position, what: &str, call: F) -> Result<T, Box<EvalAltResult>>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, String> + Send + 'static,
@@ -202,7 +204,7 @@ where
     // Outside a run (settings at load time) there is no budget at all.
     let (time_left, hook) = budget
         .unwrap_or(Err(Stop::NetworkCalls))
-        .map_err(Stop::error)?;
+        .map_err(|stop| stop.error(pos))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
         .name("script-net".into())
@@ -234,7 +236,7 @@ where
     match answer {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("{what}: {e}").into()),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Stop::NetworkTime.error()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Stop::NetworkTime.error(pos)),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
             Err(format!("{what}: the call ended without an answer").into())
         }
@@ -260,7 +262,7 @@ pub fn build(limits: &Limits) -> Engine {
 
     engine.on_progress(|ops| {
         if ops % CLOCK_EVERY_OPS == 0 && past_deadline() {
-            Some(Dynamic::from(Stop::Time))
+            Some(Dynamic::from((Stop::Time, Position::NONE)))
         } else {
             None
         }
@@ -294,13 +296,16 @@ pub fn build(limits: &Limits) -> Engine {
     super::api::register(&mut engine);
     // Rhai's standard `sleep` blocks the script thread (and with it every script queued behind
     // it) and panics on huge numbers. These shadow it with an uncatchable stop.
-    engine.register_fn("sleep", |_: rhai::INT| -> Result<(), Box<EvalAltResult>> {
-        Err(Stop::Forbidden("sleep").error())
-    });
     engine.register_fn(
         "sleep",
-        |_: rhai::FLOAT| -> Result<(), Box<EvalAltResult>> {
-            Err(Stop::Forbidden("sleep").error())
+        |cx: NativeCallContext, _: rhai::INT| -> Result<(), Box<EvalAltResult>> {
+            Err(Stop::Forbidden("sleep").error(cx.call_position()))
+        },
+    );
+    engine.register_fn(
+        "sleep",
+        |cx: NativeCallContext, _: rhai::FLOAT| -> Result<(), Box<EvalAltResult>> {
+            Err(Stop::Forbidden("sleep").error(cx.call_position()))
         },
     );
     engine

@@ -406,7 +406,15 @@ pub fn runtime_error(file: &str, err: &rhai::EvalAltResult, fallback: Position) 
         pos = fallback;
     }
     let (kind, message) = match inner {
-        rhai::EvalAltResult::ErrorTerminated(token, _) => match token.clone().try_cast::<Stop>() {
+        rhai::EvalAltResult::ErrorTerminated(token, _) => match token
+            .clone()
+            .try_cast::<(Stop, Position)>()
+            .map(|(stop, at)| {
+                if !at.is_none() {
+                    pos = at;
+                }
+                stop
+            }) {
             Some(Stop::NetworkTime) => (
                 ErrorKind::NetworkTime,
                 "script stopped: it waited on the network longer than its network time \

@@ -313,9 +313,15 @@ mod integrations_api {
 
     /// The live stream as `#{ started_at, uptime, title, game, viewers }`, `()` when offline.
     #[rhai_fn(name = "stream", pure, return_raw)]
-    pub fn twitch_stream(t: &mut Twitch) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_stream(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let api = twitch_api(&t.0)?;
-        let Some(s) = network_call("ctx.twitch.stream", move || api.stream())? else {
+        let Some(s) = network_call(cx.call_position(), "ctx.twitch.stream", move || {
+            api.stream()
+        })?
+        else {
             return Ok(Dynamic::UNIT);
         };
         let now = crate::scripting::api::helpers::unix_now();
@@ -335,32 +341,50 @@ mod integrations_api {
     }
     /// When the viewer followed (unix seconds), `()` if they do not follow.
     #[rhai_fn(name = "followed_at", pure, return_raw)]
-    pub fn twitch_followed_at(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_followed_at(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+        who: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let login = login_of(&who)?;
         let api = twitch_api(&t.0)?;
         Ok(
-            network_call("ctx.twitch.followed_at", move || api.followed_at(&login))?
-                .map_or(Dynamic::UNIT, Dynamic::from_int),
+            network_call(cx.call_position(), "ctx.twitch.followed_at", move || {
+                api.followed_at(&login)
+            })?
+            .map_or(Dynamic::UNIT, Dynamic::from_int),
         )
     }
     /// When the account was created (unix seconds), `()` if it does not exist.
     #[rhai_fn(name = "created_at", pure, return_raw)]
-    pub fn twitch_created_at(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_created_at(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+        who: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let login = login_of(&who)?;
         let api = twitch_api(&t.0)?;
         Ok(
-            network_call("ctx.twitch.created_at", move || api.created_at(&login))?
-                .map_or(Dynamic::UNIT, Dynamic::from_int),
+            network_call(cx.call_position(), "ctx.twitch.created_at", move || {
+                api.created_at(&login)
+            })?
+            .map_or(Dynamic::UNIT, Dynamic::from_int),
         )
     }
     /// The category the channel last streamed, `()` if unknown.
     #[rhai_fn(name = "last_game", pure, return_raw)]
-    pub fn twitch_last_game(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_last_game(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+        who: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let login = login_of(&who)?;
         let api = twitch_api(&t.0)?;
         Ok(
-            network_call("ctx.twitch.last_game", move || api.last_game(&login))?
-                .map_or(Dynamic::UNIT, Dynamic::from),
+            network_call(cx.call_position(), "ctx.twitch.last_game", move || {
+                api.last_game(&login)
+            })?
+            .map_or(Dynamic::UNIT, Dynamic::from),
         )
     }
     /// Twitch's own /shoutout for another channel.
