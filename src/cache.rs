@@ -196,3 +196,18 @@ impl Inner {
         n
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lifespan_too_long_for_the_clock_is_capped_not_a_panic() {
+        let cache = Cache::new(4);
+        cache.set_str("k", "v", Some(Duration::MAX));
+        let left = cache.ttl("k").flatten().unwrap();
+        assert!(left <= MAX_TTL && left > MAX_TTL - Duration::from_secs(5));
+        cache.set_str("k", "w", Some(Duration::from_secs(u64::MAX / 2)));
+        assert_eq!(cache.get_str("k").as_deref(), Some("w"));
+    }
+}

@@ -66,3 +66,24 @@ pub fn validate(c: &ScriptsConfig, check: &mut Checker<'_>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::bot::BotConfig;
+    use crate::config::parse_str;
+
+    #[test]
+    fn out_of_range_values_name_their_key_and_line() {
+        let text = "scripts:\n  workers: 0\n  network_secs: 600\n  network_calls: 0\n";
+        let errors = parse_str::<BotConfig>(Path::new("bot.yaml"), text, false).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert!(text[0].starts_with("bot.yaml:2:") && text[0].contains("scripts.workers"));
+        assert!(text[1].starts_with("bot.yaml:3:") && text[1].contains("scripts.network_secs"));
+        assert!(text[2].starts_with("bot.yaml:4:") && text[2].contains("scripts.network_calls"));
+        let ok = parse_str::<BotConfig>(Path::new("bot.yaml"), "scripts:\n  workers: 4\n", false);
+        assert_eq!(ok.unwrap().scripts.workers, 4);
+    }
+}

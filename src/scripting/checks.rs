@@ -123,3 +123,20 @@ impl Cooldowns {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cooldown_past_what_the_clock_holds_refuses_without_a_panic() {
+        let cd = Cooldowns::default();
+        assert!(cd.try_use("commands/x", u64::MAX, u64::MAX, "u").is_ok());
+        assert_eq!(
+            cd.try_use("commands/x", u64::MAX, 0, "u").err(),
+            Some(u64::MAX)
+        );
+        assert!(cd.try_use("commands/y", 0, u64::MAX, "u").is_ok());
+        assert!(cd.try_use("commands/y", 0, u64::MAX, "u").is_err());
+    }
+}

@@ -276,3 +276,15 @@ impl Cache for MemoryCache {
         entries.remove(key).is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_lifespan_past_what_the_clock_holds_keeps_the_entry() {
+        let cache = MemoryCache::new();
+        cache.set("k", Value::from(1), Some(Duration::MAX));
+        assert_eq!(cache.get("k"), Some(Value::from(1)));
+    }
+}
