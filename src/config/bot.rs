@@ -205,6 +205,7 @@ impl Default for ConsoleConfig {
 
 impl Validate for BotConfig {
     fn validate(&mut self, check: &mut Checker<'_>) {
+        super::scripts::validate(&self.scripts, check);
         for (key, login) in [("username", &mut self.username), ("owner", &mut self.owner)] {
             match normalize_login(login) {
                 Ok(lower) => *login = lower,
@@ -269,7 +270,6 @@ impl Validate for BotConfig {
             check.error("queue.capacity", "must be at least 1 event");
         }
         super::integrations::validate(&self.obs, &self.zmq, &self.sound, &self.discord, check);
-        super::scripts::validate(&self.scripts, check);
         if self.console.bind.parse::<std::net::SocketAddr>().is_err() {
             check.error(
                 "console.bind",

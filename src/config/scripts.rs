@@ -38,33 +38,32 @@ impl Default for ScriptsConfig {
 
 /// Checks the ranges of `scripts:`.
 pub fn validate(c: &ScriptsConfig, check: &mut Checker<'_>) {
-    if !(1..=MAX_WORKERS).contains(&c.workers) {
-        check.error(
-            "scripts.workers",
-            format!(
-                "must be 1 to {MAX_WORKERS} script threads, not {}",
-                c.workers
-            ),
-        );
-    }
-    if !(1..=MAX_NETWORK_SECS).contains(&c.network_secs) {
-        check.error(
-            "scripts.network_secs",
-            format!(
-                "must be 1 to {MAX_NETWORK_SECS} seconds, not {}",
-                c.network_secs
-            ),
-        );
-    }
-    if !(1..=MAX_NETWORK_CALLS).contains(&c.network_calls) {
-        check.error(
-            "scripts.network_calls",
-            format!(
-                "must be 1 to {MAX_NETWORK_CALLS} calls, not {}",
-                c.network_calls
-            ),
-        );
-    }
+    let mut within = |key: &str, value: u64, max: u64, unit: &str| {
+        if !(1..=max).contains(&value) {
+            check.error(
+                key,
+                format!("{value} is out of range: use 1 to {max} {unit}"),
+            );
+        }
+    };
+    within(
+        "scripts.workers",
+        u64::try_from(c.workers).unwrap_or(u64::MAX),
+        MAX_WORKERS as u64,
+        "threads",
+    );
+    within(
+        "scripts.network_secs",
+        c.network_secs,
+        MAX_NETWORK_SECS,
+        "seconds",
+    );
+    within(
+        "scripts.network_calls",
+        u64::from(c.network_calls),
+        u64::from(MAX_NETWORK_CALLS),
+        "calls",
+    );
 }
 
 #[cfg(test)]
