@@ -79,26 +79,31 @@ fn viewer(login: &str, roles: &[&str]) -> Chatter {
     }
 }
 
+/// A chat message in `#chan`.
+fn message(id: &str, sender: Chatter, text: &str) -> ChatMessage {
+    ChatMessage {
+        id: id.into(),
+        channel: "chan".into(),
+        room_id: "1".into(),
+        sender,
+        text: text.into(),
+        action: false,
+        emotes: vec![],
+        bits: 0,
+        first_msg: false,
+        returning_chatter: false,
+        sub_months: 0,
+        reply_parent: None,
+        source_room_id: None,
+        source_id: None,
+        sent_ms: 0,
+    }
+}
+
 impl Bot {
     fn chat_as(&mut self, login: &str, roles: &[&str], text: &str) -> Outcome {
         self.next_id += 1;
-        let msg = ChatMessage {
-            id: format!("m{}", self.next_id).into(),
-            channel: "chan".into(),
-            room_id: "1".into(),
-            sender: viewer(login, roles),
-            text: text.into(),
-            action: false,
-            emotes: vec![],
-            bits: 0,
-            first_msg: false,
-            returning_chatter: false,
-            sub_months: 0,
-            reply_parent: None,
-            source_room_id: None,
-            source_id: None,
-            sent_ms: 0,
-        };
+        let msg = message(&format!("m{}", self.next_id), viewer(login, roles), text);
         self.host.handle_chat(&msg)
     }
 
@@ -1106,23 +1111,11 @@ fn run(ctx) {
             let host = host.clone();
             std::thread::spawn(move || {
                 for i in 0..10 {
-                    let msg = ChatMessage {
-                        id: format!("t{t}-{i}").into(),
-                        channel: "chan".into(),
-                        room_id: "1".into(),
-                        sender: viewer(&format!("v{t}"), &[]),
-                        text: "!count".into(),
-                        action: false,
-                        emotes: vec![],
-                        bits: 0,
-                        first_msg: false,
-                        returning_chatter: false,
-                        sub_months: 0,
-                        reply_parent: None,
-                        source_room_id: None,
-                        source_id: None,
-                        sent_ms: 0,
-                    };
+                    let msg = message(
+                        &format!("t{t}-{i}"),
+                        viewer(&format!("v{t}"), &[]),
+                        "!count",
+                    );
                     assert!(matches!(host.handle_chat(&msg), Outcome::Queued(_)));
                 }
             })
