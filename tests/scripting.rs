@@ -1250,3 +1250,33 @@ fn a_run_stops_at_its_network_call_limit() {
     b.ping_within(Duration::from_secs(1));
     assert!(b.rx.try_recv().is_err());
 }
+
+#[test]
+fn a_full_queue_drops_runs_at_once_instead_of_holding_up_chat() {
+    let mut b = bot_with(
+        &[
+            ("commands/ping.rhai", PING),
+            ("commands/busy.rhai", "fn run(ctx) { loop { } }"),
+        ],
+        |c, _| {
+            c.queue_capacity = 3;
+            c.limits.max_operations = 0;
+            c.limits.max_run_time = Duration::from_millis(300);
+        },
+    );
+    let mut dropped = 0;
+    for i in 0..10 {
+        if i == 1 {
+            std::thread::sleep(Duration::from_millis(50)); // the first one is running
+        }
+        let asked = Instant::now();
+        if matches!(b.chat("!busy"), Outcome::Dropped(_)) {
+            dropped += 1;
+        }
+        assert!(asked.elapsed() < Duration::from_millis(50), "chat waited");
+    }
+    // One runs, three wait, the other six are dropped.
+    assert_eq!(dropped, 6);
+    std::thread::sleep(Duration::from_millis(1_400));
+    b.ping_within(Duration::from_secs(1));
+}

@@ -1,6 +1,10 @@
 //! The typed API scripts see: `ctx` (a handle, Arc inside, so methods act on the one context of
 //! the run), the viewer, points, stores, cache, integrations and helpers. Each area registers its
 //! own Rhai module; calls only read through [`Services`] or queue [`Action`]s — never a socket.
+//!
+//! A call that waits on the network (`ctx.twitch.*` today, any `ctx.http.*` later) goes through
+//! [`super::engine::network_call`]: it pauses the run's time, counts against the run's network
+//! time and calls, and lets another thread take the scripts queued meanwhile.
 
 mod ctx;
 mod data;
