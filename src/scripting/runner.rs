@@ -412,7 +412,11 @@ fn run_job(pool: &Arc<Pool>, job: RunJob) {
             }
         }
         Err(err) => {
-            tracing::warn!(script = %script.tag, "run failed: {err}");
+            if err.kind == ErrorKind::Internal {
+                tracing::error!(script = %script.tag, "run failed: {err}");
+            } else {
+                tracing::warn!(script = %script.tag, "run failed: {err}");
+            }
             shared.record_run_error(&script, err);
             if let Some(c) = charge
                 && let Err(e) = shared.services.points.add(
