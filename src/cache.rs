@@ -11,6 +11,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The longest lifespan an entry gets: 30 days.
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 86_400);
+
 /// A cheap-to-clone handle to one cache.
 #[derive(Clone, Debug)]
 pub struct Cache {
@@ -59,8 +62,8 @@ impl Cache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores a value for `ttl` (`None`: until evicted or exit). When full, the entry expiring
-    /// soonest (then the oldest) makes room.
+    /// Stores a value for `ttl` (`None`: until evicted or exit; longer than [`MAX_TTL`]: for
+    /// [`MAX_TTL`]). When full, the entry expiring soonest (then the oldest) makes room.
     pub fn set(&self, key: &str, value: Value, ttl: Option<Duration>) {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -72,12 +75,13 @@ impl Cache {
             };
             inner.entries.remove(&first.2);
         }
-        let ekey = match ttl {
-            Some(t) => EvictKey::At(now + t),
+        // A lifespan past what the clock can hold is as good as none.
+        let ekey = match ttl.and_then(|t| now.checked_add(t.min(MAX_TTL))) {
+            Some(at) => EvictKey::At(at),
             None => EvictKey::Never,
         };
         let seq = inner.next_seq;
-        inner.next_seq += 1;
+        inner.next_seq = inner.next_seq.wrapping_add(1);
         inner.order.insert((ekey, seq, key.to_owned()));
         inner.entries.insert(
             key.to_owned(),
@@ -190,5 +194,20 @@ impl Inner {
             }
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lifespan_too_long_for_the_clock_is_capped_not_a_panic() {
+        let cache = Cache::new(4);
+        cache.set_str("k", "v", Some(Duration::MAX));
+        let left = cache.ttl("k").flatten().unwrap();
+        assert!(left <= MAX_TTL && left > MAX_TTL - Duration::from_secs(5));
+        cache.set_str("k", "w", Some(Duration::from_secs(u64::MAX / 2)));
+        assert_eq!(cache.get_str("k").as_deref(), Some("w"));
     }
 }

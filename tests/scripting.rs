@@ -50,6 +50,8 @@ fn bot_with(files: &[(&str, &str)], tweak: impl FnOnce(&mut HostConfig, &mut Ser
         currency: "points".into(),
     };
     let mut config = HostConfig::new(dir.path(), "chan");
+    // One script thread: `assert_silent` relies on jobs running in the order they came.
+    config.workers = 1;
     tweak(&mut config, &mut services);
     let (tx, rx) = mpsc::channel(64);
     let (host, _report) = ScriptHost::start(config, services, Arc::new(tx));
@@ -77,26 +79,31 @@ fn viewer(login: &str, roles: &[&str]) -> Chatter {
     }
 }
 
+/// A chat message in `#chan`.
+fn message(id: &str, sender: Chatter, text: &str) -> ChatMessage {
+    ChatMessage {
+        id: id.into(),
+        channel: "chan".into(),
+        room_id: "1".into(),
+        sender,
+        text: text.into(),
+        action: false,
+        emotes: vec![],
+        bits: 0,
+        first_msg: false,
+        returning_chatter: false,
+        sub_months: 0,
+        reply_parent: None,
+        source_room_id: None,
+        source_id: None,
+        sent_ms: 0,
+    }
+}
+
 impl Bot {
     fn chat_as(&mut self, login: &str, roles: &[&str], text: &str) -> Outcome {
         self.next_id += 1;
-        let msg = ChatMessage {
-            id: format!("m{}", self.next_id).into(),
-            channel: "chan".into(),
-            room_id: "1".into(),
-            sender: viewer(login, roles),
-            text: text.into(),
-            action: false,
-            emotes: vec![],
-            bits: 0,
-            first_msg: false,
-            returning_chatter: false,
-            sub_months: 0,
-            reply_parent: None,
-            source_room_id: None,
-            source_id: None,
-            sent_ms: 0,
-        };
+        let msg = message(&format!("m{}", self.next_id), viewer(login, roles), text);
         self.host.handle_chat(&msg)
     }
 
@@ -910,4 +917,366 @@ fn the_example_scripts_answer_in_chat() {
         b.next_text(),
         "Go check out RAIDER at https://twitch.tv/raider"
     );
+}
+
+// ---- scripts cannot hold up other scripts, and a panic stops one run only ----
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use twitch_bot::scripting::stores::{ScriptStore, StoreError, StreamInfo, TwitchApi};
+use twitch_bot::scripting::{ErrorKind, FnSink, ScriptError};
+
+impl Bot {
+    /// The script's newest error, waiting up to `secs` for it.
+    fn error_within(&self, name: &str, secs: u64) -> ScriptError {
+        let until = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let err = self
+                .host
+                .scripts()
+                .into_iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.last_error);
+            match err {
+                Some(e) => return e,
+                None if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
+                None => panic!("{name} recorded no error within {secs} s"),
+            }
+        }
+    }
+
+    /// `!ping` is answered, and within `limit`.
+    fn ping_within(&mut self, limit: Duration) {
+        let asked = Instant::now();
+        assert!(matches!(self.chat("!ping"), Outcome::Queued(_)));
+        assert_eq!(self.next_text(), "pong");
+        let took = asked.elapsed();
+        assert!(took < limit, "!ping took {took:?}");
+    }
+}
+
+#[test]
+fn sleep_is_refused_at_once_and_does_not_hold_up_other_commands() {
+    let mut b = bot(&[
+        ("commands/ping.rhai", PING),
+        (
+            "commands/nap.rhai",
+            "fn run(ctx) {\n  sleep(30);\n  ctx.reply(\"woke\");\n}",
+        ),
+        (
+            "commands/coma.rhai",
+            "fn run(ctx) {\n  try { sleep(1e300); } catch { ctx.reply(\"caught\"); }\n}",
+        ),
+    ]);
+    b.chat("!nap");
+    b.ping_within(Duration::from_secs(1));
+    let err = b.error_within("nap", 1);
+    assert_eq!(err.kind, ErrorKind::Forbidden, "{err}");
+    assert_eq!((err.line, err.col), (2, 3), "{err}");
+    assert!(err.file.ends_with("nap.rhai"), "{err}");
+    // A huge sleep is the same stop; `try` cannot swallow it, and the thread lives on.
+    b.chat("!coma");
+    b.ping_within(Duration::from_secs(1));
+    assert_eq!(b.error_within("coma", 1).kind, ErrorKind::Forbidden);
+    b.ping_within(Duration::from_secs(1));
+    assert!(b.rx.try_recv().is_err(), "nap and coma sent nothing");
+}
+
+/// A script store whose backend panics on the key `boom` (a bug reached through a script).
+struct PanickyStore(Arc<MemoryStore>);
+
+impl ScriptStore for PanickyStore {
+    fn get(&self, script: &str, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        assert_ne!(key, "boom", "the storage backend broke");
+        self.0.get(script, key)
+    }
+    fn set(&self, script: &str, key: &str, value: serde_json::Value) -> Result<(), StoreError> {
+        self.0.set(script, key, value)
+    }
+    fn remove(&self, script: &str, key: &str) -> Result<bool, StoreError> {
+        self.0.remove(script, key)
+    }
+    fn keys(&self, script: &str) -> Result<Vec<String>, StoreError> {
+        self.0.keys(script)
+    }
+}
+
+#[test]
+fn a_panic_in_a_run_is_reported_refunded_and_the_bot_goes_on() {
+    let mut b = bot_with(
+        &[
+            ("commands/ping.rhai", PING),
+            (
+                "commands/boom.rhai",
+                "const COST = 10;\nfn run(ctx) {\n  ctx.reply(\"before\");\n  ctx.store.get(\"boom\");\n}",
+            ),
+        ],
+        |_, s| {
+            let inner = Arc::new(MemoryStore::new());
+            s.store = Arc::new(PanickyStore(inner));
+        },
+    );
+    let alice = UserRef {
+        id: "id-alice".into(),
+        login: "alice".into(),
+        display_name: "ALICE".into(),
+    };
+    b.store.add(&alice, 100, "test").unwrap();
+    for _ in 0..2 {
+        b.chat_as("alice", &[], "!boom");
+        // (The test harness prints the panic with a backtrace first, which takes a while.)
+        b.ping_within(Duration::from_secs(5));
+        let err = b.error_within("boom", 1);
+        assert_eq!(err.kind, ErrorKind::Internal, "{err}");
+        assert!(err.file.ends_with("boom.rhai"), "{err}");
+    }
+    assert_eq!(
+        b.store.balance("id-alice").unwrap(),
+        100,
+        "both costs refunded"
+    );
+    assert!(
+        b.rx.try_recv().is_err(),
+        "a failed run's reply is discarded"
+    );
+}
+
+#[test]
+fn a_script_thread_that_dies_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "commands/ping.rhai", PING);
+    write(
+        dir.path(),
+        "commands/crash.rhai",
+        r#"fn run(ctx) { ctx.reply("crash"); }"#,
+    );
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx = Mutex::new(tx);
+    // The outgoing side panics on one message: outside any run, so the thread itself dies.
+    let sink = FnSink(move |a: Action| {
+        let text = text_of(&a);
+        assert_ne!(text, "crash", "the outgoing queue broke");
+        let _ = tx.lock().unwrap_or_else(|p| p.into_inner()).send(text);
+    });
+    let mut config = HostConfig::new(dir.path(), "chan");
+    config.workers = 1;
+    let (host, _) = ScriptHost::start(config, Services::in_memory(), Arc::new(sink));
+    let mut b = Bot {
+        host,
+        rx: mpsc::channel(1).1,
+        dir,
+        store: Arc::new(MemoryStore::new()),
+        next_id: 0,
+    };
+    b.chat("!crash");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(matches!(b.chat("!ping"), Outcome::Queued(_)));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap(), "pong");
+}
+
+#[test]
+fn a_busy_script_does_not_delay_another_command() {
+    let mut b = bot_with(
+        &[
+            ("commands/ping.rhai", PING),
+            ("commands/busy.rhai", "fn run(ctx) { loop { } }"),
+        ],
+        |c, _| {
+            // As many script threads as the bot has by default.
+            c.workers = HostConfig::new("scripts", "chan").workers;
+            c.limits.max_operations = 0; // only the clock stops it, after 500 ms
+        },
+    );
+    b.chat("!busy");
+    std::thread::sleep(Duration::from_millis(20));
+    b.ping_within(Duration::from_millis(300));
+    assert_eq!(b.error_within("busy", 2).kind, ErrorKind::TimeLimit);
+}
+
+#[test]
+fn runs_of_one_script_never_overlap_and_keep_their_order() {
+    const COUNT: &str = r#"
+fn run(ctx) {
+    let n = ctx.store.get("n", 0);
+    let i = 0;
+    while i < 2000 { i += 1; }
+    ctx.store.set("n", n + 1);
+    ctx.reply(`${n + 1}`);
+}"#;
+    let mut b = bot_with(&[("commands/count.rhai", COUNT)], |c, _| c.workers = 4);
+    let host = b.host.clone();
+    let threads: Vec<_> = (0..5)
+        .map(|t| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let msg = message(
+                        &format!("t{t}-{i}"),
+                        viewer(&format!("v{t}"), &[]),
+                        "!count",
+                    );
+                    assert!(matches!(host.handle_chat(&msg), Outcome::Queued(_)));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let replies: Vec<String> = (0..50).map(|_| b.next_text()).collect();
+    let expected: Vec<String> = (1..=50).map(|n| n.to_string()).collect();
+    assert_eq!(replies, expected);
+    assert_eq!(
+        b.store.get("commands/count", "n").unwrap(),
+        Some(serde_json::json!(50))
+    );
+}
+
+/// Helix standing in for Twitch: every call takes `delay`.
+struct SlowTwitch {
+    delay: Duration,
+    calls: AtomicUsize,
+}
+
+impl SlowTwitch {
+    fn wait(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+    }
+}
+
+impl TwitchApi for SlowTwitch {
+    fn stream(&self) -> Result<Option<StreamInfo>, String> {
+        self.wait();
+        Ok(Some(StreamInfo {
+            started_at: 0,
+            title: "t".into(),
+            game: "g".into(),
+            viewers: 1,
+        }))
+    }
+    fn followed_at(&self, _: &str) -> Result<Option<i64>, String> {
+        self.wait();
+        Ok(Some(1))
+    }
+    fn created_at(&self, _: &str) -> Result<Option<i64>, String> {
+        self.wait();
+        Ok(Some(1))
+    }
+    fn last_game(&self, _: &str) -> Result<Option<String>, String> {
+        self.wait();
+        Ok(None)
+    }
+}
+
+fn twitch_bot(delay: Duration, files: &[(&str, &str)]) -> (Bot, Arc<SlowTwitch>) {
+    let api = Arc::new(SlowTwitch {
+        delay,
+        calls: AtomicUsize::new(0),
+    });
+    let given = api.clone();
+    let b = bot_with(files, move |c, s| {
+        c.workers = 1;
+        s.twitch = Some(given);
+    });
+    (b, api)
+}
+
+#[test]
+fn network_waits_pause_the_run_time_and_lend_a_thread_to_other_scripts() {
+    let (mut b, api) = twitch_bot(
+        Duration::from_millis(400),
+        &[
+            ("commands/ping.rhai", PING),
+            (
+                "commands/up.rhai",
+                "fn run(ctx) { ctx.twitch.stream(); ctx.twitch.created_at(\"alice\"); ctx.reply(\"up\"); }",
+            ),
+        ],
+    );
+    b.chat("!up");
+    std::thread::sleep(Duration::from_millis(50));
+    // One script thread, busy waiting on Helix: another takes the ping.
+    b.ping_within(Duration::from_millis(300));
+    // 800 ms of waiting is more than the run's 500 ms, but waits do not count.
+    assert_eq!(b.next_text(), "up");
+    assert_eq!(api.calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_run_stops_at_its_network_time() {
+    let (mut b, _api) = twitch_bot(
+        Duration::from_secs(8),
+        &[
+            ("commands/ping.rhai", PING),
+            (
+                "commands/hang.rhai",
+                "fn run(ctx) {\n  try { ctx.twitch.stream(); } catch { ctx.reply(\"caught\"); }\n  ctx.reply(\"after\");\n}",
+            ),
+        ],
+    );
+    let asked = Instant::now();
+    b.chat("!hang");
+    b.ping_within(Duration::from_secs(1));
+    let err = b.error_within("hang", 7);
+    let took = asked.elapsed();
+    assert_eq!(err.kind, ErrorKind::NetworkTime, "{err}");
+    assert!(
+        took >= Duration::from_millis(4_900) && took < Duration::from_millis(6_500),
+        "stopped after {took:?}, not at the 5 s network time"
+    );
+    assert!(err.file.ends_with("hang.rhai") && err.line == 2, "{err}");
+    b.ping_within(Duration::from_secs(1));
+    assert!(b.rx.try_recv().is_err(), "the stopped run sent nothing");
+}
+
+#[test]
+fn a_run_stops_at_its_network_call_limit() {
+    let (mut b, api) = twitch_bot(
+        Duration::ZERO,
+        &[
+            ("commands/ping.rhai", PING),
+            (
+                "commands/poll.rhai",
+                "fn run(ctx) {\n  for i in 0..100 { try { ctx.twitch.followed_at(\"alice\"); } catch {} }\n  ctx.reply(\"polled\");\n}",
+            ),
+        ],
+    );
+    b.chat("!poll");
+    let err = b.error_within("poll", 2);
+    assert_eq!(err.kind, ErrorKind::NetworkCalls, "{err}");
+    assert_eq!(api.calls.load(Ordering::SeqCst), 10);
+    b.ping_within(Duration::from_secs(1));
+    assert!(b.rx.try_recv().is_err());
+}
+
+#[test]
+fn a_full_queue_drops_runs_at_once_instead_of_holding_up_chat() {
+    let mut b = bot_with(
+        &[
+            ("commands/ping.rhai", PING),
+            ("commands/busy.rhai", "fn run(ctx) { loop { } }"),
+        ],
+        |c, _| {
+            c.queue_capacity = 3;
+            c.limits.max_operations = 0;
+            c.limits.max_run_time = Duration::from_millis(300);
+        },
+    );
+    let mut dropped = 0;
+    for i in 0..10 {
+        if i == 1 {
+            std::thread::sleep(Duration::from_millis(50)); // the first one is running
+        }
+        let asked = Instant::now();
+        if matches!(b.chat("!busy"), Outcome::Dropped(_)) {
+            dropped += 1;
+        }
+        assert!(asked.elapsed() < Duration::from_millis(50), "chat waited");
+    }
+    // One runs, three wait, the other six are dropped.
+    assert_eq!(dropped, 6);
+    std::thread::sleep(Duration::from_millis(1_400));
+    b.ping_within(Duration::from_secs(1));
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{AuthConfig, EmotesConfig, EventSubConfig, StreamConfig};
 use super::integrations::{DiscordConfig, NotificationsConfig, ObsConfig, SoundConfig, ZmqConfig};
+use super::scripts::ScriptsConfig;
 use super::{Checker, Validate};
 
 /// The whole of `configs/bot.yaml`. Every key has a default, so an empty file is valid.
@@ -31,6 +32,7 @@ pub struct BotConfig {
     pub zmq: ZmqConfig,
     pub sound: SoundConfig,
     pub notifications: NotificationsConfig,
+    pub scripts: ScriptsConfig,
 }
 
 impl Default for BotConfig {
@@ -51,6 +53,7 @@ impl Default for BotConfig {
             zmq: ZmqConfig::default(),
             sound: SoundConfig::default(),
             notifications: NotificationsConfig::default(),
+            scripts: ScriptsConfig::default(),
         }
     }
 }
@@ -316,6 +319,7 @@ impl BotConfig {
 
 impl Validate for BotConfig {
     fn validate(&mut self, check: &mut Checker<'_>) {
+        super::scripts::validate(&self.scripts, check);
         for (key, login) in [("username", &mut self.username), ("owner", &mut self.owner)] {
             match normalize_login(login) {
                 Ok(lower) => *login = lower,

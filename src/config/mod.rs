@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod loyalty;
 pub mod moderation;
 mod outline;
+pub mod scripts;
 pub mod secrets;
 
 use std::path::{Path, PathBuf};

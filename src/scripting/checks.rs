@@ -57,8 +57,14 @@ impl Cooldowns {
             return Ok(None);
         };
         let left = |since: Instant, secs: u64| -> Option<u64> {
-            let end = since + Duration::from_secs(secs);
-            (end > now).then(|| (end - now).as_millis().div_ceil(1_000) as u64)
+            // Settings are capped at load; a time past what the clock can hold never ends.
+            let Some(end) = since.checked_add(Duration::from_secs(secs)) else {
+                return Some(secs);
+            };
+            (end > now).then(|| {
+                let ms = (end - now).as_millis().div_ceil(1_000);
+                u64::try_from(ms).unwrap_or(u64::MAX)
+            })
         };
         let channel_left = if channel_secs > 0 {
             cd.last.and_then(|t| left(t, channel_secs))
@@ -115,5 +121,22 @@ impl Cooldowns {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cooldown_past_what_the_clock_holds_refuses_without_a_panic() {
+        let cd = Cooldowns::default();
+        assert!(cd.try_use("commands/x", u64::MAX, u64::MAX, "u").is_ok());
+        assert_eq!(
+            cd.try_use("commands/x", u64::MAX, 0, "u").err(),
+            Some(u64::MAX)
+        );
+        assert!(cd.try_use("commands/y", 0, u64::MAX, "u").is_ok());
+        assert!(cd.try_use("commands/y", 0, u64::MAX, "u").is_err());
     }
 }

@@ -1,15 +1,15 @@
 //! The sandboxed Rhai engine: every limit set, no module resolver (no `import` at all), no `eval`,
-//! `print`/`debug` routed to tracing under the running script's name, and a wall-clock stop
-//! through `on_progress`.
+//! no `sleep`, `print`/`debug` routed to tracing under the running script's name, a wall-clock
+//! stop through `on_progress`, and the per-run network budget ([`network_call`]).
 //!
 //! Rhai itself has no file, process or network functions; this module registers none, and the
-//! ctx API (see `api`) only queues [`crate::action::Action`]s.
+//! ctx API (see `api`) only queues [`crate::action::Action`]s or waits through [`network_call`].
 
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Engine, OptimizationLevel};
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, OptimizationLevel, Position};
 
 /// Resource limits for every script run (and for evaluating settings at load).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +24,12 @@ pub struct Limits {
     pub max_array_size: usize,
     pub max_map_size: usize,
     pub max_variables: usize,
-    /// Wall-clock time per run.
+    /// Wall-clock time per run, not counting network waits.
     pub max_run_time: Duration,
+    /// Time one run may spend waiting on the network (`ctx.twitch.*`), all calls together.
+    pub max_network_time: Duration,
+    /// Network calls one run may make.
+    pub max_network_calls: u32,
 }
 
 impl Default for Limits {
@@ -40,6 +44,8 @@ impl Default for Limits {
             max_map_size: 10_000,
             max_variables: 1_000,
             max_run_time: Duration::from_millis(500),
+            max_network_time: Duration::from_secs(5),
+            max_network_calls: 10,
         }
     }
 }
@@ -51,10 +57,47 @@ const CLOCK_EVERY_OPS: u64 = 1_024;
 /// A script's top-level constants (its settings), by name.
 pub type Constants = Arc<[(String, Dynamic)]>;
 
+/// Why the engine stopped a run: the value inside Rhai's `ErrorTerminated`, which `try`/`catch`
+/// cannot catch. [`super::loader::runtime_error`] turns it into an [`super::ErrorKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The run's wall-clock time (`Limits::max_run_time`) is used up.
+    Time,
+    /// The run's network time (`Limits::max_network_time`) is used up.
+    NetworkTime,
+    /// The run made more network calls than `Limits::max_network_calls`.
+    NetworkCalls,
+    /// The script called a function scripts may not use (`sleep`).
+    Forbidden(&'static str),
+}
+
+impl Stop {
+    /// The uncatchable error stopping the run at `pos` (the call that hit the limit). Rhai
+    /// moves a stop's own position to the outermost call, so the place travels in the value.
+    pub fn error(self, pos: Position) -> Box<EvalAltResult> {
+        EvalAltResult::ErrorTerminated(Dynamic::from((self, pos)), pos).into()
+    }
+}
+
+/// Told when a run starts and ends a network wait, so the script threads can lend another
+/// thread to the scripts queued behind it.
+pub trait WaitHook: Send + Sync {
+    /// `true` when the wait starts, `false` when it ends.
+    fn waiting(&self, started: bool);
+}
+
+/// The network part of a run's budget.
+struct Network {
+    time_left: Duration,
+    calls_left: u32,
+    hook: Option<Arc<dyn WaitHook>>,
+}
+
 struct Running {
     script: Arc<str>,
     deadline: Instant,
     constants: Option<Constants>,
+    network: Network,
 }
 
 thread_local! {
@@ -72,16 +115,42 @@ impl RunGuard {
         max_run_time: Duration,
         constants: Option<Constants>,
     ) -> RunGuard {
-        let deadline = Instant::now() + max_run_time;
+        let deadline = far_deadline(Instant::now(), max_run_time);
         RUNNING.with(|r| {
             *r.borrow_mut() = Some(Running {
                 script,
                 deadline,
                 constants,
+                network: Network {
+                    time_left: Duration::ZERO,
+                    calls_left: 0,
+                    hook: None,
+                },
             });
         });
         RunGuard(())
     }
+
+    /// Allows the run `calls` network calls waiting `time` in all; `hook` hears of each wait.
+    pub fn with_network(self, time: Duration, calls: u32, hook: Option<Arc<dyn WaitHook>>) -> Self {
+        RUNNING.with(|r| {
+            if let Some(run) = r.borrow_mut().as_mut() {
+                run.network = Network {
+                    time_left: time,
+                    calls_left: calls,
+                    hook,
+                };
+            }
+        });
+        self
+    }
+}
+
+/// `now + d`, or a point a year on when that is not representable.
+fn far_deadline(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
 }
 
 impl Drop for RunGuard {
@@ -107,6 +176,73 @@ fn past_deadline() -> bool {
     })
 }
 
+/// Runs `call` (a blocking wait on the network) for the running script: one of its network calls,
+/// its wall-clock budget paused while it waits, the wait counted against its network time. The
+/// call runs on a helper thread so a peer that never answers stops the run when the network time
+/// is used up (the helper ends on its own when the call returns).
+///
+/// # Errors
+/// The run has no calls or network time left ([`Stop::NetworkCalls`], [`Stop::NetworkTime`],
+/// both uncatchable), or the call itself failed (its message, catchable).
+pub fn network_call<T, F>(pos: Position, what: &str, call: F) -> Result<T, Box<EvalAltResult>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, String> + Send + 'static,
+{
+    let budget = RUNNING.with(|r| {
+        let mut r = r.borrow_mut();
+        let run = r.as_mut()?;
+        if run.network.calls_left == 0 {
+            return Some(Err(Stop::NetworkCalls));
+        }
+        if run.network.time_left.is_zero() {
+            return Some(Err(Stop::NetworkTime));
+        }
+        run.network.calls_left -= 1;
+        Some(Ok((run.network.time_left, run.network.hook.clone())))
+    });
+    // Outside a run (settings at load time) there is no budget at all.
+    let (time_left, hook) = budget
+        .unwrap_or(Err(Stop::NetworkCalls))
+        .map_err(|stop| stop.error(pos))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("script-net".into())
+        .spawn(move || {
+            let result = crate::integrations::notify::crash::catch(call)
+                .unwrap_or_else(|panic| Err(format!("the call failed inside the bot: {panic}")));
+            // The run may have stopped waiting; then nobody needs the answer.
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return Err(format!("{what}: cannot start the call: {e}").into());
+    }
+    if let Some(h) = &hook {
+        h.waiting(true);
+    }
+    let started = Instant::now();
+    let answer = rx.recv_timeout(time_left);
+    let waited = started.elapsed();
+    if let Some(h) = &hook {
+        h.waiting(false);
+    }
+    RUNNING.with(|r| {
+        if let Some(run) = r.borrow_mut().as_mut() {
+            run.network.time_left = run.network.time_left.saturating_sub(waited);
+            // The wait does not count against the run's own time.
+            run.deadline = run.deadline.checked_add(waited).unwrap_or(run.deadline);
+        }
+    });
+    match answer {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}").into()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Stop::NetworkTime.error(pos)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(format!("{what}: the call ended without an answer").into())
+        }
+    }
+}
+
 /// Builds the engine every script shares, with `limits` and the ctx API registered.
 pub fn build(limits: &Limits) -> Engine {
     let mut engine = Engine::new();
@@ -126,7 +262,7 @@ pub fn build(limits: &Limits) -> Engine {
 
     engine.on_progress(|ops| {
         if ops % CLOCK_EVERY_OPS == 0 && past_deadline() {
-            Some(Dynamic::from("time limit"))
+            Some(Dynamic::from((Stop::Time, Position::NONE)))
         } else {
             None
         }
@@ -158,5 +294,19 @@ pub fn build(limits: &Limits) -> Engine {
     });
 
     super::api::register(&mut engine);
+    // Rhai's standard `sleep` blocks the script thread (and with it every script queued behind
+    // it) and panics on huge numbers. These shadow it with an uncatchable stop.
+    engine.register_fn(
+        "sleep",
+        |cx: NativeCallContext, _: rhai::INT| -> Result<(), Box<EvalAltResult>> {
+            Err(Stop::Forbidden("sleep").error(cx.call_position()))
+        },
+    );
+    engine.register_fn(
+        "sleep",
+        |cx: NativeCallContext, _: rhai::FLOAT| -> Result<(), Box<EvalAltResult>> {
+            Err(Stop::Forbidden("sleep").error(cx.call_position()))
+        },
+    );
     engine
 }

@@ -12,7 +12,11 @@ use serde::Serialize;
 
 use crate::event::Permission;
 
-use super::engine::RunGuard;
+use super::api::MAX_AMOUNT;
+use super::engine::{RunGuard, Stop};
+
+/// The longest `COOLDOWN`, `USER_COOLDOWN` or `INTERVAL`: 30 days.
+pub const MAX_SETTING_SECS: u64 = 30 * 86_400;
 
 /// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`; the
 /// `obs_*` ones are `ObsEvent::topic` with `_` for `.`).
@@ -90,6 +94,30 @@ impl fmt::Display for ScriptKind {
     }
 }
 
+/// What kind of problem a [`ScriptError`] is, for code that reacts to it (and tests); the message
+/// is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The file does not load: syntax, settings, a missing `fn run`.
+    #[default]
+    Load,
+    /// The run failed: a `throw`, a wrong call, a limit of the data (string, array, actions).
+    Runtime,
+    /// The run used up its wall-clock time.
+    TimeLimit,
+    /// The run used up its operations (an endless loop).
+    Operations,
+    /// The run waited on the network longer than its network time allows.
+    NetworkTime,
+    /// The run made more network calls than allowed.
+    NetworkCalls,
+    /// The script called a function scripts may not use (`sleep`).
+    Forbidden,
+    /// The bot itself failed (a panic) while running the script.
+    Internal,
+}
+
 /// A problem in one script, located as `file:line:col` (1-based; 0 when unknown).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{file}:{line}:{col}: {message}")]
@@ -98,6 +126,9 @@ pub struct ScriptError {
     pub line: usize,
     pub col: usize,
     pub message: String,
+    /// What kind of problem it is.
+    #[serde(skip)]
+    pub kind: ErrorKind,
 }
 
 impl ScriptError {
@@ -107,6 +138,18 @@ impl ScriptError {
             line: pos.line().unwrap_or(0),
             col: pos.position().unwrap_or(0),
             message: message.into(),
+            kind: ErrorKind::Load,
+        }
+    }
+
+    /// A load problem at `line:col` of `file`.
+    pub(crate) fn load(file: &str, line: usize, col: usize, message: impl Into<String>) -> Self {
+        ScriptError {
+            file: file.to_owned(),
+            line,
+            col,
+            message: message.into(),
+            kind: ErrorKind::Load,
         }
     }
 }
@@ -248,12 +291,8 @@ pub fn load_file(
     max_run_time: std::time::Duration,
 ) -> Result<Script, ScriptError> {
     let file = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|e| ScriptError {
-        file: file.clone(),
-        line: 0,
-        col: 0,
-        message: format!("cannot read the file: {e}"),
-    })?;
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| ScriptError::load(&file, 0, 0, format!("cannot read the file: {e}")))?;
     load_source(engine, id, path, &source, max_run_time)
 }
 
@@ -278,24 +317,24 @@ pub fn load_source(
         .iter_functions()
         .any(|f| f.name == "run" && f.params.len() == 1);
     if !has_run {
-        return Err(ScriptError {
-            file,
-            line: 1,
-            col: 1,
-            message: "missing `fn run(ctx) { ... }`".into(),
-        });
+        return Err(ScriptError::load(
+            &file,
+            1,
+            1,
+            "missing `fn run(ctx) { ... }`",
+        ));
     }
     if id.kind == ScriptKind::Event && !EVENT_NAMES.contains(&id.name.as_str()) {
-        return Err(ScriptError {
-            file,
-            line: 1,
-            col: 1,
-            message: format!(
+        return Err(ScriptError::load(
+            &file,
+            1,
+            1,
+            format!(
                 "unknown event `{}`; event scripts are named after one of: {}",
                 id.name,
                 EVENT_NAMES.join(", ")
             ),
-        });
+        ));
     }
 
     // The top level holds the settings: evaluate it once, under the same limits as a run.
@@ -366,23 +405,58 @@ pub fn runtime_error(file: &str, err: &rhai::EvalAltResult, fallback: Position) 
     if pos.is_none() {
         pos = fallback;
     }
-    let message = match inner {
-        rhai::EvalAltResult::ErrorTerminated(..) => {
-            "script stopped: it ran longer than the time limit".to_owned()
-        }
-        rhai::EvalAltResult::ErrorTooManyOperations(..) => {
-            "script stopped: too many operations (an endless loop?)".to_owned()
-        }
+    let (kind, message) = match inner {
+        rhai::EvalAltResult::ErrorTerminated(token, _) => match token
+            .clone()
+            .try_cast::<(Stop, Position)>()
+            .map(|(stop, at)| {
+                if !at.is_none() {
+                    pos = at;
+                }
+                stop
+            }) {
+            Some(Stop::NetworkTime) => (
+                ErrorKind::NetworkTime,
+                "script stopped: it waited on the network longer than its network time \
+                 (scripts.network_secs in configs/bot.yaml)"
+                    .to_owned(),
+            ),
+            Some(Stop::NetworkCalls) => (
+                ErrorKind::NetworkCalls,
+                "script stopped: too many network calls in one run \
+                 (scripts.network_calls in configs/bot.yaml)"
+                    .to_owned(),
+            ),
+            Some(Stop::Forbidden(name)) => (
+                ErrorKind::Forbidden,
+                format!(
+                    "script stopped: `{name}` is not available to scripts \
+                     (it would hold up every other command); use a timer or the cache instead"
+                ),
+            ),
+            Some(Stop::Time) | None => (
+                ErrorKind::TimeLimit,
+                "script stopped: it ran longer than the time limit".to_owned(),
+            ),
+        },
+        rhai::EvalAltResult::ErrorTooManyOperations(..) => (
+            ErrorKind::Operations,
+            "script stopped: too many operations (an endless loop?)".to_owned(),
+        ),
         other => {
             let text = other.to_string();
             // Display appends " (line L, position C)"; the location goes in front instead.
-            match text.rfind(" (line ") {
+            let text = match text.rfind(" (line ") {
                 Some(i) if text.ends_with(')') => text[..i].to_owned(),
                 _ => text,
-            }
+            };
+            (ErrorKind::Runtime, text)
         }
     };
-    ScriptError::at(file, pos, message)
+    ScriptError {
+        kind,
+        ..ScriptError::at(file, pos, message)
+    }
 }
 
 struct SettingsReader<'a> {
@@ -412,7 +486,7 @@ impl SettingsReader<'_> {
                 }
                 Settings::Timer(TimerSettings {
                     interval,
-                    min_chat_lines: self.secs("MIN_CHAT_LINES")?,
+                    min_chat_lines: self.count("MIN_CHAT_LINES", u64::from(u32::MAX), "")?,
                     live_only: self.bool("LIVE_ONLY")?,
                 })
             }
@@ -463,33 +537,35 @@ impl SettingsReader<'_> {
             .enumerate()
             .find_map(|(i, l)| l.find(&needle).map(|c| (i + 1, c + 1)))
             .unwrap_or((1, 1));
-        ScriptError {
-            file: self.file.to_owned(),
-            line,
-            col,
-            message: message.into(),
-        }
+        ScriptError::load(self.file, line, col, message)
     }
 
     fn value(&self, name: &str) -> Option<Dynamic> {
         self.scope.get_value::<Dynamic>(name)
     }
 
-    fn secs(&self, name: &str) -> Result<u64, ScriptError> {
-        match self.value(name) {
-            None => Ok(0),
-            Some(v) => match v.as_int() {
-                Ok(n) if n >= 0 => Ok(n as u64),
-                _ => Err(self.error(
-                    name,
-                    format!("{name} must be a whole number of 0 or more, not {v}"),
-                )),
-            },
+    /// A whole number from 0 to `max`.
+    fn count(&self, name: &str, max: u64, unit: &str) -> Result<u64, ScriptError> {
+        let Some(v) = self.value(name) else {
+            return Ok(0);
+        };
+        match v.as_int().ok().and_then(|n| u64::try_from(n).ok()) {
+            Some(n) if n <= max => Ok(n),
+            _ => Err(self.error(
+                name,
+                format!("{name} must be a whole number from 0 to {max}{unit}, not {v}"),
+            )),
         }
     }
 
+    /// Seconds, at most [`MAX_SETTING_SECS`].
+    fn secs(&self, name: &str) -> Result<u64, ScriptError> {
+        self.count(name, MAX_SETTING_SECS, " seconds (30 days)")
+    }
+
     fn cost(&self) -> Result<i64, ScriptError> {
-        self.secs("COST").map(|n| n.min(i64::MAX as u64) as i64)
+        self.count("COST", MAX_AMOUNT as u64, "")
+            .map(|n| i64::try_from(n).unwrap_or(MAX_AMOUNT))
     }
 
     fn bool(&self, name: &str) -> Result<bool, ScriptError> {

@@ -36,7 +36,7 @@ use crate::event::{
 
 pub use api::{Ctx, CtxData, Integrations, Services, UserData};
 pub use engine::Limits;
-pub use loader::{ScriptError, ScriptKind, Settings};
+pub use loader::{ErrorKind, ScriptError, ScriptKind, Settings};
 pub use registry::{ReloadReport, ScriptInfo};
 pub use runner::{ActionSink, FnSink};
 
@@ -57,12 +57,15 @@ pub struct HostConfig {
     pub limits: Limits,
     /// Runs waiting for a script thread before new ones are dropped.
     pub queue_capacity: usize,
-    /// Script threads. One keeps replies in order; more keep one slow script from delaying others.
+    /// Script threads (`scripts.workers`). Runs of one script never overlap and keep their
+    /// order; more threads keep one slow script from delaying the others. While runs wait on the
+    /// network, up to this many extra threads are lent to the scripts queued behind them.
     pub workers: usize,
 }
 
 impl HostConfig {
     pub fn new(scripts_dir: impl Into<PathBuf>, channel: &str) -> HostConfig {
+        let defaults = crate::config::scripts::ScriptsConfig::default();
         HostConfig {
             scripts_dir: scripts_dir.into(),
             channel: channel.trim_start_matches('#').to_lowercase().into(),
@@ -70,15 +73,22 @@ impl HostConfig {
             reply_on_cooldown: false,
             limits: Limits::default(),
             queue_capacity: 1_024,
-            workers: 1,
+            workers: defaults.workers,
         }
     }
 
     /// Settings from `configs/bot.yaml`.
     pub fn from_bot(bot: &BotConfig, scripts_dir: impl Into<PathBuf>, channel: &str) -> HostConfig {
+        let s = &bot.scripts;
         HostConfig {
             command_prefix: bot.chat.command_prefix.clone(),
             reply_on_cooldown: bot.chat.reply_on_cooldown,
+            workers: s.workers,
+            limits: Limits {
+                max_network_time: std::time::Duration::from_secs(s.network_secs),
+                max_network_calls: s.network_calls,
+                ..Limits::default()
+            },
             ..HostConfig::new(scripts_dir, channel)
         }
     }
@@ -267,8 +277,8 @@ impl ScriptHost {
             report.loaded,
             report.failed
         );
-        // The threads end when the queue's sender (held by the host) is dropped.
-        let (queue, _threads) = runner::start(shared.clone(), capacity, workers);
+        // The threads end when the queue (held by the host) is dropped.
+        let queue = runner::start(shared.clone(), capacity, workers);
         let host = Arc::new(ScriptHost {
             shared,
             queue,
@@ -543,7 +553,7 @@ impl ScriptHost {
                         msg.sender.display_name, self.shared.config.command_prefix, data.command
                     );
                     self.queue.offer(
-                        Job::Send(vec![runner::reply_action(&data, text)]),
+                        Job::Send(key.clone(), vec![runner::reply_action(&data, text)]),
                         "a cooldown answer",
                     );
                 }
@@ -590,7 +600,10 @@ impl ScriptHost {
             };
             let data = chat_data(&dummy_tag(), msg, "redeem", "");
             self.queue.offer(
-                Job::Send(vec![runner::reply_action(&data, text)]),
+                Job::Send(
+                    Arc::from("builtin/redeem"),
+                    vec![runner::reply_action(&data, text)],
+                ),
                 "the reward list",
             );
             return Outcome::Builtin;
@@ -703,12 +716,12 @@ fn chat_data(script: &loader::Script, msg: &ChatMessage, command: &str, args: &s
 /// `twitch-bot check`: every problem in every script under `dir`, located `file:line:col`.
 pub fn check_dir(dir: &Path) -> Vec<ScriptError> {
     if !dir.is_dir() {
-        return vec![ScriptError {
-            file: dir.display().to_string(),
-            line: 0,
-            col: 0,
-            message: "the scripts folder does not exist".into(),
-        }];
+        return vec![ScriptError::load(
+            &dir.display().to_string(),
+            0,
+            0,
+            "the scripts folder does not exist",
+        )];
     }
     let limits = Limits::default();
     let engine = engine::build(&limits);
@@ -721,12 +734,12 @@ pub fn check_dir(dir: &Path) -> Vec<ScriptError> {
             for name in std::iter::once(&script.name).chain(&c.aliases) {
                 let name = name.trim().trim_start_matches('!').to_lowercase();
                 if let Some(other) = names.insert(name.clone(), script.file.clone()) {
-                    errors.push(ScriptError {
-                        file: script.file.clone(),
-                        line: 1,
-                        col: 1,
-                        message: format!("!{name} is also claimed by {other}"),
-                    });
+                    errors.push(ScriptError::load(
+                        &script.file,
+                        1,
+                        1,
+                        format!("!{name} is also claimed by {other}"),
+                    ));
                 }
             }
         }

@@ -1,10 +1,18 @@
-//! Running scripts off the async runtime: worker threads fed by one bounded queue. The caller
-//! (the dispatcher) only matches and checks, then enqueues; a full queue drops the run with a
-//! warning rather than ever blocking chat. Cost is charged here, before `run`, and refunded if
-//! `run` fails; a failed run's actions are discarded.
+//! Running scripts off the async runtime: a pool of script threads fed by one bounded queue, with
+//! a lane per script. The caller (the dispatcher) only matches and checks, then enqueues; a full
+//! queue drops the run with a warning rather than ever blocking chat.
+//!
+//! Runs of one script go through its lane one at a time, in order (scripts read, change and
+//! write their store); runs of different scripts share the threads. A run that waits on the
+//! network lends its place: while it waits and others are queued, an extra thread (at most as
+//! many as the base threads) takes them. Each run is caught if it panics and reported like a
+//! failed run; a thread that dies anyway is replaced.
+//!
+//! Cost is charged here, before `run`, and refunded if `run` fails; a failed run's actions are
+//! discarded.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use rhai::{CallFnOptions, Dynamic, Scope};
 
@@ -13,8 +21,8 @@ use crate::action::Action;
 use super::Shared;
 use super::api::{Ctx, CtxData};
 use super::checks::Reservation;
-use super::engine::RunGuard;
-use super::loader::{Script, runtime_error};
+use super::engine::{RunGuard, WaitHook};
+use super::loader::{ErrorKind, Script, ScriptError, runtime_error};
 use super::stores::{StoreError, UserRef};
 
 /// Points charged before a run.
@@ -35,13 +43,24 @@ pub(crate) struct RunJob {
 /// Work for the script threads.
 pub(crate) enum Job {
     Run(Box<RunJob>),
-    /// Actions decided by the caller (refusal answers), sent in queue order.
-    Send(Vec<Action>),
+    /// Actions decided by the caller (refusal answers), sent in the order of the lane named.
+    Send(Arc<str>, Vec<Action>),
     /// `!reload`: reload everything and answer in chat.
     Reload {
         channel: compact_str::CompactString,
         reply_to: compact_str::CompactString,
     },
+}
+
+impl Job {
+    /// The lane the job runs in: its script's key.
+    fn lane(&self) -> Arc<str> {
+        match self {
+            Job::Run(run) => run.script.tag.clone(),
+            Job::Send(lane, _) => lane.clone(),
+            Job::Reload { .. } => Arc::from("builtin/reload"),
+        }
+    }
 }
 
 /// Where actions go.
@@ -67,64 +86,242 @@ impl<F: Fn(Action) + Send + Sync> ActionSink for FnSink<F> {
     }
 }
 
-/// The queue's sending side.
+/// The queue's sending side; dropping it lets the threads finish what is queued and end.
 pub(crate) struct Queue {
-    tx: SyncSender<Job>,
+    pool: Arc<Pool>,
 }
 
 impl Queue {
     /// Enqueues without waiting; `false` (and a warning) when the queue is full or closed.
     pub fn offer(&self, job: Job, what: &str) -> bool {
-        match self.tx.try_send(job) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!("script queue full: dropped {what}");
-                false
+        self.pool.offer(job, what)
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.pool.lock().closed = true;
+        self.pool.work.notify_all();
+    }
+}
+
+/// The jobs waiting, by lane, and who is doing what.
+#[derive(Default)]
+struct PoolState {
+    lanes: HashMap<Arc<str>, VecDeque<Job>>,
+    /// Lanes with jobs waiting and no run going, oldest first.
+    ready: VecDeque<Arc<str>>,
+    /// Lanes with a run going.
+    running: HashSet<Arc<str>>,
+    queued: usize,
+    /// Threads waiting for work.
+    idle: usize,
+    /// Runs waiting on the network.
+    waiting: usize,
+    /// Extra threads alive.
+    extra: usize,
+    next_thread: usize,
+    closed: bool,
+}
+
+struct Pool {
+    shared: Arc<Shared>,
+    state: Mutex<PoolState>,
+    work: Condvar,
+    capacity: usize,
+    /// The most extra threads lent to queued scripts while runs wait on the network.
+    max_extra: usize,
+}
+
+/// Starts `workers` script threads on a queue of `capacity` jobs.
+pub(crate) fn start(shared: Arc<Shared>, capacity: usize, workers: usize) -> Queue {
+    let workers = workers.max(1);
+    let pool = Arc::new(Pool {
+        shared,
+        state: Mutex::new(PoolState::default()),
+        work: Condvar::new(),
+        capacity: capacity.max(1),
+        max_extra: workers,
+    });
+    for _ in 0..workers {
+        let mut st = pool.lock();
+        pool.spawn(&mut st, false);
+    }
+    Queue { pool }
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // Every update of the state is a few field writes; a panic cannot leave it half done.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn offer(self: &Arc<Self>, job: Job, what: &str) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            tracing::warn!("script threads stopped: dropped {what}");
+            return false;
+        }
+        if st.queued >= self.capacity {
+            drop(st);
+            tracing::warn!("script queue full: dropped {what}");
+            return false;
+        }
+        let lane = job.lane();
+        let jobs = st.lanes.entry(lane.clone()).or_default();
+        jobs.push_back(job);
+        let first = jobs.len() == 1;
+        st.queued += 1;
+        if first && !st.running.contains(&lane) {
+            st.ready.push_back(lane);
+            self.work.notify_one();
+        }
+        self.lend(&mut st);
+        true
+    }
+
+    /// Starts an extra thread when runs wait on the network, nobody is free and scripts queue.
+    fn lend(self: &Arc<Self>, st: &mut PoolState) {
+        if st.idle == 0
+            && !st.ready.is_empty()
+            && st.extra < st.waiting.min(self.max_extra)
+            && !st.closed
+        {
+            st.extra += 1;
+            self.spawn(st, true);
+        }
+    }
+
+    /// Starts a thread (`extra`: one that ends when there is no work left).
+    fn spawn(self: &Arc<Self>, st: &mut PoolState, extra: bool) {
+        let n = st.next_thread;
+        st.next_thread = n.wrapping_add(1);
+        let pool = self.clone();
+        let name = if extra {
+            format!("scripts-x{n}")
+        } else {
+            format!("scripts-{n}")
+        };
+        let started = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || worker(&pool, extra));
+        if let Err(e) = started {
+            tracing::error!("cannot start a script thread: {e}");
+            if extra {
+                st.extra = st.extra.saturating_sub(1);
             }
-            Err(TrySendError::Disconnected(_)) => {
-                tracing::warn!("script threads stopped: dropped {what}");
-                false
+        }
+    }
+
+    /// The next job and its lane, marked running; `None` when the thread should end.
+    fn next(&self, extra: bool) -> Option<(Arc<str>, Job)> {
+        let mut st = self.lock();
+        loop {
+            while let Some(lane) = st.ready.pop_front() {
+                let Some(job) = st.lanes.get_mut(&lane).and_then(VecDeque::pop_front) else {
+                    st.lanes.remove(&lane);
+                    continue;
+                };
+                st.queued = st.queued.saturating_sub(1);
+                st.running.insert(lane.clone());
+                return Some((lane, job));
             }
+            if st.closed {
+                return None;
+            }
+            if extra {
+                st.extra = st.extra.saturating_sub(1);
+                return None;
+            }
+            st.idle += 1;
+            st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.idle = st.idle.saturating_sub(1);
+        }
+    }
+
+    /// Ends the run going in `lane`; its next job (if any) becomes ready.
+    fn release(&self, lane: &Arc<str>) {
+        let mut st = self.lock();
+        st.running.remove(lane);
+        if st.lanes.get(lane).is_some_and(|jobs| !jobs.is_empty()) {
+            st.ready.push_back(lane.clone());
+            self.work.notify_one();
+        } else {
+            st.lanes.remove(lane);
         }
     }
 }
 
-/// Starts `workers` script threads on a queue of `capacity` jobs.
-pub(crate) fn start(
-    shared: Arc<Shared>,
-    capacity: usize,
-    workers: usize,
-) -> (Queue, Vec<std::thread::JoinHandle<()>>) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(capacity.max(1));
-    let rx = Arc::new(Mutex::new(rx));
-    let handles = (0..workers.max(1))
-        .filter_map(|i| {
-            let shared = shared.clone();
-            let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("scripts-{i}"))
-                .spawn(move || worker(&shared, &rx))
-                .map_err(|e| tracing::error!("cannot start a script thread: {e}"))
-                .ok()
-        })
-        .collect();
-    (Queue { tx }, handles)
+/// The hook a run gets: counts the runs waiting on the network and lends an extra thread when
+/// one starts waiting while scripts queue behind it.
+struct Lender(Arc<Pool>);
+
+impl WaitHook for Lender {
+    fn waiting(&self, started: bool) {
+        let mut st = self.0.lock();
+        if started {
+            st.waiting += 1;
+            self.0.lend(&mut st);
+        } else {
+            st.waiting = st.waiting.saturating_sub(1);
+        }
+    }
 }
 
-fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
-    loop {
-        let job = {
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            rx.recv()
-        };
-        let Ok(job) = job else {
+/// Releases the lane when the run ends, also when it ends in a panic.
+struct LaneGuard<'a> {
+    pool: &'a Pool,
+    lane: Arc<str>,
+}
+
+impl Drop for LaneGuard<'_> {
+    fn drop(&mut self) {
+        self.pool.release(&self.lane);
+    }
+}
+
+/// Replaces the thread when it dies in a panic the run's own catch did not cover.
+struct ThreadGuard<'a> {
+    pool: &'a Arc<Pool>,
+    extra: bool,
+}
+
+impl Drop for ThreadGuard<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
             return;
+        }
+        let mut st = self.pool.lock();
+        if self.extra {
+            st.extra = st.extra.saturating_sub(1);
+            tracing::error!("an extra script thread stopped after a panic");
+        } else if !st.closed {
+            tracing::error!("a script thread stopped after a panic; starting a new one");
+            self.pool.spawn(&mut st, false);
+        }
+    }
+}
+
+fn worker(pool: &Arc<Pool>, extra: bool) {
+    let _guard = ThreadGuard { pool, extra };
+    while let Some((lane, job)) = pool.next(extra) {
+        let _lane = LaneGuard {
+            pool: pool.as_ref(),
+            lane,
         };
+        let shared = &pool.shared;
         match job {
-            Job::Run(run) => run_job(shared, *run),
-            Job::Send(actions) => actions.into_iter().for_each(|a| shared.sink.send(a)),
+            Job::Run(run) => run_job(pool, *run),
+            Job::Send(_, actions) => actions.into_iter().for_each(|a| shared.sink.send(a)),
             Job::Reload { channel, reply_to } => {
-                let report = shared.reload_all();
+                let report = match crate::integrations::notify::crash::catch(|| shared.reload_all())
+                {
+                    Ok(report) => report,
+                    Err(panic) => {
+                        tracing::error!("!reload failed inside the bot: {panic}");
+                        continue;
+                    }
+                };
                 let mut text = format!(
                     "Reloaded {} scripts ({} failed, {} removed).",
                     report.loaded, report.failed, report.removed
@@ -142,7 +339,8 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
     }
 }
 
-fn run_job(shared: &Shared, job: RunJob) {
+fn run_job(pool: &Arc<Pool>, job: RunJob) {
+    let shared = &pool.shared;
     let RunJob {
         script,
         data,
@@ -169,21 +367,43 @@ fn run_job(shared: &Shared, job: RunJob) {
         return;
     }
     let ctx = Ctx::new(data, shared.services.clone());
-    let result = {
+    let limits = &shared.config.limits;
+    // A panic inside the run (a bug in the bot, reached through a script) fails this run only.
+    let result = crate::integrations::notify::crash::catch(|| {
         let _running = RunGuard::enter(
             script.tag.clone(),
-            shared.config.limits.max_run_time,
+            limits.max_run_time,
             Some(script.constants.clone()),
+        )
+        .with_network(
+            limits.max_network_time,
+            limits.max_network_calls,
+            Some(Arc::new(Lender(pool.clone()))),
         );
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        shared.engine.call_fn_with_options::<Dynamic>(
-            options,
-            &mut Scope::new(),
-            &script.ast,
-            "run",
-            (ctx.clone(),),
-        )
-    };
+        shared
+            .engine
+            .call_fn_with_options::<Dynamic>(
+                options,
+                &mut Scope::new(),
+                &script.ast,
+                "run",
+                (ctx.clone(),),
+            )
+            .map_err(|err| runtime_error(&script.file, &err, script.run_pos))
+    })
+    .unwrap_or_else(|panic| {
+        Err(ScriptError {
+            kind: ErrorKind::Internal,
+            ..ScriptError::at(
+                &script.file,
+                script.run_pos,
+                format!(
+                    "the bot failed while running this script (a bug, please report it): {panic}"
+                ),
+            )
+        })
+    });
     match result {
         Ok(_) => {
             shared.clear_run_error(&script);
@@ -192,8 +412,11 @@ fn run_job(shared: &Shared, job: RunJob) {
             }
         }
         Err(err) => {
-            let err = runtime_error(&script.file, &err, script.run_pos);
-            tracing::warn!(script = %script.tag, "run failed: {err}");
+            if err.kind == ErrorKind::Internal {
+                tracing::error!(script = %script.tag, "run failed: {err}");
+            } else {
+                tracing::warn!(script = %script.tag, "run failed: {err}");
+            }
             shared.record_run_error(&script, err);
             if let Some(c) = charge
                 && let Err(e) = shared.services.points.add(

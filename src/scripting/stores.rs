@@ -264,11 +264,27 @@ impl Cache for MemoryCache {
         if entries.len() >= CACHE_SWEEP_AT {
             entries.retain(|_, (_, until)| until.is_none_or(|u| u > now));
         }
-        entries.insert(key.to_owned(), (value, ttl.map(|t| now + t)));
+        // A lifespan past what the clock can hold is as good as none.
+        entries.insert(
+            key.to_owned(),
+            (value, ttl.and_then(|t| now.checked_add(t))),
+        );
     }
 
     fn remove(&self, key: &str) -> bool {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.remove(key).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_lifespan_past_what_the_clock_holds_keeps_the_entry() {
+        let cache = MemoryCache::new();
+        cache.set("k", Value::from(1), Some(Duration::MAX));
+        assert_eq!(cache.get("k"), Some(Value::from(1)));
     }
 }

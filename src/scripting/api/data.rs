@@ -43,7 +43,9 @@ mod data_api {
 
     use super::{CacheApi, PointsApi, StoreApi};
     use crate::event::{Permission, Roles};
-    use crate::scripting::api::{Ctx, ScriptUser, from_json, resolve_user, to_json};
+    use crate::scripting::api::{
+        Ctx, MAX_CACHE_SECS, ScriptUser, amount_ok, from_json, resolve_user, to_json,
+    };
 
     // ---- the viewer ----
 
@@ -150,6 +152,7 @@ mod data_api {
         who: Dynamic,
         amount: INT,
     ) -> Result<INT, Box<EvalAltResult>> {
+        let amount = amount_ok(amount)?;
         let user = resolve_user(p.0.services(), &who)?;
         let reason = format!("script {}", p.0.data().script);
         p.0.services()
@@ -165,6 +168,7 @@ mod data_api {
         who: Dynamic,
         amount: INT,
     ) -> Result<bool, Box<EvalAltResult>> {
+        let amount = amount_ok(amount)?;
         let user = resolve_user(p.0.services(), &who)?;
         let reason = format!("script {}", p.0.data().script);
         match p.0.services().points.take(&user.to_ref(), amount, &reason) {
@@ -293,7 +297,7 @@ mod data_api {
         c.0.services().cache.set(key, json, None);
         Ok(())
     }
-    /// Keeps the entry for `seconds`.
+    /// Keeps the entry for `seconds` (at most 30 days; longer is kept 30 days).
     #[rhai_fn(name = "set", pure, return_raw)]
     pub fn cache_set_ttl(
         c: &mut CacheApi,
@@ -301,14 +305,37 @@ mod data_api {
         value: Dynamic,
         seconds: INT,
     ) -> Result<(), Box<EvalAltResult>> {
-        super::key_ok(key)?;
-        if seconds <= 0 {
+        let Ok(secs) = u64::try_from(seconds) else {
             return Err(format!("a lifespan must be positive, not {seconds}").into());
+        };
+        set_for(c, key, value, secs as f64)
+    }
+    /// Keeps the entry for `seconds`, a fraction allowed.
+    #[rhai_fn(name = "set", pure, return_raw)]
+    pub fn cache_set_ttl_float(
+        c: &mut CacheApi,
+        key: &str,
+        value: Dynamic,
+        seconds: rhai::FLOAT,
+    ) -> Result<(), Box<EvalAltResult>> {
+        set_for(c, key, value, seconds)
+    }
+    fn set_for(
+        c: &mut CacheApi,
+        key: &str,
+        value: Dynamic,
+        seconds: f64,
+    ) -> Result<(), Box<EvalAltResult>> {
+        super::key_ok(key)?;
+        if seconds.is_nan() || seconds <= 0.0 {
+            return Err(
+                format!("a lifespan must be a positive number of seconds, not {seconds}").into(),
+            );
         }
+        // Also turns +inf and huge numbers into the longest lifespan.
+        let ttl = Duration::from_secs_f64(seconds.min(MAX_CACHE_SECS as f64));
         let json = to_json(&value)?;
-        c.0.services()
-            .cache
-            .set(key, json, Some(Duration::from_secs(seconds as u64)));
+        c.0.services().cache.set(key, json, Some(ttl));
         Ok(())
     }
     #[rhai_fn(name = "remove", pure)]

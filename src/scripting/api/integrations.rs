@@ -84,6 +84,7 @@ fn login_of(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
 mod integrations_api {
     use super::{Discord, Hotkey, Obs, Sound, Twitch, Zmq, call, json, login_of, twitch_api};
     use crate::scripting::api::{Ctx, to_json};
+    use crate::scripting::engine::network_call;
     use rhai::{FLOAT, INT};
 
     #[rhai_fn(get = "obs", pure)]
@@ -246,6 +247,9 @@ mod integrations_api {
         if file.is_empty() || file.starts_with('.') || file.contains(['/', '\\']) {
             return Err(format!("`{file}` is not a file name in the sounds folder").into());
         }
+        if volume.is_nan() {
+            return Err("a volume must be a number from 0.0 to 1.0, not NaN".into());
+        }
         let up = s.0.services().integrations.sound;
         let volume = volume.clamp(0.0, 1.0);
         call(
@@ -256,6 +260,15 @@ mod integrations_api {
             "play",
             json!({ "file": file, "volume": volume }),
         )
+    }
+    /// Plays a file at a whole-number volume (0 or 1; anything else is clamped).
+    #[rhai_fn(name = "play", pure, return_raw)]
+    pub fn sound_play_int_volume(
+        s: &mut Sound,
+        file: &str,
+        volume: INT,
+    ) -> Result<(), Box<EvalAltResult>> {
+        sound_play_volume(s, file, volume.clamp(0, 1) as FLOAT)
     }
     /// Skips the sound playing now.
     #[rhai_fn(name = "skip", pure, return_raw)]
@@ -300,9 +313,15 @@ mod integrations_api {
 
     /// The live stream as `#{ started_at, uptime, title, game, viewers }`, `()` when offline.
     #[rhai_fn(name = "stream", pure, return_raw)]
-    pub fn twitch_stream(t: &mut Twitch) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_stream(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let api = twitch_api(&t.0)?;
-        let Some(s) = api.stream()? else {
+        let Some(s) = network_call(cx.call_position(), "ctx.twitch.stream", move || {
+            api.stream()
+        })?
+        else {
             return Ok(Dynamic::UNIT);
         };
         let now = crate::scripting::api::helpers::unix_now();
@@ -310,7 +329,7 @@ mod integrations_api {
         m.insert("started_at".into(), Dynamic::from_int(s.started_at));
         m.insert(
             "uptime".into(),
-            Dynamic::from_int((now - s.started_at).max(0)),
+            Dynamic::from_int(now.saturating_sub(s.started_at).max(0)),
         );
         m.insert("title".into(), Dynamic::from(s.title));
         m.insert("game".into(), Dynamic::from(s.game));
@@ -322,28 +341,51 @@ mod integrations_api {
     }
     /// When the viewer followed (unix seconds), `()` if they do not follow.
     #[rhai_fn(name = "followed_at", pure, return_raw)]
-    pub fn twitch_followed_at(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_followed_at(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+        who: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let login = login_of(&who)?;
         let api = twitch_api(&t.0)?;
-        Ok(api
-            .followed_at(&login)?
-            .map_or(Dynamic::UNIT, Dynamic::from_int))
+        Ok(
+            network_call(cx.call_position(), "ctx.twitch.followed_at", move || {
+                api.followed_at(&login)
+            })?
+            .map_or(Dynamic::UNIT, Dynamic::from_int),
+        )
     }
     /// When the account was created (unix seconds), `()` if it does not exist.
     #[rhai_fn(name = "created_at", pure, return_raw)]
-    pub fn twitch_created_at(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_created_at(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+        who: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let login = login_of(&who)?;
         let api = twitch_api(&t.0)?;
-        Ok(api
-            .created_at(&login)?
-            .map_or(Dynamic::UNIT, Dynamic::from_int))
+        Ok(
+            network_call(cx.call_position(), "ctx.twitch.created_at", move || {
+                api.created_at(&login)
+            })?
+            .map_or(Dynamic::UNIT, Dynamic::from_int),
+        )
     }
     /// The category the channel last streamed, `()` if unknown.
     #[rhai_fn(name = "last_game", pure, return_raw)]
-    pub fn twitch_last_game(t: &mut Twitch, who: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn twitch_last_game(
+        cx: NativeCallContext,
+        t: &mut Twitch,
+        who: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let login = login_of(&who)?;
         let api = twitch_api(&t.0)?;
-        Ok(api.last_game(&login)?.map_or(Dynamic::UNIT, Dynamic::from))
+        Ok(
+            network_call(cx.call_position(), "ctx.twitch.last_game", move || {
+                api.last_game(&login)
+            })?
+            .map_or(Dynamic::UNIT, Dynamic::from),
+        )
     }
     /// Twitch's own /shoutout for another channel.
     #[rhai_fn(name = "shoutout", pure, return_raw)]

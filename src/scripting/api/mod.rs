@@ -1,6 +1,10 @@
 //! The typed API scripts see: `ctx` (a handle, Arc inside, so methods act on the one context of
 //! the run), the viewer, points, stores, cache, integrations and helpers. Each area registers its
 //! own Rhai module; calls only read through [`Services`] or queue [`Action`]s — never a socket.
+//!
+//! A call that waits on the network (`ctx.twitch.*` today, any `ctx.http.*` later) goes through
+//! [`super::engine::network_call`]: it pauses the run's time, counts against the run's network
+//! time and calls, and lets another thread take the scripts queued meanwhile.
 
 mod ctx;
 mod data;
@@ -24,6 +28,21 @@ pub use value::{from_json, to_json};
 
 /// Most actions one run may queue: a script cannot flood chat from a loop.
 pub const MAX_ACTIONS_PER_RUN: usize = 20;
+
+/// The most points one call moves, and the largest `COST`: a trillion.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// The longest lifespan of a cache entry, in seconds: 30 days.
+pub const MAX_CACHE_SECS: u64 = 30 * 86_400;
+
+/// A points amount from a script: 1 to [`MAX_AMOUNT`].
+pub(crate) fn amount_ok(amount: rhai::INT) -> Result<i64, Box<EvalAltResult>> {
+    if (1..=MAX_AMOUNT).contains(&amount) {
+        Ok(amount)
+    } else {
+        Err(format!("an amount of points must be 1 to {MAX_AMOUNT}, not {amount}").into())
+    }
+}
 
 /// Which integrations are up; a call to one that is not answers with a script error.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
