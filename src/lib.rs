@@ -18,6 +18,7 @@
 
 pub mod action;
 pub mod app;
+pub mod backoff;
 pub mod cache;
 pub mod cli;
 pub mod config;
