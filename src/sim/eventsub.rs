@@ -356,13 +356,19 @@ impl FakeTwitchApi {
 
     /// Sends `session_reconnect` to every socket; the new URL carries the session over.
     pub async fn send_reconnect(&self) {
+        let base = self.eventsub_url();
+        self.reconnect_each(|id| format!("{base}?reconnect={id}"))
+            .await;
+    }
+
+    /// Sends every socket a `session_reconnect` whose `reconnect_url` is `url_for(session id)`.
+    async fn reconnect_each(&self, url_for: impl Fn(&str) -> String) {
         for (id, tx) in self.state.eventsub.senders() {
-            let url = format!("{}?reconnect={id}", self.eventsub_url());
             let text = envelope(
                 &self.state.eventsub.next_id("msg"),
                 "session_reconnect",
                 json!({}),
-                session_json(&id, "reconnecting", None, Some(url)),
+                session_json(&id, "reconnecting", None, Some(url_for(&id))),
             );
             let _ = tx.send(OutMsg(Out::Text(text))).await;
         }
@@ -371,15 +377,7 @@ impl FakeTwitchApi {
     /// Sends `session_reconnect` with `url` as the `reconnect_url` to every socket, whatever
     /// host it names (Twitch only ever names its own; a client must not follow another).
     pub async fn send_reconnect_to(&self, url: &str) {
-        for (id, tx) in self.state.eventsub.senders() {
-            let text = envelope(
-                &self.state.eventsub.next_id("msg"),
-                "session_reconnect",
-                json!({}),
-                session_json(&id, "reconnecting", None, Some(url.to_string())),
-            );
-            let _ = tx.send(OutMsg(Out::Text(text))).await;
-        }
+        self.reconnect_each(|_| url.to_string()).await;
     }
 
     /// The next `n` EventSub sockets are upgraded but never get their `session_welcome`.
