@@ -551,6 +551,40 @@ fn reconnect_urls_must_stay_on_the_configured_domain_and_keep_tls() {
 }
 
 #[tokio::test]
+async fn a_lost_grant_stops_the_subscription_round_with_one_clear_report() {
+    let mut s = setup().await;
+    subscribed(&s).await;
+    s.api.revoke_all();
+    let posts = |api: &FakeTwitchApi| {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/eventsub/subscriptions")
+            .count()
+    };
+    let before = posts(&s.api);
+    s.api.drop_eventsub_sockets().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut reason = None;
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, s.rx.recv()).await {
+        if let Event::Connection(c) = ev
+            && c.service == Service::EventSub
+            && let ConnectionState::Down { reason: r } = c.state
+        {
+            reason = Some(r);
+            break;
+        }
+    }
+    let reason = reason.expect("the lost grant is reported");
+    assert!(reason.contains("twitch-bot auth"), "{reason}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        posts(&s.api) - before,
+        1,
+        "one refused creation, not one per type nor a retry loop"
+    );
+}
+
+#[tokio::test]
 async fn subscriptions_helix_failed_to_create_are_created_once_it_answers() {
     // The first subscription's call and its four retries get 500, the next call's first try too.
     let s = setup_with(10, |api| api.fail_next_with(6, 500)).await;

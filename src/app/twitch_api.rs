@@ -198,7 +198,12 @@ async fn ids_forever(
             Ok(ids) => return Some(ids),
             Err(e) => e,
         };
-        let reason = format!("cannot look up #{channel} and {bot_login}: {e}");
+        let hint = if e.status() == Some(404) {
+            "; check `username` and `owner` in configs/bot.yaml (or --channel)"
+        } else {
+            ""
+        };
+        let reason = format!("cannot look up #{channel} and {bot_login}: {e}{hint}");
         if is_grant_error(&e) {
             error!("the Twitch API side stops: {reason}");
             helix_state(events, ConnectionState::Down { reason }).await;

@@ -671,8 +671,13 @@ impl Client {
                     self.refused.insert(kind, why);
                 }
                 Err(e) if is_grant_error(&e) => {
-                    // Said once by the token validator and the API side; retrying cannot help.
-                    warn!("EventSub: cannot create {kind}: {e}");
+                    // Retrying cannot help, and every other type would fail the same way.
+                    error!("EventSub: no subscription can be created: {e}");
+                    self.health(ConnectionState::Down {
+                        reason: format!("cannot create subscriptions: {e}"),
+                    })
+                    .await;
+                    break;
                 }
                 Err(e) => {
                     // Helix is failing: keep this type and the rest for the next round rather
