@@ -129,6 +129,20 @@ async fn next_channel(
     }
 }
 
+/// The reason of the next EventSub "down" health event, within `secs`.
+async fn eventsub_down(rx: &mut EventReceiver, secs: u64) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let Event::Connection(c) = ev
+            && c.service == Service::EventSub
+            && let ConnectionState::Down { reason } = c.state
+        {
+            return Some(reason);
+        }
+    }
+    None
+}
+
 async fn subscribed(s: &Setup) {
     let n = DEFAULT_SUBSCRIPTIONS.len();
     assert!(
@@ -371,17 +385,7 @@ async fn a_revocation_is_surfaced() {
     s.api
         .revoke("channel.follow", "authorization_revoked")
         .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut reason = None;
-    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, s.rx.recv()).await {
-        if let Event::Connection(c) = ev
-            && c.service == Service::EventSub
-            && let ConnectionState::Down { reason: r } = c.state
-        {
-            reason = Some(r);
-            break;
-        }
-    }
+    let reason = eventsub_down(&mut s.rx, 5).await;
     let reason = reason.expect("a health event");
     assert!(
         reason.contains("channel.follow") && reason.contains("authorization_revoked"),
@@ -563,17 +567,7 @@ async fn a_lost_grant_stops_the_subscription_round_with_one_clear_report() {
     };
     let before = posts(&s.api);
     s.api.drop_eventsub_sockets().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut reason = None;
-    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, s.rx.recv()).await {
-        if let Event::Connection(c) = ev
-            && c.service == Service::EventSub
-            && let ConnectionState::Down { reason: r } = c.state
-        {
-            reason = Some(r);
-            break;
-        }
-    }
+    let reason = eventsub_down(&mut s.rx, 5).await;
     let reason = reason.expect("the lost grant is reported");
     assert!(reason.contains("twitch-bot auth"), "{reason}");
     tokio::time::sleep(Duration::from_secs(2)).await;
