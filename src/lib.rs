@@ -19,6 +19,7 @@
 
 pub mod action;
 pub mod app;
+pub mod backoff;
 pub mod cache;
 pub mod check;
 pub mod cli;

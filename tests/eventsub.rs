@@ -35,6 +35,19 @@ impl Drop for Setup {
 }
 
 async fn setup_with(keepalive_secs: u64, prepare: impl FnOnce(&FakeTwitchApi)) -> Setup {
+    let config = EventSubConfig {
+        keepalive_margin_secs: 1,
+        max_backoff_secs: 1,
+        ..EventSubConfig::default()
+    };
+    setup_config(keepalive_secs, config, prepare).await
+}
+
+async fn setup_config(
+    keepalive_secs: u64,
+    config: EventSubConfig,
+    prepare: impl FnOnce(&FakeTwitchApi),
+) -> Setup {
     let api = FakeTwitchApi::start(FakeApiOptions {
         keepalive_secs,
         ..FakeApiOptions::default()
@@ -67,11 +80,7 @@ async fn setup_with(keepalive_secs: u64, prepare: impl FnOnce(&FakeTwitchApi)) -
         ws_url: api.eventsub_url(),
         subscriptions_url: format!("{}/eventsub/subscriptions", api.helix_url()),
         broadcaster_id: BROADCASTER_ID.into(),
-        config: EventSubConfig {
-            keepalive_margin_secs: 1,
-            max_backoff_secs: 1,
-            ..EventSubConfig::default()
-        },
+        config,
     };
     let (tx, rx) = queue::channel(256);
     let stop = CancellationToken::new();
@@ -118,6 +127,20 @@ async fn next_channel(
             return Some(*c);
         }
     }
+}
+
+/// The reason of the next EventSub "down" health event, within `secs`.
+async fn eventsub_down(rx: &mut EventReceiver, secs: u64) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let Event::Connection(c) = ev
+            && c.service == Service::EventSub
+            && let ConnectionState::Down { reason } = c.state
+        {
+            return Some(reason);
+        }
+    }
+    None
 }
 
 async fn subscribed(s: &Setup) {
@@ -362,17 +385,7 @@ async fn a_revocation_is_surfaced() {
     s.api
         .revoke("channel.follow", "authorization_revoked")
         .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut reason = None;
-    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, s.rx.recv()).await {
-        if let Event::Connection(c) = ev
-            && c.service == Service::EventSub
-            && let ConnectionState::Down { reason: r } = c.state
-        {
-            reason = Some(r);
-            break;
-        }
-    }
+    let reason = eventsub_down(&mut s.rx, 5).await;
     let reason = reason.expect("a health event");
     assert!(
         reason.contains("channel.follow") && reason.contains("authorization_revoked"),
@@ -424,6 +437,157 @@ async fn a_refused_subscription_is_reported_once_naming_the_scope_and_not_retrie
         .count();
     assert_eq!(cheer_posts, 1);
     assert_eq!(s.handle.status().refused.len(), 1, "reported once");
+}
+
+#[tokio::test]
+async fn a_welcome_that_never_comes_is_given_up_after_ten_seconds() {
+    // The default margin: a client that only had its keepalive watchdog would wait 10 + 5 s.
+    let config = EventSubConfig {
+        max_backoff_secs: 1,
+        ..EventSubConfig::default()
+    };
+    let s = setup_config(10, config, |api| api.stall_welcomes(1)).await;
+    assert!(
+        eventually(15, || s.api.eventsub_connections().len() >= 2).await,
+        "a second connection after the stalled one"
+    );
+    let conns = s.api.eventsub_connections();
+    let gap = conns[1].0 - conns[0].0;
+    assert!(
+        gap >= Duration::from_millis(9_900) && gap <= Duration::from_secs(12),
+        "the stalled handshake was given up after 10 s (plus under 1 s of back-off): {gap:?}"
+    );
+    subscribed(&s).await;
+}
+
+#[tokio::test]
+async fn a_session_reconnect_to_another_host_is_refused_for_the_configured_url() {
+    let mut s = setup().await;
+    subscribed(&s).await;
+    let old = s.handle.status().session_id.expect("connected");
+    let configured = s.api.eventsub_url();
+    let port = configured
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .expect("port");
+    // The same fake under another host name: a client following it would carry its session.
+    s.api
+        .send_reconnect_to(&format!("ws://localhost:{port}/ws?reconnect={old}"))
+        .await;
+    assert!(
+        eventually(10, || s
+            .handle
+            .status()
+            .session_id
+            .is_some_and(|id| id != old))
+        .await,
+        "a new session on the configured URL"
+    );
+    let new = s.handle.status().session_id.expect("connected");
+    let n = DEFAULT_SUBSCRIPTIONS.len();
+    assert!(
+        eventually(10, || {
+            let subs = s.api.subscriptions();
+            subs.iter().filter(|x| x.session_id == new).count() == n
+        })
+        .await,
+        "every subscription created again on the new session"
+    );
+    let hosts: Vec<String> = s
+        .api
+        .eventsub_connections()
+        .into_iter()
+        .map(|(_, host)| host)
+        .collect();
+    assert!(
+        hosts.iter().all(|h| h.starts_with("127.0.0.1:")),
+        "never connected to the other host: {hosts:?}"
+    );
+    s.api.fire_sample("channel.follow").await;
+    let ev = next_channel(&mut s.rx, 5).await.expect("follow arrives");
+    assert_eq!(ev.kind, ChannelEventKind::Follow);
+}
+
+#[test]
+fn reconnect_urls_must_stay_on_the_configured_domain_and_keep_tls() {
+    let twitch = "wss://eventsub.wss.twitch.tv/ws";
+    assert!(eventsub::reconnect_allowed(
+        twitch,
+        "wss://eventsub.wss.twitch.tv/ws?challenge=abc"
+    ));
+    assert!(eventsub::reconnect_allowed(
+        twitch,
+        "wss://eventsub-backup.twitch.tv/ws"
+    ));
+    assert!(eventsub::reconnect_allowed(twitch, "wss://twitch.tv/ws"));
+    assert!(!eventsub::reconnect_allowed(
+        twitch,
+        "ws://eventsub.wss.twitch.tv/ws"
+    ));
+    assert!(!eventsub::reconnect_allowed(
+        twitch,
+        "wss://eviltwitch.tv/ws"
+    ));
+    assert!(!eventsub::reconnect_allowed(
+        twitch,
+        "wss://twitch.tv.example.com/ws"
+    ));
+    assert!(!eventsub::reconnect_allowed(twitch, "https://twitch.tv/ws"));
+    assert!(!eventsub::reconnect_allowed(twitch, "not a url"));
+    let local = "ws://127.0.0.1:8080/ws";
+    assert!(eventsub::reconnect_allowed(
+        local,
+        "ws://127.0.0.1:9090/ws?reconnect=x"
+    ));
+    assert!(eventsub::reconnect_allowed(
+        local,
+        "wss://127.0.0.1:8080/ws"
+    ));
+    assert!(!eventsub::reconnect_allowed(
+        local,
+        "ws://localhost:8080/ws"
+    ));
+    assert!(!eventsub::reconnect_allowed(
+        local,
+        "ws://127.0.0.2:8080/ws"
+    ));
+}
+
+#[tokio::test]
+async fn a_lost_grant_stops_the_subscription_round_with_one_clear_report() {
+    let mut s = setup().await;
+    subscribed(&s).await;
+    s.api.revoke_all();
+    let posts = |api: &FakeTwitchApi| {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/eventsub/subscriptions")
+            .count()
+    };
+    let before = posts(&s.api);
+    s.api.drop_eventsub_sockets().await;
+    let reason = eventsub_down(&mut s.rx, 5).await;
+    let reason = reason.expect("the lost grant is reported");
+    assert!(reason.contains("twitch-bot auth"), "{reason}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        posts(&s.api) - before,
+        1,
+        "one refused creation, not one per type nor a retry loop"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_helix_failed_to_create_are_created_once_it_answers() {
+    // The first subscription's call and its four retries get 500, the next call's first try too.
+    let s = setup_with(10, |api| api.fail_next_with(6, 500)).await;
+    let n = DEFAULT_SUBSCRIPTIONS.len();
+    assert!(
+        eventually(15, || s.api.subscriptions().len() == n).await,
+        "all {n} subscriptions exist, got {}",
+        s.api.subscriptions().len()
+    );
 }
 
 fn notice(kind: UserNoticeKind, text: Option<&str>) -> UserNotice {

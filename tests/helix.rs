@@ -9,7 +9,7 @@ use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
 use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
 use twitch_bot::twitch::auth::{AuthClient, Tokens};
 use twitch_bot::twitch::emotes::{self, EmotesConfig};
-use twitch_bot::twitch::helix::{ChannelIds, Helix, HelixError, RetryPolicy};
+use twitch_bot::twitch::helix::{ChannelIds, Helix, HelixError, RetryPolicy, with_backoff};
 
 struct Setup {
     api: FakeTwitchApi,
@@ -135,6 +135,34 @@ async fn server_errors_are_retried_with_backoff_but_not_forever() {
     let err = s.helix.users(&["mybot"]).await.expect_err("gives up");
     assert_eq!(err.status(), Some(503));
     assert_eq!(s.api.requests().len(), 3 + 5, "first try plus four retries");
+}
+
+#[tokio::test]
+async fn a_start_up_call_outlasts_server_errors_but_stops_at_a_lost_grant() {
+    let s = setup().await;
+    // More 500s than one call's retries: only the start-up loop gets through.
+    s.api.fail_next_with(7, 500);
+    let users = with_backoff("users", Duration::from_secs(300), || {
+        s.helix.users(&["mybot"])
+    })
+    .await
+    .expect("answered once the errors stop");
+    assert_eq!(users.first().map(|u| u.id.as_str()), Some(BOT_ID));
+    assert_eq!(s.api.requests().len(), 8);
+
+    s.api.revoke_all();
+    let before = s.api.requests().len();
+    let err = tokio::time::timeout(
+        Duration::from_secs(5),
+        with_backoff("users", Duration::from_secs(300), || {
+            s.helix.users(&["mybot"])
+        }),
+    )
+    .await
+    .expect("a lost grant ends the loop at once")
+    .expect_err("revoked");
+    assert!(err.to_string().contains("twitch-bot auth"), "{err}");
+    assert_eq!(s.api.requests().len(), before + 1, "asked once");
 }
 
 #[tokio::test]

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::event::{ConnectionChange, ConnectionState, Event, Service};
 use crate::queue::EventSender;
@@ -17,7 +18,7 @@ use crate::storage::Storage;
 use crate::twitch::auth::{self, AuthClient, Tokens};
 use crate::twitch::emotes::{self, Emotes};
 use crate::twitch::eventsub::{self, Dedup, EventSubSettings, MemoryDedup};
-use crate::twitch::helix::{Helix, RetryPolicy, with_backoff};
+use crate::twitch::helix::{ChannelIds, Helix, RetryPolicy, is_grant_error};
 use crate::twitch::stream::{self, StreamHandle};
 
 /// What the rest of the app can use once the API side is up.
@@ -117,31 +118,11 @@ pub fn start(
     let has_broadcaster = !secrets.broadcaster.access_token.trim().is_empty();
     let shutdown = shutdown.clone();
     let task = tokio::spawn(async move {
-        let ids = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = with_backoff("channel ids", Duration::from_secs(300), || helix.resolve_ids(&bot_login, &channel)) => r,
-        };
-        let ids = match ids {
-            Ok(ids) => ids,
-            Err(e) => {
-                warn!("the Twitch API side stops: cannot look up #{channel} and {bot_login}: {e}");
-                let reason = format!("cannot look up #{channel} and {bot_login}: {e}");
-                let _ = events
-                    .send(Event::Connection(ConnectionChange {
-                        service: Service::Helix,
-                        state: ConnectionState::Down { reason },
-                    }))
-                    .await;
-                return;
-            }
+        let Some(ids) = ids_forever(&helix, &bot_login, &channel, &events, &shutdown).await else {
+            return;
         };
         info!(broadcaster_id = %ids.broadcaster_id, "Twitch API ready");
-        let _ = events
-            .send(Event::Connection(ConnectionChange {
-                service: Service::Helix,
-                state: ConnectionState::Connected,
-            }))
-            .await;
+        helix_state(&events, ConnectionState::Connected).await;
         helix.set_ids(ids.clone());
         let mut children = Vec::new();
         if eventsub_enabled && has_broadcaster {
@@ -187,4 +168,66 @@ pub fn start(
     });
     tasks.push(("twitch api", task));
     handles
+}
+
+async fn helix_state(events: &EventSender, state: ConnectionState) {
+    let _ = events
+        .send(Event::Connection(ConnectionChange {
+            service: Service::Helix,
+            state,
+        }))
+        .await;
+}
+
+/// Looks up the channel's and the bot's ids, retrying forever with jittered back-off (capped at
+/// a few seconds, since nothing works before the ids exist) on any failure but a lost grant,
+/// which is reported once and ends the API side. `None` on shutdown or a lost grant.
+async fn ids_forever(
+    helix: &Helix,
+    bot_login: &str,
+    channel: &str,
+    events: &EventSender,
+    shutdown: &CancellationToken,
+) -> Option<ChannelIds> {
+    let mut backoff = Backoff::new(Duration::from_secs(1), crate::backoff::START_CAP);
+    loop {
+        let answer = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = helix.resolve_ids(bot_login, channel) => r,
+        };
+        let e = match answer {
+            Ok(ids) => return Some(ids),
+            Err(e) => e,
+        };
+        let hint = if e.status() == Some(404) {
+            "; check `username` and `owner` in configs/bot.yaml (or --channel)"
+        } else {
+            ""
+        };
+        let reason = format!("cannot look up #{channel} and {bot_login}: {e}{hint}");
+        if is_grant_error(&e) {
+            error!("the Twitch API side stops: {reason}");
+            helix_state(events, ConnectionState::Down { reason }).await;
+            return None;
+        }
+        let wait = backoff.next_delay();
+        if backoff.failures() == 1 {
+            warn!("{reason}; retrying in the background until Twitch answers");
+        } else {
+            debug!("{reason}; next try in {wait:?}");
+        }
+        let retry_in_ms = wait.as_millis().try_into().unwrap_or(u64::MAX);
+        helix_state(
+            events,
+            ConnectionState::Reconnecting {
+                reason,
+                retry_in_ms,
+            },
+        )
+        .await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
 }

@@ -1,15 +1,17 @@
 //! The simulated EventSub WebSocket (`/ws`): `session_welcome`, keepalives, notifications in
 //! Twitch's exact envelope for subscribed types, `session_reconnect` and revocations, plus
-//! [`FakeTwitchApi::fire`] to raise any event type (used by `--offline` and the console).
+//! [`FakeTwitchApi::fire`] to raise any event type (used by `--offline` and the console), and
+//! faults for tests and soaks: a welcome that never comes, a `session_reconnect` to any URL.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -29,6 +31,10 @@ pub struct EventSubState {
     keepalive_secs: u64,
     keepalives_paused: AtomicBool,
     counter: AtomicU64,
+    /// The next this many sockets are upgraded but never welcomed (nor kept alive).
+    stall_welcomes: AtomicU32,
+    /// Every socket upgraded: when, and the `Host` it asked for.
+    connections: Mutex<Vec<(tokio::time::Instant, String)>>,
 }
 
 /// Debug-friendly wrapper for the socket's outgoing queue.
@@ -47,6 +53,8 @@ impl EventSubState {
             keepalive_secs: keepalive_secs.max(1),
             keepalives_paused: AtomicBool::new(false),
             counter: AtomicU64::new(0),
+            stall_welcomes: AtomicU32::new(0),
+            connections: Mutex::default(),
         }
     }
 
@@ -126,8 +134,34 @@ pub(crate) fn routes() -> Router<Arc<ApiState>> {
 async fn ws_handler(
     State(st): State<Arc<ApiState>>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    st.eventsub
+        .connections
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((tokio::time::Instant::now(), host));
+    let stall = st
+        .eventsub
+        .stall_welcomes
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    if stall {
+        // Upgraded, then silent: the client's handshake timeout has to notice.
+        return ws.on_upgrade(|mut socket| async move {
+            while let Some(Ok(m)) = socket.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        });
+    }
     let keepalive = q
         .get("keepalive_timeout_seconds")
         .and_then(|v| v.parse::<u64>().ok())
@@ -322,16 +356,46 @@ impl FakeTwitchApi {
 
     /// Sends `session_reconnect` to every socket; the new URL carries the session over.
     pub async fn send_reconnect(&self) {
+        let base = self.eventsub_url();
+        self.reconnect_each(|id| format!("{base}?reconnect={id}"))
+            .await;
+    }
+
+    /// Sends every socket a `session_reconnect` whose `reconnect_url` is `url_for(session id)`.
+    async fn reconnect_each(&self, url_for: impl Fn(&str) -> String) {
         for (id, tx) in self.state.eventsub.senders() {
-            let url = format!("{}?reconnect={id}", self.eventsub_url());
             let text = envelope(
                 &self.state.eventsub.next_id("msg"),
                 "session_reconnect",
                 json!({}),
-                session_json(&id, "reconnecting", None, Some(url)),
+                session_json(&id, "reconnecting", None, Some(url_for(&id))),
             );
             let _ = tx.send(OutMsg(Out::Text(text))).await;
         }
+    }
+
+    /// Sends `session_reconnect` with `url` as the `reconnect_url` to every socket, whatever
+    /// host it names (Twitch only ever names its own; a client must not follow another).
+    pub async fn send_reconnect_to(&self, url: &str) {
+        self.reconnect_each(|_| url.to_string()).await;
+    }
+
+    /// The next `n` EventSub sockets are upgraded but never get their `session_welcome`.
+    pub fn stall_welcomes(&self, n: u32) {
+        self.state
+            .eventsub
+            .stall_welcomes
+            .store(n, Ordering::Relaxed);
+    }
+
+    /// Every EventSub socket upgraded so far: when (on tokio's clock) and the `Host` header.
+    pub fn eventsub_connections(&self) -> Vec<(tokio::time::Instant, String)> {
+        self.state
+            .eventsub
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Revokes every subscription of `kind` with `reason` (`authorization_revoked`, ...).

@@ -62,8 +62,12 @@ pub struct HelixData {
     /// Answer the next N requests with 429 (reset `reset_in_secs` ahead).
     pub throttle_next: u32,
     pub reset_in_secs: u64,
-    /// Answer the next N requests with 503.
+    /// Answer the next N requests with `fail_status`.
     pub fail_next: u32,
+    /// The status `fail_next` answers (503 unless set).
+    pub fail_status: StatusCode,
+    /// Answer every request with the status until then (an outage).
+    pub fail_until: Option<(tokio::time::Instant, StatusCode)>,
     pub remaining: u64,
     pub counter: u64,
 }
@@ -173,6 +177,8 @@ impl FakeTwitchApi {
             throttle_next: 0,
             reset_in_secs: 1,
             fail_next: 0,
+            fail_status: StatusCode::SERVICE_UNAVAILABLE,
+            fail_until: None,
             remaining: 800,
             counter: 0,
         };
@@ -268,7 +274,27 @@ impl FakeTwitchApi {
     }
     /// Answer the next `n` Helix requests with 503.
     pub fn fail_next(&self, n: u32) {
-        self.state.helix().fail_next = n;
+        self.fail_next_with(n, 503);
+    }
+    /// Answer the next `n` Helix requests with `status` (a 5xx, as Twitch's gateway does when
+    /// it is in trouble; any other status is taken as 503).
+    pub fn fail_next_with(&self, n: u32, status: u16) {
+        let mut h = self.state.helix();
+        h.fail_next = n;
+        h.fail_status = server_error(status);
+    }
+    /// An outage: every Helix request answers `status` (a 5xx; anything else is taken as 503)
+    /// for `length` from now, then the API works again.
+    pub fn fail_for(&self, length: std::time::Duration, status: u16) {
+        self.state.helix().fail_until =
+            Some((tokio::time::Instant::now() + length, server_error(status)));
+    }
+    /// Ends every injected Helix fault (failures, outage, throttling) at once.
+    pub fn heal(&self) {
+        let mut h = self.state.helix();
+        h.fail_next = 0;
+        h.fail_until = None;
+        h.throttle_next = 0;
     }
     /// Sets the stream live with `viewers`, or offline with `None`.
     pub fn set_live(&self, viewers: Option<u64>) {
@@ -308,6 +334,13 @@ impl FakeTwitchApi {
     pub fn subscriptions(&self) -> Vec<FakeSubscription> {
         self.state.helix().subscriptions.clone()
     }
+}
+
+fn server_error(status: u16) -> StatusCode {
+    StatusCode::from_u16(status)
+        .ok()
+        .filter(StatusCode::is_server_error)
+        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 fn epoch() -> u64 {
@@ -359,6 +392,14 @@ async fn helix_any(
         token,
     });
     let reset = epoch() + h.reset_in_secs.max(1);
+    let outage = match h.fail_until {
+        Some((until, status)) if tokio::time::Instant::now() < until => Some(status),
+        Some(_) => {
+            h.fail_until = None;
+            None
+        }
+        None => None,
+    };
     let mut resp = if headers.get("client-id").is_none() {
         error(StatusCode::UNAUTHORIZED, "Client ID is missing")
     } else if user.is_none() {
@@ -367,9 +408,12 @@ async fn helix_any(
         h.throttle_next -= 1;
         h.remaining = 0;
         error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+    } else if let Some(status) = outage {
+        error(status, status.canonical_reason().unwrap_or("Error"))
     } else if h.fail_next > 0 {
         h.fail_next -= 1;
-        error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        let status = h.fail_status;
+        error(status, status.canonical_reason().unwrap_or("Error"))
     } else {
         h.remaining = 799;
         let user = user.unwrap_or_default();

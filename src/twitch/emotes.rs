@@ -89,15 +89,32 @@ pub async fn load(
     config: &EmotesConfig,
     broadcaster_id: &str,
 ) -> EmoteSet {
+    load_checked(helix, http, config, broadcaster_id).await.0
+}
+
+/// [`load`], also saying whether Twitch's own emotes loaded (`true` when they are off).
+async fn load_checked(
+    helix: Option<&Helix>,
+    http: &reqwest::Client,
+    config: &EmotesConfig,
+    broadcaster_id: &str,
+) -> (EmoteSet, bool) {
     let mut set = EmoteSet::default();
+    let mut twitch_ok = true;
     if let (true, Some(h)) = (config.twitch, helix) {
         match h.channel_emotes(broadcaster_id).await {
             Ok(e) => set.extend(e.into_iter().map(|e| e.name)),
-            Err(e) => warn!("Twitch channel emotes not loaded: {e}"),
+            Err(e) => {
+                twitch_ok = false;
+                warn!("Twitch channel emotes not loaded: {e}");
+            }
         }
         match h.global_emotes().await {
             Ok(e) => set.extend(e.into_iter().map(|e| e.name)),
-            Err(e) => warn!("Twitch global emotes not loaded: {e}"),
+            Err(e) => {
+                twitch_ok = false;
+                warn!("Twitch global emotes not loaded: {e}");
+            }
         }
     }
     if config.bttv {
@@ -158,10 +175,12 @@ pub async fn load(
             Err(e) => warn!("7TV global emotes not loaded: {e}"),
         }
     }
-    set
+    (set, twitch_ok)
 }
 
-/// Loads now and every `refresh_minutes`, swapping the shared set.
+/// Loads now and every `refresh_minutes`, swapping the shared set. When Twitch's own emotes
+/// fail to load (the API is down), the next load comes sooner: after a jittered back-off from
+/// 2 s, growing to 5 minutes (or `refresh_minutes`, if shorter).
 pub fn spawn(
     helix: Option<Helix>,
     http: reqwest::Client,
@@ -173,15 +192,29 @@ pub fn spawn(
     let out = emotes.clone();
     let every = Duration::from_secs(config.refresh_minutes.max(1) * 60);
     let task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut failures = 0u32;
+        let mut next = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
+                _ = tokio::time::sleep_until(next) => {}
             }
-            let set = load(helix.as_ref(), &http, &config, &broadcaster_id).await;
+            let (set, twitch_ok) =
+                load_checked(helix.as_ref(), &http, &config, &broadcaster_id).await;
             info!(count = set.len(), "emotes loaded");
             emotes.replace(set);
+            let wait = if twitch_ok {
+                failures = 0;
+                every
+            } else {
+                failures = failures.saturating_add(1);
+                crate::backoff::delay(
+                    failures - 1,
+                    Duration::from_secs(2),
+                    every.min(Duration::from_secs(300)),
+                )
+            };
+            next = tokio::time::Instant::now() + wait;
         }
     });
     (out, task)

@@ -1,7 +1,9 @@
-//! EventSub over WebSocket: one socket at `twitch.eventsub_url`, subscriptions created with the
-//! broadcaster's token on every new session, a keepalive watchdog, `session_reconnect` without
-//! losing a notification, deduplication by message id, and notifications turned into
-//! [`ChannelEvent`]s. Also maps IRC USERNOTICEs to the same events for when EventSub is off.
+//! EventSub over WebSocket: one socket at `twitch.eventsub_url` that must say welcome within
+//! [`HANDSHAKE_TIMEOUT`], subscriptions created with the broadcaster's token on every new session
+//! (retried while Helix fails), a keepalive watchdog, jittered reconnects that never give up,
+//! `session_reconnect` without losing a notification (only to the configured host's domain),
+//! deduplication by message id, and notifications turned into [`ChannelEvent`]s. Also maps IRC
+//! USERNOTICEs to the same events for when EventSub is off.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,7 +23,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::helix::{Helix, HelixError};
+use super::helix::{Helix, HelixError, is_grant_error};
+use crate::backoff::Backoff;
 use crate::event::{
     ChannelEvent, ChannelEventKind, ChatMessage, Chatter, ConnectionChange, ConnectionState, Event,
     EventSource, Service, SubTier, UserNotice, UserNoticeKind,
@@ -29,6 +32,51 @@ use crate::event::{
 use crate::queue::EventSender;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long connecting (TCP, TLS, WebSocket upgrade) and the `session_welcome` after it may take
+/// together before the attempt counts as failed.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a `session_reconnect` URL may be followed, given the configured `twitch.eventsub_url`:
+/// its host must be the configured host or, for a domain name, lie in the same registrable
+/// domain (configured `eventsub.wss.twitch.tv` accepts any `*.twitch.tv`; an IP address or
+/// `localhost` accepts only itself), and it must use `wss` when the configured URL does.
+pub fn reconnect_allowed(configured: &str, offered: &str) -> bool {
+    let (Ok(conf), Ok(offer)) = (
+        reqwest::Url::parse(configured),
+        reqwest::Url::parse(offered),
+    ) else {
+        return false;
+    };
+    let scheme_ok = match conf.scheme() {
+        "wss" => offer.scheme() == "wss",
+        _ => matches!(offer.scheme(), "ws" | "wss"),
+    };
+    let (Some(conf_host), Some(offer_host)) = (conf.host_str(), offer.host_str()) else {
+        return false;
+    };
+    let conf_host = conf_host.trim_end_matches('.').to_ascii_lowercase();
+    let offer_host = offer_host.trim_end_matches('.').to_ascii_lowercase();
+    if !scheme_ok {
+        return false;
+    }
+    if conf_host == offer_host {
+        return true;
+    }
+    let is_ip = conf_host.starts_with('[') || conf_host.parse::<std::net::IpAddr>().is_ok();
+    if is_ip {
+        return false;
+    }
+    match psl::domain_str(&conf_host) {
+        Some(domain) => {
+            offer_host == domain
+                || offer_host
+                    .strip_suffix(domain)
+                    .is_some_and(|sub| sub.ends_with('.'))
+        }
+        None => false,
+    }
+}
 
 /// The version Twitch currently serves for `kind` and the scope it needs.
 pub fn version_and_scope(kind: &str) -> (&'static str, &'static str) {
@@ -177,6 +225,8 @@ pub enum EventSubError {
     Closed(String),
     #[error("the reconnect URL did not welcome us: {0}")]
     BadReconnect(String),
+    #[error("no session_welcome within {} s of connecting", HANDSHAKE_TIMEOUT.as_secs())]
+    Handshake,
 }
 
 #[derive(Deserialize)]
@@ -287,6 +337,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> (EventSubHandle, JoinHandle<()>) {
     let (tx, rx) = watch::channel(EventSubStatus::default());
+    let max_backoff = Duration::from_secs(settings.config.max_backoff_secs.max(1));
     let client = Client {
         settings,
         helix,
@@ -295,6 +346,9 @@ pub fn spawn(
         status: tx,
         refused: HashMap::new(),
         welcomed: false,
+        pending: Vec::new(),
+        retry_subscriptions: None,
+        subscription_backoff: Backoff::new(Duration::from_secs(1), max_backoff),
     };
     let task = tokio::spawn(client.run(shutdown));
     (EventSubHandle { status: rx }, task)
@@ -309,6 +363,12 @@ struct Client {
     refused: HashMap<String, String>,
     /// A welcome arrived since the last reconnect (resets the back-off).
     welcomed: bool,
+    /// Types not created yet on the live session because Helix failed; retried at
+    /// `retry_subscriptions`.
+    pending: Vec<String>,
+    retry_subscriptions: Option<tokio::time::Instant>,
+    /// Back-off between subscription rounds that left something pending.
+    subscription_backoff: Backoff,
 }
 
 enum Step {
@@ -316,11 +376,54 @@ enum Step {
     Reconnect(String),
 }
 
+/// Connects to `url` and waits for its `session_welcome`, all within [`HANDSHAKE_TIMEOUT`].
+/// Returns the socket and the welcome's text.
+async fn open(url: &str) -> Result<(Ws, String), EventSubError> {
+    let handshake = async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    if matches!(decode(t.as_str()), Ok(EventSubMessage::Welcome { .. })) {
+                        return Ok((ws, t.as_str().to_string()));
+                    }
+                    debug!("EventSub: message before the welcome ignored");
+                }
+                Some(Ok(Message::Close(frame))) => return Err(closed(frame)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(EventSubError::Closed("end of stream".into())),
+            }
+        }
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| EventSubError::Handshake)?
+}
+
+/// The error for a Close frame, with its code and reason (Twitch's 4000-4007).
+fn closed(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> EventSubError {
+    EventSubError::Closed(
+        frame
+            .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+            .unwrap_or_default(),
+    )
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Client {
     async fn run(mut self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_secs(1);
+        // Until a session has worked once the waits stay at a few seconds, so EventSub is up
+        // soon after Twitch answers again; a later outage may back off to `max_backoff_secs`.
         let max = Duration::from_secs(self.settings.config.max_backoff_secs.max(1));
-        let mut failures = 0u32;
+        let mut backoff = Backoff::new(Duration::from_secs(1), max);
         loop {
             let url = self.settings.ws_url.clone();
             let result = tokio::select! {
@@ -333,30 +436,28 @@ impl Client {
             self.status.send_modify(|s| s.session_id = None);
             if std::mem::take(&mut self.welcomed) {
                 // The last socket worked: this is a new outage.
-                backoff = Duration::from_secs(1);
-                failures = 0;
+                backoff.succeeded();
             }
             let reason = match result {
                 Ok(()) => return,
                 Err(e) => e.to_string(),
             };
+            let wait = backoff.next_delay();
             // Say it once per outage; repeated failures while Twitch is unreachable go to debug.
-            if failures == 0 {
+            if backoff.failures() == 1 {
                 warn!("EventSub: {reason}; reconnecting with back-off");
             } else {
-                debug!("EventSub: {reason}; next try in {backoff:?}");
+                debug!("EventSub: {reason}; next try in {wait:?}");
             }
-            failures += 1;
             self.health(ConnectionState::Reconnecting {
                 reason,
-                retry_in_ms: backoff.as_millis() as u64,
+                retry_in_ms: wait.as_millis().try_into().unwrap_or(u64::MAX),
             })
             .await;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(max);
         }
     }
 
@@ -377,14 +478,25 @@ impl Client {
         url: &str,
         shutdown: &CancellationToken,
     ) -> Result<(), EventSubError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        self.pending.clear();
+        self.retry_subscriptions = None;
+        let (mut ws, welcome) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            r = open(url) => r?,
+        };
         let mut keepalive = Duration::from_secs(10);
+        self.handle(&welcome, &mut keepalive, true).await;
         let margin = Duration::from_secs(self.settings.config.keepalive_margin_secs);
         loop {
+            let retry_at = self.retry_subscriptions;
             let msg = tokio::select! {
                 _ = shutdown.cancelled() => {
                     let _ = ws.close(None).await;
                     return Ok(());
+                }
+                _ = sleep_until_some(retry_at) => {
+                    self.subscribe_pending().await;
+                    continue;
                 }
                 m = tokio::time::timeout(keepalive + margin, ws.next()) => m,
             };
@@ -393,38 +505,45 @@ impl Client {
                 Ok(None) => return Err(EventSubError::Closed("end of stream".into())),
                 Ok(Some(Err(e))) => return Err(e.into()),
                 Ok(Some(Ok(Message::Text(t)))) => t,
-                Ok(Some(Ok(Message::Close(frame)))) => {
-                    let why = frame
-                        .map(|f| format!("{} {}", u16::from(f.code), f.reason))
-                        .unwrap_or_default();
-                    return Err(EventSubError::Closed(why));
-                }
+                Ok(Some(Ok(Message::Close(frame)))) => return Err(closed(frame)),
                 Ok(Some(Ok(_))) => continue,
             };
             match self.handle(text.as_str(), &mut keepalive, true).await {
                 Step::Continue => {}
                 Step::Reconnect(new_url) => {
-                    ws = self.switch(ws, &new_url, &mut keepalive).await?;
+                    let configured = self.settings.ws_url.clone();
+                    ws = if reconnect_allowed(&configured, &new_url) {
+                        info!("EventSub: moving to a new session as Twitch asked");
+                        self.switch(ws, &new_url, false, &mut keepalive).await?
+                    } else {
+                        warn!(
+                            "EventSub: refused to reconnect to {} (not on the host of \
+                             twitch.eventsub_url {configured}); reconnecting to {configured} instead",
+                            url_for_log(&new_url)
+                        );
+                        self.switch(ws, &configured, true, &mut keepalive).await?
+                    };
                 }
             }
         }
     }
 
-    /// `session_reconnect`: connects to `new_url`, keeps processing the old socket until the new
-    /// one says welcome, then closes the old one. Subscriptions carry over.
+    /// Moves to `new_url`: connects, keeps processing the old socket until the new one says
+    /// welcome, then closes the old one. After a `session_reconnect` the subscriptions carry
+    /// over; with `resubscribe` (a fresh session on the configured URL) they are created again.
     async fn switch(
         &mut self,
         mut old: Ws,
         new_url: &str,
+        resubscribe: bool,
         keepalive: &mut Duration,
     ) -> Result<Ws, EventSubError> {
-        info!("EventSub: moving to a new session as Twitch asked");
-        let connect = tokio_tungstenite::connect_async(new_url);
+        let connect = open(new_url);
         tokio::pin!(connect);
         let mut old_open = true;
-        let mut new = loop {
+        let (new, welcome) = loop {
             tokio::select! {
-                r = &mut connect => break r.map_err(|e| EventSubError::BadReconnect(e.to_string()))?.0,
+                r = &mut connect => break r.map_err(|e| EventSubError::BadReconnect(e.to_string()))?,
                 m = old.next(), if old_open => {
                     match m {
                         Some(Ok(Message::Text(t))) => { self.handle(t.as_str(), keepalive, false).await; }
@@ -434,34 +553,13 @@ impl Client {
                 }
             }
         };
-        let deadline = tokio::time::sleep(Duration::from_secs(30));
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => return Err(EventSubError::BadReconnect("no welcome within 30 s".into())),
-                m = new.next() => match m {
-                    Some(Ok(Message::Text(t))) => {
-                        let is_welcome = serde_json::from_str::<Envelope>(t.as_str())
-                            .map(|e| e.metadata.message_type == "session_welcome")
-                            .unwrap_or(false);
-                        // No subscribing here: they moved with the session.
-                        self.handle(t.as_str(), keepalive, false).await;
-                        if is_welcome {
-                            let _ = old.close(None).await;
-                            return Ok(new);
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(EventSubError::BadReconnect(e.to_string())),
-                    None => return Err(EventSubError::BadReconnect("closed".into())),
-                },
-                m = old.next(), if old_open => match m {
-                    Some(Ok(Message::Text(t))) => { self.handle(t.as_str(), keepalive, false).await; }
-                    Some(Ok(_)) => {}
-                    _ => old_open = false,
-                },
-            }
+        if resubscribe {
+            self.pending.clear();
+            self.retry_subscriptions = None;
         }
+        self.handle(&welcome, keepalive, resubscribe).await;
+        let _ = old.close(None).await;
+        Ok(new)
     }
 
     async fn handle(&mut self, text: &str, keepalive: &mut Duration, subscribe: bool) -> Step {
@@ -484,7 +582,15 @@ impl Client {
                 self.welcomed = true;
                 self.status.send_modify(|s| s.session_id = Some(id.clone()));
                 if subscribe {
-                    self.subscribe_all(&id).await;
+                    self.pending = self
+                        .settings
+                        .config
+                        .subscriptions
+                        .iter()
+                        .filter(|k| !self.refused.contains_key(*k))
+                        .cloned()
+                        .collect();
+                    self.subscribe_pending().await;
                 }
                 self.health(ConnectionState::Connected).await;
             }
@@ -527,12 +633,17 @@ impl Client {
         Step::Continue
     }
 
-    async fn subscribe_all(&mut self, session_id: &str) {
-        let kinds = self.settings.config.subscriptions.clone();
-        for kind in kinds {
-            if self.refused.contains_key(&kind) {
-                continue;
-            }
+    /// Creates the pending subscriptions on the live session. What Helix fails to create
+    /// (network, 429, 5xx) stays pending and is tried again after a jittered back-off; what
+    /// Twitch refuses is reported once and dropped.
+    async fn subscribe_pending(&mut self) {
+        self.retry_subscriptions = None;
+        let Some(session_id) = self.status.borrow().session_id.clone() else {
+            return;
+        };
+        let mut kinds = std::mem::take(&mut self.pending).into_iter();
+        let mut last_error = None;
+        while let Some(kind) = kinds.next() {
             let (version, scope) = version_and_scope(&kind);
             let cond = condition(&kind, &self.settings.broadcaster_id);
             match self
@@ -542,7 +653,7 @@ impl Client {
                     &kind,
                     version,
                     &cond,
-                    session_id,
+                    &session_id,
                 )
                 .await
             {
@@ -559,10 +670,46 @@ impl Client {
                         .send_modify(|s| s.refused.push((kind.clone(), why.clone())));
                     self.refused.insert(kind, why);
                 }
-                Err(e) => warn!("EventSub: cannot create {kind}: {e}"),
+                Err(e) if is_grant_error(&e) => {
+                    // Retrying cannot help, and every other type would fail the same way.
+                    error!("EventSub: no subscription can be created: {e}");
+                    self.health(ConnectionState::Down {
+                        reason: format!("cannot create subscriptions: {e}"),
+                    })
+                    .await;
+                    break;
+                }
+                Err(e) => {
+                    // Helix is failing: keep this type and the rest for the next round rather
+                    // than asking for each of them now.
+                    last_error = Some(e.to_string());
+                    self.pending.push(kind);
+                    self.pending.extend(kinds.by_ref());
+                }
             }
         }
+        match last_error {
+            Some(e) => {
+                let wait = self.subscription_backoff.next_delay();
+                if self.subscription_backoff.failures() == 1 {
+                    warn!(
+                        "EventSub: {} subscription(s) not created yet ({e}); retrying in the \
+                         background",
+                        self.pending.len()
+                    );
+                } else {
+                    debug!("EventSub: subscriptions still failing ({e}); next try in {wait:?}");
+                }
+                self.retry_subscriptions = Some(tokio::time::Instant::now() + wait);
+            }
+            None => self.subscription_backoff.succeeded(),
+        }
     }
+}
+
+/// A URL without its query, for logs.
+fn url_for_log(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
 }
 
 fn s(v: &Value, key: &str) -> CompactString {

@@ -369,13 +369,18 @@ impl Helix {
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if retryable && attempt < self.inner.retry.max_retries {
                 attempt += 1;
-                let wait = if status == StatusCode::TOO_MANY_REQUESTS {
-                    // Wait for the bucket to refill; at least a moment so a stale reset does
-                    // not make us hammer the API.
-                    Duration::from_secs(reset.saturating_sub(now_epoch()))
-                        .clamp(Duration::from_millis(100), self.inner.retry.max_reset_wait)
+                let until_reset = Duration::from_secs(reset.saturating_sub(now_epoch()));
+                let wait = if status == StatusCode::TOO_MANY_REQUESTS && !until_reset.is_zero() {
+                    // Wait for the bucket to refill, as `Ratelimit-Reset` says.
+                    until_reset.min(self.inner.retry.max_reset_wait)
                 } else {
-                    self.inner.retry.backoff * 2u32.saturating_pow(attempt - 1)
+                    // A 5xx, or a 429 whose reset is missing or already past: back off with
+                    // jitter so a stale reset does not make us hammer the API.
+                    crate::backoff::delay(
+                        attempt - 1,
+                        self.inner.retry.backoff,
+                        self.inner.retry.max_reset_wait,
+                    )
                 };
                 warn!(status = status.as_u16(), path = %path_of(url), ?wait, "Helix retrying");
                 tokio::time::sleep(wait).await;
@@ -890,27 +895,41 @@ fn path_of(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_string()
 }
 
-/// Retries `f` with exponential back-off (1 s doubling to `max`) while it fails with a network
-/// error, saying so once; other errors end the loop. For start-up calls when the API may be down.
+/// Whether `e` means a grant itself is gone (revoked, expired or missing token): no retry can
+/// help until the user runs `twitch-bot auth`, so loops report it once and stop.
+pub fn is_grant_error(e: &HelixError) -> bool {
+    matches!(
+        e,
+        HelixError::Auth(
+            AuthError::Invalid(_) | AuthError::Missing(_) | AuthError::Expired | AuthError::Denied
+        )
+    )
+}
+
+/// Retries `f` until it succeeds, for start-up calls made while the API may be down: any failure
+/// but a lost grant ([`is_grant_error`], returned at once) is retried forever with jittered
+/// back-off, said once as a warning. The waits start at 1 s and, since nothing has worked yet,
+/// stay under [`crate::backoff::START_CAP`] (or `max`, if smaller): the call succeeds within a
+/// few seconds of Twitch answering again.
 ///
 /// # Errors
-/// The first non-network error.
+/// Only a lost grant.
 pub async fn with_backoff<T, F, Fut>(what: &str, max: Duration, mut f: F) -> Result<T, HelixError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, HelixError>>,
 {
-    let mut wait = Duration::from_secs(1);
-    let mut said = false;
+    let mut backoff = crate::backoff::Backoff::new(Duration::from_secs(1), max);
     loop {
         match f().await {
-            Err(HelixError::Http(e)) => {
-                if !said {
-                    warn!("{what}: Twitch's API is unreachable ({e}); retrying in the background");
-                    said = true;
+            Err(e) if !is_grant_error(&e) => {
+                let wait = backoff.next_delay();
+                if backoff.failures() == 1 {
+                    warn!("{what}: Twitch's API failed ({e}); retrying in the background");
+                } else {
+                    debug!("{what}: still failing ({e}); next try in {wait:?}");
                 }
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(max);
             }
             other => return other,
         }
