@@ -353,3 +353,51 @@ fn version_names_the_version_and_the_commit() {
         None => assert_eq!(printed, version),
     }
 }
+
+/// The long flags `--help` lists under `Options:` (argh's own `--help` aside).
+fn flags_in_help(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Options:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            l.split_whitespace()
+                .map(|w| w.trim_end_matches(','))
+                .find(|w| w.starts_with("--"))
+        })
+        .filter(|f| *f != "--help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The long flags in the first column of the README's `| flag | effect |` table.
+fn flags_in_readme(readme: &str) -> BTreeSet<String> {
+    readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| flag |"))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .flat_map(|code| code.split([',', ' ']))
+        .filter(|w| w.starts_with("--"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_readme_flags_table_is_the_binarys_flags() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        .arg("--help")
+        .output()
+        .expect("run twitch-bot --help");
+    let help = flags_in_help(&String::from_utf8_lossy(&out.stdout));
+    let readme = flags_in_readme(&read("README.md"));
+    assert!(help.len() > 10, "could not read the flags from --help");
+    let missing: Vec<_> = help.difference(&readme).collect();
+    let stale: Vec<_> = readme.difference(&help).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README.md's flags table: add rows for {missing:?} (see `twitch-bot --help`); remove \
+         {stale:?}, which the binary does not accept"
+    );
+}
