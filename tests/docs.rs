@@ -3,6 +3,8 @@
 //! `docs/console-api.md` and every endpoint there is served; `--version` names the version and
 //! the commit.
 
+mod console_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -330,6 +332,56 @@ fn console_api_md_lists_every_route_and_only_routes() {
         }
     }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}
+
+#[tokio::test]
+async fn each_routes_access_is_what_the_console_enforces() {
+    // The Auth column of console-api.md is checked against ROUTES above; here ROUTES' access
+    // is checked against the server: a token route refuses a request without the token or a
+    // session, an open one serves it.
+    let backend = console_support::FakeBackend::new(true);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let listener = twitch_bot::console::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let console = twitch_bot::console::serve(listener, "t".into(), backend, shutdown.clone())
+        .await
+        .expect("serve");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let base = format!("http://{}", console.addr);
+    for route in ROUTES {
+        let path = route
+            .path
+            .replace("{login}", "alice")
+            .replace("{stream}", "live");
+        // Every request carries a fresh one-time login code and nothing else: only an open
+        // route (the login link) may accept that.
+        let login = console.login_url();
+        let code = login.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let url = format!("{base}{path}?{code}");
+        let resp = match route.method.as_str() {
+            "GET" => http.get(&url),
+            _ => http.post(&url),
+        }
+        .send()
+        .await
+        .expect("request");
+        let refused = resp.status() == reqwest::StatusCode::UNAUTHORIZED;
+        assert_eq!(
+            refused,
+            route.access == Access::Token,
+            "{} {} answered {} to a login code without a token or session; ROUTES says {:?}",
+            route.method.as_str(),
+            route.path,
+            resp.status(),
+            route.access
+        );
+    }
+    shutdown.cancel();
+    console.stopped().await;
 }
 
 #[test]
