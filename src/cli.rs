@@ -60,6 +60,9 @@ pub struct Cli {
     /// log more (debug level)
     #[argh(switch, short = 'v')]
     pub verbose: bool,
+    /// print the version (and the git commit it was built from) and exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
     #[argh(subcommand)]
     pub command: Option<Command>,
 }
@@ -103,6 +106,15 @@ impl Cli {
             args.push("-v".to_string());
         }
         args
+    }
+}
+
+/// `twitch-bot 0.1.0`, followed by the commit (`(3f9c2ab)`) when built from a git checkout.
+pub fn version() -> String {
+    let version = concat!("twitch-bot ", env!("CARGO_PKG_VERSION"));
+    match option_env!("TWITCH_BOT_COMMIT") {
+        Some(commit) => format!("{version} ({commit})"),
+        None => version.to_owned(),
     }
 }
 

@@ -16,6 +16,13 @@
 //! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
 //! - [`app`]: starts and stops all of it; [`exit`]: the codes the process ends with;
 //!   [`service`]: the systemd unit that keeps it running; [`check`]: `check --live`.
+//!
+//! This is the code's map. What the bot does for its users is documented beside the code: the
+//! `README.md` (start here), `docs/configuration.md` (every config key), `docs/console-api.md`
+//! (the HTTP API, checked against [`console::server::ROUTES`] by `tests/docs.rs`),
+//! `docs/security.md`, `docs/integrations.md`, `docs/moderation.md`, `docs/loyalty.md`,
+//! `docs/stats.md`, `docs/offline.md`, `docs/performance.md`, and `scripts/README.md` for script
+//! authors.
 
 pub mod action;
 pub mod app;

@@ -10,6 +10,10 @@ use twitch_bot::cli::{Cli, Command, ServiceAction};
 
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
+    if cli.version {
+        println!("{}", twitch_bot::cli::version());
+        return ExitCode::SUCCESS;
+    }
     // enigo logs its own failure to reach a display at error level; the hotkeys integration
     // says the same once, with what to do.
     let default_level = if cli.verbose {

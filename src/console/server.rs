@@ -1,6 +1,6 @@
-//! The console's HTTP server: binds, routes `/`, `/login` and `/api/*`, serves the embedded page
-//! and stops when the shutdown token fires (live event streams end with it, so shutdown never
-//! waits on an open browser tab).
+//! The console's HTTP server: binds, routes `/`, `/login` and `/api/*` from one table
+//! ([`ROUTES`]), serves the embedded page and stops when the shutdown token fires (live event
+//! streams end with it, so shutdown never waits on an open browser tab).
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::FromRef;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -93,48 +94,235 @@ pub fn open_in_browser(url: &str) {
     }
 }
 
-/// The console's routes, for `serve` and for tests that drive the router in-process.
+/// How a request must prove who it is. The rule itself is [`auth::require_auth`]; this is
+/// what `docs/console-api.md` says for each route, checked against that rule by the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone may call it (the one-time login link).
+    Open,
+    /// The console token (`Authorization: Bearer`) or the browser's session cookie; a `POST`
+    /// must also come from the console's own page or from a program (no foreign `Origin`).
+    Token,
+}
+
+/// The HTTP method of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMethod {
+    /// A read; never changes anything.
+    Get,
+    /// An action.
+    Post,
+}
+
+impl RouteMethod {
+    /// The method as HTTP writes it (`GET`, `POST`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteMethod::Get => "GET",
+            RouteMethod::Post => "POST",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            RouteMethod::Get => MethodFilter::GET,
+            RouteMethod::Post => MethodFilter::POST,
+        }
+    }
+}
+
+/// What every route's handler may read: the API's state and the credentials.
+#[derive(Clone)]
+pub struct RouterState {
+    api: ApiState,
+    auth: Arc<Auth>,
+}
+
+impl FromRef<RouterState> for ApiState {
+    fn from_ref(state: &RouterState) -> ApiState {
+        state.api.clone()
+    }
+}
+
+impl FromRef<RouterState> for Arc<Auth> {
+    fn from_ref(state: &RouterState) -> Arc<Auth> {
+        state.auth.clone()
+    }
+}
+
+/// One console endpoint. [`ROUTES`] lists them all: the router is built from it and
+/// `docs/console-api.md` is checked against it.
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: RouteMethod,
+    /// The path as axum writes it (`/api/users/{login}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// What it does, in one line.
+    pub summary: &'static str,
+    handler: fn(MethodFilter) -> MethodRouter<RouterState>,
+}
+
+/// Every route the console serves, in the order `docs/console-api.md` lists them.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: RouteMethod::Get,
+        path: "/",
+        access: Access::Token,
+        summary: "the console page",
+        handler: |m| on(m, || page(INDEX_HTML, "text/html; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/app.js",
+        access: Access::Token,
+        summary: "the console page's script",
+        handler: |m| on(m, || page(APP_JS, "text/javascript; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/style.css",
+        access: Access::Token,
+        summary: "the console page's style sheet",
+        handler: |m| on(m, || page(STYLE_CSS, "text/css; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/login",
+        access: Access::Open,
+        summary: "trades a one-time login code for a session cookie",
+        handler: |m| on(m, auth::login),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/health",
+        access: Access::Token,
+        summary: "the bot, the channel and each connection's state",
+        handler: |m| on(m, api::health),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/events",
+        access: Access::Token,
+        summary: "the live log as server-sent events",
+        handler: |m| on(m, api::events),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/scripts",
+        access: Access::Token,
+        summary: "the loaded scripts and their errors",
+        handler: |m| on(m, api::scripts),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/scripts/reload",
+        access: Access::Token,
+        summary: "reloads every script",
+        handler: |m| on(m, api::reload_scripts),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/configs/reload",
+        access: Access::Token,
+        summary: "reloads every config file",
+        handler: |m| on(m, api::reload_configs),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/chat",
+        access: Access::Token,
+        summary: "sends a chat message as the bot",
+        handler: |m| on(m, api::chat),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/discord",
+        access: Access::Token,
+        summary: "posts a message to Discord",
+        handler: |m| on(m, api::discord),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/zmq",
+        access: Access::Token,
+        summary: "publishes a message on ZeroMQ",
+        handler: |m| on(m, api::zmq),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/obs/connect",
+        access: Access::Token,
+        summary: "connects to OBS",
+        handler: |m| on(m, api::obs_connect),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/obs/disconnect",
+        access: Access::Token,
+        summary: "disconnects from OBS until the next connect",
+        handler: |m| on(m, api::obs_disconnect),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/users/{login}",
+        access: Access::Token,
+        summary: "one viewer's record",
+        handler: |m| on(m, api::user),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/leaderboard",
+        access: Access::Token,
+        summary: "the viewers with the most points",
+        handler: |m| on(m, api::leaderboard),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/stats",
+        access: Access::Token,
+        summary: "the live stream's and past streams' statistics",
+        handler: |m| on(m, api::stats),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/stats/{stream}/chart.svg",
+        access: Access::Token,
+        summary: "one stream's chart",
+        handler: |m| on(m, api::stats_chart),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/sim/chat",
+        access: Access::Token,
+        summary: "`--offline` only: a simulated viewer chats",
+        handler: |m| on(m, api::sim_chat),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/sim/event",
+        access: Access::Token,
+        summary: "`--offline` only: fires a simulated Twitch event",
+        handler: |m| on(m, api::sim_event),
+    },
+];
+
+/// The console's routes (every entry of [`ROUTES`]), for `serve` and for tests that drive the
+/// router in-process.
 pub fn router(auth: Arc<Auth>, state: ApiState) -> Router {
-    let api = Router::new()
-        .route("/api/health", get(api::health))
-        .route("/api/events", get(api::events))
-        .route("/api/scripts", get(api::scripts))
-        .route("/api/scripts/reload", post(api::reload_scripts))
-        .route("/api/configs/reload", post(api::reload_configs))
-        .route("/api/chat", post(api::chat))
-        .route("/api/discord", post(api::discord))
-        .route("/api/zmq", post(api::zmq))
-        .route("/api/obs/connect", post(api::obs_connect))
-        .route("/api/obs/disconnect", post(api::obs_disconnect))
-        .route("/api/users/{login}", get(api::user))
-        .route("/api/leaderboard", get(api::leaderboard))
-        .route("/api/stats", get(api::stats))
-        .route("/api/stats/{stream}/chart.svg", get(api::stats_chart))
-        .route("/api/sim/chat", post(api::sim_chat))
-        .route("/api/sim/event", post(api::sim_event))
-        .with_state(state);
-    let login = Router::new()
-        .route("/login", get(auth::login))
-        .with_state(auth.clone());
-    Router::new()
-        .route("/", get(|| page(INDEX_HTML, "text/html; charset=utf-8")))
-        .route(
-            "/app.js",
-            get(|| page(APP_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/style.css",
-            get(|| page(STYLE_CSS, "text/css; charset=utf-8")),
-        )
-        .merge(api)
-        .merge(login)
+    let routes = ROUTES.iter().fold(Router::new(), |router, route| {
+        router.route(route.path, (route.handler)(route.method.filter()))
+    });
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            auth,
+            auth.clone(),
             auth::require_auth,
         ))
+        .with_state(RouterState { api: state, auth })
 }
 
 /// Starts serving on `listener` with `token` as the console token; returns once it listens.

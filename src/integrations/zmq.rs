@@ -51,7 +51,7 @@ struct Unbound {
     reason: String,
 }
 
-/// Checks a custom topic: not empty, at most [`MAX_TOPIC`] bytes, no control characters.
+/// Checks a custom topic: not empty, at most 256 bytes (`MAX_TOPIC`), no control characters.
 ///
 /// # Errors
 /// What is wrong with it, worded for a script author.

@@ -1,7 +1,7 @@
 //! The on-disk layout: every redb table, its key and value types, and the records stored as JSON.
 //!
 //! Changing a table's types, a record's layout or meaning means a new [`SCHEMA_VERSION`] and a step in
-//! [`super::migrate`].
+//! `storage::migrate`.
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //!
 //! Messages go to named webhooks (`discord.webhooks` in secrets.yaml, the default) or, with a
 //! bot token, to named channels (`discord.channels` in bot.yaml). twilight-http builds and
-//! validates each request; [`http::Transport`] sends it to `discord.api_url` and reports 429s,
+//! validates each request; `http::Transport` sends it to `discord.api_url` and reports 429s,
 //! which the worker honours exactly. `allowed_mentions` is always sent: nobody is pinged, except
 //! by the go-live message when `discord.go_live.mention` says so.
 //!
