@@ -1,5 +1,5 @@
 //! Sound through a real PulseAudio null sink (what the bot plays is recorded from the sink's
-//! monitor and measured), and with no audio device at all.
+//! monitor and measured), and with no audio device, or no ALSA library, at all.
 //!
 //! The bot runs as a child process: ALSA and PulseAudio are found through environment variables
 //! and files under HOME, which are process-wide.
@@ -319,11 +319,61 @@ fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
         .expect("one warning that sound is off");
     assert!(down.contains("no audio output device"), "{down}");
     assert!(
+        down.contains("ALSA cannot open"),
+        "says what ALSA said: {down}"
+    );
+    assert!(
         down.contains("--noaudio"),
         "says how to switch it off: {down}"
     );
 
     // Scripts that play sounds still run and answer; nothing more is said about sound.
+    for _ in 0..3 {
+        bot.ask("!snd beep.wav", "playing beep.wav", 5)
+            .expect("the bot answers");
+    }
+    assert!(bot.alive(5), "the bot still answers chat");
+    let sound_warnings: Vec<_> = bot
+        .warnings()
+        .into_iter()
+        .filter(|l| l.contains("Audio") || l.contains("sound"))
+        .collect();
+    assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
+    // ALSA's own complaints (it prints a line per configuration lookup that fails) stay off
+    // the bot's output.
+    let alsa_noise: Vec<_> = bot
+        .stderr
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("ALSA lib"))
+        .collect();
+    assert!(alsa_noise.is_empty(), "{alsa_noise:#?}");
+    bot.stop();
+}
+
+#[test]
+fn no_alsa_library_is_one_warning_and_the_bot_goes_on() {
+    let dir = BotDir::new();
+    setup(&dir, 16);
+    // The dynamic loader looks in LD_LIBRARY_PATH first: an empty file there is a
+    // libasound.so.2 that cannot be loaded, as on a machine without ALSA's library.
+    let libs = dir.path().join("no-alsa");
+    std::fs::create_dir_all(&libs).expect("mkdir");
+    std::fs::write(libs.join("libasound.so.2"), b"").expect("write");
+    let mut bot = Bot::start(
+        &dir,
+        &["--nohotkeys", "--nonotify"],
+        &[("LD_LIBRARY_PATH", libs.display().to_string())],
+    );
+    let down = bot
+        .stderr
+        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
+        .expect("one warning that sound is off");
+    assert!(
+        down.contains("Audio: down (libasound.so.2 not found"),
+        "names the library: {down}"
+    );
+    assert!(down.contains("libasound2"), "says what to install: {down}");
     for _ in 0..3 {
         bot.ask("!snd beep.wav", "playing beep.wav", 5)
             .expect("the bot answers");
