@@ -1,5 +1,6 @@
 //! Sound through a real PulseAudio null sink (what the bot plays is recorded from the sink's
-//! monitor and measured), and with no audio device, or no ALSA library, at all.
+//! monitor and measured): scripts' sounds and the shipped example reward with its shipped
+//! sounds; and with no audio device, or no ALSA library, at all.
 //!
 //! The bot runs as a child process: ALSA and PulseAudio are found through environment variables
 //! and files under HOME, which are process-wide.
@@ -385,6 +386,57 @@ fn no_alsa_library_is_one_warning_and_the_bot_goes_on() {
         .filter(|l| l.contains("Audio") || l.contains("sound"))
         .collect();
     assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
+    bot.stop();
+}
+
+#[test]
+fn the_example_reward_plays_the_shipped_sounds() {
+    if !have(&["pulseaudio", "parec"], "sound through PulseAudio") {
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = BotDir::new();
+    dir.write(
+        "configs/bot.yaml",
+        &format!(
+            "sound:\n  folder: {}\n  volume: 0.8\n",
+            repo.join("sounds").display()
+        ),
+    );
+    let reward = std::fs::read_to_string(repo.join("scripts/rewards/sound.rhai")).expect("read");
+    dir.write("scripts/rewards/sound.rhai", &reward);
+    dir.write("scripts/commands/snd.rhai", SND);
+    let home = dir.home();
+    let pulse = Pulse::start(&home);
+    let rec = Recorder::start(&pulse, &home);
+    let mut bot = Bot::start(&dir, &["--nohotkeys", "--nonotify"], &pulse.env(&home));
+
+    // A viewer redeems the channel-point reward "Play a sound" typing `airhorn`: the script
+    // plays `airhorn` by name and the shipped airhorn.wav is heard (nothing else plays).
+    bot.stderr
+        .wait(10, |l| l.contains("EventSub: connected"))
+        .expect("EventSub is subscribed: redemptions arrive");
+    let m0 = rec.mark();
+    bot.say("/redeem alice Play a sound | airhorn");
+    let m1 = rec.after_sound(m0);
+    let horn = rec.peak(m0, m1);
+    assert!(horn > 8_000, "the airhorn is heard: peak {horn}");
+
+    // The other two shipped sounds play by their bare names too.
+    for name in ["applause", "drumroll"] {
+        let from = rec.mark();
+        bot.ask(&format!("!snd {name}"), &format!("playing {name}"), 5)
+            .expect("the bot answers");
+        let to = rec.after_sound(from);
+        let peak = rec.peak(from, to);
+        assert!(peak > 8_000, "{name} is heard: peak {peak}");
+    }
+    let missing: Vec<_> = bot
+        .warnings()
+        .into_iter()
+        .filter(|l| l.contains("sound"))
+        .collect();
+    assert!(missing.is_empty(), "{missing:#?}");
     bot.stop();
 }
 
