@@ -299,6 +299,27 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     bot.stop();
 }
 
+/// Waits for the one `Audio: down` warning and returns it, after checking that scripts that
+/// play sounds still run and answer, and that nothing more is said about sound.
+fn sound_is_down_once(bot: &mut Bot) -> String {
+    let down = bot
+        .stderr
+        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
+        .expect("one warning that sound is off");
+    for _ in 0..3 {
+        bot.ask("!snd beep.wav", "playing beep.wav", 5)
+            .expect("the bot answers");
+    }
+    assert!(bot.alive(5), "the bot still answers chat");
+    let sound_warnings: Vec<_> = bot
+        .warnings()
+        .into_iter()
+        .filter(|l| l.contains("Audio") || l.contains("sound"))
+        .collect();
+    assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
+    down
+}
+
 #[test]
 fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
     let dir = BotDir::new();
@@ -314,10 +335,7 @@ fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
             ("XDG_RUNTIME_DIR", home),
         ],
     );
-    let down = bot
-        .stderr
-        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
-        .expect("one warning that sound is off");
+    let down = sound_is_down_once(&mut bot);
     assert!(down.contains("no audio output device"), "{down}");
     assert!(
         down.contains("ALSA cannot open"),
@@ -327,19 +345,6 @@ fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
         down.contains("--noaudio"),
         "says how to switch it off: {down}"
     );
-
-    // Scripts that play sounds still run and answer; nothing more is said about sound.
-    for _ in 0..3 {
-        bot.ask("!snd beep.wav", "playing beep.wav", 5)
-            .expect("the bot answers");
-    }
-    assert!(bot.alive(5), "the bot still answers chat");
-    let sound_warnings: Vec<_> = bot
-        .warnings()
-        .into_iter()
-        .filter(|l| l.contains("Audio") || l.contains("sound"))
-        .collect();
-    assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
     // ALSA's own complaints (it prints a line per configuration lookup that fails) stay off
     // the bot's output.
     let alsa_noise: Vec<_> = bot
@@ -366,26 +371,12 @@ fn no_alsa_library_is_one_warning_and_the_bot_goes_on() {
         &["--nohotkeys", "--nonotify"],
         &[("LD_LIBRARY_PATH", libs.display().to_string())],
     );
-    let down = bot
-        .stderr
-        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
-        .expect("one warning that sound is off");
+    let down = sound_is_down_once(&mut bot);
     assert!(
         down.contains("Audio: down (libasound.so.2 not found"),
         "names the library: {down}"
     );
     assert!(down.contains("libasound2"), "says what to install: {down}");
-    for _ in 0..3 {
-        bot.ask("!snd beep.wav", "playing beep.wav", 5)
-            .expect("the bot answers");
-    }
-    assert!(bot.alive(5), "the bot still answers chat");
-    let sound_warnings: Vec<_> = bot
-        .warnings()
-        .into_iter()
-        .filter(|l| l.contains("Audio") || l.contains("sound"))
-        .collect();
-    assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
     bot.stop();
 }
 
