@@ -376,6 +376,10 @@ fn no_alsa_library_is_one_warning_and_the_bot_goes_on() {
         down.contains("Audio: down (libasound.so.2 not found"),
         "names the library: {down}"
     );
+    assert!(
+        down.contains("file too short"),
+        "gives the loader's reason: {down}"
+    );
     assert!(down.contains("libasound2"), "says what to install: {down}");
     bot.stop();
 }

@@ -95,8 +95,7 @@ fn load() -> Result<Api, LoadError> {
     // SAFETY: loading runs the library's initialisers. libasound's only set up its own
     // globals (no thread starts, no signal handlers); loading it is what every ALSA program
     // does at start. The library is never unloaded (it lives in `API`, a static).
-    let library =
-        unsafe { Library::new(LIBRARY) }.map_err(|e| LoadError::NotFound(e.to_string()))?;
+    let library = unsafe { Library::new(LIBRARY) }.map_err(|e| LoadError::NotFound(causes(&e)))?;
     macro_rules! function {
         ($name:literal) => {
             // SAFETY: the type each field is declared with is the function's prototype in
@@ -141,6 +140,18 @@ fn load() -> Result<Api, LoadError> {
         strerror,
         error_set_local,
     })
+}
+
+/// An error and its causes, `: `-separated (libloading's own text is only "dlopen failed";
+/// the loader's reason, such as "cannot open shared object file", is its source).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 impl Api {
