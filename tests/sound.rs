@@ -1,5 +1,6 @@
 //! Sound through a real PulseAudio null sink (what the bot plays is recorded from the sink's
-//! monitor and measured), and with no audio device at all.
+//! monitor and measured): scripts' sounds and the shipped example reward with its shipped
+//! sounds; and with no audio device, or no ALSA library, at all.
 //!
 //! The bot runs as a child process: ALSA and PulseAudio are found through environment variables
 //! and files under HOME, which are process-wide.
@@ -298,6 +299,27 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     bot.stop();
 }
 
+/// Waits for the one `Audio: down` warning and returns it, after checking that scripts that
+/// play sounds still run and answer, and that nothing more is said about sound.
+fn sound_is_down_once(bot: &mut Bot) -> String {
+    let down = bot
+        .stderr
+        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
+        .expect("one warning that sound is off");
+    for _ in 0..3 {
+        bot.ask("!snd beep.wav", "playing beep.wav", 5)
+            .expect("the bot answers");
+    }
+    assert!(bot.alive(5), "the bot still answers chat");
+    let sound_warnings: Vec<_> = bot
+        .warnings()
+        .into_iter()
+        .filter(|l| l.contains("Audio") || l.contains("sound"))
+        .collect();
+    assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
+    down
+}
+
 #[test]
 fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
     let dir = BotDir::new();
@@ -313,28 +335,103 @@ fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
             ("XDG_RUNTIME_DIR", home),
         ],
     );
-    let down = bot
-        .stderr
-        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
-        .expect("one warning that sound is off");
+    let down = sound_is_down_once(&mut bot);
     assert!(down.contains("no audio output device"), "{down}");
+    assert!(
+        down.contains("ALSA cannot open"),
+        "says what ALSA said: {down}"
+    );
     assert!(
         down.contains("--noaudio"),
         "says how to switch it off: {down}"
     );
+    // ALSA's own complaints (it prints a line per configuration lookup that fails) stay off
+    // the bot's output.
+    let alsa_noise: Vec<_> = bot
+        .stderr
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("ALSA lib"))
+        .collect();
+    assert!(alsa_noise.is_empty(), "{alsa_noise:#?}");
+    bot.stop();
+}
 
-    // Scripts that play sounds still run and answer; nothing more is said about sound.
-    for _ in 0..3 {
-        bot.ask("!snd beep.wav", "playing beep.wav", 5)
-            .expect("the bot answers");
+#[test]
+fn no_alsa_library_is_one_warning_and_the_bot_goes_on() {
+    let dir = BotDir::new();
+    setup(&dir, 16);
+    // The dynamic loader looks in LD_LIBRARY_PATH first: an empty file there is a
+    // libasound.so.2 that cannot be loaded, as on a machine without ALSA's library.
+    let libs = dir.path().join("no-alsa");
+    std::fs::create_dir_all(&libs).expect("mkdir");
+    std::fs::write(libs.join("libasound.so.2"), b"").expect("write");
+    let mut bot = Bot::start(
+        &dir,
+        &["--nohotkeys", "--nonotify"],
+        &[("LD_LIBRARY_PATH", libs.display().to_string())],
+    );
+    let down = sound_is_down_once(&mut bot);
+    assert!(
+        down.contains("Audio: down (libasound.so.2 not found"),
+        "names the library: {down}"
+    );
+    assert!(
+        down.contains("file too short"),
+        "gives the loader's reason: {down}"
+    );
+    assert!(down.contains("libasound2"), "says what to install: {down}");
+    bot.stop();
+}
+
+#[test]
+fn the_example_reward_plays_the_shipped_sounds() {
+    if !have(&["pulseaudio", "parec"], "sound through PulseAudio") {
+        return;
     }
-    assert!(bot.alive(5), "the bot still answers chat");
-    let sound_warnings: Vec<_> = bot
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = BotDir::new();
+    dir.write(
+        "configs/bot.yaml",
+        &format!(
+            "sound:\n  folder: {}\n  volume: 0.8\n",
+            repo.join("sounds").display()
+        ),
+    );
+    let reward = std::fs::read_to_string(repo.join("scripts/rewards/sound.rhai")).expect("read");
+    dir.write("scripts/rewards/sound.rhai", &reward);
+    dir.write("scripts/commands/snd.rhai", SND);
+    let home = dir.home();
+    let pulse = Pulse::start(&home);
+    let rec = Recorder::start(&pulse, &home);
+    let mut bot = Bot::start(&dir, &["--nohotkeys", "--nonotify"], &pulse.env(&home));
+
+    // A viewer redeems the channel-point reward "Play a sound" typing `airhorn`: the script
+    // plays `airhorn` by name and the shipped airhorn.wav is heard (nothing else plays).
+    bot.stderr
+        .wait(10, |l| l.contains("EventSub: connected"))
+        .expect("EventSub is subscribed: redemptions arrive");
+    let m0 = rec.mark();
+    bot.say("/redeem alice Play a sound | airhorn");
+    let m1 = rec.after_sound(m0);
+    let horn = rec.peak(m0, m1);
+    assert!(horn > 8_000, "the airhorn is heard: peak {horn}");
+
+    // The other two shipped sounds play by their bare names too.
+    for name in ["applause", "drumroll"] {
+        let from = rec.mark();
+        bot.ask(&format!("!snd {name}"), &format!("playing {name}"), 5)
+            .expect("the bot answers");
+        let to = rec.after_sound(from);
+        let peak = rec.peak(from, to);
+        assert!(peak > 8_000, "{name} is heard: peak {peak}");
+    }
+    let missing: Vec<_> = bot
         .warnings()
         .into_iter()
-        .filter(|l| l.contains("Audio") || l.contains("sound"))
+        .filter(|l| l.contains("sound"))
         .collect();
-    assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
+    assert!(missing.is_empty(), "{missing:#?}");
     bot.stop();
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# PulseAudio with a null sink for tests/sound.rs: the ALSA pulse plugin routes rodio's (cpal's)
-# ALSA output to it, and parec records what was played.
+# PulseAudio with a null sink for tests/sound.rs: the ALSA pulse plugin routes the bot's ALSA
+# output (libasound.so.2, opened at run time) to it, and parec records what was played. A test
+# peer only: nothing here is needed to build.
 set -euo pipefail
 pkgs=(pulseaudio pulseaudio-utils libasound2-plugins)
 for p in "${pkgs[@]}"; do

@@ -1,29 +1,41 @@
-//! Sound: scripts play files from the sounds folder (`sound.folder`: mp3, ogg, wav, flac) one
-//! after another on a bounded queue, at `sound.volume` times the script's own volume, and may
-//! skip the one playing.
+//! Sound: scripts play files from the sounds folder (`sound.folder`: wav, ogg, mp3, flac, named
+//! with or without the extension) one after another on a bounded queue, at `sound.volume` times
+//! the script's own volume, and may skip the one playing.
 //!
-//! rodio's output stream is not `Send`, so one dedicated thread opens the default output device
-//! and owns it; calls only validate their data and hand a command to that thread through a
-//! bounded channel, so the dispatcher never waits on the disk or the sound card. No device (or a
-//! device layer that panics, as cpal can) is one warning and a `Down` audio state: the bot goes on
-//! without sound.
+//! rodio decodes and mixes on every platform. One dedicated thread owns the output and the
+//! player: calls only validate their data and hand a command to that thread through a bounded
+//! channel, so the dispatcher never waits on the disk or the sound card. On Linux that thread
+//! also writes the mixed samples to ALSA, whose library is opened at run time ([`alsa`]); on
+//! Windows and macOS rodio's own device stream plays them. No library or no device is one
+//! warning and a `Down` audio state: the bot goes on without sound.
+
+#[cfg(target_os = "linux")]
+mod alsa;
+#[cfg(not(target_os = "linux"))]
+#[path = "device.rs"]
+mod output;
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod output;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
 use std::time::Duration;
 
-use rodio::{Decoder, DeviceSinkBuilder, Player, Source};
+use rodio::{Decoder, Player, Source};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{CallError, Integration, StartContext, Started};
 use crate::event::{ConnectionState, Service};
 
-/// The file kinds rodio decodes with the features we build it with.
-pub const EXTENSIONS: &[&str] = &["mp3", "ogg", "wav", "flac"];
+/// The file kinds rodio decodes with the features we build it with, in the order a name
+/// without an extension is looked for.
+pub const EXTENSIONS: &[&str] = &["wav", "ogg", "mp3", "flac"];
 
 /// How often the sound thread looks at the shutdown token while idle.
 const IDLE_TICK: Duration = Duration::from_millis(200);
@@ -137,17 +149,34 @@ fn check_file_name(file: &str) -> Result<(), CallError> {
             "sound.play: `{file}` is not a file name in the sounds folder (no folders, no leading dot)"
         )));
     }
-    let ext = Path::new(file)
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext {
+    match extension(file) {
+        None => Ok(()),
         Some(ext) if EXTENSIONS.contains(&ext.as_str()) => Ok(()),
-        _ => Err(CallError::BadData(format!(
-            "sound.play: `{file}` is not a sound file the bot plays ({})",
+        Some(_) => Err(CallError::BadData(format!(
+            "sound.play: `{file}` is not a sound file the bot plays ({}); a name without an extension finds any of them",
             EXTENSIONS.join(", ")
         ))),
     }
+}
+
+/// A file name's extension, lower-cased.
+fn extension(file: &str) -> Option<String> {
+    Path::new(file)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+/// Where a script's `file` is: itself when it has an extension, else the first of
+/// `file.wav`, `file.ogg`, `file.mp3` and `file.flac` in the folder (`None`: none is there).
+fn locate(folder: &Path, file: &str) -> Option<PathBuf> {
+    if extension(file).is_some() {
+        return Some(folder.join(file));
+    }
+    EXTENSIONS
+        .iter()
+        .map(|ext| folder.join(format!("{file}.{ext}")))
+        .find(|path| path.is_file())
 }
 
 /// The thread that owns the output device.
@@ -169,43 +198,73 @@ impl SoundThread {
                 self.folder.display()
             );
         }
-        let sink = match open_device() {
-            Ok(sink) => sink,
+        let mut output = match output::Output::open() {
+            Ok(output) => output,
             Err(reason) => {
-                self.down.store(true, Ordering::Relaxed);
                 // The dispatcher logs the `Down` state as the one warning.
-                let reason = format!(
+                self.go_down(format!(
                     "{reason}; the bot goes on without sound (--noaudio switches sound off)"
-                );
-                self.ctx
-                    .report(Service::Audio, ConnectionState::Down { reason });
+                ));
                 return;
             }
         };
         info!("sound: playing through the default output device");
         self.ctx.report(Service::Audio, ConnectionState::Connected);
-        let player = Player::connect_new(sink.mixer());
-        self.serve(&player, &commands, &self.ctx.shutdown);
+        let player = Player::connect_new(output.mixer());
+        if let Err(reason) = self.serve(&mut output, &player, &commands) {
+            self.go_down(format!(
+                "the audio device failed ({reason}); the bot goes on without sound"
+            ));
+        }
         player.stop();
-        drop(sink);
     }
 
-    fn serve(&self, player: &Player, commands: &Receiver<Command>, shutdown: &CancellationToken) {
+    /// Plays are dropped from now on, and the health panel says why.
+    fn go_down(&self, reason: String) {
+        self.down.store(true, Ordering::Relaxed);
+        self.ctx
+            .report(Service::Audio, ConnectionState::Down { reason });
+    }
+
+    /// Feeds the output while something plays and takes commands in between; waits for
+    /// commands when idle. Returns when shut down, or with the device's error.
+    fn serve(
+        &self,
+        output: &mut output::Output,
+        player: &Player,
+        commands: &Receiver<Command>,
+    ) -> Result<(), String> {
         loop {
-            match commands.recv_timeout(IDLE_TICK) {
-                Ok(Command::Play { file, volume }) => self.play(player, &file, volume),
-                Ok(Command::Skip) => {
-                    if player.empty() {
-                        debug!("sound.skip: nothing is playing");
-                    } else {
-                        player.skip_one();
+            if output.pump(!player.empty())? {
+                loop {
+                    match commands.try_recv() {
+                        Ok(command) => self.handle(player, command),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return Ok(()),
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+            } else {
+                match commands.recv_timeout(IDLE_TICK) {
+                    Ok(command) => self.handle(player, command),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
             }
-            if shutdown.is_cancelled() {
-                return;
+            if self.ctx.shutdown.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn handle(&self, player: &Player, command: Command) {
+        match command {
+            Command::Play { file, volume } => self.play(player, &file, volume),
+            Command::Skip => {
+                if player.empty() {
+                    debug!("sound.skip: nothing is playing");
+                } else {
+                    player.skip_one();
+                }
             }
         }
     }
@@ -219,14 +278,25 @@ impl SoundThread {
             );
             return;
         }
-        let path = self.folder.join(file);
+        let not_here = || {
+            let tried = if extension(file).is_some() {
+                String::new()
+            } else {
+                format!(" as {file}.{}", EXTENSIONS.join(", ."))
+            };
+            warn!(
+                "sound `{file}` is not in the sounds folder {}{tried} (sound.folder in configs/bot.yaml): put the file there or fix the script",
+                self.folder.display()
+            );
+        };
+        let Some(path) = locate(&self.folder, file) else {
+            not_here();
+            return;
+        };
         let opened = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                warn!(
-                    "sound `{file}` is not in the sounds folder {} (sound.folder in configs/bot.yaml): put the file there or fix the script",
-                    self.folder.display()
-                );
+                not_here();
                 return;
             }
             Err(e) => {
@@ -245,23 +315,8 @@ impl SoundThread {
                 return;
             }
         };
-        debug!("sound: queued {file} at volume {volume}");
+        debug!("sound: queued {} at volume {volume}", path.display());
         player.append(decoder.amplify(self.master * volume));
-    }
-}
-
-/// Opens the default output device. cpal can panic on some machines without sound hardware:
-/// that counts as "no device", not as a crash.
-fn open_device() -> Result<rodio::MixerDeviceSink, String> {
-    match super::notify::crash::catch(DeviceSinkBuilder::open_default_sink) {
-        Ok(Ok(mut sink)) => {
-            sink.log_on_drop(false);
-            Ok(sink)
-        }
-        Ok(Err(e)) => Err(format!("no audio output device ({e})")),
-        Err(panic) => Err(format!(
-            "no audio output device (the audio layer failed: {panic})"
-        )),
     }
 }
 
@@ -289,12 +344,40 @@ mod tests {
     }
 
     #[test]
+    fn a_name_without_an_extension_finds_the_first_kind_there() {
+        assert_eq!(
+            parse_play(&json!({"file": "airhorn"})).unwrap(),
+            Command::Play {
+                file: "airhorn".into(),
+                volume: 1.0
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(locate(dir.path(), "horn"), None);
+        std::fs::write(dir.path().join("horn.mp3"), b"").unwrap();
+        assert_eq!(
+            locate(dir.path(), "horn"),
+            Some(dir.path().join("horn.mp3"))
+        );
+        std::fs::write(dir.path().join("horn.wav"), b"").unwrap();
+        assert_eq!(
+            locate(dir.path(), "horn"),
+            Some(dir.path().join("horn.wav"))
+        );
+        // An explicit extension is taken as it is.
+        assert_eq!(
+            locate(dir.path(), "horn.mp3"),
+            Some(dir.path().join("horn.mp3"))
+        );
+    }
+
+    #[test]
     fn bad_play_data_says_what_is_wrong() {
         let err = |v: Value| parse_play(&v).unwrap_err().to_string();
         assert!(err(json!({})).contains("needs `file`"));
         assert!(err(json!({"file": "../secrets.yaml"})).contains("not a file name"));
         assert!(err(json!({"file": ".hidden.wav"})).contains("not a file name"));
-        assert!(err(json!({"file": "notes.txt"})).contains("mp3, ogg, wav, flac"));
+        assert!(err(json!({"file": "notes.txt"})).contains("wav, ogg, mp3, flac"));
         assert!(err(json!({"file": "a.wav", "volume": 3})).contains("0.0 to 1.0"));
         assert!(err(json!({"file": "a.wav", "volume": "loud"})).contains("0.0 to 1.0"));
     }
