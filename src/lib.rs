@@ -14,7 +14,8 @@
 //! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
 //! - [`stats`]: stream statistics, their chart and report.
 //! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
-//! - [`app`]: starts and stops all of it; [`exit`]: the codes the process ends with.
+//! - [`app`]: starts and stops all of it, [`supervisor`] keeps its tasks running; [`exit`]: the
+//!   codes the process ends with.
 
 pub mod action;
 pub mod app;
@@ -36,4 +37,5 @@ pub mod scripting;
 pub mod sim;
 pub mod stats;
 pub mod storage;
+pub mod supervisor;
 pub mod twitch;

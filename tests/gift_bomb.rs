@@ -75,6 +75,9 @@ async fn a_ping_during_a_hundred_gift_bomb() {
             .join(", ")
     };
     println!("!ping reply, quiet chat (ms): {}", ms(&quiet));
-    println!("!ping reply, right after 100 subscriptions (ms): {}", ms(&bombed));
+    println!(
+        "!ping reply, right after 100 subscriptions (ms): {}",
+        ms(&bombed)
+    );
     bot.shutdown().await;
 }

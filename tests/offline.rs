@@ -100,7 +100,13 @@ fn a_config_that_does_not_load_exits_with_the_code_a_restart_cannot_fix() {
     std::fs::create_dir_all(&configs).expect("configs");
     std::fs::write(configs.join("bot.yaml"), "chat:\n  rate_limit: sometimes\n").expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-        .args(["--offline", "--noconsole", "--nozmq", "--noobs", "--noaudio"])
+        .args([
+            "--offline",
+            "--noconsole",
+            "--nozmq",
+            "--noobs",
+            "--noaudio",
+        ])
         .args(["--nohotkeys", "--nonotify"])
         .arg("--config")
         .arg(&configs)
@@ -115,6 +121,9 @@ fn a_config_that_does_not_load_exits_with_the_code_a_restart_cannot_fix() {
         Some(i32::from(twitch_bot::exit::CONFIG)),
         "{stderr}"
     );
-    assert!(stderr.contains("bot.yaml:2:"), "names file and line: {stderr}");
+    assert!(
+        stderr.contains("bot.yaml:2:"),
+        "names file and line: {stderr}"
+    );
     assert!(stderr.contains("rate_limit"), "and the key: {stderr}");
 }
