@@ -1,10 +1,12 @@
 //! The dispatcher: the one consumer of the event queue. For each event it keeps the bot's view of
 //! the world current (connection health, live or not), counts chat for loyalty, runs moderation
-//! (Rust, before any script), pays points for channel events, hands commands, responses and
-//! reactions to the script host, and publishes every event to the live log.
+//! (Rust, before any script), hands channel events to the storage writer (which pays their
+//! points and then runs their scripts), hands commands and responses to the script host, and
+//! publishes every event to the live log.
 //!
-//! It never waits on the network or on a script: scripts run on their own threads and network
-//! calls in their own tasks, so one slow thing cannot stall chat. Owns no socket.
+//! It never waits on the network, the disk or a script: scripts run on their own threads,
+//! network calls in their own tasks and commits on the storage writer's, so one slow thing
+//! cannot stall chat. Owns no socket.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{copy_scripts, offline_settings, start_ready};
+use common::{offline_settings, start_ready};
 use twitch_bot::config::Config;
 use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
 
@@ -38,7 +38,6 @@ async fn a_ping_during_a_hundred_gift_bomb() {
         scripts.join("commands/ping.rhai"),
     )
     .expect("copy ping");
-    let _ = copy_scripts; // the shared helper copies every example; this test wants one
     let settings = offline_settings(dir.path(), scripts);
     let mut config = Config::default();
     // Chat's send limit would pace the replies; the fake Twitch takes any rate.

@@ -157,3 +157,47 @@ fn commit(storage: &Storage, writes: Vec<Option<(String, Apply)>>) -> Vec<Writte
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageOptions;
+
+    #[tokio::test]
+    async fn a_job_s_continuation_sees_its_commit_and_a_key_pays_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = StorageOptions::new(dir.path());
+        opts.backup_on_open = false;
+        let storage = Storage::open(opts).unwrap();
+        let (writer, queue) = channel();
+        let task = spawn(storage.clone(), queue);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // The same event three times, twice in one batch: paid once.
+        for _ in 0..3 {
+            let (st, tx) = (storage.clone(), tx.clone());
+            let pay: Apply = Box::new(|p| p.change("7", 500, "subscribe tier1"));
+            let then: Then = Box::new(move |written| {
+                // On disk before the continuation runs.
+                let _ = tx.send((written, st.get("7").unwrap()));
+            });
+            assert!(
+                writer
+                    .submit(Job::once("points:e1".into(), pay, then))
+                    .is_ok()
+            );
+        }
+        let seen: Vec<_> = [
+            rx.recv().await.unwrap(),
+            rx.recv().await.unwrap(),
+            rx.recv().await.unwrap(),
+        ]
+        .into_iter()
+        .map(|(w, balance)| (matches!(w, Written::Done(_)), balance))
+        .collect();
+        assert_eq!(seen, [(true, 500), (false, 500), (false, 500)]);
+        drop(writer);
+        task.await.unwrap();
+        // A new run (a restart after kill -9) sees the key committed with the points.
+        assert!(storage.is_processed("points:e1").unwrap());
+    }
+}
