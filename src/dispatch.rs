@@ -1,13 +1,15 @@
 //! The dispatcher: the one consumer of the event queue. For each event it keeps the bot's view of
 //! the world current (connection health, live or not), counts chat for loyalty, runs moderation
-//! (Rust, before any script), pays points for channel events, hands commands, responses and
-//! reactions to the script host, and publishes every event to the live log.
+//! (Rust, before any script), hands channel events to the storage writer (which pays their
+//! points and then runs their scripts), hands commands and responses to the script host, and
+//! publishes every event to the live log.
 //!
-//! It never waits on the network or on a script: scripts run on their own threads and network
-//! calls in their own tasks, so one slow thing cannot stall chat. Owns no socket.
+//! It never waits on the network, the disk or a script: scripts run on their own threads,
+//! network calls in their own tasks and commits on the storage writer's, so one slow thing
+//! cannot stall chat. Owns no socket.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -25,15 +27,44 @@ use crate::moderation::{Moderator, Verdict};
 use crate::queue::EventReceiver;
 use crate::scripting::ScriptHost;
 use crate::storage::Storage;
+use crate::storage::writer::{self, Written};
 use crate::twitch::chat::{ChatHandle, Outgoing, SendError};
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
 use crate::twitch::helix::Helix;
 use crate::twitch::stream::StreamHandle;
 
+/// Chat as the rest of the bot sends to it: the running chat connection's handle, swapped for
+/// the new connection's when chat is restarted, so every clone keeps working.
+#[derive(Clone)]
+pub struct ChatLink(Arc<RwLock<ChatHandle>>);
+
+impl ChatLink {
+    /// A link to the running connection's `handle`.
+    pub fn new(handle: ChatHandle) -> ChatLink {
+        ChatLink(Arc::new(RwLock::new(handle)))
+    }
+
+    /// From now on, sends go to `handle` (a restarted connection).
+    pub fn replace(&self, handle: ChatHandle) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = handle;
+    }
+
+    /// Queues a message without waiting.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when the intake is full, [`SendError::Closed`] after shutdown.
+    pub fn send(&self, msg: Outgoing) -> Result<(), SendError> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(msg)
+    }
+}
+
 /// Where actions go: the connections the app started. A missing one means switched off.
 #[derive(Clone, Default)]
 pub struct Outputs {
-    pub chat: Option<ChatHandle>,
+    pub chat: Option<ChatLink>,
     pub helix: Option<Helix>,
     /// The live log: what the bot sends is shown there too.
     pub log: Option<broadcast::Sender<LiveEvent>>,
@@ -238,6 +269,9 @@ pub struct Parts {
     pub modlog: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
     /// Stream statistics: fed where points and event scripts run, so each event counts once.
     pub stats: Option<crate::stats::Recorder>,
+    /// The storage writer: channel events' points are committed there, in batches, and their
+    /// scripts run after the commit. Without it they are paid here, blocking.
+    pub writer: Option<writer::Writer>,
 }
 
 /// Shortest time between two moderation-log commits.
@@ -245,18 +279,24 @@ const MODLOG_COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(
 /// Most entries written in one commit.
 const MODLOG_BATCH: usize = 1_024;
 
-/// Writes moderation-log entries to storage on a blocking thread, so a spam wave (one decision
-/// per message) never makes the dispatcher wait on disk.
-pub fn spawn_modlog_writer(
-    storage: Storage,
-) -> (
-    tokio::sync::mpsc::Sender<serde_json::Value>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(4_096);
+/// The moderation log's queue; one writer task at a time drains it, so a restarted writer
+/// continues where the previous one stopped.
+pub type ModlogQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<serde_json::Value>>>;
+
+/// The sending side of the moderation log (for [`Parts::modlog`]) and its queue.
+pub fn modlog_channel() -> (tokio::sync::mpsc::Sender<serde_json::Value>, ModlogQueue) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(4_096);
+    (tx, Arc::new(tokio::sync::Mutex::new(rx)))
+}
+
+/// Writes moderation-log entries from `queue` to storage on a blocking thread, so a spam wave
+/// (one decision per message) never makes the dispatcher wait on disk. Ends once every sender
+/// is gone and the queue is written.
+pub fn spawn_modlog_writer(storage: Storage, queue: ModlogQueue) -> tokio::task::JoinHandle<()> {
     // A task that hands each batch to a blocking thread, rather than one long-lived blocking
     // thread: idle, it is just a waiting receiver.
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
+        let mut rx = queue.lock().await;
         let mut batch = Vec::new();
         let mut last_commit: Option<tokio::time::Instant> = None;
         while rx.recv_many(&mut batch, MODLOG_BATCH).await > 0 {
@@ -286,8 +326,7 @@ pub fn spawn_modlog_writer(
                 warn!("the moderation log writer failed: {e}");
             }
         }
-    });
-    (tx, task)
+    })
 }
 
 /// The dispatcher.
@@ -304,7 +343,22 @@ impl Dispatcher {
     }
 
     /// Consumes events until the queue closes or `shutdown` fires.
-    pub async fn run(mut self, mut rx: EventReceiver, shutdown: CancellationToken) {
+    pub async fn run(self, mut rx: EventReceiver, shutdown: CancellationToken) {
+        self.run_on(&mut rx, shutdown).await;
+    }
+
+    /// [`Dispatcher::run`] on a queue shared with the dispatcher's next run: if this one
+    /// fails, a new dispatcher picks up the queue where it stopped.
+    pub async fn run_shared(
+        self,
+        rx: Arc<tokio::sync::Mutex<EventReceiver>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut rx = rx.lock().await;
+        self.run_on(&mut rx, shutdown).await;
+    }
+
+    async fn run_on(mut self, rx: &mut EventReceiver, shutdown: CancellationToken) {
         let mut batch = Vec::with_capacity(256);
         loop {
             tokio::select! {
@@ -595,14 +649,34 @@ impl Dispatcher {
             ChannelEventKind::StreamOffline => self.set_live(false),
             _ => {}
         }
-        // Points are committed before any script can announce them.
-        if let (Some(loyalty), Some(storage)) = (&self.parts.loyalty, &self.parts.storage) {
-            match loyalty.apply_event(storage, ev) {
-                Ok(Some((award, applied))) => {
-                    debug!("{} points to {}: {applied:?}", award.amount, award.login)
+        // Points are committed before any script can announce them: off this task, by the
+        // storage writer, which runs the event's scripts after the commit. Every channel event
+        // goes that way (paid or not), so their scripts run in the order the events came.
+        if let (Some(loyalty), Some(writer)) = (&self.parts.loyalty, &self.parts.writer) {
+            let scripts = self.parts.scripts.clone();
+            let event = ev.clone();
+            let then: writer::Then = Box::new(move |written| {
+                if after_payment(&event, &written)
+                    && let Some(scripts) = &scripts
+                {
+                    scripts.handle_channel_event(&event);
                 }
-                Ok(None) => {}
-                Err(e) => warn!("cannot pay points for {}: {e}", ev.kind.topic()),
+            });
+            match writer.submit(loyalty.award_job(ev, then)) {
+                Ok(()) => return,
+                // The writer is gone (shutting down): pay here instead.
+                Err(_) => debug!("the storage writer has stopped; paying inline"),
+            }
+        }
+        if let (Some(loyalty), Some(storage)) = (&self.parts.loyalty, &self.parts.storage) {
+            let written = match loyalty.apply_event(storage, ev) {
+                Ok(Some((_, crate::storage::Applied::Done(receipt)))) => Written::Done(receipt),
+                Ok(Some((_, crate::storage::Applied::Duplicate))) => Written::Duplicate,
+                Ok(None) => Written::Nothing,
+                Err(e) => Written::Failed(e.to_string()),
+            };
+            if !after_payment(ev, &written) {
+                return;
             }
         }
         self.run_channel_event(ev);
@@ -645,6 +719,30 @@ impl Dispatcher {
                 }
             }
             ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
+        }
+    }
+}
+
+/// Logs what paying for `ev` did; `false` when its scripts must not run: the event was paid
+/// before (a redelivery, also after a restart), so it was announced then.
+fn after_payment(ev: &ChannelEvent, written: &Written) -> bool {
+    match written {
+        Written::Done(receipt) => {
+            debug!("{} paid: balance {}", ev.kind.topic(), receipt.balance);
+            true
+        }
+        Written::Duplicate => {
+            debug!(
+                "{} {} was paid before: not run again",
+                ev.kind.topic(),
+                ev.id
+            );
+            false
+        }
+        Written::Nothing => true,
+        Written::Failed(e) => {
+            warn!("cannot pay points for {}: {e}", ev.kind.topic());
+            true
         }
     }
 }

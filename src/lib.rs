@@ -14,8 +14,9 @@
 //! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
 //! - [`stats`]: stream statistics, their chart and report.
 //! - [`console`]: the web console and JSON HTTP API, talking to the bot through a trait.
-//! - [`app`]: starts and stops all of it; [`exit`]: the codes the process ends with;
-//!   [`service`]: the systemd unit that keeps it running; [`check`]: `check --live`.
+//! - [`app`]: starts and stops all of it; [`supervisor`] restarts its tasks; [`exit`]: the codes
+//!   the process ends with; [`service`]: the systemd unit that keeps it running; [`check`]:
+//!   `check --live`.
 //!
 //! This is the code's map. What the bot does for its users is documented beside the code: the
 //! `README.md` (start here), `docs/configuration.md` (every config key), `docs/console-api.md`
@@ -47,4 +48,5 @@ pub mod service;
 pub mod sim;
 pub mod stats;
 pub mod storage;
+pub mod supervisor;
 pub mod twitch;

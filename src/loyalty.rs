@@ -1,8 +1,8 @@
 //! Loyalty rules: who earns how many points for watching and for channel events.
 //!
 //! [`points_for`] is the pure rule (event → award); [`Loyalty`] keeps who is present, runs the
-//! watch-time tick and pays event awards through [`Storage::award_for_event`], so each event id
-//! pays at most once, also across restarts. The config side (configs/loyalty.yaml) maps onto
+//! watch-time tick and pays event awards (through the storage writer, or
+//! [`Storage::apply_event_once`]), each event id at most once, also across restarts. The config side (configs/loyalty.yaml) maps onto
 //! [`LoyaltyRules`]; this module does not read files.
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,7 +15,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{ChannelEvent, ChannelEventKind, Chatter, Roles, SubTier};
-use crate::storage::{Applied, Receipt, Storage, StorageError, WatchCredit, WatchSummary};
+use crate::storage::writer;
+use crate::storage::{
+    Applied, PointsTxn, Receipt, Storage, StorageError, WatchCredit, WatchSummary,
+};
 
 /// Points multipliers by role; a viewer gets the highest that applies (1.0 with no role).
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +224,23 @@ pub fn points_for(ev: &ChannelEvent, rules: &LoyaltyRules) -> Option<Award> {
     })
 }
 
+/// Pays `award` in a points transaction; a viewer who opted out gets nothing (the event still
+/// counts as applied) and the receipt shows their unchanged balance.
+fn pay_in(p: &mut PointsTxn<'_>, award: &Award) -> Result<Receipt, StorageError> {
+    let rec = p.touch(&award.user_id, &award.login, &award.display_name)?;
+    if rec.opted_out {
+        return Ok(Receipt {
+            balance: rec.points,
+            audit_id: 0,
+        });
+    }
+    p.change(
+        &award.user_id,
+        i64::try_from(award.amount).unwrap_or(i64::MAX),
+        &award.reason,
+    )
+}
+
 /// A viewer seen during the current watch interval.
 #[derive(Debug, Clone)]
 struct Presence {
@@ -403,7 +423,8 @@ impl Loyalty {
 
     /// Pays what the rules give for a channel event, at most once per event id (the id is
     /// stored as `points:<id>`, so a dispatcher that marks raw ids for its own deduplication
-    /// does not block the award). `Ok(None)` when the event earns nothing.
+    /// does not block the award). `Ok(None)` when the event earns nothing. Blocking: the
+    /// dispatcher hands the same work to the storage writer through [`Loyalty::award_job`].
     ///
     /// # Errors
     /// On a storage failure (nothing is paid or marked then; a retry can pay it).
@@ -412,34 +433,38 @@ impl Loyalty {
         storage: &Storage,
         ev: &ChannelEvent,
     ) -> Result<Option<(Award, Applied<Receipt>)>, StorageError> {
-        let rules = self.rules();
-        let Some(award) = points_for(ev, &rules) else {
+        let Some((award, key)) = self.award_for(ev) else {
             return Ok(None);
         };
+        let applied = storage.apply_event_once(&key, |p| pay_in(p, &award))?;
+        Ok(Some((award, applied)))
+    }
+
+    /// The award a channel event earns and the key that pays it at most once; `None` when it
+    /// earns nothing (or has no id, so a redelivery could not be recognised).
+    pub fn award_for(&self, ev: &ChannelEvent) -> Option<(Award, String)> {
+        let award = points_for(ev, &self.rules())?;
         if ev.id.is_empty() {
             // Without an id a redelivery cannot be recognised; paying it could pay twice.
             tracing::warn!(
                 "channel event without an id earns nothing: {}",
                 award.reason
             );
-            return Ok(None);
+            return None;
         }
         let key = format!("points:{}", ev.id);
-        let applied = storage.apply_event_once(&key, |p| {
-            let rec = p.touch(&award.user_id, &award.login, &award.display_name)?;
-            if rec.opted_out {
-                return Ok(Receipt {
-                    balance: rec.points,
-                    audit_id: 0,
-                });
+        Some((award, key))
+    }
+
+    /// The storage writer's job for a channel event: pays its award (if any) at most once,
+    /// then runs `then` with what was written, after the commit.
+    pub fn award_job(&self, ev: &ChannelEvent, then: writer::Then) -> writer::Job {
+        match self.award_for(ev) {
+            Some((award, key)) => {
+                writer::Job::once(key, Box::new(move |p| pay_in(p, &award)), then)
             }
-            p.change(
-                &award.user_id,
-                i64::try_from(award.amount).unwrap_or(i64::MAX),
-                &award.reason,
-            )
-        })?;
-        Ok(Some((award, applied)))
+            None => writer::Job::after_pending(then),
+        }
     }
 
     /// Runs the watch-time tick every `watch_interval` until `cancel` fires. When the stream

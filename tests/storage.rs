@@ -573,7 +573,14 @@ fn backups_rotate_and_a_damaged_file_names_the_newest() {
         .map(|e| e.unwrap().path())
         .collect();
     backups.sort();
-    assert_eq!(backups.len(), 2);
+    // Each kind keeps its own two: the start-up copies of the four opens, the manual ones.
+    let named = |label: &str| {
+        backups
+            .iter()
+            .filter(|p| p.to_string_lossy().contains(&format!("-{label}")))
+            .count()
+    };
+    assert_eq!((named("start"), named("manual"), backups.len()), (2, 2, 4));
     // A backup is a working database.
     {
         let copy = tempfile::tempdir().unwrap();
@@ -687,4 +694,35 @@ fn a_second_opener_is_told_another_bot_holds_the_file() {
     let _first = open(dir.path());
     let err = Storage::open(opts(dir.path())).unwrap_err().to_string();
     assert!(err.contains("Another twitch-bot"), "{err}");
+}
+
+#[test]
+fn a_restart_loop_keeps_the_daily_backups_and_a_failed_start_up_backup_does_not_stop_the_bot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = StorageOptions::new(dir.path());
+    o.keep_backups = 2;
+    {
+        let s = Storage::open(o.clone()).unwrap();
+        s.add("1", 5, "seed").unwrap();
+        s.backup_now("daily").unwrap();
+        s.backup_now("daily").unwrap();
+    }
+    // A bot in a restart loop opens the file again and again.
+    for _ in 0..5 {
+        Storage::open(o.clone()).unwrap().close().unwrap();
+    }
+    let daily = std::fs::read_dir(dir.path().join("backups"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().contains("-daily"))
+        })
+        .count();
+    assert_eq!(daily, 2, "start-up copies never push out the daily ones");
+
+    // The backups folder cannot be written (here: a file stands in its place).
+    std::fs::remove_dir_all(dir.path().join("backups")).unwrap();
+    std::fs::write(dir.path().join("backups"), "not a folder").unwrap();
+    let s = Storage::open(o).expect("a failed start-up backup only warns");
+    assert_eq!(s.get("1").unwrap(), 5);
 }

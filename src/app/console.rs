@@ -39,6 +39,8 @@ pub struct AppConsole {
     pub config_reloads: AtomicU64,
     /// The stream being counted, when stats are on.
     pub stats: Option<crate::stats::Recorder>,
+    /// The bot's task supervisor: a restarted chat task shows in chat's health.
+    pub supervisor: crate::supervisor::Supervisor,
 }
 
 fn internal(e: impl std::fmt::Display) -> ConsoleError {
@@ -92,9 +94,21 @@ impl ConsoleBackend for AppConsole {
     }
 
     fn health(&self) -> Vec<ServiceHealth> {
+        let restarts = self.supervisor.restarts();
         let on = |service: Service, enabled: bool| {
             if enabled {
-                ServiceHealth::from_state(service, self.health.get(service).as_ref(), None)
+                let task = match service {
+                    Service::Chat => "chat",
+                    _ => "",
+                };
+                let restarted = restarts.get(task).filter(|r| r.restarts > 0).map(|r| {
+                    format!(
+                        "the {task} task was restarted {} time(s); last: {}",
+                        r.restarts,
+                        r.last_failure.as_deref().unwrap_or("unknown")
+                    )
+                });
+                ServiceHealth::from_state(service, self.health.get(service).as_ref(), restarted)
             } else {
                 ServiceHealth::off(service)
             }

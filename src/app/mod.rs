@@ -1,5 +1,7 @@
-//! Starts every subsystem the flags allow, wires each to the one queue and the dispatcher, and
-//! shuts them all down (Ctrl-C / SIGTERM) within two seconds without losing queued work.
+//! Starts every subsystem the flags allow, wires each to the one queue and the dispatcher, keeps
+//! each long-lived task running under the [`Supervisor`] (restarted after a crash, or the
+//! process ends with [`crate::exit::SOFTWARE`]), and shuts them all down (Ctrl-C / SIGTERM)
+//! within two seconds without losing queued work.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,7 +27,7 @@ use crate::cache::Cache;
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::console::{BotInfo, LiveEvent};
-use crate::dispatch::{Dispatcher, Health, Outputs, Parts};
+use crate::dispatch::{ChatLink, Dispatcher, Health, Outputs, Parts};
 use crate::loyalty::Loyalty;
 use crate::moderation::Moderator;
 use crate::queue;
@@ -33,7 +35,8 @@ use crate::scripting::api::Services;
 use crate::scripting::{HostConfig, ScriptHost};
 use crate::sim::SimTwitch;
 use crate::storage::{Storage, StorageOptions};
-use crate::twitch::chat::{self, ChatHandle, ChatSettings, ChatUrl};
+use crate::supervisor::{Policy, Supervisor};
+use crate::twitch::chat::{self, ChatSettings, ChatUrl};
 use services::{CacheService, StorageServices};
 
 /// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
@@ -144,6 +147,8 @@ pub struct Bot {
     shutdown: CancellationToken,
     /// How a task asks the whole process to end with an exit code.
     exit: crate::exit::Exit,
+    /// Restarts the long-lived tasks (or ends the process when it cannot).
+    supervisor: Supervisor,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     /// The last known state of every connection.
     pub health: Health,
@@ -151,7 +156,7 @@ pub struct Bot {
     sim: Option<Arc<SimTwitch>>,
     /// The web console, when it runs.
     console: Option<crate::console::Console>,
-    chat: Option<ChatHandle>,
+    chat: Option<ChatLink>,
     channel: String,
     scripts: Option<Arc<ScriptHost>>,
     storage: Option<Storage>,
@@ -178,6 +183,8 @@ impl Bot {
         let (events, rx) = queue::channel(config.bot.queue.capacity);
         let health = Health::default();
         let mut tasks = Vec::new();
+        let (log, _) = broadcast::channel::<LiveEvent>(1_024);
+        let supervisor = Supervisor::new(exit.clone(), Some(log.clone()), Policy::default());
 
         // Before the simulator swaps in its fake tokens: the real file keeps the console token.
         let console_token = if settings.enabled.console {
@@ -195,7 +202,6 @@ impl Bot {
         } else {
             None
         };
-        let (log, _) = broadcast::channel::<LiveEvent>(1_024);
 
         let storage = Storage::open(StorageOptions {
             keep_backups: config.loyalty.backups.keep as usize,
@@ -204,13 +210,19 @@ impl Bot {
         })
         .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
         let cache = Arc::new(Cache::new(100_000));
-        tasks.push((
-            "cache sweeper",
-            cache.spawn_sweeper(Duration::from_secs(30), shutdown.clone()),
-        ));
+        {
+            let (cache, shutdown) = (cache.clone(), shutdown.clone());
+            tasks.push((
+                "cache sweeper",
+                supervisor.restart("cache sweeper", move || {
+                    cache.spawn_sweeper(Duration::from_secs(30), shutdown.clone())
+                }),
+            ));
+        }
         let loyalty = Arc::new(Loyalty::new(services::loyalty_rules(&config.loyalty)));
 
         let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
+        let api_tasks_from = tasks.len();
         let api = twitch_api::start(
             &config,
             secrets_path.as_deref(),
@@ -222,13 +234,24 @@ impl Bot {
             &exit,
             &mut tasks,
         );
+        // The Twitch API side (token validator, EventSub, stream watcher) restarts its own
+        // connections; its tasks are made inside it, so a panic there ends the process.
+        watch_new(&supervisor, &mut tasks, api_tasks_from);
 
         if config.loyalty.enabled {
+            let (loyalty, storage, helix, shutdown) = (
+                loyalty.clone(),
+                storage.clone(),
+                api.helix.clone(),
+                shutdown.clone(),
+            );
             tasks.push((
                 "loyalty",
-                loyalty
-                    .clone()
-                    .spawn_ticker(storage.clone(), api.helix.clone(), shutdown.clone()),
+                supervisor.restart("loyalty", move || {
+                    loyalty
+                        .clone()
+                        .spawn_ticker(storage.clone(), helix.clone(), shutdown.clone())
+                }),
             ));
         }
         let (integrations, integration_tasks) = crate::integrations::start(
@@ -251,7 +274,10 @@ impl Bot {
             },
         )
         .await;
+        let integrations_from = tasks.len();
         tasks.extend(integration_tasks);
+        watch_new(&supervisor, &mut tasks, integrations_from);
+        let stats_from = tasks.len();
         let stats = start_stats(
             &config,
             &settings,
@@ -261,6 +287,8 @@ impl Bot {
             &shutdown,
             &mut tasks,
         );
+        // The writer holds the stream's finishing step, which cannot be handed to a new run.
+        watch_new(&supervisor, &mut tasks, stats_from);
         let mut outputs = Outputs {
             chat: None,
             helix: api.helix.clone(),
@@ -296,36 +324,46 @@ impl Bot {
                 outgoing_capacity: config.bot.chat.outgoing_queue,
                 max_backoff: Duration::from_secs(config.bot.chat.max_backoff_secs.max(1)),
             };
-            let (handle, task) = chat::spawn(chat_settings, events.clone(), shutdown.clone());
-            outputs.chat = Some(handle);
-            tasks.push(("chat", task));
+            let (handle, task) =
+                chat::spawn(chat_settings.clone(), events.clone(), shutdown.clone());
+            let link = ChatLink::new(handle);
+            outputs.chat = Some(link.clone());
+            // A restarted connection gets a new handle; the link sends everyone's messages
+            // there. What the failed run still had queued is lost.
+            let (events, shutdown) = (events.clone(), shutdown.clone());
+            let mut first = Some(task);
+            tasks.push((
+                "chat",
+                supervisor.restart("chat", move || {
+                    first.take().unwrap_or_else(|| {
+                        let (handle, task) =
+                            chat::spawn(chat_settings.clone(), events.clone(), shutdown.clone());
+                        link.replace(handle);
+                        task
+                    })
+                }),
+            ));
         } else {
             info!("chat is switched off (--nochat)");
         }
         let chat = outputs.chat.clone();
 
         // Scripts send their actions here; one task hands them to the connections.
-        let (action_tx, mut action_rx) = mpsc::channel::<Action>(1_024);
-        let action_outputs = outputs.clone();
-        let action_shutdown = shutdown.clone();
-        tasks.push((
-            "actions",
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        action = action_rx.recv() => match action {
-                            Some(action) => action_outputs.perform(action),
-                            None => return,
-                        },
-                        _ = action_shutdown.cancelled() => break,
-                    }
-                }
-                // Hand over what scripts already produced; chat sends what it can before closing.
-                while let Ok(action) = action_rx.try_recv() {
-                    action_outputs.perform(action);
-                }
-            }),
-        ));
+        let (action_tx, action_rx) = mpsc::channel::<Action>(1_024);
+        let action_rx = Arc::new(tokio::sync::Mutex::new(action_rx));
+        {
+            let (outputs, shutdown) = (outputs.clone(), shutdown.clone());
+            tasks.push((
+                "actions",
+                supervisor.restart("actions", move || {
+                    tokio::spawn(perform_actions(
+                        action_rx.clone(),
+                        outputs.clone(),
+                        shutdown.clone(),
+                    ))
+                }),
+            ));
+        }
         let script_services = Services {
             points: Arc::new(StorageServices {
                 storage: storage.clone(),
@@ -363,7 +401,11 @@ impl Bot {
             );
         }
         if settings.enabled.timers {
-            tasks.push(("timers", scripts.spawn_timers(shutdown.clone())));
+            let (scripts, shutdown) = (scripts.clone(), shutdown.clone());
+            tasks.push((
+                "timers",
+                supervisor.restart("timers", move || scripts.spawn_timers(shutdown.clone())),
+            ));
         }
         // The stream's live state, once known, switches LIVE_ONLY timers and watch-time points.
         {
@@ -371,40 +413,36 @@ impl Bot {
             let (scripts, loyalty, shutdown) = (scripts.clone(), loyalty.clone(), shutdown.clone());
             tasks.push((
                 "live state",
-                tokio::spawn(async move {
-                    let mut live = loop {
-                        if let Some(s) = stream.get() {
-                            break s.watch_live();
-                        }
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                        }
-                    };
-                    loop {
-                        let now = *live.borrow_and_update();
-                        scripts.set_live(now);
-                        loyalty.set_live(now);
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            r = live.changed() => if r.is_err() { return },
-                        }
-                    }
+                supervisor.restart("live state", move || {
+                    tokio::spawn(follow_live_state(
+                        stream.clone(),
+                        scripts.clone(),
+                        loyalty.clone(),
+                        shutdown.clone(),
+                    ))
                 }),
             ));
         }
 
         let moderator = if config.moderation.enabled {
-            let mut moderator = Moderator::new(&config.moderation).context("moderation.yaml")?;
-            let emotes = api.emotes.clone();
-            moderator.set_emotes(Arc::new(move |word: &str| {
-                emotes.get().is_some_and(|e| e.contains(word))
-            }));
-            Some(moderator)
+            Some(moderator_for(&config.moderation, &api.emotes).context("moderation.yaml")?)
         } else {
             None
         };
-        let (modlog_tx, modlog_task) = crate::dispatch::spawn_modlog_writer(storage.clone());
+        let (modlog_tx, modlog_queue) = crate::dispatch::modlog_channel();
+        let modlog_task = {
+            let storage = storage.clone();
+            supervisor.restart("moderation log", move || {
+                crate::dispatch::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
+            })
+        };
+        let (writer, writer_queue) = crate::storage::writer::channel();
+        let writer_task = {
+            let storage = storage.clone();
+            supervisor.restart("storage writer", move || {
+                crate::storage::writer::spawn(storage.clone(), writer_queue.clone())
+            })
+        };
         let (config_tx, config_rx) = watch::channel(original_config);
         if settings.config_dir.is_dir()
             && let Some(task) = config_watch::spawn(
@@ -413,7 +451,25 @@ impl Bot {
                 shutdown.clone(),
             )
         {
-            tasks.push(("config watcher", task));
+            let (dir, tx, shutdown) = (
+                settings.config_dir.clone(),
+                config_tx.clone(),
+                shutdown.clone(),
+            );
+            let mut first = Some(task);
+            tasks.push((
+                "config watcher",
+                supervisor.restart("config watcher", move || {
+                    first
+                        .take()
+                        .or_else(|| config_watch::spawn(dir.clone(), tx.clone(), shutdown.clone()))
+                        // Could not watch again (warned): wait for shutdown like a watcher.
+                        .unwrap_or_else(|| {
+                            let shutdown = shutdown.clone();
+                            tokio::spawn(async move { shutdown.cancelled().await })
+                        })
+                }),
+            ));
         }
         let console = if settings.enabled.console {
             let backend = Arc::new(console::AppConsole {
@@ -433,6 +489,7 @@ impl Bot {
                 config: config_tx,
                 config_reloads: Default::default(),
                 stats: stats.clone(),
+                supervisor: supervisor.clone(),
             });
             match crate::console::bind(&config.bot.console.bind).await {
                 Ok(listener) => {
@@ -454,35 +511,57 @@ impl Bot {
         } else {
             None
         };
-        let dispatcher = Dispatcher::new(
-            Parts {
-                channel: channel.as_str().into(),
-                outputs,
-                health: health.clone(),
-                scripts: Some(scripts.clone()),
-                storage: Some(storage.clone()),
-                loyalty: Some(loyalty),
-                stream: api.stream.clone(),
-                eventsub_enabled: settings.enabled.eventsub,
-                log: Some(log.clone()),
-                config: Some(config_rx),
-                prefix: config.bot.chat.command_prefix.clone(),
-                modlog: Some(modlog_tx),
-                stats: stats.clone(),
-            },
-            moderator,
-        );
+        let parts = Parts {
+            channel: channel.as_str().into(),
+            outputs,
+            health: health.clone(),
+            scripts: Some(scripts.clone()),
+            storage: Some(storage.clone()),
+            loyalty: Some(loyalty),
+            stream: api.stream.clone(),
+            eventsub_enabled: settings.enabled.eventsub,
+            log: Some(log.clone()),
+            config: Some(config_rx),
+            prefix: config.bot.chat.command_prefix.clone(),
+            modlog: Some(modlog_tx),
+            stats: stats.clone(),
+            writer: Some(writer),
+        };
+        // The queue outlives a dispatcher that fails: the next one takes it over, with the
+        // moderation rules in force (its in-memory permits and spam windows start afresh).
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let mut first = Some(Dispatcher::new(parts.clone(), moderator));
+        let (emotes, dispatch_shutdown) = (api.emotes.clone(), shutdown.clone());
         tasks.push((
             "dispatcher",
-            tokio::spawn(dispatcher.run(rx, shutdown.clone())),
+            supervisor.restart("dispatcher", move || {
+                let dispatcher = first.take().unwrap_or_else(|| {
+                    let moderation = parts
+                        .config
+                        .as_ref()
+                        .map(|c| c.borrow().moderation.clone())
+                        .filter(|m| m.enabled);
+                    let moderator = moderation.and_then(|m| match moderator_for(&m, &emotes) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            warn!("moderation stays off after the dispatcher's restart: {e}");
+                            None
+                        }
+                    });
+                    Dispatcher::new(parts.clone(), moderator)
+                });
+                tokio::spawn(dispatcher.run_shared(rx.clone(), dispatch_shutdown.clone()))
+            }),
         ));
-        // After the dispatcher: it ends once the dispatcher's sender is gone, log written.
+        // After the dispatcher: they end once the dispatcher's senders are gone, all written.
+        tasks.push(("storage writer", writer_task));
         tasks.push(("moderation log", modlog_task));
         drop(events);
 
         Ok(Bot {
             shutdown,
             exit,
+            supervisor,
             tasks,
             health,
             sim,
@@ -517,7 +596,7 @@ impl Bot {
     }
 
     /// A handle to send chat as the bot, if chat runs.
-    pub fn chat(&self) -> Option<&ChatHandle> {
+    pub fn chat(&self) -> Option<&ChatLink> {
         self.chat.as_ref()
     }
 
@@ -546,6 +625,17 @@ impl Bot {
         self.shutdown.clone()
     }
 
+    /// The supervisor of the bot's long-lived tasks: how often each was restarted, and why.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// Makes the supervised task `name` panic (tests only): `false` when no such task runs.
+    #[cfg(feature = "test-support")]
+    pub fn inject_panic(&self, name: &str) -> bool {
+        self.supervisor.inject_panic(name)
+    }
+
     /// The handle tasks use to end the process with an exit code.
     pub fn exit(&self) -> crate::exit::Exit {
         self.exit.clone()
@@ -568,6 +658,83 @@ impl Bot {
                 Ok(Ok(Err(e))) => warn!("the database did not close cleanly: {e}"),
                 _ => warn!("the database did not close in time"),
             }
+        }
+    }
+}
+
+/// Puts the tasks pushed since `from` under the supervisor's watch: they cannot be made anew from
+/// here, so a panic among them ends the process (see [`Supervisor::watch`]).
+fn watch_new(
+    supervisor: &Supervisor,
+    tasks: &mut Vec<(&'static str, JoinHandle<()>)>,
+    from: usize,
+) {
+    let new: Vec<_> = tasks.drain(from.min(tasks.len())..).collect();
+    for (name, task) in new {
+        tasks.push((name, supervisor.watch(name, task)));
+    }
+}
+
+/// The moderator for `config`, with the channel's emotes (once loaded) exempt.
+fn moderator_for(
+    config: &crate::config::moderation::ModerationConfig,
+    emotes: &Arc<std::sync::OnceLock<crate::twitch::emotes::Emotes>>,
+) -> anyhow::Result<Moderator> {
+    let mut moderator = Moderator::new(config)?;
+    let emotes = emotes.clone();
+    moderator.set_emotes(Arc::new(move |word: &str| {
+        emotes.get().is_some_and(|e| e.contains(word))
+    }));
+    Ok(moderator)
+}
+
+/// Hands the actions scripts produce to the connections until shutdown, then hands over what
+/// scripts already produced (chat sends what it can before closing).
+async fn perform_actions(
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Action>>>,
+    outputs: Outputs,
+    shutdown: CancellationToken,
+) {
+    let mut rx = rx.lock().await;
+    loop {
+        tokio::select! {
+            action = rx.recv() => match action {
+                Some(action) => outputs.perform(action),
+                None => return,
+            },
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    while let Ok(action) = rx.try_recv() {
+        outputs.perform(action);
+    }
+}
+
+/// Once the stream's live state is known, switches LIVE_ONLY timers and watch-time points with
+/// it until shutdown.
+async fn follow_live_state(
+    stream: Arc<std::sync::OnceLock<crate::twitch::stream::StreamHandle>>,
+    scripts: Arc<ScriptHost>,
+    loyalty: Arc<Loyalty>,
+    shutdown: CancellationToken,
+) {
+    let mut live = loop {
+        if let Some(s) = stream.get() {
+            break s.watch_live();
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    };
+    loop {
+        let now = *live.borrow_and_update();
+        scripts.set_live(now);
+        loyalty.set_live(now);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            // The stream watcher is gone (its own supervisor decides): nothing more to follow.
+            r = live.changed() => if r.is_err() { shutdown.cancelled().await; return },
         }
     }
 }

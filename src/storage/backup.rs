@@ -1,5 +1,7 @@
 //! Backups: copies of `bot.redb` in `<data>/backups/` (at start, and periodically while running),
-//! keeping the newest N; and the copy left beside the file before a migration.
+//! keeping the newest N of each kind (label) on its own: start-up copies rotate among
+//! themselves, so a restart loop cannot push out every good daily copy; and the copy left beside
+//! the file before a migration.
 //!
 //! A copy is taken while holding a write transaction: redb commits are durable before
 //! `commit` returns and no other writer can start, so the file is quiescent while it is copied.
@@ -57,7 +59,8 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
-/// Copies the open database into `<data>/backups/` and removes all but the newest `keep`.
+/// Copies the open database into `<data>/backups/` and removes all but the newest `keep` with
+/// the same label.
 pub(crate) fn take(
     db: &Database,
     path: &Path,
@@ -78,7 +81,7 @@ pub(crate) fn take(
         n += 1;
     }
     copy_quiescent(db, path, &dest)?;
-    rotate(&dir, keep);
+    rotate(&dir, label, keep);
     Ok(dest)
 }
 
@@ -124,8 +127,24 @@ pub(crate) fn list(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn rotate(dir: &Path, keep: usize) {
-    let files = list(dir);
+/// The label of a backup's file name: `daily` for `bot-20240229-123456-daily.redb` and for
+/// `bot-20240229-123456-daily-2.redb` (a second copy in the same second).
+fn label_of(path: &Path) -> Option<&str> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("bot-")?.strip_suffix(".redb")?;
+    // `YYYYMMDD-HHMMSS-` is 16 characters.
+    let label = rest.get(16..)?;
+    Some(match label.rsplit_once('-') {
+        Some((l, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => l,
+        _ => label,
+    })
+}
+
+fn rotate(dir: &Path, label: &str, keep: usize) {
+    let files: Vec<PathBuf> = list(dir)
+        .into_iter()
+        .filter(|p| label_of(p) == Some(label))
+        .collect();
     let excess = files.len().saturating_sub(keep.max(1));
     for old in files.iter().take(excess) {
         if let Err(e) = std::fs::remove_file(old) {
@@ -162,6 +181,34 @@ mod tests {
         assert_eq!(
             backup_file_name(1_709_210_096, "start"),
             "bot-20240229-123456-start.redb"
+        );
+    }
+
+    #[test]
+    fn each_label_keeps_its_own_count() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..3 {
+            std::fs::write(dir.path().join(backup_file_name(100 + n, "daily")), "").unwrap();
+        }
+        for n in 0..5 {
+            std::fs::write(dir.path().join(backup_file_name(200 + n, "start")), "").unwrap();
+        }
+        std::fs::write(dir.path().join("bot-19700101-000330-start-1.redb"), "").unwrap();
+        rotate(dir.path(), "start", 2);
+        let left: Vec<String> = list(dir.path())
+            .iter()
+            .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "bot-19700101-000140-daily.redb",
+                "bot-19700101-000141-daily.redb",
+                "bot-19700101-000142-daily.redb",
+                "bot-19700101-000324-start.redb",
+                "bot-19700101-000330-start-1.redb",
+            ],
+            "a restart loop's start-up copies never push out a daily one"
         );
     }
 }

@@ -6,9 +6,11 @@
 //! through `tokio::task::spawn_blocking`, except [`Storage::record_chat`], which only touches
 //! memory and is safe on the chat path.
 //!
-//! Write path: chat counters are batched in memory and committed by a flusher thread at least
-//! once a second and on [`Storage::close`] (or when the last handle drops); everything that moves
-//! points commits (durably) before the call returns, so a caller announces only what is on disk.
+//! Write path: chat counters and processed EventSub message ids are batched in memory and
+//! committed by a flusher thread at least once a second and on [`Storage::close`] (or when the
+//! last handle drops); everything that moves points commits (durably) before the call returns,
+//! or, through the [`writer`] task, before the job's continuation runs, so a caller announces
+//! only what is on disk.
 //!
 //! This module must not know about chat, scripts or configs: callers pass plain values.
 
@@ -20,6 +22,7 @@ mod migrate;
 mod points;
 pub mod schema;
 mod users;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -166,6 +169,9 @@ struct Inner {
     /// Chat counters not yet committed. A std mutex: it is held for a hash-map update only and
     /// never across an await or a disk write (the flusher swaps the map out first).
     pending: Mutex<HashMap<CompactString, PendingChat>>,
+    /// Processed event ids not yet committed (see [`Storage::mark_processed`]), with the time
+    /// they were seen.
+    pending_marks: Mutex<HashMap<String, u64>>,
     control: Arc<Control>,
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
@@ -224,7 +230,15 @@ impl Storage {
             })?;
         migrate::bring_up_to_date(&db, &path)?;
         if existed && opts.backup_on_open {
-            backup::take(&db, &path, &opts.data_dir, "start", opts.keep_backups)?;
+            // A missing start-up copy is no reason to keep the bot from running: the older
+            // copies are still there, and the daily one is taken while it runs.
+            match backup::take(&db, &path, &opts.data_dir, "start", opts.keep_backups) {
+                Ok(p) => tracing::debug!("start-up backup written to {}", p.display()),
+                Err(e) => tracing::warn!(
+                    "the start-up backup was not taken ({e}); the bot runs on with the older                      copies in {}: check that the folder is writable and has room",
+                    opts.data_dir.join(backup::BACKUP_DIR).display()
+                ),
+            }
         }
         let control = Arc::new(Control {
             stopped: Mutex::new(false),
@@ -236,6 +250,7 @@ impl Storage {
                 path,
                 opts,
                 pending: Mutex::new(HashMap::new()),
+                pending_marks: Mutex::new(HashMap::new()),
                 control: Arc::clone(&control),
                 flusher: Mutex::new(None),
             }),
@@ -322,6 +337,14 @@ impl Drop for Inner {
             && let Err(e) = users::commit_batch(&self.db, batch)
         {
             tracing::error!("could not commit chat counters at shutdown: {e}");
+        }
+        let marks = self
+            .pending_marks
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        if let Err(e) = events::commit_marks(&self.db, &marks) {
+            tracing::error!("could not commit processed event ids at shutdown: {e}");
         }
     }
 }

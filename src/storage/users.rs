@@ -54,6 +54,12 @@ impl Storage {
     /// # Errors
     /// When the commit fails; the batch is then kept for the next try.
     pub fn flush(&self) -> Result<()> {
+        let marks = self.flush_marks();
+        self.flush_chat()?;
+        marks
+    }
+
+    fn flush_chat(&self) -> Result<()> {
         let batch = match self.inner.pending.lock() {
             Ok(mut p) if !p.is_empty() => std::mem::take(&mut *p),
             _ => return Ok(()),

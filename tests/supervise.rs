@@ -1,0 +1,221 @@
+//! A task of the bot that panics is restarted and the bot keeps answering; one that keeps
+//! panicking, or cannot be restarted inside the process, ends the process with EX_SOFTWARE so
+//! the service manager starts a new one. Panics are injected through the `test-support` hooks.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{copy_scripts, eventually, offline_settings, start_ready};
+use twitch_bot::app::Bot;
+use twitch_bot::config::Config;
+use twitch_bot::console::LiveEvent;
+use twitch_bot::sim::{SimEvent, Viewer};
+
+async fn start(dir: &tempfile::TempDir) -> Bot {
+    let scripts = copy_scripts(dir.path(), &[]);
+    let mut settings = offline_settings(dir.path(), scripts);
+    settings.enabled.timers = true;
+    let mut config = Config::default();
+    config.bot.chat.rate_limit = twitch_bot::config::bot::RateLimit::Unlimited;
+    start_ready(settings, config).await
+}
+
+/// Asks `!ping` (as a new viewer each time: moderation would take repeats for spam) until the
+/// bot answers, for at most `secs`.
+async fn answers_ping(bot: &Bot, secs: u64) -> bool {
+    static ASKED: AtomicU32 = AtomicU32::new(0);
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        let n = ASKED.fetch_add(1, Ordering::Relaxed);
+        sim.chat_as(&Viewer::new(&format!("asker{n}")), "!ping")
+            .await;
+        if common::wait_line(&mut lines, 1, |l| {
+            l.privmsg().is_some_and(|m| m.text == "pong")
+        })
+        .await
+        .is_some()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Waits for a warning in the live log that names `task` and says it was restarted.
+async fn restart_notice(log: &mut tokio::sync::broadcast::Receiver<LiveEvent>, task: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, log.recv()).await {
+            Ok(Ok(LiveEvent::Notice { level, text })) => {
+                if level == "warn" && text.starts_with(task) && text.contains("restarted") {
+                    return true;
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            _ => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_core_task_that_panics_is_restarted_and_the_bot_still_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir).await;
+    assert!(
+        answers_ping(&bot, 5).await,
+        "the bot answers before any panic"
+    );
+    let tasks = [
+        "chat",
+        "dispatcher",
+        "actions",
+        "storage writer",
+        "moderation log",
+        "loyalty",
+        "timers",
+        "live state",
+        "config watcher",
+        "cache sweeper",
+    ];
+    for task in tasks {
+        let mut log = bot.subscribe();
+        assert!(bot.inject_panic(task), "{task} runs under the supervisor");
+        assert!(
+            restart_notice(&mut log, task).await,
+            "the live log says {task} was restarted"
+        );
+        assert!(
+            answers_ping(&bot, 10).await,
+            "the bot answers !ping again after {task} panicked"
+        );
+        let record = bot.supervisor().restarts()[task].clone();
+        assert_eq!(record.restarts, 1, "{task}: {record:?}");
+        assert!(
+            record
+                .last_failure
+                .as_deref()
+                .is_some_and(|f| f.contains("panicked")),
+            "{task}: {record:?}"
+        );
+    }
+    // Paid events still go through the restarted dispatcher and storage writer, paid once.
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let fan = Viewer::new("fan");
+    sim.fire(&fan, &SimEvent::Follow).await;
+    let thanks = common::wait_line(&mut lines, 5, |l| {
+        l.privmsg().is_some_and(|m| m.text.contains("follow"))
+    })
+    .await;
+    assert!(thanks.is_some(), "the follow is thanked");
+    assert_eq!(
+        bot.storage().expect("storage").get(&fan.id).expect("read"),
+        50,
+        "paid before it was thanked"
+    );
+    assert_eq!(
+        bot.exit().requested(),
+        None,
+        "no task asked the process to end"
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_chat_shows_in_the_console_health_and_the_bot_stays_connected() {
+    use twitch_bot::event::{ConnectionState, Service};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = copy_scripts(dir.path(), &[]);
+    let mut settings = offline_settings(dir.path(), scripts);
+    settings.enabled.console = true;
+    let mut config = Config::default();
+    config.bot.console.bind = "127.0.0.1:0".into();
+    config.secrets.console_token = "supervise-test-token".into();
+    let bot = start_ready(settings, config).await;
+    assert!(bot.inject_panic("chat"));
+    assert!(
+        eventually(10, || bot
+            .supervisor()
+            .restarts()
+            .get("chat")
+            .is_some_and(|r| r.restarts == 1))
+        .await
+    );
+    assert!(
+        eventually(10, || bot.health.get(Service::Chat)
+            == Some(ConnectionState::Connected))
+        .await
+    );
+    assert!(answers_ping(&bot, 10).await);
+    let base = format!("http://{}", bot.console_addr().expect("the console runs"));
+    let health: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/health"))
+        .bearer_auth("supervise-test-token")
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    let chat = health["services"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["service"] == "chat").cloned())
+        .unwrap_or_default();
+    assert!(
+        chat["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("restarted 1 time")),
+        "{health}"
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_that_keeps_panicking_ends_the_process_with_ex_software() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir).await;
+    let shutdown = bot.shutdown_token();
+    for _ in 0..6 {
+        let before = bot
+            .supervisor()
+            .restarts()
+            .get("dispatcher")
+            .map_or(0, |r| r.restarts);
+        assert!(bot.inject_panic("dispatcher"));
+        // The next run is up once the restart is counted (or the process is ending).
+        eventually(10, || {
+            shutdown.is_cancelled()
+                || bot
+                    .supervisor()
+                    .restarts()
+                    .get("dispatcher")
+                    .is_some_and(|r| r.restarts > before)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        eventually(10, || shutdown.is_cancelled()).await,
+        "a crash loop stops the bot"
+    );
+    let (code, reason) = bot.exit().requested().expect("an exit was asked for");
+    assert_eq!(code, twitch_bot::exit::SOFTWARE);
+    assert!(reason.contains("dispatcher"), "{reason}");
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_task_that_cannot_be_restarted_here_ends_the_process_with_ex_software() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir).await;
+    assert!(bot.inject_panic("twitch api"));
+    assert!(eventually(5, || bot.shutdown_token().is_cancelled()).await);
+    let (code, reason) = bot.exit().requested().expect("an exit was asked for");
+    assert_eq!(code, twitch_bot::exit::SOFTWARE);
+    assert!(reason.contains("twitch api"), "{reason}");
+    bot.shutdown().await;
+}
