@@ -162,8 +162,18 @@ pub fn start(
         );
         let _ = out.emotes.set(emotes);
         children.push(task);
-        for child in children {
-            let _ = child.await;
+        // A child that panics takes this task down with it, so the supervisor that watches
+        // the Twitch API side sees the panic (and ends the process cleanly) instead of the
+        // child staying dead while everything else looks alive.
+        let mut pending = children;
+        while !pending.is_empty() {
+            let (result, _, rest) = futures_util::future::select_all(pending).await;
+            pending = rest;
+            if let Err(e) = result
+                && e.is_panic()
+            {
+                std::panic::resume_unwind(e.into_panic());
+            }
         }
     });
     tasks.push(("twitch api", task));
