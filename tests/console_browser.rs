@@ -7,6 +7,7 @@
 //! both: `apt-get install chromium chromium-driver`).
 
 mod console_support;
+mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -93,7 +94,7 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
             "SKIPPED console_browser: needs {CHROMIUM} and {CHROMEDRIVER} \
              (apt-get install -y --no-install-recommends chromium chromium-driver)"
         );
-        eprintln!("SKIPPED console_browser: chromium or chromedriver is not installed");
+        peers::skipped("console_browser: chromium or chromedriver is not installed");
         return None;
     };
     let (driver, port) = start_driver(&driver).await;

@@ -3,6 +3,7 @@
 //! keep its memory bounded.
 
 mod common;
+mod peers;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -232,7 +233,7 @@ impl SmallDisk {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+            peers::skipped("cannot mount a small tmpfs here (needs root)");
             return None;
         }
         Some(SmallDisk { dir })

@@ -4,6 +4,7 @@
 //! The bot runs as a child process with its own DISPLAY.
 
 mod desktop_support;
+mod peers;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -4,6 +4,7 @@
 //! server that never answers) does not take the bot down.
 
 mod desktop_support;
+mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -85,7 +86,9 @@ fn peers_here(test: &str) -> Option<String> {
     }
     let python = python();
     if python.is_none() {
-        eprintln!("skipped: {test}: no Python with jeepney (see .ci/peers/dbus.sh)");
+        peers::skipped(&format!(
+            "{test}: no Python with jeepney (see .ci/peers/dbus.sh)"
+        ));
     }
     python
 }

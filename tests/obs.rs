@@ -5,6 +5,7 @@
 //! would only compete for the two cores).
 
 mod common;
+mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,7 +60,7 @@ fn obs_root() -> Option<PathBuf> {
     } else {
         return Some(root);
     };
-    println!("skipped: {why}: {}", root.display());
+    peers::skipped(&format!("{why}: {}", root.display()));
     None
 }
 

@@ -6,6 +6,7 @@
 //! and files under HOME, which are process-wide.
 
 mod desktop_support;
+mod peers;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

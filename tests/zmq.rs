@@ -3,9 +3,10 @@
 //! use is a warning and a Down in the health panel, and the bot runs on.
 //!
 //! Needs Python 3 with pyzmq (`.ci/peers/zmq.sh` installs Debian's python3-zmq); without it the
-//! tests print `skipped:` and pass.
+//! tests print `skipped:` and pass, or fail under `TB_REQUIRE_PEERS=1` (as in CI).
 
 mod common;
+mod peers;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -121,7 +122,7 @@ fn run(ctx) {
 #[tokio::test]
 async fn chat_follows_and_script_topics_reach_a_libzmq_subscriber() {
     let Some(python) = python_with_zmq() else {
-        eprintln!("skipped: no Python with pyzmq (run .ci/peers/zmq.sh)");
+        peers::skipped("no Python with pyzmq (run .ci/peers/zmq.sh)");
         return;
     };
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());

@@ -116,7 +116,7 @@ pub fn have(programs: &[&str], test: &str) -> bool {
             .map(|paths| std::env::split_paths(&paths).any(|d| d.join(p).is_file()))
             .unwrap_or(false);
         if !found {
-            eprintln!("skipped: {test}: `{p}` is not installed (see .ci/peers/)");
+            super::peers::skipped(&format!("{test}: `{p}` is not installed (see .ci/peers/)"));
             return false;
         }
     }
