@@ -3,7 +3,7 @@
 //! Reports msgs/s ingested, `!ping` reply latency p50/p99, the bot's peak RSS and CPU seconds.
 //!
 //! ```text
-//! cargo run --release --example flood                       # both scenarios of issue #8
+//! cargo run --release --example flood                       # both standard scenarios
 //! cargo run --release --example flood -- --messages 200000 --commands 0.01
 //! cargo run --release --example flood -- --rate 2000 --seconds 10 --commands 0.1
 //! cargo run --release --example flood -- --serve-only 6667  # flood any bot that connects

@@ -1,6 +1,6 @@
 //! What scripts read and write besides chat: points, per-script stores, the cache, viewer facts
-//! and the Twitch API. Each is a small trait so the storage and Helix work can plug in; the
-//! in-memory implementations here serve tests and run the bot until storage lands.
+//! and the Twitch API. Each is a small trait, implemented by the redb storage and the Helix
+//! client; the in-memory implementations here serve tests.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -107,7 +107,7 @@ pub trait TwitchApi: Send + Sync {
     fn last_game(&self, login: &str) -> Result<Option<String>, String>;
 }
 
-/// Points, users and script stores in memory: for tests, and until the storage issue lands.
+/// Points, users and script stores in memory, for tests.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     points: Mutex<HashMap<CompactString, (UserRef, i64)>>,

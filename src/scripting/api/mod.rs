@@ -61,7 +61,7 @@ pub struct Services {
     pub users: Arc<dyn Users>,
     pub store: Arc<dyn ScriptStore>,
     pub cache: Arc<dyn Cache>,
-    /// `None` until the Helix issue lands (or while the API is unreachable).
+    /// `None` when the bot has no Twitch API (no client id or bot token in secrets.yaml).
     pub twitch: Option<Arc<dyn TwitchApi>>,
     pub integrations: Integrations,
     /// The points' name in chat ("points", "cookies", ...).
