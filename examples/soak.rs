@@ -269,6 +269,12 @@ async fn main() -> anyhow::Result<()> {
         if now >= next_report {
             next_report += Duration::from_secs_f64(args.report_every * 60.0);
             report(&tally, now, false);
+            let requests = sim.api.requests();
+            let mut by_path: HashMap<String, usize> = HashMap::new();
+            for r in &requests {
+                *by_path.entry(format!("{} {}", r.method, r.path)).or_default() += 1;
+            }
+            println!("         Helix requests the simulator saw: {} {by_path:?}", requests.len());
         }
     }
     // Let the last events settle, then check.
