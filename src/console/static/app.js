@@ -24,9 +24,10 @@ function clock(ms) {
 
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (body !== undefined || method !== "GET") {
+    // Every action is JSON (the console refuses others), even one without fields.
     opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
+    opts.body = JSON.stringify(body === undefined ? {} : body);
   }
   let resp;
   try {
@@ -37,7 +38,7 @@ async function api(method, path, body) {
   }
   let data = null;
   try { data = await resp.json(); } catch (_) { /* empty body */ }
-  if (resp.status === 401) banner("Signed out: open the console URL printed in the terminal where the bot runs.");
+  if (resp.status === 401) banner("Signed out: sign in again at /login (paste the console token) or type /console where the bot runs for a new link.");
   if (!resp.ok) throw new Error((data && data.error) || `HTTP ${resp.status}`);
   banner(null);
   return data;
