@@ -6,6 +6,7 @@
 mod console_support;
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -544,4 +545,96 @@ fn raw_get_status(port: u16, path: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
+}
+
+/// A self-signed certificate for `bot.lan` and 127.0.0.1, made by the `openssl` command; `None`
+/// (with a printed reason) where it is not installed.
+fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=bot.lan"])
+        .args(["-addext", "subjectAltName=DNS:bot.lan,IP:127.0.0.1"])
+        // A server certificate, not a CA: rustls refuses a CA certificate as the server's own.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if made.map(|s| s.success()).unwrap_or(false) {
+        Some((cert, key))
+    } else {
+        println!("SKIPPED: the TLS test needs the openssl command to make a certificate");
+        None
+    }
+}
+
+#[tokio::test]
+async fn with_a_certificate_the_console_speaks_only_https_with_secure_cookies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some((cert, key)) = self_signed(dir.path()) else {
+        return;
+    };
+    let backend = FakeBackend::with_settings(
+        false,
+        ConsoleSettings {
+            tls: Some((cert.clone(), key)),
+            public_name: Some("bot.lan".into()),
+            ..ConsoleSettings::default()
+        },
+    );
+    let shutdown = CancellationToken::new();
+    let listener = console::bind("127.0.0.1:0").await.expect("bind");
+    let server = console::serve(listener, TOKEN.into(), backend, shutdown.clone())
+        .await
+        .expect("serve over TLS");
+    let addr = server.addr;
+    assert!(
+        server
+            .login_url()
+            .starts_with(&format!("https://127.0.0.1:{}/login?token=", addr.port())),
+        "{}",
+        server.login_url()
+    );
+    let pem = std::fs::read(&cert).expect("cert");
+    let http = Client::builder()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).expect("pem"))
+        .resolve("bot.lan", addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let base = format!("https://bot.lan:{}", addr.port());
+    let resp = http
+        .post(format!("{base}/api/login"))
+        .header(header::ORIGIN, base.clone())
+        .json(&json!({ "token": TOKEN }))
+        .send()
+        .await
+        .expect("sign in over TLS");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let set_cookie = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap_or_default();
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    // Plain HTTP on the same port gets no answer.
+    let plain = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+        .get(format!("http://{addr}/login"))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+    shutdown.cancel();
+    server.stopped().await;
 }
