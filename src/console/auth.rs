@@ -700,6 +700,66 @@ mod tests {
     }
 
     #[test]
+    fn a_browser_change_needs_proof_of_its_own_page() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8081"));
+        assert!(!from_own_page(&h), "no Origin and no Sec-Fetch-Site");
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(from_own_page(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert!(!from_own_page(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8081"),
+        );
+        assert!(from_own_page(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(!from_own_page(&h));
+    }
+
+    #[test]
+    fn hosts_are_the_consoles_own_names_only() {
+        let auth = Auth::with_policy(
+            "t".into(),
+            Policy {
+                hosts: allowed_hosts("0.0.0.0:8443".parse().unwrap(), Some("Bot.Example.org")),
+                ..Policy::default()
+            },
+        );
+        for ok in [
+            "127.0.0.1:8443",
+            "LOCALHOST:8443",
+            "[::1]:8443",
+            "bot.example.org",
+            "bot.example.org:8443",
+        ] {
+            assert!(auth.host_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1:8081",
+            "0.0.0.0:8443",
+            "evil.example:8443",
+            "bot.example.org.evil.example",
+            "",
+        ] {
+            assert!(!auth.host_allowed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn failures_are_throttled_per_address() {
+        let auth = Auth::new("t".into());
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(auth.throttled(a), None);
+            auth.failed(a);
+        }
+        let wait = auth.throttled(a).expect("throttled");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(auth.throttled(b), None, "another address is not affected");
+    }
+
+    #[test]
     fn an_empty_token_admits_nobody() {
         let auth = Auth::new(String::new());
         let mut h = HeaderMap::new();
