@@ -218,6 +218,7 @@ async fn a_streamer_signs_in_by_pasting_the_console_token() {
         t.contains("not the console token")
     })
     .await;
+    screenshot(&c, "console-sign-in.png").await;
     assert!(backend.calls().is_empty());
     // The right one signs in and lands on the console.
     let field = c.find(Locator::Id("token")).await.expect("token field");
@@ -249,6 +250,30 @@ async fn a_streamer_signs_in_by_pasting_the_console_token() {
     wait_text(&c, "#reload-count", "the reload went through", |t| t == "1").await;
     assert_eq!(backend.calls(), vec!["reload_scripts"]);
     screenshot(&c, "console-signed-in-by-token.png").await;
+
+    // Sign out everywhere: confirmed, the token is replaced and this browser is back at sign-in.
+    c.find(Locator::Id("logout-all"))
+        .await
+        .expect("Sign out everywhere button")
+        .click()
+        .await
+        .expect("press Sign out everywhere");
+    c.accept_alert().await.expect("confirm");
+    wait_text(&c, "main", "the sign-in page after signing out", |t| {
+        t.contains("Paste the console token")
+    })
+    .await;
+    let saved = backend
+        .saved_tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert_eq!(saved.len(), 1, "one new token saved");
+    c.goto(&base).await.expect("open the console again");
+    wait_text(&c, "main", "still signed out", |t| {
+        t.contains("Paste the console token")
+    })
+    .await;
     let _ = c.close().await;
     shutdown.cancel();
     server.stopped().await;

@@ -390,7 +390,7 @@ pub struct ClientIp(pub IpAddr);
 fn is_open(method: &Method, path: &str) -> bool {
     matches!(
         (method, path),
-        (&Method::GET, "/login") | (&Method::GET, "/login.js") | (&Method::POST, "/api/login")
+        (&Method::GET, "/login" | "/login.js" | "/login.css") | (&Method::POST, "/api/login")
     )
 }
 
@@ -612,12 +612,7 @@ fn login_page(status: StatusCode, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>twitch-bot console: sign in</title>\
-         <style>body{{font:16px system-ui,sans-serif;background:#f4f3f8;color:#222;display:grid;\
-         place-items:center;min-height:90vh;margin:0}}main{{background:#fff;border-radius:12px;\
-         padding:2rem 2.5rem;max-width:34rem;box-shadow:0 2px 12px #0002}}h1{{font-size:1.3rem;\
-         color:#6441a5;margin-top:0}}code{{background:#eee;padding:.1rem .3rem;border-radius:4px}}\
-         input{{width:100%;box-sizing:border-box;padding:.5rem;font:inherit;margin:.5rem 0}}\
-         button{{padding:.5rem 1.2rem;font:inherit}}#login-error{{color:#b00020}}</style>\
+         <link rel=\"stylesheet\" href=\"/login.css\">\
          </head><body><main><h1>twitch-bot console</h1><p>{}</p>\
          <form id=\"login-form\"><label for=\"token\">Console token</label>\
          <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required>\

@@ -25,6 +25,7 @@ const INDEX_HTML: &str = include_str!("static/index.html");
 const APP_JS: &str = include_str!("static/app.js");
 const STYLE_CSS: &str = include_str!("static/style.css");
 const LOGIN_JS: &str = include_str!("static/login.js");
+const LOGIN_CSS: &str = include_str!("static/login.css");
 
 /// The pages' Content-Security-Policy: scripts, styles and requests only from the console.
 pub(crate) const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -200,6 +201,13 @@ pub const ROUTES: &[Route] = &[
         access: Access::Open,
         summary: "the sign-in page's script",
         handler: |m| on(m, || page(LOGIN_JS, "text/javascript; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/login.css",
+        access: Access::Open,
+        summary: "the sign-in page's style sheet",
+        handler: |m| on(m, || page(LOGIN_CSS, "text/css; charset=utf-8")),
     },
     Route {
         method: RouteMethod::Post,

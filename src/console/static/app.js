@@ -281,6 +281,19 @@ async function reloadConfigs(ev) {
   }
 }
 
+async function logoutAll(ev) {
+  if (!window.confirm("Sign out every browser and replace the console token? Programs using the token need the new one from configs/secrets.yaml.")) return;
+  const btn = ev.currentTarget;
+  btn.disabled = true;
+  try {
+    await api("POST", "/api/logout-all");
+    window.location.replace("/login");
+  } catch (e) {
+    addLog("error", `sign out everywhere failed: ${e.message}`);
+    btn.disabled = false;
+  }
+}
+
 // ---- viewers and stats -------------------------------------------------------------------
 async function loadLeaderboard() {
   const list = $("leaderboard");
@@ -499,6 +512,7 @@ async function zmq(ev) {
 function start() {
   $("reload-scripts").addEventListener("click", reloadScripts);
   $("reload-configs").addEventListener("click", reloadConfigs);
+  $("logout-all").addEventListener("click", logoutAll);
   $("obs-connect").addEventListener("click", (e) => act(e.currentTarget, "obs-result", () => api("POST", "/api/obs/connect"), "Connecting to OBS…").then(loadHealth));
   $("obs-disconnect").addEventListener("click", (e) => act(e.currentTarget, "obs-result", () => api("POST", "/api/obs/disconnect"), "Disconnected from OBS.").then(loadHealth));
   $("say-form").addEventListener("submit", say);
