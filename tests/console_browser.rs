@@ -192,6 +192,19 @@ async fn outside_offline_mode_the_simulator_says_how_to_get_it() {
     assert!(backend.calls().is_empty());
 }
 
+/// Types `token` into the sign-in page's field (emptied first) and presses Sign in.
+async fn paste_token(c: &Client, token: &str) {
+    let field = c.find(Locator::Id("token")).await.expect("token field");
+    field.clear().await.expect("clear");
+    field.send_keys(token).await.expect("type");
+    c.find(Locator::Id("sign-in"))
+        .await
+        .expect("Sign in button")
+        .click()
+        .await
+        .expect("press Sign in");
+}
+
 #[tokio::test]
 async fn a_streamer_signs_in_by_pasting_the_console_token() {
     let Some((_driver, c, _profile)) = browser().await else {
@@ -206,14 +219,7 @@ async fn a_streamer_signs_in_by_pasting_the_console_token() {
     })
     .await;
     // A wrong token is refused, and the page says so.
-    let field = c.find(Locator::Id("token")).await.expect("token field");
-    field.send_keys("not-the-token").await.expect("type");
-    c.find(Locator::Id("sign-in"))
-        .await
-        .expect("Sign in button")
-        .click()
-        .await
-        .expect("press Sign in");
+    paste_token(&c, "not-the-token").await;
     wait_text(&c, "#login-error", "the refusal", |t| {
         t.contains("not the console token")
     })
@@ -221,15 +227,7 @@ async fn a_streamer_signs_in_by_pasting_the_console_token() {
     screenshot(&c, "console-sign-in.png").await;
     assert!(backend.calls().is_empty());
     // The right one signs in and lands on the console.
-    let field = c.find(Locator::Id("token")).await.expect("token field");
-    field.clear().await.expect("clear");
-    field.send_keys("browser-token").await.expect("type");
-    c.find(Locator::Id("sign-in"))
-        .await
-        .expect("Sign in button")
-        .click()
-        .await
-        .expect("press Sign in");
+    paste_token(&c, "browser-token").await;
     wait_text(&c, "#who", "the console after signing in", |t| {
         t.contains("#streamer")
     })

@@ -19,6 +19,12 @@ use twitch_bot::console::{self, Console, ConsoleSettings};
 
 const TOKEN: &str = "guard-test-console-token-0123456789abcdef";
 
+/// A credential for [`Running::health`].
+enum Auth<'a> {
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
 struct Running {
     console: Console,
     backend: Arc<FakeBackend>,
@@ -30,6 +36,16 @@ struct Running {
 impl Running {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `GET /api/health` with `auth` (`Bearer` token or `Cookie`); the status.
+    async fn health(&self, auth: Auth<'_>) -> StatusCode {
+        let req = self.http.get(self.url("/api/health"));
+        let req = match auth {
+            Auth::Bearer(token) => req.bearer_auth(token),
+            Auth::Cookie(cookie) => req.header(header::COOKIE, cookie),
+        };
+        req.send().await.expect("get").status()
     }
 
     /// Signs in with the pasted token; the `Set-Cookie` value.
@@ -262,14 +278,10 @@ async fn a_pasted_token_signs_in_and_wrong_ones_are_throttled() {
     // While throttled, even the right token waits, and so do Bearer guesses.
     let resp = try_token(TOKEN).await.expect("post");
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-    let resp = c
-        .http
-        .get(c.url("/api/health"))
-        .bearer_auth("another-guess")
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        c.health(Auth::Bearer("another-guess")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
@@ -346,35 +358,37 @@ async fn signing_out_everywhere_rotates_the_token_and_ends_sessions() {
         !body.to_string().contains(&saved[0]),
         "the new token is not shown"
     );
-    for (what, req) in [
-        (
-            "old token",
-            c.http.get(c.url("/api/health")).bearer_auth(TOKEN),
-        ),
-        (
-            "old session",
-            c.http
-                .get(c.url("/api/health"))
-                .header(header::COOKIE, &cookie),
-        ),
-    ] {
-        let resp = req.send().await.expect("get");
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{what}");
-    }
+    assert_eq!(
+        c.health(Auth::Bearer(TOKEN)).await,
+        StatusCode::UNAUTHORIZED,
+        "old token"
+    );
+    assert_eq!(
+        c.health(Auth::Cookie(&cookie)).await,
+        StatusCode::UNAUTHORIZED,
+        "old session"
+    );
     let resp = c.http.get(&link).send().await.expect("old link");
     assert_eq!(
         resp.status(),
         StatusCode::UNAUTHORIZED,
         "unused links end too"
     );
-    let resp = c
-        .http
-        .get(c.url("/api/health"))
-        .bearer_auth(&saved[0])
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(resp.status(), StatusCode::OK, "the new token works");
+    assert_eq!(
+        c.health(Auth::Bearer(&saved[0])).await,
+        StatusCode::OK,
+        "the new token works"
+    );
+}
+
+/// Runs `twitch-bot --config CONFIGS console-link`.
+fn console_link(configs: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        .arg("--config")
+        .arg(configs)
+        .arg("console-link")
+        .output()
+        .expect("console-link runs")
 }
 
 fn free_port() -> u16 {
@@ -448,12 +462,7 @@ fn console_link_asks_the_running_bot_for_a_working_link() {
     };
     assert!(!started.contains(TOKEN), "{started}");
 
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(&configs)
-        .arg("console-link")
-        .output()
-        .expect("console-link runs");
+    let out = console_link(&configs);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -495,12 +504,7 @@ fn console_link_asks_the_running_bot_for_a_working_link() {
         "console_token: some-other-token-0123456789abcdefghij\n",
     )
     .expect("secrets");
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(&configs)
-        .arg("console-link")
-        .output()
-        .expect("console-link runs");
+    let out = console_link(&configs);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("401"), "{err}");
