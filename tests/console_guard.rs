@@ -3,6 +3,7 @@
 //! pasted console token and the throttle on wrong ones, cookie lifetimes and `Secure`,
 //! "sign out everywhere", and `twitch-bot console-link` against the real running binary.
 
+mod common;
 mod console_support;
 
 use std::io::{BufRead, BufReader};
@@ -641,4 +642,54 @@ async fn with_a_certificate_the_console_speaks_only_https_with_secure_cookies() 
     assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
     shutdown.cancel();
     server.stopped().await;
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_on_the_real_bot_saves_the_new_token_in_secrets_yaml() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = common::offline_settings(dir.path(), common::example_scripts());
+    settings.enabled.console = true;
+    let secrets = settings.config_dir.join("secrets.yaml");
+    std::fs::write(&secrets, "obs_password: kept-by-the-rotation\n").expect("secrets");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let mut config = twitch_bot::config::Config::default();
+    config.bot.console.bind = "127.0.0.1:0".into();
+    config.secrets.console_token = TOKEN.into();
+    let bot = twitch_bot::app::Bot::start(settings, config)
+        .await
+        .expect("the offline bot starts");
+    let base = format!("http://{}", bot.console_addr().expect("the console runs"));
+    let http = Client::new();
+    let resp = http
+        .post(format!("{base}/api/logout-all"))
+        .bearer_auth(TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let saved = twitch_bot::config::secrets::load(&secrets).expect("secrets.yaml loads");
+    assert_eq!(saved.console_token.len(), 64, "a generated token is saved");
+    assert_ne!(saved.console_token, TOKEN);
+    assert_eq!(
+        saved.obs_password, "kept-by-the-rotation",
+        "other keys are kept"
+    );
+    for (token, status) in [
+        (TOKEN, StatusCode::UNAUTHORIZED),
+        (saved.console_token.as_str(), StatusCode::OK),
+    ] {
+        let resp = http
+            .get(format!("{base}/api/health"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(resp.status(), status);
+    }
+    bot.shutdown().await;
 }
