@@ -693,3 +693,95 @@ async fn signing_out_everywhere_on_the_real_bot_saves_the_new_token_in_secrets_y
     }
     bot.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_typed_in_the_live_terminal_prints_a_fresh_link() {
+    use twitch_bot::sim::{FakeChat, FakeChatOptions};
+    // A live run against Twitch's fakes on 127.0.0.1 (chat, API, EventSub), as the real binary.
+    let chat = FakeChat::start(FakeChatOptions::default())
+        .await
+        .expect("fake chat");
+    let api = twitch_bot::sim::FakeTwitchApi::start(twitch_bot::sim::FakeApiOptions {
+        bot_login: "mybot".into(),
+        channel: "mychannel".into(),
+        pending_polls: 0,
+        ..twitch_bot::sim::FakeApiOptions::default()
+    })
+    .await
+    .expect("fake api");
+    let mut config = twitch_bot::config::Config::default();
+    api.configure(&mut config.bot, &mut config.secrets);
+    config.bot.twitch.chat_url = chat.ws_url();
+    config.bot.emotes.bttv = false;
+    config.bot.emotes.ffz = false;
+    config.bot.emotes.seventv = false;
+    let port = free_port();
+    config.bot.console.bind = format!("127.0.0.1:{port}");
+    config.secrets.console_token = TOKEN.into();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let configs = dir.path().join("configs");
+    std::fs::create_dir_all(&configs).expect("configs");
+    std::fs::write(
+        configs.join("bot.yaml"),
+        serde_saphyr::to_string(&config.bot).expect("bot.yaml"),
+    )
+    .expect("write bot.yaml");
+    twitch_bot::config::secrets::save(&configs.join("secrets.yaml"), &config.secrets)
+        .expect("secrets.yaml");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        .args([
+            "--nozmq",
+            "--noobs",
+            "--noaudio",
+            "--nohotkeys",
+            "--nonotify",
+            "--notimers",
+        ])
+        .arg("--config")
+        .arg(&configs)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the bot starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut bot = Bot(child);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut next_link = async || loop {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+            Ok(Some(line)) if line.starts_with("Web console: ") => return line,
+            Ok(Some(_)) => {}
+            other => panic!("no console link printed: {other:?}"),
+        }
+    };
+    let started = next_link().await;
+    {
+        use std::io::Write;
+        let stdin = bot.0.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "/console").expect("type");
+        stdin.flush().expect("flush");
+    }
+    let typed = next_link().await;
+    assert_ne!(typed, started, "a fresh link");
+    assert!(!typed.contains(TOKEN), "{typed}");
+    let path = typed
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a link")
+        .trim_start_matches(&format!("http://127.0.0.1:{port}"))
+        .to_owned();
+    let status = tokio::task::spawn_blocking(move || raw_get_status(port, &path))
+        .await
+        .expect("joined");
+    assert_eq!(status, 303, "the typed link signs a browser in");
+}

@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod link;
 pub mod server;
+pub mod terminal;
 mod tls;
 
 use std::collections::BTreeMap;

@@ -182,12 +182,9 @@ pub async fn run(
                         println!("(fired {event:?} from {})", viewer.login);
                     }
                     Typed::Help => println!("{HELP}"),
-                    Typed::Console => match console_link() {
-                        Some(url) => println!(
-                            "Web console: {url}  (this link signs your browser in once)"
-                        ),
-                        None => println!("the web console is off (--noconsole or it could not start)"),
-                    },
+                    Typed::Console => {
+                        println!("{}", crate::console::terminal::link_line(console_link()));
+                    }
                     Typed::Error(e) => println!("{e}"),
                     Typed::Nothing => {}
                 },
