@@ -31,6 +31,10 @@ fn a_lan_bind_is_refused_without_allow_remote_and_https() {
             err.contains("console.bind") && err.contains("allow_remote"),
             "{bind}: {err}"
         );
+        assert!(
+            !err.contains("  "),
+            "one sentence, no runs of spaces: {err}"
+        );
     }
     let err = load("console:\n  bind: 0.0.0.0:8081\n  allow_remote: true\n", "")
         .expect_err("plain HTTP off loopback");

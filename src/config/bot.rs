@@ -260,7 +260,8 @@ impl ConsoleConfig {
             check.error(
                 "console.public_name",
                 format!(
-                    "`{name}` is not a host name; write it as browsers send it, like bot.example.org                      or bot.example.org:8443"
+                    "`{name}` is not a host name; write it as browsers send it, like bot.example.org \
+                     or bot.example.org:8443"
                 ),
             );
         }
@@ -271,7 +272,9 @@ impl ConsoleConfig {
             check.error(
                 "console.bind",
                 format!(
-                    "`{}` can be reached from other machines; use 127.0.0.1:{} or set                      console.allow_remote: true together with console.tls_cert/console.tls_key                      or console.behind_proxy: true",
+                    "`{}` can be reached from other machines; use 127.0.0.1:{} or set \
+                     console.allow_remote: true together with console.tls_cert/console.tls_key \
+                     or console.behind_proxy: true",
                     self.bind,
                     addr.port()
                 ),
@@ -279,7 +282,9 @@ impl ConsoleConfig {
         } else if self.tls_cert.is_none() && !self.behind_proxy {
             check.error(
                 "console.allow_remote",
-                "a console reachable from other machines needs HTTPS: set console.tls_cert and                  console.tls_key (PEM files), or console.behind_proxy: true when a reverse proxy                  serves it over HTTPS",
+                "a console reachable from other machines needs HTTPS: set console.tls_cert and \
+                 console.tls_key (PEM files), or console.behind_proxy: true when a reverse proxy \
+                 serves it over HTTPS",
             );
         }
     }
