@@ -397,14 +397,83 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// Kills the bot when the test ends, pass or fail.
-struct Bot(std::process::Child);
+/// The real binary running with piped stdin and stdout; killed when the test ends, pass or fail.
+struct Bot {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Bot {
+    /// Starts `twitch-bot FLAGS --config CONFIGS --data DATA`, with no integrations.
+    fn spawn(flags: &[&str], configs: &Path, data: &Path) -> Bot {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+            .args(flags)
+            .args([
+                "--nozmq",
+                "--noobs",
+                "--noaudio",
+                "--nohotkeys",
+                "--nonotify",
+            ])
+            .arg("--config")
+            .arg(configs)
+            .arg("--data")
+            .arg(data)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the bot starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Bot { child, lines }
+    }
+
+    /// The next `Web console: URL …` line it prints, within `secs`.
+    fn next_link(&self, secs: u64) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(secs)) {
+                Ok(line) if line.starts_with("Web console: ") => return line,
+                Ok(_) => {}
+                Err(e) => panic!("the bot printed no console link: {e}"),
+            }
+        }
+    }
+
+    /// Types `line` into its terminal.
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("type");
+        stdin.flush().expect("flush");
+    }
+}
 
 impl Drop for Bot {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// The path (`/login?token=…`) of the link in `text`, which must be on `127.0.0.1:port`.
+fn link_path(text: &str, port: u16) -> String {
+    let url = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a link");
+    let path = url
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("{url} is not on 127.0.0.1:{port}"));
+    assert!(path.starts_with("/login?token="), "{url}");
+    path.to_owned()
 }
 
 #[test]
@@ -425,42 +494,8 @@ fn console_link_asks_the_running_bot_for_a_working_link() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
-    let bin = env!("CARGO_BIN_EXE_twitch-bot");
-    let mut child = Command::new(bin)
-        .args([
-            "--offline",
-            "--nozmq",
-            "--noobs",
-            "--noaudio",
-            "--nohotkeys",
-            "--nonotify",
-        ])
-        .arg("--config")
-        .arg(&configs)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the bot starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut bot = Bot(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let started = loop {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.starts_with("Web console: ") => break line,
-            Ok(_) => {}
-            Err(e) => panic!("the bot printed no console link: {e}"),
-        }
-    };
+    let mut bot = Bot::spawn(&["--offline"], &configs, &dir.path().join("data"));
+    let started = bot.next_link(60);
     assert!(!started.contains(TOKEN), "{started}");
 
     let out = console_link(&configs);
@@ -474,30 +509,17 @@ fn console_link_asks_the_running_bot_for_a_working_link() {
         !printed.contains(TOKEN),
         "the token is never printed: {printed}"
     );
-    let url = printed
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("a link")
-        .to_owned();
+    let path = link_path(&printed, port);
     assert!(
-        url.starts_with(&format!("http://127.0.0.1:{port}/login?token=")),
-        "{url}"
-    );
-    assert!(
-        !started.contains(&url),
+        !started.contains(&path),
         "a fresh link, not the one printed at start"
     );
-
-    let status = raw_get_status(
-        port,
-        url.trim_start_matches(&format!("http://127.0.0.1:{port}")),
+    assert_eq!(
+        raw_get_status(port, &path),
+        303,
+        "the link signs a browser in"
     );
-    assert_eq!(status, 303, "the link signs a browser in");
-    let again = raw_get_status(
-        port,
-        url.trim_start_matches(&format!("http://127.0.0.1:{port}")),
-    );
-    assert_eq!(again, 401, "once");
+    assert_eq!(raw_get_status(port, &path), 401, "once");
 
     // With the wrong token `console-link` says why and fails.
     std::fs::write(
@@ -512,25 +534,8 @@ fn console_link_asks_the_running_bot_for_a_working_link() {
     assert!(!err.contains("some-other-token"), "{err}");
 
     // Typing /console in the offline terminal prints a fresh link too.
-    {
-        use std::io::Write;
-        let stdin = bot.0.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "/console").expect("type");
-        stdin.flush().expect("flush");
-    }
-    let typed = loop {
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.starts_with("Web console: ") => break line,
-            Ok(_) => {}
-            Err(e) => panic!("/console printed no link: {e}"),
-        }
-    };
-    let path = typed
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("a link")
-        .trim_start_matches(&format!("http://127.0.0.1:{port}"))
-        .to_owned();
+    bot.type_line("/console");
+    let path = link_path(&bot.next_link(20), port);
     assert_eq!(raw_get_status(port, &path), 303);
 }
 
@@ -729,57 +734,14 @@ async fn console_typed_in_the_live_terminal_prints_a_fresh_link() {
     twitch_bot::config::secrets::save(&configs.join("secrets.yaml"), &config.secrets)
         .expect("secrets.yaml");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-        .args([
-            "--nozmq",
-            "--noobs",
-            "--noaudio",
-            "--nohotkeys",
-            "--nonotify",
-            "--notimers",
-        ])
-        .arg("--config")
-        .arg(&configs)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the bot starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut bot = Bot(child);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut next_link = async || loop {
-        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-            Ok(Some(line)) if line.starts_with("Web console: ") => return line,
-            Ok(Some(_)) => {}
-            other => panic!("no console link printed: {other:?}"),
-        }
-    };
-    let started = next_link().await;
-    {
-        use std::io::Write;
-        let stdin = bot.0.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "/console").expect("type");
-        stdin.flush().expect("flush");
-    }
-    let typed = next_link().await;
+    let mut bot = Bot::spawn(&["--notimers"], &configs, &dir.path().join("data"));
+    // The fakes run on this test's runtime: wait for the bot's lines off its worker threads.
+    let started = tokio::task::block_in_place(|| bot.next_link(60));
+    bot.type_line("/console");
+    let typed = tokio::task::block_in_place(|| bot.next_link(60));
     assert_ne!(typed, started, "a fresh link");
     assert!(!typed.contains(TOKEN), "{typed}");
-    let path = typed
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("a link")
-        .trim_start_matches(&format!("http://127.0.0.1:{port}"))
-        .to_owned();
+    let path = link_path(&typed, port);
     let status = tokio::task::spawn_blocking(move || raw_get_status(port, &path))
         .await
         .expect("joined");
