@@ -124,6 +124,7 @@ pub fn version() -> String {
 pub enum Command {
     Auth(AuthCmd),
     Check(CheckCmd),
+    ConsoleLink(ConsoleLinkCmd),
     Import(ImportCmd),
     Stats(StatsCmd),
     Service(ServiceCmd),
@@ -137,6 +138,11 @@ pub struct AuthCmd {
     #[argh(switch)]
     pub code_flow: bool,
 }
+
+/// Print a fresh one-time link that signs a browser in to the running bot's web console.
+#[derive(FromArgs, Debug, PartialEq, Default)]
+#[argh(subcommand, name = "console-link")]
+pub struct ConsoleLinkCmd {}
 
 /// Validate every config and compile every script; exit non-zero on any error.
 #[derive(FromArgs, Debug, PartialEq, Default)]

@@ -73,6 +73,15 @@ fn main() -> ExitCode {
         Some(Command::Auth(cmd)) => runtime
             .block_on(auth(settings, cmd.code_flow))
             .map(|()| ExitCode::SUCCESS),
+        Some(Command::ConsoleLink(_)) => runtime
+            .block_on(twitch_bot::console::request_login_link(
+                &settings.config_dir,
+            ))
+            .map(|url| {
+                println!("Web console: {url}  (this link signs your browser in once)");
+                ExitCode::SUCCESS
+            })
+            .map_err(anyhow::Error::msg),
         Some(Command::Import(cmd)) => import(&settings, &cmd.file).map(|()| ExitCode::SUCCESS),
         Some(Command::Stats(cmd)) => {
             stats(&settings, cmd.stream.as_deref()).map(|()| ExitCode::SUCCESS)

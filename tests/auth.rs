@@ -30,7 +30,7 @@ async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
     bot.twitch.auth_url = api.auth_url();
     let secrets = Secrets {
         client_id: "fakeclient".into(),
-        console_token: "keep-me".into(),
+        console_token: "keep-me-console-token-0123456789abcdef".into(),
         ..Secrets::default()
     };
     // Saved while `auth` waits for the user: kept, like every key `auth` does not own.
@@ -54,7 +54,10 @@ async fn device_flow_waits_through_pending_and_writes_both_grants_0600() {
     }
     let saved: Secrets = twitch_bot::config::load_file(&path).expect("valid secrets.yaml");
     assert_eq!(saved.client_id, "fakeclient");
-    assert_eq!(saved.console_token, "keep-me", "other keys are kept");
+    assert_eq!(
+        saved.console_token, "keep-me-console-token-0123456789abcdef",
+        "other keys are kept"
+    );
     assert_eq!(saved.obs_password, "saved-meanwhile");
     let client = AuthClient::new(reqwest::Client::new(), &api.auth_url(), "fakeclient", None);
     let bot_v = client

@@ -1,5 +1,5 @@
 //! The web console in a real browser (headless Chromium through chromedriver), against a fake
-//! bot: sign in with the one-time link, press Reload scripts, read a script's compile error,
+//! bot: sign in with the one-time link (or by pasting the console token), press Reload scripts, read a script's compile error,
 //! chat as a viewer and see the bot's answer, fire a follow. Saves a screenshot for a person to
 //! look at in `target-screenshots/console.png`.
 //!
@@ -191,6 +191,91 @@ async fn outside_offline_mode_the_simulator_says_how_to_get_it() {
     shutdown.cancel();
     server.stopped().await;
     assert!(backend.calls().is_empty());
+}
+
+/// Types `token` into the sign-in page's field (emptied first) and presses Sign in.
+async fn paste_token(c: &Client, token: &str) {
+    let field = c.find(Locator::Id("token")).await.expect("token field");
+    field.clear().await.expect("clear");
+    field.send_keys(token).await.expect("type");
+    c.find(Locator::Id("sign-in"))
+        .await
+        .expect("Sign in button")
+        .click()
+        .await
+        .expect("press Sign in");
+}
+
+#[tokio::test]
+async fn a_streamer_signs_in_by_pasting_the_console_token() {
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
+    let (backend, server, shutdown) = start_console(true).await;
+    let base = format!("http://{}", server.addr);
+    // The console page, without a session, is the sign-in page.
+    c.goto(&base).await.expect("open the console");
+    wait_text(&c, "main", "the sign-in page", |t| {
+        t.contains("Paste the console token")
+    })
+    .await;
+    // A wrong token is refused, and the page says so.
+    paste_token(&c, "not-the-token").await;
+    wait_text(&c, "#login-error", "the refusal", |t| {
+        t.contains("not the console token")
+    })
+    .await;
+    screenshot(&c, "console-sign-in.png").await;
+    assert!(backend.calls().is_empty());
+    // The right one signs in and lands on the console.
+    paste_token(&c, "browser-token").await;
+    wait_text(&c, "#who", "the console after signing in", |t| {
+        t.contains("#streamer")
+    })
+    .await;
+    let url = c.current_url().await.expect("url");
+    assert_eq!(url.path(), "/");
+    assert!(
+        !url.as_str().contains("browser-token"),
+        "the token stays out of the address bar: {url}"
+    );
+    // The session drives the bot: the page's own POST passes the Origin and JSON checks.
+    c.find(Locator::Id("reload-scripts"))
+        .await
+        .expect("Reload scripts button")
+        .click()
+        .await
+        .expect("press Reload scripts");
+    wait_text(&c, "#reload-count", "the reload went through", |t| t == "1").await;
+    assert_eq!(backend.calls(), vec!["reload_scripts"]);
+    screenshot(&c, "console-signed-in-by-token.png").await;
+
+    // Sign out everywhere: confirmed, the token is replaced and this browser is back at sign-in.
+    c.find(Locator::Id("logout-all"))
+        .await
+        .expect("Sign out everywhere button")
+        .click()
+        .await
+        .expect("press Sign out everywhere");
+    c.accept_alert().await.expect("confirm");
+    wait_text(&c, "main", "the sign-in page after signing out", |t| {
+        t.contains("Paste the console token")
+    })
+    .await;
+    let saved = backend
+        .saved_tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert_eq!(saved.len(), 1, "one new token saved");
+    c.goto(&base).await.expect("open the console again");
+    wait_text(&c, "main", "still signed out", |t| {
+        t.contains("Paste the console token")
+    })
+    .await;
+    let _ = c.close().await;
+    shutdown.cancel();
+    server.stopped().await;
 }
 
 async fn screenshot(c: &Client, name: &str) {

@@ -30,6 +30,7 @@ async fn console_button(bot: &Bot, which: &str) {
     let status = reqwest::Client::new()
         .post(format!("http://{addr}/api/obs/{which}"))
         .bearer_auth(CONSOLE_TOKEN)
+        .json(&serde_json::json!({}))
         .send()
         .await
         .expect("the console answers")

@@ -12,8 +12,9 @@ use super::Subsystems;
 use crate::action::Action;
 use crate::config::{Config, secrets};
 use crate::console::{
-    BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, LeaderboardEntry, LiveEvent,
-    ReloadReport, ScriptError, ScriptInfo, ScriptsReport, ServiceHealth, SimChat, now_ms,
+    BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, ConsoleSettings,
+    LeaderboardEntry, LiveEvent, ReloadReport, ScriptError, ScriptInfo, ScriptsReport,
+    ServiceHealth, SimChat, now_ms,
 };
 use crate::dispatch::{Health, Outputs};
 use crate::event::{ChannelEvent, ChannelEventKind, Service, SubTier};
@@ -375,6 +376,51 @@ impl ConsoleBackend for AppConsole {
                 .map_or_else(|| Viewer::new("viewer"), |u| Viewer::new(&u.login));
             sim.fire(&viewer, &sim_event(&event.kind)).await;
             Ok(())
+        })
+    }
+
+    fn console_settings(&self) -> ConsoleSettings {
+        let config = self.config.borrow().clone();
+        let c = &config.bot.console;
+        ConsoleSettings {
+            tls: c
+                .tls_cert
+                .as_ref()
+                .zip(c.tls_key.as_ref())
+                .map(|(cert, key)| (self.config_dir.join(cert), self.config_dir.join(key))),
+            behind_proxy: c.behind_proxy,
+            public_name: c.public_name.clone(),
+            session_hours: c.session_hours,
+        }
+    }
+
+    fn save_console_token(&self, token: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move {
+            let path = self.config_dir.join("secrets.yaml");
+            let saved = tokio::task::spawn_blocking(move || {
+                secrets::update(&path, |s| s.console_token = token)
+            })
+            .await
+            .map_err(internal)?;
+            match saved {
+                Ok(_) => {
+                    let _ = self.log.send(LiveEvent::Notice {
+                        level: "warn",
+                        text: "console: signed out everywhere; a new console token is in \
+                               configs/secrets.yaml"
+                            .into(),
+                    });
+                    Ok(())
+                }
+                Err(errors) => Err(ConsoleError::Internal(format!(
+                    "the new console token could not be saved, so the old one still works: {}",
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))),
+            }
         })
     }
 }

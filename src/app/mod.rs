@@ -809,15 +809,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<u8> {
                 crate::sim::terminal::HELP
             );
             tokio::select! {
-                _ = crate::sim::terminal::run(sim, shutdown.clone()) => {}
+                _ = crate::sim::terminal::run(sim, shutdown.clone(), || bot.console_login_url()) => {}
                 _ = shutdown_signal() => {}
                 _ = shutdown.cancelled() => {}
             }
         }
-        None => tokio::select! {
-            _ = shutdown_signal() => {}
-            _ = shutdown.cancelled() => {}
-        },
+        None => {
+            if bot.console_addr().is_some() {
+                println!("Type /console here for a new web console sign-in link.");
+            }
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            tokio::select! {
+                _ = crate::console::terminal::live(stdin, std::io::stdout(), || bot.console_login_url()) => {}
+                _ = shutdown_signal() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
     }
     info!("shutting down");
     let exit = bot.exit();

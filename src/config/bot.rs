@@ -188,10 +188,26 @@ impl Default for QueueConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
-    /// Address to serve on; anything but loopback gets a warning at start.
+    /// Address to serve on; anything but loopback needs `allow_remote` and TLS or a proxy.
     pub bind: String,
     /// Open the console in the default browser at start.
     pub open_on_start: bool,
+    /// Allow a `bind` address other machines can reach (then TLS or `behind_proxy` is required).
+    pub allow_remote: bool,
+    /// PEM certificate chain for serving HTTPS (relative paths are under the configs folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// PEM private key matching `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
+    /// A reverse proxy in front terminates TLS: the console serves HTTP but marks cookies `Secure`.
+    pub behind_proxy: bool,
+    /// The host name browsers use to reach the console from elsewhere (`bot.example.org` or
+    /// `bot.example.org:8443`); requests naming any other host are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_name: Option<String>,
+    /// Hours a browser session lasts without use; each use renews it.
+    pub session_hours: u32,
 }
 
 impl Default for ConsoleConfig {
@@ -199,6 +215,77 @@ impl Default for ConsoleConfig {
         ConsoleConfig {
             bind: "127.0.0.1:8081".into(),
             open_on_start: false,
+            allow_remote: false,
+            tls_cert: None,
+            tls_key: None,
+            behind_proxy: false,
+            public_name: None,
+            session_hours: 12,
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// Checks the console's keys: an address, and a reachable one only with TLS or a proxy.
+    fn validate(&self, check: &mut Checker<'_>) {
+        check.within(
+            "console.session_hours",
+            self.session_hours,
+            1,
+            24 * 30,
+            "hours",
+        );
+        let addr = match self.bind.parse::<std::net::SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                check.error(
+                    "console.bind",
+                    format!(
+                        "`{}` is not an address with a port; use ip:port such as 127.0.0.1:8081",
+                        self.bind
+                    ),
+                );
+                return;
+            }
+        };
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            check.error(
+                "console.tls_key",
+                "console.tls_cert and console.tls_key go together: set both PEM files or neither",
+            );
+        }
+        if let Some(name) = &self.public_name
+            && (name.is_empty() || name.contains(['/', ' ', '@', '?', '#']))
+        {
+            check.error(
+                "console.public_name",
+                format!(
+                    "`{name}` is not a host name; write it as browsers send it, like bot.example.org \
+                     or bot.example.org:8443"
+                ),
+            );
+        }
+        if addr.ip().is_loopback() {
+            return;
+        }
+        if !self.allow_remote {
+            check.error(
+                "console.bind",
+                format!(
+                    "`{}` can be reached from other machines; use 127.0.0.1:{} or set \
+                     console.allow_remote: true together with console.tls_cert/console.tls_key \
+                     or console.behind_proxy: true",
+                    self.bind,
+                    addr.port()
+                ),
+            );
+        } else if self.tls_cert.is_none() && !self.behind_proxy {
+            check.error(
+                "console.allow_remote",
+                "a console reachable from other machines needs HTTPS: set console.tls_cert and \
+                 console.tls_key (PEM files), or console.behind_proxy: true when a reverse proxy \
+                 serves it over HTTPS",
+            );
         }
     }
 }
@@ -370,15 +457,7 @@ impl Validate for BotConfig {
         }
         self.check_ranges(check);
         super::integrations::validate(&self.obs, &self.zmq, &self.discord, check);
-        if self.console.bind.parse::<std::net::SocketAddr>().is_err() {
-            check.error(
-                "console.bind",
-                format!(
-                    "`{}` is not an address with a port; use ip:port such as 127.0.0.1:8081",
-                    self.console.bind
-                ),
-            );
-        }
+        self.console.validate(check);
     }
 }
 

@@ -117,6 +117,15 @@ impl std::fmt::Debug for Secrets {
 impl Validate for Secrets {
     fn validate(&mut self, check: &mut Checker<'_>) {
         // Every field may be empty: offline mode needs none. Live mode asks `require_live`.
+        // A console token written by hand must be as hard to guess as a generated one.
+        let token = self.console_token.trim();
+        if !token.is_empty() && token.chars().count() < 32 {
+            check.error(
+                "console_token",
+                "is shorter than 32 characters, too easy to guess: use a long random value, or \
+                 leave it empty and the bot generates one at start",
+            );
+        }
         // A webhook URL that is set must be one (the message leaves the secret out).
         for (name, url) in &self.discord.webhooks {
             if let Err(e) = crate::integrations::discord::parse_webhook_url(url) {
@@ -364,7 +373,7 @@ mod tests {
                 scopes: vec!["chat:read".into()],
             },
             broadcaster: Grant::default(),
-            console_token: "console-value".into(),
+            console_token: "console-value-long-enough-0123456789abcdef".into(),
             obs_password: "obs-value".into(),
             discord: DiscordSecrets {
                 webhooks: [(

@@ -70,7 +70,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// Parses a JSON body into `T`, answering 400 with serde's reason (it names the field).
-fn body<T: DeserializeOwned>(RawBody(bytes): &RawBody) -> Result<T, ConsoleError> {
+pub(crate) fn body<T: DeserializeOwned>(RawBody(bytes): &RawBody) -> Result<T, ConsoleError> {
     if bytes.is_empty() {
         return Err(ConsoleError::BadRequest(
             "the request needs a JSON body".into(),
@@ -80,7 +80,7 @@ fn body<T: DeserializeOwned>(RawBody(bytes): &RawBody) -> Result<T, ConsoleError
         .map_err(|e| ConsoleError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn ok() -> Response {
+pub(crate) fn ok() -> Response {
     Json(json!({ "ok": true })).into_response()
 }
 

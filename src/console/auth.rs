@@ -1,22 +1,35 @@
-//! Who may use the console: the long-lived console token (sent as `Authorization: Bearer`),
-//! one-time login codes that turn into browser sessions, and the same-origin rule for POSTs.
+//! Who may use the console: the long-lived console token (sent as `Authorization: Bearer`, or
+//! pasted into the sign-in page), one-time login codes, browser sessions with a lifetime, the
+//! `Host` and same-origin rules, and the per-address throttle on failed token checks.
 //!
 //! Owns the secrets' checks only; the token itself is stored by the app in secrets.yaml.
 
-use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, Extension, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 
 use super::ConsoleError;
+use super::api::{ApiState, RawBody};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "twitch_bot_console";
+
+/// Failed token checks an address may make per [`FAILURE_WINDOW`] before it gets 429.
+pub const MAX_FAILURES: usize = 5;
+/// The window [`MAX_FAILURES`] counts in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Unused one-time codes kept; minting more drops the oldest.
+const MAX_LOGIN_CODES: usize = 32;
+/// Addresses whose failures are remembered; beyond it the oldest entries are forgotten.
+const MAX_TRACKED_ADDRESSES: usize = 4096;
 
 /// A fresh random secret: 32 bytes as 64 hex digits. Used for the console token, login codes
 /// and sessions. `rand`'s thread generator is a CSPRNG seeded from the operating system.
@@ -41,26 +54,72 @@ fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How sessions, cookies and hosts are handled; set once when the console starts.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// A session's lifetime without use (each use renews it).
+    pub session_life: Duration,
+    /// Cookies get `Secure` (HTTPS, or a proxy serving HTTPS).
+    pub secure: bool,
+    /// `Host` values accepted (lower-case, with port); empty: loopback names on any port.
+    pub hosts: Vec<String>,
+    /// The start of one-time links: `http://127.0.0.1:8081`.
+    pub link_base: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            session_life: Duration::from_secs(12 * 3600),
+            secure: false,
+            hosts: Vec::new(),
+            link_base: "http://127.0.0.1:8081".into(),
+        }
+    }
+}
+
+/// What a request proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// The console token as `Authorization: Bearer`.
+    Bearer,
+    /// A live session cookie.
+    Session,
+    /// A Bearer header with the wrong token.
+    WrongToken,
+    /// Nothing (or a stale cookie).
+    None,
+}
+
 /// The console's credentials: the token, the unused login codes and the open sessions.
 pub struct Auth {
-    token: String,
-    // A std Mutex: held only for a few comparisons, never across an await.
-    login_codes: Mutex<HashSet<String>>,
-    sessions: Mutex<HashSet<String>>,
+    // std locks: held only for a few comparisons, never across an await.
+    token: RwLock<String>,
+    login_codes: Mutex<VecDeque<String>>,
+    /// Session → when it expires unless used again.
+    sessions: Mutex<HashMap<String, Instant>>,
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    policy: Policy,
 }
 
 /// Every field is a credential: `Debug` shows only how many there are.
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let count = |set: &Mutex<HashSet<String>>| {
-            set.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .len()
-        };
         f.debug_struct("Auth")
-            .field("token_set", &!self.token.is_empty())
-            .field("login_codes", &count(&self.login_codes))
-            .field("sessions", &count(&self.sessions))
+            .field(
+                "token_set",
+                &!self
+                    .token
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_empty(),
+            )
+            .field("login_codes", &lock(&self.login_codes).len())
+            .field("sessions", &lock(&self.sessions).len())
             .finish()
     }
 }
@@ -68,59 +127,198 @@ impl std::fmt::Debug for Auth {
 impl Auth {
     /// Credentials checking against `token`. An empty token admits no Bearer requests.
     pub fn new(token: String) -> Auth {
+        Auth::with_policy(token, Policy::default())
+    }
+
+    /// Credentials with the given session and host rules.
+    pub fn with_policy(token: String, policy: Policy) -> Auth {
         Auth {
-            token,
-            login_codes: Mutex::new(HashSet::new()),
-            sessions: Mutex::new(HashSet::new()),
+            token: RwLock::new(token),
+            login_codes: Mutex::new(VecDeque::new()),
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            policy,
         }
+    }
+
+    /// The rules this console runs with.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// A new one-time login code (for the URL printed in the terminal).
     pub fn new_login_code(&self) -> String {
         let code = generate_token();
-        self.login_codes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(code.clone());
+        let mut codes = lock(&self.login_codes);
+        if codes.len() >= MAX_LOGIN_CODES {
+            codes.pop_front();
+        }
+        codes.push_back(code.clone());
         code
+    }
+
+    /// A new one-time sign-in URL.
+    pub fn login_url(&self) -> String {
+        format!(
+            "{}/login?token={}",
+            self.policy.link_base,
+            self.new_login_code()
+        )
     }
 
     /// Uses up `code` and opens a session for it; `None` if it is unknown or already used.
     pub fn redeem(&self, code: &str) -> Option<String> {
-        let mut codes = self
-            .login_codes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let found = codes.iter().find(|c| same_secret(c, code)).cloned()?;
-        codes.remove(&found);
+        let mut codes = lock(&self.login_codes);
+        let at = codes.iter().position(|c| same_secret(c, code))?;
+        codes.remove(at);
         drop(codes);
-        let session = generate_token();
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(session.clone());
-        Some(session)
+        Some(self.open_session())
     }
 
-    /// Whether the request carries the token or a live session cookie.
-    pub fn is_authorised(&self, headers: &HeaderMap) -> bool {
+    /// Opens a session when `token` is the console token (a pasted token).
+    pub fn sign_in(&self, token: &str) -> Option<String> {
+        self.is_token(token.trim()).then(|| self.open_session())
+    }
+
+    fn is_token(&self, candidate: &str) -> bool {
+        let token = self.token.read().unwrap_or_else(PoisonError::into_inner);
+        !token.is_empty() && same_secret(candidate, &token)
+    }
+
+    fn open_session(&self) -> String {
+        let session = generate_token();
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, expires| *expires > now);
+        sessions.insert(session.clone(), now + self.policy.session_life);
+        session
+    }
+
+    /// Replaces the console token and ends every session and unused login code.
+    pub fn rotate(&self, token: String) {
+        *self.token.write().unwrap_or_else(PoisonError::into_inner) = token;
+        lock(&self.sessions).clear();
+        lock(&self.login_codes).clear();
+    }
+
+    /// What the request proves; a live session is renewed by the check.
+    pub fn credential(&self, headers: &HeaderMap) -> Credential {
         if let Some(bearer) = headers
             .get_all(header::AUTHORIZATION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(|v| v.strip_prefix("Bearer "))
         {
-            return !self.token.is_empty() && same_secret(bearer.trim(), &self.token);
+            return if self.is_token(bearer.trim()) {
+                Credential::Bearer
+            } else {
+                Credential::WrongToken
+            };
         }
-        let Some(session) = session_cookie(headers) else {
-            return false;
+        let Some(cookie) = session_cookie(headers) else {
+            return Credential::None;
         };
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .any(|s| same_secret(s, session))
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        let live = sessions
+            .iter_mut()
+            .find(|(s, _)| same_secret(s, cookie))
+            .filter(|(_, expires)| **expires > now);
+        match live {
+            Some((_, expires)) => {
+                *expires = now + self.policy.session_life;
+                Credential::Session
+            }
+            None => Credential::None,
+        }
     }
+
+    /// Whether the request carries the token or a live session cookie.
+    pub fn is_authorised(&self, headers: &HeaderMap) -> bool {
+        matches!(
+            self.credential(headers),
+            Credential::Bearer | Credential::Session
+        )
+    }
+
+    /// The `Set-Cookie` value for `session`.
+    pub fn cookie(&self, session: &str) -> String {
+        let secure = if self.policy.secure { "; Secure" } else { "" };
+        format!(
+            "{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            self.policy.session_life.as_secs()
+        )
+    }
+
+    /// Seconds until `ip` may try a token again, when it is over the limit.
+    pub fn throttled(&self, ip: IpAddr) -> Option<u64> {
+        let now = Instant::now();
+        let mut failures = lock(&self.failures);
+        let times = failures.get_mut(&ip)?;
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() < MAX_FAILURES {
+            return None;
+        }
+        let oldest = times.front().copied()?;
+        let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(oldest));
+        Some(wait.as_secs().max(1))
+    }
+
+    /// Counts a failed token check from `ip`.
+    pub fn failed(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut failures = lock(&self.failures);
+        if failures.len() >= MAX_TRACKED_ADDRESSES && !failures.contains_key(&ip) {
+            failures.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < FAILURE_WINDOW)
+            });
+            if failures.len() >= MAX_TRACKED_ADDRESSES {
+                failures.clear();
+            }
+        }
+        let times = failures.entry(ip).or_default();
+        times.push_back(now);
+        while times.len() > MAX_FAILURES {
+            times.pop_front();
+        }
+    }
+
+    /// Whether `host` (the `Host` header) names this console.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        if self.policy.hosts.is_empty() {
+            let name = host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n);
+            return matches!(name, "127.0.0.1" | "localhost" | "[::1]");
+        }
+        self.policy.hosts.contains(&host)
+    }
+}
+
+/// The `Host` values a console at `addr` answers to: loopback names with its port, the address
+/// itself when it is a specific one, and `public_name` (as written, and with the port).
+pub fn allowed_hosts(addr: SocketAddr, public_name: Option<&str>) -> Vec<String> {
+    let port = addr.port();
+    let mut hosts = vec![
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+        hosts.push(addr.to_string());
+    }
+    if let Some(name) = public_name {
+        let name = name.to_ascii_lowercase();
+        hosts.push(format!("{name}:{port}"));
+        hosts.push(name);
+    }
+    hosts
 }
 
 /// The session cookie's value, if the request has one.
@@ -135,61 +333,173 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
+/// Whether the request's `Origin` names the console itself (`None`: there is no `Origin`).
+fn origin_matches(headers: &HeaderMap) -> Option<bool> {
+    let origin = headers.get(header::ORIGIN)?;
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return Some(false);
+    };
+    let Ok(origin) = origin.to_str() else {
+        return Some(false);
+    };
+    // `Origin: null` (sandboxed frames, file pages) and other schemes fall through to false.
+    Some(
+        origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|authority| authority.eq_ignore_ascii_case(host)),
+    )
+}
+
+fn fetch_site(headers: &HeaderMap) -> Option<&str> {
+    headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+}
+
 /// Whether a state-changing request comes from the console's own page (or from a program,
 /// which sends no `Origin`). Browsers always send `Origin` on cross-site POSTs.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site == "cross-site")
-    {
+    if fetch_site(headers) == Some("cross-site") {
         return false;
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    // `Origin: null` (sandboxed frames, file pages) and other schemes fall through to false.
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|authority| authority.eq_ignore_ascii_case(host))
+    origin_matches(headers).unwrap_or(true)
 }
 
-/// Refuses requests without credentials (401) and foreign-origin state changes (403).
-pub async fn require_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if path == "/login" {
+/// Whether a browser's (cookie-carrying) state change provably comes from the console's page:
+/// its own `Origin`, or, without one, `Sec-Fetch-Site: same-origin`. A missing proof is refused.
+pub fn from_own_page(headers: &HeaderMap) -> bool {
+    match origin_matches(headers) {
+        Some(same) => same && fetch_site(headers) != Some("cross-site"),
+        None => fetch_site(headers) == Some("same-origin"),
+    }
+}
+
+/// Whether the body is declared JSON (`application/json`, parameters allowed).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The address a request came from (loopback when served without connection info).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// The routes anyone may call.
+fn is_open(method: &Method, path: &str) -> bool {
+    matches!(
+        (method, path),
+        (&Method::GET, "/login" | "/login.js" | "/login.css") | (&Method::POST, "/api/login")
+    )
+}
+
+/// Every request's gate: a foreign `Host` (421), throttled addresses (429), no credentials
+/// (401), actions without a JSON body (415) and foreign-origin state changes (403).
+pub async fn require_auth(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+    let host_ok = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| auth.host_allowed(h));
+    if !host_ok {
+        return ConsoleError::Misdirected(
+            "this console answers only to its own address (such as 127.0.0.1:PORT); the Host \
+             header names another site"
+                .into(),
+        )
+        .into_response();
+    }
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<super::tls::PeerAddr>>()
+                .map(|c| c.0.0.ip())
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    req.extensions_mut().insert(ClientIp(ip));
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path().to_owned();
+    if is_open(req.method(), &path) {
+        if changes_state {
+            if !is_json(req.headers()) {
+                return not_json();
+            }
+            if !same_origin(req.headers()) {
+                return cross_site();
+            }
+            if let Some(secs) = auth.throttled(ip) {
+                return ConsoleError::Throttled(secs).into_response();
+            }
+        }
         return next.run(req).await;
     }
-    if !auth.is_authorised(req.headers()) {
+    let credential = auth.credential(req.headers());
+    if credential == Credential::WrongToken {
+        if let Some(secs) = auth.throttled(ip) {
+            return ConsoleError::Throttled(secs).into_response();
+        }
+        auth.failed(ip);
+    }
+    let Some(session) = (match credential {
+        Credential::Bearer => Some(None),
+        Credential::Session => Some(session_cookie(req.headers()).map(str::to_owned)),
+        Credential::WrongToken | Credential::None => None,
+    }) else {
         if path.starts_with("/api/") || path == "/api" {
             return ConsoleError::Unauthorized(
                 "the console token is required: send `Authorization: Bearer <console_token>` \
-                 (console_token in configs/secrets.yaml) or open the login URL the bot printed"
+                 (console_token in configs/secrets.yaml), open a login link, or sign in at /login"
                     .into(),
             )
             .into_response();
         }
-        return login_page(
-            "Open the console URL printed in the terminal where the bot runs. \
-             It signs this browser in.",
-        );
+        return login_page(StatusCode::UNAUTHORIZED, SIGN_IN);
+    };
+    if changes_state {
+        if !is_json(req.headers()) {
+            return not_json();
+        }
+        let allowed = if session.is_some() {
+            from_own_page(req.headers())
+        } else {
+            same_origin(req.headers())
+        };
+        if !allowed {
+            return cross_site();
+        }
     }
-    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && !same_origin(req.headers()) {
-        return ConsoleError::Forbidden(
-            "cross-site request refused: the console accepts changes only from its own page".into(),
-        )
-        .into_response();
+    let mut resp = next.run(req).await;
+    // A used session is renewed: the browser's cookie lifetime starts again too.
+    if let Some(session) = session
+        && !resp.headers().contains_key(header::SET_COOKIE)
+        && let Ok(value) = HeaderValue::from_str(&auth.cookie(&session))
+    {
+        resp.headers_mut().insert(header::SET_COOKIE, value);
     }
-    next.run(req).await
+    resp
 }
+
+fn not_json() -> Response {
+    ConsoleError::UnsupportedMediaType(
+        "actions take a JSON body: send `Content-Type: application/json`".into(),
+    )
+    .into_response()
+}
+
+fn cross_site() -> Response {
+    ConsoleError::Forbidden(
+        "cross-site request refused: the console accepts changes only from its own page".into(),
+    )
+    .into_response()
+}
+
+const SIGN_IN: &str = "Paste the console token (console_token in configs/secrets.yaml), or \
+    open a sign-in link: the one the bot printed at start, one made by typing /console where it \
+    runs, or one printed by `twitch-bot console-link`.";
 
 /// The query of `/login`.
 #[derive(Debug, Deserialize)]
@@ -197,17 +507,23 @@ pub struct LoginQuery {
     token: Option<String>,
 }
 
-/// `GET /login?token=CODE`: trades a one-time code for a session cookie and goes to the page.
+/// `GET /login?token=CODE`: trades a one-time code for a session cookie and goes to the page;
+/// without a code it is the sign-in page.
 pub async fn login(
     State(auth): State<Arc<Auth>>,
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Response {
-    if let Some(session) = query.token.as_deref().and_then(|code| auth.redeem(code)) {
-        let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict");
+    let Some(code) = query.token.as_deref() else {
+        if auth.is_authorised(&headers) {
+            return Redirect::to("/").into_response();
+        }
+        return login_page(StatusCode::OK, SIGN_IN);
+    };
+    if let Some(session) = auth.redeem(code) {
         return (
             [
-                (header::SET_COOKIE, cookie),
+                (header::SET_COOKIE, auth.cookie(&session)),
                 (header::CACHE_CONTROL, "no-store".to_owned()),
             ],
             Redirect::to("/"),
@@ -219,30 +535,100 @@ pub async fn login(
         return Redirect::to("/").into_response();
     }
     login_page(
-        "This login link was already used or is not valid. Each link works once: use the newest \
-         console URL printed in the terminal where the bot runs (restarting the bot prints a new one).",
+        StatusCode::UNAUTHORIZED,
+        "This login link was already used or is not valid: each link works once. Paste the \
+         console token below, or type /console where the bot runs for a new link.",
     )
 }
 
-/// The small page shown to a browser that is not signed in.
-fn login_page(message: &str) -> Response {
+/// The body of `POST /api/login`.
+#[derive(Debug, Deserialize)]
+struct PastedToken {
+    token: String,
+}
+
+/// `POST /api/login` `{"token": "…"}`: the pasted console token opens a session (cookie).
+pub async fn login_with_token(
+    State(auth): State<Arc<Auth>>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    raw: RawBody,
+) -> Response {
+    let pasted: PastedToken = match super::api::body(&raw) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    match auth.sign_in(&pasted.token) {
+        Some(session) => (
+            [
+                (header::SET_COOKIE, auth.cookie(&session)),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            super::api::ok(),
+        )
+            .into_response(),
+        None => {
+            auth.failed(ip);
+            ConsoleError::Unauthorized(
+                "that is not the console token: copy console_token from configs/secrets.yaml"
+                    .into(),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// `POST /api/login-link`: a fresh one-time sign-in link (for `twitch-bot console-link`).
+pub async fn login_link(State(auth): State<Arc<Auth>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "url": auth.login_url() })),
+    )
+        .into_response()
+}
+
+/// `POST /api/logout-all`: a new console token (saved in secrets.yaml) and every session ended.
+pub async fn logout_all(State(auth): State<Arc<Auth>>, State(st): State<ApiState>) -> Response {
+    let token = generate_token();
+    if let Err(e) = st.backend.save_console_token(token.clone()).await {
+        return e.into_response();
+    }
+    auth.rotate(token);
+    let secure = if auth.policy.secure { "; Secure" } else { "" };
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+        )],
+        axum::Json(serde_json::json!({
+            "ok": true,
+            "note": "every session is signed out; the new console token is in configs/secrets.yaml"
+        })),
+    )
+        .into_response()
+}
+
+/// The sign-in page: a message and a field for the console token (posted by `/login.js`).
+fn login_page(status: StatusCode, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>twitch-bot console: sign in</title>\
-         <style>body{{font:16px system-ui,sans-serif;background:#f4f3f8;color:#222;display:grid;\
-         place-items:center;min-height:90vh;margin:0}}main{{background:#fff;border-radius:12px;\
-         padding:2rem 2.5rem;max-width:34rem;box-shadow:0 2px 12px #0002}}h1{{font-size:1.3rem;\
-         color:#6441a5;margin-top:0}}code{{background:#eee;padding:.1rem .3rem;border-radius:4px}}</style>\
-         </head><body><main><h1>twitch-bot console</h1><p>{}</p><p>It looks like \
-         <code>http://127.0.0.1:PORT/login?token=…</code>.</p></main></body></html>",
+         <link rel=\"stylesheet\" href=\"/login.css\">\
+         </head><body><main><h1>twitch-bot console</h1><p>{}</p>\
+         <form id=\"login-form\"><label for=\"token\">Console token</label>\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required>\
+         <button id=\"sign-in\" type=\"submit\">Sign in</button></form>\
+         <p id=\"login-error\" role=\"alert\"></p>\
+         <script src=\"/login.js\"></script></main></body></html>",
         html_escape(message)
     );
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(body),
-    )
-        .into_response()
+    let mut resp = (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(super::server::CSP),
+    );
+    resp.headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
 }
 
 fn html_escape(s: &str) -> String {
@@ -306,6 +692,66 @@ mod tests {
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn a_browser_change_needs_proof_of_its_own_page() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8081"));
+        assert!(!from_own_page(&h), "no Origin and no Sec-Fetch-Site");
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(from_own_page(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert!(!from_own_page(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8081"),
+        );
+        assert!(from_own_page(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(!from_own_page(&h));
+    }
+
+    #[test]
+    fn hosts_are_the_consoles_own_names_only() {
+        let auth = Auth::with_policy(
+            "t".into(),
+            Policy {
+                hosts: allowed_hosts("0.0.0.0:8443".parse().unwrap(), Some("Bot.Example.org")),
+                ..Policy::default()
+            },
+        );
+        for ok in [
+            "127.0.0.1:8443",
+            "LOCALHOST:8443",
+            "[::1]:8443",
+            "bot.example.org",
+            "bot.example.org:8443",
+        ] {
+            assert!(auth.host_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1:8081",
+            "0.0.0.0:8443",
+            "evil.example:8443",
+            "bot.example.org.evil.example",
+            "",
+        ] {
+            assert!(!auth.host_allowed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn failures_are_throttled_per_address() {
+        let auth = Auth::new("t".into());
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(auth.throttled(a), None);
+            auth.failed(a);
+        }
+        let wait = auth.throttled(a).expect("throttled");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(auth.throttled(b), None, "another address is not affected");
     }
 
     #[test]

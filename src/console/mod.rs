@@ -6,14 +6,18 @@
 //! ([`auth`]) and the embedded page (`static/`). It must not reach into other modules' state.
 //!
 //! Security in one paragraph: every request, the page included, needs either
-//! `Authorization: Bearer <console_token>` (for programs) or the session cookie that the one-time
-//! login URL printed at start sets (for browsers). There are no CORS headers, and every POST must
-//! come without an `Origin` or from the console's own origin, so other web sites can neither read
-//! nor drive it.
+//! `Authorization: Bearer <console_token>` (for programs) or the session cookie that a one-time
+//! login link or the pasted token sets (for browsers). The `Host` header must name the console
+//! itself (DNS rebinding gets 421), actions need a JSON body, a browser's action must carry the
+//! console's own `Origin`, failed token checks are throttled per address, and there are no CORS
+//! headers, so other web sites can neither read nor drive it.
 
 pub mod api;
 pub mod auth;
+pub mod link;
 pub mod server;
+pub mod terminal;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,6 +32,7 @@ use tokio::sync::broadcast;
 use crate::event::{ChannelEvent, ConnectionState, Event, Roles, Service};
 
 pub use auth::generate_token;
+pub use link::request_login_link;
 pub use server::{Console, ServeError, bind, open_in_browser, serve};
 
 /// A boxed future, so [`ConsoleBackend`] stays usable as `dyn`.
@@ -104,6 +109,46 @@ pub trait ConsoleBackend: Send + Sync + 'static {
 
     /// Offline mode only: a channel event, as EventSub would deliver it.
     fn sim_event(&self, event: ChannelEvent) -> BoxFuture<'_, Result<(), ConsoleError>>;
+
+    /// How the console is served (TLS, proxy, host name, session lifetime), read once at start.
+    fn console_settings(&self) -> ConsoleSettings {
+        ConsoleSettings::default()
+    }
+
+    /// Stores a new console token ("sign out everywhere"); the old one stops working only once
+    /// this succeeded. A backend that cannot store it answers 503.
+    fn save_console_token(&self, token: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        let _ = token;
+        Box::pin(async {
+            Err(ConsoleError::Unavailable(
+                "this console cannot store a new token".into(),
+            ))
+        })
+    }
+}
+
+/// How the console is served: `console.*` in configs/bot.yaml, with paths resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// PEM certificate chain and private key: serve HTTPS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// A reverse proxy serves HTTPS in front: cookies are `Secure` though the console speaks HTTP.
+    pub behind_proxy: bool,
+    /// The host name browsers use from elsewhere, accepted in `Host` besides loopback.
+    pub public_name: Option<String>,
+    /// How long a browser session lasts without use.
+    pub session_hours: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            tls: None,
+            behind_proxy: false,
+            public_name: None,
+            session_hours: 12,
+        }
+    }
 }
 
 /// Who and where the bot is.
@@ -296,6 +341,15 @@ pub enum ConsoleError {
     /// Not possible in this mode (the simulator outside `--offline`): 409.
     #[error("{0}")]
     Conflict(String),
+    /// The body is not JSON (`Content-Type` other than `application/json`): 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The `Host` header names another site (DNS rebinding): 421.
+    #[error("{0}")]
+    Misdirected(String),
+    /// Too many failed sign-ins from this address: 429, retry after this many seconds.
+    #[error("too many failed sign-in attempts from this address: try again in {0} s")]
+    Throttled(u64),
     /// The subsystem is switched off or its peer is unreachable: 503.
     #[error("{0}")]
     Unavailable(String),
@@ -314,6 +368,9 @@ impl ConsoleError {
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
             ConsoleError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ConsoleError::Conflict(_) => StatusCode::CONFLICT,
+            ConsoleError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ConsoleError::Misdirected(_) => StatusCode::MISDIRECTED_REQUEST,
+            ConsoleError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ConsoleError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -324,6 +381,14 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = axum::Json(serde_json::json!({ "error": self.to_string() }));
+        if let ConsoleError::Throttled(secs) = self {
+            return (
+                status,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                body,
+            )
+                .into_response();
+        }
         if status == StatusCode::UNAUTHORIZED {
             return (
                 status,

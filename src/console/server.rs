@@ -24,6 +24,11 @@ use super::{ConsoleBackend, ConsoleError};
 const INDEX_HTML: &str = include_str!("static/index.html");
 const APP_JS: &str = include_str!("static/app.js");
 const STYLE_CSS: &str = include_str!("static/style.css");
+const LOGIN_JS: &str = include_str!("static/login.js");
+const LOGIN_CSS: &str = include_str!("static/login.css");
+
+/// The pages' Content-Security-Policy: scripts, styles and requests only from the console.
+pub(crate) const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Largest request body: the biggest legitimate one is a 2000-character Discord message.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
@@ -35,6 +40,8 @@ pub enum ServeError {
     Bind { addr: String, source: io::Error },
     #[error("console: the listener has no local address: {0}")]
     Addr(io::Error),
+    #[error("{0} (configs/bot.yaml)")]
+    Tls(String),
 }
 
 /// A running console.
@@ -48,13 +55,7 @@ pub struct Console {
 impl Console {
     /// A new one-time sign-in URL (each works once; the page's own cookie keeps the browser in).
     pub fn login_url(&self) -> String {
-        let host = if self.addr.ip().is_unspecified() {
-            // Bound to every interface: the local browser still reaches it on loopback.
-            SocketAddr::new([127, 0, 0, 1].into(), self.addr.port()).to_string()
-        } else {
-            self.addr.to_string()
-        };
-        format!("http://{host}/login?token={}", self.auth.new_login_code())
+        self.auth.login_url()
     }
 
     /// Waits until the server has stopped (after the shutdown token fired).
@@ -65,7 +66,8 @@ impl Console {
     }
 }
 
-/// Binds the console's address (`console.bind`), warning when it is reachable from other machines.
+/// Binds the console's address (`console.bind`). Whether a non-loopback address is allowed is
+/// decided when the config loads (`console.allow_remote`).
 ///
 /// # Errors
 /// The address is taken or not an address.
@@ -79,9 +81,8 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
     let local = listener.local_addr().map_err(ServeError::Addr)?;
     if !local.ip().is_loopback() {
         warn!(
-            "console: listening on {local}, reachable from other machines; anyone there who gets \
-             the console token can drive the bot. Use console.bind: 127.0.0.1:{} unless you need this",
-            local.port()
+            "console: listening on {local}, reachable from other machines (console.allow_remote); \
+             anyone there who gets the console token can drive the bot"
         );
     }
     Ok(listener)
@@ -98,7 +99,7 @@ pub fn open_in_browser(url: &str) {
 /// what `docs/console-api.md` says for each route, checked against that rule by the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone may call it (the one-time login link).
+    /// Anyone may call it (the sign-in page, the one-time login link, the token sign-in).
     Open,
     /// The console token (`Authorization: Bearer`) or the browser's session cookie; a `POST`
     /// must also come from the console's own page or from a program (no foreign `Origin`).
@@ -191,8 +192,43 @@ pub const ROUTES: &[Route] = &[
         method: RouteMethod::Get,
         path: "/login",
         access: Access::Open,
-        summary: "trades a one-time login code for a session cookie",
+        summary: "the sign-in page, or trades a one-time login code for a session cookie",
         handler: |m| on(m, auth::login),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/login.js",
+        access: Access::Open,
+        summary: "the sign-in page's script",
+        handler: |m| on(m, || page(LOGIN_JS, "text/javascript; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/login.css",
+        access: Access::Open,
+        summary: "the sign-in page's style sheet",
+        handler: |m| on(m, || page(LOGIN_CSS, "text/css; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/login",
+        access: Access::Open,
+        summary: "signs a browser in with the pasted console token",
+        handler: |m| on(m, auth::login_with_token),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/login-link",
+        access: Access::Token,
+        summary: "mints a one-time sign-in link",
+        handler: |m| on(m, auth::login_link),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/logout-all",
+        access: Access::Token,
+        summary: "signs out everywhere: a new console token, every session ended",
+        handler: |m| on(m, auth::logout_all),
     },
     Route {
         method: RouteMethod::Get,
@@ -325,10 +361,12 @@ pub fn router(auth: Arc<Auth>, state: ApiState) -> Router {
         .with_state(RouterState { api: state, auth })
 }
 
-/// Starts serving on `listener` with `token` as the console token; returns once it listens.
+/// Starts serving on `listener` with `token` as the console token, the way
+/// [`ConsoleBackend::console_settings`] says (HTTPS, host name, session lifetime); returns once
+/// it listens.
 ///
 /// # Errors
-/// The listener has no local address.
+/// The listener has no local address, or the TLS files cannot be used.
 pub async fn serve(
     listener: TcpListener,
     token: String,
@@ -336,24 +374,65 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<Console, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Addr)?;
-    let auth = Arc::new(Auth::new(token));
+    let settings = backend.console_settings();
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(super::tls::acceptor(cert, key).map_err(ServeError::Tls)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let link_host = if addr.ip().is_unspecified() {
+        // Bound to every interface: the local browser still reaches it on loopback.
+        SocketAddr::new([127, 0, 0, 1].into(), addr.port()).to_string()
+    } else {
+        addr.to_string()
+    };
+    let link_base = match (&settings.public_name, settings.behind_proxy) {
+        // Behind a proxy the console's own address is not where browsers find it.
+        (Some(name), true) => format!("https://{name}"),
+        _ => format!("{scheme}://{link_host}"),
+    };
+    let policy = auth::Policy {
+        session_life: std::time::Duration::from_secs(u64::from(settings.session_hours) * 3600),
+        secure: tls.is_some() || settings.behind_proxy,
+        hosts: auth::allowed_hosts(addr, settings.public_name.as_deref()),
+        link_base,
+    };
+    let auth = Arc::new(Auth::with_policy(token, policy));
     let state = ApiState {
         backend,
         shutdown: shutdown.clone(),
     };
     let app = router(auth.clone(), state);
-    let task = tokio::spawn(async move {
-        let stop = shutdown.clone();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        match served {
-            Ok(()) => info!("console: stopped"),
-            Err(e) => warn!("console: server failed: {e}"),
+    let stop = shutdown.clone();
+    let task = match tls {
+        Some(acceptor) => {
+            let listener = super::tls::TlsListener::new(listener, acceptor, shutdown.clone())
+                .map_err(ServeError::Addr)?;
+            tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<super::tls::PeerAddr>();
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                stopped(served);
+            })
         }
-    });
-    info!("console: listening on http://{addr}");
+        None => tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            stopped(served);
+        }),
+    };
+    info!("console: listening on {scheme}://{addr}");
     Ok(Console { addr, auth, task })
+}
+
+fn stopped(served: io::Result<()>) {
+    match served {
+        Ok(()) => info!("console: stopped"),
+        Err(e) => warn!("console: server failed: {e}"),
+    }
 }
 
 /// One embedded file, with headers that keep the page to itself.
@@ -371,9 +450,7 @@ async fn page(body: &'static str, content_type: &'static str) -> Response {
         .into_response();
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
+        HeaderValue::from_static(CSP),
     );
     resp
 }

@@ -1,7 +1,8 @@
 //! The `--offline` terminal: every typed line is chat from a simulated viewer, and the bot's
 //! answers are printed.
 //!
-//! `/as <login> [mod|sub|vip|broadcaster ...] <text>` picks the viewer and their roles.
+//! `/as <login> [mod|sub|vip|broadcaster ...] <text>` picks the viewer and their roles;
+//! `/console` prints a fresh one-time link to the web console.
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
@@ -20,14 +21,23 @@ pub const HELP: &str = "Type a chat line and press Enter to chat as `viewer`.\n 
     /raid <login> <viewers>                            a raid\n  \
     /redeem <login> <reward title> [| input]           a channel-points redemption\n  \
     /online, /offline                                  the stream goes live or ends\n  \
+    /console                                           a new one-time web console link\n  \
     /help                                              this text";
 
 /// What one typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Typed {
-    Chat { viewer: Viewer, text: String },
-    Event { viewer: Viewer, event: SimEvent },
+    Chat {
+        viewer: Viewer,
+        text: String,
+    },
+    Event {
+        viewer: Viewer,
+        event: SimEvent,
+    },
     Help,
+    /// `/console`: a fresh one-time sign-in link.
+    Console,
     Nothing,
     Error(String),
 }
@@ -40,6 +50,9 @@ pub fn parse_typed(line: &str) -> Typed {
     }
     if line == "/help" || line == "/?" {
         return Typed::Help;
+    }
+    if line == "/console" {
+        return Typed::Console;
     }
     if let Some(event) = parse_event(line) {
         return event;
@@ -147,7 +160,12 @@ fn parse_event(line: &str) -> Option<Typed> {
 
 /// Reads stdin until EOF or shutdown, feeding chat into `fake` for `channel`, and prints every
 /// message the bot sends. EOF stops reading but not the bot (the console may still be in use).
-pub async fn run(sim: &SimTwitch, shutdown: CancellationToken) {
+/// `console_link` mints a one-time console link for `/console` (`None`: the console is off).
+pub async fn run(
+    sim: &SimTwitch,
+    shutdown: CancellationToken,
+    console_link: impl Fn() -> Option<String>,
+) {
     let mut sent = sim.chat.subscribe();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = true;
@@ -164,6 +182,9 @@ pub async fn run(sim: &SimTwitch, shutdown: CancellationToken) {
                         println!("(fired {event:?} from {})", viewer.login);
                     }
                     Typed::Help => println!("{HELP}"),
+                    Typed::Console => {
+                        println!("{}", crate::console::terminal::link_line(console_link()));
+                    }
                     Typed::Error(e) => println!("{e}"),
                     Typed::Nothing => {}
                 },
@@ -232,6 +253,12 @@ mod tests {
         );
         assert!(matches!(parse_typed("/sub alice 9"), Typed::Error(_)));
         assert!(matches!(parse_typed("/raid"), Typed::Error(_)));
+    }
+
+    #[test]
+    fn console_asks_for_a_link() {
+        assert_eq!(parse_typed(" /console "), Typed::Console);
+        assert!(matches!(parse_typed("/console please"), Typed::Chat { .. }));
     }
 
     #[test]

@@ -380,7 +380,18 @@ enum Step {
 /// Returns the socket and the welcome's text.
 async fn open(url: &str) -> Result<(Ws, String), EventSubError> {
     let handshake = async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        // Twitch's largest notifications are a few KiB: 256 KiB per message (and frame) keeps
+        // a broken or hostile peer from making the bot buffer tungstenite's default 64 MiB.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+            url,
+            Some(
+                tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                    .max_message_size(Some(256 * 1024))
+                    .max_frame_size(Some(256 * 1024)),
+            ),
+            false,
+        )
+        .await?;
         loop {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => {

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 use twitch_bot::console::{
-    BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, LeaderboardEntry, LiveEvent,
-    ReloadReport, ScriptError, ScriptInfo, ScriptsReport, ServiceHealth, SimChat, now_ms,
+    BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, ConsoleSettings,
+    LeaderboardEntry, LiveEvent, ReloadReport, ScriptError, ScriptInfo, ScriptsReport,
+    ServiceHealth, SimChat, now_ms,
 };
 use twitch_bot::event::{ChannelEvent, ChatMessage, Chatter, ConnectionState, Event, Service};
 
@@ -22,11 +23,21 @@ pub struct FakeBackend {
     pub last_reload_ms: AtomicU64,
     /// Every call that changed something, as `name arg`.
     pub calls: Mutex<Vec<String>>,
+    /// How the console is served.
+    pub settings: ConsoleSettings,
+    /// Console tokens saved by "sign out everywhere".
+    pub saved_tokens: Mutex<Vec<String>>,
 }
 
 impl FakeBackend {
     pub fn new(offline: bool) -> Arc<FakeBackend> {
+        FakeBackend::with_settings(offline, ConsoleSettings::default())
+    }
+
+    pub fn with_settings(offline: bool, settings: ConsoleSettings) -> Arc<FakeBackend> {
         Arc::new(FakeBackend {
+            settings,
+            saved_tokens: Mutex::new(Vec::new()),
             offline,
             events: broadcast::channel(256).0,
             script_reloads: AtomicU64::new(0),
@@ -298,6 +309,18 @@ impl ConsoleBackend for FakeBackend {
     fn sim_event(&self, event: ChannelEvent) -> BoxFuture<'_, Result<(), ConsoleError>> {
         self.record(format!("sim_event {}", event.kind.topic()));
         self.emit(LiveEvent::event(Arc::new(Event::Channel(Box::new(event)))));
+        done(Ok(()))
+    }
+
+    fn console_settings(&self) -> ConsoleSettings {
+        self.settings.clone()
+    }
+
+    fn save_console_token(&self, token: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        self.saved_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(token);
         done(Ok(()))
     }
 }

@@ -24,9 +24,10 @@ function clock(ms) {
 
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (body !== undefined || method !== "GET") {
+    // Every action is JSON (the console refuses others), even one without fields.
     opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
+    opts.body = JSON.stringify(body === undefined ? {} : body);
   }
   let resp;
   try {
@@ -37,7 +38,7 @@ async function api(method, path, body) {
   }
   let data = null;
   try { data = await resp.json(); } catch (_) { /* empty body */ }
-  if (resp.status === 401) banner("Signed out: open the console URL printed in the terminal where the bot runs.");
+  if (resp.status === 401) banner("Signed out: sign in again at /login (paste the console token) or type /console where the bot runs for a new link.");
   if (!resp.ok) throw new Error((data && data.error) || `HTTP ${resp.status}`);
   banner(null);
   return data;
@@ -280,6 +281,19 @@ async function reloadConfigs(ev) {
   }
 }
 
+async function logoutAll(ev) {
+  if (!window.confirm("Sign out every browser and replace the console token? Programs using the token need the new one from configs/secrets.yaml.")) return;
+  const btn = ev.currentTarget;
+  btn.disabled = true;
+  try {
+    await api("POST", "/api/logout-all");
+    window.location.replace("/login");
+  } catch (e) {
+    addLog("error", `sign out everywhere failed: ${e.message}`);
+    btn.disabled = false;
+  }
+}
+
 // ---- viewers and stats -------------------------------------------------------------------
 async function loadLeaderboard() {
   const list = $("leaderboard");
@@ -498,6 +512,7 @@ async function zmq(ev) {
 function start() {
   $("reload-scripts").addEventListener("click", reloadScripts);
   $("reload-configs").addEventListener("click", reloadConfigs);
+  $("logout-all").addEventListener("click", logoutAll);
   $("obs-connect").addEventListener("click", (e) => act(e.currentTarget, "obs-result", () => api("POST", "/api/obs/connect"), "Connecting to OBS…").then(loadHealth));
   $("obs-disconnect").addEventListener("click", (e) => act(e.currentTarget, "obs-result", () => api("POST", "/api/obs/disconnect"), "Disconnected from OBS.").then(loadHealth));
   $("say-form").addEventListener("submit", say);

@@ -16,6 +16,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// far below this; a peer that never sends `\n` must not grow our memory).
 const MAX_LINE: usize = 64 * 1024;
 
+/// Largest WebSocket message (and frame) accepted from the server: one longest line plus room
+/// for the few short lines Twitch may batch with it. tungstenite's default (64 MiB) would let a
+/// broken or hostile peer make the bot buffer that much before a line is even looked at.
+const MAX_WS_MESSAGE: usize = MAX_LINE + 16 * 1024;
+
 /// Where chat lives, parsed from `twitch.chat_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatUrl {
@@ -106,9 +111,13 @@ impl Transport {
                 }
             }
             ChatUrl::WebSocket { url } => {
-                let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
-                    .await
-                    .map_err(io::Error::other)?;
+                let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                    .max_message_size(Some(MAX_WS_MESSAGE))
+                    .max_frame_size(Some(MAX_WS_MESSAGE));
+                let (ws, _) =
+                    tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+                        .await
+                        .map_err(io::Error::other)?;
                 if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
                     tcp.set_nodelay(true)?;
                 }
@@ -278,6 +287,50 @@ mod tests {
             ChatUrl::parse("ws://127.0.0.1:9000"),
             Ok(ChatUrl::WebSocket { .. })
         ));
+    }
+
+    /// A WebSocket chat server on 127.0.0.1 that sends `messages`, then waits for the client.
+    async fn ws_server(messages: Vec<String>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("ws");
+            for m in messages {
+                if ws.send(Message::text(m)).await.is_err() {
+                    return;
+                }
+            }
+            while ws.next().await.is_some() {}
+        });
+        format!("ws://{addr}")
+    }
+
+    #[tokio::test]
+    async fn an_oversized_websocket_message_breaks_the_link_instead_of_filling_memory() {
+        let line = format!("PING :{}\r\n", "x".repeat(1000));
+        let normal = line.repeat(8);
+        // Lines of 1 KiB each (no single line is too long), 2 MiB in one message.
+        let huge = line.repeat(2048);
+        let url = ws_server(vec![normal, huge]).await;
+        let mut t = Transport::connect(&ChatUrl::WebSocket { url })
+            .await
+            .expect("connect");
+        let mut lines = 0;
+        assert!(
+            t.read_lines(|_| lines += 1)
+                .await
+                .expect("a normal message")
+        );
+        assert_eq!(lines, 8);
+        let err = t
+            .read_lines(|_| lines += 1)
+            .await
+            .expect_err("a 2 MiB message is refused");
+        assert!(err.to_string().contains("too long"), "{err}");
+        assert_eq!(lines, 8, "nothing of the oversized message was handed on");
     }
 
     #[test]
