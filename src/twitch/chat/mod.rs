@@ -755,12 +755,13 @@ async fn session(
                     Err(e) => SessionEnd::Lost(format!("chat reader failed: {e}")),
                 },
             },
-            msg = intake.replies.recv() => match msg {
-                Some(msg) => pending.push(msg),
-                None => break SessionEnd::Shutdown,
-            },
-            Some(w) = intake.warnings.recv() => warnings.push(Instant::now(), w),
-            _ = async { if let Some(at) = send_at { sleep_until(at).await } }, if send_at.is_some() => {
+            // Ready at once when the slot is open: a fresh timer is never ready on its first
+            // poll, and would lose every round to a burst on the intake.
+            _ = async {
+                if let Some(at) = send_at.filter(|at| *at > Instant::now()) {
+                    sleep_until(at).await;
+                }
+            }, if send_at.is_some() => {
                 let now = Instant::now();
                 if pending.lines.is_empty() && warnings.due().is_some_and(|due| due <= now) {
                     pending.lines.extend(warnings.take(now));
@@ -777,6 +778,13 @@ async fn session(
                     break SessionEnd::Lost(format!("write failed: {e}"));
                 }
             }
+            // Taken after sending, so a burst of replies is written as it comes rather than
+            // piling up (and overflowing) while there is room to send.
+            msg = intake.replies.recv() => match msg {
+                Some(msg) => pending.push(msg),
+                None => break SessionEnd::Shutdown,
+            },
+            Some(w) = intake.warnings.recv() => warnings.push(Instant::now(), w),
         }
     };
     read_task.abort();
