@@ -839,6 +839,49 @@ mod tests {
         );
     }
 
+    fn warning(user: &str, reason: &str) -> Warning {
+        Warning {
+            channel: "chan".into(),
+            text: format!("{user}, no {reason} please."),
+            reason: reason.into(),
+            user: user.into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_warning_goes_out_as_is_and_a_burst_as_one_line_per_interval() {
+        let mut lane = Warnings::default();
+        let t = Instant::now();
+        assert_eq!(lane.due(), None);
+        lane.push(t, warning("ann", "links"));
+        assert_eq!(lane.due(), Some(t + WARN_GATHER));
+        let lines = lane.take(t + WARN_GATHER);
+        assert_eq!(
+            lines,
+            vec![("chan".into(), "ann, no links please.".into(), None)]
+        );
+
+        // A burst right after: one line, no sooner than an interval after the last.
+        let t2 = t + WARN_GATHER + Duration::from_secs(1);
+        for i in 0..12 {
+            lane.push(t2, warning(&format!("raider{i}"), "links"));
+        }
+        lane.push(t2, warning("raider0", "links"));
+        lane.push(t2, warning("shouter", "caps"));
+        assert_eq!(lane.due(), Some(t + WARN_GATHER + WARN_INTERVAL));
+        let lines = lane.take(t2);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].1, "13 chatters warned: 12 for links, 1 for caps");
+        assert_eq!(lane.due(), None, "the lane is empty afterwards");
+    }
+
+    #[test]
+    fn one_reason_reads_plainly() {
+        let a = warning("a", "links");
+        let b = warning("b", "links");
+        assert_eq!(summary(&[&a, &b]), "2 chatters warned for links");
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         let max = Duration::from_secs(60);
