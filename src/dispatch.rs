@@ -28,7 +28,7 @@ use crate::queue::EventReceiver;
 use crate::scripting::ScriptHost;
 use crate::storage::Storage;
 use crate::storage::writer::{self, Written};
-use crate::twitch::chat::{ChatHandle, Outgoing, SendError};
+use crate::twitch::chat::{ChatHandle, Outgoing, SendError, Warning};
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
 use crate::twitch::helix::Helix;
 use crate::twitch::stream::StreamHandle;
@@ -58,6 +58,14 @@ impl ChatLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .send(msg)
+    }
+
+    /// Queues a moderation warning in the running connection's low-priority lane.
+    pub fn warn(&self, warning: Warning) {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .warn(warning);
     }
 }
 
@@ -170,6 +178,13 @@ impl Outputs {
                 warn!("Twitch refused the {call}: {e}");
             }
         });
+    }
+
+    /// Queues a moderation warning in chat's low-priority lane (dropped, counted, when full).
+    pub fn warn(&self, warning: Warning) {
+        if let Some(chat) = &self.chat {
+            chat.warn(warning);
+        }
     }
 
     fn chat(&self, msg: Outgoing) {
@@ -559,7 +574,16 @@ impl Dispatcher {
             warn!("the moderation log is behind: an entry was dropped");
         }
         for action in &decision.actions {
-            self.parts.outputs.perform(action.clone());
+            match action {
+                // The warn step's message: low priority, behind replies, summed up in a raid.
+                Action::Say { channel, text } => self.parts.outputs.warn(Warning {
+                    channel: channel.clone(),
+                    text: text.clone(),
+                    reason: decision.filter.as_str().into(),
+                    user: msg.sender.login.clone(),
+                }),
+                other => self.parts.outputs.perform(other.clone()),
+            }
         }
         !decision.dry_run
     }

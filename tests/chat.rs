@@ -308,3 +308,109 @@ async fn a_moderator_badge_lifts_the_rate_to_100() {
         "all 45 fit in one window"
     );
 }
+
+/// A flood the dispatcher cannot keep up with (an event queue of 2) holds reading up; the
+/// replies the bot decides to send must still go out. Before the writer had its own task, the
+/// read side waited on the full event queue while nobody drained the outgoing queue, and most
+/// `!ping`s went unanswered with "chat's outgoing queue is full".
+#[tokio::test]
+async fn replies_go_out_while_a_flood_holds_reading_up() {
+    use twitch_bot::config::bot::RateLimit;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn,twitch_bot::twitch::chat=debug")
+        .with_test_writer()
+        .try_init();
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let mut cfg = config(&fake.irc_url());
+    cfg.bot.chat.rate_limit = RateLimit::Unlimited;
+    cfg.bot.chat.outgoing_queue = 16;
+    cfg.bot.queue.capacity = 2;
+    cfg.moderation.enabled = false;
+    let bot = start(cfg).await;
+    assert!(
+        eventually(5, || fake.joined(CHANNEL) == 1).await,
+        "bot joins"
+    );
+
+    const LINES: usize = 6_000;
+    const EVERY: usize = 30;
+    let pings = LINES / EVERY;
+    for i in 0..LINES {
+        let viewer = Viewer::new(&format!("viewer{}", i % 500));
+        let text = if i % EVERY == 0 {
+            "!ping".to_string()
+        } else {
+            format!("chatting along, line {i}")
+        };
+        fake.chat(CHANNEL, &viewer, &text).await;
+    }
+    let mut answered = 0;
+    while answered < pings {
+        match next_privmsg(&mut lines, 60).await {
+            Some(msg) if msg.text == "pong" => answered += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(
+        answered, pings,
+        "every !ping in the flood is answered (none dropped as 'outgoing queue is full')"
+    );
+    bot.shutdown().await;
+}
+
+/// A raid: 50 chatters post links and are warned, then a viewer asks `!ping`. The answer goes
+/// out first, and the warnings arrive summed up in one line, not 50.
+#[tokio::test]
+async fn a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up() {
+    use twitch_bot::config::moderation::{Ladder, Step};
+    let fake = fake().await;
+    let mut lines = fake.subscribe();
+    let mut cfg = config(&fake.irc_url());
+    cfg.moderation.ladders.insert(
+        "default".into(),
+        Ladder {
+            decay_hours: 24,
+            steps: vec![Step::Warn],
+        },
+    );
+    let bot = start(cfg).await;
+    assert!(
+        eventually(5, || fake.joined(CHANNEL) == 1).await,
+        "bot joins"
+    );
+
+    for i in 0..50 {
+        let raider = Viewer::new(&format!("raider{i}"));
+        fake.chat(
+            CHANNEL,
+            &raider,
+            &format!("free followers at https://spam{i}.example.com"),
+        )
+        .await;
+    }
+    let id = fake.chat(CHANNEL, &Viewer::new("alice"), "!ping").await;
+
+    let first = next_privmsg(&mut lines, 10)
+        .await
+        .expect("the bot says something");
+    assert_eq!(first.text, "pong", "the reply goes out before any warning");
+    assert_eq!(first.reply_to.as_deref(), Some(id.as_str()));
+
+    let mut warnings = Vec::new();
+    while let Some(msg) = next_privmsg(&mut lines, 15).await {
+        warnings.push(msg.text);
+    }
+    assert!(
+        (1..=2).contains(&warnings.len()),
+        "the warnings are summed up in one or two lines: {warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("50 chatters warned for links")),
+        "the summary says how many and why: {warnings:?}"
+    );
+    bot.shutdown().await;
+}

@@ -10,6 +10,8 @@ pub mod split;
 pub mod transport;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -25,8 +27,8 @@ use crate::queue::EventSender;
 use crate::twitch::irc::{Incoming, IrcLine, interpret};
 use ratelimit::RateLimiter;
 use split::{MAX_CHARS, split_message};
-use transport::Transport;
 pub use transport::{BadChatUrl, ChatUrl};
+use transport::{LineReader, Transport};
 
 /// Everything the chat connection needs to know.
 #[derive(Clone)]
@@ -80,10 +82,33 @@ pub enum SendError {
     Full,
 }
 
+/// A moderation warning for chat. Warnings travel in their own lane: they go out only when no
+/// reply is waiting, and during a burst they are summed up in one line per [`WARN_INTERVAL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Channel login, without `#`.
+    pub channel: CompactString,
+    /// The warning as the filter words it, sent as is when it is the only one.
+    pub text: String,
+    /// What the chatter was warned for, e.g. `links` (named in the summary line).
+    pub reason: CompactString,
+    /// The warned chatter's login (a summary counts chatters, not messages).
+    pub user: CompactString,
+}
+
+/// A lone warning waits this long for others before going out, so a burst becomes one line.
+pub const WARN_GATHER: Duration = Duration::from_secs(2);
+/// At most one warning line goes to a channel in this time.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
+/// Warnings held for the next line at most; more are dropped (and counted).
+const WARN_HOLD: usize = 1_000;
+
 /// A cheap, cloneable handle for sending chat messages.
 #[derive(Debug, Clone)]
 pub struct ChatHandle {
     tx: mpsc::Sender<Outgoing>,
+    warn_tx: mpsc::Sender<Warning>,
+    warnings_dropped: Arc<AtomicU64>,
 }
 
 impl ChatHandle {
@@ -105,6 +130,34 @@ impl ChatHandle {
     pub async fn send_wait(&self, msg: Outgoing) -> Result<(), SendError> {
         self.tx.send(msg).await.map_err(|_| SendError::Closed)
     }
+
+    /// Queues a moderation warning in the low-priority lane without waiting. It never takes a
+    /// reply's room: when the lane is full the warning is dropped, counted and logged.
+    pub fn warn(&self, warning: Warning) {
+        match self.warn_tx.try_send(warning) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let dropped = self
+                    .warnings_dropped
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_add(1);
+                if dropped.is_power_of_two() {
+                    warn!(
+                        dropped,
+                        "chat: too many moderation warnings at once: dropped some"
+                    );
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                debug!("chat is shut down: warning dropped");
+            }
+        }
+    }
+
+    /// Moderation warnings dropped so far because their lane was full.
+    pub fn warnings_dropped(&self) -> u64 {
+        self.warnings_dropped.load(Ordering::Relaxed)
+    }
 }
 
 /// Starts the chat connection task. It runs until `shutdown` is cancelled.
@@ -114,11 +167,33 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> (ChatHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(settings.outgoing_capacity.clamp(16, 4_096));
-    let task = tokio::spawn(run(settings, events, rx, shutdown));
-    (ChatHandle { tx }, task)
+    let (warn_tx, warn_rx) = mpsc::channel(256);
+    let warnings_dropped = Arc::new(AtomicU64::new(0));
+    let intake = Intake {
+        replies: rx,
+        warnings: warn_rx,
+        warnings_dropped: Arc::clone(&warnings_dropped),
+    };
+    let task = tokio::spawn(run(settings, events, intake, shutdown));
+    (
+        ChatHandle {
+            tx,
+            warn_tx,
+            warnings_dropped,
+        },
+        task,
+    )
+}
+
+/// What the handles put in: replies and script output in one lane, warnings in the other.
+struct Intake {
+    replies: mpsc::Receiver<Outgoing>,
+    warnings: mpsc::Receiver<Warning>,
+    warnings_dropped: Arc<AtomicU64>,
 }
 
 /// Why a session ended.
+#[derive(Debug)]
 enum SessionEnd {
     Shutdown,
     /// The server asked us to reconnect: do it now.
@@ -204,10 +279,116 @@ impl Pending {
     }
 }
 
+/// The warning lane: warnings held until no reply waits, then sent one line per channel at most
+/// every [`WARN_INTERVAL`]: the warning itself when it is alone, a summary when there are more.
+#[derive(Default)]
+struct Warnings {
+    held: Vec<Warning>,
+    /// When the oldest held warning arrived.
+    first_at: Option<Instant>,
+    /// When the last warning line was queued.
+    last_out: Option<Instant>,
+    dropped: u64,
+}
+
+impl Warnings {
+    fn push(&mut self, now: Instant, warning: Warning) {
+        if self.held.len() >= WARN_HOLD {
+            self.dropped = self.dropped.saturating_add(1);
+            if self.dropped.is_power_of_two() {
+                warn!(
+                    dropped = self.dropped,
+                    "chat: too many moderation warnings held: dropped some"
+                );
+            }
+            return;
+        }
+        self.first_at.get_or_insert(now);
+        self.held.push(warning);
+    }
+
+    /// When the held warnings may go out (if no reply is waiting then).
+    fn due(&self) -> Option<Instant> {
+        let first = self.first_at?;
+        let gathered = first + WARN_GATHER;
+        Some(match self.last_out {
+            Some(last) => gathered.max(last + WARN_INTERVAL),
+            None => gathered,
+        })
+    }
+
+    /// The held warnings as chat lines, one per channel; the lane is empty afterwards.
+    fn take(&mut self, now: Instant) -> Vec<Line> {
+        self.first_at = None;
+        self.last_out = Some(now);
+        let held = std::mem::take(&mut self.held);
+        let mut channels: Vec<&CompactString> = Vec::new();
+        for w in &held {
+            if !channels.contains(&&w.channel) {
+                channels.push(&w.channel);
+            }
+        }
+        channels
+            .into_iter()
+            .filter_map(|channel| {
+                let here: Vec<&Warning> = held.iter().filter(|w| w.channel == *channel).collect();
+                let text = match here.as_slice() {
+                    [] => return None,
+                    [one] => one.text.clone(),
+                    many => summary(many),
+                };
+                Some((channel.clone(), text, None))
+            })
+            .collect()
+    }
+}
+
+/// One line for many warnings: `12 chatters warned for links` (with each reason counted when
+/// there are several: `15 chatters warned: 12 for links, 3 for caps`).
+fn summary(warnings: &[&Warning]) -> String {
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+    for w in warnings {
+        match reasons.iter_mut().find(|(r, _)| *r == w.reason.as_str()) {
+            Some((_, users)) => {
+                if !users.contains(&w.user.as_str()) {
+                    users.push(&w.user);
+                }
+            }
+            None => reasons.push((&w.reason, vec![&w.user])),
+        }
+    }
+    let mut everyone: Vec<&str> = reasons
+        .iter()
+        .flat_map(|(_, u)| u.iter().copied())
+        .collect();
+    everyone.sort_unstable();
+    everyone.dedup();
+    let chatters = |n: usize| if n == 1 { "chatter" } else { "chatters" };
+    match reasons.as_slice() {
+        [(reason, users)] => format!(
+            "{} {} warned for {reason}",
+            users.len(),
+            chatters(users.len())
+        ),
+        _ => {
+            let parts: Vec<String> = reasons
+                .iter()
+                .map(|(reason, users)| format!("{} for {reason}", users.len()))
+                .collect();
+            format!(
+                "{} {} warned: {}",
+                everyone.len(),
+                chatters(everyone.len()),
+                parts.join(", ")
+            )
+        }
+    }
+}
+
 async fn run(
     settings: ChatSettings,
     events: EventSender,
-    mut out_rx: mpsc::Receiver<Outgoing>,
+    mut intake: Intake,
     shutdown: CancellationToken,
 ) {
     let mut pending = Pending {
@@ -217,6 +398,7 @@ async fn run(
         capacity: settings.outgoing_capacity.max(1),
         dropped: 0,
     };
+    let mut warnings = Warnings::default();
     let mut limiter = RateLimiter::new(settings.rate_limit);
     let mut failures: u32 = 0;
     let mut auth_reported = false;
@@ -224,8 +406,9 @@ async fn run(
         let end = session(
             &settings,
             &events,
-            &mut out_rx,
+            &mut intake,
             &mut pending,
+            &mut warnings,
             &mut limiter,
             &shutdown,
             &mut failures,
@@ -280,12 +463,18 @@ async fn run(
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = sleep_until(wake) => break,
-                msg = out_rx.recv() => match msg {
+                msg = intake.replies.recv() => match msg {
                     Some(msg) => pending.push(msg),
                     None => return,
                 },
+                Some(w) = intake.warnings.recv() => warnings.push(Instant::now(), w),
             }
         }
+    }
+    let lane = intake.warnings_dropped.load(Ordering::Relaxed);
+    let dropped = lane.saturating_add(warnings.dropped);
+    if dropped > 0 {
+        info!("chat: {dropped} moderation warnings were dropped during bursts");
     }
 }
 
@@ -317,11 +506,186 @@ fn format_privmsg(channel: &str, text: &str, reply_to: Option<&str>) -> String {
     }
 }
 
+/// What the reading task tells the writing side.
+#[derive(Debug)]
+enum FromReader {
+    /// A protocol line to write now: PONG, JOIN or our own PING.
+    Write(String),
+    /// The bot is in the channel: messages may go out.
+    Joined,
+    /// The bot's badges in the channel changed its rate class (USERSTATE).
+    Elevated(bool),
+    /// The server answered a message sent to this channel.
+    Ack(CompactString),
+}
+
+/// What the reading task needs from the settings.
+struct ReadSettings {
+    login: String,
+    channel: String,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+}
+
+/// The reading side of one session, in its own task: reads lines, hands events to the queue
+/// (waiting while the queue is full, so a flood waits in the socket, not in memory), and tells
+/// the writer what to answer. It watches the link too: silence past `ping_interval` asks for a
+/// PING, no answer within `ping_timeout` ends the session.
+async fn read_session(
+    mut reader: LineReader,
+    settings: ReadSettings,
+    events: EventSender,
+    to_writer: mpsc::Sender<FromReader>,
+) -> SessionEnd {
+    let mut last_rx = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    let mut joined = false;
+    let mut incoming: Vec<Incoming> = Vec::with_capacity(256);
+    loop {
+        let ping_at = match ping_sent {
+            Some(sent) => sent + settings.ping_timeout,
+            None => last_rx + settings.ping_interval,
+        };
+        tokio::select! {
+            biased;
+            read = reader.read_lines(|line| match IrcLine::parse(line) {
+                Ok(parsed) => {
+                    if tracing::enabled!(tracing::Level::TRACE) {
+                        tracing::trace!("chat <- {line}");
+                    }
+                    incoming.push(interpret(&parsed));
+                }
+                Err(e) => warn!("chat: {e}"),
+            }) => {
+                match read {
+                    Ok(true) => {}
+                    Ok(false) => return SessionEnd::Lost("server closed the connection".into()),
+                    Err(e) => return SessionEnd::Lost(format!("read failed: {e}")),
+                }
+            }
+            _ = sleep_until(ping_at) => {
+                if ping_sent.is_some() {
+                    return SessionEnd::Lost(format!(
+                        "no answer to PING within {} s",
+                        settings.ping_timeout.as_secs()
+                    ));
+                }
+                if to_writer.send(FromReader::Write("PING :tmi.twitch.tv".into())).await.is_err() {
+                    return SessionEnd::Shutdown;
+                }
+                ping_sent = Some(Instant::now());
+                continue;
+            }
+        }
+        last_rx = Instant::now();
+        ping_sent = None;
+        for msg in incoming.drain(..) {
+            let tell = match msg {
+                Incoming::Ping(token) => Some(FromReader::Write(format!("PONG :{token}"))),
+                Incoming::Pong | Incoming::Ignored => None,
+                Incoming::Reconnect => return SessionEnd::Reconnect,
+                Incoming::LoginFailed(text) => return SessionEnd::AuthFailed(text),
+                Incoming::Welcome => Some(FromReader::Write(format!("JOIN #{}", settings.channel))),
+                Incoming::CapAck(caps) => {
+                    debug!("chat: capabilities acknowledged: {caps}");
+                    None
+                }
+                Incoming::CapNak(caps) => {
+                    warn!("chat: the server refused capabilities: {caps}");
+                    None
+                }
+                Incoming::Event(event) => {
+                    let tell = match &event {
+                        Event::Membership(m)
+                            if m.joined
+                                && !joined
+                                && m.login.eq_ignore_ascii_case(&settings.login)
+                                && m.channel.eq_ignore_ascii_case(&settings.channel) =>
+                        {
+                            joined = true;
+                            info!("chat: joined #{}", settings.channel);
+                            if to_writer.send(FromReader::Joined).await.is_err()
+                                || events
+                                    .send(connection(ConnectionState::Connected))
+                                    .await
+                                    .is_err()
+                            {
+                                return SessionEnd::Shutdown;
+                            }
+                            None
+                        }
+                        Event::UserState(us)
+                            if us
+                                .channel
+                                .as_deref()
+                                .is_some_and(|c| c.eq_ignore_ascii_case(&settings.channel)) =>
+                        {
+                            let elevated = us.roles.level() >= Permission::Moderator;
+                            if to_writer
+                                .send(FromReader::Elevated(elevated))
+                                .await
+                                .is_err()
+                            {
+                                return SessionEnd::Shutdown;
+                            }
+                            Some(FromReader::Ack(settings.channel.as_str().into()))
+                        }
+                        Event::Notice(n) => {
+                            info!("chat notice: {}", n.text);
+                            n.channel.clone().map(FromReader::Ack)
+                        }
+                        _ => None,
+                    };
+                    // The writer hears of an acknowledgement before the queue can hold us up.
+                    if let Some(tell) = tell
+                        && to_writer.send(tell).await.is_err()
+                    {
+                        return SessionEnd::Shutdown;
+                    }
+                    if events.send(event).await.is_err() {
+                        return SessionEnd::Shutdown;
+                    }
+                    None
+                }
+            };
+            if let Some(tell) = tell
+                && to_writer.send(tell).await.is_err()
+            {
+                return SessionEnd::Shutdown;
+            }
+        }
+    }
+}
+
+/// When the writer should next try to send: as soon as the rate class allows when a reply waits,
+/// when the held warnings are due (and the rate class allows) otherwise. `None`: nothing to send.
+fn next_send(
+    joined: bool,
+    pending: &Pending,
+    warnings: &Warnings,
+    limiter: &mut RateLimiter,
+    now: Instant,
+) -> Option<Instant> {
+    if !joined {
+        return None;
+    }
+    let due = if pending.lines.is_empty() {
+        warnings.due()?
+    } else {
+        now
+    };
+    Some(limiter.next_slot(now).map_or(due, |slot| slot.max(due)))
+}
+
+/// One connection: logs in, then writes (replies first, warnings when none wait) while a task
+/// of its own reads. Reading can wait for the event queue; writing never waits for reading.
+#[allow(clippy::too_many_arguments)]
 async fn session(
     settings: &ChatSettings,
     events: &EventSender,
-    out_rx: &mut mpsc::Receiver<Outgoing>,
+    intake: &mut Intake,
     pending: &mut Pending,
+    warnings: &mut Warnings,
     limiter: &mut RateLimiter,
     shutdown: &CancellationToken,
     failures: &mut u32,
@@ -331,8 +695,8 @@ async fn session(
         _ = shutdown.cancelled() => return SessionEnd::Shutdown,
         r = timeout(Duration::from_secs(10), Transport::connect(&settings.url)) => r,
     };
-    let mut conn = match connect {
-        Ok(Ok(conn)) => conn,
+    let (reader, mut writer) = match connect {
+        Ok(Ok(conn)) => conn.split(),
         Ok(Err(e)) => return SessionEnd::Lost(format!("connect failed: {e}")),
         Err(_) => return SessionEnd::Lost("connect timed out".into()),
     };
@@ -345,7 +709,7 @@ async fn session(
         format!("NICK {}", settings.login),
         "CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership".to_string(),
     ];
-    if let Err(e) = timeout(io_timeout, conn.write_lines(&login_lines))
+    if let Err(e) = timeout(io_timeout, writer.write_lines(&login_lines))
         .await
         .unwrap_or_else(timed_out)
     {
@@ -353,98 +717,56 @@ async fn session(
     }
     debug!(login = %settings.login, "chat: login sent");
 
+    let (to_writer, mut from_reader) = mpsc::channel(64);
+    let read_settings = ReadSettings {
+        login: settings.login.clone(),
+        channel: settings.channel.clone(),
+        ping_interval: settings.ping_interval,
+        ping_timeout: settings.ping_timeout,
+    };
+    let mut read_task = tokio::spawn(read_session(
+        reader,
+        read_settings,
+        events.clone(),
+        to_writer,
+    ));
+
     let mut joined = false;
-    let mut last_rx = Instant::now();
-    let mut ping_sent: Option<Instant> = None;
-    let mut incoming: Vec<Incoming> = Vec::with_capacity(256);
-
     let end = loop {
-        let ping_at = match ping_sent {
-            Some(sent) => sent + settings.ping_timeout,
-            None => last_rx + settings.ping_interval,
-        };
-        let send_at = if joined && !pending.lines.is_empty() {
-            limiter.next_slot(Instant::now())
-        } else {
-            None
-        };
-        let can_send = joined && !pending.lines.is_empty();
-
+        let send_at = next_send(joined, pending, warnings, limiter, Instant::now());
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break SessionEnd::Shutdown,
-            read = conn.read_lines(|line| match IrcLine::parse(line) {
-                Ok(parsed) => {
-                    if tracing::enabled!(tracing::Level::TRACE) {
-                        tracing::trace!("chat <- {line}");
-                    }
-                    incoming.push(interpret(&parsed));
-                }
-                Err(e) => warn!("chat: {e}"),
-            }) => {
-                match read {
-                    Ok(true) => {}
-                    Ok(false) => break SessionEnd::Lost("server closed the connection".into()),
-                    Err(e) => break SessionEnd::Lost(format!("read failed: {e}")),
-                }
-                last_rx = Instant::now();
-                ping_sent = None;
-                for msg in incoming.drain(..) {
-                    match msg {
-                        Incoming::Ping(token) => {
-                            let pong = [format!("PONG :{token}")];
-                            if let Err(e) = timeout(io_timeout, conn.write_lines(&pong)).await.unwrap_or_else(timed_out) {
-                                return SessionEnd::Lost(format!("write failed: {e}"));
-                            }
-                        }
-                        Incoming::Pong | Incoming::Ignored => {}
-                        Incoming::Reconnect => return SessionEnd::Reconnect,
-                        Incoming::LoginFailed(text) => return SessionEnd::AuthFailed(text),
-                        Incoming::Welcome => {
-                            let join = [format!("JOIN #{}", settings.channel)];
-                            if let Err(e) = timeout(io_timeout, conn.write_lines(&join)).await.unwrap_or_else(timed_out) {
-                                return SessionEnd::Lost(format!("write failed: {e}"));
-                            }
-                        }
-                        Incoming::CapAck(caps) => debug!("chat: capabilities acknowledged: {caps}"),
-                        Incoming::CapNak(caps) => warn!("chat: the server refused capabilities: {caps}"),
-                        Incoming::Event(event) => {
-                            match &event {
-                                Event::Membership(m) if m.joined && m.login.eq_ignore_ascii_case(&settings.login)
-                                    && m.channel.eq_ignore_ascii_case(&settings.channel) && !joined => {
-                                    joined = true;
-                                    *failures = 0;
-                                    info!("chat: joined #{}", settings.channel);
-                                    if events.send(connection(ConnectionState::Connected)).await.is_err() {
-                                        return SessionEnd::Shutdown;
-                                    }
-                                }
-                                Event::UserState(us) if us.channel.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(&settings.channel)) => {
-                                    limiter.set_elevated(us.roles.level() >= Permission::Moderator);
-                                    pending.acknowledged(&settings.channel);
-                                }
-                                Event::Notice(n) => {
-                                    info!("chat notice: {}", n.text);
-                                    if let Some(channel) = &n.channel {
-                                        pending.acknowledged(channel);
-                                    }
-                                }
-                                _ => {}
-                            }
-                            if events.send(event).await.is_err() {
-                                return SessionEnd::Shutdown;
-                            }
-                        }
+            told = from_reader.recv() => match told {
+                Some(FromReader::Write(line)) => {
+                    if let Err(e) = timeout(io_timeout, writer.write_lines(&[line])).await.unwrap_or_else(timed_out) {
+                        break SessionEnd::Lost(format!("write failed: {e}"));
                     }
                 }
-            }
-            msg = out_rx.recv() => match msg {
-                Some(msg) => pending.push(msg),
-                None => break SessionEnd::Shutdown,
+                Some(FromReader::Joined) => {
+                    joined = true;
+                    *failures = 0;
+                }
+                Some(FromReader::Elevated(elevated)) => limiter.set_elevated(elevated),
+                Some(FromReader::Ack(channel)) => pending.acknowledged(&channel),
+                // The reader is done: its task says why.
+                None => break match (&mut read_task).await {
+                    Ok(end) => end,
+                    Err(e) => SessionEnd::Lost(format!("chat reader failed: {e}")),
+                },
             },
-            _ = async { if let Some(at) = send_at { sleep_until(at).await } }, if can_send => {
-                let mut batch = Vec::new();
+            // Ready at once when the slot is open: a fresh timer is never ready on its first
+            // poll, and would lose every round to a burst on the intake.
+            _ = async {
+                if let Some(at) = send_at.filter(|at| *at > Instant::now()) {
+                    sleep_until(at).await;
+                }
+            }, if send_at.is_some() => {
                 let now = Instant::now();
+                if pending.lines.is_empty() && warnings.due().is_some_and(|due| due <= now) {
+                    pending.lines.extend(warnings.take(now));
+                }
+                let mut batch = Vec::new();
                 while batch.len() < 64 && limiter.next_slot(now).is_none() {
                     let Some(line) = pending.lines.pop_front() else { break };
                     debug!("chat -> #{}: {}", line.0, line.1);
@@ -452,21 +774,30 @@ async fn session(
                     pending.sent(now, line);
                     limiter.record(now);
                 }
-                if let Err(e) = timeout(io_timeout, conn.write_lines(&batch)).await.unwrap_or_else(timed_out) {
-                    return SessionEnd::Lost(format!("write failed: {e}"));
+                if let Err(e) = timeout(io_timeout, writer.write_lines(&batch)).await.unwrap_or_else(timed_out) {
+                    break SessionEnd::Lost(format!("write failed: {e}"));
                 }
             }
-            _ = sleep_until(ping_at) => {
-                if ping_sent.is_some() {
-                    break SessionEnd::Lost(format!("no answer to PING within {} s", settings.ping_timeout.as_secs()));
-                }
-                if let Err(e) = timeout(io_timeout, conn.write_lines(&["PING :tmi.twitch.tv"])).await.unwrap_or_else(timed_out) {
-                    return SessionEnd::Lost(format!("write failed: {e}"));
-                }
-                ping_sent = Some(Instant::now());
-            }
+            // Taken after sending, so a burst of replies is written as it comes rather than
+            // piling up (and overflowing) while there is room to send.
+            msg = intake.replies.recv() => match msg {
+                Some(msg) => pending.push(msg),
+                None => break SessionEnd::Shutdown,
+            },
+            Some(w) = intake.warnings.recv() => warnings.push(Instant::now(), w),
         }
     };
+    read_task.abort();
+    // What the reader learnt before it stopped still counts (an acknowledgement read just
+    // before a RECONNECT must not send its message twice).
+    while let Ok(told) = from_reader.try_recv() {
+        match told {
+            FromReader::Elevated(elevated) => limiter.set_elevated(elevated),
+            FromReader::Ack(channel) => pending.acknowledged(&channel),
+            FromReader::Joined => joined = true,
+            FromReader::Write(_) => {}
+        }
+    }
     if matches!(end, SessionEnd::Shutdown) {
         // Best effort: send what is allowed right now before leaving.
         let now = Instant::now();
@@ -478,8 +809,8 @@ async fn session(
             batch.push(format_privmsg(&channel, &text, reply_to.as_deref()));
             limiter.record(now);
         }
-        let _ = timeout(Duration::from_millis(500), conn.write_lines(&batch)).await;
-        let _ = timeout(Duration::from_millis(200), conn.close()).await;
+        let _ = timeout(Duration::from_millis(500), writer.write_lines(&batch)).await;
+        let _ = timeout(Duration::from_millis(200), writer.close()).await;
     }
     end
 }
@@ -506,6 +837,49 @@ mod tests {
             format_privmsg("c", "x", Some("a; b")),
             "@reply-parent-msg-id=ab PRIVMSG #c :x"
         );
+    }
+
+    fn warning(user: &str, reason: &str) -> Warning {
+        Warning {
+            channel: "chan".into(),
+            text: format!("{user}, no {reason} please."),
+            reason: reason.into(),
+            user: user.into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_warning_goes_out_as_is_and_a_burst_as_one_line_per_interval() {
+        let mut lane = Warnings::default();
+        let t = Instant::now();
+        assert_eq!(lane.due(), None);
+        lane.push(t, warning("ann", "links"));
+        assert_eq!(lane.due(), Some(t + WARN_GATHER));
+        let lines = lane.take(t + WARN_GATHER);
+        assert_eq!(
+            lines,
+            vec![("chan".into(), "ann, no links please.".into(), None)]
+        );
+
+        // A burst right after: one line, no sooner than an interval after the last.
+        let t2 = t + WARN_GATHER + Duration::from_secs(1);
+        for i in 0..12 {
+            lane.push(t2, warning(&format!("raider{i}"), "links"));
+        }
+        lane.push(t2, warning("raider0", "links"));
+        lane.push(t2, warning("shouter", "caps"));
+        assert_eq!(lane.due(), Some(t + WARN_GATHER + WARN_INTERVAL));
+        let lines = lane.take(t2);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].1, "13 chatters warned: 12 for links, 1 for caps");
+        assert_eq!(lane.due(), None, "the lane is empty afterwards");
+    }
+
+    #[test]
+    fn one_reason_reads_plainly() {
+        let a = warning("a", "links");
+        let b = warning("b", "links");
+        assert_eq!(summary(&[&a, &b]), "2 chatters warned for links");
     }
 
     #[test]

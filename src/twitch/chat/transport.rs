@@ -1,11 +1,13 @@
 //! The byte pipes chat runs over: plain TCP (`irc://`), TLS (`ircs://`) and WebSocket
-//! (`ws://`, `wss://`), all presented as "read some lines, write a line".
+//! (`ws://`, `wss://`), all presented as "read some lines, write a line", and split into a
+//! reading half and a writing half so that reading never holds up a write.
 
 use std::io;
 use std::sync::Arc;
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, pki_types::ServerName};
@@ -88,7 +90,7 @@ pub struct Transport {
 
 enum Inner {
     Stream(Box<dyn ByteStream>),
-    Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
+    Ws(Box<WsStream>),
 }
 
 impl Transport {
@@ -130,6 +132,63 @@ impl Transport {
         })
     }
 
+    /// Splits the connection into a reading half and a writing half that work independently:
+    /// a reader waiting (for data, or for room to deliver it) never blocks the writer.
+    pub fn split(self) -> (LineReader, LineWriter) {
+        match self.inner {
+            Inner::Stream(stream) => {
+                let (r, w) = tokio::io::split(stream);
+                (
+                    LineReader {
+                        inner: ReadInner::Stream(r),
+                        buf: self.buf,
+                    },
+                    LineWriter {
+                        inner: WriteInner::Stream(w),
+                    },
+                )
+            }
+            Inner::Ws(ws) => {
+                let (w, r) = (*ws).split();
+                (
+                    LineReader {
+                        inner: ReadInner::Ws(r),
+                        buf: self.buf,
+                    },
+                    LineWriter {
+                        inner: WriteInner::Ws(w),
+                    },
+                )
+            }
+        }
+    }
+}
+
+type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The reading half of a chat connection.
+pub struct LineReader {
+    inner: ReadInner,
+    /// Bytes read but not yet split into lines (TCP/TLS only).
+    buf: Vec<u8>,
+}
+
+enum ReadInner {
+    Stream(ReadHalf<Box<dyn ByteStream>>),
+    Ws(SplitStream<WsStream>),
+}
+
+/// The writing half of a chat connection.
+pub struct LineWriter {
+    inner: WriteInner,
+}
+
+enum WriteInner {
+    Stream(WriteHalf<Box<dyn ByteStream>>),
+    Ws(SplitSink<WsStream, Message>),
+}
+
+impl LineReader {
     /// Waits for data and hands every complete line (without `\r\n`) to `on_line`.
     /// Returns `Ok(false)` when the server closed the connection.
     ///
@@ -139,7 +198,7 @@ impl Transport {
     /// Read errors, WebSocket protocol errors, or a line longer than 64 KiB.
     pub async fn read_lines(&mut self, mut on_line: impl FnMut(&str)) -> io::Result<bool> {
         match &mut self.inner {
-            Inner::Stream(stream) => {
+            ReadInner::Stream(stream) => {
                 if self.buf.capacity() - self.buf.len() < 4096 {
                     self.buf.reserve(4096);
                 }
@@ -159,7 +218,7 @@ impl Transport {
                 }
                 Ok(true)
             }
-            Inner::Ws(ws) => loop {
+            ReadInner::Ws(ws) => loop {
                 let Some(msg) = ws.next().await else {
                     return Ok(false);
                 };
@@ -183,14 +242,16 @@ impl Transport {
             },
         }
     }
+}
 
+impl LineWriter {
     /// Writes several lines, each terminated with `\r\n` (one WebSocket frame each).
     ///
     /// # Errors
     /// Write errors.
     pub async fn write_lines<S: AsRef<str>>(&mut self, lines: &[S]) -> io::Result<()> {
         match &mut self.inner {
-            Inner::Stream(stream) => {
+            WriteInner::Stream(stream) => {
                 let mut out = Vec::with_capacity(lines.iter().map(|l| l.as_ref().len() + 2).sum());
                 for line in lines {
                     out.extend_from_slice(line.as_ref().as_bytes());
@@ -199,7 +260,7 @@ impl Transport {
                 stream.write_all(&out).await?;
                 stream.flush().await
             }
-            Inner::Ws(ws) => {
+            WriteInner::Ws(ws) => {
                 for line in lines {
                     ws.feed(Message::text(format!("{}\r\n", line.as_ref())))
                         .await
@@ -213,11 +274,11 @@ impl Transport {
     /// Closes politely (best effort).
     pub async fn close(&mut self) {
         match &mut self.inner {
-            Inner::Stream(stream) => {
+            WriteInner::Stream(stream) => {
                 let _ = stream.shutdown().await;
             }
-            Inner::Ws(ws) => {
-                let _ = (**ws).close(None).await;
+            WriteInner::Ws(ws) => {
+                let _ = ws.close().await;
             }
         }
     }
@@ -315,9 +376,10 @@ mod tests {
         // Lines of 1 KiB each (no single line is too long), 2 MiB in one message.
         let huge = line.repeat(2048);
         let url = ws_server(vec![normal, huge]).await;
-        let mut t = Transport::connect(&ChatUrl::WebSocket { url })
+        let (mut t, _writer) = Transport::connect(&ChatUrl::WebSocket { url })
             .await
-            .expect("connect");
+            .expect("connect")
+            .split();
         let mut lines = 0;
         assert!(
             t.read_lines(|_| lines += 1)
