@@ -272,9 +272,14 @@ async fn main() -> anyhow::Result<()> {
             let requests = sim.api.requests();
             let mut by_path: HashMap<String, usize> = HashMap::new();
             for r in &requests {
-                *by_path.entry(format!("{} {}", r.method, r.path)).or_default() += 1;
+                *by_path
+                    .entry(format!("{} {}", r.method, r.path))
+                    .or_default() += 1;
             }
-            println!("         Helix requests the simulator saw: {} {by_path:?}", requests.len());
+            println!(
+                "         Helix requests the simulator saw: {} {by_path:?}",
+                requests.len()
+            );
         }
     }
     // Let the last events settle, then check.
