@@ -193,8 +193,16 @@ async fn main() -> anyhow::Result<()> {
         }
         // One line from a chatter every 50 ms, a !ping every second.
         let who = &chatters[(ticks % chatters.len() as u64) as usize];
+        // Four words picked by a hash of the tick: no line comes back for a long time, so the
+        // repetition filter sees chat, not a copy-paste raid.
+        let mut x = ticks.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (ticks >> 7);
         let line: Vec<&str> = (0..4)
-            .map(|i| WORDS[((ticks * 7 + i * 13) % WORDS.len() as u64) as usize])
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                WORDS[((x >> 33) % WORDS.len() as u64) as usize]
+            })
             .collect();
         sim.chat_as(who, &line.join(" ")).await;
         if ticks.is_multiple_of(20) {

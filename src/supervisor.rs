@@ -20,7 +20,7 @@
 //!   to wind down, so pending writes are committed.
 //!
 //! With the `test-support` feature (tests only; a release build has no such hook) a test can
-//! make any supervised task panic through [`Supervisor::inject_panic`].
+//! make any supervised task panic through `Supervisor::inject_panic`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -5,7 +5,7 @@
 //! rodio decodes and mixes on every platform. One dedicated thread owns the output and the
 //! player: calls only validate their data and hand a command to that thread through a bounded
 //! channel, so the dispatcher never waits on the disk or the sound card. On Linux that thread
-//! also writes the mixed samples to ALSA, whose library is opened at run time ([`alsa`]); on
+//! also writes the mixed samples to ALSA, whose library is opened at run time (`alsa.rs`); on
 //! Windows and macOS rodio's own device stream plays them. No library or no device is one
 //! warning and a `Down` audio state: the bot goes on without sound.
 
