@@ -38,30 +38,19 @@ impl Default for ScriptsConfig {
 
 /// Checks the ranges of `scripts:`.
 pub fn validate(c: &ScriptsConfig, check: &mut Checker<'_>) {
-    let mut within = |key: &str, value: u64, max: u64, unit: &str| {
-        if !(1..=max).contains(&value) {
-            check.error(
-                key,
-                format!("{value} is out of range: use 1 to {max} {unit}"),
-            );
-        }
-    };
-    within(
-        "scripts.workers",
-        u64::try_from(c.workers).unwrap_or(u64::MAX),
-        MAX_WORKERS as u64,
-        "threads",
-    );
-    within(
+    check.within("scripts.workers", c.workers, 1, MAX_WORKERS, "threads");
+    check.within(
         "scripts.network_secs",
         c.network_secs,
+        1,
         MAX_NETWORK_SECS,
         "seconds",
     );
-    within(
+    check.within(
         "scripts.network_calls",
-        u64::from(c.network_calls),
-        u64::from(MAX_NETWORK_CALLS),
+        c.network_calls,
+        1,
+        MAX_NETWORK_CALLS,
         "calls",
     );
 }
