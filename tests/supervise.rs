@@ -219,3 +219,110 @@ async fn a_panic_in_a_task_that_cannot_be_restarted_here_ends_the_process_with_e
     assert!(reason.contains("twitch api"), "{reason}");
     bot.shutdown().await;
 }
+
+/// A GET of the console's sign-in page on a new connection (an old kept-alive one could outlive
+/// the server that accepted it): the HTTP status, or `None` when nothing answers.
+async fn login_page(addr: std::net::SocketAddr) -> Option<u16> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let resp = client
+        .get(format!("http://{addr}/login"))
+        .send()
+        .await
+        .ok()?;
+    Some(resp.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_server_that_panics_is_restarted_on_the_same_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = copy_scripts(dir.path(), &[]);
+    let mut settings = offline_settings(dir.path(), scripts);
+    settings.enabled.console = true;
+    let mut config = Config::default();
+    config.bot.console.bind = "127.0.0.1:0".into();
+    config.secrets.console_token = "supervise-console-token".into();
+    let bot = start_ready(settings, config).await;
+    let addr = bot.console_addr().expect("the console runs");
+    assert_eq!(login_page(addr).await, Some(200), "the console answers");
+
+    let mut log = bot.subscribe();
+    assert!(
+        bot.inject_panic("console"),
+        "the console runs under the supervisor"
+    );
+    assert!(
+        restart_notice(&mut log, "console").await,
+        "the live log says the console was restarted"
+    );
+    let mut answered = None;
+    for _ in 0..50 {
+        answered = login_page(addr).await;
+        if answered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, Some(200), "the console answers again on {addr}");
+    let record = bot.supervisor().restarts()["console"].clone();
+    assert_eq!(record.restarts, 1, "{record:?}");
+    assert!(answers_ping(&bot, 5).await, "the bot still answers");
+    assert_eq!(bot.exit().requested(), None, "the process goes on");
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eventsub_client_that_panics_is_restarted_and_events_arrive_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir).await;
+    let sim = bot.sim().expect("offline");
+    // EventSub starts once the Twitch API side knows the channel's id.
+    let mut log = bot.subscribe();
+    assert!(
+        eventually(10, || bot.inject_panic("eventsub")).await,
+        "EventSub runs under the supervisor"
+    );
+    assert!(
+        restart_notice(&mut log, "eventsub").await,
+        "the live log says EventSub was restarted"
+    );
+
+    // A follow sent after the panic reaches the new client (once it has subscribed again),
+    // is thanked in chat and paid.
+    let mut lines = sim.chat.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut thanked = None;
+    let mut n = 0;
+    while thanked.is_none() && tokio::time::Instant::now() < deadline {
+        n += 1;
+        let fan = Viewer::new(&format!("newfan{n}"));
+        let (_, reached) = sim.fire_counted(&fan, &SimEvent::Follow).await;
+        if reached == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if common::wait_line(&mut lines, 3, |l| {
+            l.privmsg().is_some_and(|m| {
+                m.text.contains("follow") && m.text.to_lowercase().contains(&fan.login)
+            })
+        })
+        .await
+        .is_some()
+        {
+            thanked = Some(fan);
+        }
+    }
+    let fan = thanked.expect("a follow after the panic is thanked");
+    assert_eq!(
+        bot.storage().expect("storage").get(&fan.id).expect("read"),
+        50,
+        "and paid"
+    );
+    let record = bot.supervisor().restarts()["eventsub"].clone();
+    assert_eq!(record.restarts, 1, "{record:?}");
+    assert_eq!(bot.exit().requested(), None, "the process goes on");
+    bot.shutdown().await;
+}

@@ -100,6 +100,7 @@ impl ConsoleBackend for AppConsole {
             if enabled {
                 let task = match service {
                     Service::Chat => "chat",
+                    Service::EventSub => "eventsub",
                     _ => "",
                 };
                 let restarted = restarts.get(task).filter(|r| r.restarts > 0).map(|r| {

@@ -232,10 +232,12 @@ impl Bot {
             events.clone(),
             &shutdown,
             &exit,
+            &supervisor,
             &mut tasks,
         );
-        // The Twitch API side (token validator, EventSub, stream watcher) restarts its own
-        // connections; its tasks are made inside it, so a panic there ends the process.
+        // The Twitch API side (token validator, stream watcher) restarts its own connections;
+        // its tasks are made inside it, so a panic there ends the process. EventSub alone runs
+        // under the supervisor (a panic there restarts it, see `twitch_api::start`).
         watch_new(&supervisor, &mut tasks, api_tasks_from);
 
         if config.loyalty.enabled {
@@ -493,8 +495,14 @@ impl Bot {
             });
             match crate::console::bind(&config.bot.console.bind).await {
                 Ok(listener) => {
-                    match crate::console::serve(listener, console_token, backend, shutdown.clone())
-                        .await
+                    match crate::console::serve_supervised(
+                        listener,
+                        console_token,
+                        backend,
+                        shutdown.clone(),
+                        &supervisor,
+                    )
+                    .await
                     {
                         Ok(console) => Some(console),
                         Err(e) => {

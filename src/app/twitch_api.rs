@@ -62,6 +62,7 @@ pub fn start(
     events: EventSender,
     shutdown: &CancellationToken,
     exit: &crate::exit::Exit,
+    supervisor: &crate::supervisor::Supervisor,
     tasks: &mut Vec<(&'static str, JoinHandle<()>)>,
 ) -> ApiHandles {
     let secrets = &config.secrets;
@@ -117,6 +118,7 @@ pub fn start(
     let bot = config.bot.clone();
     let has_broadcaster = !secrets.broadcaster.access_token.trim().is_empty();
     let shutdown = shutdown.clone();
+    let supervisor = supervisor.clone();
     let task = tokio::spawn(async move {
         let Some(ids) = ids_forever(&helix, &bot_login, &channel, &events, &shutdown).await else {
             return;
@@ -139,9 +141,19 @@ pub fn start(
                 broadcaster_id: ids.broadcaster_id.clone(),
                 config: bot.eventsub.clone(),
             };
-            let (_handle, task) =
-                eventsub::spawn(settings, helix.clone(), events, dedup, shutdown.clone());
-            children.push(task);
+            // A new client is safe to start after a crash: it opens a new session and
+            // subscribes again, and the stored dedupe drops what Twitch sends twice.
+            let (helix, stop) = (helix.clone(), shutdown.clone());
+            children.push(supervisor.restart("eventsub", move || {
+                let (_handle, task) = eventsub::spawn(
+                    settings.clone(),
+                    helix.clone(),
+                    events.clone(),
+                    dedup.clone(),
+                    stop.clone(),
+                );
+                task
+            }));
         } else if eventsub_enabled {
             warn!("EventSub is off: secrets.yaml has no broadcaster token (run `twitch-bot auth`)");
         }

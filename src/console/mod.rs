@@ -33,7 +33,7 @@ use crate::event::{ChannelEvent, ConnectionState, Event, Roles, Service};
 
 pub use auth::generate_token;
 pub use link::request_login_link;
-pub use server::{Console, ServeError, bind, open_in_browser, serve};
+pub use server::{Console, ServeError, bind, open_in_browser, serve, serve_supervised};
 
 /// A boxed future, so [`ConsoleBackend`] stays usable as `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

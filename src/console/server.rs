@@ -1,6 +1,7 @@
 //! The console's HTTP server: binds, routes `/`, `/login` and `/api/*` from one table
 //! ([`ROUTES`]), serves the embedded page and stops when the shutdown token fires (live event
-//! streams end with it, so shutdown never waits on an open browser tab).
+//! streams end with it, so shutdown never waits on an open browser tab). The server runs under
+//! the bot's supervisor: if it ends or panics it is started again on the same address.
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 use super::api::{self, ApiState};
 use super::auth::{self, Auth};
 use super::{ConsoleBackend, ConsoleError};
+use crate::supervisor::Supervisor;
 
 const INDEX_HTML: &str = include_str!("static/index.html");
 const APP_JS: &str = include_str!("static/app.js");
@@ -373,6 +375,23 @@ pub async fn serve(
     backend: Arc<dyn ConsoleBackend>,
     shutdown: CancellationToken,
 ) -> Result<Console, ServeError> {
+    let exit = crate::exit::Exit::new(shutdown.clone());
+    let supervisor = Supervisor::new(exit, None, crate::supervisor::Policy::default());
+    serve_supervised(listener, token, backend, shutdown, &supervisor).await
+}
+
+/// [`serve`], with the server run as the task `console` of `supervisor` (the bot's own, so a
+/// restart shows in its log and a crash loop ends the process).
+///
+/// # Errors
+/// The listener has no local address, or the TLS files cannot be used.
+pub async fn serve_supervised(
+    listener: TcpListener,
+    token: String,
+    backend: Arc<dyn ConsoleBackend>,
+    shutdown: CancellationToken,
+    supervisor: &Supervisor,
+) -> Result<Console, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Addr)?;
     let settings = backend.console_settings();
     let tls = match &settings.tls {
@@ -403,31 +422,76 @@ pub async fn serve(
         shutdown: shutdown.clone(),
     };
     let app = router(auth.clone(), state);
-    let stop = shutdown.clone();
-    let task = match tls {
+    info!("console: listening on {scheme}://{addr}");
+    // The server runs under the supervisor: a run that ends or panics before shutdown is
+    // started again (after its backoff) on the same address, with the same sign-in state.
+    let first = Arc::new(std::sync::Mutex::new(Some(listener)));
+    let task = supervisor.restart("console", move || {
+        let listener = first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        tokio::spawn(run(
+            listener,
+            addr,
+            app.clone(),
+            tls.clone(),
+            shutdown.clone(),
+        ))
+    });
+    Ok(Console { addr, auth, task })
+}
+
+/// One run of the server: on `listener` (the first run) or on `addr` bound anew (a restart),
+/// until `shutdown`. A run that cannot bind returns, and the supervisor tries again later.
+async fn run(
+    listener: Option<TcpListener>,
+    addr: SocketAddr,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
+    let listener = match listener {
+        Some(listener) => listener,
+        None => match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                warn!("console: restarted, listening on {addr} again");
+                listener
+            }
+            Err(e) => {
+                warn!("console: cannot listen on {addr} again: {e}");
+                return;
+            }
+        },
+    };
+    // The TLS accept loop lives in its own task: it ends with this run, however it ends.
+    let run_stop = shutdown.child_token();
+    let _end_accepts = run_stop.clone().drop_guard();
+    let stop = shutdown;
+    match tls {
         Some(acceptor) => {
-            let listener = super::tls::TlsListener::new(listener, acceptor, shutdown.clone())
-                .map_err(ServeError::Addr)?;
-            tokio::spawn(async move {
-                let app = app.into_make_service_with_connect_info::<super::tls::PeerAddr>();
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
-                stopped(served);
-            })
+            let listener = match super::tls::TlsListener::new(listener, acceptor, run_stop) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    warn!("console: the listener has no local address: {e}");
+                    return;
+                }
+            };
+            let app = app.into_make_service_with_connect_info::<super::tls::PeerAddr>();
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            stopped(served);
         }
-        None => tokio::spawn(async move {
+        None => {
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await;
             stopped(served);
-        }),
-    };
-    info!("console: listening on {scheme}://{addr}");
-    Ok(Console { addr, auth, task })
+        }
+    }
 }
-
 fn stopped(served: io::Result<()>) {
     match served {
         Ok(()) => info!("console: stopped"),
