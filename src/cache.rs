@@ -1,4 +1,5 @@
-//! The in-memory cache scripts share: keyed values with a lifespan each, a size bound, and a
+//! The in-memory cache scripts share: keyed values with a lifespan each, a bound on entries
+//! and on bytes (key plus the value's JSON text), and a
 //! sweeper task that drops expired entries. Nothing is persisted; it is gone at exit.
 //!
 //! Time is `tokio::time::Instant`, so tests drive expiry with `tokio::time::pause()`.
@@ -14,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 /// The longest lifespan an entry gets: 30 days.
 pub const MAX_TTL: Duration = Duration::from_secs(30 * 86_400);
 
+/// The byte budget of [`Cache::new`]: 64 MiB of keys and values (as JSON text).
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+
 /// A cheap-to-clone handle to one cache.
 #[derive(Clone, Debug)]
 pub struct Cache {
@@ -23,6 +27,9 @@ pub struct Cache {
 #[derive(Debug)]
 struct Inner {
     max_entries: usize,
+    max_bytes: usize,
+    /// Bytes held: the sum of the entries' `size`.
+    bytes: usize,
     entries: HashMap<String, Entry>,
     /// Eviction order: soonest expiry first (entries without a lifespan last), then oldest.
     order: BTreeSet<(EvictKey, u64, String)>,
@@ -41,14 +48,25 @@ struct Entry {
     value: Value,
     key: EvictKey,
     seq: u64,
+    /// The key's length plus the value's JSON text length.
+    size: usize,
 }
 
 impl Cache {
-    /// A cache holding at most `max_entries` values (at least one).
+    /// A cache holding at most `max_entries` values (at least one) and
+    /// [`DEFAULT_MAX_BYTES`].
     pub fn new(max_entries: usize) -> Cache {
+        Cache::with_budget(max_entries, DEFAULT_MAX_BYTES)
+    }
+
+    /// A cache holding at most `max_entries` values (at least one) and `max_bytes` of keys and
+    /// values (their JSON text).
+    pub fn with_budget(max_entries: usize, max_bytes: usize) -> Cache {
         Cache {
             inner: Arc::new(Mutex::new(Inner {
                 max_entries: max_entries.max(1),
+                max_bytes,
+                bytes: 0,
                 entries: HashMap::new(),
                 order: BTreeSet::new(),
                 next_seq: 0,
@@ -63,18 +81,34 @@ impl Cache {
     }
 
     /// Stores a value for `ttl` (`None`: until evicted or exit; longer than [`MAX_TTL`]: for
-    /// [`MAX_TTL`]). When full, the entry expiring soonest (then the oldest) makes room.
+    /// [`MAX_TTL`]). When full (entries or bytes), the entries expiring soonest (then the
+    /// oldest) make room. A value larger than the whole byte budget is not stored, and the old
+    /// value under `key` is gone.
     pub fn set(&self, key: &str, value: Value, ttl: Option<Duration>) {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.remove(key);
         inner.remove_expired(now);
-        while inner.entries.len() >= inner.max_entries {
+        let size = key.len().saturating_add(json_len(&value));
+        if size > inner.max_bytes {
+            tracing::warn!(
+                "cache: `{key}` was not stored: {size} bytes is more than the cache's whole \
+                 budget of {} bytes",
+                inner.max_bytes
+            );
+            return;
+        }
+        while inner.entries.len() >= inner.max_entries
+            || inner.bytes.saturating_add(size) > inner.max_bytes
+        {
             let Some(first) = inner.order.pop_first() else {
                 break;
             };
-            inner.entries.remove(&first.2);
+            if let Some(gone) = inner.entries.remove(&first.2) {
+                inner.bytes = inner.bytes.saturating_sub(gone.size);
+            }
         }
+        inner.bytes = inner.bytes.saturating_add(size);
         // A lifespan past what the clock can hold is as good as none.
         let ekey = match ttl.and_then(|t| now.checked_add(t.min(MAX_TTL))) {
             Some(at) => EvictKey::At(at),
@@ -89,6 +123,7 @@ impl Cache {
                 value,
                 key: ekey,
                 seq,
+                size,
             },
         );
     }
@@ -178,6 +213,7 @@ impl Cache {
 impl Inner {
     fn remove(&mut self, key: &str) -> Option<EvictKey> {
         let e = self.entries.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(e.size);
         self.order.remove(&(e.key, e.seq, key.to_owned()));
         Some(e.key)
     }
@@ -189,7 +225,9 @@ impl Inner {
                 break;
             }
             if let Some((_, _, key)) = self.order.pop_first() {
-                self.entries.remove(&key);
+                if let Some(gone) = self.entries.remove(&key) {
+                    self.bytes = self.bytes.saturating_sub(gone.size);
+                }
                 n += 1;
             }
         }
@@ -197,9 +235,53 @@ impl Inner {
     }
 }
 
+/// The length of a value's JSON text, counted without building it.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_byte_budget_evicts_the_oldest_and_refuses_a_value_bigger_than_it() {
+        // Room for many entries, but 100 bytes: three 30-byte entries fit, a fourth evicts.
+        let cache = Cache::with_budget(1000, 100);
+        let value = "x".repeat(26); // "k1" + `"xxx…"` (28) = 30 bytes
+        for key in ["k1", "k2", "k3"] {
+            cache.set_str(key, &value, None);
+        }
+        assert_eq!(cache.len(), 3);
+        cache.set_str("k4", &value, None);
+        assert_eq!(cache.len(), 3, "one entry made room");
+        assert_eq!(cache.get_str("k1"), None, "the oldest went");
+        assert_eq!(cache.get_str("k4").as_deref(), Some(value.as_str()));
+        // Replacing a value frees its old bytes first: no eviction.
+        cache.set_str("k2", &value, None);
+        assert!(cache.get_str("k3").is_some());
+
+        cache.set_str("huge", &"y".repeat(200), None);
+        assert_eq!(
+            cache.get_str("huge"),
+            None,
+            "bigger than the budget: not stored"
+        );
+        assert_eq!(cache.len(), 3, "and nothing evicted for it");
+    }
 
     #[tokio::test]
     async fn a_lifespan_too_long_for_the_clock_is_capped_not_a_panic() {

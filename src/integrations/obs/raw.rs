@@ -126,6 +126,23 @@ async fn exchange(
     }
 }
 
+/// What an answer holds, for the log: its field names and never their values (an answer may
+/// hold a secret: `GetStreamServiceSettings` holds the stream key).
+pub fn shape(answer: &Value) -> String {
+    match answer {
+        Value::Object(map) if map.is_empty() => "no fields".into(),
+        Value::Object(map) => {
+            let names: Vec<&str> = map.keys().map(String::as_str).collect();
+            format!("fields {}", names.join(", "))
+        }
+        Value::Array(items) => format!("a list of {} items", items.len()),
+        Value::Null => "nothing".into(),
+        Value::Bool(_) => "a true/false".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a text".into(),
+    }
+}
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -146,7 +163,7 @@ async fn next_json(ws: &mut Socket) -> Result<Value, RawError> {
         match msg {
             Message::Text(text) => {
                 return serde_json::from_str(text.as_str())
-                    .map_err(|e| RawError::Protocol(format!("{e}: {}", text.as_str())));
+                    .map_err(|e| RawError::Protocol(format!("{e} ({} bytes)", text.len())));
             }
             Message::Close(Some(frame)) if u16::from(frame.code) == 4009 => {
                 return Err(RawError::Auth);
@@ -159,5 +176,27 @@ async fn next_json(ws: &mut Socket) -> Result<Value, RawError> {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::shape;
+
+    #[test]
+    fn the_shape_of_an_answer_names_its_fields_and_hides_their_values() {
+        let answer = json!({
+            "streamServiceType": "rtmp_common",
+            "streamServiceSettings": {"server": "auto", "key": "live_123_secretkey"}
+        });
+        let logged = shape(&answer);
+        assert_eq!(logged, "fields streamServiceSettings, streamServiceType");
+        assert!(!logged.contains("live_123_secretkey"));
+        assert!(!logged.contains("rtmp_common"));
+        assert_eq!(shape(&json!({})), "no fields");
+        assert_eq!(shape(&json!("live_123_secretkey")), "a text");
+        assert_eq!(shape(&json!([1, 2])), "a list of 2 items");
     }
 }

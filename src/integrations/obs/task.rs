@@ -373,7 +373,9 @@ impl Task {
         let what = call.describe();
         match tokio::time::timeout(CALL_TIMEOUT, self.carry_out(client, call)).await {
             Ok(Ok(None)) => debug!("OBS: {what} done"),
-            Ok(Ok(Some(answer))) => info!("OBS: {what} answered {answer}"),
+            // Only the field names: an answer may hold a secret (GetStreamServiceSettings holds
+            // the stream key), and the log is shown in the console and kept in files.
+            Ok(Ok(Some(answer))) => info!("OBS: {what} answered {}", raw::shape(&answer)),
             Ok(Err(e)) => warn!("OBS refused {what}: {e}"),
             Err(_) => warn!(
                 "OBS did not answer {what} within {} s",
