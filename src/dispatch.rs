@@ -23,6 +23,7 @@ use crate::event::{
     UserNotice,
 };
 use crate::loyalty::Loyalty;
+use crate::moderation::enforce::Enforcer;
 use crate::moderation::{Moderator, Verdict};
 use crate::queue::EventReceiver;
 use crate::scripting::ScriptHost;
@@ -78,6 +79,8 @@ pub struct Outputs {
     pub log: Option<broadcast::Sender<LiveEvent>>,
     /// OBS, Discord, ZeroMQ, sound, hotkeys and notifications: those that run.
     pub integrations: crate::integrations::Hub,
+    /// Moderation's bounded action queue to Twitch (bans, timeouts, deletes).
+    pub enforcer: Option<Enforcer>,
 }
 
 impl Outputs {
@@ -108,6 +111,11 @@ impl Outputs {
                     warn!("{target}.{call}: {e}");
                 }
             }
+            action @ (Action::Ban { .. } | Action::Timeout { .. } | Action::Delete { .. })
+                if self.enforcer.is_some() =>
+            {
+                self.moderate(action, "");
+            }
             helix_action => {
                 let Some(helix) = self.helix.clone() else {
                     static SAID: std::sync::Once = std::sync::Once::new();
@@ -121,6 +129,17 @@ impl Outputs {
                     }
                 });
             }
+        }
+    }
+
+    /// Hands a ban, timeout or delete to moderation's action queue; `sender_id` is the account
+    /// a deleted message is from. Without the queue (no Twitch API) it is performed as usual.
+    pub fn moderate(&self, action: Action, sender_id: &str) {
+        match &self.enforcer {
+            Some(enforcer) => {
+                enforcer.submit(action, sender_id);
+            }
+            None => self.perform(action),
         }
     }
 
@@ -582,7 +601,7 @@ impl Dispatcher {
                     reason: decision.filter.as_str().into(),
                     user: msg.sender.login.clone(),
                 }),
-                other => self.parts.outputs.perform(other.clone()),
+                other => self.parts.outputs.moderate(other.clone(), &msg.sender.id),
             }
         }
         !decision.dry_run

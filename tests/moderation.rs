@@ -510,3 +510,79 @@ proptest::proptest! {
         proptest::prop_assert_eq!(edge, twitch_bot::moderation::MAX_PERMIT);
     }
 }
+
+/// A raid through the real ladder, the action queue and the Helix client against the fake
+/// Twitch API: each raider's six lines end in one ban, not one per further line.
+#[tokio::test]
+async fn raiders_posting_six_spam_lines_are_banned_once_each() {
+    use twitch_bot::config::Secrets;
+    use twitch_bot::moderation::enforce::{Enforcer, Limits};
+    use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
+    use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
+    use twitch_bot::twitch::auth::{AuthClient, Tokens};
+    use twitch_bot::twitch::helix::{ChannelIds, Helix, RetryPolicy};
+
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake starts");
+    let mut secrets = Secrets {
+        client_id: "fakeclient".into(),
+        ..Secrets::default()
+    };
+    (secrets.bot.access_token, secrets.bot.refresh_token) = api.issue_tokens(BOT_ID);
+    (
+        secrets.broadcaster.access_token,
+        secrets.broadcaster.refresh_token,
+    ) = api.issue_tokens(BROADCASTER_ID);
+    let http = reqwest::Client::new();
+    let auth = AuthClient::new(http.clone(), &api.auth_url(), "fakeclient", None);
+    let helix = Helix::new(
+        http,
+        &api.helix_url(),
+        Tokens::new(auth, secrets, None),
+        RetryPolicy::default(),
+    );
+    helix.set_ids(ChannelIds {
+        broadcaster_id: BROADCASTER_ID.into(),
+        bot_id: BOT_ID.into(),
+    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let enforcer = Enforcer::start(helix, Limits::default(), stop.clone());
+
+    let mut m = Moderator::new(&config()).unwrap();
+    let raiders = 20;
+    let now = Instant::now();
+    for line in 0..6 {
+        for r in 0..raiders {
+            let mut spam = msg_from(chatter(&format!("raider{r}"), Roles::empty()), "free views");
+            spam.id = format!("m{r}-{line}").into();
+            let Verdict::Caught(d) = m.check(&spam, now) else {
+                panic!("spam passed");
+            };
+            for a in d.actions {
+                if !matches!(a, Action::Say { .. }) {
+                    enforcer.submit(a, &spam.sender.id);
+                }
+            }
+        }
+    }
+    let bans = || {
+        api.requests()
+            .into_iter()
+            .filter(|r| r.path == "/moderation/bans" && r.body["data"]["duration"].is_null())
+            .map(|r| r.body["data"]["user_id"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bans().len() < raiders && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut banned = bans();
+    banned.sort();
+    let mut expected: Vec<String> = (0..raiders).map(|r| format!("id-raider{r}")).collect();
+    expected.sort();
+    assert_eq!(banned, expected, "exactly one ban per raider");
+    assert_eq!(enforcer.queued(), 0);
+    stop.cancel();
+}

@@ -30,6 +30,7 @@ use crate::console::{BotInfo, LiveEvent};
 use crate::dispatch::{ChatLink, Dispatcher, Health, Outputs, Parts};
 use crate::loyalty::Loyalty;
 use crate::moderation::Moderator;
+use crate::moderation::enforce::{Enforcer, Limits};
 use crate::queue;
 use crate::scripting::api::Services;
 use crate::scripting::{HostConfig, ScriptHost};
@@ -296,6 +297,13 @@ impl Bot {
             helix: api.helix.clone(),
             log: Some(log.clone()),
             integrations: integrations.clone(),
+            enforcer: api.helix.clone().map(|helix| {
+                Enforcer::start(
+                    helix,
+                    Limits::from_config(&config.moderation),
+                    shutdown.clone(),
+                )
+            }),
         };
         if settings.enabled.chat {
             let (url, token) = match &sim {

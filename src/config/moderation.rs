@@ -31,6 +31,13 @@ pub struct ModerationConfig {
     pub flood: FloodFilter,
     /// Named punishment ladders; each filter names the one it climbs.
     pub ladders: BTreeMap<String, Ladder>,
+    /// Most Twitch moderation calls (ban, timeout, delete) waiting to be sent; when full the
+    /// least severe are dropped first.
+    pub action_queue: usize,
+    /// Most bans and timeouts sent to Twitch per `ban_window_secs` in the channel.
+    pub ban_limit: u32,
+    /// The window `ban_limit` counts over, in seconds.
+    pub ban_window_secs: u64,
 }
 
 impl Default for ModerationConfig {
@@ -48,6 +55,9 @@ impl Default for ModerationConfig {
             length: LengthFilter::default(),
             flood: FloodFilter::default(),
             ladders: BTreeMap::from([(DEFAULT_LADDER.to_owned(), Ladder::default())]),
+            action_queue: 1000,
+            ban_limit: 100,
+            ban_window_secs: 30,
         }
     }
 }
@@ -486,6 +496,9 @@ impl Validate for ModerationConfig {
                 Err(why) => check.error(&format!("regulars[{i}]"), why),
             }
         }
+        check.within("action_queue", self.action_queue, 1, 100_000, "actions");
+        check.within("ban_limit", self.ban_limit, 1, 10_000, "bans");
+        check.within("ban_window_secs", self.ban_window_secs, 1, 3600, "seconds");
         let ladders: Vec<&str> = self.ladders.keys().map(String::as_str).collect();
         let ladder_ok = |filter: &str, name: &str, check: &mut Checker<'_>| {
             if !self.ladders.contains_key(name) {

@@ -1,0 +1,559 @@
+//! Moderation's way out to Twitch: one bounded queue of bans, timeouts and deletes drained by one
+//! worker, which remembers per account the strongest punishment pending or applied (so an
+//! account is punished once, escalated rather than punished twice), drops the least severe
+//! actions first when full, and paces bans and timeouts to the channel's limit.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use compact_str::CompactString;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::action::Action;
+use crate::config::moderation::ModerationConfig;
+use crate::twitch::helix::Helix;
+
+/// How long a ban is remembered (an account banned is not banned again within it).
+const BAN_MEMORY: Duration = Duration::from_secs(3600);
+/// Most accounts remembered; past it, accounts with nothing pending are forgotten first.
+const MAX_ACCOUNTS: usize = 50_000;
+/// How often the account map is swept of expired entries.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// Shortest time between two "queue is full" warnings.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Where the worker sends actions: Twitch's API, or a fake in tests.
+pub trait Sink: Send + Sync + 'static {
+    /// Carries out one ban, timeout or delete.
+    fn send(&self, action: &Action) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl Sink for Helix {
+    async fn send(&self, action: &Action) -> Result<(), String> {
+        self.perform(action)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The queue's size and the channel's ban pace.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most actions waiting.
+    pub capacity: usize,
+    /// Most bans and timeouts per `window`.
+    pub bans: u32,
+    pub window: Duration,
+}
+
+impl Limits {
+    /// The limits `moderation.yaml` sets.
+    pub fn from_config(c: &ModerationConfig) -> Limits {
+        Limits {
+            capacity: c.action_queue.max(1),
+            bans: c.ban_limit.max(1),
+            window: Duration::from_secs(c.ban_window_secs.max(1)),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_config(&ModerationConfig::default())
+    }
+}
+
+/// How severe an action is; a stronger one covers a weaker one for the same account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Strength {
+    Delete,
+    Timeout(u32),
+    Ban,
+}
+
+/// What [`Enforcer::submit`] did with an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Queued to be sent.
+    Queued,
+    /// Replaced the account's weaker pending action.
+    Escalated,
+    /// Not needed: the account already has as strong a punishment pending or applied.
+    Covered,
+    /// Dropped because the queue was full of actions at least as severe.
+    Dropped,
+    /// Not a moderation action it can send (no user id, no message id, or not a ban, timeout
+    /// or delete).
+    Refused,
+}
+
+struct Pending {
+    action: Action,
+    user: CompactString,
+    strength: Strength,
+}
+
+#[derive(Default)]
+struct Account {
+    /// A timeout or ban in the queue.
+    queued: Option<Strength>,
+    /// A timeout or ban being sent.
+    in_flight: Option<Strength>,
+    /// The strongest punishment Twitch accepted, and until when it holds.
+    applied: Option<(Strength, Instant)>,
+}
+
+impl Account {
+    /// Whether what this account has pending or applied makes `new` unnecessary.
+    fn covers(&self, new: Strength, now: Instant) -> bool {
+        let pending = self.queued.max(self.in_flight);
+        if new == Strength::Delete {
+            return pending.is_some() || self.applied.is_some_and(|(_, until)| until > now);
+        }
+        if pending.is_some_and(|p| p >= new) {
+            return true;
+        }
+        match (self.applied, new) {
+            (Some((Strength::Ban, until)), _) => until > now,
+            (Some((_, until)), Strength::Timeout(secs)) => {
+                until >= now + Duration::from_secs(u64::from(secs))
+            }
+            _ => false,
+        }
+    }
+
+    fn idle(&self, now: Instant) -> bool {
+        self.queued.is_none()
+            && self.in_flight.is_none()
+            && self.applied.is_none_or(|(_, until)| until <= now)
+    }
+}
+
+struct State {
+    queue: VecDeque<Pending>,
+    accounts: HashMap<CompactString, Account>,
+    last_sweep: Instant,
+    last_drop_log: Option<Instant>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Notify,
+    limits: Limits,
+    dropped: AtomicU64,
+    covered: AtomicU64,
+    sent: AtomicU64,
+}
+
+/// The handle the dispatcher submits moderation actions to (cheap to clone).
+#[derive(Clone)]
+pub struct Enforcer(Arc<Shared>);
+
+impl Enforcer {
+    /// Starts the worker sending to `sink` until `stop` is cancelled.
+    pub fn start<S: Sink>(sink: S, limits: Limits, stop: CancellationToken) -> Enforcer {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                accounts: HashMap::new(),
+                last_sweep: Instant::now(),
+                last_drop_log: None,
+            }),
+            wake: Notify::new(),
+            limits,
+            dropped: AtomicU64::new(0),
+            covered: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+        });
+        tokio::spawn(work(Arc::clone(&shared), sink, stop));
+        Enforcer(shared)
+    }
+
+    /// Actions dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.0.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Actions not sent because the account already had as strong a punishment.
+    pub fn covered(&self) -> u64 {
+        self.0.covered.load(Ordering::Relaxed)
+    }
+
+    /// Actions Twitch accepted.
+    pub fn sent(&self) -> u64 {
+        self.0.sent.load(Ordering::Relaxed)
+    }
+
+    /// Actions waiting.
+    pub fn queued(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a ban, timeout or delete. `sender_id` is the account a delete's message is from
+    /// (a ban's or timeout's account is its own `user_id`). Never waits.
+    pub fn submit(&self, action: Action, sender_id: &str) -> Outcome {
+        let (user, strength) = match &action {
+            Action::Delete { message_id, .. } if !message_id.is_empty() => {
+                (CompactString::from(sender_id), Strength::Delete)
+            }
+            Action::Timeout {
+                user_id, seconds, ..
+            } if !user_id.is_empty() => (user_id.clone(), Strength::Timeout(*seconds)),
+            Action::Ban { user_id, .. } if !user_id.is_empty() => (user_id.clone(), Strength::Ban),
+            other => {
+                debug!("moderation does not send {other:?}: no account or message to act on");
+                return Outcome::Refused;
+            }
+        };
+        let now = Instant::now();
+        let mut st = self.lock();
+        if now.duration_since(st.last_sweep) >= SWEEP_EVERY || st.accounts.len() > MAX_ACCOUNTS {
+            sweep(&mut st, now);
+        }
+        if !user.is_empty() {
+            let account = st.accounts.entry(user.clone()).or_default();
+            if account.covers(strength, now) {
+                self.0.covered.fetch_add(1, Ordering::Relaxed);
+                return Outcome::Covered;
+            }
+            if strength != Strength::Delete && account.queued.is_some() {
+                account.queued = Some(strength);
+                if let Some(p) = st
+                    .queue
+                    .iter_mut()
+                    .find(|p| p.user == user && p.strength != Strength::Delete)
+                {
+                    p.action = action;
+                    p.strength = strength;
+                }
+                return Outcome::Escalated;
+            }
+            if strength != Strength::Delete {
+                // A timeout or ban clears the account's messages: its deletes are not needed.
+                let before = st.queue.len();
+                st.queue
+                    .retain(|p| !(p.user == user && p.strength == Strength::Delete));
+                let gone = before - st.queue.len();
+                self.0.covered.fetch_add(gone as u64, Ordering::Relaxed);
+            }
+        }
+        if st.queue.len() >= self.0.limits.capacity {
+            let weakest = st
+                .queue
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| p.strength)
+                .map(|(i, p)| (i, p.strength));
+            match weakest {
+                Some((i, weakest)) if weakest < strength => {
+                    if let Some(gone) = st.queue.remove(i)
+                        && gone.strength != Strength::Delete
+                        && let Some(a) = st.accounts.get_mut(&gone.user)
+                    {
+                        a.queued = None;
+                    }
+                    self.count_drop(&mut st, now);
+                }
+                _ => {
+                    self.count_drop(&mut st, now);
+                    return Outcome::Dropped;
+                }
+            }
+        }
+        if strength != Strength::Delete
+            && let Some(a) = st.accounts.get_mut(&user)
+        {
+            a.queued = Some(strength);
+        }
+        st.queue.push_back(Pending {
+            action,
+            user,
+            strength,
+        });
+        drop(st);
+        self.0.wake.notify_one();
+        Outcome::Queued
+    }
+
+    fn count_drop(&self, st: &mut State, now: Instant) {
+        let n = self.0.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if st
+            .last_drop_log
+            .is_none_or(|at| now.duration_since(at) >= DROP_LOG_EVERY)
+        {
+            st.last_drop_log = Some(now);
+            warn!(
+                "moderation's action queue is full ({} actions): {n} of the least severe dropped so far",
+                self.0.limits.capacity
+            );
+        }
+    }
+}
+
+/// Forgets accounts whose punishments have run out; past [`MAX_ACCOUNTS`], also those with
+/// nothing pending (their applied punishment may then be repeated once).
+fn sweep(st: &mut State, now: Instant) {
+    st.last_sweep = now;
+    st.accounts.retain(|_, a| !a.idle(now));
+    if st.accounts.len() > MAX_ACCOUNTS {
+        st.accounts
+            .retain(|_, a| a.queued.is_some() || a.in_flight.is_some());
+    }
+}
+
+/// The worker: sends one action at a time, pacing bans and timeouts per channel.
+async fn work<S: Sink>(shared: Arc<Shared>, sink: S, stop: CancellationToken) {
+    let mut windows: HashMap<CompactString, VecDeque<Instant>> = HashMap::new();
+    loop {
+        let next = {
+            let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let next = st.queue.pop_front();
+            if let Some(p) = &next
+                && p.strength != Strength::Delete
+                && let Some(a) = st.accounts.get_mut(&p.user)
+            {
+                a.queued = None;
+                a.in_flight = Some(p.strength);
+            }
+            next
+        };
+        let Some(p) = next else {
+            tokio::select! {
+                () = shared.wake.notified() => continue,
+                () = stop.cancelled() => return,
+            }
+        };
+        if p.strength != Strength::Delete {
+            let channel = match &p.action {
+                Action::Ban { channel, .. } | Action::Timeout { channel, .. } => channel.clone(),
+                _ => CompactString::default(),
+            };
+            let window = windows.entry(channel).or_default();
+            while window.len() >= shared.limits.bans as usize {
+                let Some(&oldest) = window.front() else { break };
+                let free_at = oldest + shared.limits.window;
+                if Instant::now() >= free_at {
+                    window.pop_front();
+                } else {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(free_at) => {}
+                        () = stop.cancelled() => return,
+                    }
+                }
+            }
+            window.push_back(Instant::now());
+        }
+        let result = tokio::select! {
+            r = sink.send(&p.action) => r,
+            () = stop.cancelled() => return,
+        };
+        let now = Instant::now();
+        match &result {
+            Ok(()) => {
+                shared.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => warn!("Twitch refused {:?}: {e}", p.action),
+        }
+        if p.strength == Strength::Delete {
+            continue;
+        }
+        let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(a) = st.accounts.get_mut(&p.user) {
+            a.in_flight = None;
+            if result.is_ok() {
+                let until = match p.strength {
+                    Strength::Timeout(secs) => now + Duration::from_secs(u64::from(secs)),
+                    _ => now + BAN_MEMORY,
+                };
+                let stronger = match a.applied {
+                    Some((s, u)) if u > now => {
+                        p.strength == Strength::Ban || (s != Strength::Ban && until > u)
+                    }
+                    _ => true,
+                };
+                if stronger {
+                    a.applied = Some((p.strength, until));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Semaphore;
+
+    /// Records what it is asked to send; each send waits for a permit of `gate`.
+    #[derive(Clone)]
+    struct Fake {
+        sent: Arc<Mutex<Vec<Action>>>,
+        gate: Arc<Semaphore>,
+    }
+
+    impl Sink for Fake {
+        async fn send(&self, action: &Action) -> Result<(), String> {
+            let permit = self.gate.acquire().await.map_err(|e| e.to_string())?;
+            permit.forget();
+            self.sent.lock().unwrap().push(action.clone());
+            Ok(())
+        }
+    }
+
+    fn fake(open: bool) -> Fake {
+        Fake {
+            sent: Arc::default(),
+            gate: Arc::new(Semaphore::new(if open { 1_000_000 } else { 0 })),
+        }
+    }
+
+    fn timeout(user: &str, seconds: u32) -> Action {
+        Action::Timeout {
+            channel: "c".into(),
+            user_id: user.into(),
+            seconds,
+            reason: "spam".into(),
+        }
+    }
+    fn ban(user: &str) -> Action {
+        Action::Ban {
+            channel: "c".into(),
+            user_id: user.into(),
+            reason: "spam".into(),
+        }
+    }
+    fn delete(msg: &str) -> Action {
+        Action::Delete {
+            channel: "c".into(),
+            message_id: msg.into(),
+        }
+    }
+
+    async fn settle() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_timeout_then_a_ban_is_one_ban() {
+        let f = fake(false);
+        let e = Enforcer::start(f.clone(), Limits::default(), CancellationToken::new());
+        // The worker holds the first action in flight; these two wait behind it.
+        assert_eq!(e.submit(delete("m0"), "other"), Outcome::Queued);
+        settle().await;
+        assert_eq!(e.submit(timeout("u1", 600), "u1"), Outcome::Queued);
+        assert_eq!(e.submit(ban("u1"), "u1"), Outcome::Escalated);
+        assert_eq!(e.queued(), 1);
+        f.gate.add_permits(100);
+        settle().await;
+        assert_eq!(*f.sent.lock().unwrap(), vec![delete("m0"), ban("u1")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_after_a_pending_timeout_is_dropped() {
+        let f = fake(false);
+        let e = Enforcer::start(f.clone(), Limits::default(), CancellationToken::new());
+        assert_eq!(e.submit(timeout("u1", 60), "u1"), Outcome::Queued);
+        assert_eq!(e.submit(delete("m1"), "u1"), Outcome::Covered);
+        f.gate.add_permits(100);
+        settle().await;
+        assert_eq!(*f.sent.lock().unwrap(), vec![timeout("u1", 60)]);
+        // Once applied, the timeout still covers deletes and equal or shorter timeouts.
+        assert_eq!(e.submit(delete("m2"), "u1"), Outcome::Covered);
+        assert_eq!(e.submit(timeout("u1", 30), "u1"), Outcome::Covered);
+        // After it ends the account can be punished again.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(e.submit(timeout("u1", 60), "u1"), Outcome::Queued);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_user_id_sends_nothing() {
+        let f = fake(true);
+        let e = Enforcer::start(f.clone(), Limits::default(), CancellationToken::new());
+        assert_eq!(e.submit(ban(""), ""), Outcome::Refused);
+        assert_eq!(e.submit(timeout("", 60), ""), Outcome::Refused);
+        assert_eq!(e.submit(delete(""), ""), Outcome::Refused);
+        // A delete by message id from a line without a user id is still sent.
+        assert_eq!(e.submit(delete("m1"), ""), Outcome::Queued);
+        settle().await;
+        assert_eq!(*f.sent.lock().unwrap(), vec![delete("m1")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_drops_deletes_before_bans_and_counts_them() {
+        let f = fake(false);
+        let limits = Limits {
+            capacity: 3,
+            ..Limits::default()
+        };
+        let e = Enforcer::start(f.clone(), limits, CancellationToken::new());
+        e.submit(delete("in-flight"), "x");
+        settle().await;
+        assert_eq!(e.submit(delete("d1"), "a"), Outcome::Queued);
+        assert_eq!(e.submit(delete("d2"), "b"), Outcome::Queued);
+        assert_eq!(e.submit(ban("c"), "c"), Outcome::Queued);
+        assert_eq!(e.submit(ban("d"), "d"), Outcome::Queued);
+        assert_eq!(e.submit(ban("e"), "e"), Outcome::Queued);
+        assert_eq!(e.submit(delete("d3"), "f"), Outcome::Dropped);
+        assert_eq!(e.dropped(), 3);
+        f.gate.add_permits(100);
+        settle().await;
+        assert_eq!(
+            *f.sent.lock().unwrap(),
+            vec![delete("in-flight"), ban("c"), ban("d"), ban("e")]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bans_are_paced_to_the_channel_limit() {
+        let f = fake(true);
+        let limits = Limits {
+            capacity: 100,
+            bans: 2,
+            window: Duration::from_secs(30),
+        };
+        let e = Enforcer::start(f.clone(), limits, CancellationToken::new());
+        for u in ["a", "b", "c"] {
+            e.submit(ban(u), u);
+        }
+        settle().await;
+        assert_eq!(
+            f.sent.lock().unwrap().len(),
+            2,
+            "the third waits for the window"
+        );
+        tokio::time::advance(Duration::from_secs(29)).await;
+        settle().await;
+        assert_eq!(f.sent.lock().unwrap().len(), 2);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(f.sent.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_account_map_is_swept() {
+        let f = fake(true);
+        let e = Enforcer::start(f.clone(), Limits::default(), CancellationToken::new());
+        for i in 0..100 {
+            let u = format!("u{i}");
+            e.submit(timeout(&u, 60), &u);
+        }
+        settle().await;
+        assert_eq!(e.lock().accounts.len(), 100);
+        tokio::time::advance(Duration::from_secs(120)).await;
+        e.submit(delete("m"), "late");
+        assert_eq!(e.lock().accounts.len(), 1, "expired timeouts are forgotten");
+    }
+}
