@@ -8,8 +8,7 @@
 //! network calls in their own tasks and commits on the storage writer's, so one slow thing
 //! cannot stall chat. Owns no socket.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +21,7 @@ use crate::event::{
     ChannelEvent, ChannelEventKind, ChatMessage, ConnectionState, Event, EventSource, Service,
     UserNotice,
 };
+use crate::health::Health;
 use crate::loyalty::Loyalty;
 use crate::moderation::{Moderator, Verdict};
 use crate::queue::EventReceiver;
@@ -232,31 +232,6 @@ fn sent_echo(target: &str, call: &str, data: &serde_json::Value) -> Option<LiveE
             text: data.get("data").map_or_else(String::new, |d| d.to_string()),
         }),
         _ => None,
-    }
-}
-
-/// The last known state of every connection, shared with the console.
-#[derive(Debug, Clone, Default)]
-pub struct Health {
-    inner: Arc<Mutex<HashMap<Service, ConnectionState>>>,
-}
-
-impl Health {
-    /// Records a connection's new state.
-    pub fn set(&self, service: Service, state: ConnectionState) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(service, state);
-    }
-
-    /// A connection's last known state.
-    pub fn get(&self, service: Service) -> Option<ConnectionState> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&service)
-            .cloned()
     }
 }
 
