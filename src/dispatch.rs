@@ -377,7 +377,7 @@ impl Dispatcher {
         }
         let config = rx.borrow_and_update().clone();
         if let Some(loyalty) = &self.parts.loyalty {
-            loyalty.set_rules(crate::app::loyalty_rules(&config.loyalty));
+            loyalty.set_rules(crate::loyalty::LoyaltyRules::from(&config.loyalty));
         }
         match (&mut self.moderator, config.moderation.enabled) {
             (Some(m), true) => {

@@ -15,7 +15,6 @@ mod config_watch;
 mod console;
 mod services;
 
-pub use services::loyalty_rules;
 mod twitch_api;
 
 use std::sync::Arc;
@@ -29,7 +28,7 @@ use crate::config::Config;
 use crate::console::{BotInfo, LiveEvent};
 use crate::dispatch::{ChatLink, Dispatcher, Outputs, Parts};
 use crate::health::Health;
-use crate::loyalty::Loyalty;
+use crate::loyalty::{Loyalty, LoyaltyRules};
 use crate::moderation::Moderator;
 use crate::queue;
 use crate::scripting::api::Services;
@@ -220,7 +219,7 @@ impl Bot {
                 }),
             ));
         }
-        let loyalty = Arc::new(Loyalty::new(services::loyalty_rules(&config.loyalty)));
+        let loyalty = Arc::new(Loyalty::new(LoyaltyRules::from(&config.loyalty)));
 
         let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
         let api_tasks_from = tasks.len();
