@@ -429,11 +429,11 @@ impl Bot {
         } else {
             None
         };
-        let (modlog_tx, modlog_queue) = crate::dispatch::modlog_channel();
+        let (modlog_tx, modlog_queue) = crate::moderation::log::modlog_channel();
         let modlog_task = {
             let storage = storage.clone();
             supervisor.restart("moderation log", move || {
-                crate::dispatch::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
+                crate::moderation::log::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
             })
         };
         let (writer, writer_queue) = crate::storage::writer::channel();

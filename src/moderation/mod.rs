@@ -11,6 +11,7 @@
 pub mod filters;
 pub mod ladder;
 pub mod links;
+pub mod log;
 pub mod normalize;
 
 use std::collections::{HashMap, VecDeque};
