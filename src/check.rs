@@ -9,9 +9,9 @@
 //! holds and would sign it out. An expired token is reported as such, and the scopes then come
 //! from those secrets.yaml saved with the grant.
 
+use std::path::Path;
 use std::time::Duration;
 
-use crate::app::Settings;
 use crate::config::Config;
 use crate::config::secrets::Grant;
 use crate::twitch::auth::{Account, AuthClient, RUN_AUTH};
@@ -91,13 +91,18 @@ pub struct LiveOptions {
     pub offline: bool,
 }
 
-/// `check --live` for `settings`: loads the configs, and with `--offline` starts the built-in
-/// simulated Twitch and checks against it.
+/// `check --live` for the configs in `config_dir`: loads them, and with `options.offline` starts
+/// the built-in simulated Twitch (joining `channel`, or `owner` from bot.yaml) and checks
+/// against it.
 ///
 /// # Errors
 /// When the simulator cannot start. A config that does not load is a failure line.
-pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
-    let mut config = match Config::load(&settings.config_dir) {
+pub async fn run(
+    config_dir: &Path,
+    channel: Option<&str>,
+    options: LiveOptions,
+) -> anyhow::Result<Report> {
+    let mut config = match Config::load(config_dir) {
         Ok(config) => config,
         Err(e) => {
             let mut report = Report::default();
@@ -105,16 +110,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
             return Ok(report);
         }
     };
-    let options = LiveOptions {
-        obs: settings.enabled.obs,
-        discord: settings.enabled.discord,
-        offline: settings.offline,
-    };
-    if settings.offline {
-        let channel = settings
-            .channel
-            .clone()
-            .unwrap_or_else(|| config.bot.owner.to_ascii_lowercase());
+    if options.offline {
+        let channel = channel.map_or_else(|| config.bot.owner.to_ascii_lowercase(), str::to_string);
         let _sim = crate::sim::SimTwitch::start(&mut config, &channel).await?;
         return Ok(live(&config, options).await);
     }

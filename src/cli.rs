@@ -1,6 +1,6 @@
 //! The command line: flags that switch subsystems off, folders, and the subcommands.
 //!
-//! Parsing only; what the flags mean at run time lives in [`crate::app::Settings`].
+//! Parsing only; what the flags mean at run time lives in `Settings` in the `app` module.
 
 use std::path::PathBuf;
 

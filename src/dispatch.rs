@@ -8,8 +8,7 @@
 //! network calls in their own tasks and commits on the storage writer's, so one slow thing
 //! cannot stall chat. Owns no socket.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +21,7 @@ use crate::event::{
     ChannelEvent, ChannelEventKind, ChatMessage, ConnectionState, Event, EventSource, Service,
     UserNotice,
 };
+use crate::health::Health;
 use crate::loyalty::Loyalty;
 use crate::moderation::enforce::Enforcer;
 use crate::moderation::{Moderator, Verdict};
@@ -254,31 +254,6 @@ fn sent_echo(target: &str, call: &str, data: &serde_json::Value) -> Option<LiveE
     }
 }
 
-/// The last known state of every connection, shared with the console.
-#[derive(Debug, Clone, Default)]
-pub struct Health {
-    inner: Arc<Mutex<HashMap<Service, ConnectionState>>>,
-}
-
-impl Health {
-    /// Records a connection's new state.
-    pub fn set(&self, service: Service, state: ConnectionState) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(service, state);
-    }
-
-    /// A connection's last known state.
-    pub fn get(&self, service: Service) -> Option<ConnectionState> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&service)
-            .cloned()
-    }
-}
-
 /// Everything the dispatcher works with; `None` means switched off or not available.
 #[derive(Clone, Default)]
 pub struct Parts {
@@ -299,68 +274,14 @@ pub struct Parts {
     pub config: Option<watch::Receiver<Arc<Config>>>,
     /// The command prefix (`!`), for the moderators' built-in `!permit` and `!modcheck`.
     pub prefix: String,
-    /// Moderation-log entries, written to storage by [`spawn_modlog_writer`] off this task.
+    /// Moderation-log entries, written to storage by
+    /// [`crate::moderation::log::spawn_modlog_writer`] off this task.
     pub modlog: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
     /// Stream statistics: fed where points and event scripts run, so each event counts once.
     pub stats: Option<crate::stats::Recorder>,
     /// The storage writer: channel events' points are committed there, in batches, and their
     /// scripts run after the commit. Without it they are paid here, blocking.
     pub writer: Option<writer::Writer>,
-}
-
-/// Shortest time between two moderation-log commits.
-const MODLOG_COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(200);
-/// Most entries written in one commit.
-const MODLOG_BATCH: usize = 1_024;
-
-/// The moderation log's queue; one writer task at a time drains it, so a restarted writer
-/// continues where the previous one stopped.
-pub type ModlogQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<serde_json::Value>>>;
-
-/// The sending side of the moderation log (for [`Parts::modlog`]) and its queue.
-pub fn modlog_channel() -> (tokio::sync::mpsc::Sender<serde_json::Value>, ModlogQueue) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(4_096);
-    (tx, Arc::new(tokio::sync::Mutex::new(rx)))
-}
-
-/// Writes moderation-log entries from `queue` to storage on a blocking thread, so a spam wave
-/// (one decision per message) never makes the dispatcher wait on disk. Ends once every sender
-/// is gone and the queue is written.
-pub fn spawn_modlog_writer(storage: Storage, queue: ModlogQueue) -> tokio::task::JoinHandle<()> {
-    // A task that hands each batch to a blocking thread, rather than one long-lived blocking
-    // thread: idle, it is just a waiting receiver.
-    tokio::spawn(async move {
-        let mut rx = queue.lock().await;
-        let mut batch = Vec::new();
-        let mut last_commit: Option<tokio::time::Instant> = None;
-        while rx.recv_many(&mut batch, MODLOG_BATCH).await > 0 {
-            // Each commit waits for the disk; during a spam wave, gather what arrives for a
-            // moment instead (at most a few commits a second). A lone entry is written at once.
-            if let Some(at) = last_commit {
-                tokio::time::sleep_until(at + MODLOG_COMMIT_GAP).await;
-                while batch.len() < MODLOG_BATCH
-                    && let Ok(entry) = rx.try_recv()
-                {
-                    batch.push(entry);
-                }
-            }
-            last_commit = Some(tokio::time::Instant::now());
-            let storage = storage.clone();
-            let entries = std::mem::take(&mut batch);
-            let written = tokio::task::spawn_blocking(move || {
-                if let Err(e) = storage.append_modlog_batch(&entries) {
-                    warn!(
-                        "cannot write the moderation log ({} entries lost): {e}",
-                        entries.len()
-                    );
-                }
-            })
-            .await;
-            if let Err(e) = written {
-                warn!("the moderation log writer failed: {e}");
-            }
-        }
-    })
 }
 
 /// The dispatcher.
@@ -421,7 +342,7 @@ impl Dispatcher {
         }
         let config = rx.borrow_and_update().clone();
         if let Some(loyalty) = &self.parts.loyalty {
-            loyalty.set_rules(crate::app::loyalty_rules(&config.loyalty));
+            loyalty.set_rules(crate::loyalty::LoyaltyRules::from(&config.loyalty));
         }
         match (&mut self.moderator, config.moderation.enabled) {
             (Some(m), true) => {

@@ -38,6 +38,7 @@ pub mod event;
 pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 pub mod import;
 pub mod integrations;
 pub mod loyalty;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::loyalty::LoyaltyConfig;
 use crate::event::{ChannelEvent, ChannelEventKind, Chatter, Roles, SubTier};
 use crate::storage::writer;
 use crate::storage::{
@@ -112,6 +113,38 @@ pub struct LoyaltyRules {
     /// Other events by topic (`first_message`, `hype_train_begin`, ...) and channel-point
     /// redemptions by reward title.
     pub custom: BTreeMap<String, u64>,
+}
+
+/// The loyalty rules `configs/loyalty.yaml` describes.
+impl From<&LoyaltyConfig> for LoyaltyRules {
+    fn from(c: &LoyaltyConfig) -> Self {
+        let tiers = |t: &crate::config::loyalty::Tiers| TierPoints {
+            prime: t.prime,
+            tier1: t.tier1,
+            tier2: t.tier2,
+            tier3: t.tier3,
+        };
+        LoyaltyRules {
+            enabled: c.enabled,
+            currency_name: c.currency.clone(),
+            watch_interval: Duration::from_secs(u64::from(c.interval_minutes.max(1)) * 60),
+            watch_points: c.points_per_interval,
+            only_while_live: c.live_only,
+            multipliers: RoleMultipliers {
+                subscriber: c.multipliers.subscriber,
+                vip: c.multipliers.vip,
+                moderator: c.multipliers.moderator,
+                ..RoleMultipliers::default()
+            },
+            follow: c.events.follow,
+            subscribe: tiers(&c.events.subscribe),
+            resub: tiers(&c.events.resub),
+            gift_per_sub: c.events.gift_per_sub.tier1,
+            cheer_per_bit: c.events.cheer_per_bit,
+            raid_per_viewer: c.events.raid_per_viewer.round().max(0.0) as u64,
+            custom: c.events.custom.clone(),
+        }
+    }
 }
 
 impl Default for LoyaltyRules {

@@ -129,7 +129,14 @@ async fn check(settings: Settings, live: bool) -> anyhow::Result<()> {
     }
     if live {
         let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let report = twitch_bot::check::run(&settings).await?;
+        let options = twitch_bot::check::LiveOptions {
+            obs: settings.enabled.obs,
+            discord: settings.enabled.discord,
+            offline: settings.offline,
+        };
+        let report =
+            twitch_bot::check::run(&settings.config_dir, settings.channel.as_deref(), options)
+                .await?;
         print!("{}", report.render());
         problems += report.failures();
     }

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
-use twitch_bot::dispatch::Health;
 use twitch_bot::event::{ConnectionState, Service};
+use twitch_bot::health::Health;
 use twitch_bot::integrations::{StartContext, Started, discord};
 use twitch_bot::sim::{SimEvent, Viewer};
 

@@ -16,8 +16,9 @@ use crate::console::{
     LeaderboardEntry, LiveEvent, ReloadReport, ScriptError, ScriptInfo, ScriptsReport,
     ServiceHealth, SimChat, now_ms,
 };
-use crate::dispatch::{Health, Outputs};
+use crate::dispatch::Outputs;
 use crate::event::{ChannelEvent, ChannelEventKind, Service, SubTier};
+use crate::health::Health;
 use crate::scripting::{self, ScriptHost};
 use crate::sim::{SimEvent, SimTwitch, Viewer};
 use crate::storage::Storage;

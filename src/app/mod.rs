@@ -15,7 +15,6 @@ mod config_watch;
 mod console;
 mod services;
 
-pub use services::loyalty_rules;
 mod twitch_api;
 
 use std::sync::Arc;
@@ -27,8 +26,9 @@ use crate::cache::Cache;
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::console::{BotInfo, LiveEvent};
-use crate::dispatch::{ChatLink, Dispatcher, Health, Outputs, Parts};
-use crate::loyalty::Loyalty;
+use crate::dispatch::{ChatLink, Dispatcher, Outputs, Parts};
+use crate::health::Health;
+use crate::loyalty::{Loyalty, LoyaltyRules};
 use crate::moderation::Moderator;
 use crate::moderation::enforce::{Enforcer, Limits};
 use crate::queue;
@@ -220,7 +220,7 @@ impl Bot {
                 }),
             ));
         }
-        let loyalty = Arc::new(Loyalty::new(services::loyalty_rules(&config.loyalty)));
+        let loyalty = Arc::new(Loyalty::new(LoyaltyRules::from(&config.loyalty)));
 
         let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
         let api_tasks_from = tasks.len();
@@ -439,11 +439,11 @@ impl Bot {
         } else {
             None
         };
-        let (modlog_tx, modlog_queue) = crate::dispatch::modlog_channel();
+        let (modlog_tx, modlog_queue) = crate::moderation::log::modlog_channel();
         let modlog_task = {
             let storage = storage.clone();
             supervisor.restart("moderation log", move || {
-                crate::dispatch::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
+                crate::moderation::log::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
             })
         };
         let (writer, writer_queue) = crate::storage::writer::channel();

@@ -8,8 +8,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cache::Cache;
-use crate::config::loyalty::LoyaltyConfig;
-use crate::loyalty::{LoyaltyRules, RoleMultipliers, TierPoints};
 use crate::scripting::stores::{self, StoreError, UserInfo, UserRef};
 use crate::storage::{Storage, StorageError};
 
@@ -160,36 +158,6 @@ impl stores::Cache for CacheService {
 
     fn remove(&self, key: &str) -> bool {
         self.0.remove(key)
-    }
-}
-
-/// The loyalty rules `configs/loyalty.yaml` describes.
-pub fn loyalty_rules(c: &LoyaltyConfig) -> LoyaltyRules {
-    let tiers = |t: &crate::config::loyalty::Tiers| TierPoints {
-        prime: t.prime,
-        tier1: t.tier1,
-        tier2: t.tier2,
-        tier3: t.tier3,
-    };
-    LoyaltyRules {
-        enabled: c.enabled,
-        currency_name: c.currency.clone(),
-        watch_interval: Duration::from_secs(u64::from(c.interval_minutes.max(1)) * 60),
-        watch_points: c.points_per_interval,
-        only_while_live: c.live_only,
-        multipliers: RoleMultipliers {
-            subscriber: c.multipliers.subscriber,
-            vip: c.multipliers.vip,
-            moderator: c.multipliers.moderator,
-            ..RoleMultipliers::default()
-        },
-        follow: c.events.follow,
-        subscribe: tiers(&c.events.subscribe),
-        resub: tiers(&c.events.resub),
-        gift_per_sub: c.events.gift_per_sub.tier1,
-        cheer_per_bit: c.events.cheer_per_bit,
-        raid_per_viewer: c.events.raid_per_viewer.round().max(0.0) as u64,
-        custom: c.events.custom.clone(),
     }
 }
 

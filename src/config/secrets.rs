@@ -128,11 +128,47 @@ impl Validate for Secrets {
         }
         // A webhook URL that is set must be one (the message leaves the secret out).
         for (name, url) in &self.discord.webhooks {
-            if let Err(e) = crate::integrations::discord::parse_webhook_url(url) {
+            if let Err(e) = parse_webhook_url(url) {
                 check.error(&format!("discord.webhooks.{name}"), e);
             }
         }
     }
+}
+
+/// Reads the id and token out of a webhook URL
+/// (`https://discord.com/api/webhooks/<id>/<token>`, as Discord's "Copy Webhook URL" gives it).
+///
+/// # Errors
+/// What is wrong, without repeating the URL (it holds a secret).
+pub fn parse_webhook_url(url: &str) -> Result<(std::num::NonZeroU64, String), String> {
+    const EXPECTED: &str = "expected https://discord.com/api/webhooks/<id>/<token> \
+                            (Server Settings → Integrations → Webhooks → Copy Webhook URL)";
+    let url = url.trim();
+    if !url.starts_with("https://") && !url.starts_with("http://") {
+        return Err(format!("is not a URL; {EXPECTED}"));
+    }
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let Some((_, rest)) = path.split_once("/webhooks/") else {
+        return Err(format!("is not a webhook URL; {EXPECTED}"));
+    };
+    let mut parts = rest.trim_end_matches('/').split('/');
+    let id = parts
+        .next()
+        .and_then(|id| id.parse::<u64>().ok())
+        .and_then(std::num::NonZeroU64::new)
+        .ok_or_else(|| format!("has no webhook id (a number) after /webhooks/; {EXPECTED}"))?;
+    let token = parts.next().unwrap_or_default();
+    if token.is_empty()
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(format!("has no webhook token after the id; {EXPECTED}"));
+    }
+    if parts.next().is_some() {
+        return Err(format!("has more after the token; {EXPECTED}"));
+    }
+    Ok((id, token.to_string()))
 }
 
 /// Keys a live run needs but secrets.yaml lacks.

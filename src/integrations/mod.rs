@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::dispatch::Health;
 use crate::event::{ConnectionChange, ConnectionState, Event, Service};
+use crate::health::Health;
 use crate::queue::EventSender;
 
 /// Why a call to an integration was refused at once (the peer's own answers come later, in

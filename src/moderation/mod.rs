@@ -12,6 +12,7 @@ pub mod enforce;
 pub mod filters;
 pub mod ladder;
 pub mod links;
+pub mod log;
 pub mod normalize;
 
 use std::collections::{HashMap, VecDeque};

@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::dispatch::Health;
 use crate::event::{ConnectionState, Event, ObsEvent, Service};
+use crate::health::Health;
 use crate::integrations::StartContext;
 
 /// Accepts one client, does the handshake and the version check obws makes, then sends
