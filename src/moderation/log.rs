@@ -16,7 +16,7 @@ const MODLOG_BATCH: usize = 1_024;
 /// continues where the previous one stopped.
 pub type ModlogQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<serde_json::Value>>>;
 
-/// The sending side of the moderation log (for [`Parts::modlog`]) and its queue.
+/// The sending side of the moderation log (for [`Parts::modlog`](crate::dispatch::Parts::modlog)) and its queue.
 pub fn modlog_channel() -> (tokio::sync::mpsc::Sender<serde_json::Value>, ModlogQueue) {
     let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(4_096);
     (tx, Arc::new(tokio::sync::Mutex::new(rx)))
