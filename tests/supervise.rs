@@ -125,17 +125,22 @@ async fn every_core_task_that_panics_is_restarted_and_the_bot_still_answers() {
     bot.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_chat_shows_in_the_console_health_and_the_bot_stays_connected() {
-    use twitch_bot::event::{ConnectionState, Service};
-    let dir = tempfile::tempdir().expect("temp dir");
-    let scripts = copy_scripts(dir.path(), &[]);
-    let mut settings = offline_settings(dir.path(), scripts);
+/// An offline bot with its console on a free loopback port (console token `supervise-test-token`).
+async fn start_with_console(dir: &std::path::Path) -> Bot {
+    let scripts = copy_scripts(dir, &[]);
+    let mut settings = offline_settings(dir, scripts);
     settings.enabled.console = true;
     let mut config = Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     config.secrets.console_token = "supervise-test-token".into();
-    let bot = start_ready(settings, config).await;
+    start_ready(settings, config).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_chat_shows_in_the_console_health_and_the_bot_stays_connected() {
+    use twitch_bot::event::{ConnectionState, Service};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start_with_console(dir.path()).await;
     assert!(bot.inject_panic("chat"));
     assert!(
         eventually(10, || bot
@@ -239,13 +244,7 @@ async fn login_page(addr: std::net::SocketAddr) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_server_that_panics_is_restarted_on_the_same_address() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let scripts = copy_scripts(dir.path(), &[]);
-    let mut settings = offline_settings(dir.path(), scripts);
-    settings.enabled.console = true;
-    let mut config = Config::default();
-    config.bot.console.bind = "127.0.0.1:0".into();
-    config.secrets.console_token = "supervise-console-token".into();
-    let bot = start_ready(settings, config).await;
+    let bot = start_with_console(dir.path()).await;
     let addr = bot.console_addr().expect("the console runs");
     assert_eq!(login_page(addr).await, Some(200), "the console answers");
 
