@@ -445,6 +445,8 @@ pub enum Service {
     Audio,
     Hotkeys,
     Notify,
+    /// The web console's server itself (restarted under the supervisor when it fails).
+    Console,
 }
 
 /// A connection's new state.

@@ -268,6 +268,27 @@ async fn a_console_server_that_panics_is_restarted_on_the_same_address() {
     assert_eq!(answered, Some(200), "the console answers again on {addr}");
     let record = bot.supervisor().restarts()["console"].clone();
     assert_eq!(record.restarts, 1, "{record:?}");
+    // The console's own row in its health table says it was restarted.
+    let health: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{addr}/api/health"))
+        .bearer_auth("supervise-test-token")
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    let console = health["services"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["service"] == "console").cloned())
+        .unwrap_or_default();
+    assert_eq!(console["state"], "connected", "{health}");
+    assert!(
+        console["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("restarted 1 time")),
+        "{health}"
+    );
     assert!(answers_ping(&bot, 5).await, "the bot still answers");
     assert_eq!(bot.exit().requested(), None, "the process goes on");
     bot.shutdown().await;
@@ -322,6 +343,98 @@ async fn an_eventsub_client_that_panics_is_restarted_and_events_arrive_again() {
     );
     let record = bot.supervisor().restarts()["eventsub"].clone();
     assert_eq!(record.restarts, 1, "{record:?}");
+    assert_eq!(bot.exit().requested(), None, "the process goes on");
+    bot.shutdown().await;
+}
+
+/// How many times the simulated Helix was asked `method path`.
+fn helix_calls(bot: &Bot, method: &str, path: &str) -> usize {
+    let sim = bot.sim().expect("offline");
+    sim.api
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .count()
+}
+
+/// Injects a panic into `task` (once the Twitch API side has started it) and waits for the live
+/// log to say it was restarted.
+async fn panic_api_task(bot: &Bot, task: &str) {
+    let mut log = bot.subscribe();
+    assert!(
+        eventually(10, || bot.inject_panic(task)).await,
+        "{task} runs under the supervisor"
+    );
+    assert!(
+        restart_notice(&mut log, task).await,
+        "the live log says {task} was restarted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_watcher_that_panics_is_restarted_and_a_stream_going_live_is_still_sampled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir).await;
+    let sim = bot.sim().expect("offline");
+    let at_start = helix_calls(&bot, "GET", "/streams");
+    panic_api_task(&bot, "stream watcher").await;
+    // The new watcher reads the stream's state again.
+    assert!(
+        eventually(10, || helix_calls(&bot, "GET", "/streams") > at_start).await,
+        "the restarted watcher asks Get Streams"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before_live = helix_calls(&bot, "GET", "/streams");
+    sim.fire(&Viewer::new("someone"), &SimEvent::StreamOnline)
+        .await;
+    assert!(
+        eventually(10, || helix_calls(&bot, "GET", "/streams") > before_live).await,
+        "going live after the panic is noticed: the viewers are sampled at once"
+    );
+    assert_eq!(bot.supervisor().restarts()["stream watcher"].restarts, 1);
+    assert!(answers_ping(&bot, 5).await, "the bot still answers");
+    assert_eq!(bot.exit().requested(), None, "the process goes on");
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emote_loader_that_panics_is_restarted_and_loads_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir).await;
+    assert!(
+        eventually(10, || helix_calls(&bot, "GET", "/chat/emotes") > 0).await,
+        "the emotes load at start"
+    );
+    let before = helix_calls(&bot, "GET", "/chat/emotes");
+    panic_api_task(&bot, "emotes").await;
+    assert!(
+        eventually(10, || helix_calls(&bot, "GET", "/chat/emotes") > before).await,
+        "the restarted loader loads the channel's emotes again"
+    );
+    assert_eq!(bot.supervisor().restarts()["emotes"].restarts, 1);
+    assert!(answers_ping(&bot, 5).await, "the bot still answers");
+    assert_eq!(bot.exit().requested(), None, "the process goes on");
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_validator_that_panics_is_restarted_and_validates_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir).await;
+    let sim = bot.sim().expect("offline");
+    // The validator validates both tokens at once, then every `validate_minutes`.
+    assert!(
+        eventually(10, || sim.api.validate_calls() >= 2).await,
+        "the tokens are validated at start"
+    );
+    let before = sim.api.validate_calls();
+    panic_api_task(&bot, "token validator").await;
+    assert!(
+        eventually(10, || sim.api.validate_calls() > before).await,
+        "the next validation happens after the panic"
+    );
+    assert_eq!(bot.supervisor().restarts()["token validator"].restarts, 1);
+    assert!(answers_ping(&bot, 5).await, "the bot still answers");
     assert_eq!(bot.exit().requested(), None, "the process goes on");
     bot.shutdown().await;
 }

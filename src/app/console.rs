@@ -102,6 +102,7 @@ impl ConsoleBackend for AppConsole {
                 let task = match service {
                     Service::Chat => "chat",
                     Service::EventSub => "eventsub",
+                    Service::Console => "console",
                     _ => "",
                 };
                 let restarted = restarts.get(task).filter(|r| r.restarts > 0).map(|r| {
@@ -120,6 +121,8 @@ impl ConsoleBackend for AppConsole {
             on(Service::Chat, self.enabled.chat),
             on(Service::EventSub, self.enabled.eventsub),
             on(Service::Helix, self.outputs.helix.is_some()),
+            // This answer comes from the console's server: it is up, maybe after restarts.
+            on(Service::Console, true),
         ];
         let hub = &self.outputs.integrations;
         for (service, name) in [

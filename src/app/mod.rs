@@ -223,7 +223,6 @@ impl Bot {
         let loyalty = Arc::new(Loyalty::new(LoyaltyRules::from(&config.loyalty)));
 
         let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
-        let api_tasks_from = tasks.len();
         let api = twitch_api::start(
             &config,
             secrets_path.as_deref(),
@@ -236,10 +235,8 @@ impl Bot {
             &supervisor,
             &mut tasks,
         );
-        // The Twitch API side (token validator, stream watcher) restarts its own connections;
-        // its tasks are made inside it, so a panic there ends the process. EventSub alone runs
-        // under the supervisor (a panic there restarts it, see `twitch_api::start`).
-        watch_new(&supervisor, &mut tasks, api_tasks_from);
+        // Its parts (token validator, EventSub, stream watcher, emotes) run under the
+        // supervisor already (see `twitch_api::start`).
 
         if config.loyalty.enabled {
             let (loyalty, storage, helix, shutdown) = (
@@ -512,7 +509,13 @@ impl Bot {
                     )
                     .await
                     {
-                        Ok(console) => Some(console),
+                        Ok(console) => {
+                            health.set(
+                                crate::event::Service::Console,
+                                crate::event::ConnectionState::Connected,
+                            );
+                            Some(console)
+                        }
                         Err(e) => {
                             warn!("the web console is off: {e}");
                             None

@@ -1,6 +1,8 @@
 //! Starts the Twitch API side: tokens (validated hourly), the Helix client, and — once the
 //! channel's ids are known — EventSub, the stream-state watcher and the emote sets. Nothing here
 //! blocks start-up: when the API is unreachable, chat still runs and this side keeps retrying.
+//! The token validator, EventSub, the stream watcher and the emote loader each run under the
+//! supervisor: a panic restarts that one part, with backoff.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -103,10 +105,17 @@ pub fn start(
         RetryPolicy::default(),
     );
     let validate_every = Duration::from_secs(config.bot.auth.validate_minutes.clamp(1, 60) * 60);
-    tasks.push((
-        "token validator",
-        auth::spawn_validator(tokens, validate_every, events.clone(), exit.clone()),
-    ));
+    // A new validator is safe to start after a crash: it validates at once and then on its
+    // schedule; a grant it had found dead is found dead again (and said again).
+    {
+        let (events, exit) = (events.clone(), exit.clone());
+        tasks.push((
+            "token validator",
+            supervisor.restart("token validator", move || {
+                auth::spawn_validator(tokens.clone(), validate_every, events.clone(), exit.clone())
+            }),
+        ));
+    }
 
     let handles = ApiHandles {
         helix: Some(helix.clone()),
@@ -118,6 +127,7 @@ pub fn start(
     let bot = config.bot.clone();
     let has_broadcaster = !secrets.broadcaster.access_token.trim().is_empty();
     let shutdown = shutdown.clone();
+    let watcher = supervisor.clone();
     let supervisor = supervisor.clone();
     let task = tokio::spawn(async move {
         let Some(ids) = ids_forever(&helix, &bot_login, &channel, &events, &shutdown).await else {
@@ -157,38 +167,53 @@ pub fn start(
         } else if eventsub_enabled {
             warn!("EventSub is off: secrets.yaml has no broadcaster token (run `twitch-bot auth`)");
         }
-        let (stream, task) = stream::spawn(
-            helix.clone(),
-            ids.broadcaster_id.clone(),
-            bot.stream.clone(),
-            shutdown.clone(),
-        );
-        let _ = out.stream.set(stream);
-        children.push(task);
-        let (emotes, task) = emotes::spawn(
-            Some(helix.clone()),
-            http,
-            bot.emotes.clone(),
-            ids.broadcaster_id,
-            shutdown.clone(),
-        );
-        let _ = out.emotes.set(emotes);
-        children.push(task);
-        // A child that panics takes this task down with it, so the supervisor that watches
-        // the Twitch API side sees the panic (and ends the process cleanly) instead of the
-        // child staying dead while everything else looks alive.
-        let mut pending = children;
-        while !pending.is_empty() {
-            let (result, _, rest) = futures_util::future::select_all(pending).await;
-            pending = rest;
-            if let Err(e) = result
-                && e.is_panic()
-            {
-                std::panic::resume_unwind(e.into_panic());
-            }
+        // The watcher and the loader fill handles the rest of the bot already holds; a
+        // restarted one fills the same handles (Get Streams and the emote sets are read again).
+        let stream = StreamHandle::new();
+        let _ = out.stream.set(stream.clone());
+        {
+            let (helix, id, config, stop) = (
+                helix.clone(),
+                ids.broadcaster_id.clone(),
+                bot.stream.clone(),
+                shutdown.clone(),
+            );
+            children.push(supervisor.restart("stream watcher", move || {
+                stream::watch_stream(
+                    stream.clone(),
+                    helix.clone(),
+                    id.clone(),
+                    config.clone(),
+                    stop.clone(),
+                )
+            }));
         }
+        let emotes = Emotes::default();
+        let _ = out.emotes.set(emotes.clone());
+        {
+            let (helix, id, config, stop) = (
+                helix.clone(),
+                ids.broadcaster_id.clone(),
+                bot.emotes.clone(),
+                shutdown.clone(),
+            );
+            children.push(supervisor.restart("emotes", move || {
+                emotes::load_into(
+                    emotes.clone(),
+                    Some(helix.clone()),
+                    http.clone(),
+                    config.clone(),
+                    id.clone(),
+                    stop.clone(),
+                )
+            }));
+        }
+        // Every child runs under the supervisor (restarted after a crash, or the process ends
+        // on a crash loop): this task only waits for them, so they stop with it at shutdown.
+        futures_util::future::join_all(children).await;
     });
-    tasks.push(("twitch api", task));
+    // The ids lookup cannot be handed to a new run from here: a panic in it ends the process.
+    tasks.push(("twitch api", watcher.watch("twitch api", task)));
     handles
 }
 

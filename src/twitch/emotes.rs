@@ -189,9 +189,29 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> (Emotes, JoinHandle<()>) {
     let emotes = Emotes::default();
-    let out = emotes.clone();
+    let task = load_into(
+        emotes.clone(),
+        helix,
+        http,
+        config,
+        broadcaster_id,
+        shutdown,
+    );
+    (emotes, task)
+}
+
+/// [`spawn`] into an existing set: what a restarted loader runs, so everyone holding the set
+/// sees the new load. It loads at once, then every `refresh_minutes`.
+pub fn load_into(
+    emotes: Emotes,
+    helix: Option<Helix>,
+    http: reqwest::Client,
+    config: EmotesConfig,
+    broadcaster_id: String,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     let every = Duration::from_secs(config.refresh_minutes.max(1) * 60);
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         let mut failures = 0u32;
         let mut next = tokio::time::Instant::now();
         loop {
@@ -216,6 +236,5 @@ pub fn spawn(
             };
             next = tokio::time::Instant::now() + wait;
         }
-    });
-    (out, task)
+    })
 }

@@ -65,6 +65,21 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+impl StreamHandle {
+    /// A handle on a stream not known to be live yet, with nothing watching it.
+    pub fn new() -> StreamHandle {
+        let (live, _) = watch::channel(false);
+        let (samples, _) = broadcast::channel(64);
+        StreamHandle { live, samples }
+    }
+}
+
+impl Default for StreamHandle {
+    fn default() -> Self {
+        StreamHandle::new()
+    }
+}
+
 /// Checks Get Streams at start (retrying while the API is unreachable), then samples the viewer
 /// count every `viewer_sample_minutes` while live.
 pub fn spawn(
@@ -73,12 +88,22 @@ pub fn spawn(
     config: StreamConfig,
     shutdown: CancellationToken,
 ) -> (StreamHandle, JoinHandle<()>) {
-    let (live, _) = watch::channel(false);
-    let (samples, _) = broadcast::channel(64);
-    let handle = StreamHandle { live, samples };
-    let h = handle.clone();
+    let handle = StreamHandle::new();
+    let task = watch_stream(handle.clone(), helix, broadcaster_id, config, shutdown);
+    (handle, task)
+}
+
+/// [`spawn`] on an existing handle: what a restarted watcher runs, so everyone holding the
+/// handle keeps following the same live state. It checks Get Streams again first.
+pub fn watch_stream(
+    h: StreamHandle,
+    helix: Helix,
+    broadcaster_id: String,
+    config: StreamConfig,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     let every = Duration::from_secs(config.viewer_sample_minutes.max(1) * 60);
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         let first = tokio::select! {
             _ = shutdown.cancelled() => return,
             r = with_backoff("stream state", Duration::from_secs(300), || helix.stream(&broadcaster_id)) => r,
@@ -125,6 +150,5 @@ pub fn spawn(
                 Err(e) => warn!("viewer count not sampled: {e}"),
             }
         }
-    });
-    (handle, task)
+    })
 }
