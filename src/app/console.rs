@@ -43,6 +43,8 @@ pub struct AppConsole {
     pub stats: Option<crate::stats::Recorder>,
     /// The bot's task supervisor: a restarted chat task shows in chat's health.
     pub supervisor: crate::supervisor::Supervisor,
+    /// Follow-bot wave detection, shown in the health card.
+    pub waves: crate::moderation::waves::FollowWaves,
 }
 
 fn internal(e: impl std::fmt::Display) -> ConsoleError {
@@ -136,6 +138,10 @@ impl ConsoleBackend for AppConsole {
             all.push(on(service, hub.has(name)));
         }
         all
+    }
+
+    fn follow_waves(&self) -> Option<crate::moderation::waves::WaveStatus> {
+        Some(self.waves.status())
     }
 
     fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent> {

@@ -443,6 +443,24 @@ impl Bot {
                 crate::moderation::log::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
             })
         };
+        let waves =
+            crate::moderation::waves::FollowWaves::new(config.moderation.follow_waves.clone());
+        // Blocks go out one at a time as the broadcaster, off the dispatcher.
+        let blocks = api.helix.clone().map(|helix| {
+            let (tx, queue) = crate::moderation::waves::block_channel();
+            let shutdown = shutdown.clone();
+            tasks.push((
+                "follow-wave blocks",
+                supervisor.restart("follow-wave blocks", move || {
+                    crate::moderation::waves::spawn_blocker(
+                        helix.clone(),
+                        queue.clone(),
+                        shutdown.clone(),
+                    )
+                }),
+            ));
+            tx
+        });
         let (writer, writer_queue) = crate::storage::writer::channel();
         let writer_task = {
             let storage = storage.clone();
@@ -497,6 +515,7 @@ impl Bot {
                 config_reloads: Default::default(),
                 stats: stats.clone(),
                 supervisor: supervisor.clone(),
+                waves: waves.clone(),
             });
             match crate::console::bind(&config.bot.console.bind).await {
                 Ok(listener) => {
@@ -545,6 +564,8 @@ impl Bot {
             modlog: Some(modlog_tx),
             stats: stats.clone(),
             writer: Some(writer),
+            waves: Some(waves),
+            blocks,
         };
         // The queue outlives a dispatcher that fails: the next one takes it over, with the
         // moderation rules in force (its in-memory permits and spam windows start afresh).

@@ -38,6 +38,51 @@ pub struct ModerationConfig {
     pub ban_limit: u32,
     /// The window `ban_limit` counts over, in seconds.
     pub ban_window_secs: u64,
+    /// Follow-bot waves: a spike of follows is thanked once, not per follow.
+    pub follow_waves: FollowWaves,
+}
+
+/// What becomes of the follow points of the accounts in a follow wave.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WavePoints {
+    /// Held while the wave lasts, paid once it is over.
+    PayAfter,
+    /// Never paid.
+    Drop,
+}
+
+/// A spike of follows (more than `follows` within `within_secs`) is a follow wave: its follows
+/// run no event script and no alert, one chat line says so, and their points wait for its end.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowWaves {
+    pub enabled: bool,
+    /// More follows than this within `within_secs` start a wave.
+    pub follows: u32,
+    pub within_secs: u64,
+    /// The wave ends once follows have come at a normal rate for this long.
+    pub quiet_secs: u64,
+    /// `pay_after` or `drop`.
+    pub points: WavePoints,
+    /// Block every account in the wave (the broadcaster's `user:manage:blocked_users`).
+    pub block: bool,
+    /// Ban every account in the wave (the bot's `moderator:manage:banned_users`).
+    pub ban: bool,
+}
+
+impl Default for FollowWaves {
+    fn default() -> Self {
+        FollowWaves {
+            enabled: true,
+            follows: 20,
+            within_secs: 10,
+            quiet_secs: 60,
+            points: WavePoints::PayAfter,
+            block: false,
+            ban: false,
+        }
+    }
 }
 
 impl Default for ModerationConfig {
@@ -58,6 +103,7 @@ impl Default for ModerationConfig {
             action_queue: 1000,
             ban_limit: 100,
             ban_window_secs: 30,
+            follow_waves: FollowWaves::default(),
         }
     }
 }
@@ -499,6 +545,22 @@ impl Validate for ModerationConfig {
         check.within("action_queue", self.action_queue, 1, 100_000, "actions");
         check.within("ban_limit", self.ban_limit, 1, 10_000, "bans");
         check.within("ban_window_secs", self.ban_window_secs, 1, 3600, "seconds");
+        let waves = &self.follow_waves;
+        check.within("follow_waves.follows", waves.follows, 1, 100_000, "follows");
+        check.within(
+            "follow_waves.within_secs",
+            waves.within_secs,
+            1,
+            3600,
+            "seconds",
+        );
+        check.within(
+            "follow_waves.quiet_secs",
+            waves.quiet_secs,
+            1,
+            86_400,
+            "seconds",
+        );
         let ladders: Vec<&str> = self.ladders.keys().map(String::as_str).collect();
         let ladder_ok = |filter: &str, name: &str, check: &mut Checker<'_>| {
             if !self.ladders.contains_key(name) {

@@ -126,8 +126,14 @@ pub async fn health(State(st): State<ApiState>) -> ApiResult {
         "channel": info.channel,
         "offline": info.offline,
         "services": services,
+        "follow_wave": st.backend.follow_waves(),
     }))
     .into_response())
+}
+
+/// `GET /api/follow-waves`
+pub async fn follow_waves(State(st): State<ApiState>) -> ApiResult {
+    Ok(Json(json!({ "follow_waves": st.backend.follow_waves() })).into_response())
 }
 
 /// `GET /api/events`: the live log as server-sent events, one JSON object per `data:`.

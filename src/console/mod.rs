@@ -49,6 +49,11 @@ pub trait ConsoleBackend: Send + Sync + 'static {
     /// The state of every connection the bot tracks, with its last error.
     fn health(&self) -> Vec<ServiceHealth>;
 
+    /// The follow-bot wave lasting now, or the last one (`None`: no detection here).
+    fn follow_waves(&self) -> Option<crate::moderation::waves::WaveStatus> {
+        None
+    }
+
     /// A live feed of everything the bot sees and does, for the event log.
     fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent>;
 

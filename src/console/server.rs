@@ -241,6 +241,13 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: RouteMethod::Get,
+        path: "/api/follow-waves",
+        access: Access::Token,
+        summary: "the follow-bot wave lasting now, or the last one",
+        handler: |m| on(m, api::follow_waves),
+    },
+    Route {
+        method: RouteMethod::Get,
         path: "/api/events",
         access: Access::Token,
         summary: "the live log as server-sent events",

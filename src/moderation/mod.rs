@@ -14,6 +14,7 @@ pub mod ladder;
 pub mod links;
 pub mod log;
 pub mod normalize;
+pub mod waves;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -70,7 +70,7 @@ impl AuthState {
         (access, refresh)
     }
 
-    fn scopes_of(&self, token: &str) -> Vec<String> {
+    pub(crate) fn scopes_of(&self, token: &str) -> Vec<String> {
         self.scopes.get(token).cloned().unwrap_or_default()
     }
 }

@@ -73,6 +73,8 @@ pub struct HelixData {
     pub fail_until: Option<(tokio::time::Instant, StatusCode)>,
     pub remaining: u64,
     pub counter: u64,
+    /// Blocks made with `PUT /users/blocks`: (blocking user's id, blocked user's id).
+    pub blocks: Vec<(String, String)>,
 }
 
 /// Shared state of the whole fake API.
@@ -184,6 +186,7 @@ impl FakeTwitchApi {
             fail_until: None,
             remaining: 800,
             counter: 0,
+            blocks: Vec::new(),
         };
         let state = Arc::new(ApiState {
             addr,
@@ -237,6 +240,11 @@ impl FakeTwitchApi {
         let (a, r) = self.issue_tokens(BROADCASTER_ID);
         secrets.broadcaster.access_token = a;
         secrets.broadcaster.refresh_token = r;
+    }
+
+    /// Blocks made with `PUT /users/blocks`: (blocking user's id, blocked user's id).
+    pub fn blocks(&self) -> Vec<(String, String)> {
+        self.state.helix().blocks.clone()
     }
 
     /// Issues a valid token pair for `user_id` (what `twitch-bot auth` would have saved).
@@ -385,7 +393,10 @@ async fn helix_any(
         .unwrap_or_default()
         .to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let user = st.auth().access.get(&token).cloned();
+    let (user, scopes) = {
+        let auth = st.auth();
+        (auth.access.get(&token).cloned(), auth.scopes_of(&token))
+    };
     let mut h = st.helix();
     // The log tests read is bounded, so a simulator left running for hours (a soak, a long
     // offline session) does not grow without end: the oldest tenth goes once it is full.
@@ -425,7 +436,11 @@ async fn helix_any(
     } else {
         h.remaining = 799;
         let user = user.unwrap_or_default();
-        route(&st, &mut h, &method, &path, &query, &body, &user)
+        let caller = Caller {
+            user: &user,
+            scopes: &scopes,
+        };
+        route(&st, &mut h, &method, &path, &query, &body, &caller)
     };
     let hd = resp.headers_mut();
     hd.insert("ratelimit-limit", HeaderValue::from(800u64));
@@ -438,6 +453,56 @@ fn page(data: Vec<Value>) -> Response {
     Json(json!({"data": data, "pagination": {}})).into_response()
 }
 
+/// Who makes a request: the token's user and the scopes its grant holds.
+struct Caller<'a> {
+    user: &'a str,
+    scopes: &'a [String],
+}
+
+/// Twitch's answer when the token lacks `scope`: 401 naming it.
+fn missing_scope(caller: &Caller<'_>, scope: &str) -> Option<Response> {
+    (!caller.scopes.iter().any(|s| s == scope))
+        .then(|| error(StatusCode::UNAUTHORIZED, &format!("Missing scope: {scope}")))
+}
+
+/// `PUT /users/blocks`: the token's user blocks `target_user_id`. As on Twitch: the scope
+/// `user:manage:blocked_users`, a required `target_user_id`, and `source_context` (`chat`,
+/// `whisper`) and `reason` (`harassment`, `spam`, `other`) only from their lists; 204.
+fn block_user(h: &mut HelixData, query: &[(String, String)], caller: &Caller<'_>) -> Response {
+    if let Some(refused) = missing_scope(caller, "user:manage:blocked_users") {
+        return refused;
+    }
+    let Some(target) = q(query, "target_user_id").filter(|t| !t.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter \"target_user_id\"",
+        );
+    };
+    if !target.bytes().all(|b| b.is_ascii_digit()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The parameter \"target_user_id\" was malformed: the value must be a numeric string",
+        );
+    }
+    if q(query, "source_context").is_some_and(|c| !["chat", "whisper"].contains(&c)) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The parameter \"source_context\" must be chat or whisper",
+        );
+    }
+    if q(query, "reason").is_some_and(|r| !["harassment", "spam", "other"].contains(&r)) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The parameter \"reason\" must be harassment, spam or other",
+        );
+    }
+    let block = (caller.user.to_string(), target.to_string());
+    if !h.blocks.contains(&block) {
+        h.blocks.push(block);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
 fn route(
     st: &ApiState,
     h: &mut HelixData,
@@ -445,9 +510,11 @@ fn route(
     path: &str,
     query: &[(String, String)],
     body: &Value,
-    user: &str,
+    caller: &Caller<'_>,
 ) -> Response {
+    let user = caller.user;
     match (method.as_str(), path) {
+        ("PUT", "/users/blocks") => block_user(h, query, caller),
         ("GET", "/users") => {
             let wanted: Vec<&str> = query.iter().filter(|(k, _)| k == "login" || k == "id").map(|(_, v)| v.as_str()).collect();
             let data = h

@@ -608,6 +608,22 @@ impl Helix {
             .map(drop)
     }
 
+    /// `PUT /users/blocks?target_user_id=` with the broadcaster's token (scope
+    /// `user:manage:blocked_users`): the broadcaster blocks the account.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn block_user(&self, user_id: &str) -> Result<(), HelixError> {
+        let q = [
+            ("target_user_id", user_id.to_string()),
+            ("source_context", "chat".to_string()),
+            ("reason", "spam".to_string()),
+        ];
+        self.call(Account::Broadcaster, Method::PUT, "/users/blocks", &q, None)
+            .await
+            .map(drop)
+    }
+
     /// `POST /chat/announcements` (colour: blue, green, orange, purple or primary).
     ///
     /// # Errors

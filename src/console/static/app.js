@@ -99,6 +99,19 @@ async function loadHealth() {
     el("span", { class: "state" }, s.state),
     s.last_error ? el("span", { class: "err" }, s.last_error) : null,
   )));
+  const fw = h.follow_wave;
+  const banner = $("follow-wave");
+  if (fw && fw.wave) {
+    const w = fw.wave;
+    const held = w.points === "drop" ? "points dropped" : `${w.held} held for payment`;
+    banner.textContent = fw.active
+      ? `Follow wave now: ${w.follows} follows from ${w.accounts} accounts in ${fw.lasted_secs} s; thanks and alerts paused, ${held}.`
+      : `Last follow wave: ${w.follows} follows from ${w.accounts} accounts, ended ${new Date(w.ended_at * 1000).toLocaleTimeString()}.`;
+    banner.className = fw.active ? "wave active" : "wave muted";
+    banner.hidden = false;
+  } else {
+    banner.hidden = true;
+  }
 }
 
 // ---- live log ----------------------------------------------------------------------------

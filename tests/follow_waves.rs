@@ -1,0 +1,322 @@
+//! A follow-bot wave (hundreds of follows in seconds, through the simulated EventSub) is
+//! thanked with one line, not one per follow; its follow points wait for its end and are then
+//! paid once each (or not at all); ordinary follows before and after it are thanked and paid
+//! as always; it shows in the console and the moderation log; its accounts can be blocked.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{copy_scripts, offline_settings, start_ready, wait_line};
+use twitch_bot::app::Bot;
+use twitch_bot::config::Config;
+use twitch_bot::config::moderation::{FollowWaves, WavePoints};
+use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
+
+/// Follow points in the default loyalty rules.
+const FOLLOW_POINTS: u64 = 50;
+/// Follows in the wave.
+const WAVE: usize = 200;
+/// More than this many follows within `WITHIN` seconds is a wave.
+const FOLLOWS: u32 = 3;
+const WITHIN: u64 = 2;
+
+async fn start(dir: &tempfile::TempDir, waves: FollowWaves, console: bool) -> Bot {
+    let scripts = copy_scripts(dir.path(), &[]);
+    let mut settings = offline_settings(dir.path(), scripts);
+    settings.enabled.console = console;
+    let mut config = Config::default();
+    config.bot.chat.rate_limit = twitch_bot::config::bot::RateLimit::Unlimited;
+    config.moderation.follow_waves = waves;
+    if console {
+        config.bot.console.bind = "127.0.0.1:0".into();
+        config.secrets.console_token = "waves-test-token".into();
+    }
+    start_ready(settings, config).await
+}
+
+fn waves(points: WavePoints) -> FollowWaves {
+    FollowWaves {
+        enabled: true,
+        follows: FOLLOWS,
+        within_secs: WITHIN,
+        quiet_secs: 2,
+        points,
+        block: false,
+        ban: false,
+    }
+}
+
+fn points(bot: &Bot, viewer: &Viewer) -> u64 {
+    bot.storage()
+        .expect("storage")
+        .get(&viewer.id)
+        .expect("read")
+}
+
+fn said(line: &ClientLine) -> Option<String> {
+    line.privmsg().map(|m| m.text)
+}
+
+/// A single follow, outside any wave: thanked by name and paid.
+async fn ordinary_follow(bot: &Bot, login: &str) {
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let fan = Viewer::new(login);
+    sim.fire(&fan, &SimEvent::Follow).await;
+    let thanked = wait_line(&mut lines, 5, |l| {
+        said(l).is_some_and(|t| t.contains("follow") && t.to_lowercase().contains(&fan.login))
+    })
+    .await;
+    assert!(thanked.is_some(), "{login}'s follow is thanked");
+    assert_eq!(points(bot, &fan), FOLLOW_POINTS, "{login} is paid once");
+}
+
+/// Fires a wave of `WAVE` follows; returns the followers and every chat line the bot sent up to
+/// and including the one saying the wave is over.
+async fn wave(bot: &Bot) -> (Vec<Viewer>, Vec<String>) {
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let bots: Vec<Viewer> = (0..WAVE)
+        .map(|n| Viewer::new(&format!("followbot{n}")))
+        .collect();
+    for b in &bots {
+        sim.fire(b, &SimEvent::Follow).await;
+    }
+    let mut sent = Vec::new();
+    let over = wait_line(&mut lines, 20, |l| match said(l) {
+        Some(text) => {
+            let over = text.contains("follow wave is over");
+            sent.push(text);
+            over
+        }
+        None => false,
+    })
+    .await;
+    assert!(over.is_some(), "the end of the wave is said: {sent:?}");
+    (bots, sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_wave_gets_one_line_and_its_points_are_paid_once_when_it_ends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir, waves(WavePoints::PayAfter), false).await;
+    ordinary_follow(&bot, "earlyfan").await;
+    // Out of the window the wave is counted in.
+    tokio::time::sleep(Duration::from_millis(WITHIN * 1000 + 200)).await;
+
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let bots: Vec<Viewer> = (0..WAVE)
+        .map(|n| Viewer::new(&format!("followbot{n}")))
+        .collect();
+    for b in &bots {
+        sim.fire(b, &SimEvent::Follow).await;
+    }
+    // Held while the wave lasts: the accounts after the first few have nothing yet.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paid_during: usize = bots[FOLLOWS as usize..]
+        .iter()
+        .filter(|b| points(&bot, b) > 0)
+        .count();
+    assert_eq!(
+        paid_during, 0,
+        "no follow of the wave is paid while it lasts"
+    );
+
+    let mut sent = Vec::new();
+    let over = wait_line(&mut lines, 20, |l| match said(l) {
+        Some(text) => {
+            let over = text.contains("follow wave is over");
+            sent.push(text);
+            over
+        }
+        None => false,
+    })
+    .await;
+    assert!(over.is_some(), "the end of the wave is said: {sent:?}");
+    // The few follows before the spike was recognised are thanked; then one line for the
+    // wave and one for its end.
+    assert!(
+        sent.len() <= FOLLOWS as usize + 2,
+        "{} chat lines for {WAVE} follows: {sent:?}",
+        sent.len()
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|t| t.starts_with("Follow wave:"))
+            .count(),
+        1,
+        "{sent:?}"
+    );
+    // Said after the payments were committed: every account is paid, exactly once.
+    for b in &bots {
+        assert_eq!(points(&bot, b), FOLLOW_POINTS, "{} paid once", b.login);
+    }
+    // Nothing more comes for the wave's follows later.
+    let late = wait_line(&mut lines, 1, |l| said(l).is_some()).await;
+    assert!(late.is_none(), "nothing said after the wave: {late:?}");
+
+    // In the moderation log: when it began and when it ended.
+    let storage = bot.storage().expect("storage");
+    let logged = common::eventually(5, || {
+        storage.recent_modlog(10).is_ok_and(|rows| {
+            rows.iter()
+                .filter(|(_, e)| e["kind"] == "follow_wave")
+                .count()
+                == 2
+        })
+    })
+    .await;
+    assert!(logged, "{:?}", storage.recent_modlog(10));
+    let rows = storage.recent_modlog(10).expect("modlog");
+    let ended = rows
+        .iter()
+        .map(|(_, e)| e)
+        .find(|e| e["event"] == "ended")
+        .expect("an end entry");
+    assert_eq!(ended["follows"], WAVE as u64, "{ended}");
+    assert_eq!(ended["accounts"], WAVE as u64, "{ended}");
+
+    // After the wave, a follow is an ordinary follow again.
+    ordinary_follow(&bot, "latefan").await;
+    assert_eq!(points(&bot, &Viewer::new("earlyfan")), FOLLOW_POINTS);
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_wave_with_dropped_points_pays_none_of_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir, waves(WavePoints::Drop), false).await;
+    let (bots, sent) = wave(&bot).await;
+    assert!(sent.len() <= FOLLOWS as usize + 2, "{sent:?}");
+    assert!(
+        sent.last().is_some_and(|t| t.contains("no follow points")),
+        "{sent:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paid = bots[FOLLOWS as usize..]
+        .iter()
+        .filter(|b| points(&bot, b) > 0)
+        .count();
+    assert_eq!(paid, 0, "the wave's follows earn nothing");
+    ordinary_follow(&bot, "latefan").await;
+    bot.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_wave_shows_in_the_console_and_its_accounts_are_blocked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(
+        &dir,
+        FollowWaves {
+            block: true,
+            quiet_secs: 5,
+            ..waves(WavePoints::PayAfter)
+        },
+        true,
+    )
+    .await;
+    let sim = bot.sim().expect("offline");
+    let bots: Vec<Viewer> = (0..50)
+        .map(|n| Viewer::new(&format!("blockbot{n}")))
+        .collect();
+    for b in &bots {
+        sim.fire(b, &SimEvent::Follow).await;
+    }
+    let base = format!("http://{}", bot.console_addr().expect("the console runs"));
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth("waves-test-token")
+            .send()
+    };
+    let status: serde_json::Value = get("/api/follow-waves")
+        .await
+        .expect("follow-waves")
+        .json()
+        .await
+        .expect("json");
+    let wave = &status["follow_waves"];
+    assert_eq!(wave["active"], true, "{status}");
+    assert_eq!(wave["wave"]["follows"], 50, "{status}");
+    let health: serde_json::Value = get("/api/health")
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["follow_wave"]["active"], true, "{health}");
+
+    // Every account in the wave — the ones that started it too — is blocked by the
+    // broadcaster, once.
+    let blocked = common::eventually(10, || sim.api.blocks().len() >= bots.len()).await;
+    let blocks = sim.api.blocks();
+    assert!(blocked, "{} of {} blocked", blocks.len(), bots.len());
+    for b in &bots {
+        assert!(
+            blocks
+                .iter()
+                .any(|(by, whom)| by == twitch_bot::sim::helix::BROADCASTER_ID && *whom == b.id),
+            "{} blocked by the broadcaster",
+            b.login
+        );
+    }
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_simulated_helix_blocks_like_twitch_scope_and_parameters_checked() {
+    use twitch_bot::sim::helix::{BROADCASTER_ID, FakeApiOptions, FakeTwitchApi};
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake API");
+    let (with_scope, _) = api.issue_tokens(BROADCASTER_ID);
+    let (without, _) = api.issue_tokens_with_scopes(BROADCASTER_ID, &["moderator:read:followers"]);
+    let client = reqwest::Client::new();
+    let put = |token: &str, query: &[(&str, &str)]| {
+        client
+            .put(format!("{}/users/blocks", api.helix_url()))
+            .header("Client-Id", "fakeclient")
+            .bearer_auth(token)
+            .query(query)
+            .send()
+    };
+    let status = |r: reqwest::Result<reqwest::Response>| r.expect("answer").status().as_u16();
+    assert_eq!(
+        status(put(&without, &[("target_user_id", "12345")]).await),
+        401,
+        "without user:manage:blocked_users"
+    );
+    assert_eq!(status(put(&with_scope, &[]).await), 400, "no target");
+    assert_eq!(
+        status(
+            put(
+                &with_scope,
+                &[("target_user_id", "12345"), ("reason", "boredom")]
+            )
+            .await
+        ),
+        400,
+        "a reason off Twitch's list"
+    );
+    assert_eq!(
+        status(
+            put(
+                &with_scope,
+                &[
+                    ("target_user_id", "12345"),
+                    ("source_context", "chat"),
+                    ("reason", "spam")
+                ]
+            )
+            .await
+        ),
+        204
+    );
+    assert_eq!(
+        api.blocks(),
+        vec![(BROADCASTER_ID.to_string(), "12345".to_string())]
+    );
+}
