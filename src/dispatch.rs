@@ -24,7 +24,7 @@ use crate::event::{
 use crate::health::Health;
 use crate::loyalty::Loyalty;
 use crate::moderation::enforce::Enforcer;
-use crate::moderation::waves::{EndedWave, FollowVerdict, FollowWaves};
+use crate::moderation::waves::FollowWaves;
 use crate::moderation::{Moderator, Verdict};
 use crate::queue::EventReceiver;
 use crate::scripting::ScriptHost;
@@ -34,6 +34,9 @@ use crate::twitch::chat::{ChatHandle, Outgoing, SendError, Warning};
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
 use crate::twitch::helix::Helix;
 use crate::twitch::stream::StreamHandle;
+
+mod follow_waves;
+use follow_waves::sleep_until_some;
 
 /// Chat as the rest of the bot sends to it: the running chat connection's handle, swapped for
 /// the new connection's when chat is restarted, so every clone keeps working.
@@ -341,17 +344,6 @@ impl Dispatcher {
         // A wave still going at shutdown ends here, so what it holds is paid (or dropped) now
         // rather than lost.
         if let Some(ended) = self.parts.waves.as_ref().and_then(FollowWaves::end_now) {
-            self.end_wave(ended);
-        }
-    }
-
-    fn end_wave_if_quiet(&mut self) {
-        let ended = self
-            .parts
-            .waves
-            .as_ref()
-            .and_then(|w| w.end_if_quiet(tokio::time::Instant::now()));
-        if let Some(ended) = ended {
             self.end_wave(ended);
         }
     }
@@ -682,174 +674,6 @@ impl Dispatcher {
         true
     }
 
-    /// Counts a follow against follow-wave detection: `true` for an ordinary follow (thanked
-    /// and paid as always); `false` for one in a wave, whose reaction is the wave's one line
-    /// and whose points wait for the wave's end.
-    fn follow_is_ordinary(&mut self, ev: &ChannelEvent) -> bool {
-        let Some(waves) = &self.parts.waves else {
-            return true;
-        };
-        let config = waves.config();
-        match waves.observe(ev, tokio::time::Instant::now()) {
-            FollowVerdict::Normal => true,
-            FollowVerdict::Began {
-                follows,
-                secs,
-                accounts,
-            } => {
-                warn!("a follow wave began: {follows} follows in {secs} s");
-                let text = format!(
-                    "Follow wave: {follows} follows in {secs} s. Thanks and alerts are paused \
-                     until it calms down."
-                );
-                self.notice(text.clone());
-                self.say(text);
-                if let Some(summary) = waves.status().wave {
-                    self.modlog(summary.log_entry(
-                        &self.parts.channel,
-                        "began",
-                        crate::console::now_ms(),
-                        config.block,
-                        config.ban,
-                    ));
-                }
-                for id in &accounts {
-                    self.punish_wave_account(id, &config);
-                }
-                false
-            }
-            FollowVerdict::Held { new_account } => {
-                if new_account && let Some(user) = &ev.user {
-                    self.punish_wave_account(&user.id, &config);
-                }
-                false
-            }
-        }
-    }
-
-    /// Blocks and/or bans one account of a follow wave, as configured.
-    fn punish_wave_account(&self, user_id: &str, config: &crate::config::moderation::FollowWaves) {
-        if user_id.is_empty() {
-            return;
-        }
-        if config.block
-            && let Some(blocks) = &self.parts.blocks
-            && blocks.try_send(user_id.into()).is_err()
-        {
-            debug!("the block queue is full: follow-wave account {user_id} is not blocked");
-        }
-        if config.ban {
-            self.parts.outputs.moderate(
-                Action::Ban {
-                    channel: self.parts.channel.clone(),
-                    user_id: user_id.into(),
-                    reason: "follow-bot wave".into(),
-                },
-                user_id,
-            );
-        }
-    }
-
-    /// Settles a wave that is over: pays (or drops) its held follow points, then — once they
-    /// are committed — says so in chat, in the live log and in the moderation log.
-    fn end_wave(&mut self, ended: EndedWave) {
-        let EndedWave { summary, to_pay } = ended;
-        let paid = match summary.points {
-            crate::config::moderation::WavePoints::PayAfter => "their follow points are paid",
-            crate::config::moderation::WavePoints::Drop => "no follow points were paid for it",
-        };
-        let text = format!(
-            "The follow wave is over: {} follows from {} accounts; {paid}.",
-            summary.follows, summary.accounts
-        );
-        info!("{text}");
-        let config = self
-            .parts
-            .waves
-            .as_ref()
-            .map(FollowWaves::config)
-            .unwrap_or_default();
-        self.modlog(summary.log_entry(
-            &self.parts.channel,
-            "ended",
-            crate::console::now_ms(),
-            config.block,
-            config.ban,
-        ));
-        self.notice(text.clone());
-        if let (Some(loyalty), Some(writer)) = (&self.parts.loyalty, &self.parts.writer) {
-            let mut inline = Vec::new();
-            for ev in to_pay {
-                if let Err(job) = writer.submit(loyalty.award_job(&ev, Box::new(|_| {}))) {
-                    drop(job);
-                    inline.push(ev);
-                }
-            }
-            if inline.is_empty() {
-                // Said after the payments before it are committed.
-                let (chat, channel, line) = (
-                    self.parts.outputs.chat.clone(),
-                    self.parts.channel.clone(),
-                    text.clone(),
-                );
-                let say = writer::Job::after_pending(Box::new(move |_| {
-                    if let Some(chat) = chat {
-                        let _ = chat.send(Outgoing {
-                            channel,
-                            text: line,
-                            reply_to: None,
-                        });
-                    }
-                }));
-                if writer.submit(say).is_ok() {
-                    return;
-                }
-            }
-            self.pay_inline(&inline);
-        } else {
-            self.pay_inline(&to_pay);
-        }
-        self.say(text);
-    }
-
-    /// Pays held follows here, blocking (when there is no storage writer).
-    fn pay_inline(&self, follows: &[ChannelEvent]) {
-        if let (Some(loyalty), Some(storage)) = (&self.parts.loyalty, &self.parts.storage) {
-            for ev in follows {
-                if let Err(e) = loyalty.apply_event(storage, ev) {
-                    warn!("cannot pay points for a follow of the wave: {e}");
-                }
-            }
-        }
-    }
-
-    fn say(&self, text: String) {
-        if let Some(chat) = &self.parts.outputs.chat {
-            let _ = chat.send(Outgoing {
-                channel: self.parts.channel.clone(),
-                text,
-                reply_to: None,
-            });
-        }
-    }
-
-    fn notice(&self, text: String) {
-        if let Some(log) = &self.parts.log {
-            let _ = log.send(LiveEvent::Notice {
-                level: "warn",
-                text,
-            });
-        }
-    }
-
-    fn modlog(&self, entry: serde_json::Value) {
-        if let Some(modlog) = &self.parts.modlog
-            && modlog.try_send(entry).is_err()
-        {
-            warn!("the moderation log is behind: an entry was dropped");
-        }
-    }
-
     fn run_channel_event(&self, ev: &ChannelEvent) {
         if let Some(scripts) = &self.parts.scripts {
             scripts.handle_channel_event(ev);
@@ -888,14 +712,6 @@ impl Dispatcher {
             }
             ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
         }
-    }
-}
-
-/// Sleeps until `at`, or forever when there is nothing to wait for.
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

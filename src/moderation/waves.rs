@@ -21,6 +21,10 @@ use crate::event::ChannelEvent;
 /// (a 100,000-account wave is not 100,000 viewers owed points).
 pub const MAX_HELD: usize = 50_000;
 
+/// Most distinct accounts one wave remembers; beyond that a repeat follow of the same account
+/// is not recognised (blocking it again is harmless) and `accounts` stops growing.
+pub const MAX_TRACKED: usize = 100_000;
+
 /// What to do with one follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FollowVerdict {
@@ -55,7 +59,7 @@ pub struct WaveSummary {
     pub ended_at: Option<u64>,
     /// Follows counted in it (the ones that started it included).
     pub follows: u64,
-    /// Distinct accounts among them.
+    /// Distinct accounts among them (counted up to [`MAX_TRACKED`]).
     pub accounts: u64,
     /// Follows whose points wait for the end.
     pub held: u64,
@@ -150,7 +154,11 @@ impl FollowWaves {
                 wave.last_hot = now;
             }
             wave.follows = wave.follows.saturating_add(1);
-            let new_account = wave.accounts.insert(user);
+            let new_account = if wave.accounts.len() < MAX_TRACKED {
+                wave.accounts.insert(user)
+            } else {
+                !wave.accounts.contains(&user)
+            };
             if new_account && points == WavePoints::PayAfter && wave.held.len() < MAX_HELD {
                 wave.held.push(ev.clone());
             }
