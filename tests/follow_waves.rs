@@ -1,7 +1,8 @@
 //! A follow-bot wave (hundreds of follows in seconds, through the simulated EventSub) is
 //! thanked with one line, not one per follow; its follow points wait for its end and are then
 //! paid once each (or not at all); ordinary follows before and after it are thanked and paid
-//! as always; it shows in the console and the moderation log; its accounts can be blocked.
+//! as always; it shows in the console and the moderation log; its accounts can be blocked
+//! and banned.
 
 mod common;
 
@@ -205,12 +206,13 @@ async fn a_follow_wave_with_dropped_points_pays_none_of_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follow_wave_shows_in_the_console_and_its_accounts_are_blocked() {
+async fn a_follow_wave_shows_in_the_console_and_its_accounts_are_blocked_and_banned() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bot = start(
         &dir,
         FollowWaves {
             block: true,
+            ban: true,
             quiet_secs: 5,
             ..waves(WavePoints::PayAfter)
         },
@@ -263,6 +265,20 @@ async fn a_follow_wave_shows_in_the_console_and_its_accounts_are_blocked() {
             b.login
         );
     }
+    // And banned, each once, through the moderation queue.
+    let banned = |id: &str| {
+        sim.api
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/moderation/bans")
+            .filter(|r| r.body["data"]["user_id"] == id)
+            .count()
+    };
+    assert!(
+        common::eventually(10, || bots.iter().all(|b| banned(&b.id) >= 1)).await,
+        "every account of the wave is banned"
+    );
+    assert!(bots.iter().all(|b| banned(&b.id) == 1), "once each");
     bot.shutdown().await;
 }
 
