@@ -336,3 +336,35 @@ async fn the_simulated_helix_blocks_like_twitch_scope_and_parameters_checked() {
         vec![(BROADCASTER_ID.to_string(), "12345".to_string())]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_outlives_a_dispatcher_restart_and_still_pays_each_account_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(&dir, waves(WavePoints::PayAfter), false).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let bots: Vec<Viewer> = (0..100)
+        .map(|n| Viewer::new(&format!("restartbot{n}")))
+        .collect();
+    for (n, b) in bots.iter().enumerate() {
+        if n == 50 {
+            assert!(
+                bot.inject_panic("dispatcher"),
+                "the dispatcher is supervised"
+            );
+        }
+        sim.fire(b, &SimEvent::Follow).await;
+    }
+    let over = wait_line(&mut lines, 20, |l| {
+        said(l).is_some_and(|t| t.contains("follow wave is over"))
+    })
+    .await
+    .and_then(|l| said(&l));
+    let over = over.expect("the wave ends after the restart");
+    assert!(over.contains("100 follows"), "{over}");
+    for b in &bots {
+        assert_eq!(points(&bot, b), FOLLOW_POINTS, "{} paid once", b.login);
+    }
+    assert_eq!(bot.supervisor().restarts()["dispatcher"].restarts, 1);
+    bot.shutdown().await;
+}

@@ -80,6 +80,7 @@ async fn every_core_task_that_panics_is_restarted_and_the_bot_still_answers() {
         "live state",
         "config watcher",
         "cache sweeper",
+        "follow-wave blocks",
     ];
     for task in tasks {
         let mut log = bot.subscribe();
