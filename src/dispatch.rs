@@ -336,6 +336,10 @@ impl Dispatcher {
                     for event in batch.drain(..) {
                         self.handle(event);
                     }
+                    // A busy queue keeps this branch ready: a quiet wave ends here then.
+                    if wave_ends.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                        self.end_wave_if_quiet();
+                    }
                 }
                 _ = shutdown.cancelled() => break,
                 _ = sleep_until_some(wave_ends) => self.end_wave_if_quiet(),

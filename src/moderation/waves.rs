@@ -21,6 +21,11 @@ use crate::event::ChannelEvent;
 /// (a 100,000-account wave is not 100,000 viewers owed points).
 pub const MAX_HELD: usize = 50_000;
 
+/// Longest `within_secs` and `quiet_secs` honoured (the config's own limits), so no clock
+/// arithmetic can overflow whatever the numbers.
+const MAX_WITHIN_SECS: u64 = 3_600;
+const MAX_QUIET_SECS: u64 = 86_400;
+
 /// Most distinct accounts one wave remembers; beyond that a repeat follow of the same account
 /// is not recognised (blocking it again is harmless) and `accounts` stops growing.
 pub const MAX_TRACKED: usize = 100_000;
@@ -129,7 +134,7 @@ impl FollowWaves {
     pub fn observe(&self, ev: &ChannelEvent, now: Instant) -> FollowVerdict {
         let mut st = self.state();
         let user = ev.user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
-        let within = Duration::from_secs(st.config.within_secs.max(1));
+        let within = Duration::from_secs(st.config.within_secs.clamp(1, MAX_WITHIN_SECS));
         let limit = st.config.follows.max(1) as usize;
         if !st.config.enabled && st.wave.is_none() {
             st.recent.clear();
@@ -201,8 +206,10 @@ impl FollowWaves {
     /// When the wave lasting now ends if no further follow comes at a spiking rate.
     pub fn ends_at(&self) -> Option<Instant> {
         let st = self.state();
-        let quiet = Duration::from_secs(st.config.quiet_secs.max(1));
-        st.wave.as_ref().map(|w| w.last_hot + quiet)
+        let quiet = Duration::from_secs(st.config.quiet_secs.clamp(1, MAX_QUIET_SECS));
+        st.wave
+            .as_ref()
+            .map(|w| w.last_hot.checked_add(quiet).unwrap_or(w.last_hot))
     }
 
     /// Ends the wave if it has been quiet long enough at `now`.
@@ -410,6 +417,31 @@ mod tests {
             waves.observe(&follow(500), t0 + Duration::from_secs(8)),
             FollowVerdict::Normal
         );
+    }
+
+    #[test]
+    fn numbers_out_of_any_range_do_not_panic() {
+        let waves = FollowWaves::new(WaveConfig {
+            follows: u32::MAX,
+            within_secs: u64::MAX,
+            quiet_secs: u64::MAX,
+            ..WaveConfig::default()
+        });
+        let t0 = Instant::now();
+        assert_eq!(waves.observe(&follow(1), t0), FollowVerdict::Normal);
+        let waves = FollowWaves::new(WaveConfig {
+            follows: 0,
+            within_secs: 0,
+            quiet_secs: u64::MAX,
+            ..WaveConfig::default()
+        });
+        waves.observe(&follow(1), t0);
+        assert!(matches!(
+            waves.observe(&follow(2), t0),
+            FollowVerdict::Began { .. }
+        ));
+        assert!(waves.ends_at().is_some());
+        assert!(waves.end_if_quiet(t0).is_none());
     }
 
     #[test]
