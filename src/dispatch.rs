@@ -36,7 +36,7 @@ use crate::twitch::helix::Helix;
 use crate::twitch::stream::StreamHandle;
 
 mod follow_waves;
-use follow_waves::sleep_until_some;
+use follow_waves::{end_asked, sleep_until_some};
 
 /// Chat as the rest of the bot sends to it: the running chat connection's handle, swapped for
 /// the new connection's when chat is restarted, so every clone keeps working.
@@ -343,6 +343,7 @@ impl Dispatcher {
                 }
                 _ = shutdown.cancelled() => break,
                 _ = sleep_until_some(wave_ends) => self.end_wave_if_quiet(),
+                _ = end_asked(self.parts.waves.clone()) => self.end_wave_if_quiet(),
             }
         }
         // A wave still going at shutdown ends here, so what it holds is paid (or dropped) now

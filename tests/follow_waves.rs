@@ -206,14 +206,16 @@ async fn a_follow_wave_with_dropped_points_pays_none_of_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follow_wave_shows_in_the_console_and_its_accounts_are_blocked_and_banned() {
+async fn a_follow_wave_shows_in_the_console_is_ended_there_and_its_accounts_are_blocked_and_banned()
+{
     let dir = tempfile::tempdir().expect("temp dir");
     let bot = start(
         &dir,
         FollowWaves {
             block: true,
             ban: true,
-            quiet_secs: 5,
+            // Only the console's button ends it within the test.
+            quiet_secs: 600,
             ..waves(WavePoints::PayAfter)
         },
         true,
@@ -279,6 +281,36 @@ async fn a_follow_wave_shows_in_the_console_and_its_accounts_are_blocked_and_ban
         "every account of the wave is banned"
     );
     assert!(bots.iter().all(|b| banned(&b.id) == 1), "once each");
+
+    // The streamer ends it from the console: at once, and said in chat.
+    let mut lines = sim.chat.subscribe();
+    let ended: serde_json::Value = client
+        .post(format!("{base}/api/follow-waves/end"))
+        .bearer_auth("waves-test-token")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("end")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ended["ended"], true, "{ended}");
+    let over = wait_line(&mut lines, 5, |l| {
+        said(l).is_some_and(|t| t.contains("follow wave is over"))
+    })
+    .await;
+    assert!(over.is_some(), "the end is said at once");
+    let status: serde_json::Value = get("/api/follow-waves")
+        .await
+        .expect("follow-waves")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["follow_waves"]["active"], false, "{status}");
+    assert_eq!(status["follow_waves"]["wave"]["follows"], 50, "{status}");
+    for b in &bots {
+        assert_eq!(points(&bot, b), FOLLOW_POINTS, "{} paid once", b.login);
+    }
     bot.shutdown().await;
 }
 

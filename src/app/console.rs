@@ -144,6 +144,10 @@ impl ConsoleBackend for AppConsole {
         Some(self.waves.status())
     }
 
+    fn end_follow_wave(&self) -> bool {
+        self.waves.ask_end()
+    }
+
     fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent> {
         self.log.subscribe()
     }

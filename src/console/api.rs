@@ -136,6 +136,11 @@ pub async fn follow_waves(State(st): State<ApiState>) -> ApiResult {
     Ok(Json(json!({ "follow_waves": st.backend.follow_waves() })).into_response())
 }
 
+/// `POST /api/follow-waves/end`
+pub async fn end_follow_wave(State(st): State<ApiState>) -> ApiResult {
+    Ok(Json(json!({ "ended": st.backend.end_follow_wave() })).into_response())
+}
+
 /// `GET /api/events`: the live log as server-sent events, one JSON object per `data:`.
 pub async fn events(
     State(st): State<ApiState>,

@@ -54,6 +54,12 @@ pub trait ConsoleBackend: Send + Sync + 'static {
         None
     }
 
+    /// Ends the follow-bot wave lasting now (its held points are then paid or dropped as
+    /// configured); `false` when none lasts.
+    fn end_follow_wave(&self) -> bool {
+        false
+    }
+
     /// A live feed of everything the bot sees and does, for the event log.
     fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent>;
 

@@ -247,6 +247,13 @@ pub const ROUTES: &[Route] = &[
         handler: |m| on(m, api::follow_waves),
     },
     Route {
+        method: RouteMethod::Post,
+        path: "/api/follow-waves/end",
+        access: Access::Token,
+        summary: "ends the follow-bot wave lasting now",
+        handler: |m| on(m, api::end_follow_wave),
+    },
+    Route {
         method: RouteMethod::Get,
         path: "/api/events",
         access: Access::Token,

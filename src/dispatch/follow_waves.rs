@@ -201,3 +201,11 @@ pub(super) async fn sleep_until_some(at: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+/// Resolves when the streamer asks for the wave to end; never without wave detection.
+pub(super) async fn end_asked(waves: Option<FollowWaves>) {
+    match waves {
+        Some(waves) => waves.end_asked().await,
+        None => std::future::pending().await,
+    }
+}

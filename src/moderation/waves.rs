@@ -88,12 +88,16 @@ struct State {
     recent: VecDeque<(Instant, CompactString)>,
     wave: Option<Wave>,
     last: Option<WaveSummary>,
+    /// The streamer asked for the wave to end now.
+    end_asked: bool,
 }
 
 /// Follow-wave detection, shared. Cheap to clone.
 #[derive(Clone)]
 pub struct FollowWaves {
     inner: Arc<Mutex<State>>,
+    /// Wakes the dispatcher when the streamer ends a wave by hand.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 fn unix_now() -> u64 {
@@ -111,8 +115,28 @@ impl FollowWaves {
                 recent: VecDeque::new(),
                 wave: None,
                 last: None,
+                end_asked: false,
             })),
+            wake: Arc::default(),
         }
+    }
+
+    /// Asks for the wave lasting now to end at once (the console's button: a streamer who sees
+    /// real followers caught in it). `false` when no wave lasts.
+    pub fn ask_end(&self) -> bool {
+        let mut st = self.state();
+        if st.wave.is_none() {
+            return false;
+        }
+        st.end_asked = true;
+        self.wake.notify_one();
+        true
+    }
+
+    /// Resolves when [`FollowWaves::ask_end`] was called (then [`FollowWaves::end_if_quiet`]
+    /// ends the wave).
+    pub async fn end_asked(&self) {
+        self.wake.notified().await;
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -212,15 +236,17 @@ impl FollowWaves {
             .map(|w| w.last_hot.checked_add(quiet).unwrap_or(w.last_hot))
     }
 
-    /// Ends the wave if it has been quiet long enough at `now`.
+    /// Ends the wave if it has been quiet long enough at `now`, or its end was asked for.
     pub fn end_if_quiet(&self, now: Instant) -> Option<EndedWave> {
-        let due = self.ends_at().is_some_and(|at| now >= at);
+        let asked = self.state().end_asked;
+        let due = asked || self.ends_at().is_some_and(|at| now >= at);
         if due { self.end_now() } else { None }
     }
 
     /// Ends the wave lasting now (at shutdown, or when it is quiet), with what it owes.
     pub fn end_now(&self) -> Option<EndedWave> {
         let mut st = self.state();
+        st.end_asked = false;
         let wave = st.wave.take()?;
         st.recent.clear();
         let points = st.config.points;

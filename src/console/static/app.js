@@ -100,17 +100,24 @@ async function loadHealth() {
     s.last_error ? el("span", { class: "err" }, s.last_error) : null,
   )));
   const fw = h.follow_wave;
-  const banner = $("follow-wave");
+  const waveBox = $("follow-wave");
   if (fw && fw.wave) {
     const w = fw.wave;
     const held = w.points === "drop" ? "points dropped" : `${w.held} held for payment`;
-    banner.textContent = fw.active
+    waveBox.textContent = fw.active
       ? `Follow wave now: ${w.follows} follows from ${w.accounts} accounts in ${fw.lasted_secs} s; thanks and alerts paused, ${held}.`
       : `Last follow wave: ${w.follows} follows from ${w.accounts} accounts, ended ${new Date(w.ended_at * 1000).toLocaleTimeString()}.`;
-    banner.className = fw.active ? "wave active" : "wave muted";
-    banner.hidden = false;
+    waveBox.className = fw.active ? "wave active" : "wave muted";
+    if (fw.active) {
+      waveBox.append(" ", el("button", { type: "button", id: "end-wave" }, "End it now"));
+      $("end-wave").addEventListener("click", async () => {
+        try { await api("POST", "/api/follow-waves/end", {}); } catch (_) { /* shown by the next poll */ }
+        loadHealth();
+      });
+    }
+    waveBox.hidden = false;
   } else {
-    banner.hidden = true;
+    waveBox.hidden = true;
   }
 }
 
