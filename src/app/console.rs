@@ -43,6 +43,8 @@ pub struct AppConsole {
     pub stats: Option<crate::stats::Recorder>,
     /// The bot's task supervisor: a restarted chat task shows in chat's health.
     pub supervisor: crate::supervisor::Supervisor,
+    /// Raid mode, shown on the page with a button to end it.
+    pub raid: crate::moderation::raid::RaidMode,
 }
 
 fn internal(e: impl std::fmt::Display) -> ConsoleError {
@@ -93,6 +95,14 @@ impl AppConsole {
 impl ConsoleBackend for AppConsole {
     fn info(&self) -> BotInfo {
         self.info.clone()
+    }
+
+    fn raid_mode(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self.raid.status()).ok()
+    }
+
+    fn end_raid_mode(&self) -> Result<bool, ConsoleError> {
+        Ok(self.raid.end("console"))
     }
 
     fn health(&self) -> Vec<ServiceHealth> {

@@ -30,6 +30,8 @@ pub struct ApiHandles {
     pub stream: Arc<OnceLock<StreamHandle>>,
     /// Twitch and third-party emotes, once loaded.
     pub emotes: Arc<OnceLock<Emotes>>,
+    /// The scopes the bot account's grant holds, once checked at start.
+    pub bot_scopes: Arc<OnceLock<Vec<String>>>,
 }
 
 /// EventSub deduplication backed by the database, so a notification is processed at most
@@ -105,8 +107,9 @@ pub fn start(
     let validate_every = Duration::from_secs(config.bot.auth.validate_minutes.clamp(1, 60) * 60);
     tasks.push((
         "token validator",
-        auth::spawn_validator(tokens, validate_every, events.clone(), exit.clone()),
+        auth::spawn_validator(tokens.clone(), validate_every, events.clone(), exit.clone()),
     ));
+    let raid_mode = config.moderation.enabled && config.moderation.raid_mode.enabled;
 
     let handles = ApiHandles {
         helix: Some(helix.clone()),
@@ -120,6 +123,18 @@ pub fn start(
     let shutdown = shutdown.clone();
     let supervisor = supervisor.clone();
     let task = tokio::spawn(async move {
+        // Raid mode's scopes are checked now, not discovered missing during a raid.
+        match tokens.validate(auth::Account::Bot).await {
+            Ok(v) => {
+                if raid_mode
+                    && let Some(warning) = crate::moderation::raid::scope_warning(&v.scopes)
+                {
+                    warn!("{warning}");
+                }
+                let _ = out.bot_scopes.set(v.scopes);
+            }
+            Err(e) => debug!("cannot check the bot account's scopes now: {e}"),
+        }
         let Some(ids) = ids_forever(&helix, &bot_login, &channel, &events, &shutdown).await else {
             return;
         };

@@ -126,8 +126,15 @@ pub async fn health(State(st): State<ApiState>) -> ApiResult {
         "channel": info.channel,
         "offline": info.offline,
         "services": services,
+        "raid_mode": st.backend.raid_mode(),
     }))
     .into_response())
+}
+
+/// `POST /api/moderation/raid-mode/end`: ends raid mode now; `ended` is false when it was off.
+pub async fn end_raid_mode(State(st): State<ApiState>) -> ApiResult {
+    let ended = st.backend.end_raid_mode()?;
+    Ok(Json(json!({ "ok": true, "ended": ended })).into_response())
 }
 
 /// `GET /api/events`: the live log as server-sent events, one JSON object per `data:`.

@@ -110,6 +110,20 @@ pub trait ConsoleBackend: Send + Sync + 'static {
     /// Offline mode only: a channel event, as EventSub would deliver it.
     fn sim_event(&self, event: ChannelEvent) -> BoxFuture<'_, Result<(), ConsoleError>>;
 
+    /// Raid mode's state (`moderation::raid::Status` as JSON); `None` when the backend has
+    /// no raid mode.
+    fn raid_mode(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Ends raid mode now, restoring the chat settings and Shield Mode; `false` when it was
+    /// not on.
+    fn end_raid_mode(&self) -> Result<bool, ConsoleError> {
+        Err(ConsoleError::Unavailable(
+            "this console has no raid mode".into(),
+        ))
+    }
+
     /// How the console is served (TLS, proxy, host name, session lifetime), read once at start.
     fn console_settings(&self) -> ConsoleSettings {
         ConsoleSettings::default()

@@ -240,6 +240,13 @@ pub const ROUTES: &[Route] = &[
         handler: |m| on(m, api::health),
     },
     Route {
+        method: RouteMethod::Post,
+        path: "/api/moderation/raid-mode/end",
+        access: Access::Token,
+        summary: "ends raid mode now, restoring the chat settings and Shield Mode",
+        handler: |m| on(m, api::end_raid_mode),
+    },
+    Route {
         method: RouteMethod::Get,
         path: "/api/events",
         access: Access::Token,

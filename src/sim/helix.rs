@@ -82,6 +82,7 @@ pub struct ApiState {
     auth: Mutex<AuthState>,
     helix: Mutex<HelixData>,
     pub(crate) eventsub: EventSubState,
+    defences: Mutex<super::shield::Defences>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,6 +95,10 @@ impl ApiState {
     }
     pub fn helix(&self) -> MutexGuard<'_, HelixData> {
         lock(&self.helix)
+    }
+    /// Shield Mode, chat settings and followers.
+    pub fn defences(&self) -> MutexGuard<'_, super::shield::Defences> {
+        lock(&self.defences)
     }
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -190,6 +195,7 @@ impl FakeTwitchApi {
             auth: Mutex::new(auth),
             helix: Mutex::new(helix),
             eventsub: EventSubState::new(options.keepalive_secs),
+            defences: Mutex::default(),
         });
         let app = Router::new()
             .route("/helix/{*rest}", any(helix_any))
@@ -425,7 +431,13 @@ async fn helix_any(
     } else {
         h.remaining = 799;
         let user = user.unwrap_or_default();
-        route(&st, &mut h, &method, &path, &query, &body, &user)
+        let token = h
+            .requests
+            .last()
+            .map(|r| r.token.clone())
+            .unwrap_or_default();
+        super::shield::route(&st, &method, &path, &query, &body, &user, &token)
+            .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &user))
     };
     let hd = resp.headers_mut();
     hd.insert("ratelimit-limit", HeaderValue::from(800u64));
