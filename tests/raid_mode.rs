@@ -258,3 +258,182 @@ async fn the_console_shows_raid_mode_and_its_button_ends_it() {
     assert_eq!(again["ended"], false);
     bot.shutdown().await;
 }
+
+/// The bot account's grant without raid mode's scopes, against the fake Twitch (live mode):
+/// the gap is reported at start, and in a raid Twitch refuses Shield Mode as it would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_raid_mode_scopes_are_reported_at_start_not_during_a_raid() {
+    use twitch_bot::sim::helix::BOT_ID;
+    use twitch_bot::sim::{FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi};
+    use twitch_bot::twitch::auth::Account;
+
+    let chat = FakeChat::start(FakeChatOptions::default())
+        .await
+        .expect("fake chat");
+    let api = FakeTwitchApi::start(FakeApiOptions {
+        bot_login: common::BOT.into(),
+        channel: common::CHANNEL.into(),
+        pending_polls: 0,
+        ..FakeApiOptions::default()
+    })
+    .await
+    .expect("fake api");
+    let mut config = common::config(&chat.ws_url());
+    api.configure(&mut config.bot, &mut config.secrets);
+    let lacking = [
+        "moderator:manage:shield_mode",
+        "moderator:manage:chat_settings",
+    ];
+    let scopes: Vec<&str> = twitch_bot::twitch::scopes::for_account(Account::Bot)
+        .into_iter()
+        .filter(|s| !lacking.contains(s))
+        .collect();
+    (
+        config.secrets.bot.access_token,
+        config.secrets.bot.refresh_token,
+    ) = api.issue_tokens_with_scopes(BOT_ID, &scopes);
+    config.moderation.raid_mode.accounts = 5;
+    config.moderation.raid_mode.followers_only_minutes = Some(5);
+    let bot = common::start(config).await;
+    assert!(
+        eventually(10, || bot.raid_mode().status().missing_scopes == lacking).await,
+        "the missing scopes are known at start: {:?}",
+        bot.raid_mode().status()
+    );
+    assert!(
+        eventually(10, || chat.joined(common::CHANNEL) == 1).await,
+        "bot joins"
+    );
+    assert!(
+        eventually(10, || api.requests().iter().any(|r| r.path == "/users")).await,
+        "the API side is up"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..6 {
+        let raider = Viewer::new(&format!("scopeless_raider{i}"));
+        chat.chat(common::CHANNEL, &raider, "spam at spam-views.example.com")
+            .await;
+    }
+    assert!(eventually(10, || bot.raid_mode().is_active()).await);
+    // Twitch would refuse them: the bot does not try.
+    let asked = |method: &str, path: &str| {
+        api.requests()
+            .iter()
+            .any(|r| r.method == method && r.path == path)
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!asked("PUT", "/moderation/shield_mode"));
+    assert!(!asked("PATCH", "/chat/settings"));
+    let storage = bot.storage().expect("storage");
+    assert!(
+        eventually(5, || storage.recent_modlog(100).is_ok_and(|log| log
+            .iter()
+            .any(|(_, e)| {
+                e["switch"] == "Shield Mode on"
+                    && e["error"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("moderator:manage:shield_mode"))
+            })))
+        .await,
+        "the moderation log says why Shield Mode stayed off"
+    );
+    // The raiders are still punished, once each.
+    let bans = || {
+        api.requests()
+            .iter()
+            .filter(|r| r.path == "/moderation/bans")
+            .count()
+    };
+    assert!(
+        eventually(10, || bans() == 6).await,
+        "{} bans: {:?}",
+        bans(),
+        api.requests()
+            .iter()
+            .map(|r| format!("{} {} {}", r.method, r.path, r.body))
+            .collect::<Vec<_>>()
+    );
+    bot.shutdown().await;
+}
+
+/// The fake Twitch checks Shield Mode and chat-settings calls as Twitch does: the moderator
+/// must be the token's user and a moderator, and values must be in range.
+#[tokio::test]
+async fn the_simulated_twitch_checks_moderator_and_values() {
+    use twitch_bot::config::Secrets;
+    use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
+    use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
+    use twitch_bot::twitch::auth::{AuthClient, Tokens};
+    use twitch_bot::twitch::helix::{ChannelIds, ChatSettingsPatch, Helix, RetryPolicy};
+
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake starts");
+    let mut secrets = Secrets {
+        client_id: "fakeclient".into(),
+        ..Secrets::default()
+    };
+    (secrets.bot.access_token, secrets.bot.refresh_token) = api.issue_tokens(BOT_ID);
+    let http = reqwest::Client::new();
+    let auth = AuthClient::new(http.clone(), &api.auth_url(), "fakeclient", None);
+    let helix = Helix::new(
+        http,
+        &api.helix_url(),
+        Tokens::new(auth, secrets, None),
+        RetryPolicy::default(),
+    );
+    helix.set_ids(ChannelIds {
+        broadcaster_id: BROADCASTER_ID.into(),
+        bot_id: BOT_ID.into(),
+    });
+    assert!(!helix.shield_mode().await.expect("readable"));
+    assert!(helix.set_shield_mode(true).await.expect("a moderator may"));
+    assert!(helix.shield_mode().await.expect("readable"));
+    let before = helix.chat_settings().await.expect("readable");
+    assert!(!before.follower_mode);
+    let after = helix
+        .update_chat_settings(&ChatSettingsPatch {
+            follower_mode: Some(true),
+            follower_mode_duration: Some(30),
+            ..ChatSettingsPatch::default()
+        })
+        .await
+        .expect("in range");
+    assert!(after.follower_mode);
+    assert_eq!(after.follower_mode_duration, Some(30));
+    let too_slow = helix
+        .update_chat_settings(&ChatSettingsPatch {
+            slow_mode: Some(true),
+            slow_mode_wait_time: Some(500),
+            ..ChatSettingsPatch::default()
+        })
+        .await
+        .expect_err("slow mode is at most 120 s");
+    assert_eq!(too_slow.status(), Some(400), "{too_slow}");
+    // A token without the scope is refused with Twitch's 401.
+    let (scopeless, _) = api.issue_tokens_with_scopes(BOT_ID, &["moderator:manage:banned_users"]);
+    let answer = reqwest::Client::new()
+        .put(format!(
+            "{}/moderation/shield_mode?broadcaster_id={BROADCASTER_ID}&moderator_id={BOT_ID}",
+            api.helix_url()
+        ))
+        .bearer_auth(scopeless)
+        .header("Client-Id", "fakeclient")
+        .json(&serde_json::json!({"is_active": false}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status().as_u16(), 401);
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(
+        body["message"],
+        "Missing scope: moderator:manage:shield_mode"
+    );
+    // No longer a moderator: Twitch answers 403.
+    api.defences().moderators.remove(BOT_ID);
+    let refused = helix
+        .set_shield_mode(false)
+        .await
+        .expect_err("not a moderator");
+    assert_eq!(refused.status(), Some(403), "{refused}");
+}

@@ -392,12 +392,21 @@ impl RaidMode {
             return;
         };
         let me = self.clone();
+        // A scope known to be missing is not tried: Twitch would refuse it (warned at start).
+        let held = self.0.scopes.get().cloned();
+        let lacks = move |scope: &str| held.as_ref().is_some_and(|h| !h.iter().any(|s| s == scope));
         tokio::spawn(async move {
             // Held until done, so an early end restores what this actually changed.
             let mut restore = restore.lock().await;
             let shield = async {
                 if !config.shield_mode {
                     return None;
+                }
+                if lacks("moderator:manage:shield_mode") {
+                    return Some((
+                        false,
+                        Err("the bot account lacks moderator:manage:shield_mode".to_owned()),
+                    ));
                 }
                 // Already on (a moderator was quicker): leave it on when raid mode ends.
                 let was_on = helix.shield_mode().await.unwrap_or(false);
@@ -413,6 +422,11 @@ impl RaidMode {
             let settings = async {
                 if !config.changes_chat_settings() {
                     return None;
+                }
+                if lacks("moderator:manage:chat_settings") {
+                    return Some(Err(
+                        "the bot account lacks moderator:manage:chat_settings".to_owned()
+                    ));
                 }
                 let before = match helix.chat_settings().await {
                     Ok(s) => s,
