@@ -214,16 +214,28 @@ async fn the_console_shows_raid_mode_and_its_button_ends_it() {
             .expect("json")
     };
     assert_eq!(health().await["raid_mode"]["active"], false);
-    let report = sim
-        .spam_raid(&SpamRaid {
-            accounts: 8,
-            lines: 1,
-            text: "buy followers at spam-views.example.com".into(),
-            over: Duration::from_millis(10),
-        })
-        .await;
-    assert_eq!(report.delivered, 8);
+    // The console's simulator starts the raid.
+    let started = http
+        .post(format!("{base}/api/sim/raid"))
+        .bearer_auth("raid-test-token")
+        .json(&serde_json::json!({"accounts": 8, "lines": 2, "text": "buy followers at spam-views.example.com", "secs": 1}))
+        .send()
+        .await
+        .expect("sim raid");
+    assert_eq!(started.status().as_u16(), 200);
+    let refused = http
+        .post(format!("{base}/api/sim/raid"))
+        .bearer_auth("raid-test-token")
+        .json(&serde_json::json!({"accounts": 0, "lines": 2, "text": "x"}))
+        .send()
+        .await
+        .expect("sim raid");
+    assert_eq!(refused.status().as_u16(), 400);
     assert!(eventually(5, || sim.api.defences().shield_mode).await);
+    assert!(
+        eventually(5, || sim.api.defences().withheld >= 1).await,
+        "the raid's second lines are stopped"
+    );
     let h = health().await;
     assert_eq!(h["raid_mode"]["active"], true, "{h}");
     assert!(h["raid_mode"]["accounts"].as_u64() >= Some(5), "{h}");

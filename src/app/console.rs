@@ -391,6 +391,21 @@ impl ConsoleBackend for AppConsole {
         })
     }
 
+    fn sim_raid(&self, raid: crate::sim::SpamRaid) -> Result<(), ConsoleError> {
+        let sim = self.sim.clone().ok_or_else(|| {
+            ConsoleError::Conflict("the simulator runs only with --offline".into())
+        })?;
+        tokio::spawn(async move {
+            let report = sim.spam_raid(&raid).await;
+            tracing::info!(
+                "simulated spam raid over: {} of {} lines reached chat",
+                report.delivered,
+                report.sent
+            );
+        });
+        Ok(())
+    }
+
     fn console_settings(&self) -> ConsoleSettings {
         let config = self.config.borrow().clone();
         let c = &config.bot.console;

@@ -356,6 +356,50 @@ pub async fn sim_event(State(st): State<ApiState>, bytes: RawBody) -> ApiResult 
     Ok(Json(json!({ "ok": true, "kind": topic })).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimRaidBody {
+    accounts: u32,
+    lines: u32,
+    text: String,
+    /// How long the raid takes; one second per line unless given.
+    #[serde(default)]
+    secs: Option<u32>,
+}
+
+/// `POST /api/sim/raid` `{accounts, lines, text, secs?}`: new accounts spam at once.
+pub async fn sim_raid(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
+    use crate::sim::terminal::{MAX_RAID_ACCOUNTS, MAX_RAID_LINES};
+    require_offline(&st)?;
+    let req: SimRaidBody = body(&bytes)?;
+    if !(1..=MAX_RAID_ACCOUNTS).contains(&req.accounts) {
+        return Err(ConsoleError::BadRequest(format!(
+            "`accounts` is {}; use 1 to {MAX_RAID_ACCOUNTS}",
+            req.accounts
+        )));
+    }
+    if !(1..=MAX_RAID_LINES).contains(&req.lines) {
+        return Err(ConsoleError::BadRequest(format!(
+            "`lines` is {}; use 1 to {MAX_RAID_LINES}",
+            req.lines
+        )));
+    }
+    let secs = req.secs.unwrap_or(req.lines);
+    if secs > 600 {
+        return Err(ConsoleError::BadRequest(format!(
+            "`secs` is {secs}; use 0 to 600"
+        )));
+    }
+    let raid = crate::sim::SpamRaid {
+        accounts: req.accounts,
+        lines: req.lines,
+        text: text_field("text", &req.text, CHAT_MAX)?,
+        over: std::time::Duration::from_secs(u64::from(secs)),
+    };
+    st.backend.sim_raid(raid)?;
+    Ok(Json(json!({ "ok": true, "accounts": req.accounts, "lines": req.lines })).into_response())
+}
+
 /// The channel event kinds the simulator can fire, with the fields each takes (besides `user`).
 pub const SIM_EVENT_KINDS: &[(&str, &[&str])] = &[
     ("follow", &[]),

@@ -351,6 +351,13 @@ pub const ROUTES: &[Route] = &[
         summary: "`--offline` only: fires a simulated Twitch event",
         handler: |m| on(m, api::sim_event),
     },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/sim/raid",
+        access: Access::Token,
+        summary: "`--offline` only: a spam raid (new accounts posting the same text)",
+        handler: |m| on(m, api::sim_raid),
+    },
 ];
 
 /// The console's routes (every entry of [`ROUTES`]), for `serve` and for tests that drive the
