@@ -8,6 +8,7 @@
 //! Clean ASCII messages are checked on their borrowed text: the normalised `String` is only
 //! built when the text has something to undo or a filter fired.
 
+pub mod defences;
 pub mod enforce;
 pub mod filters;
 pub mod ladder;

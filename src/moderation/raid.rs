@@ -2,9 +2,10 @@
 //! the chat settings the streamer chose (after reading the ones in force, to put them back), and
 //! ends after a quiet period or on request, restoring what it changed.
 //!
-//! Owns the detection window, the on/off state and the Helix calls that switch Twitch's
-//! defences. What each offending account gets is the dispatcher's job (it asks
-//! [`RaidMode::offence`]); telling chat, the moderation log and scripts is the hook's.
+//! Owns the detection window, the on/off state and its timers; the Helix calls that switch
+//! Twitch's defences are [`super::defences`]. What each offending account gets is the
+//! dispatcher's job (it asks [`RaidMode::offence`]); telling chat, the moderation log and
+//! scripts is the hook's.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -14,10 +15,11 @@ use compact_str::CompactString;
 use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
+use super::defences::{self, Restore};
 use crate::config::moderation::{RaidModeConfig, Step};
-use crate::twitch::helix::{ChatSettings, ChatSettingsPatch, Helix};
+use crate::twitch::helix::Helix;
 
 /// The scopes raid mode uses, each with what it is for.
 pub const SCOPES: [(&str, &str); 3] = [
@@ -111,15 +113,6 @@ pub struct Status {
     pub chat_settings: bool,
     /// Scopes raid mode uses that the bot account's grant lacks (known once checked).
     pub missing_scopes: Vec<String>,
-}
-
-/// What raid mode changed at Twitch, to put back.
-#[derive(Debug, Default)]
-struct Restore {
-    /// Shield Mode was off and raid mode switched it on.
-    shield: bool,
-    /// The chat settings before, and the change made.
-    settings: Option<(ChatSettings, ChatSettingsPatch)>,
 }
 
 struct Active {
@@ -360,6 +353,38 @@ impl RaidMode {
         true
     }
 
+    /// Switches on Twitch's defences; an early end waits for this and restores what it did.
+    fn spawn_defences(&self, config: RaidModeConfig, restore: Arc<tokio::sync::Mutex<Restore>>) {
+        let Some(helix) = self.0.helix.clone() else {
+            return;
+        };
+        let me = self.clone();
+        let held = self.0.scopes.get().cloned();
+        tokio::spawn(async move {
+            let mut slot = restore.lock().await;
+            let (done, changes) = defences::switch_on(&helix, &config, held.as_deref()).await;
+            *slot = done;
+            drop(slot);
+            for change in changes {
+                me.tell(change);
+            }
+        });
+    }
+
+    /// Puts back what raid mode changed at Twitch.
+    fn spawn_restore(&self, restore: Arc<tokio::sync::Mutex<Restore>>) {
+        let Some(helix) = self.0.helix.clone() else {
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let restore = std::mem::take(&mut *restore.lock().await);
+            for change in defences::switch_off(&helix, restore).await {
+                me.tell(change);
+            }
+        });
+    }
+
     /// Ends raid mode once `quiet_secs` pass without an offence.
     fn spawn_quiet_watch(&self, generation: u64) {
         let me = self.clone();
@@ -382,138 +407,6 @@ impl RaidMode {
                     () = tokio::time::sleep_until(due) => {}
                     () = me.0.stop.cancelled() => return,
                 }
-            }
-        });
-    }
-
-    /// Switches on Shield Mode and the chosen chat settings, remembering what was in force.
-    fn spawn_defences(&self, config: RaidModeConfig, restore: Arc<tokio::sync::Mutex<Restore>>) {
-        let Some(helix) = self.0.helix.clone() else {
-            return;
-        };
-        let me = self.clone();
-        // A scope known to be missing is not tried: Twitch would refuse it (warned at start).
-        let held = self.0.scopes.get().cloned();
-        let lacks = move |scope: &str| held.as_ref().is_some_and(|h| !h.iter().any(|s| s == scope));
-        tokio::spawn(async move {
-            // Held until done, so an early end restores what this actually changed.
-            let mut restore = restore.lock().await;
-            let shield = async {
-                if !config.shield_mode {
-                    return None;
-                }
-                if lacks("moderator:manage:shield_mode") {
-                    return Some((
-                        false,
-                        Err("the bot account lacks moderator:manage:shield_mode".to_owned()),
-                    ));
-                }
-                // Already on (a moderator was quicker): leave it on when raid mode ends.
-                let was_on = helix.shield_mode().await.unwrap_or(false);
-                if was_on {
-                    return Some((false, Ok(())));
-                }
-                Some(match helix.set_shield_mode(true).await {
-                    Ok(true) => (true, Ok(())),
-                    Ok(false) => (false, Err("Twitch kept Shield Mode off".to_owned())),
-                    Err(e) => (false, Err(e.to_string())),
-                })
-            };
-            let settings = async {
-                if !config.changes_chat_settings() {
-                    return None;
-                }
-                if lacks("moderator:manage:chat_settings") {
-                    return Some(Err(
-                        "the bot account lacks moderator:manage:chat_settings".to_owned()
-                    ));
-                }
-                let before = match helix.chat_settings().await {
-                    Ok(s) => s,
-                    Err(e) => return Some(Err(format!("cannot read the chat settings: {e}"))),
-                };
-                let patch = raid_patch(&config, &before);
-                if patch.is_empty() {
-                    return Some(Ok(None));
-                }
-                Some(match helix.update_chat_settings(&patch).await {
-                    Ok(_) => Ok(Some((before, patch))),
-                    Err(e) => Err(e.to_string()),
-                })
-            };
-            let (shield, settings) = tokio::join!(shield, settings);
-            if let Some((turned_on, result)) = shield {
-                restore.shield = turned_on;
-                if let Err(e) = &result {
-                    warn!("raid mode cannot switch on Shield Mode: {e}");
-                }
-                let what = if turned_on || result.is_err() {
-                    "Shield Mode on"
-                } else {
-                    "Shield Mode was already on"
-                };
-                me.tell(Change::Twitch {
-                    what: what.into(),
-                    result,
-                });
-            }
-            match settings {
-                Some(Ok(Some((before, patch)))) => {
-                    let what = format!("chat settings: {}", describe(&patch));
-                    restore.settings = Some((before, patch));
-                    me.tell(Change::Twitch {
-                        what,
-                        result: Ok(()),
-                    });
-                }
-                Some(Err(e)) => {
-                    warn!("raid mode cannot change the chat settings: {e}");
-                    me.tell(Change::Twitch {
-                        what: "chat settings".into(),
-                        result: Err(e),
-                    });
-                }
-                Some(Ok(None)) | None => {}
-            }
-        });
-    }
-
-    /// Puts back what raid mode changed at Twitch.
-    fn spawn_restore(&self, restore: Arc<tokio::sync::Mutex<Restore>>) {
-        let Some(helix) = self.0.helix.clone() else {
-            return;
-        };
-        let me = self.clone();
-        tokio::spawn(async move {
-            let restore = std::mem::take(&mut *restore.lock().await);
-            if restore.shield {
-                let result = match helix.set_shield_mode(false).await {
-                    Ok(false) => Ok(()),
-                    Ok(true) => Err("Twitch kept Shield Mode on".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Err(e) = &result {
-                    warn!("raid mode cannot switch Shield Mode off again: {e}");
-                }
-                me.tell(Change::Twitch {
-                    what: "Shield Mode off".into(),
-                    result,
-                });
-            }
-            if let Some((before, patch)) = restore.settings {
-                let back = restore_patch(&before, &patch);
-                let result = helix
-                    .update_chat_settings(&back)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string());
-                if let Err(e) = &result {
-                    warn!("raid mode cannot put the chat settings back: {e}");
-                }
-                me.tell(Change::Twitch {
-                    what: format!("chat settings restored: {}", describe(&back)),
-                    result,
-                });
             }
         });
     }
@@ -543,72 +436,6 @@ pub fn scope_warning(held: &[String]) -> Option<String> {
             missing.join(", ")
         )
     })
-}
-
-/// The change raid mode makes to `before`: only settings not already as wanted.
-fn raid_patch(config: &RaidModeConfig, before: &ChatSettings) -> ChatSettingsPatch {
-    let mut patch = ChatSettingsPatch::default();
-    if let Some(minutes) = config.followers_only_minutes
-        && !(before.follower_mode && before.follower_mode_duration.unwrap_or(0) >= minutes)
-    {
-        patch.follower_mode = Some(true);
-        patch.follower_mode_duration = Some(minutes);
-    }
-    if config.emote_only && !before.emote_mode {
-        patch.emote_mode = Some(true);
-    }
-    let slow = config.slow_mode_secs;
-    if slow > 0 && !(before.slow_mode && before.slow_mode_wait_time.unwrap_or(0) >= slow) {
-        patch.slow_mode = Some(true);
-        patch.slow_mode_wait_time = Some(slow);
-    }
-    patch
-}
-
-/// The change that puts back, from `before`, each setting `patch` changed.
-fn restore_patch(before: &ChatSettings, patch: &ChatSettingsPatch) -> ChatSettingsPatch {
-    let mut back = ChatSettingsPatch::default();
-    if patch.follower_mode.is_some() {
-        back.follower_mode = Some(before.follower_mode);
-        back.follower_mode_duration = before
-            .follower_mode
-            .then_some(before.follower_mode_duration)
-            .flatten();
-    }
-    if patch.emote_mode.is_some() {
-        back.emote_mode = Some(before.emote_mode);
-    }
-    if patch.slow_mode.is_some() {
-        back.slow_mode = Some(before.slow_mode);
-        back.slow_mode_wait_time = before
-            .slow_mode
-            .then_some(before.slow_mode_wait_time)
-            .flatten();
-    }
-    back
-}
-
-/// A patch in words, for the log.
-fn describe(p: &ChatSettingsPatch) -> String {
-    let mut parts = Vec::new();
-    match (p.follower_mode, p.follower_mode_duration) {
-        (Some(true), Some(m)) => parts.push(format!("followers-only ({m} min)")),
-        (Some(true), None) => parts.push("followers-only".to_owned()),
-        (Some(false), _) => parts.push("followers-only off".to_owned()),
-        _ => {}
-    }
-    match p.emote_mode {
-        Some(true) => parts.push("emote-only".to_owned()),
-        Some(false) => parts.push("emote-only off".to_owned()),
-        None => {}
-    }
-    match (p.slow_mode, p.slow_mode_wait_time) {
-        (Some(true), Some(s)) => parts.push(format!("slow mode ({s} s)")),
-        (Some(true), None) => parts.push("slow mode".to_owned()),
-        (Some(false), _) => parts.push("slow mode off".to_owned()),
-        _ => {}
-    }
-    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -664,37 +491,6 @@ mod tests {
         assert!(matches!(changes[0], Change::Began { accounts: 3, .. }));
         assert!(
             matches!(&changes[1], Change::Ended { reason, accounts: 4, .. } if reason == "quiet")
-        );
-    }
-
-    #[test]
-    fn restoring_puts_back_only_what_was_changed() {
-        let config = RaidModeConfig {
-            followers_only_minutes: Some(10),
-            slow_mode_secs: 30,
-            ..RaidModeConfig::default()
-        };
-        let before = ChatSettings {
-            slow_mode: true,
-            slow_mode_wait_time: Some(60),
-            ..ChatSettings::default()
-        };
-        let patch = raid_patch(&config, &before);
-        assert_eq!(
-            patch,
-            ChatSettingsPatch {
-                follower_mode: Some(true),
-                follower_mode_duration: Some(10),
-                ..ChatSettingsPatch::default()
-            },
-            "slow mode was already slower"
-        );
-        assert_eq!(
-            restore_patch(&before, &patch),
-            ChatSettingsPatch {
-                follower_mode: Some(false),
-                ..ChatSettingsPatch::default()
-            }
         );
     }
 
