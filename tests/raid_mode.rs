@@ -89,7 +89,20 @@ async fn a_spam_raid_is_stopped_at_twitch_punished_once_each_and_undone_after_th
         }
         ids
     };
-    let (report, ping_ids) = tokio::join!(sim.spam_raid(&raid), pings);
+    // How long after the raid's first line Twitch's Shield Mode is on.
+    let started = std::time::Instant::now();
+    let shield_on = async {
+        while !sim.api.defences().shield_mode && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        started.elapsed()
+    };
+    let (report, ping_ids, shield_after) = tokio::join!(sim.spam_raid(&raid), pings, shield_on);
+    eprintln!("Shield Mode on {shield_after:?} after the raid's first line");
+    assert!(
+        shield_after < Duration::from_secs(2),
+        "Shield Mode is on within 2 s: {shield_after:?}"
+    );
 
     // Shield Mode went on at Twitch and stopped the raid's later lines.
     assert_eq!(
