@@ -403,7 +403,7 @@ async fn helix_any(
         path: path.clone(),
         query: query.clone(),
         body: body.clone(),
-        token,
+        token: token.clone(),
     });
     let reset = epoch() + h.reset_in_secs.max(1);
     let outage = match h.fail_until {
@@ -431,11 +431,6 @@ async fn helix_any(
     } else {
         h.remaining = 799;
         let user = user.unwrap_or_default();
-        let token = h
-            .requests
-            .last()
-            .map(|r| r.token.clone())
-            .unwrap_or_default();
         super::shield::route(&st, &method, &path, &query, &body, &user, &token)
             .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &user))
     };
