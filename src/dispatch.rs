@@ -24,6 +24,7 @@ use crate::event::{
 use crate::health::Health;
 use crate::loyalty::Loyalty;
 use crate::moderation::enforce::Enforcer;
+use crate::moderation::raid::{Offender, Verdict as RaidVerdict};
 use crate::moderation::waves::FollowWaves;
 use crate::moderation::{Moderator, Verdict};
 use crate::queue::EventReceiver;
@@ -291,6 +292,8 @@ pub struct Parts {
     pub waves: Option<FollowWaves>,
     /// Accounts to block in a follow wave (`follow_waves.block`), sent by their own task.
     pub blocks: Option<tokio::sync::mpsc::Sender<compact_str::CompactString>>,
+    /// Raid mode: counts offending accounts, switches Twitch's defences, shown in the console.
+    pub raid: Option<crate::moderation::raid::RaidMode>,
 }
 
 /// The dispatcher.
@@ -367,6 +370,9 @@ impl Dispatcher {
         }
         if let Some(waves) = &self.parts.waves {
             waves.set_config(config.moderation.follow_waves.clone());
+        }
+        if let Some(raid) = &self.parts.raid {
+            raid.reconfigure(&config.moderation.raid_mode);
         }
         match (&mut self.moderator, config.moderation.enabled) {
             (Some(m), true) => {
@@ -519,22 +525,69 @@ impl Dispatcher {
         let Some(moderator) = &mut self.moderator else {
             return false;
         };
-        let Verdict::Caught(decision) = moderator.check(msg, tokio::time::Instant::now()) else {
+        let now = tokio::time::Instant::now();
+        let Verdict::Caught(mut decision) = moderator.check(msg, now) else {
             return false;
         };
+        // Raid mode: one timeout or ban per account, no deletes or warnings.
+        let mut raid_on = false;
+        let mut late = Vec::new();
+        if !decision.dry_run
+            && let Some(raid) = &self.parts.raid
+        {
+            let step = moderator.raid_step(&decision.ladder, raid.action());
+            let offender = Offender {
+                channel: msg.channel.clone(),
+                user_id: msg.sender.id.clone(),
+                login: msg.sender.login.clone(),
+                step,
+            };
+            let reason = format!("raid mode: {}: {}", decision.filter, decision.rule);
+            match raid.offence(offender, now) {
+                RaidVerdict::Off => {}
+                RaidVerdict::On => raid_on = true,
+                RaidVerdict::Began(others) => {
+                    raid_on = true;
+                    late = others
+                        .iter()
+                        .filter_map(|o| {
+                            crate::moderation::raid_punishment(o, reason.clone())
+                                .map(|a| (a, o.user_id.clone()))
+                        })
+                        .collect();
+                }
+            }
+            if raid_on {
+                decision.step = step;
+                decision.warning = None;
+                decision.actions = crate::moderation::raid_actions(msg, step, reason);
+            }
+        }
         let verb = if decision.dry_run {
             "would have"
         } else {
             "did"
         };
-        info!(
-            "moderation {verb} {:?} {} ({} filter, {}): {}",
-            decision.step,
-            msg.sender.login,
-            decision.filter.as_str(),
-            decision.rule,
-            decision.why
-        );
+        if raid_on {
+            debug!(
+                "raid mode: {} {} ({} filter)",
+                decision.step,
+                msg.sender.login,
+                decision.filter.as_str()
+            );
+        } else {
+            info!(
+                "moderation {verb} {:?} {} ({} filter, {}): {}",
+                decision.step,
+                msg.sender.login,
+                decision.filter.as_str(),
+                decision.rule,
+                decision.why
+            );
+        }
+        for (action, user_id) in late {
+            self.parts.outputs.moderate(action, &user_id);
+        }
         if let Some(modlog) = &self.parts.modlog
             && let Ok(value) =
                 serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))

@@ -375,6 +375,8 @@ async fn a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up() {
             steps: vec![Step::Warn],
         },
     );
+    // The warning lane itself: raid mode would skip the warnings.
+    cfg.moderation.raid_mode.enabled = false;
     let bot = start(cfg).await;
     assert!(
         eventually(5, || fake.joined(CHANNEL) == 1).await,

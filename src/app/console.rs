@@ -45,6 +45,8 @@ pub struct AppConsole {
     pub supervisor: crate::supervisor::Supervisor,
     /// Follow-bot wave detection, shown in the health card.
     pub waves: crate::moderation::waves::FollowWaves,
+    /// Raid mode, shown on the page with a button to end it.
+    pub raid: crate::moderation::raid::RaidMode,
 }
 
 fn internal(e: impl std::fmt::Display) -> ConsoleError {
@@ -95,6 +97,14 @@ impl AppConsole {
 impl ConsoleBackend for AppConsole {
     fn info(&self) -> BotInfo {
         self.info.clone()
+    }
+
+    fn raid_mode(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self.raid.status()).ok()
+    }
+
+    fn end_raid_mode(&self) -> Result<bool, ConsoleError> {
+        Ok(self.raid.end("console"))
     }
 
     fn health(&self) -> Vec<ServiceHealth> {
@@ -392,6 +402,21 @@ impl ConsoleBackend for AppConsole {
             sim.fire(&viewer, &sim_event(&event.kind)).await;
             Ok(())
         })
+    }
+
+    fn sim_raid(&self, raid: crate::sim::SpamRaid) -> Result<(), ConsoleError> {
+        let sim = self.sim.clone().ok_or_else(|| {
+            ConsoleError::Conflict("the simulator runs only with --offline".into())
+        })?;
+        tokio::spawn(async move {
+            let report = sim.spam_raid(&raid).await;
+            tracing::info!(
+                "simulated spam raid over: {} of {} lines reached chat",
+                report.delivered,
+                report.sent
+            );
+        });
+        Ok(())
     }
 
     fn console_settings(&self) -> ConsoleSettings {

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 mod config_watch;
 mod console;
+mod raid_mode;
 mod services;
 
 mod twitch_api;
@@ -163,6 +164,7 @@ pub struct Bot {
     storage: Option<Storage>,
     log: broadcast::Sender<LiveEvent>,
     stats: Option<crate::stats::Recorder>,
+    raid: crate::moderation::raid::RaidMode,
 }
 
 impl Bot {
@@ -496,8 +498,21 @@ impl Bot {
                 }),
             ));
         }
+        let raid = crate::moderation::raid::RaidMode::new(
+            &config.moderation.raid_mode,
+            api.helix.clone(),
+            api.bot_scopes.clone(),
+            shutdown.clone(),
+        );
+        raid.set_hook(raid_mode::hook(
+            outputs.clone(),
+            modlog_tx.clone(),
+            scripts.clone(),
+            channel.as_str().into(),
+        ));
         let console = if settings.enabled.console {
             let backend = Arc::new(console::AppConsole {
+                raid: raid.clone(),
                 info: BotInfo {
                     bot: login.clone(),
                     channel: channel.clone(),
@@ -566,6 +581,7 @@ impl Bot {
             writer: Some(writer),
             waves: Some(waves),
             blocks,
+            raid: Some(raid.clone()),
         };
         // The queue outlives a dispatcher that fails: the next one takes it over, with the
         // moderation rules in force (its in-memory permits and spam windows start afresh).
@@ -612,7 +628,13 @@ impl Bot {
             storage: Some(storage),
             log,
             stats,
+            raid,
         })
+    }
+
+    /// Raid mode: its status, and ending it.
+    pub fn raid_mode(&self) -> &crate::moderation::raid::RaidMode {
+        &self.raid
     }
 
     /// The simulated Twitch, when running `--offline`.

@@ -32,6 +32,8 @@ pub struct ApiHandles {
     pub stream: Arc<OnceLock<StreamHandle>>,
     /// Twitch and third-party emotes, once loaded.
     pub emotes: Arc<OnceLock<Emotes>>,
+    /// The scopes the bot account's grant holds, once checked at start.
+    pub bot_scopes: Arc<OnceLock<Vec<String>>>,
 }
 
 /// EventSub deduplication backed by the database, so a notification is processed at most
@@ -108,7 +110,7 @@ pub fn start(
     // A new validator is safe to start after a crash: it validates at once and then on its
     // schedule; a grant it had found dead is found dead again (and said again).
     {
-        let (events, exit) = (events.clone(), exit.clone());
+        let (tokens, events, exit) = (tokens.clone(), events.clone(), exit.clone());
         tasks.push((
             "token validator",
             supervisor.restart("token validator", move || {
@@ -116,6 +118,7 @@ pub fn start(
             }),
         ));
     }
+    let raid_mode = config.moderation.enabled && config.moderation.raid_mode.enabled;
 
     let handles = ApiHandles {
         helix: Some(helix.clone()),
@@ -130,6 +133,18 @@ pub fn start(
     let watcher = supervisor.clone();
     let supervisor = supervisor.clone();
     let task = tokio::spawn(async move {
+        // Raid mode's scopes are checked now, not discovered missing during a raid.
+        match tokens.validate(auth::Account::Bot).await {
+            Ok(v) => {
+                if raid_mode
+                    && let Some(warning) = crate::moderation::raid::scope_warning(&v.scopes)
+                {
+                    warn!("{warning}");
+                }
+                let _ = out.bot_scopes.set(v.scopes);
+            }
+            Err(e) => debug!("cannot check the bot account's scopes now: {e}"),
+        }
         let Some(ids) = ids_forever(&helix, &bot_login, &channel, &events, &shutdown).await else {
             return;
         };

@@ -40,6 +40,8 @@ pub struct ModerationConfig {
     pub ban_window_secs: u64,
     /// Follow-bot waves: a spike of follows is thanked once, not per follow.
     pub follow_waves: FollowWaves,
+    /// What happens when many accounts trip the filters at once.
+    pub raid_mode: RaidModeConfig,
 }
 
 /// What becomes of the follow points of the accounts in a follow wave.
@@ -104,6 +106,104 @@ impl Default for ModerationConfig {
             ban_limit: 100,
             ban_window_secs: 30,
             follow_waves: FollowWaves::default(),
+            raid_mode: RaidModeConfig::default(),
+        }
+    }
+}
+
+/// Raid mode: when `accounts` different accounts trip the filters within `window_secs`, the bot
+/// switches on Shield Mode and the chat settings chosen here, punishes each offending account
+/// once with `action` (no deletes, no warnings), and puts everything back after `quiet_secs`
+/// without an offence.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaidModeConfig {
+    pub enabled: bool,
+    /// Different accounts that must trip a filter within `window_secs` to begin raid mode.
+    pub accounts: u32,
+    pub window_secs: u32,
+    /// Seconds without an offence after which raid mode ends by itself.
+    pub quiet_secs: u32,
+    /// Switch on Twitch's Shield Mode (`moderator:manage:shield_mode`).
+    pub shield_mode: bool,
+    /// Followers-only chat with this minimum follow age in minutes (0: any follower); `null`
+    /// leaves followers-only as it is (`moderator:manage:chat_settings`).
+    pub followers_only_minutes: Option<u32>,
+    /// Emote-only chat.
+    pub emote_only: bool,
+    /// Slow mode with this many seconds between a viewer's messages (3 to 120); 0 leaves slow
+    /// mode as it is.
+    pub slow_mode_secs: u32,
+    /// What each offending account gets: `strongest` (the strongest step of the filter's
+    /// ladder), or `timeout N` / `ban`.
+    pub action: RaidAction,
+    /// One line to the moderators when raid mode begins; `{accounts}`, `{window}` and
+    /// `{quiet}` are filled in. Empty: say nothing in chat.
+    pub message: String,
+}
+
+impl Default for RaidModeConfig {
+    fn default() -> Self {
+        RaidModeConfig {
+            enabled: true,
+            accounts: 10,
+            window_secs: 10,
+            quiet_secs: 120,
+            shield_mode: true,
+            followers_only_minutes: None,
+            emote_only: false,
+            slow_mode_secs: 0,
+            action: RaidAction::Strongest,
+            message: "Raid mode on: {accounts} accounts tripped the filters within {window} s. \
+                      It ends after {quiet} s without offences, or from the console."
+                .into(),
+        }
+    }
+}
+
+impl RaidModeConfig {
+    /// Whether any chat setting is to be changed (`PATCH /chat/settings`).
+    pub fn changes_chat_settings(&self) -> bool {
+        self.followers_only_minutes.is_some() || self.emote_only || self.slow_mode_secs > 0
+    }
+}
+
+/// The punishment raid mode gives each offending account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaidAction {
+    /// The strongest step of the ladder the tripped filter climbs.
+    Strongest,
+    /// This step (a timeout or a ban).
+    Step(Step),
+}
+
+impl fmt::Display for RaidAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RaidAction::Strongest => f.write_str("strongest"),
+            RaidAction::Step(s) => s.fmt(f),
+        }
+    }
+}
+
+impl Serialize for RaidAction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RaidAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RaidAction, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim() == "strongest" {
+            return Ok(RaidAction::Strongest);
+        }
+        match s.parse::<Step>().map_err(serde::de::Error::custom)? {
+            step @ (Step::Timeout(_) | Step::Ban) => Ok(RaidAction::Step(step)),
+            other => Err(serde::de::Error::custom(format!(
+                "`{other}` is not a raid-mode action: raid mode skips deletes and warnings; use \
+                 strongest, timeout <seconds> or ban"
+            ))),
         }
     }
 }
@@ -561,6 +661,40 @@ impl Validate for ModerationConfig {
             86_400,
             "seconds",
         );
+        let raid = &self.raid_mode;
+        check.within("raid_mode.accounts", raid.accounts, 2, 10_000, "accounts");
+        check.within(
+            "raid_mode.window_secs",
+            raid.window_secs,
+            1,
+            3600,
+            "seconds",
+        );
+        check.within(
+            "raid_mode.quiet_secs",
+            raid.quiet_secs,
+            2,
+            86_400,
+            "seconds",
+        );
+        if let Some(m) = raid.followers_only_minutes {
+            check.within(
+                "raid_mode.followers_only_minutes",
+                m,
+                0,
+                129_600,
+                "minutes (Twitch allows up to 3 months)",
+            );
+        }
+        if raid.slow_mode_secs != 0 {
+            check.within(
+                "raid_mode.slow_mode_secs",
+                raid.slow_mode_secs,
+                3,
+                120,
+                "seconds (or 0 to leave slow mode alone)",
+            );
+        }
         let ladders: Vec<&str> = self.ladders.keys().map(String::as_str).collect();
         let ladder_ok = |filter: &str, name: &str, check: &mut Checker<'_>| {
             if !self.ladders.contains_key(name) {

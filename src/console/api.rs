@@ -127,6 +127,7 @@ pub async fn health(State(st): State<ApiState>) -> ApiResult {
         "offline": info.offline,
         "services": services,
         "follow_wave": st.backend.follow_waves(),
+        "raid_mode": st.backend.raid_mode(),
     }))
     .into_response())
 }
@@ -139,6 +140,12 @@ pub async fn follow_waves(State(st): State<ApiState>) -> ApiResult {
 /// `POST /api/follow-waves/end`
 pub async fn end_follow_wave(State(st): State<ApiState>) -> ApiResult {
     Ok(Json(json!({ "ended": st.backend.end_follow_wave() })).into_response())
+}
+
+/// `POST /api/moderation/raid-mode/end`: ends raid mode now; `ended` is false when it was off.
+pub async fn end_raid_mode(State(st): State<ApiState>) -> ApiResult {
+    let ended = st.backend.end_raid_mode()?;
+    Ok(Json(json!({ "ok": true, "ended": ended })).into_response())
 }
 
 /// `GET /api/events`: the live log as server-sent events, one JSON object per `data:`.
@@ -358,6 +365,50 @@ pub async fn sim_event(State(st): State<ApiState>, bytes: RawBody) -> ApiResult 
     let topic = event.kind.topic();
     st.backend.sim_event(event).await?;
     Ok(Json(json!({ "ok": true, "kind": topic })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimRaidBody {
+    accounts: u32,
+    lines: u32,
+    text: String,
+    /// How long the raid takes; one second per line unless given.
+    #[serde(default)]
+    secs: Option<u32>,
+}
+
+/// `POST /api/sim/raid` `{accounts, lines, text, secs?}`: new accounts spam at once.
+pub async fn sim_raid(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
+    use crate::sim::terminal::{MAX_RAID_ACCOUNTS, MAX_RAID_LINES};
+    require_offline(&st)?;
+    let req: SimRaidBody = body(&bytes)?;
+    if !(1..=MAX_RAID_ACCOUNTS).contains(&req.accounts) {
+        return Err(ConsoleError::BadRequest(format!(
+            "`accounts` is {}; use 1 to {MAX_RAID_ACCOUNTS}",
+            req.accounts
+        )));
+    }
+    if !(1..=MAX_RAID_LINES).contains(&req.lines) {
+        return Err(ConsoleError::BadRequest(format!(
+            "`lines` is {}; use 1 to {MAX_RAID_LINES}",
+            req.lines
+        )));
+    }
+    let secs = req.secs.unwrap_or(req.lines);
+    if secs > 600 {
+        return Err(ConsoleError::BadRequest(format!(
+            "`secs` is {secs}; use 0 to 600"
+        )));
+    }
+    let raid = crate::sim::SpamRaid {
+        accounts: req.accounts,
+        lines: req.lines,
+        text: text_field("text", &req.text, CHAT_MAX)?,
+        over: std::time::Duration::from_secs(u64::from(secs)),
+    };
+    st.backend.sim_raid(raid)?;
+    Ok(Json(json!({ "ok": true, "accounts": req.accounts, "lines": req.lines })).into_response())
 }
 
 /// The channel event kinds the simulator can fire, with the fields each takes (besides `user`).

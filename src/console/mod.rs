@@ -121,6 +121,28 @@ pub trait ConsoleBackend: Send + Sync + 'static {
     /// Offline mode only: a channel event, as EventSub would deliver it.
     fn sim_event(&self, event: ChannelEvent) -> BoxFuture<'_, Result<(), ConsoleError>>;
 
+    /// Offline mode only: starts a spam raid (it runs on after the answer).
+    fn sim_raid(&self, raid: crate::sim::SpamRaid) -> Result<(), ConsoleError> {
+        let _ = raid;
+        Err(ConsoleError::Conflict(
+            "the simulator works only in --offline mode".into(),
+        ))
+    }
+
+    /// Raid mode's state (`moderation::raid::Status` as JSON); `None` when the backend has
+    /// no raid mode.
+    fn raid_mode(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Ends raid mode now, restoring the chat settings and Shield Mode; `false` when it was
+    /// not on.
+    fn end_raid_mode(&self) -> Result<bool, ConsoleError> {
+        Err(ConsoleError::Unavailable(
+            "this console has no raid mode".into(),
+        ))
+    }
+
     /// How the console is served (TLS, proxy, host name, session lifetime), read once at start.
     fn console_settings(&self) -> ConsoleSettings {
         ConsoleSettings::default()

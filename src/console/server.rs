@@ -240,6 +240,13 @@ pub const ROUTES: &[Route] = &[
         handler: |m| on(m, api::health),
     },
     Route {
+        method: RouteMethod::Post,
+        path: "/api/moderation/raid-mode/end",
+        access: Access::Token,
+        summary: "ends raid mode now, restoring the chat settings and Shield Mode",
+        handler: |m| on(m, api::end_raid_mode),
+    },
+    Route {
         method: RouteMethod::Get,
         path: "/api/follow-waves",
         access: Access::Token,
@@ -357,6 +364,13 @@ pub const ROUTES: &[Route] = &[
         access: Access::Token,
         summary: "`--offline` only: fires a simulated Twitch event",
         handler: |m| on(m, api::sim_event),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/sim/raid",
+        access: Access::Token,
+        summary: "`--offline` only: a spam raid (new accounts posting the same text)",
+        handler: |m| on(m, api::sim_raid),
     },
 ];
 

@@ -125,6 +125,21 @@ impl Ladders {
         }
     }
 
+    /// The strongest step of `ladder` (a ban over any timeout, a longer timeout over a shorter
+    /// one, any timeout over a warning or a delete).
+    pub fn strongest(&self, ladder: &str) -> Step {
+        let rank = |s: &Step| match s {
+            Step::Delete => (0, 0),
+            Step::Warn => (1, 0),
+            Step::Timeout(secs) => (2, *secs),
+            Step::Ban => (3, 0),
+        };
+        self.tracks
+            .get(ladder)
+            .and_then(|t| t.steps.iter().copied().max_by_key(rank))
+            .unwrap_or(Step::Delete)
+    }
+
     /// Forgets every offence.
     pub fn clear(&mut self) {
         for t in self.tracks.values_mut() {

@@ -8,12 +8,14 @@
 //! Clean ASCII messages are checked on their borrowed text: the normalised `String` is only
 //! built when the text has something to undo or a filter fired.
 
+pub mod defences;
 pub mod enforce;
 pub mod filters;
 pub mod ladder;
 pub mod links;
 pub mod log;
 pub mod normalize;
+pub mod raid;
 pub mod waves;
 
 use std::collections::{HashMap, VecDeque};
@@ -623,6 +625,20 @@ impl Moderator {
         }))
     }
 
+    /// The step raid mode gives an account that tripped a filter climbing `ladder`: the
+    /// configured action, or the ladder's strongest step (a warning becomes a delete).
+    pub fn raid_step(&self, ladder: &str, action: crate::config::moderation::RaidAction) -> Step {
+        let step = match action {
+            crate::config::moderation::RaidAction::Step(s) => s,
+            crate::config::moderation::RaidAction::Strongest => self.ladders.strongest(ladder),
+        };
+        if step == Step::Warn {
+            Step::Delete
+        } else {
+            step
+        }
+    }
+
     /// `!modcheck <text>`: which filter and rule would fire on `text` from an ordinary viewer,
     /// and why. Flood and repeated-message limits depend on history and are not judged here.
     pub fn explain(&self, text: &str) -> Option<Explanation> {
@@ -753,6 +769,36 @@ fn stateless<'a>(
         }
     }
     None
+}
+
+/// What raid mode does about one offence: the account's timeout or ban (a delete only when the
+/// step is one). Never a warning.
+pub fn raid_actions(msg: &ChatMessage, step: Step, reason: String) -> Vec<Action> {
+    let step = if step == Step::Warn {
+        Step::Delete
+    } else {
+        step
+    };
+    step_actions(msg, step, None, reason)
+}
+
+/// The timeout or ban raid mode gives an account punished after the fact (it tripped a filter
+/// shortly before raid mode began); nothing for a delete-only step.
+pub fn raid_punishment(o: &raid::Offender, reason: String) -> Option<Action> {
+    match o.step {
+        Step::Timeout(seconds) => Some(Action::Timeout {
+            channel: o.channel.clone(),
+            user_id: o.user_id.clone(),
+            seconds,
+            reason,
+        }),
+        Step::Ban => Some(Action::Ban {
+            channel: o.channel.clone(),
+            user_id: o.user_id.clone(),
+            reason,
+        }),
+        Step::Delete | Step::Warn => None,
+    }
 }
 
 /// The Helix actions (and warning) for a ladder step.

@@ -20,7 +20,7 @@ pub const MAX_SETTING_SECS: u64 = 30 * 86_400;
 
 /// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`; the
 /// `obs_*` ones are `ObsEvent::topic` with `_` for `.`).
-pub const EVENT_NAMES: [&str; 22] = [
+pub const EVENT_NAMES: [&str; 23] = [
     "follow",
     "subscribe",
     "resub",
@@ -38,6 +38,7 @@ pub const EVENT_NAMES: [&str; 22] = [
     "prediction_end",
     "hype_train_begin",
     "hype_train_end",
+    "raid_mode",
     "ad_break",
     "obs_scene_changed",
     "obs_stream_state",

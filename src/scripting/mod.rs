@@ -483,6 +483,23 @@ impl ScriptHost {
         self.enqueue(script.clone(), data, None, None)
     }
 
+    /// Raid mode began or ended: `scripts/events/raid_mode.rhai`, with `ctx.event` holding
+    /// `state` (`begin` or `end`), `accounts` and, at the end, `reason` and `secs`.
+    pub fn handle_raid_mode(&self, event: serde_json::Value) -> Outcome {
+        let reg = self.shared.registry();
+        let Some(script) = reg.events.get("raid_mode") else {
+            return Outcome::Ignored;
+        };
+        let data = CtxData {
+            script: script.tag.clone(),
+            channel: self.shared.config.channel.clone(),
+            command: script.name.clone(),
+            event: Some(event),
+            ..CtxData::default()
+        };
+        self.enqueue(script.clone(), data, None, None)
+    }
+
     /// Runs the timer `name` now (the timer task calls this when it is due).
     pub fn handle_timer(&self, name: &str) -> Outcome {
         let reg = self.shared.registry();

@@ -84,6 +84,7 @@ pub struct ApiState {
     auth: Mutex<AuthState>,
     helix: Mutex<HelixData>,
     pub(crate) eventsub: EventSubState,
+    defences: Mutex<super::shield::Defences>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,6 +97,10 @@ impl ApiState {
     }
     pub fn helix(&self) -> MutexGuard<'_, HelixData> {
         lock(&self.helix)
+    }
+    /// Shield Mode, chat settings and followers.
+    pub fn defences(&self) -> MutexGuard<'_, super::shield::Defences> {
+        lock(&self.defences)
     }
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -193,6 +198,7 @@ impl FakeTwitchApi {
             auth: Mutex::new(auth),
             helix: Mutex::new(helix),
             eventsub: EventSubState::new(options.keepalive_secs),
+            defences: Mutex::default(),
         });
         let app = Router::new()
             .route("/helix/{*rest}", any(helix_any))
@@ -408,7 +414,7 @@ async fn helix_any(
         path: path.clone(),
         query: query.clone(),
         body: body.clone(),
-        token,
+        token: token.clone(),
     });
     let reset = epoch() + h.reset_in_secs.max(1);
     let outage = match h.fail_until {
@@ -440,7 +446,8 @@ async fn helix_any(
             user: &user,
             scopes: &scopes,
         };
-        route(&st, &mut h, &method, &path, &query, &body, &caller)
+        super::shield::route(&st, &method, &path, &query, &body, &user, &token)
+            .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &caller))
     };
     let hd = resp.headers_mut();
     hd.insert("ratelimit-limit", HeaderValue::from(800u64));

@@ -1,13 +1,14 @@
 //! The simulated Twitch used by `--offline` and by tests: a chat server speaking Twitch's IRC
 //! dialect on 127.0.0.1 ([`chat`]), simulated viewers ([`viewer`]) and the terminal driver
 //! ([`terminal`]), and the Twitch API side: Helix, OAuth and EventSub WebSocket on one port
-//! ([`helix`], [`auth`], [`eventsub`]). The bot's real client code talks to it exactly as it would to Twitch.
+//! ([`helix`], [`auth`], [`eventsub`]), with Shield Mode and chat settings ([`shield`]). The bot's real client code talks to it exactly as it would to Twitch.
 
 pub mod auth;
 pub mod chat;
 pub mod eventsub;
 pub mod flood;
 pub mod helix;
+pub mod shield;
 pub mod terminal;
 pub mod viewer;
 
@@ -29,6 +30,31 @@ pub struct SimTwitch {
     /// stats chart of a simulated stream has something to show.
     chatted: std::sync::Mutex<std::collections::HashSet<String>>,
     streams: std::sync::atomic::AtomicU64,
+    raids: std::sync::atomic::AtomicU64,
+}
+
+/// A spam raid for [`SimTwitch::spam_raid`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpamRaid {
+    /// New accounts, none following the channel.
+    pub accounts: u32,
+    /// Lines each.
+    pub lines: u32,
+    pub text: String,
+    /// How long the raid takes.
+    pub over: std::time::Duration,
+}
+
+/// What a spam raid got through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpamRaidReport {
+    pub sent: u64,
+    /// Lines Twitch delivered to chat (the rest were stopped by Shield Mode or followers-only).
+    pub delivered: u64,
+    /// Lines delivered in each round (every account's first line, second line, ...).
+    pub per_line: Vec<u64>,
+    /// The user ids of the raiders with at least one line delivered.
+    pub reached: Vec<String>,
 }
 
 /// A viewer event the terminal or the console's simulator can fire.
@@ -95,11 +121,21 @@ impl SimTwitch {
             channel: channel.to_string(),
             chatted: Default::default(),
             streams: Default::default(),
+            raids: Default::default(),
         })
     }
 
-    /// A viewer writes in chat; returns the message id.
+    /// A viewer writes in chat; returns the message id (also when Twitch did not deliver it).
     pub async fn chat_as(&self, viewer: &Viewer, text: &str) -> String {
+        self.try_chat_as(viewer, text).await.unwrap_or_default()
+    }
+
+    /// A viewer writes in chat; returns the message id, or `None` when Twitch withheld the
+    /// line (Shield Mode or followers-only, and the viewer does not follow long enough).
+    pub async fn try_chat_as(&self, viewer: &Viewer, text: &str) -> Option<String> {
+        if !self.api.defences().delivers(viewer) {
+            return None;
+        }
         let new = self
             .chatted
             .lock()
@@ -108,7 +144,39 @@ impl SimTwitch {
         if new {
             self.api.add_viewers(1);
         }
-        self.chat.chat(&self.channel, viewer, text).await
+        Some(self.chat.chat(&self.channel, viewer, text).await)
+    }
+
+    /// A spam raid: `raid.accounts` new accounts each post `raid.lines` lines of `raid.text`,
+    /// spread over `raid.over`, as Twitch would deliver them (Shield Mode and followers-only
+    /// stop them). Returns how many lines were sent and delivered.
+    pub async fn spam_raid(&self, raid: &SpamRaid) -> SpamRaidReport {
+        let n = self
+            .raids
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let raiders: Vec<Viewer> = (0..raid.accounts)
+            .map(|i| Viewer::new(&format!("spammer{n}_{i}")))
+            .collect();
+        let pause = raid.over / raid.lines.max(1);
+        let mut report = SpamRaidReport::default();
+        let mut reached = std::collections::BTreeSet::new();
+        for line in 0..raid.lines {
+            if line > 0 {
+                tokio::time::sleep(pause).await;
+            }
+            let mut delivered = 0;
+            for r in &raiders {
+                report.sent += 1;
+                if self.try_chat_as(r, &raid.text).await.is_some() {
+                    delivered += 1;
+                    reached.insert(r.id.clone());
+                }
+            }
+            report.delivered += delivered;
+            report.per_line.push(delivered);
+        }
+        report.reached = reached.into_iter().collect();
+        report
     }
 
     /// Fires `event` from `viewer` over the simulated EventSub; returns the message id.
@@ -196,6 +264,7 @@ impl SimTwitch {
                 set(&mut payload, "id", json!(id));
             }
             SimEvent::StreamOffline => self.api.set_live(None),
+            SimEvent::Follow => self.api.add_follower(viewer, std::time::Duration::ZERO),
             _ => {}
         }
         let id = self.api.state.eventsub.next_id("msg");

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::viewer::Viewer;
-use super::{SimEvent, SimTwitch};
+use super::{SimEvent, SimTwitch, SpamRaid, SpamRaidReport};
 
 /// The usage text printed at start.
 pub const HELP: &str = "Type a chat line and press Enter to chat as `viewer`.\n  \
@@ -19,6 +19,7 @@ pub const HELP: &str = "Type a chat line and press Enter to chat as `viewer`.\n 
     /gift <login> <count>                              gifted subscriptions\n  \
     /cheer <login> <bits> [message]                    a cheer\n  \
     /raid <login> <viewers>                            a raid\n  \
+    /spamraid <accounts> <lines> <text>                a spam raid: new accounts post <text>\n  \
     /redeem <login> <reward title> [| input]           a channel-points redemption\n  \
     /online, /offline                                  the stream goes live or ends\n  \
     /console                                           a new one-time web console link\n  \
@@ -35,6 +36,8 @@ pub enum Typed {
         viewer: Viewer,
         event: SimEvent,
     },
+    /// `/spamraid`: many new accounts spamming at once.
+    SpamRaid(SpamRaid),
     Help,
     /// `/console`: a fresh one-time sign-in link.
     Console,
@@ -53,6 +56,9 @@ pub fn parse_typed(line: &str) -> Typed {
     }
     if line == "/console" {
         return Typed::Console;
+    }
+    if let Some(rest) = line.strip_prefix("/spamraid") {
+        return parse_spam_raid(rest);
     }
     if let Some(event) = parse_event(line) {
         return event;
@@ -83,6 +89,40 @@ pub fn parse_typed(line: &str) -> Typed {
         viewer,
         text: text.join(" "),
     }
+}
+
+/// Most accounts and lines one spam raid may have.
+pub const MAX_RAID_ACCOUNTS: u32 = 5_000;
+pub const MAX_RAID_LINES: u32 = 100;
+
+/// `/spamraid <accounts> <lines> <text>`: the lines are spread over one second each.
+fn parse_spam_raid(rest: &str) -> Typed {
+    let usage = || {
+        Typed::Error(format!(
+            "usage: /spamraid <accounts 1-{MAX_RAID_ACCOUNTS}> <lines 1-{MAX_RAID_LINES}> <text>"
+        ))
+    };
+    let mut words = rest.split_whitespace();
+    let number = |w: Option<&str>, max: u32| {
+        w.and_then(|w| w.parse::<u32>().ok())
+            .filter(|n| (1..=max).contains(n))
+    };
+    let (Some(accounts), Some(lines)) = (
+        number(words.next(), MAX_RAID_ACCOUNTS),
+        number(words.next(), MAX_RAID_LINES),
+    ) else {
+        return usage();
+    };
+    let text = words.collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return usage();
+    }
+    Typed::SpamRaid(SpamRaid {
+        accounts,
+        lines,
+        text,
+        over: std::time::Duration::from_secs(u64::from(lines)),
+    })
 }
 
 /// `/follow`, `/sub`, ... as a simulated event; `None` when the line is not one of those.
@@ -169,9 +209,26 @@ pub async fn run(
     let mut sent = sim.chat.subscribe();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = true;
+    // A spam raid runs next to reading and printing, one at a time.
+    let mut raid: Option<
+        std::pin::Pin<Box<dyn std::future::Future<Output = SpamRaidReport> + '_>>,
+    > = None;
     loop {
+        let raid_done = async {
+            match raid.as_mut() {
+                Some(r) => r.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            report = raid_done => {
+                raid = None;
+                println!(
+                    "(spam raid over: {} of {} lines reached chat)",
+                    report.delivered, report.sent
+                );
+            }
             line = stdin.next_line(), if reading => match line {
                 Ok(Some(line)) => match parse_typed(&line) {
                     Typed::Chat { viewer, text } => {
@@ -180,6 +237,17 @@ pub async fn run(
                     Typed::Event { viewer, event } => {
                         sim.fire(&viewer, &event).await;
                         println!("(fired {event:?} from {})", viewer.login);
+                    }
+                    Typed::SpamRaid(spec) => {
+                        if raid.is_some() {
+                            println!("a spam raid is still running");
+                        } else {
+                            println!(
+                                "(spam raid: {} accounts, {} lines each)",
+                                spec.accounts, spec.lines
+                            );
+                            raid = Some(Box::pin(async move { sim.spam_raid(&spec).await }));
+                        }
                     }
                     Typed::Help => println!("{HELP}"),
                     Typed::Console => {
@@ -253,6 +321,25 @@ mod tests {
         );
         assert!(matches!(parse_typed("/sub alice 9"), Typed::Error(_)));
         assert!(matches!(parse_typed("/raid"), Typed::Error(_)));
+    }
+
+    #[test]
+    fn spam_raid_parses_and_refuses_nonsense() {
+        assert_eq!(
+            parse_typed("/spamraid 30 5 free views at spam.example.com"),
+            Typed::SpamRaid(SpamRaid {
+                accounts: 30,
+                lines: 5,
+                text: "free views at spam.example.com".into(),
+                over: std::time::Duration::from_secs(5),
+            })
+        );
+        assert!(matches!(parse_typed("/spamraid 30 5"), Typed::Error(_)));
+        assert!(matches!(parse_typed("/spamraid 0 5 x"), Typed::Error(_)));
+        assert!(matches!(
+            parse_typed("/spamraid 999999 5 x"),
+            Typed::Error(_)
+        ));
     }
 
     #[test]

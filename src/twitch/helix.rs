@@ -137,6 +137,50 @@ pub struct ChannelPatch {
     pub game_id: Option<String>,
 }
 
+/// A channel's chat settings, as Get and Update Chat Settings answer them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    #[serde(default)]
+    pub slow_mode: bool,
+    /// Seconds between a viewer's messages while `slow_mode` is on.
+    #[serde(default)]
+    pub slow_mode_wait_time: Option<u32>,
+    #[serde(default)]
+    pub follower_mode: bool,
+    /// Minutes a viewer must have followed while `follower_mode` is on.
+    #[serde(default)]
+    pub follower_mode_duration: Option<u32>,
+    #[serde(default)]
+    pub subscriber_mode: bool,
+    #[serde(default)]
+    pub emote_mode: bool,
+    #[serde(default)]
+    pub unique_chat_mode: bool,
+}
+
+/// `PATCH /chat/settings` fields; `None` leaves a setting alone. A duration is sent with its
+/// mode, as Twitch asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChatSettingsPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_mode_wait_time: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follower_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follower_mode_duration: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emote_mode: Option<bool>,
+}
+
+impl ChatSettingsPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ChatSettingsPatch::default()
+    }
+}
+
 /// The user ids most calls need.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChannelIds {
@@ -592,6 +636,95 @@ impl Helix {
         .map(drop)
     }
 
+    /// `GET /chat/settings` with the bot as moderator.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn chat_settings(&self) -> Result<ChatSettings, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        let v = self
+            .call(Account::Bot, Method::GET, "/chat/settings", &q, None)
+            .await?;
+        first_of(v, "/chat/settings")
+    }
+
+    /// `PATCH /chat/settings` (`moderator:manage:chat_settings`); returns the settings now in
+    /// force.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn update_chat_settings(
+        &self,
+        patch: &ChatSettingsPatch,
+    ) -> Result<ChatSettings, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        let body = serde_json::to_value(patch).unwrap_or(Value::Null);
+        let v = self
+            .call(
+                Account::Bot,
+                Method::PATCH,
+                "/chat/settings",
+                &q,
+                Some(&body),
+            )
+            .await?;
+        first_of(v, "/chat/settings")
+    }
+
+    /// `GET /moderation/shield_mode`: whether Shield Mode is on.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn shield_mode(&self) -> Result<bool, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        let v = self
+            .call(
+                Account::Bot,
+                Method::GET,
+                "/moderation/shield_mode",
+                &q,
+                None,
+            )
+            .await?;
+        let status: ShieldStatus = first_of(v, "/moderation/shield_mode")?;
+        Ok(status.is_active)
+    }
+
+    /// `PUT /moderation/shield_mode` (`moderator:manage:shield_mode`); returns whether it is on.
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn set_shield_mode(&self, on: bool) -> Result<bool, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        let v = self
+            .call(
+                Account::Bot,
+                Method::PUT,
+                "/moderation/shield_mode",
+                &q,
+                Some(&json!({"is_active": on})),
+            )
+            .await?;
+        let status: ShieldStatus = first_of(v, "/moderation/shield_mode")?;
+        Ok(status.is_active)
+    }
+
     /// `DELETE /moderation/chat?message_id=`.
     ///
     /// # Errors
@@ -896,6 +1029,27 @@ fn unknown(login: &str) -> HelixError {
         path: "/users".into(),
         message: format!("Twitch knows no user `{login}`"),
     }
+}
+
+/// Shield Mode's status as Get and Update Shield Mode Status answer it.
+#[derive(Deserialize)]
+struct ShieldStatus {
+    is_active: bool,
+}
+
+/// The first item of an answer's `data`.
+fn first_of<T: DeserializeOwned>(v: Value, path: &str) -> Result<T, HelixError> {
+    let first = v
+        .get("data")
+        .and_then(Value::as_array)
+        .and_then(|d| d.first())
+        .cloned()
+        .ok_or_else(|| HelixError::Status {
+            status: 200,
+            path: path.to_string(),
+            message: "the answer has no data".into(),
+        })?;
+    serde_json::from_value(first).map_err(|e| decode(path, e))
 }
 
 fn decode(path: &str, e: serde_json::Error) -> HelixError {

@@ -92,6 +92,7 @@ async function loadHealth() {
     const empty = $("log").querySelector(".empty");
     if (empty && offline) empty.textContent = "Waiting for chat and events… Try the simulator on the right: chat “!ping” as a viewer.";
   }
+  showRaidMode(h.raid_mode);
   const list = $("health");
   list.replaceChildren(...h.services.map((s) => el("li", {},
     el("span", { class: "light " + s.state, title: s.state }),
@@ -119,6 +120,43 @@ async function loadHealth() {
   } else {
     waveBox.hidden = true;
   }
+}
+
+// ---- raid mode ---------------------------------------------------------------------------
+function showRaidMode(r) {
+  const on = !!(r && r.active);
+  $("raid-banner").hidden = !on;
+  if (on) {
+    const since = r.since_ms ? new Date(r.since_ms).toLocaleTimeString() : "";
+    const what = [r.shield_mode ? "Shield Mode on" : null, r.chat_settings ? "chat settings changed" : null]
+      .filter(Boolean).join(", ");
+    $("raid-text").textContent = `Raid mode since ${since}: ${r.accounts} accounts tripped the filters` +
+      (what ? ` · ${what}` : "") + ". It ends by itself after a quiet period.";
+  }
+  const missing = (r && r.missing_scopes) || [];
+  $("raid-scopes").hidden = missing.length === 0;
+  $("raid-scopes").textContent = missing.length
+    ? `Raid mode lacks ${missing.join(", ")}: run twitch-bot auth again.` : "";
+}
+
+async function endRaidMode(ev) {
+  const b = ev.currentTarget;
+  b.disabled = true;
+  try { await api("POST", "/api/moderation/raid-mode/end", {}); } catch (_) { /* the banner says why */ }
+  b.disabled = false;
+  loadHealth();
+}
+
+async function spamRaid(ev) {
+  ev.preventDefault();
+  const body = {
+    accounts: Number($("raid-accounts").value),
+    lines: Number($("raid-lines").value),
+    text: $("raid-spam").value,
+  };
+  await act($("raid-start"), "raid-result", () => api("POST", "/api/sim/raid", body),
+    `${body.accounts} accounts are spamming`);
+  setTimeout(loadHealth, 1500);
 }
 
 // ---- live log ----------------------------------------------------------------------------
@@ -540,6 +578,8 @@ function start() {
   $("zmq-form").addEventListener("submit", zmq);
   $("sim-chat-form").addEventListener("submit", simChat);
   $("event-form").addEventListener("submit", fireEvent);
+  $("raid-form").addEventListener("submit", spamRaid);
+  $("raid-end").addEventListener("click", endRaidMode);
   $("user-form").addEventListener("submit", lookupUser);
   $("lb-refresh").addEventListener("click", loadLeaderboard);
   $("stats-refresh").addEventListener("click", loadStats);

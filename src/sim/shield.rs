@@ -1,0 +1,360 @@
+//! The simulated Twitch's raid defences: Shield Mode (`/moderation/shield_mode`) and the chat
+//! settings (`/chat/settings`) with Twitch's shapes, scope, moderator and value checks, who
+//! follows the channel, and the delivery rule they make: while Shield Mode or followers-only
+//! is on, a line from a viewer who does not follow (long enough) never reaches chat.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::helix::{ApiState, BOT_ID, BROADCASTER_ID};
+use super::viewer::Viewer;
+use crate::event::Roles;
+
+/// Shield Mode, chat settings and followers, as the fake Twitch keeps them.
+#[derive(Debug)]
+pub struct Defences {
+    pub shield_mode: bool,
+    /// The moderator who last switched Shield Mode on, and when (RFC 3339).
+    pub shield_by: String,
+    pub shield_at: String,
+    pub slow_mode: bool,
+    pub slow_mode_wait_time: Option<u64>,
+    pub follower_mode: bool,
+    pub follower_mode_duration: Option<u64>,
+    pub subscriber_mode: bool,
+    pub emote_mode: bool,
+    pub unique_chat_mode: bool,
+    pub non_moderator_chat_delay: bool,
+    pub non_moderator_chat_delay_duration: Option<u64>,
+    /// User id → when they followed.
+    pub followers: HashMap<String, SystemTime>,
+    /// The channel's moderators (user ids); the broadcaster counts as one.
+    pub moderators: HashSet<String>,
+    /// Chat lines Twitch refused to deliver because of these settings.
+    pub withheld: u64,
+}
+
+impl Default for Defences {
+    fn default() -> Self {
+        Defences {
+            shield_mode: false,
+            shield_by: String::new(),
+            shield_at: String::new(),
+            slow_mode: false,
+            slow_mode_wait_time: None,
+            follower_mode: false,
+            follower_mode_duration: None,
+            subscriber_mode: false,
+            emote_mode: false,
+            unique_chat_mode: false,
+            non_moderator_chat_delay: false,
+            non_moderator_chat_delay_duration: None,
+            followers: HashMap::new(),
+            moderators: HashSet::from([BOT_ID.to_owned(), BROADCASTER_ID.to_owned()]),
+            withheld: 0,
+        }
+    }
+}
+
+impl Defences {
+    /// Whether Twitch delivers a line from `viewer` now; counts the ones it withholds.
+    pub fn delivers(&mut self, viewer: &Viewer) -> bool {
+        let exempt = [Roles::BROADCASTER, Roles::MODERATOR, Roles::VIP]
+            .iter()
+            .any(|r| viewer.roles.contains(*r));
+        if exempt || !(self.shield_mode || self.follower_mode) {
+            return true;
+        }
+        let minutes = if self.follower_mode {
+            self.follower_mode_duration.unwrap_or(0)
+        } else {
+            0
+        };
+        let followed_long_enough = self.followers.get(&viewer.id).is_some_and(|at| {
+            SystemTime::now()
+                .duration_since(*at)
+                .is_ok_and(|d| d >= Duration::from_secs(minutes.saturating_mul(60)))
+        });
+        if !followed_long_enough {
+            self.withheld += 1;
+        }
+        followed_long_enough
+    }
+
+    fn settings_json(&self, with_moderator: Option<&str>) -> Value {
+        let mut v = json!({
+            "broadcaster_id": BROADCASTER_ID,
+            "slow_mode": self.slow_mode,
+            "slow_mode_wait_time": self.slow_mode_wait_time,
+            "follower_mode": self.follower_mode,
+            "follower_mode_duration": self.follower_mode_duration,
+            "subscriber_mode": self.subscriber_mode,
+            "emote_mode": self.emote_mode,
+            "unique_chat_mode": self.unique_chat_mode,
+        });
+        if let (Some(id), Some(o)) = (with_moderator, v.as_object_mut()) {
+            o.insert("moderator_id".into(), json!(id));
+            o.insert(
+                "non_moderator_chat_delay".into(),
+                json!(self.non_moderator_chat_delay),
+            );
+            o.insert(
+                "non_moderator_chat_delay_duration".into(),
+                json!(self.non_moderator_chat_delay_duration),
+            );
+        }
+        v
+    }
+}
+
+impl super::FakeTwitchApi {
+    /// Shield Mode, chat settings and followers (read or change them in a test).
+    pub fn defences(&self) -> std::sync::MutexGuard<'_, Defences> {
+        self.state.defences()
+    }
+
+    /// `viewer` follows the channel since `ago`.
+    pub fn add_follower(&self, viewer: &Viewer, ago: Duration) {
+        let at = SystemTime::now()
+            .checked_sub(ago)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.defences().followers.insert(viewer.id.clone(), at);
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        Json(json!({"error": reason, "status": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+fn q<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Answers the Shield Mode and chat-settings endpoints; `None` for any other request.
+pub(crate) fn route(
+    st: &ApiState,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: &Value,
+    user: &str,
+    token: &str,
+) -> Option<Response> {
+    let read_shield = ["moderator:read:shield_mode", "moderator:manage:shield_mode"];
+    let resp = match (method.as_str(), path) {
+        ("GET", "/moderation/shield_mode") => moderator_call(st, query, user, token, &read_shield)
+            .unwrap_or_else(|| {
+                let d = st.defences();
+                shield_json(&d)
+            }),
+        ("PUT", "/moderation/shield_mode") => {
+            moderator_call(st, query, user, token, &["moderator:manage:shield_mode"])
+                .unwrap_or_else(|| {
+                    let Some(on) = body.get("is_active").and_then(Value::as_bool) else {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "The value in the is_active field is not valid.",
+                        );
+                    };
+                    let mut d = st.defences();
+                    if on && !d.shield_mode {
+                        d.shield_by = user.to_owned();
+                        d.shield_at =
+                            humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+                    }
+                    d.shield_mode = on;
+                    shield_json(&d)
+                })
+        }
+        ("GET", "/chat/settings") => {
+            if q(query, "broadcaster_id").is_none_or(str::is_empty) {
+                return Some(error(
+                    StatusCode::BAD_REQUEST,
+                    "Missing required parameter \"broadcaster_id\"",
+                ));
+            }
+            let moderator = q(query, "moderator_id");
+            if moderator.is_some_and(|m| m != user) {
+                return Some(error(
+                    StatusCode::UNAUTHORIZED,
+                    "The ID in moderator_id must match the user ID in the user access token.",
+                ));
+            }
+            let d = st.defences();
+            Json(json!({"data": [d.settings_json(moderator)]})).into_response()
+        }
+        ("PATCH", "/chat/settings") => {
+            moderator_call(st, query, user, token, &["moderator:manage:chat_settings"])
+                .unwrap_or_else(|| patch_settings(st, body, user))
+        }
+        _ => return None,
+    };
+    Some(resp)
+}
+
+/// The checks every moderator call shares: ids given, the moderator is the token's user and
+/// one of the channel's moderators, and the token holds one of `scopes`. `None` when all pass.
+fn moderator_call(
+    st: &ApiState,
+    query: &[(String, String)],
+    user: &str,
+    token: &str,
+    scopes: &[&str],
+) -> Option<Response> {
+    let (Some(broadcaster), Some(moderator)) =
+        (q(query, "broadcaster_id"), q(query, "moderator_id"))
+    else {
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter \"broadcaster_id\" or \"moderator_id\"",
+        ));
+    };
+    let held = st.auth().scopes.get(token).cloned().unwrap_or_default();
+    if !scopes.iter().any(|s| held.iter().any(|h| h == s)) {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            &format!("Missing scope: {}", scopes.join(" or ")),
+        ));
+    }
+    if moderator != user {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "The ID in moderator_id must match the user ID in the user access token.",
+        ));
+    }
+    if broadcaster != BROADCASTER_ID {
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "The ID in broadcaster_id is not valid.",
+        ));
+    }
+    if !st.defences().moderators.contains(moderator) {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "The user in moderator_id is not one of the broadcaster's moderators.",
+        ));
+    }
+    None
+}
+
+fn shield_json(d: &Defences) -> Response {
+    Json(json!({"data": [{
+        "is_active": d.shield_mode,
+        "moderator_id": d.shield_by,
+        "moderator_login": "",
+        "moderator_name": "",
+        "last_activated_at": d.shield_at,
+    }]}))
+    .into_response()
+}
+
+/// `PATCH /chat/settings`: Twitch's ranges, each duration only with its mode.
+fn patch_settings(st: &ApiState, body: &Value, user: &str) -> Response {
+    let Some(fields) = body.as_object() else {
+        return error(StatusCode::BAD_REQUEST, "The request body is not valid.");
+    };
+    let flag = |k: &str| fields.get(k).map(Value::as_bool);
+    let number = |k: &str| {
+        fields.get(k).map(|v| {
+            if v.is_null() {
+                Some(None)
+            } else {
+                v.as_u64().map(Some)
+            }
+        })
+    };
+    let mut d = st.defences();
+    for (mode, duration, range) in [
+        ("slow_mode", "slow_mode_wait_time", 3..=120u64),
+        ("follower_mode", "follower_mode_duration", 0..=129_600),
+        (
+            "non_moderator_chat_delay",
+            "non_moderator_chat_delay_duration",
+            2..=6,
+        ),
+    ] {
+        match (flag(mode), number(duration)) {
+            (Some(None), _) | (_, Some(None)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("The value in {mode} or {duration} is not valid."),
+                );
+            }
+            (None, Some(_)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("To change {duration}, the request must also specify {mode}."),
+                );
+            }
+            (_, Some(Some(Some(n)))) if !range.contains(&n) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "The value in {duration} is not valid: use {} to {}.",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    for k in ["emote_mode", "subscriber_mode", "unique_chat_mode"] {
+        if flag(k) == Some(None) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("The value in {k} is not valid."),
+            );
+        }
+    }
+    if let Some(Some(on)) = flag("slow_mode") {
+        d.slow_mode = on;
+        d.slow_mode_wait_time = on.then(|| {
+            number("slow_mode_wait_time")
+                .flatten()
+                .flatten()
+                .unwrap_or(30)
+        });
+    }
+    if let Some(Some(on)) = flag("follower_mode") {
+        d.follower_mode = on;
+        d.follower_mode_duration = on.then(|| {
+            number("follower_mode_duration")
+                .flatten()
+                .flatten()
+                .unwrap_or(0)
+        });
+    }
+    if let Some(Some(on)) = flag("non_moderator_chat_delay") {
+        d.non_moderator_chat_delay = on;
+        d.non_moderator_chat_delay_duration = on.then(|| {
+            number("non_moderator_chat_delay_duration")
+                .flatten()
+                .flatten()
+                .unwrap_or(4)
+        });
+    }
+    if let Some(Some(on)) = flag("emote_mode") {
+        d.emote_mode = on;
+    }
+    if let Some(Some(on)) = flag("subscriber_mode") {
+        d.subscriber_mode = on;
+    }
+    if let Some(Some(on)) = flag("unique_chat_mode") {
+        d.unique_chat_mode = on;
+    }
+    Json(json!({"data": [d.settings_json(Some(user))]})).into_response()
+}
