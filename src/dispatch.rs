@@ -31,7 +31,7 @@ use crate::storage::Storage;
 use crate::storage::writer::{self, Written};
 use crate::twitch::chat::{ChatHandle, Outgoing, SendError, Warning};
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
-use crate::twitch::helix::Helix;
+use crate::twitch::helix::{Helix, Priority};
 use crate::twitch::stream::StreamHandle;
 
 /// Chat as the rest of the bot sends to it: the running chat connection's handle, swapped for
@@ -123,6 +123,11 @@ impl Outputs {
                     debug!("cannot carry out {helix_action:?}: the Twitch API is off");
                     return;
                 };
+                let priority = match helix_action {
+                    Action::Announce { .. } => Priority::Chat,
+                    _ => Priority::Moderation,
+                };
+                let helix = helix.at(priority);
                 tokio::spawn(async move {
                     if let Err(e) = helix.perform(&helix_action).await {
                         warn!("Twitch refused {helix_action:?}: {e}");
@@ -172,6 +177,8 @@ impl Outputs {
             warn!("cannot {call}: the Twitch API is off (run `twitch-bot auth`)");
             return;
         };
+        // A script's shout-out is sent to chat: it waits at chat's priority.
+        let helix = helix.at(Priority::Chat);
         let call = call.to_string();
         tokio::spawn(async move {
             let result = match call.as_str() {

@@ -299,7 +299,7 @@ impl Bot {
             integrations: integrations.clone(),
             enforcer: api.helix.clone().map(|helix| {
                 Enforcer::start(
-                    helix,
+                    helix.at(crate::twitch::helix::Priority::Moderation),
                     Limits::from_config(&config.moderation),
                     shutdown.clone(),
                 )
@@ -386,8 +386,9 @@ impl Bot {
             }),
             cache: Arc::new(CacheService(cache.clone())),
             twitch: api.helix.clone().map(|helix| {
+                // A script's lookup answers a command: it waits at chat's priority.
                 Arc::new(services::HelixForScripts {
-                    helix,
+                    helix: helix.at(crate::twitch::helix::Priority::Chat),
                     runtime: tokio::runtime::Handle::current(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 
 use crate::action::Action;
 use crate::config::moderation::ModerationConfig;
-use crate::twitch::helix::Helix;
+use crate::twitch::helix::{Helix, Priority};
 
 /// How long a ban is remembered (an account banned is not banned again within it).
 const BAN_MEMORY: Duration = Duration::from_secs(3600);
@@ -36,7 +36,8 @@ pub trait Sink: Send + Sync + 'static {
 
 impl Sink for Helix {
     async fn send(&self, action: &Action) -> Result<(), String> {
-        self.perform(action)
+        self.at(Priority::Moderation)
+            .perform(action)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
