@@ -283,7 +283,7 @@ pub struct Parts {
     pub prefix: String,
     /// Moderation-log entries, written to storage by
     /// [`crate::moderation::log::spawn_modlog_writer`] off this task.
-    pub modlog: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
+    pub modlog: Option<crate::moderation::log::ModlogSender>,
     /// Stream statistics: fed where points and event scripts run, so each event counts once.
     pub stats: Option<crate::stats::Recorder>,
     /// The storage writer: channel events' points are committed there, in batches, and their
@@ -516,9 +516,10 @@ impl Dispatcher {
         if let Some(modlog) = &self.parts.modlog
             && let Ok(value) =
                 serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))
-            && modlog.try_send(value).is_err()
         {
-            warn!("the moderation log is behind: an entry was dropped");
+            // Never waits; an entry it cannot keep is counted, warned about now and then, and
+            // the count is written to the log.
+            let _ = modlog.try_send(value);
         }
         for action in &decision.actions {
             match action {

@@ -443,8 +443,13 @@ impl Bot {
         let (modlog_tx, modlog_queue) = crate::moderation::log::modlog_channel();
         let modlog_task = {
             let storage = storage.clone();
+            let retention = config.moderation.log;
             supervisor.restart("moderation log", move || {
-                crate::moderation::log::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
+                crate::moderation::log::spawn_modlog_writer(
+                    storage.clone(),
+                    modlog_queue.clone(),
+                    retention,
+                )
             })
         };
         let (writer, writer_queue) = crate::storage::writer::channel();

@@ -38,6 +38,28 @@ pub struct ModerationConfig {
     pub ban_limit: u32,
     /// The window `ban_limit` counts over, in seconds.
     pub ban_window_secs: u64,
+    /// How long the moderation log keeps its entries.
+    pub log: ModLogConfig,
+}
+
+/// `log:` in `moderation.yaml`: the moderation log's retention. Older or surplus entries are
+/// pruned now and then, oldest first.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModLogConfig {
+    /// Entries older than this many days are pruned.
+    pub keep_days: u32,
+    /// Most entries kept; past it the oldest go.
+    pub max_rows: u64,
+}
+
+impl Default for ModLogConfig {
+    fn default() -> Self {
+        ModLogConfig {
+            keep_days: 30,
+            max_rows: 100_000,
+        }
+    }
 }
 
 impl Default for ModerationConfig {
@@ -58,6 +80,7 @@ impl Default for ModerationConfig {
             action_queue: 1000,
             ban_limit: 100,
             ban_window_secs: 30,
+            log: ModLogConfig::default(),
         }
     }
 }
@@ -499,6 +522,14 @@ impl Validate for ModerationConfig {
         check.within("action_queue", self.action_queue, 1, 100_000, "actions");
         check.within("ban_limit", self.ban_limit, 1, 10_000, "bans");
         check.within("ban_window_secs", self.ban_window_secs, 1, 3600, "seconds");
+        check.within("log.keep_days", self.log.keep_days, 1, 3650, "days");
+        check.within(
+            "log.max_rows",
+            self.log.max_rows,
+            100,
+            10_000_000,
+            "entries",
+        );
         let ladders: Vec<&str> = self.ladders.keys().map(String::as_str).collect();
         let ladder_ok = |filter: &str, name: &str, check: &mut Checker<'_>| {
             if !self.ladders.contains_key(name) {
