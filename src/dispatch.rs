@@ -206,6 +206,41 @@ impl Outputs {
         });
     }
 
+    /// Carries out moderation's decision about `msg`: bans, timeouts and deletes to the
+    /// action queue, the `warn` step's message as a native warning or in chat's warning lane.
+    pub fn punish(&self, decision: &crate::moderation::Decision, msg: &ChatMessage) {
+        for action in &decision.actions {
+            match action {
+                // The warn step's message: low priority, behind replies, summed up in a raid.
+                Action::Say { channel, text } => self.warn_user(
+                    Warning {
+                        channel: channel.clone(),
+                        text: text.clone(),
+                        reason: decision.filter.as_str().into(),
+                        user: msg.sender.login.clone(),
+                    },
+                    &msg.sender.id,
+                ),
+                other => self.moderate(other.clone(), &msg.sender.id),
+            }
+        }
+    }
+
+    /// The ladder's `warn` step for the account `user_id`: Twitch's native warning when it is
+    /// on (through moderation's action queue, which falls back to the chat line if Twitch
+    /// refuses), else the chat line in chat's low-priority lane.
+    pub fn warn_user(&self, warning: Warning, user_id: &str) {
+        if let Some(enforcer) = &self.enforcer
+            && enforcer.native_warnings()
+            && !user_id.is_empty()
+        {
+            let reason = warning.text.clone();
+            enforcer.warn(user_id, &reason, warning);
+            return;
+        }
+        self.warn(warning);
+    }
+
     /// Queues a moderation warning in chat's low-priority lane (dropped, counted, when full).
     pub fn warn(&self, warning: Warning) {
         if let Some(chat) = &self.chat {
@@ -521,18 +556,7 @@ impl Dispatcher {
             // the count is written to the log.
             let _ = modlog.try_send(value);
         }
-        for action in &decision.actions {
-            match action {
-                // The warn step's message: low priority, behind replies, summed up in a raid.
-                Action::Say { channel, text } => self.parts.outputs.warn(Warning {
-                    channel: channel.clone(),
-                    text: text.clone(),
-                    reason: decision.filter.as_str().into(),
-                    user: msg.sender.login.clone(),
-                }),
-                other => self.parts.outputs.moderate(other.clone(), &msg.sender.id),
-            }
-        }
+        self.parts.outputs.punish(&decision, msg);
         !decision.dry_run
     }
 

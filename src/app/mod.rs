@@ -357,6 +357,26 @@ impl Bot {
             info!("chat is switched off (--nochat)");
         }
         let chat = outputs.chat.clone();
+        if let (Some(enforcer), Some(helix)) = (&outputs.enforcer, &api.helix) {
+            if helix.has_scope(
+                crate::twitch::auth::Account::Bot,
+                crate::twitch::helix::WARNINGS_SCOPE,
+            ) {
+                let chat = chat.clone();
+                enforcer.use_native_warnings(move |w| {
+                    if let Some(chat) = &chat {
+                        chat.warn(w);
+                    }
+                });
+                info!("moderation: the warn step uses Twitch's native warnings");
+            } else {
+                info!(
+                    "moderation: the warn step posts in chat (the bot's grant lacks {}; run \
+                     `twitch-bot auth` to use Twitch's native warnings)",
+                    crate::twitch::helix::WARNINGS_SCOPE
+                );
+            }
+        }
 
         // Scripts send their actions here; one task hands them to the connections.
         let (action_tx, action_rx) = mpsc::channel::<Action>(1_024);

@@ -73,6 +73,10 @@ pub struct HelixData {
     pub fail_until: Option<(tokio::time::Instant, StatusCode)>,
     pub remaining: u64,
     pub counter: u64,
+    /// The channel's moderators besides the broadcaster (the bot is one unless a test says not).
+    pub moderators: Vec<String>,
+    /// Native warnings given: (user id, reason).
+    pub warnings: Vec<(String, String)>,
 }
 
 /// Shared state of the whole fake API.
@@ -184,6 +188,8 @@ impl FakeTwitchApi {
             fail_until: None,
             remaining: 800,
             counter: 0,
+            moderators: vec![BOT_ID.into()],
+            warnings: Vec::new(),
         };
         let state = Arc::new(ApiState {
             addr,
@@ -234,11 +240,22 @@ impl FakeTwitchApi {
         let (a, r) = self.issue_tokens(BOT_ID);
         secrets.bot.access_token = a;
         secrets.bot.refresh_token = r;
+        secrets.bot.scopes = self.scopes_of(&secrets.bot.access_token);
         let (a, r) = self.issue_tokens(BROADCASTER_ID);
         secrets.broadcaster.access_token = a;
         secrets.broadcaster.refresh_token = r;
+        secrets.broadcaster.scopes = self.scopes_of(&secrets.broadcaster.access_token);
     }
 
+    /// The scopes `token`'s grant holds (what `twitch-bot auth` saves beside it).
+    pub fn scopes_of(&self, token: &str) -> Vec<String> {
+        self.state
+            .auth()
+            .scopes
+            .get(token)
+            .cloned()
+            .unwrap_or_default()
+    }
     /// Issues a valid token pair for `user_id` (what `twitch-bot auth` would have saved).
     pub fn issue_tokens(&self, user_id: &str) -> (String, String) {
         self.state.auth().issue(user_id)
@@ -329,6 +346,18 @@ impl FakeTwitchApi {
             .map(|i| (format!("{}", 10_000 + i), format!("viewer{i}")))
             .collect();
     }
+    /// Makes `user_id` one of the channel's moderators, or takes it away.
+    pub fn set_moderator(&self, user_id: &str, moderator: bool) {
+        let mut h = self.state.helix();
+        h.moderators.retain(|m| m != user_id);
+        if moderator {
+            h.moderators.push(user_id.to_owned());
+        }
+    }
+    /// The native warnings Twitch accepted: (user id, reason).
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        self.state.helix().warnings.clone()
+    }
     /// Every Helix request so far.
     pub fn requests(&self) -> Vec<HelixRequest> {
         self.state.helix().requests.clone()
@@ -385,7 +414,13 @@ async fn helix_any(
         .unwrap_or_default()
         .to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let user = st.auth().access.get(&token).cloned();
+    let (user, scopes) = {
+        let auth = st.auth();
+        (
+            auth.access.get(&token).cloned(),
+            auth.scopes.get(&token).cloned().unwrap_or_default(),
+        )
+    };
     let mut h = st.helix();
     // The log tests read is bounded, so a simulator left running for hours (a soak, a long
     // offline session) does not grow without end: the oldest tenth goes once it is full.
@@ -425,7 +460,11 @@ async fn helix_any(
     } else {
         h.remaining = 799;
         let user = user.unwrap_or_default();
-        route(&st, &mut h, &method, &path, &query, &body, &user)
+        if (method.as_str(), path.as_str()) == ("POST", "/moderation/warnings") {
+            warn_chat_user(&mut h, &query, &body, &user, &scopes)
+        } else {
+            route(&st, &mut h, &method, &path, &query, &body, &user)
+        }
     };
     let hd = resp.headers_mut();
     hd.insert("ratelimit-limit", HeaderValue::from(800u64));
@@ -516,6 +555,72 @@ fn route(
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+/// `POST /moderation/warnings` with Twitch's checks: the scope, the moderator is the token's
+/// user and one of the channel's moderators, the user exists, a reason of at most 500
+/// characters.
+fn warn_chat_user(
+    h: &mut HelixData,
+    query: &[(String, String)],
+    body: &Value,
+    user: &str,
+    scopes: &[String],
+) -> Response {
+    if !scopes.iter().any(|s| s == "moderator:manage:warnings") {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Missing scope: moderator:manage:warnings",
+        );
+    }
+    let (Some(broadcaster), Some(moderator)) =
+        (q(query, "broadcaster_id"), q(query, "moderator_id"))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter broadcaster_id or moderator_id",
+        );
+    };
+    if moderator != user {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "The ID in moderator_id must match the user ID found in the request's OAuth token.",
+        );
+    }
+    if broadcaster != BROADCASTER_ID {
+        return error(StatusCode::BAD_REQUEST, "Invalid broadcaster_id");
+    }
+    if moderator != broadcaster && !h.moderators.iter().any(|m| m == moderator) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "The user in moderator_id is not one of the broadcaster's moderators.",
+        );
+    }
+    let data = &body["data"];
+    let (Some(user_id), Some(reason)) = (data["user_id"].as_str(), data["reason"].as_str()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing required field data.user_id or data.reason",
+        );
+    };
+    if reason.chars().count() > 500 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The reason may be at most 500 characters",
+        );
+    }
+    if !h.users.iter().any(|(id, _)| id == user_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The user in user_id does not exist",
+        );
+    }
+    h.warnings.push((user_id.to_owned(), reason.to_owned()));
+    Json(
+        json!({"data": [{"broadcaster_id": broadcaster, "user_id": user_id,
+        "moderator_id": moderator, "reason": reason}]}),
+    )
+    .into_response()
 }
 
 pub(crate) fn sub_json(s: &FakeSubscription) -> Value {

@@ -193,6 +193,11 @@ struct Inner {
     ids: Mutex<ChannelIds>,
 }
 
+/// The longest reason Twitch takes for a warning, in characters.
+pub const MAX_WARNING_REASON: usize = 500;
+/// The scope native warnings need (the bot account's).
+pub const WARNINGS_SCOPE: &str = "moderator:manage:warnings";
+
 const SHOUTOUT_ANY: Duration = Duration::from_secs(120);
 const SHOUTOUT_SAME: Duration = Duration::from_secs(3600);
 
@@ -591,6 +596,40 @@ impl Helix {
         self.call(Account::Bot, Method::DELETE, "/moderation/chat", &q, None)
             .await
             .map(drop)
+    }
+
+    /// `POST /moderation/warnings`: Twitch's own warning, which the viewer must acknowledge
+    /// before chatting again (no chat line of ours). `reason` is cut to Twitch's 500 characters.
+    ///
+    /// # Errors
+    /// See [`HelixError`]; without `moderator:manage:warnings` Twitch answers 401, and 403 when
+    /// the bot is not one of the channel's moderators.
+    pub async fn warn_user(&self, user_id: &str, reason: &str) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let reason: String = reason.chars().take(MAX_WARNING_REASON).collect();
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        self.call(
+            Account::Bot,
+            Method::POST,
+            "/moderation/warnings",
+            &q,
+            Some(&json!({"data": {"user_id": user_id, "reason": reason}})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Whether `account`'s grant holds `scope`, as saved at sign-in and at each refresh.
+    pub fn has_scope(&self, account: Account, scope: &str) -> bool {
+        let secrets = self.inner.tokens.secrets();
+        let grant = match account {
+            Account::Bot => &secrets.bot,
+            Account::Broadcaster => &secrets.broadcaster,
+        };
+        grant.scopes.iter().any(|s| s == scope)
     }
 
     /// `POST /chat/announcements` (colour: blue, green, orange, purple or primary).
