@@ -35,6 +35,11 @@ struct Bot {
 /// The moderation path as the app wires it: the real ladder, the action queue and Helix
 /// against the simulator, native warnings on when the bot's grant holds the scope.
 async fn bot(bot_scopes: Option<&[&str]>) -> Bot {
+    bot_saving(bot_scopes, None).await
+}
+
+/// [`bot`], with `saved` as the scopes secrets.yaml claims (a grant changed since it was saved).
+async fn bot_saving(bot_scopes: Option<&[&str]>, saved: Option<&[&str]>) -> Bot {
     let api = FakeTwitchApi::start(FakeApiOptions::default())
         .await
         .expect("fake starts");
@@ -46,7 +51,10 @@ async fn bot(bot_scopes: Option<&[&str]>) -> Bot {
         Some(scopes) => api.issue_tokens_with_scopes(BOT_ID, scopes),
         None => api.issue_tokens(BOT_ID),
     };
-    secrets.bot.scopes = api.scopes_of(&secrets.bot.access_token);
+    secrets.bot.scopes = match saved {
+        Some(scopes) => scopes.iter().map(|s| (*s).to_owned()).collect(),
+        None => api.scopes_of(&secrets.bot.access_token),
+    };
     (
         secrets.broadcaster.access_token,
         secrets.broadcaster.refresh_token,
@@ -198,6 +206,26 @@ async fn a_refused_native_warning_falls_back_to_the_chat_line_and_later_ones_go_
         1,
         "the second went straight to chat, not via Twitch: {lines:?}"
     );
+}
+
+#[tokio::test]
+async fn a_scope_taken_back_since_sign_in_falls_back_to_chat_after_one_try() {
+    let granted = ["chat:read", "moderator:manage:chat_messages"];
+    let mut b = bot_saving(Some(&granted), Some(&[WARNINGS_SCOPE])).await;
+    assert!(b.outputs.enforcer.as_ref().unwrap().native_warnings());
+    b.post_links(VIEWER_ID, "viewer_one", 2);
+    b.until("the refused warning goes to chat", |b| {
+        b.chat_lines.lock().unwrap().len() == 1
+    })
+    .await;
+    assert!(!b.outputs.enforcer.as_ref().unwrap().native_warnings());
+    b.post_links("4000", "viewer_two", 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        b.warning_calls() <= 2,
+        "one try (and its retry after a token refresh), then no more"
+    );
+    assert!(b.api.warnings().is_empty());
 }
 
 #[tokio::test]

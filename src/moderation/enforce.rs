@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 
 use crate::action::Action;
 use crate::config::moderation::ModerationConfig;
+use crate::twitch::auth::AuthError;
 use crate::twitch::chat::Warning;
 use crate::twitch::helix::{Helix, HelixError, Priority};
 
@@ -77,10 +78,13 @@ impl Sink for Helix {
             .await
         {
             Ok(()) => Ok(()),
+            // 403: not a moderator. 401: the scope is missing (after one token refresh the
+            // client reports that as an invalid grant).
             Err(
-                e @ HelixError::Status {
+                e @ (HelixError::Status {
                     status: 401 | 403, ..
-                },
+                }
+                | HelixError::Auth(AuthError::Invalid(_))),
             ) => Err(WarnError::Refused(e.to_string())),
             Err(e) => Err(WarnError::Failed(e.to_string())),
         }
