@@ -296,3 +296,56 @@ async fn endless_429s_are_retried_a_bounded_number_of_times_each_after_its_reset
         );
     }
 }
+
+#[tokio::test]
+async fn a_raid_burst_larger_than_the_bucket_gets_no_429_and_moderation_finishes_first() {
+    // A 40-point bucket refilled every second: 240 calls need six refills.
+    let (fake, base) = start(40, 1).await;
+    let helix = client(&base, 4);
+    helix.users(&["first"]).await.expect("learns the bucket");
+    let started = std::time::Instant::now();
+    let started_ms = epoch_ms();
+    let mut calls = Vec::new();
+    for i in 0..80 {
+        let h = helix.at(Priority::Background);
+        calls.push(tokio::spawn(async move {
+            h.stream(&format!("{i}")).await.map(drop)
+        }));
+    }
+    for i in 0..160 {
+        let h = helix.at(Priority::Moderation);
+        calls.push(tokio::spawn(async move {
+            h.ban(&format!("raider{i}"), None, "spam").await
+        }));
+    }
+    for c in calls {
+        c.await.unwrap().expect("every call goes through");
+    }
+    let elapsed = started.elapsed();
+    let seen = fake.lock().unwrap().seen.clone();
+    let throttled = seen.iter().filter(|s| s.status == 429).count();
+    let second = |s: &Seen| s.at_ms / 1000;
+    let last_ban = seen
+        .iter()
+        .filter(|s| s.path == "/moderation/bans")
+        .map(second)
+        .max()
+        .unwrap_or(0);
+    // Polls sent at once while the bucket was full arrive within a moment; those that waited
+    // must not have gone while bans were still waiting for a later refill.
+    let waited: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.path == "/streams" && s.at_ms > started_ms + 500)
+        .collect();
+    let early = waited.iter().filter(|s| second(s) < last_ban).count();
+    eprintln!(
+        "240 calls through a 40-point/1 s bucket: {throttled} x 429, {elapsed:?}, {} polls waited, {early} of them before the last ban's refill",
+        waited.len()
+    );
+    assert_eq!(throttled, 0, "the gate never sends into an empty bucket");
+    assert!(
+        !waited.is_empty(),
+        "the low bucket held background calls back"
+    );
+    assert_eq!(early, 0, "a background call overtook waiting bans");
+}

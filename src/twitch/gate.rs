@@ -270,12 +270,19 @@ impl Gate {
         if let Some(l) = limit.filter(|l| *l > 0) {
             b.limit = l;
         }
+        let reset_at = reset_epoch.map(|e| self.instant_of(e, now));
+        if reset_at.is_some_and(|at| at <= now) {
+            // Answered before a reset that has passed since: its count is stale (the bucket
+            // has refilled), and taking it would make the gate refill twice.
+            b.pump(now);
+            return;
+        }
         if let Some(r) = remaining {
             // Calls sent meanwhile may not be counted in it yet: assume they are not.
             b.remaining = r.saturating_sub(b.in_flight.saturating_sub(1));
         }
-        if let Some(epoch) = reset_epoch {
-            b.reset_at = Some(self.instant_of(epoch, now));
+        if reset_at.is_some() {
+            b.reset_at = reset_at;
         }
         if b.remaining >= b.limit {
             b.reset_at = None;
