@@ -349,3 +349,64 @@ async fn a_raid_burst_larger_than_the_bucket_gets_no_429_and_moderation_finishes
     );
     assert_eq!(early, 0, "a background call overtook waiting bans");
 }
+
+#[tokio::test]
+async fn the_simulator_keeps_a_bucket_per_user_and_the_gate_stays_within_it() {
+    use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
+    use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake starts");
+    api.set_rate_limit(5, 1);
+    let (bot, _) = api.issue_tokens(BOT_ID);
+    let (broadcaster, _) = api.issue_tokens(BROADCASTER_ID);
+    // Raw requests: the sixth within the window is refused, the other user's bucket is full.
+    let http = reqwest::Client::new();
+    let get = |token: &str| {
+        http.get(format!("{}/users", api.helix_url()))
+            .bearer_auth(token)
+            .header("Client-Id", "fakeclient")
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(get(&bot).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
+    let other = get(&broadcaster).await.unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.headers()["ratelimit-remaining"], "4");
+    assert_eq!(api.rate_limited(), 1);
+
+    // Through the client and its gate: 15 calls on one token, no 429.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut secrets = Secrets {
+        client_id: "fakeclient".into(),
+        ..Secrets::default()
+    };
+    secrets.bot.access_token = bot;
+    secrets.broadcaster.access_token = broadcaster;
+    let http = reqwest::Client::new();
+    let auth = AuthClient::new(http.clone(), &api.auth_url(), "fakeclient", None);
+    let helix = Helix::new(
+        http,
+        &api.helix_url(),
+        Tokens::new(auth, secrets, None),
+        RetryPolicy::default(),
+    );
+    helix.users(&["mybot"]).await.expect("learns the bucket");
+    let calls: Vec<_> = (0..14)
+        .map(|_| {
+            let h = helix.at(Priority::Moderation);
+            tokio::spawn(async move { h.users(&["viewer_one"]).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().expect("goes through");
+    }
+    assert_eq!(
+        api.rate_limited(),
+        1,
+        "the gate sent nothing into an empty bucket"
+    );
+}

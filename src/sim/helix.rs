@@ -1,6 +1,7 @@
 //! The simulated Twitch API server on 127.0.0.1: one port serving the fake Helix (`/helix`, this
 //! file), OAuth (`/oauth2`, [`super::auth`]) and EventSub WebSocket (`/ws`,
-//! [`super::eventsub`]), speaking Twitch's JSON with `Ratelimit-*` headers. `--offline` and the
+//! [`super::eventsub`]), speaking Twitch's JSON and keeping Twitch's rate-limit bucket per user
+//! (800 points a minute, one per request, 429 when empty) in its `Ratelimit-*` headers. `--offline` and the
 //! tests point the real clients at it.
 
 use std::collections::HashMap;
@@ -73,10 +74,24 @@ pub struct HelixData {
     pub fail_until: Option<(tokio::time::Instant, StatusCode)>,
     pub remaining: u64,
     pub counter: u64,
+    /// Points in each user's rate-limit bucket per `rate_window_secs` (Twitch: 800 a minute).
+    pub rate_limit: u64,
+    pub rate_window_secs: u64,
+    /// Each user's bucket, by user id.
+    pub buckets: HashMap<String, SimBucket>,
+    /// Requests answered 429 because their user's bucket was empty.
+    pub rate_limited: u64,
     /// The channel's moderators besides the broadcaster (the bot is one unless a test says not).
     pub moderators: Vec<String>,
     /// Native warnings given: (user id, reason).
     pub warnings: Vec<(String, String)>,
+}
+
+/// One user's rate-limit bucket: points left, and when (epoch seconds) it is full again.
+#[derive(Debug, Clone, Copy)]
+pub struct SimBucket {
+    pub points: u64,
+    pub reset: u64,
 }
 
 /// Shared state of the whole fake API.
@@ -188,6 +203,10 @@ impl FakeTwitchApi {
             fail_until: None,
             remaining: 800,
             counter: 0,
+            rate_limit: 800,
+            rate_window_secs: 60,
+            buckets: HashMap::new(),
+            rate_limited: 0,
             moderators: vec![BOT_ID.into()],
             warnings: Vec::new(),
         };
@@ -346,6 +365,18 @@ impl FakeTwitchApi {
             .map(|i| (format!("{}", 10_000 + i), format!("viewer{i}")))
             .collect();
     }
+    /// Sets the points each user's bucket holds and how many seconds it takes to refill once
+    /// spent (Twitch: 800 a minute).
+    pub fn set_rate_limit(&self, points: u64, window_secs: u64) {
+        let mut h = self.state.helix();
+        h.rate_limit = points.max(1);
+        h.rate_window_secs = window_secs.max(1);
+        h.buckets.clear();
+    }
+    /// Requests answered 429 because their user's bucket was empty (not [`Self::throttle_next`]).
+    pub fn rate_limited(&self) -> u64 {
+        self.state.helix().rate_limited
+    }
     /// Makes `user_id` one of the channel's moderators, or takes it away.
     pub fn set_moderator(&self, user_id: &str, moderator: bool) {
         let mut h = self.state.helix();
@@ -434,7 +465,27 @@ async fn helix_any(
         body: body.clone(),
         token,
     });
-    let reset = epoch() + h.reset_in_secs.max(1);
+    let now = epoch();
+    let mut reset = now + h.reset_in_secs.max(1);
+    let (limit, window) = (h.rate_limit, h.rate_window_secs.max(1));
+    // Twitch's bucket per user (and client): `rate_limit` points a minute, one per request.
+    let spent = user.as_ref().map(|u| {
+        let b = h.buckets.entry(u.clone()).or_insert(SimBucket {
+            points: limit,
+            reset: now,
+        });
+        if now >= b.reset {
+            b.points = limit;
+        }
+        if b.points == 0 {
+            return (false, 0, b.reset);
+        }
+        if b.points == limit {
+            b.reset = now + window;
+        }
+        b.points -= 1;
+        (true, b.points, b.reset)
+    });
     let outage = match h.fail_until {
         Some((until, status)) if tokio::time::Instant::now() < until => Some(status),
         Some(_) => {
@@ -451,6 +502,11 @@ async fn helix_any(
         h.throttle_next -= 1;
         h.remaining = 0;
         error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+    } else if let Some((false, _, bucket_reset)) = spent {
+        h.remaining = 0;
+        h.rate_limited += 1;
+        reset = bucket_reset;
+        error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
     } else if let Some(status) = outage {
         error(status, status.canonical_reason().unwrap_or("Error"))
     } else if h.fail_next > 0 {
@@ -458,7 +514,10 @@ async fn helix_any(
         let status = h.fail_status;
         error(status, status.canonical_reason().unwrap_or("Error"))
     } else {
-        h.remaining = 799;
+        if let Some((_, left, bucket_reset)) = spent {
+            h.remaining = left;
+            reset = bucket_reset;
+        }
         let user = user.unwrap_or_default();
         if (method.as_str(), path.as_str()) == ("POST", "/moderation/warnings") {
             warn_chat_user(&mut h, &query, &body, &user, &scopes)
@@ -467,7 +526,7 @@ async fn helix_any(
         }
     };
     let hd = resp.headers_mut();
-    hd.insert("ratelimit-limit", HeaderValue::from(800u64));
+    hd.insert("ratelimit-limit", HeaderValue::from(limit));
     hd.insert("ratelimit-remaining", HeaderValue::from(h.remaining));
     hd.insert("ratelimit-reset", HeaderValue::from(reset));
     resp
