@@ -33,7 +33,7 @@ use crate::storage::Storage;
 use crate::storage::writer::{self, Written};
 use crate::twitch::chat::{ChatHandle, Outgoing, SendError, Warning};
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
-use crate::twitch::helix::Helix;
+use crate::twitch::helix::{Helix, Priority};
 use crate::twitch::stream::StreamHandle;
 
 mod follow_waves;
@@ -128,6 +128,11 @@ impl Outputs {
                     debug!("cannot carry out {helix_action:?}: the Twitch API is off");
                     return;
                 };
+                let priority = match helix_action {
+                    Action::Announce { .. } => Priority::Chat,
+                    _ => Priority::Moderation,
+                };
+                let helix = helix.at(priority);
                 tokio::spawn(async move {
                     if let Err(e) = helix.perform(&helix_action).await {
                         warn!("Twitch refused {helix_action:?}: {e}");
@@ -177,6 +182,8 @@ impl Outputs {
             warn!("cannot {call}: the Twitch API is off (run `twitch-bot auth`)");
             return;
         };
+        // A script's shout-out is sent to chat: it waits at chat's priority.
+        let helix = helix.at(Priority::Chat);
         let call = call.to_string();
         tokio::spawn(async move {
             let result = match call.as_str() {
@@ -202,6 +209,41 @@ impl Outputs {
                 warn!("Twitch refused the {call}: {e}");
             }
         });
+    }
+
+    /// Carries out moderation's decision about `msg`: bans, timeouts and deletes to the
+    /// action queue, the `warn` step's message as a native warning or in chat's warning lane.
+    pub fn punish(&self, decision: &crate::moderation::Decision, msg: &ChatMessage) {
+        for action in &decision.actions {
+            match action {
+                // The warn step's message: low priority, behind replies, summed up in a raid.
+                Action::Say { channel, text } => self.warn_user(
+                    Warning {
+                        channel: channel.clone(),
+                        text: text.clone(),
+                        reason: decision.filter.as_str().into(),
+                        user: msg.sender.login.clone(),
+                    },
+                    &msg.sender.id,
+                ),
+                other => self.moderate(other.clone(), &msg.sender.id),
+            }
+        }
+    }
+
+    /// The ladder's `warn` step for the account `user_id`: Twitch's native warning when it is
+    /// on (through moderation's action queue, which falls back to the chat line if Twitch
+    /// refuses), else the chat line in chat's low-priority lane.
+    pub fn warn_user(&self, warning: Warning, user_id: &str) {
+        if let Some(enforcer) = &self.enforcer
+            && enforcer.native_warnings()
+            && !user_id.is_empty()
+        {
+            let reason = warning.text.clone();
+            enforcer.warn(user_id, &reason, warning);
+            return;
+        }
+        self.warn(warning);
     }
 
     /// Queues a moderation warning in chat's low-priority lane (dropped, counted, when full).
@@ -281,7 +323,7 @@ pub struct Parts {
     pub prefix: String,
     /// Moderation-log entries, written to storage by
     /// [`crate::moderation::log::spawn_modlog_writer`] off this task.
-    pub modlog: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
+    pub modlog: Option<crate::moderation::log::ModlogSender>,
     /// Stream statistics: fed where points and event scripts run, so each event counts once.
     pub stats: Option<crate::stats::Recorder>,
     /// The storage writer: channel events' points are committed there, in batches, and their
@@ -591,22 +633,12 @@ impl Dispatcher {
         if let Some(modlog) = &self.parts.modlog
             && let Ok(value) =
                 serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))
-            && modlog.try_send(value).is_err()
         {
-            warn!("the moderation log is behind: an entry was dropped");
+            // Never waits; an entry it cannot keep is counted, warned about now and then, and
+            // the count is written to the log.
+            let _ = modlog.try_send(value);
         }
-        for action in &decision.actions {
-            match action {
-                // The warn step's message: low priority, behind replies, summed up in a raid.
-                Action::Say { channel, text } => self.parts.outputs.warn(Warning {
-                    channel: channel.clone(),
-                    text: text.clone(),
-                    reason: decision.filter.as_str().into(),
-                    user: msg.sender.login.clone(),
-                }),
-                other => self.parts.outputs.moderate(other.clone(), &msg.sender.id),
-            }
-        }
+        self.parts.outputs.punish(&decision, msg);
         !decision.dry_run
     }
 

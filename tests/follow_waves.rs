@@ -236,12 +236,20 @@ async fn a_follow_wave_shows_in_the_console_is_ended_there_and_its_accounts_are_
             .bearer_auth("waves-test-token")
             .send()
     };
-    let status: serde_json::Value = get("/api/follow-waves")
-        .await
-        .expect("follow-waves")
-        .json()
-        .await
-        .expect("json");
+    // The follows are handled in the background: wait until the console counts all of them.
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        status = get("/api/follow-waves")
+            .await
+            .expect("follow-waves")
+            .json()
+            .await
+            .expect("json");
+        if status["follow_waves"]["wave"]["follows"] == 50 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let wave = &status["follow_waves"];
     assert_eq!(wave["active"], true, "{status}");
     assert_eq!(wave["wave"]["follows"], 50, "{status}");

@@ -298,7 +298,7 @@ impl Bot {
             integrations: integrations.clone(),
             enforcer: api.helix.clone().map(|helix| {
                 Enforcer::start(
-                    helix,
+                    helix.at(crate::twitch::helix::Priority::Moderation),
                     Limits::from_config(&config.moderation),
                     shutdown.clone(),
                 )
@@ -356,6 +356,26 @@ impl Bot {
             info!("chat is switched off (--nochat)");
         }
         let chat = outputs.chat.clone();
+        if let (Some(enforcer), Some(helix)) = (&outputs.enforcer, &api.helix) {
+            if helix.has_scope(
+                crate::twitch::auth::Account::Bot,
+                crate::twitch::helix::WARNINGS_SCOPE,
+            ) {
+                let chat = chat.clone();
+                enforcer.use_native_warnings(move |w| {
+                    if let Some(chat) = &chat {
+                        chat.warn(w);
+                    }
+                });
+                info!("moderation: the warn step uses Twitch's native warnings");
+            } else {
+                info!(
+                    "moderation: the warn step posts in chat (the bot's grant lacks {}; run \
+                     `twitch-bot auth` to use Twitch's native warnings)",
+                    crate::twitch::helix::WARNINGS_SCOPE
+                );
+            }
+        }
 
         // Scripts send their actions here; one task hands them to the connections.
         let (action_tx, action_rx) = mpsc::channel::<Action>(1_024);
@@ -385,8 +405,9 @@ impl Bot {
             }),
             cache: Arc::new(CacheService(cache.clone())),
             twitch: api.helix.clone().map(|helix| {
+                // A script's lookup answers a command: it waits at chat's priority.
                 Arc::new(services::HelixForScripts {
-                    helix,
+                    helix: helix.at(crate::twitch::helix::Priority::Chat),
                     runtime: tokio::runtime::Handle::current(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),
@@ -441,8 +462,13 @@ impl Bot {
         let (modlog_tx, modlog_queue) = crate::moderation::log::modlog_channel();
         let modlog_task = {
             let storage = storage.clone();
+            let retention = config.moderation.log;
             supervisor.restart("moderation log", move || {
-                crate::moderation::log::spawn_modlog_writer(storage.clone(), modlog_queue.clone())
+                crate::moderation::log::spawn_modlog_writer(
+                    storage.clone(),
+                    modlog_queue.clone(),
+                    retention,
+                )
             })
         };
         let waves =

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::warn;
 
 use crate::action::Action;
@@ -15,7 +15,7 @@ use crate::scripting::ScriptHost;
 /// The hook raid mode reports its changes to.
 pub fn hook(
     outputs: Outputs,
-    modlog: tokio::sync::mpsc::Sender<Value>,
+    modlog: crate::moderation::log::ModlogSender,
     scripts: Arc<ScriptHost>,
     channel: CompactString,
 ) -> Hook {

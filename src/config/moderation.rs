@@ -42,6 +42,8 @@ pub struct ModerationConfig {
     pub follow_waves: FollowWaves,
     /// What happens when many accounts trip the filters at once.
     pub raid_mode: RaidModeConfig,
+    /// How long the moderation log keeps its entries.
+    pub log: ModLogConfig,
 }
 
 /// What becomes of the follow points of the accounts in a follow wave.
@@ -87,6 +89,26 @@ impl Default for FollowWaves {
     }
 }
 
+/// `log:` in `moderation.yaml`: the moderation log's retention. Older or surplus entries are
+/// pruned now and then, oldest first.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModLogConfig {
+    /// Entries older than this many days are pruned.
+    pub keep_days: u32,
+    /// Most entries kept; past it the oldest go.
+    pub max_rows: u64,
+}
+
+impl Default for ModLogConfig {
+    fn default() -> Self {
+        ModLogConfig {
+            keep_days: 30,
+            max_rows: 100_000,
+        }
+    }
+}
+
 impl Default for ModerationConfig {
     fn default() -> Self {
         ModerationConfig {
@@ -105,6 +127,7 @@ impl Default for ModerationConfig {
             action_queue: 1000,
             ban_limit: 100,
             ban_window_secs: 30,
+            log: ModLogConfig::default(),
             follow_waves: FollowWaves::default(),
             raid_mode: RaidModeConfig::default(),
         }
@@ -695,6 +718,14 @@ impl Validate for ModerationConfig {
                 "seconds (or 0 to leave slow mode alone)",
             );
         }
+        check.within("log.keep_days", self.log.keep_days, 1, 3650, "days");
+        check.within(
+            "log.max_rows",
+            self.log.max_rows,
+            100,
+            10_000_000,
+            "entries",
+        );
         let ladders: Vec<&str> = self.ladders.keys().map(String::as_str).collect();
         let ladder_ok = |filter: &str, name: &str, check: &mut Checker<'_>| {
             if !self.ladders.contains_key(name) {

@@ -1,12 +1,14 @@
 //! Moderation's way out to Twitch: one bounded queue of bans, timeouts and deletes drained by one
 //! worker, which remembers per account the strongest punishment pending or applied (so an
 //! account is punished once, escalated rather than punished twice), drops the least severe
-//! actions first when full, and paces bans and timeouts to the channel's limit.
+//! actions first when full, and paces bans and timeouts to the channel's limit. The ladder's
+//! `warn` step goes here too when Twitch's native warnings are on (`POST
+//! /moderation/warnings`); a refused one falls back to the chat line.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -17,7 +19,9 @@ use tracing::{debug, warn};
 
 use crate::action::Action;
 use crate::config::moderation::ModerationConfig;
-use crate::twitch::helix::Helix;
+use crate::twitch::auth::AuthError;
+use crate::twitch::chat::Warning;
+use crate::twitch::helix::{Helix, HelixError, Priority};
 
 /// How long a ban is remembered (an account banned is not banned again within it).
 const BAN_MEMORY: Duration = Duration::from_secs(3600);
@@ -28,18 +32,62 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Shortest time between two "queue is full" warnings.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// Why a native warning was not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarnError {
+    /// Twitch will not take native warnings from the bot (not a moderator, scope missing):
+    /// warnings go to chat from now on.
+    Refused(String),
+    /// This one failed (network, bad user, busy): it goes to chat instead.
+    Failed(String),
+}
+
 /// Where the worker sends actions: Twitch's API, or a fake in tests.
 pub trait Sink: Send + Sync + 'static {
     /// Carries out one ban, timeout or delete.
     fn send(&self, action: &Action) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Gives `user_id` Twitch's native warning for `reason`.
+    fn warn(
+        &self,
+        user_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), WarnError>> + Send {
+        let _ = (user_id, reason);
+        async {
+            Err(WarnError::Refused(
+                "native warnings are not available".into(),
+            ))
+        }
+    }
 }
 
 impl Sink for Helix {
     async fn send(&self, action: &Action) -> Result<(), String> {
-        self.perform(action)
+        self.at(Priority::Moderation)
+            .perform(action)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    async fn warn(&self, user_id: &str, reason: &str) -> Result<(), WarnError> {
+        match self
+            .at(Priority::Moderation)
+            .warn_user(user_id, reason)
+            .await
+        {
+            Ok(()) => Ok(()),
+            // 403: not a moderator. 401: the scope is missing (after one token refresh the
+            // client reports that as an invalid grant).
+            Err(
+                e @ (HelixError::Status {
+                    status: 401 | 403, ..
+                }
+                | HelixError::Auth(AuthError::Invalid(_))),
+            ) => Err(WarnError::Refused(e.to_string())),
+            Err(e) => Err(WarnError::Failed(e.to_string())),
+        }
     }
 }
 
@@ -74,8 +122,16 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Strength {
     Delete,
+    Warn,
     Timeout(u32),
     Ban,
+}
+
+impl Strength {
+    /// A timeout or a ban: what the account map tracks as pending and applied.
+    fn punishes(self) -> bool {
+        matches!(self, Strength::Timeout(_) | Strength::Ban)
+    }
 }
 
 /// What [`Enforcer::submit`] did with an action.
@@ -94,8 +150,20 @@ pub enum Outcome {
     Refused,
 }
 
+/// What the worker sends.
+enum Job {
+    /// A ban, timeout or delete.
+    Act(Action),
+    /// A native warning, and the chat line to post if Twitch will not take it.
+    Warn {
+        user_id: CompactString,
+        reason: String,
+        fallback: Warning,
+    },
+}
+
 struct Pending {
-    action: Action,
+    job: Job,
     user: CompactString,
     strength: Strength,
 }
@@ -114,7 +182,7 @@ impl Account {
     /// Whether what this account has pending or applied makes `new` unnecessary.
     fn covers(&self, new: Strength, now: Instant) -> bool {
         let pending = self.queued.max(self.in_flight);
-        if new == Strength::Delete {
+        if !new.punishes() {
             return pending.is_some() || self.applied.is_some_and(|(_, until)| until > now);
         }
         if pending.is_some_and(|p| p >= new) {
@@ -150,6 +218,10 @@ struct Shared {
     dropped: AtomicU64,
     covered: AtomicU64,
     sent: AtomicU64,
+    /// Whether the `warn` step uses Twitch's native warnings.
+    native_warnings: AtomicBool,
+    /// Where a warning Twitch did not take goes (chat's warning lane).
+    fallback: OnceLock<Box<dyn Fn(Warning) + Send + Sync>>,
 }
 
 /// The handle the dispatcher submits moderation actions to (cheap to clone).
@@ -171,9 +243,41 @@ impl Enforcer {
             dropped: AtomicU64::new(0),
             covered: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            native_warnings: AtomicBool::new(false),
+            fallback: OnceLock::new(),
         });
         tokio::spawn(work(Arc::clone(&shared), sink, stop));
         Enforcer(shared)
+    }
+
+    /// From now on the `warn` step uses Twitch's native warning; one Twitch refuses is handed
+    /// to `fallback` (chat's warning lane), and after a refusal (not a moderator, scope
+    /// missing) every warning goes there directly. Set once; later calls only switch it on.
+    pub fn use_native_warnings(&self, fallback: impl Fn(Warning) + Send + Sync + 'static) {
+        let _ = self.0.fallback.set(Box::new(fallback));
+        self.0.native_warnings.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the `warn` step uses Twitch's native warnings now.
+    pub fn native_warnings(&self) -> bool {
+        self.0.native_warnings.load(Ordering::Relaxed)
+    }
+
+    /// Queues Twitch's native warning for `user_id` (the ladder's `warn` step); `fallback` is
+    /// the chat line posted instead if Twitch refuses it. Not needed, and not sent, when the
+    /// account already has a warning queued or a timeout or ban pending or applied. Never
+    /// waits.
+    pub fn warn(&self, user_id: &str, reason: &str, fallback: Warning) -> Outcome {
+        if user_id.is_empty() {
+            return Outcome::Refused;
+        }
+        let user = CompactString::from(user_id);
+        let job = Job::Warn {
+            user_id: user.clone(),
+            reason: reason.to_owned(),
+            fallback,
+        };
+        self.enqueue(job, user, Strength::Warn)
     }
 
     /// Actions dropped because the queue was full.
@@ -216,34 +320,43 @@ impl Enforcer {
                 return Outcome::Refused;
             }
         };
+        self.enqueue(Job::Act(action), user, strength)
+    }
+
+    fn enqueue(&self, job: Job, user: CompactString, strength: Strength) -> Outcome {
         let now = Instant::now();
         let mut st = self.lock();
         if now.duration_since(st.last_sweep) >= SWEEP_EVERY || st.accounts.len() > MAX_ACCOUNTS {
             sweep(&mut st, now);
         }
         if !user.is_empty() {
+            let warned = strength == Strength::Warn
+                && st
+                    .queue
+                    .iter()
+                    .any(|p| p.user == user && p.strength == Strength::Warn);
             let account = st.accounts.entry(user.clone()).or_default();
-            if account.covers(strength, now) {
+            if warned || account.covers(strength, now) {
                 self.0.covered.fetch_add(1, Ordering::Relaxed);
                 return Outcome::Covered;
             }
-            if strength != Strength::Delete && account.queued.is_some() {
+            if strength.punishes() && account.queued.is_some() {
                 account.queued = Some(strength);
                 if let Some(p) = st
                     .queue
                     .iter_mut()
-                    .find(|p| p.user == user && p.strength != Strength::Delete)
+                    .find(|p| p.user == user && p.strength.punishes())
                 {
-                    p.action = action;
+                    p.job = job;
                     p.strength = strength;
                 }
                 return Outcome::Escalated;
             }
-            if strength != Strength::Delete {
-                // A timeout or ban clears the account's messages: its deletes are not needed.
+            if strength.punishes() {
+                // A timeout or ban clears the account's messages and makes a warning moot:
+                // its deletes and warnings are not needed.
                 let before = st.queue.len();
-                st.queue
-                    .retain(|p| !(p.user == user && p.strength == Strength::Delete));
+                st.queue.retain(|p| p.user != user || p.strength.punishes());
                 let gone = before - st.queue.len();
                 self.0.covered.fetch_add(gone as u64, Ordering::Relaxed);
             }
@@ -258,7 +371,7 @@ impl Enforcer {
             match weakest {
                 Some((i, weakest)) if weakest < strength => {
                     if let Some(gone) = st.queue.remove(i)
-                        && gone.strength != Strength::Delete
+                        && gone.strength.punishes()
                         && let Some(a) = st.accounts.get_mut(&gone.user)
                     {
                         a.queued = None;
@@ -271,13 +384,13 @@ impl Enforcer {
                 }
             }
         }
-        if strength != Strength::Delete
+        if strength.punishes()
             && let Some(a) = st.accounts.get_mut(&user)
         {
             a.queued = Some(strength);
         }
         st.queue.push_back(Pending {
-            action,
+            job,
             user,
             strength,
         });
@@ -320,7 +433,7 @@ async fn work<S: Sink>(shared: Arc<Shared>, sink: S, stop: CancellationToken) {
             let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
             let next = st.queue.pop_front();
             if let Some(p) = &next
-                && p.strength != Strength::Delete
+                && p.strength.punishes()
                 && let Some(a) = st.accounts.get_mut(&p.user)
             {
                 a.queued = None;
@@ -334,8 +447,22 @@ async fn work<S: Sink>(shared: Arc<Shared>, sink: S, stop: CancellationToken) {
                 () = stop.cancelled() => return,
             }
         };
-        if p.strength != Strength::Delete {
-            let channel = match &p.action {
+        let action = match p.job {
+            Job::Act(action) => action,
+            Job::Warn {
+                user_id,
+                reason,
+                fallback,
+            } => {
+                tokio::select! {
+                    () = give_warning(&shared, &sink, &user_id, &reason, fallback) => {}
+                    () = stop.cancelled() => return,
+                }
+                continue;
+            }
+        };
+        if p.strength.punishes() {
+            let channel = match &action {
                 Action::Ban { channel, .. } | Action::Timeout { channel, .. } => channel.clone(),
                 _ => CompactString::default(),
             };
@@ -355,7 +482,7 @@ async fn work<S: Sink>(shared: Arc<Shared>, sink: S, stop: CancellationToken) {
             window.push_back(Instant::now());
         }
         let result = tokio::select! {
-            r = sink.send(&p.action) => r,
+            r = sink.send(&action) => r,
             () = stop.cancelled() => return,
         };
         let now = Instant::now();
@@ -363,9 +490,9 @@ async fn work<S: Sink>(shared: Arc<Shared>, sink: S, stop: CancellationToken) {
             Ok(()) => {
                 shared.sent.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => warn!("Twitch refused {:?}: {e}", p.action),
+            Err(e) => warn!("Twitch refused {action:?}: {e}"),
         }
-        if p.strength == Strength::Delete {
+        if !p.strength.punishes() {
             continue;
         }
         let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -390,6 +517,41 @@ async fn work<S: Sink>(shared: Arc<Shared>, sink: S, stop: CancellationToken) {
     }
 }
 
+/// Gives one native warning; a refused or failed one goes to chat instead, and after a
+/// refusal every later warning does too.
+async fn give_warning<S: Sink>(
+    shared: &Shared,
+    sink: &S,
+    user_id: &str,
+    reason: &str,
+    fallback: Warning,
+) {
+    let to_chat = |w: Warning| {
+        if let Some(f) = shared.fallback.get() {
+            f(w);
+        }
+    };
+    if !shared.native_warnings.load(Ordering::Relaxed) {
+        to_chat(fallback);
+        return;
+    }
+    match sink.warn(user_id, reason).await {
+        Ok(()) => {
+            shared.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(WarnError::Refused(e)) => {
+            if shared.native_warnings.swap(false, Ordering::Relaxed) {
+                warn!("Twitch refused a native warning ({e}): warnings go to chat from now on");
+            }
+            to_chat(fallback);
+        }
+        Err(WarnError::Failed(e)) => {
+            debug!("a native warning failed ({e}): warning in chat instead");
+            to_chat(fallback);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +561,7 @@ mod tests {
     #[derive(Clone)]
     struct Fake {
         sent: Arc<Mutex<Vec<Action>>>,
+        warned: Arc<Mutex<Vec<String>>>,
         gate: Arc<Semaphore>,
     }
 
@@ -409,11 +572,23 @@ mod tests {
             self.sent.lock().unwrap().push(action.clone());
             Ok(())
         }
+
+        async fn warn(&self, user_id: &str, _reason: &str) -> Result<(), WarnError> {
+            let permit = self
+                .gate
+                .acquire()
+                .await
+                .map_err(|e| WarnError::Failed(e.to_string()))?;
+            permit.forget();
+            self.warned.lock().unwrap().push(user_id.to_owned());
+            Ok(())
+        }
     }
 
     fn fake(open: bool) -> Fake {
         Fake {
             sent: Arc::default(),
+            warned: Arc::default(),
             gate: Arc::new(Semaphore::new(if open { 1_000_000 } else { 0 })),
         }
     }
@@ -476,6 +651,42 @@ mod tests {
         // After it ends the account can be punished again.
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(e.submit(timeout("u1", 60), "u1"), Outcome::Queued);
+    }
+
+    fn warning(user: &str) -> Warning {
+        Warning {
+            channel: "c".into(),
+            text: format!("{user}, no links"),
+            reason: "links".into(),
+            user: user.into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_warning_is_given_once_and_not_at_all_to_an_account_being_timed_out() {
+        let f = fake(false);
+        let e = Enforcer::start(f.clone(), Limits::default(), CancellationToken::new());
+        let to_chat = Arc::new(Mutex::new(Vec::new()));
+        let lines = to_chat.clone();
+        e.use_native_warnings(move |w| lines.lock().unwrap().push(w));
+        // The worker holds this one in flight; the rest queue behind it.
+        e.submit(delete("m0"), "other");
+        settle().await;
+        assert_eq!(e.warn("u1", "no links", warning("u1")), Outcome::Queued);
+        assert_eq!(e.warn("u1", "no links", warning("u1")), Outcome::Covered);
+        assert_eq!(e.warn("u2", "no links", warning("u2")), Outcome::Queued);
+        // A timeout makes u2's warning moot.
+        assert_eq!(e.submit(timeout("u2", 60), "u2"), Outcome::Queued);
+        assert_eq!(e.warn("u2", "no links", warning("u2")), Outcome::Covered);
+        assert_eq!(e.warn("", "no links", warning("")), Outcome::Refused);
+        f.gate.add_permits(100);
+        settle().await;
+        assert_eq!(*f.warned.lock().unwrap(), vec!["u1".to_owned()]);
+        assert_eq!(
+            *f.sent.lock().unwrap(),
+            vec![delete("m0"), timeout("u2", 60)]
+        );
+        assert!(to_chat.lock().unwrap().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

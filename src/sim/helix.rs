@@ -1,6 +1,7 @@
 //! The simulated Twitch API server on 127.0.0.1: one port serving the fake Helix (`/helix`, this
 //! file), OAuth (`/oauth2`, [`super::auth`]) and EventSub WebSocket (`/ws`,
-//! [`super::eventsub`]), speaking Twitch's JSON with `Ratelimit-*` headers. `--offline` and the
+//! [`super::eventsub`]), speaking Twitch's JSON and keeping Twitch's rate-limit bucket per user
+//! (800 points a minute, one per request, 429 when empty) in its `Ratelimit-*` headers. `--offline` and the
 //! tests point the real clients at it.
 
 use std::collections::HashMap;
@@ -75,6 +76,24 @@ pub struct HelixData {
     pub counter: u64,
     /// Blocks made with `PUT /users/blocks`: (blocking user's id, blocked user's id).
     pub blocks: Vec<(String, String)>,
+    /// Points in each user's rate-limit bucket per `rate_window_secs` (Twitch: 800 a minute).
+    pub rate_limit: u64,
+    pub rate_window_secs: u64,
+    /// Each user's bucket, by user id.
+    pub buckets: HashMap<String, SimBucket>,
+    /// Requests answered 429 because their user's bucket was empty.
+    pub rate_limited: u64,
+    /// The channel's moderators besides the broadcaster (the bot is one unless a test says not).
+    pub moderators: Vec<String>,
+    /// Native warnings given: (user id, reason).
+    pub warnings: Vec<(String, String)>,
+}
+
+/// One user's rate-limit bucket: points left, and when (epoch seconds) it is full again.
+#[derive(Debug, Clone, Copy)]
+pub struct SimBucket {
+    pub points: u64,
+    pub reset: u64,
 }
 
 /// Shared state of the whole fake API.
@@ -192,6 +211,12 @@ impl FakeTwitchApi {
             remaining: 800,
             counter: 0,
             blocks: Vec::new(),
+            rate_limit: 800,
+            rate_window_secs: 60,
+            buckets: HashMap::new(),
+            rate_limited: 0,
+            moderators: vec![BOT_ID.into()],
+            warnings: Vec::new(),
         };
         let state = Arc::new(ApiState {
             addr,
@@ -243,14 +268,26 @@ impl FakeTwitchApi {
         let (a, r) = self.issue_tokens(BOT_ID);
         secrets.bot.access_token = a;
         secrets.bot.refresh_token = r;
+        secrets.bot.scopes = self.scopes_of(&secrets.bot.access_token);
         let (a, r) = self.issue_tokens(BROADCASTER_ID);
         secrets.broadcaster.access_token = a;
         secrets.broadcaster.refresh_token = r;
+        secrets.broadcaster.scopes = self.scopes_of(&secrets.broadcaster.access_token);
     }
 
     /// Blocks made with `PUT /users/blocks`: (blocking user's id, blocked user's id).
     pub fn blocks(&self) -> Vec<(String, String)> {
         self.state.helix().blocks.clone()
+    }
+
+    /// The scopes `token`'s grant holds (what `twitch-bot auth` saves beside it).
+    pub fn scopes_of(&self, token: &str) -> Vec<String> {
+        self.state
+            .auth()
+            .scopes
+            .get(token)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Issues a valid token pair for `user_id` (what `twitch-bot auth` would have saved).
@@ -343,6 +380,30 @@ impl FakeTwitchApi {
             .map(|i| (format!("{}", 10_000 + i), format!("viewer{i}")))
             .collect();
     }
+    /// Sets the points each user's bucket holds and how many seconds it takes to refill once
+    /// spent (Twitch: 800 a minute).
+    pub fn set_rate_limit(&self, points: u64, window_secs: u64) {
+        let mut h = self.state.helix();
+        h.rate_limit = points.max(1);
+        h.rate_window_secs = window_secs.max(1);
+        h.buckets.clear();
+    }
+    /// Requests answered 429 because their user's bucket was empty (not [`Self::throttle_next`]).
+    pub fn rate_limited(&self) -> u64 {
+        self.state.helix().rate_limited
+    }
+    /// Makes `user_id` one of the channel's moderators, or takes it away.
+    pub fn set_moderator(&self, user_id: &str, moderator: bool) {
+        let mut h = self.state.helix();
+        h.moderators.retain(|m| m != user_id);
+        if moderator {
+            h.moderators.push(user_id.to_owned());
+        }
+    }
+    /// The native warnings Twitch accepted: (user id, reason).
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        self.state.helix().warnings.clone()
+    }
     /// Every Helix request so far.
     pub fn requests(&self) -> Vec<HelixRequest> {
         self.state.helix().requests.clone()
@@ -416,7 +477,27 @@ async fn helix_any(
         body: body.clone(),
         token: token.clone(),
     });
-    let reset = epoch() + h.reset_in_secs.max(1);
+    let now = epoch();
+    let mut reset = now + h.reset_in_secs.max(1);
+    let (limit, window) = (h.rate_limit, h.rate_window_secs.max(1));
+    // Twitch's bucket per user (and client): `rate_limit` points a minute, one per request.
+    let spent = user.as_ref().map(|u| {
+        let b = h.buckets.entry(u.clone()).or_insert(SimBucket {
+            points: limit,
+            reset: now,
+        });
+        if now >= b.reset {
+            b.points = limit;
+        }
+        if b.points == 0 {
+            return (false, 0, b.reset);
+        }
+        if b.points == limit {
+            b.reset = now + window;
+        }
+        b.points -= 1;
+        (true, b.points, b.reset)
+    });
     let outage = match h.fail_until {
         Some((until, status)) if tokio::time::Instant::now() < until => Some(status),
         Some(_) => {
@@ -433,6 +514,11 @@ async fn helix_any(
         h.throttle_next -= 1;
         h.remaining = 0;
         error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+    } else if let Some((false, _, bucket_reset)) = spent {
+        h.remaining = 0;
+        h.rate_limited += 1;
+        reset = bucket_reset;
+        error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
     } else if let Some(status) = outage {
         error(status, status.canonical_reason().unwrap_or("Error"))
     } else if h.fail_next > 0 {
@@ -440,17 +526,24 @@ async fn helix_any(
         let status = h.fail_status;
         error(status, status.canonical_reason().unwrap_or("Error"))
     } else {
-        h.remaining = 799;
+        if let Some((_, left, bucket_reset)) = spent {
+            h.remaining = left;
+            reset = bucket_reset;
+        }
         let user = user.unwrap_or_default();
         let caller = Caller {
             user: &user,
             scopes: &scopes,
         };
-        super::shield::route(&st, &method, &path, &query, &body, &user, &token)
-            .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &caller))
+        if (method.as_str(), path.as_str()) == ("POST", "/moderation/warnings") {
+            warn_chat_user(&mut h, &query, &body, &user, &scopes)
+        } else {
+            super::shield::route(&st, &method, &path, &query, &body, &user, &token)
+                .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &caller))
+        }
     };
     let hd = resp.headers_mut();
-    hd.insert("ratelimit-limit", HeaderValue::from(800u64));
+    hd.insert("ratelimit-limit", HeaderValue::from(limit));
     hd.insert("ratelimit-remaining", HeaderValue::from(h.remaining));
     hd.insert("ratelimit-reset", HeaderValue::from(reset));
     resp
@@ -590,6 +683,72 @@ fn route(
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+/// `POST /moderation/warnings` with Twitch's checks: the scope, the moderator is the token's
+/// user and one of the channel's moderators, the user exists, a reason of at most 500
+/// characters.
+fn warn_chat_user(
+    h: &mut HelixData,
+    query: &[(String, String)],
+    body: &Value,
+    user: &str,
+    scopes: &[String],
+) -> Response {
+    if !scopes.iter().any(|s| s == "moderator:manage:warnings") {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Missing scope: moderator:manage:warnings",
+        );
+    }
+    let (Some(broadcaster), Some(moderator)) =
+        (q(query, "broadcaster_id"), q(query, "moderator_id"))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter broadcaster_id or moderator_id",
+        );
+    };
+    if moderator != user {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "The ID in moderator_id must match the user ID found in the request's OAuth token.",
+        );
+    }
+    if broadcaster != BROADCASTER_ID {
+        return error(StatusCode::BAD_REQUEST, "Invalid broadcaster_id");
+    }
+    if moderator != broadcaster && !h.moderators.iter().any(|m| m == moderator) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "The user in moderator_id is not one of the broadcaster's moderators.",
+        );
+    }
+    let data = &body["data"];
+    let (Some(user_id), Some(reason)) = (data["user_id"].as_str(), data["reason"].as_str()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing required field data.user_id or data.reason",
+        );
+    };
+    if reason.chars().count() > 500 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The reason may be at most 500 characters",
+        );
+    }
+    if !h.users.iter().any(|(id, _)| id == user_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The user in user_id does not exist",
+        );
+    }
+    h.warnings.push((user_id.to_owned(), reason.to_owned()));
+    Json(
+        json!({"data": [{"broadcaster_id": broadcaster, "user_id": user_id,
+        "moderator_id": moderator, "reason": reason}]}),
+    )
+    .into_response()
 }
 
 pub(crate) fn sub_json(s: &FakeSubscription) -> Value {

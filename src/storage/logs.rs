@@ -1,7 +1,7 @@
 //! Append-only logs (moderation actions, stream statistics) and the per-script key-value
 //! stores. Records are JSON so later issues can shape them without a schema change.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::Value;
 
 use super::schema::{MODLOG, SCRIPT_KV, STREAM_OPEN, STREAM_STATS};
@@ -23,6 +23,63 @@ impl Storage {
     /// On a redb failure; then none of them is written.
     pub fn append_modlog_batch(&self, entries: &[Value]) -> Result<u64> {
         self.append(MODLOG, entries)
+    }
+
+    /// Prunes the moderation log, oldest first: entries whose `at_ms` is before `cutoff_ms`
+    /// (an entry without a readable one counts as old), then the oldest past
+    /// `max_rows`. Works in transactions of at most `chunk` removals so a large prune never
+    /// holds the writer long. Returns how many entries went.
+    ///
+    /// # Errors
+    /// On a redb failure.
+    pub fn prune_modlog(&self, cutoff_ms: u64, max_rows: u64, chunk: usize) -> Result<u64> {
+        let chunk = chunk.max(1);
+        let mut removed = 0u64;
+        loop {
+            let txn = self.db().begin_write()?;
+            let done = {
+                let mut t = txn.open_table(MODLOG)?;
+                let len = t.len()?;
+                let surplus = usize::try_from(len.saturating_sub(max_rows)).unwrap_or(usize::MAX);
+                let mut doomed: Vec<u64> = Vec::new();
+                for row in t.iter()? {
+                    if doomed.len() >= chunk {
+                        break;
+                    }
+                    let (k, v) = row?;
+                    let old = serde_json::from_slice::<Value>(v.value())
+                        .ok()
+                        .and_then(|v| v.get("at_ms").and_then(Value::as_u64))
+                        .is_none_or(|at| at < cutoff_ms);
+                    if !old && doomed.len() >= surplus {
+                        break;
+                    }
+                    doomed.push(k.value());
+                }
+                for k in &doomed {
+                    t.remove(k)?;
+                }
+                removed += doomed.len() as u64;
+                doomed.len() < chunk
+            };
+            txn.commit()?;
+            if done {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// How many entries the moderation log holds.
+    ///
+    /// # Errors
+    /// On a redb failure.
+    pub fn modlog_len(&self) -> Result<u64> {
+        let txn = self.db().begin_read()?;
+        match txn.open_table(MODLOG) {
+            Ok(t) => Ok(t.len()?),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The newest `n` moderation log entries, newest first.

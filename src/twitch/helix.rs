@@ -1,9 +1,10 @@
-//! The Helix client: the typed subset of Twitch's API a bot uses, with the `Ratelimit-*` bucket
-//! honoured, 429 and 5xx retried, and a 401 answered by one token refresh. Moderation and
+//! The Helix client: the typed subset of Twitch's API a bot uses. Every call passes the
+//! [`Gate`] (one `Ratelimit-*` bucket per token, calls ordered by [`Priority`]), 429 and 5xx
+//! are retried within bounds, and a 401 is answered by one token refresh. Moderation and
 //! channel [`Action`]s are carried out here ([`Helix::perform`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 use tracing::{debug, warn};
 
 use super::auth::{Account, AuthError, Tokens};
+pub use super::gate::{Gate, Priority, TokenKind};
 use crate::action::Action;
 
 /// What can go wrong with a Helix call.
@@ -211,21 +213,17 @@ impl Default for RetryPolicy {
 }
 
 #[derive(Debug, Default)]
-struct Bucket {
-    remaining: Option<u64>,
-    reset_epoch: u64,
-}
-
-#[derive(Debug, Default)]
 struct Shoutouts {
     last_any: Option<tokio::time::Instant>,
     per_target: Vec<(String, tokio::time::Instant)>,
 }
 
-/// A cheap-to-clone Helix client.
+/// A cheap-to-clone Helix client. Its calls go through the gate at its [`Priority`]
+/// (background unless [`Helix::at`] says otherwise).
 #[derive(Clone, Debug)]
 pub struct Helix {
     inner: Arc<Inner>,
+    priority: Priority,
 }
 
 #[derive(Debug)]
@@ -234,17 +232,15 @@ struct Inner {
     base: String,
     tokens: Tokens,
     retry: RetryPolicy,
-    bucket: Mutex<Bucket>,
+    gate: Gate,
     shoutouts: Mutex<Shoutouts>,
     ids: Mutex<ChannelIds>,
 }
 
-fn now_epoch() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// The longest reason Twitch takes for a warning, in characters.
+pub const MAX_WARNING_REASON: usize = 500;
+/// The scope native warnings need (the bot account's).
+pub const WARNINGS_SCOPE: &str = "moderator:manage:warnings";
 
 const SHOUTOUT_ANY: Duration = Duration::from_secs(120);
 const SHOUTOUT_SAME: Duration = Duration::from_secs(3600);
@@ -257,12 +253,45 @@ impl Helix {
                 http,
                 base: base.trim_end_matches('/').to_string(),
                 tokens,
+                gate: Gate::new(retry.max_reset_wait),
                 retry,
-                bucket: Mutex::default(),
                 shoutouts: Mutex::default(),
                 ids: Mutex::default(),
             }),
+            priority: Priority::default(),
         }
+    }
+
+    /// The same client making its calls at `priority` (chat sends, moderation or background).
+    #[must_use]
+    pub fn at(&self, priority: Priority) -> Helix {
+        Helix {
+            inner: Arc::clone(&self.inner),
+            priority,
+        }
+    }
+
+    /// The priority this handle's calls wait at.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// The rate-limit gate every call passes.
+    pub fn gate(&self) -> &Gate {
+        &self.inner.gate
+    }
+
+    /// The bucket `account`'s calls count against: Twitch keeps one per user, so when the bot
+    /// account is the broadcaster both tokens share one.
+    fn bucket_of(&self, account: Account) -> TokenKind {
+        let ids = self.ids();
+        if account == Account::Broadcaster
+            && !ids.bot_id.is_empty()
+            && ids.bot_id == ids.broadcaster_id
+        {
+            return TokenKind::Bot;
+        }
+        account.into()
     }
 
     /// The token holder.
@@ -317,49 +346,6 @@ impl Helix {
         Ok(ids)
     }
 
-    async fn wait_for_bucket(&self) {
-        let wait = {
-            let b = self
-                .inner
-                .bucket
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match b.remaining {
-                Some(0) => b.reset_epoch.saturating_sub(now_epoch()),
-                _ => 0,
-            }
-        };
-        if wait > 0 {
-            let wait = Duration::from_secs(wait).min(self.inner.retry.max_reset_wait);
-            debug!(
-                ?wait,
-                "Helix rate limit bucket empty; waiting for the reset"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    fn note_headers(&self, headers: &reqwest::header::HeaderMap) -> u64 {
-        let num = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let mut b = self
-            .inner
-            .bucket
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(r) = num("ratelimit-remaining") {
-            b.remaining = Some(r);
-        }
-        if let Some(r) = num("ratelimit-reset") {
-            b.reset_epoch = r;
-        }
-        b.reset_epoch
-    }
-
     /// Sends one request to a full URL with `account`'s token, applying the retry rules, and
     /// returns the body (`Value::Null` for 204).
     ///
@@ -379,8 +365,9 @@ impl Helix {
         if token.is_empty() {
             return Err(AuthError::Missing(account).into());
         }
+        let kind = self.bucket_of(account);
         loop {
-            self.wait_for_bucket().await;
+            let permit = self.inner.gate.acquire(kind, self.priority).await;
             let mut req = self
                 .inner
                 .http
@@ -395,7 +382,9 @@ impl Helix {
             }
             let resp = req.send().await?;
             let status = resp.status();
-            let reset = self.note_headers(resp.headers());
+            let (limit, remaining, reset) = rate_headers(resp.headers());
+            self.inner.gate.note(kind, limit, remaining, reset);
+            drop(permit);
             if status.is_success() {
                 if status == StatusCode::NO_CONTENT {
                     return Ok(Value::Null);
@@ -413,21 +402,22 @@ impl Helix {
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if retryable && attempt < self.inner.retry.max_retries {
                 attempt += 1;
-                let until_reset = Duration::from_secs(reset.saturating_sub(now_epoch()));
-                let wait = if status == StatusCode::TOO_MANY_REQUESTS && !until_reset.is_zero() {
-                    // Wait for the bucket to refill, as `Ratelimit-Reset` says.
-                    until_reset.min(self.inner.retry.max_reset_wait)
+                // A stale or missing reset must not make us hammer the API: back off with
+                // jitter at least.
+                let backoff = crate::backoff::delay(
+                    attempt - 1,
+                    self.inner.retry.backoff,
+                    self.inner.retry.max_reset_wait,
+                );
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    // The bucket is empty until `Ratelimit-Reset`: the gate holds this call
+                    // (and every other on the token) until then.
+                    self.inner.gate.throttled(kind, reset, backoff);
+                    warn!(status = 429, path = %path_of(url), "Helix rate limit hit; waiting for the reset");
                 } else {
-                    // A 5xx, or a 429 whose reset is missing or already past: back off with
-                    // jitter so a stale reset does not make us hammer the API.
-                    crate::backoff::delay(
-                        attempt - 1,
-                        self.inner.retry.backoff,
-                        self.inner.retry.max_reset_wait,
-                    )
-                };
-                warn!(status = status.as_u16(), path = %path_of(url), ?wait, "Helix retrying");
-                tokio::time::sleep(wait).await;
+                    warn!(status = status.as_u16(), path = %path_of(url), wait = ?backoff, "Helix retrying");
+                    tokio::time::sleep(backoff).await;
+                }
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED && !refreshed {
@@ -757,6 +747,40 @@ impl Helix {
             .map(drop)
     }
 
+    /// `POST /moderation/warnings`: Twitch's own warning, which the viewer must acknowledge
+    /// before chatting again (no chat line of ours). `reason` is cut to Twitch's 500 characters.
+    ///
+    /// # Errors
+    /// See [`HelixError`]; without `moderator:manage:warnings` Twitch answers 401, and 403 when
+    /// the bot is not one of the channel's moderators.
+    pub async fn warn_user(&self, user_id: &str, reason: &str) -> Result<(), HelixError> {
+        let ids = self.need_ids()?;
+        let reason: String = reason.chars().take(MAX_WARNING_REASON).collect();
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("moderator_id", ids.bot_id),
+        ];
+        self.call(
+            Account::Bot,
+            Method::POST,
+            "/moderation/warnings",
+            &q,
+            Some(&json!({"data": {"user_id": user_id, "reason": reason}})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Whether `account`'s grant holds `scope`, as saved at sign-in and at each refresh.
+    pub fn has_scope(&self, account: Account, scope: &str) -> bool {
+        let secrets = self.inner.tokens.secrets();
+        let grant = match account {
+            Account::Bot => &secrets.bot,
+            Account::Broadcaster => &secrets.broadcaster,
+        };
+        grant.scopes.iter().any(|s| s == scope)
+    }
+
     /// `POST /chat/announcements` (colour: blue, green, orange, purple or primary).
     ///
     /// # Errors
@@ -1058,6 +1082,21 @@ fn decode(path: &str, e: serde_json::Error) -> HelixError {
         path: path_of(path),
         message: format!("unreadable answer: {e}"),
     }
+}
+
+/// An answer's `Ratelimit-Limit`, `-Remaining` and `-Reset` (epoch seconds).
+fn rate_headers(headers: &reqwest::header::HeaderMap) -> (Option<u64>, Option<u64>, Option<u64>) {
+    let num = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    (
+        num("ratelimit-limit"),
+        num("ratelimit-remaining"),
+        num("ratelimit-reset"),
+    )
 }
 
 /// The path of a URL without its query, for logs (never carries a token).
