@@ -44,7 +44,7 @@ const LEADERBOARD_MAX: usize = 100;
 
 /// A request body, read with the console's own errors (JSON, 413 when over the size limit)
 /// instead of axum's plain-text rejections.
-pub struct RawBody(Bytes);
+pub struct RawBody(pub(crate) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ConsoleError;
@@ -70,7 +70,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// Parses a JSON body into `T`, answering 400 with serde's reason (it names the field).
-pub(crate) fn body<T: DeserializeOwned>(RawBody(bytes): &RawBody) -> Result<T, ConsoleError> {
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ConsoleError> {
     if bytes.is_empty() {
         return Err(ConsoleError::BadRequest(
             "the request needs a JSON body".into(),
@@ -182,11 +182,14 @@ struct TextBody {
 
 /// `POST /api/chat` `{text}`
 pub async fn chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    let req: TextBody = body(&bytes)?;
-    st.backend
-        .say(text_field("text", &req.text, CHAT_MAX)?)
-        .await?;
+    st.backend.say(chat_request(&bytes.0)?).await?;
     Ok(ok())
+}
+
+/// The checked text of a `POST /api/chat` body.
+pub(crate) fn chat_request(bytes: &[u8]) -> Result<String, ConsoleError> {
+    let req: TextBody = json_body(bytes)?;
+    text_field("text", &req.text, CHAT_MAX)
 }
 
 #[derive(Deserialize)]
@@ -200,15 +203,19 @@ struct DiscordBody {
 
 /// `POST /api/discord` `{text, target?}`
 pub async fn discord(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    let req: DiscordBody = body(&bytes)?;
+    let (text, target) = discord_request(&bytes.0)?;
+    st.backend.discord(text, target).await?;
+    Ok(ok())
+}
+
+/// The checked text and target of a `POST /api/discord` body.
+pub(crate) fn discord_request(bytes: &[u8]) -> Result<(String, Option<String>), ConsoleError> {
+    let req: DiscordBody = json_body(bytes)?;
     let target = req
         .target
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
-    st.backend
-        .discord(text_field("text", &req.text, DISCORD_MAX)?, target)
-        .await?;
-    Ok(ok())
+    Ok((text_field("text", &req.text, DISCORD_MAX)?, target))
 }
 
 #[derive(Deserialize)]
@@ -221,10 +228,15 @@ struct ZmqBody {
 
 /// `POST /api/zmq` `{topic, data}`
 pub async fn zmq(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    let req: ZmqBody = body(&bytes)?;
-    let topic = text_field("topic", &req.topic, 200)?;
-    st.backend.zmq(topic, req.data).await?;
+    let (topic, data) = zmq_request(&bytes.0)?;
+    st.backend.zmq(topic, data).await?;
     Ok(ok())
+}
+
+/// The checked topic and data of a `POST /api/zmq` body.
+pub(crate) fn zmq_request(bytes: &[u8]) -> Result<(String, Value), ConsoleError> {
+    let req: ZmqBody = json_body(bytes)?;
+    Ok((text_field("topic", &req.topic, 200)?, req.data))
 }
 
 /// `POST /api/obs/connect`
@@ -319,7 +331,13 @@ struct SimChatBody {
 /// `POST /api/sim/chat` `{login, roles[], text}`
 pub async fn sim_chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     require_offline(&st)?;
-    let req: SimChatBody = body(&bytes)?;
+    st.backend.sim_chat(sim_chat_request(&bytes.0)?).await?;
+    Ok(ok())
+}
+
+/// The checked chat line of a `POST /api/sim/chat` body.
+pub(crate) fn sim_chat_request(bytes: &[u8]) -> Result<SimChat, ConsoleError> {
+    let req: SimChatBody = json_body(bytes)?;
     let mut roles = Roles::empty();
     for name in &req.roles {
         let role = Roles::from_badge(name.trim());
@@ -330,23 +348,26 @@ pub async fn sim_chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
         }
         roles.insert(role);
     }
-    let chat = SimChat {
+    Ok(SimChat {
         login: login_field(&req.login)?,
         roles,
         text: text_field("text", &req.text, CHAT_MAX)?,
-    };
-    st.backend.sim_chat(chat).await?;
-    Ok(ok())
+    })
 }
 
 /// `POST /api/sim/event` `{kind, ...fields}`
 pub async fn sim_event(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     require_offline(&st)?;
-    let fields: Map<String, Value> = body(&bytes)?;
-    let event = channel_event_from_fields(&fields)?;
+    let event = sim_event_request(&bytes.0)?;
     let topic = event.kind.topic();
     st.backend.sim_event(event).await?;
     Ok(Json(json!({ "ok": true, "kind": topic })).into_response())
+}
+
+/// The channel event of a `POST /api/sim/event` body.
+pub(crate) fn sim_event_request(bytes: &[u8]) -> Result<ChannelEvent, ConsoleError> {
+    let fields: Map<String, Value> = json_body(bytes)?;
+    channel_event_from_fields(&fields)
 }
 
 /// The channel event kinds the simulator can fire, with the fields each takes (besides `user`).
