@@ -14,6 +14,10 @@ const TARGETS: &[(&str, Target)] = &[
     ("eventsub_json", fuzzing::eventsub_json),
     ("config_yaml", fuzzing::config_yaml),
     ("moderation_normalize", fuzzing::moderation_normalize),
+    ("console_body", fuzzing::console_body),
+    ("twitch_answer", fuzzing::twitch_answer),
+    ("moderation_pipeline", fuzzing::moderation_pipeline),
+    ("script_host", fuzzing::script_host),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -117,5 +121,46 @@ proptest! {
     #[test]
     fn mutated_irc_lines_never_panic(bytes in mutated("irc_line")) {
         fuzzing::irc_line(&bytes);
+    }
+
+    #[test]
+    fn mutated_console_bodies_never_panic(bytes in mutated("console_body")) {
+        fuzzing::console_body(&bytes);
+    }
+
+    #[test]
+    fn mutated_twitch_answers_never_panic(bytes in mutated("twitch_answer")) {
+        fuzzing::twitch_answer(&bytes);
+    }
+
+    #[test]
+    fn mutated_chat_sequences_never_panic_the_moderator(bytes in mutated("moderation_pipeline")) {
+        fuzzing::moderation_pipeline(&bytes);
+    }
+}
+
+proptest! {
+    // Each case compiles and runs a script: fewer cases keep the test quick.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn generated_scripts_never_panic_the_host(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fuzzing::script_host(&bytes);
+    }
+}
+
+/// Every function in the script host's table is reached by some input and every call with its
+/// declared argument kinds runs: a typo in the table would only ever produce "function not found".
+#[test]
+fn the_script_host_table_names_real_functions() {
+    for n in 0..fuzzing::script_host_calls() {
+        for arg in 0..16u8 {
+            if let Err(e) = fuzzing::script_host_call(n, arg) {
+                assert!(
+                    !e.contains("Function not found"),
+                    "call {n}, argument {arg}: {e}"
+                );
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 mod config_watch;
 mod console;
 mod raid_mode;
-mod services;
+pub mod services;
 
 mod twitch_api;
 
@@ -39,7 +39,7 @@ use crate::sim::SimTwitch;
 use crate::storage::{Storage, StorageOptions};
 use crate::supervisor::{Policy, Supervisor};
 use crate::twitch::chat::{self, ChatSettings, ChatUrl};
-use services::{CacheService, StorageServices};
+use services::{CacheService, ScriptStores, StorageServices};
 
 /// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +212,10 @@ impl Bot {
             ..StorageOptions::new(&settings.data_dir)
         })
         .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
-        let cache = Arc::new(Cache::new(100_000));
+        let cache = Arc::new(Cache::with_budget(
+            config.bot.cache.max_entries,
+            config.bot.cache.max_bytes,
+        ));
         {
             let (cache, shutdown) = (cache.clone(), shutdown.clone());
             tasks.push((
@@ -400,9 +403,7 @@ impl Bot {
             users: Arc::new(StorageServices {
                 storage: storage.clone(),
             }),
-            store: Arc::new(StorageServices {
-                storage: storage.clone(),
-            }),
+            store: Arc::new(ScriptStores::new(storage.clone(), &config.bot.scripts)),
             cache: Arc::new(CacheService(cache.clone())),
             twitch: api.helix.clone().map(|helix| {
                 // A script's lookup answers a command: it waits at chat's priority.

@@ -1,6 +1,6 @@
 //! What scripts reach besides chat, backed by the real parts: points, viewers and per-script
-//! stores on the redb [`Storage`], the in-memory [`Cache`], and the loyalty rules from
-//! `configs/loyalty.yaml`.
+//! stores (with their quota from `configs/bot.yaml`) on the redb [`Storage`], the in-memory
+//! [`Cache`], and the loyalty rules from `configs/loyalty.yaml`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cache::Cache;
 use crate::scripting::stores::{self, StoreError, UserInfo, UserRef};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{KvLimit, KvQuota, Storage, StorageError};
 
 /// Storage as the scripts' points ledger, viewer lookup and key-value store.
 #[derive(Clone)]
@@ -22,6 +22,13 @@ fn backend(e: StorageError) -> StoreError {
         StorageError::InsufficientPoints { balance, needed } => StoreError::NotEnoughPoints {
             have: i64::try_from(balance).unwrap_or(i64::MAX),
             need: i64::try_from(needed).unwrap_or(i64::MAX),
+        },
+        full @ StorageError::StoreFull { limit, .. } => StoreError::Full {
+            message: full.to_string(),
+            config_key: match limit {
+                KvLimit::Keys => "scripts.store_max_keys",
+                KvLimit::Bytes => "scripts.store_max_bytes",
+            },
         },
         other => StoreError::Backend(other.to_string()),
     }
@@ -123,7 +130,27 @@ impl stores::Users for StorageServices {
     }
 }
 
-impl stores::ScriptStore for StorageServices {
+/// Storage as the scripts' own stores, each held to `quota`.
+#[derive(Clone)]
+pub struct ScriptStores {
+    pub storage: Storage,
+    pub quota: KvQuota,
+}
+
+impl ScriptStores {
+    /// The stores with the quota `scripts:` in bot.yaml sets.
+    pub fn new(storage: Storage, config: &crate::config::scripts::ScriptsConfig) -> ScriptStores {
+        ScriptStores {
+            storage,
+            quota: KvQuota {
+                max_keys: config.store_max_keys,
+                max_bytes: config.store_max_bytes,
+            },
+        }
+    }
+}
+
+impl stores::ScriptStore for ScriptStores {
     fn get(&self, script: &str, key: &str) -> Result<Option<Value>, StoreError> {
         let raw = self.storage.kv_get(script, key).map_err(backend)?;
         Ok(raw.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))))
@@ -131,7 +158,7 @@ impl stores::ScriptStore for StorageServices {
 
     fn set(&self, script: &str, key: &str, value: Value) -> Result<(), StoreError> {
         self.storage
-            .kv_set(script, key, &value.to_string())
+            .kv_set(script, key, &value.to_string(), self.quota)
             .map_err(backend)
     }
 

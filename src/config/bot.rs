@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{AuthConfig, EmotesConfig, EventSubConfig, StreamConfig};
 use super::integrations::{DiscordConfig, NotificationsConfig, ObsConfig, SoundConfig, ZmqConfig};
-use super::scripts::ScriptsConfig;
+use super::scripts::{CacheConfig, ScriptsConfig};
 use super::{Checker, Validate};
 
 /// The whole of `configs/bot.yaml`. Every key has a default, so an empty file is valid.
@@ -33,6 +33,7 @@ pub struct BotConfig {
     pub sound: SoundConfig,
     pub notifications: NotificationsConfig,
     pub scripts: ScriptsConfig,
+    pub cache: CacheConfig,
 }
 
 impl Default for BotConfig {
@@ -54,6 +55,7 @@ impl Default for BotConfig {
             sound: SoundConfig::default(),
             notifications: NotificationsConfig::default(),
             scripts: ScriptsConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -407,6 +409,7 @@ impl BotConfig {
 impl Validate for BotConfig {
     fn validate(&mut self, check: &mut Checker<'_>) {
         super::scripts::validate(&self.scripts, check);
+        super::scripts::validate_cache(&self.cache, check);
         for (key, login) in [("username", &mut self.username), ("owner", &mut self.owner)] {
             match normalize_login(login) {
                 Ok(lower) => *login = lower,

@@ -44,7 +44,7 @@ const LEADERBOARD_MAX: usize = 100;
 
 /// A request body, read with the console's own errors (JSON, 413 when over the size limit)
 /// instead of axum's plain-text rejections.
-pub struct RawBody(Bytes);
+pub struct RawBody(pub(crate) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ConsoleError;
@@ -70,7 +70,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// Parses a JSON body into `T`, answering 400 with serde's reason (it names the field).
-pub(crate) fn body<T: DeserializeOwned>(RawBody(bytes): &RawBody) -> Result<T, ConsoleError> {
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ConsoleError> {
     if bytes.is_empty() {
         return Err(ConsoleError::BadRequest(
             "the request needs a JSON body".into(),
@@ -200,11 +200,14 @@ struct TextBody {
 
 /// `POST /api/chat` `{text}`
 pub async fn chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    let req: TextBody = body(&bytes)?;
-    st.backend
-        .say(text_field("text", &req.text, CHAT_MAX)?)
-        .await?;
+    st.backend.say(chat_request(&bytes.0)?).await?;
     Ok(ok())
+}
+
+/// The checked text of a `POST /api/chat` body.
+pub(crate) fn chat_request(bytes: &[u8]) -> Result<String, ConsoleError> {
+    let req: TextBody = json_body(bytes)?;
+    text_field("text", &req.text, CHAT_MAX)
 }
 
 #[derive(Deserialize)]
@@ -218,15 +221,19 @@ struct DiscordBody {
 
 /// `POST /api/discord` `{text, target?}`
 pub async fn discord(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    let req: DiscordBody = body(&bytes)?;
+    let (text, target) = discord_request(&bytes.0)?;
+    st.backend.discord(text, target).await?;
+    Ok(ok())
+}
+
+/// The checked text and target of a `POST /api/discord` body.
+pub(crate) fn discord_request(bytes: &[u8]) -> Result<(String, Option<String>), ConsoleError> {
+    let req: DiscordBody = json_body(bytes)?;
     let target = req
         .target
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
-    st.backend
-        .discord(text_field("text", &req.text, DISCORD_MAX)?, target)
-        .await?;
-    Ok(ok())
+    Ok((text_field("text", &req.text, DISCORD_MAX)?, target))
 }
 
 #[derive(Deserialize)]
@@ -239,10 +246,15 @@ struct ZmqBody {
 
 /// `POST /api/zmq` `{topic, data}`
 pub async fn zmq(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    let req: ZmqBody = body(&bytes)?;
-    let topic = text_field("topic", &req.topic, 200)?;
-    st.backend.zmq(topic, req.data).await?;
+    let (topic, data) = zmq_request(&bytes.0)?;
+    st.backend.zmq(topic, data).await?;
     Ok(ok())
+}
+
+/// The checked topic and data of a `POST /api/zmq` body.
+pub(crate) fn zmq_request(bytes: &[u8]) -> Result<(String, Value), ConsoleError> {
+    let req: ZmqBody = json_body(bytes)?;
+    Ok((text_field("topic", &req.topic, 200)?, req.data))
 }
 
 /// `POST /api/obs/connect`
@@ -337,7 +349,13 @@ struct SimChatBody {
 /// `POST /api/sim/chat` `{login, roles[], text}`
 pub async fn sim_chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     require_offline(&st)?;
-    let req: SimChatBody = body(&bytes)?;
+    st.backend.sim_chat(sim_chat_request(&bytes.0)?).await?;
+    Ok(ok())
+}
+
+/// The checked chat line of a `POST /api/sim/chat` body.
+pub(crate) fn sim_chat_request(bytes: &[u8]) -> Result<SimChat, ConsoleError> {
+    let req: SimChatBody = json_body(bytes)?;
     let mut roles = Roles::empty();
     for name in &req.roles {
         let role = Roles::from_badge(name.trim());
@@ -348,20 +366,17 @@ pub async fn sim_chat(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
         }
         roles.insert(role);
     }
-    let chat = SimChat {
+    Ok(SimChat {
         login: login_field(&req.login)?,
         roles,
         text: text_field("text", &req.text, CHAT_MAX)?,
-    };
-    st.backend.sim_chat(chat).await?;
-    Ok(ok())
+    })
 }
 
 /// `POST /api/sim/event` `{kind, ...fields}`
 pub async fn sim_event(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
     require_offline(&st)?;
-    let fields: Map<String, Value> = body(&bytes)?;
-    let event = channel_event_from_fields(&fields)?;
+    let event = sim_event_request(&bytes.0)?;
     let topic = event.kind.topic();
     st.backend.sim_event(event).await?;
     Ok(Json(json!({ "ok": true, "kind": topic })).into_response())
@@ -380,9 +395,17 @@ struct SimRaidBody {
 
 /// `POST /api/sim/raid` `{accounts, lines, text, secs?}`: new accounts spam at once.
 pub async fn sim_raid(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
-    use crate::sim::terminal::{MAX_RAID_ACCOUNTS, MAX_RAID_LINES};
     require_offline(&st)?;
-    let req: SimRaidBody = body(&bytes)?;
+    let raid = sim_raid_request(&bytes.0)?;
+    let (accounts, lines) = (raid.accounts, raid.lines);
+    st.backend.sim_raid(raid)?;
+    Ok(Json(json!({ "ok": true, "accounts": accounts, "lines": lines })).into_response())
+}
+
+/// The spam raid a `POST /api/sim/raid` body asks for, its numbers checked.
+pub(crate) fn sim_raid_request(bytes: &[u8]) -> Result<crate::sim::SpamRaid, ConsoleError> {
+    use crate::sim::terminal::{MAX_RAID_ACCOUNTS, MAX_RAID_LINES};
+    let req: SimRaidBody = json_body(bytes)?;
     if !(1..=MAX_RAID_ACCOUNTS).contains(&req.accounts) {
         return Err(ConsoleError::BadRequest(format!(
             "`accounts` is {}; use 1 to {MAX_RAID_ACCOUNTS}",
@@ -401,14 +424,18 @@ pub async fn sim_raid(State(st): State<ApiState>, bytes: RawBody) -> ApiResult {
             "`secs` is {secs}; use 0 to 600"
         )));
     }
-    let raid = crate::sim::SpamRaid {
+    Ok(crate::sim::SpamRaid {
         accounts: req.accounts,
         lines: req.lines,
         text: text_field("text", &req.text, CHAT_MAX)?,
         over: std::time::Duration::from_secs(u64::from(secs)),
-    };
-    st.backend.sim_raid(raid)?;
-    Ok(Json(json!({ "ok": true, "accounts": req.accounts, "lines": req.lines })).into_response())
+    })
+}
+
+/// The channel event of a `POST /api/sim/event` body.
+pub(crate) fn sim_event_request(bytes: &[u8]) -> Result<ChannelEvent, ConsoleError> {
+    let fields: Map<String, Value> = json_body(bytes)?;
+    channel_event_from_fields(&fields)
 }
 
 /// The channel event kinds the simulator can fire, with the fields each takes (besides `user`).

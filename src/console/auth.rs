@@ -547,17 +547,22 @@ struct PastedToken {
     token: String,
 }
 
+/// The token of a `POST /api/login` body.
+pub(crate) fn pasted_token(bytes: &[u8]) -> Result<String, ConsoleError> {
+    super::api::json_body::<PastedToken>(bytes).map(|p| p.token)
+}
+
 /// `POST /api/login` `{"token": "…"}`: the pasted console token opens a session (cookie).
 pub async fn login_with_token(
     State(auth): State<Arc<Auth>>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     raw: RawBody,
 ) -> Response {
-    let pasted: PastedToken = match super::api::body(&raw) {
+    let pasted = match pasted_token(&raw.0) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    match auth.sign_in(&pasted.token) {
+    match auth.sign_in(&pasted) {
         Some(session) => (
             [
                 (header::SET_COOKIE, auth.cookie(&session)),

@@ -18,6 +18,16 @@ pub enum StoreError {
     BadAmount(i64),
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The script's store is at its quota; nothing was written.
+    #[error(
+        "{message} (raise `{config_key}` in configs/bot.yaml, or remove keys the script no longer needs)"
+    )]
+    Full {
+        /// What happened, naming the script, the store and the limit.
+        message: String,
+        /// The config key that sets the limit.
+        config_key: &'static str,
+    },
 }
 
 /// Who points belong to: the id is the key, login and name travel along for leaderboards.

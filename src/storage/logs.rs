@@ -1,10 +1,10 @@
-//! Append-only logs (moderation actions, stream statistics) and the per-script key-value
-//! stores. Records are JSON so later issues can shape them without a schema change.
+//! Append-only logs (moderation actions, stream statistics). Records are JSON so later issues
+//! can shape them without a schema change.
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::Value;
 
-use super::schema::{MODLOG, SCRIPT_KV, STREAM_OPEN, STREAM_STATS};
+use super::schema::{MODLOG, STREAM_OPEN, STREAM_STATS};
 use super::{Result, Storage, StorageError};
 
 impl Storage {
@@ -210,57 +210,6 @@ impl Storage {
                 reason: e.to_string(),
             })?;
             out.push((k.value(), value));
-        }
-        Ok(out)
-    }
-
-    /// A script's stored value.
-    ///
-    /// # Errors
-    /// On a redb failure.
-    pub fn kv_get(&self, script: &str, key: &str) -> Result<Option<String>> {
-        let txn = self.db().begin_read()?;
-        let t = txn.open_table(SCRIPT_KV)?;
-        Ok(t.get((script, key))?.map(|v| v.value().to_owned()))
-    }
-
-    /// Stores a script's value (durable when it returns).
-    ///
-    /// # Errors
-    /// On a redb failure.
-    pub fn kv_set(&self, script: &str, key: &str, value: &str) -> Result<()> {
-        let txn = self.db().begin_write()?;
-        txn.open_table(SCRIPT_KV)?.insert((script, key), value)?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Removes a script's value; returns whether it existed.
-    ///
-    /// # Errors
-    /// On a redb failure.
-    pub fn kv_remove(&self, script: &str, key: &str) -> Result<bool> {
-        let txn = self.db().begin_write()?;
-        let existed = txn.open_table(SCRIPT_KV)?.remove((script, key))?.is_some();
-        txn.commit()?;
-        Ok(existed)
-    }
-
-    /// Every key of one script's store, in order.
-    ///
-    /// # Errors
-    /// On a redb failure.
-    pub fn kv_keys(&self, script: &str) -> Result<Vec<String>> {
-        let txn = self.db().begin_read()?;
-        let t = txn.open_table(SCRIPT_KV)?;
-        let mut out = Vec::new();
-        for row in t.range((script, "")..)? {
-            let (k, _) = row?;
-            let (s, key) = k.value();
-            if s != script {
-                break;
-            }
-            out.push(key.to_owned());
         }
         Ok(out)
     }

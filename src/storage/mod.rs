@@ -17,6 +17,7 @@
 mod backup;
 mod events;
 mod imports;
+mod kv;
 mod logs;
 mod migrate;
 mod points;
@@ -35,6 +36,7 @@ use redb::{Database, ReadableDatabase};
 
 pub use backup::{BackupError, backup_file_name};
 pub use imports::{ImportBalance, ImportTotals};
+pub use kv::{KvLimit, KvQuota, KvUsage};
 pub use points::{Applied, PointsTxn, Receipt, WatchCredit, WatchSummary};
 pub use schema::{AuditBatch, AuditEntry, SCHEMA_VERSION, UserRecord};
 pub use users::PendingChat;
@@ -94,6 +96,17 @@ pub enum StorageError {
     /// Taking or rotating a backup failed.
     #[error(transparent)]
     Backup(#[from] BackupError),
+    /// A script's store write would pass its quota; nothing was written.
+    #[error(
+        "the store of script `{script}` is full: this write would make it {would_be} {limit}, \
+         over its limit of {max}; nothing was written"
+    )]
+    StoreFull {
+        script: String,
+        limit: kv::KvLimit,
+        max: u64,
+        would_be: u64,
+    },
 }
 
 macro_rules! from_redb {
@@ -172,6 +185,10 @@ struct Inner {
     /// Processed event ids not yet committed (see [`Storage::mark_processed`]), with the time
     /// they were seen.
     pending_marks: Mutex<HashMap<String, u64>>,
+    /// Keys and bytes of each script's store, counted from the file at its first write since
+    /// open and kept in step by every write after. The lock also orders store writes, so the
+    /// count and the file cannot drift apart.
+    kv_usage: Mutex<HashMap<String, kv::KvUsage>>,
     control: Arc<Control>,
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
@@ -251,6 +268,7 @@ impl Storage {
                 opts,
                 pending: Mutex::new(HashMap::new()),
                 pending_marks: Mutex::new(HashMap::new()),
+                kv_usage: Mutex::new(HashMap::new()),
                 control: Arc::clone(&control),
                 flusher: Mutex::new(None),
             }),

@@ -70,6 +70,29 @@ pub struct DeviceCode {
     pub interval: u64,
 }
 
+/// The longest wait between two polls for a device code, whatever the server asks.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest a device code is waited for, whatever the server says: 30 minutes.
+const MAX_DEVICE_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+impl DeviceCode {
+    /// The poll interval and how long the code lives, both at least a second and bounded
+    /// (an answer with a huge `interval` or `expires_in` must not hang the sign-in forever).
+    pub fn timing(&self) -> (Duration, Duration) {
+        (
+            Duration::from_secs(self.interval.max(1)).min(MAX_POLL_INTERVAL),
+            Duration::from_secs(self.expires_in.max(1)).min(MAX_DEVICE_LIFETIME),
+        )
+    }
+}
+
+/// The interval after a `slow_down` answer: five seconds longer, bounded.
+fn slower(interval: Duration) -> Duration {
+    interval
+        .saturating_add(Duration::from_secs(5))
+        .min(MAX_POLL_INTERVAL)
+}
+
 /// A token answer (`POST /token`).
 #[derive(Clone, Deserialize)]
 pub struct TokenResponse {
@@ -188,11 +211,11 @@ impl AuthClient {
     /// # Errors
     /// [`AuthError::Expired`], [`AuthError::Denied`], network failures.
     pub async fn device_poll(&self, code: &DeviceCode) -> Result<TokenResponse, AuthError> {
-        let mut interval = Duration::from_secs(code.interval.max(1));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(code.expires_in.max(1));
+        let (mut interval, lifetime) = code.timing();
+        let start = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(interval).await;
-            if tokio::time::Instant::now() > deadline {
+            if start.elapsed() > lifetime {
                 return Err(AuthError::Expired);
             }
             let resp = self
@@ -209,7 +232,7 @@ impl AuthClient {
                 Ok(t) => return Ok(t),
                 Err(AuthError::Status { message, .. }) => match message.as_str() {
                     "authorization_pending" => {}
-                    "slow_down" => interval += Duration::from_secs(5),
+                    "slow_down" => interval = slower(interval),
                     "expired_token" | "invalid device code" => return Err(AuthError::Expired),
                     "access_denied" => return Err(AuthError::Denied),
                     other => {
@@ -322,13 +345,15 @@ async fn parse<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Resul
         return Ok(resp.json().await?);
     }
     let body = resp.text().await.unwrap_or_default();
+    Err(refusal(status.as_u16(), body))
+}
+
+/// A refused request as an error: the OAuth `message` when the body has one, else the body.
+pub(crate) fn refusal(status: u16, body: String) -> AuthError {
     let message = serde_json::from_str::<OAuthError>(&body)
         .map(|e| e.message)
         .unwrap_or(body);
-    Err(AuthError::Status {
-        status: status.as_u16(),
-        message,
-    })
+    AuthError::Status { status, message }
 }
 
 /// The live tokens of both accounts, shared by Helix, EventSub and the validator. A refresh
@@ -753,6 +778,27 @@ pub async fn authorization_code_grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_code_with_huge_timings_polls_within_bounds() {
+        // `Instant::now() + u64::MAX seconds` used to panic the sign-in.
+        let code: DeviceCode = serde_json::from_str(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"http://127.0.0.1:1/a",
+                "expires_in":18446744073709551615,"interval":18446744073709551615}"#,
+        )
+        .unwrap();
+        assert_eq!(code.timing(), (MAX_POLL_INTERVAL, MAX_DEVICE_LIFETIME));
+        assert_eq!(slower(Duration::MAX), MAX_POLL_INTERVAL);
+        let zero = DeviceCode {
+            expires_in: 0,
+            interval: 0,
+            ..code
+        };
+        assert_eq!(
+            zero.timing(),
+            (Duration::from_secs(1), Duration::from_secs(1))
+        );
+    }
 
     #[test]
     fn the_client_secret_is_not_in_debug_output() {

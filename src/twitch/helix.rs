@@ -390,14 +390,7 @@ impl Helix {
                     return Ok(Value::Null);
                 }
                 let bytes = resp.bytes().await?;
-                if bytes.is_empty() {
-                    return Ok(Value::Null);
-                }
-                return serde_json::from_slice(&bytes).map_err(|e| HelixError::Status {
-                    status: status.as_u16(),
-                    path: path_of(url),
-                    message: format!("unreadable answer: {e}"),
-                });
+                return read_answer(url, status.as_u16(), &bytes);
             }
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if retryable && attempt < self.inner.retry.max_retries {
@@ -425,11 +418,7 @@ impl Helix {
                 token = self.inner.tokens.refresh(account, &token).await?;
                 continue;
             }
-            let text = resp.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or(text);
+            let message = error_message(resp.text().await.unwrap_or_default());
             if status == StatusCode::UNAUTHORIZED {
                 return Err(AuthError::Invalid(account).into());
             }
@@ -460,7 +449,7 @@ impl Helix {
         query: &[(&str, String)],
     ) -> Result<Page<T>, HelixError> {
         let v = self.call(account, Method::GET, path, query, None).await?;
-        serde_json::from_value(v).map_err(|e| decode(path, e))
+        page(path, v)
     }
 
     /// Every item of a paginated list, following `after` cursors (up to `max_items`).
@@ -957,8 +946,7 @@ impl Helix {
         let v = self
             .request_url(Account::Broadcaster, Method::POST, url, &[], Some(&body))
             .await?;
-        let page: Page<EventSubSubscription> =
-            serde_json::from_value(v).map_err(|e| decode(url, e))?;
+        let page: Page<EventSubSubscription> = page(url, v)?;
         page.data
             .into_iter()
             .next()
@@ -981,8 +969,7 @@ impl Helix {
             let v = self
                 .request_url(Account::Broadcaster, Method::GET, url, &q, None)
                 .await?;
-            let page: Page<EventSubSubscription> =
-                serde_json::from_value(v).map_err(|e| decode(url, e))?;
+            let page: Page<EventSubSubscription> = page(url, v)?;
             let empty = page.data.is_empty();
             out.extend(page.data);
             after = page
@@ -1074,6 +1061,31 @@ fn first_of<T: DeserializeOwned>(v: Value, path: &str) -> Result<T, HelixError> 
             message: "the answer has no data".into(),
         })?;
     serde_json::from_value(first).map_err(|e| decode(path, e))
+}
+
+/// A successful answer's body as JSON (`Value::Null` when empty).
+pub(crate) fn read_answer(url: &str, status: u16, bytes: &[u8]) -> Result<Value, HelixError> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|e| HelixError::Status {
+        status,
+        path: path_of(url),
+        message: format!("unreadable answer: {e}"),
+    })
+}
+
+/// What a failed answer says: its JSON `message`, or the body as it came.
+pub(crate) fn error_message(text: String) -> String {
+    serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or(text)
+}
+
+/// One page of a list, read from an answer's JSON.
+pub(crate) fn page<T: DeserializeOwned>(path: &str, v: Value) -> Result<Page<T>, HelixError> {
+    serde_json::from_value(v).map_err(|e| decode(path, e))
 }
 
 fn decode(path: &str, e: serde_json::Error) -> HelixError {
