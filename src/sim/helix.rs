@@ -73,6 +73,8 @@ pub struct HelixData {
     pub fail_until: Option<(tokio::time::Instant, StatusCode)>,
     pub remaining: u64,
     pub counter: u64,
+    /// Requests by kind and answer status, never trimmed (see [`call_kind`]).
+    pub tally: HashMap<(String, u16), u64>,
 }
 
 /// Shared state of the whole fake API.
@@ -82,6 +84,10 @@ pub struct ApiState {
     auth: Mutex<AuthState>,
     helix: Mutex<HelixData>,
     pub(crate) eventsub: EventSubState,
+    /// Accounts banned or timed out through this Helix (Twitch's delivery rule reads it).
+    punished: super::punished::Punishments,
+    /// Helix's points buckets, one per token's user and client id.
+    buckets: Mutex<super::bucket::Buckets>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -184,12 +190,15 @@ impl FakeTwitchApi {
             fail_until: None,
             remaining: 800,
             counter: 0,
+            tally: HashMap::new(),
         };
         let state = Arc::new(ApiState {
             addr,
             auth: Mutex::new(auth),
             helix: Mutex::new(helix),
             eventsub: EventSubState::new(options.keepalive_secs),
+            punished: super::punished::Punishments::default(),
+            buckets: Mutex::new(super::bucket::Buckets::default()),
         });
         let app = Router::new()
             .route("/helix/{*rest}", any(helix_any))
@@ -333,6 +342,15 @@ impl FakeTwitchApi {
     pub fn requests(&self) -> Vec<HelixRequest> {
         self.state.helix().requests.clone()
     }
+    /// Accounts banned or timed out through this fake, shared: give it to a fake chat
+    /// ([`super::FakeChat::apply_punishments`]) so their later lines are not delivered.
+    pub fn punishments(&self) -> super::punished::Punishments {
+        self.state.punished.clone()
+    }
+    /// Every request so far by kind ([`call_kind`]) and answer status.
+    pub fn tally(&self) -> HashMap<(String, u16), u64> {
+        self.state.helix().tally.clone()
+    }
     /// The EventSub subscriptions that exist now.
     pub fn subscriptions(&self) -> Vec<FakeSubscription> {
         self.state.helix().subscriptions.clone()
@@ -408,13 +426,17 @@ async fn helix_any(
         }
         None => None,
     };
+    let charge = user.as_deref().map(|u| charge_bucket(&st, &headers, u));
+    let injected_throttle = h.throttle_next > 0;
     let mut resp = if headers.get("client-id").is_none() {
         error(StatusCode::UNAUTHORIZED, "Client ID is missing")
     } else if user.is_none() {
         error(StatusCode::UNAUTHORIZED, "Invalid OAuth token")
-    } else if h.throttle_next > 0 {
+    } else if injected_throttle {
         h.throttle_next -= 1;
         h.remaining = 0;
+        error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+    } else if charge.is_some_and(|c| !c.allowed) {
         error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
     } else if let Some(status) = outage {
         error(status, status.canonical_reason().unwrap_or("Error"))
@@ -427,11 +449,60 @@ async fn helix_any(
         let user = user.unwrap_or_default();
         route(&st, &mut h, &method, &path, &query, &body, &user)
     };
+    let kind = call_kind(&method, &path, &body);
+    *h.tally.entry((kind, resp.status().as_u16())).or_insert(0) += 1;
+    // An injected throttle keeps its own reset; otherwise the token's bucket speaks.
+    let (remaining, reset) = match charge {
+        Some(c) if !injected_throttle => (c.remaining, epoch() + c.full_in_secs),
+        _ => (h.remaining, reset),
+    };
     let hd = resp.headers_mut();
-    hd.insert("ratelimit-limit", HeaderValue::from(800u64));
-    hd.insert("ratelimit-remaining", HeaderValue::from(h.remaining));
+    hd.insert("ratelimit-limit", HeaderValue::from(super::bucket::LIMIT));
+    hd.insert("ratelimit-remaining", HeaderValue::from(remaining));
     hd.insert("ratelimit-reset", HeaderValue::from(reset));
     resp
+}
+
+/// Charges one point to the bucket of the token's user and client id.
+fn charge_bucket(st: &ApiState, headers: &HeaderMap, user: &str) -> super::bucket::Charge {
+    let client = headers
+        .get("client-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    lock(&st.buckets).charge(&format!("{client}:{user}"), std::time::Instant::now())
+}
+
+/// A request's kind for [`FakeTwitchApi::tally`]: `METHOD /path`, with `POST /moderation/bans`
+/// split into `(ban)` and `(timeout)` by its body.
+pub fn call_kind(method: &Method, path: &str, body: &Value) -> String {
+    if method == Method::POST && path == "/moderation/bans" {
+        let what = if body["data"]["duration"].is_null() {
+            "ban"
+        } else {
+            "timeout"
+        };
+        return format!("POST /moderation/bans ({what})");
+    }
+    format!("{method} {path}")
+}
+
+/// `POST /moderation/bans` as Twitch applies it: the account's later lines are not delivered
+/// (until a timeout ends); no user, or a user banned already, is a 400.
+fn punish(st: &ApiState, query: &[(String, String)], body: &Value) -> Response {
+    use super::punished::Refused;
+    let d = &body["data"];
+    let user = d["user_id"].as_str().unwrap_or_default();
+    let duration = d["duration"].as_u64().map(std::time::Duration::from_secs);
+    match st.punished.punish(user, duration, std::time::Instant::now()) {
+        Err(Refused::NoUser) => error(StatusCode::BAD_REQUEST, "Missing required parameter \"data.user_id\""),
+        Err(Refused::AlreadyBanned) => error(
+            StatusCode::BAD_REQUEST,
+            "The user specified in the user_id field is already banned.",
+        ),
+        Ok(()) => Json(json!({"data": [{"broadcaster_id": q(query, "broadcaster_id"), "moderator_id": q(query, "moderator_id"),
+            "user_id": user, "created_at": "2026-01-01T00:00:00Z",
+            "end_time": if d["duration"].is_null() { Value::Null } else { json!("2026-01-01T00:10:00Z") }}]})).into_response(),
+    }
 }
 
 fn page(data: Vec<Value>) -> Response {
@@ -487,11 +558,10 @@ fn route(
                 "images": {}, "format": ["static"], "scale": ["1.0"], "theme_mode": ["light", "dark"]})).collect();
             Json(json!({"data": data, "template": "https://static-cdn.jtvnw.net/emoticons/v2/{{id}}/{{format}}/{{theme_mode}}/{{scale}}"})).into_response()
         }
-        ("POST", "/moderation/bans") => {
-            let d = &body["data"];
-            Json(json!({"data": [{"broadcaster_id": q(query, "broadcaster_id"), "moderator_id": q(query, "moderator_id"),
-                "user_id": d["user_id"], "created_at": "2026-01-01T00:00:00Z",
-                "end_time": if d["duration"].is_null() { Value::Null } else { json!("2026-01-01T00:10:00Z") }}]})).into_response()
+        ("POST", "/moderation/bans") => punish(st, query, body),
+        ("DELETE", "/moderation/bans") => {
+            st.punished.lift(q(query, "user_id").unwrap_or_default());
+            StatusCode::NO_CONTENT.into_response()
         }
         ("DELETE", "/moderation/chat") | ("POST", "/chat/announcements") | ("POST", "/chat/shoutouts")
         | ("POST", "/whispers") | ("PATCH", "/channels") => StatusCode::NO_CONTENT.into_response(),
