@@ -1,34 +1,40 @@
-//! End-to-end flood benchmark: the bot (its own process, pinned to one core, a one-thread tokio
-//! runtime) against the flood server in `twitch_bot::sim::flood` (this process, the other core).
-//! Reports msgs/s ingested, `!ping` reply latency p50/p99, the bot's peak RSS and CPU seconds.
+//! End-to-end benchmarks of what ships: the release binary (`twitch-bot`, its own process,
+//! pinned to one core) in live mode against fakes of Twitch in this process (the other core):
+//! a copy of the committed `configs/` with only the fakes' URLs changed and a secrets.yaml with
+//! tokens the fake accepts. Three chat floods (the flood server in `twitch_bot::sim::flood`) and
+//! a raid (the simulator's chat, Helix and EventSub, `twitch_bot::sim`).
 //!
 //! ```text
-//! cargo run --release --example flood                       # both standard scenarios
-//! cargo run --release --example flood -- --messages 200000 --commands 0.01
-//! cargo run --release --example flood -- --rate 2000 --seconds 10 --commands 0.1
-//! cargo run --release --example flood -- --serve-only 6667  # flood any bot that connects
-//! cargo run --release --example flood -- --baseline         # a bare echo client instead of
-//!                                           # the bot: this machine's floor for the same figures
-//! cargo run --release --features cache-metrics --example flood -- --rate 500 --seconds 1800 \
-//!     --commands 0.05 --events 0.01 --sample-every 60   # the soak: memory and redb cache each minute
+//! cargo build --release --example flood --bin twitch-bot
+//! target/release/examples/flood                  # floods (a), (b), (c)
+//! target/release/examples/flood --raid           # 1,000 accounts × 6 lines over 20 s
+//! target/release/examples/flood --raid --accounts 500 --lines 6 --raid-seconds 20
+//! target/release/examples/flood --messages 200000 --commands 0.01 --filters
+//! target/release/examples/flood --baseline       # a bare echo client instead of the bot:
+//!                                                # this machine's floor for (a) and (b)
+//! target/release/examples/flood --serve-only 6667   # flood any bot that connects
+//! target/release/examples/flood --bot path/to/twitch-bot   # another build of the bot
 //! ```
 //!
-//! See docs-benchmark.md for how to point another bot at `--serve-only`.
+//! See docs/performance.md for what each scenario does and the figures.
+
+mod bot;
+mod raid;
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use argh::FromArgs;
-use twitch_bot::app::{Bot, Settings, Subsystems};
-use twitch_bot::config::Config;
-use twitch_bot::config::bot::RateLimit;
-use twitch_bot::sim::flood::{FloodOptions, FloodReport, FloodServer};
+use twitch_bot::sim::flood::{FloodOptions, FloodReport, FloodServer, percentile};
+use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
 
-/// Floods the bot (or any bot, with --serve-only) with realistic tagged chat.
+/// Floods the release bot (or any bot, with --serve-only) with realistic tagged chat, or raids it.
 #[derive(FromArgs)]
 struct Args {
-    /// chat lines to send (default: run both standard scenarios)
+    /// chat lines to send (default: run the standard scenarios)
     #[argh(option)]
     messages: Option<usize>,
     /// fraction of lines that are `!ping` (default 0.01 flooding, 0.1 paced)
@@ -44,17 +50,39 @@ struct Args {
     /// with --rate: how long to send (sets --messages to rate x seconds)
     #[argh(option)]
     seconds: Option<f64>,
+    /// different chatters in a flood (default 5000)
+    #[argh(option, default = "5000")]
+    chatters: usize,
+    /// with --messages or --rate: keep the committed flood and repetition filters on, and have
+    /// a regular viewer type `!ping` every second (measured apart)
+    #[argh(switch)]
+    filters: bool,
+    /// the raid scenario instead of the floods
+    #[argh(switch)]
+    raid: bool,
+    /// raiding accounts (default 1000)
+    #[argh(option, default = "1000")]
+    accounts: usize,
+    /// lines each raiding account sends (default 6)
+    #[argh(option, default = "6")]
+    lines: usize,
+    /// seconds the raid's lines are spread over (default 20)
+    #[argh(option, default = "20.0")]
+    raid_seconds: f64,
+    /// the bot binary (default: twitch-bot next to this example's folder)
+    #[argh(option)]
+    bot: Option<String>,
     /// serve the flood on 127.0.0.1:PORT to whichever bot connects, and report
     #[argh(option)]
     serve_only: Option<u16>,
     /// the core the bot runs on (default 0)
     #[argh(option, default = "0")]
     bot_cpu: usize,
-    /// the core the flood server runs on (default 1)
+    /// the core the fakes run on (default 1)
     #[argh(option, default = "1")]
     server_cpu: usize,
-    /// print the bot's memory (RSS, split into anonymous memory and code/file pages; redb's
-    /// page cache when built with --features cache-metrics) every this many seconds, for soaks
+    /// print the bot's memory (RSS, split into anonymous memory and code/file pages) every
+    /// this many seconds, for soaks
     #[argh(option)]
     sample_every: Option<u64>,
     /// run a bare line reader that answers every `!ping` at once (no tags decoded, no
@@ -62,9 +90,6 @@ struct Args {
     /// figures
     #[argh(switch)]
     baseline: bool,
-    /// internal: run the bot against this chat URL
-    #[argh(option)]
-    bot_child: Option<String>,
     /// internal: run the baseline echo client against this chat URL
     #[argh(option)]
     echo_child: Option<String>,
@@ -72,13 +97,10 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args: Args = argh::from_env();
-    if let Some(url) = &args.bot_child {
-        return bot_child(url, args.sample_every);
-    }
     if let Some(url) = &args.echo_child {
         return echo_child(url);
     }
-    // Pin this process (the flood server) to its core by re-running under taskset once.
+    // Pin this process (the fakes) to its core by re-running under taskset once.
     if std::env::var_os("FLOOD_PINNED").is_none() && has_taskset() {
         let status = Command::new("taskset")
             .arg("-c")
@@ -92,36 +114,88 @@ fn main() -> anyhow::Result<()> {
     if let Some(port) = args.serve_only {
         return serve_only(port, &args);
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let binary = if args.baseline {
+        None
+    } else {
+        let found = bot::find_binary(args.bot.as_deref())?;
+        println!(
+            "bot: {} (live mode against the fakes, pinned to core {}, flags {})",
+            found.display(),
+            args.bot_cpu,
+            bot::FLAGS.join(" ")
+        );
+        Some(found)
+    };
+    if args.raid {
+        let binary =
+            binary.ok_or_else(|| anyhow::anyhow!("--raid measures the bot, not --baseline"))?;
+        let options = raid::RaidOptions {
+            accounts: args.accounts.max(1),
+            lines: args.lines.max(1),
+            seconds: args.raid_seconds,
+            bot_cpu: args.bot_cpu,
+        };
+        return runtime.block_on(raid::run(&binary, &options));
+    }
     let mut runs = Vec::new();
+    let base = FloodOptions {
+        chatters: args.chatters.max(1),
+        ..FloodOptions::default()
+    };
     if args.messages.is_none() && args.rate.is_none() {
         runs.push((
-            "(a) flood 200,000, 1% !ping",
+            "(a) flood 200,000 lines, 1% !ping, flood/repetition filters off",
             FloodOptions {
                 messages: 200_000,
                 command_fraction: args.commands.unwrap_or(0.01),
-                ..FloodOptions::default()
+                ..base.clone()
             },
+            false,
         ));
         runs.push((
-            "(b) paced 2,000/s for 10 s, 10% !ping",
+            "(b) paced 2,000/s for 10 s, 10% !ping, flood/repetition filters off",
             FloodOptions {
                 messages: 20_000,
                 command_fraction: args.commands.unwrap_or(0.1),
                 rate: Some(2_000.0),
-                ..FloodOptions::default()
+                ..base.clone()
             },
+            false,
+        ));
+        runs.push((
+            "(c) flood 200,000 lines, 1% !ping, committed filters on, a regular's !ping every second",
+            FloodOptions {
+                messages: 200_000,
+                command_fraction: args.commands.unwrap_or(0.01),
+                regular_every: Some(Duration::from_secs(1)),
+                reply_timeout: Duration::from_secs(300),
+                ..base.clone()
+            },
+            true,
         ));
     } else {
-        runs.push(("custom", options_from(&args)));
+        let mut options = options_from(&args, base);
+        if args.filters {
+            options.regular_every = Some(Duration::from_secs(1));
+            options.reply_timeout = Duration::from_secs(300);
+        }
+        runs.push(("custom", options, args.filters));
     }
-    for (name, options) in runs {
-        let row = run_scenario(&options, args.bot_cpu, args.sample_every, args.baseline)?;
+    for (name, options, filters) in runs {
+        if args.baseline && filters {
+            continue;
+        }
+        let row = run_scenario(&runtime, binary.as_deref(), &args, options, filters)?;
         print_row(name, &row);
     }
     Ok(())
 }
 
-fn options_from(args: &Args) -> FloodOptions {
+fn options_from(args: &Args, base: FloodOptions) -> FloodOptions {
     let messages = match (args.rate, args.seconds, args.messages) {
         (_, _, Some(n)) => n,
         (Some(rate), Some(secs), None) => (rate * secs).round() as usize,
@@ -135,7 +209,7 @@ fn options_from(args: &Args) -> FloodOptions {
             .unwrap_or(if args.rate.is_some() { 0.1 } else { 0.01 }),
         rate: args.rate,
         event_fraction: args.events.unwrap_or(0.0),
-        ..FloodOptions::default()
+        ..base
     }
 }
 
@@ -148,52 +222,77 @@ fn has_taskset() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// One measured run of the bot.
+/// One measured run.
 struct Row {
     report: FloodReport,
+    chatters: usize,
     rss_at_join_kb: u64,
     peak_rss_kb: u64,
     cpu_flood: f64,
     cpu_total: f64,
+    /// The fake Helix and the bot, when it was the bot.
+    measured: Option<(FakeTwitchApi, bot::BotProcess, String)>,
 }
 
 fn run_scenario(
-    options: &FloodOptions,
-    bot_cpu: usize,
-    sample_every: Option<u64>,
-    baseline: bool,
+    runtime: &tokio::runtime::Runtime,
+    binary: Option<&std::path::Path>,
+    args: &Args,
+    mut options: FloodOptions,
+    filters: bool,
 ) -> anyhow::Result<Row> {
     let server = FloodServer::bind("127.0.0.1:0")?;
     let url = server.irc_url()?;
-    let exe = std::env::current_exe()?;
-    let mut cmd = if has_taskset() {
-        let mut c = Command::new("taskset");
-        c.arg("-c").arg(bot_cpu.to_string()).arg(exe);
-        c
-    } else {
-        eprintln!("taskset not found: the bot is not pinned to one core");
-        Command::new(exe)
+    let (pid, mut echo, mut measured) = match binary {
+        None => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c")
+                .arg(args.bot_cpu.to_string())
+                .arg(std::env::current_exe()?)
+                .args(["--echo-child", &url]);
+            let child = cmd.stdin(Stdio::piped()).spawn()?;
+            (child.id(), Some(child), None)
+        }
+        Some(binary) => {
+            let api = runtime.block_on(FakeTwitchApi::start(FakeApiOptions {
+                bot_login: "mybot".into(),
+                channel: "mychannel".into(),
+                pending_polls: 0,
+                ..FakeApiOptions::default()
+            }))?;
+            options.punished = Some(api.punishments());
+            let changes = bot::Changes {
+                unlimited: true,
+                filters_off: !filters,
+                banned_term: None,
+            };
+            let secrets = bot::fake_secrets(&api);
+            let process = bot::launch(binary, args.bot_cpu, &api, &url, &changes, &secrets)?;
+            (process.pid, None, Some((api, process, changes.describe())))
+        }
     };
-    // taskset execs the program, so the child's pid is the bot's.
-    cmd.args([
-        if baseline {
-            "--echo-child"
-        } else {
-            "--bot-child"
-        },
-        &url,
-    ]);
-    if let Some(secs) = sample_every {
-        cmd.args(["--sample-every", &secs.to_string()]);
-    }
-    let mut child = cmd.stdin(Stdio::piped()).spawn()?;
-    let pid = child.id();
     // A bot that dies before the flood ends would leave the server waiting forever.
-    let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = Arc::new(AtomicBool::new(false));
     let watching = served.clone();
+    let sample_every = args.sample_every;
     std::thread::spawn(move || {
-        while !watching.load(std::sync::atomic::Ordering::Relaxed) {
+        let started = std::time::Instant::now();
+        let mut next_sample = Duration::ZERO;
+        while !watching.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
+            if let Some(secs) = sample_every
+                && started.elapsed() >= next_sample
+            {
+                next_sample += Duration::from_secs(secs.max(1));
+                let mb = |key| bot::status_kb(pid, key) as f64 / 1024.0;
+                eprintln!(
+                    "sample t={:>5}s RSS {:.1} MB (anon {:.1}, code/files {:.1})",
+                    started.elapsed().as_secs(),
+                    mb("VmRSS:"),
+                    mb("RssAnon:"),
+                    mb("RssFile:"),
+                );
+            }
             let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
                 .and_then(|s| {
@@ -201,30 +300,43 @@ fn run_scenario(
                         .map(|(_, rest)| rest.trim_start().to_string())
                 });
             let gone = state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X'));
-            if gone && !watching.load(std::sync::atomic::Ordering::Relaxed) {
-                eprintln!(
-                    "the bot (pid {pid}) exited before the flood ended: see its output above"
-                );
+            if gone && !watching.load(Ordering::Relaxed) {
+                eprintln!("the bot (pid {pid}) exited before the flood ended: see its log");
                 std::process::exit(1);
             }
         }
     });
     let mut at_join = (0.0, 0);
-    let result = server.serve_one(options, |_, _| {
-        at_join = (cpu_secs(pid), status_kb(pid, "VmRSS:"));
+    let result = server.serve_one(&options, |_, _| {
+        at_join = (bot::cpu_secs(pid), bot::status_kb(pid, "VmRSS:"));
     });
-    served.store(true, std::sync::atomic::Ordering::Relaxed);
-    let cpu_total = cpu_secs(pid);
-    let peak_rss_kb = status_kb(pid, "VmHWM:");
-    drop(child.stdin.take());
-    let _ = child.wait();
-    let report = result?;
+    served.store(true, Ordering::Relaxed);
+    let cpu_total = bot::cpu_secs(pid);
+    let peak_rss_kb = bot::status_kb(pid, "VmHWM:");
+    if let Some(mut child) = echo.take() {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+    if let Some((_, process, _)) = measured.as_mut() {
+        process.stop();
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some((_, process, _)) = &measured {
+                eprintln!("the bot's log ends with:\n{}", process.log_tail(30));
+            }
+            return Err(e.into());
+        }
+    };
     Ok(Row {
         report,
+        chatters: options.chatters,
         rss_at_join_kb: at_join.1,
         peak_rss_kb,
         cpu_flood: cpu_total - at_join.0,
         cpu_total,
+        measured,
     })
 }
 
@@ -232,21 +344,44 @@ fn print_row(name: &str, row: &Row) {
     let r = &row.report;
     let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
     println!("{name}");
+    if let Some((_, _, changes)) = &row.measured {
+        println!("  configs: committed, changed: {changes}");
+    }
     println!(
-        "  {} lines ({} !ping, {} answered) in {:.3} s (sending took {:.3} s): {:.0} msgs/s ingested",
+        "  {} lines from {} chatters ({} !ping, {} withheld by Twitch's rule; {} answered) in {:.3} s \
+         (sending took {:.3} s): {:.0} msgs/s ingested",
         r.messages,
+        row.chatters,
         r.commands,
+        r.commands_withheld,
         r.replies,
         r.elapsed.as_secs_f64(),
         r.send_time.as_secs_f64(),
         r.msgs_per_sec()
     );
+    if r.withheld > 0 {
+        println!(
+            "  lines withheld (banned or timed-out senders): {}",
+            r.withheld
+        );
+    }
     println!(
         "  reply latency p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         ms(r.percentile(50.0)),
         ms(r.percentile(99.0)),
         ms(r.latencies.last().copied())
     );
+    if r.regular_sent + r.regular_withheld > 0 {
+        println!(
+            "  regular's !ping every second: {} sent ({} withheld), {} answered; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            r.regular_sent,
+            r.regular_withheld,
+            r.regular.len(),
+            ms(percentile(&r.regular, 50.0)),
+            ms(percentile(&r.regular, 99.0)),
+            ms(r.regular.last().copied())
+        );
+    }
     println!(
         "  bot: peak RSS {:.1} MB (RSS at join {:.1} MB), CPU {:.2} s during the flood, {:.2} s in all",
         row.peak_rss_kb as f64 / 1024.0,
@@ -254,12 +389,22 @@ fn print_row(name: &str, row: &Row) {
         row.cpu_flood,
         row.cpu_total
     );
+    if let Some((api, process, _)) = &row.measured {
+        bot::print_helix(api);
+        bot::print_log(process);
+    }
     let _ = std::io::stdout().flush();
 }
 
 fn serve_only(port: u16, args: &Args) -> anyhow::Result<()> {
     let server = FloodServer::bind(&format!("127.0.0.1:{port}"))?;
-    let options = options_from(args);
+    let options = options_from(
+        args,
+        FloodOptions {
+            chatters: args.chatters.max(1),
+            ..FloodOptions::default()
+        },
+    );
     println!(
         "flood server on {} ({} lines, {:.1}% !ping, {}): waiting for a bot to log in and JOIN",
         server.irc_url()?,
@@ -276,143 +421,18 @@ fn serve_only(port: u16, args: &Args) -> anyhow::Result<()> {
         "serve-only",
         &Row {
             report,
+            chatters: options.chatters,
             rss_at_join_kb: 0,
             peak_rss_kb: 0,
             cpu_flood: f64::NAN,
             cpu_total: f64::NAN,
+            measured: None,
         },
     );
     println!(
         "  (RSS and CPU: read /proc/<pid>/status VmHWM and /proc/<pid>/stat of the bot yourself)"
     );
     Ok(())
-}
-
-/// utime + stime of `pid`, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return f64::NAN;
-    };
-    // Fields after the command name (which may hold spaces) start at field 3 (state).
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return f64::NAN;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0)
-}
-
-/// A `kB` line of /proc/<pid>/status.
-fn status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The bot process: a one-thread runtime, the project's scripts, a fresh data folder, chat
-/// against `url`, everything else off. Stops when stdin closes.
-fn bot_child(url: &str, sample_every: Option<u64>) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let data = tempfile::tempdir()?;
-        let mut settings = Settings {
-            data_dir: data.path().to_path_buf(),
-            config_dir: data.path().join("configs"),
-            // `cargo run` says where the project is; a binary started by hand uses the path
-            // it was built from.
-            scripts_dir: std::path::PathBuf::from(
-                std::env::var_os("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-            )
-            .join("scripts"),
-            ..Settings::default()
-        };
-        settings.enabled = Subsystems {
-            chat: true,
-            eventsub: false,
-            timers: false,
-            obs: false,
-            discord: false,
-            zmq: false,
-            audio: false,
-            hotkeys: false,
-            console: false,
-            notify: false,
-        };
-        let mut config = Config::default();
-        config.bot.username = "floodbot".into();
-        config.bot.owner = "floodchan".into();
-        config.bot.twitch.chat_url = url.into();
-        config.secrets.bot.access_token = "flood-token".into();
-        config.bot.chat.rate_limit = RateLimit::Unlimited;
-        config.bot.chat.outgoing_queue = 100_000;
-        // Moderation runs every filter on every line; 600 simulated chatters sending 200,000 lines
-        // in a second are a "flood" by the per-user limit, so raise it to keep them all innocent.
-        config.moderation.flood.max_messages = u32::MAX;
-        config.moderation.repetition.enabled = false;
-        let bot = Bot::start(settings, config).await?;
-        if let Some(secs) = sample_every {
-            let storage = bot.storage().cloned();
-            tokio::spawn(async move {
-                let started = std::time::Instant::now();
-                let pid = std::process::id();
-                let mb = |kb: u64| kb as f64 / 1024.0;
-                loop {
-                    let cache = storage
-                        .as_ref()
-                        .and_then(|s| s.cache_bytes_used())
-                        .map_or(String::new(), |b| {
-                            format!(", redb cache {:.1} MB", b as f64 / 1_048_576.0)
-                        });
-                    eprintln!(
-                        "sample t={:>5}s RSS {:.1} MB (anon {:.1}, code/files {:.1}){cache}",
-                        started.elapsed().as_secs(),
-                        mb(status_kb(pid, "VmRSS:")),
-                        mb(status_kb(pid, "RssAnon:")),
-                        mb(status_kb(pid, "RssFile:")),
-                    );
-                    tokio::time::sleep(Duration::from_secs(secs.max(1))).await;
-                }
-            });
-        }
-        // The parent closes our stdin when it has measured us.
-        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-        let mut line = String::new();
-        let _ = tokio::io::AsyncBufReadExt::read_line(&mut stdin, &mut line).await;
-        bot.shutdown().await;
-        drop(data);
-        Ok(())
-    })
 }
 
 /// The baseline client: logs in, joins, reads lines and answers each `!ping` with a threaded
