@@ -292,6 +292,24 @@ impl BotProcess {
     }
 }
 
+impl BotProcess {
+    /// Keeps the folder with the configs, data and log after the run (`--keep`).
+    pub fn keep(&mut self) {
+        let dir = std::mem::replace(
+            &mut self._dir,
+            match tempfile::tempdir() {
+                Ok(d) => d,
+                Err(_) => return,
+            },
+        );
+        let path = dir.keep();
+        println!(
+            "  kept the bot's configs, data and log in {}",
+            path.display()
+        );
+    }
+}
+
 impl Drop for BotProcess {
     fn drop(&mut self) {
         if self.alive() {
@@ -392,7 +410,15 @@ pub fn print_helix(api: &FakeTwitchApi) {
         })
         .collect();
     println!("  Helix: {total} calls: {}", parts.join(", "));
-    println!("  Helix 429 answers: {throttled}");
+    let mut statuses: std::collections::BTreeMap<u16, u64> = std::collections::BTreeMap::new();
+    for ((_, status), n) in api.tally() {
+        *statuses.entry(status).or_insert(0) += n;
+    }
+    let statuses: Vec<String> = statuses.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+    println!(
+        "  Helix 429 answers: {throttled} (all answers: {})",
+        statuses.join(", ")
+    );
 }
 
 /// The log lines of a report.

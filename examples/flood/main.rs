@@ -90,6 +90,9 @@ struct Args {
     /// figures
     #[argh(switch)]
     baseline: bool,
+    /// keep the bot's configs, data folder and log after the run, and print where
+    #[argh(switch)]
+    keep: bool,
     /// internal: run the baseline echo client against this chat URL
     #[argh(option)]
     echo_child: Option<String>,
@@ -138,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             lines: args.lines.max(1),
             seconds: args.raid_seconds,
             bot_cpu: args.bot_cpu,
+            keep: args.keep,
         };
         return runtime.block_on(raid::run(&binary, &options));
     }
@@ -189,8 +193,13 @@ fn main() -> anyhow::Result<()> {
         if args.baseline && filters {
             continue;
         }
-        let row = run_scenario(&runtime, binary.as_deref(), &args, options, filters)?;
+        let mut row = run_scenario(&runtime, binary.as_deref(), &args, options, filters)?;
         print_row(name, &row);
+        if args.keep
+            && let Some((_, process, _)) = row.measured.as_mut()
+        {
+            process.keep();
+        }
     }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub struct RaidOptions {
     pub lines: usize,
     pub seconds: f64,
     pub bot_cpu: usize,
+    pub keep: bool,
 }
 
 /// Runs the raid against the release binary and prints the report.
@@ -143,7 +144,18 @@ pub async fn run(binary: &std::path::Path, o: &RaidOptions) -> anyhow::Result<()
         }
     }
     let (pings, regular_withheld) = regular.await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Then until Helix has been quiet for 5 s (at most 2 minutes), so late punishments count.
+    let calls = |api: &FakeTwitchApi| api.tally().values().sum::<u64>();
+    let give_up = Instant::now() + Duration::from_secs(120);
+    let mut last = (calls(&api), Instant::now());
+    while Instant::now() < give_up && last.1.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = calls(&api);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    let observed = first_line.map_or(Duration::ZERO, |f| f.elapsed());
     let peak_rss_kb = bot::status_kb(bot.pid, "VmHWM:");
     let cpu = bot::cpu_secs(bot.pid);
     let alive = bot.alive();
@@ -206,8 +218,9 @@ pub async fn run(binary: &std::path::Path, o: &RaidOptions) -> anyhow::Result<()
         worst_lag.as_secs_f64() * 1e3
     );
     println!(
-        "  raiders punished: {} of {} ({} never); first punishment after the raid's first line p50 {}, p99 {}, max {}; \
+        "  raiders punished within {:.0} s of the raid's first line: {} of {} ({} never); first punishment after the raid's first line p50 {}, p99 {}, max {}; \
          after the raider's own first line p50 {}, p99 {}, max {}",
+        observed.as_secs_f64(),
         after_raid.len(),
         o.accounts,
         o.accounts - after_raid.len(),
@@ -238,6 +251,9 @@ pub async fn run(binary: &std::path::Path, o: &RaidOptions) -> anyhow::Result<()
         if alive { "" } else { ", EXITED during the run" }
     );
     print_log_and_stop(&mut bot);
+    if o.keep {
+        bot.keep();
+    }
     Ok(())
 }
 
