@@ -176,7 +176,7 @@ fn main() -> anyhow::Result<()> {
                 messages: 200_000,
                 command_fraction: args.commands.unwrap_or(0.01),
                 regular_every: Some(Duration::from_secs(1)),
-                reply_timeout: Duration::from_secs(300),
+                reply_timeout: Duration::from_secs(120),
                 ..base.clone()
             },
             true,
@@ -185,7 +185,7 @@ fn main() -> anyhow::Result<()> {
         let mut options = options_from(&args, base);
         if args.filters {
             options.regular_every = Some(Duration::from_secs(1));
-            options.reply_timeout = Duration::from_secs(300);
+            options.reply_timeout = Duration::from_secs(120);
         }
         runs.push(("custom", options, args.filters));
     }
@@ -332,8 +332,17 @@ fn run_scenario(
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            if let Some((_, process, _)) = &measured {
-                eprintln!("the bot's log ends with:\n{}", process.log_tail(30));
+            // What can still be said about a bot that did not finish.
+            println!("  NOT FINISHED: {e}");
+            println!(
+                "  bot: peak RSS {:.1} MB (RSS at join {:.1} MB), CPU {:.2} s in all",
+                peak_rss_kb as f64 / 1024.0,
+                at_join.1 as f64 / 1024.0,
+                cpu_total
+            );
+            if let Some((api, process, _)) = &measured {
+                bot::print_helix(api);
+                bot::print_log(process);
             }
             return Err(e.into());
         }

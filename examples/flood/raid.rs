@@ -144,11 +144,12 @@ pub async fn run(binary: &std::path::Path, o: &RaidOptions) -> anyhow::Result<()
         }
     }
     let (pings, regular_withheld) = regular.await?;
-    // Then until Helix has been quiet for 5 s (at most 2 minutes), so late punishments count.
+    // Then until Helix has been quiet for 65 s (longer than a wait for a drained bucket to
+    // refill; at most 4 minutes), so late punishments count.
     let calls = |api: &FakeTwitchApi| api.tally().values().sum::<u64>();
-    let give_up = Instant::now() + Duration::from_secs(120);
+    let give_up = Instant::now() + Duration::from_secs(240);
     let mut last = (calls(&api), Instant::now());
-    while Instant::now() < give_up && last.1.elapsed() < Duration::from_secs(5) {
+    while Instant::now() < give_up && last.1.elapsed() < Duration::from_secs(65) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = calls(&api);
         if now != last.0 {
