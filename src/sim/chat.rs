@@ -81,6 +81,8 @@ struct Shared {
     next_conn: AtomicU64,
     next_msg: AtomicU64,
     logins: AtomicU64,
+    /// Accounts whose lines Twitch withholds (set by [`FakeChat::apply_punishments`]).
+    punished: std::sync::OnceLock<super::punished::Punishments>,
 }
 
 impl Shared {
@@ -123,6 +125,7 @@ impl FakeChat {
             next_conn: AtomicU64::new(1),
             next_msg: AtomicU64::new(1),
             logins: AtomicU64::new(0),
+            punished: std::sync::OnceLock::new(),
         });
         let stop = CancellationToken::new();
         let fake = FakeChat {
@@ -176,13 +179,31 @@ impl FakeChat {
             .count()
     }
 
-    /// A viewer writes `text` in `channel`; returns the message id.
+    /// From now on, lines of accounts banned or timed out in `punished` (the fake Helix's,
+    /// [`super::FakeTwitchApi::punishments`]) are not delivered, as on Twitch. Set once.
+    pub fn apply_punishments(&self, punished: super::punished::Punishments) {
+        let _ = self.shared.punished.set(punished);
+    }
+
+    /// Whether Twitch would deliver a line `viewer` sends now (not while banned or timed out).
+    pub fn delivers(&self, viewer: &Viewer) -> bool {
+        self.shared
+            .punished
+            .get()
+            .is_none_or(|p| !p.is_muted(&viewer.id, std::time::Instant::now()))
+    }
+
+    /// A viewer writes `text` in `channel`; returns the message id. A banned or timed-out
+    /// viewer's line gets an id but reaches nobody (see [`FakeChat::delivers`]).
     pub async fn chat(&self, channel: &str, viewer: &Viewer, text: &str) -> String {
         let n = self.shared.next_msg.fetch_add(1, Ordering::Relaxed);
         let msg_id = format!("{:08x}-0000-4000-8000-{:012x}", n as u32, n);
         let sent_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        if !self.delivers(viewer) {
+            return msg_id;
+        }
         let line = privmsg_line(channel, &room_id(channel), viewer, text, &msg_id, sent_ms);
         self.send_to_channel(channel, line).await;
         msg_id

@@ -13,8 +13,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::punished::Punishments;
 use super::viewer::{Viewer, privmsg_line, stable_id};
 use crate::event::Roles;
 use crate::twitch::irc::IrcLine;
@@ -37,6 +38,15 @@ pub struct FloodOptions {
     pub seed: u64,
     /// How long to wait for the end marker's reply after the last line is written.
     pub reply_timeout: Duration,
+    /// How many different chatters send the lines.
+    pub chatters: usize,
+    /// A regular viewer (a VIP, so chat filters let them repeat themselves) who types the
+    /// command this often from the first line until the end marker is answered; measured
+    /// apart from the corpus' commands ([`FloodReport::regular`]).
+    pub regular_every: Option<Duration>,
+    /// Twitch's delivery rule: a line from an account banned or timed out here is withheld
+    /// (the end marker is always delivered, so the flood can end).
+    pub punished: Option<Punishments>,
 }
 
 impl Default for FloodOptions {
@@ -49,6 +59,9 @@ impl Default for FloodOptions {
             event_fraction: 0.0,
             seed: 0x5eed,
             reply_timeout: Duration::from_secs(60),
+            chatters: 600,
+            regular_every: None,
+            punished: None,
         }
     }
 }
@@ -80,6 +93,14 @@ pub struct FloodReport {
     pub send_time: Duration,
     /// Reply latencies, sorted: reply arrival minus the time the command's write began.
     pub latencies: Vec<Duration>,
+    /// Lines withheld by the delivery rule, and the commands among them.
+    pub withheld: usize,
+    pub commands_withheld: usize,
+    /// The regular viewer's commands: how many were typed, how many withheld, and the reply
+    /// latencies, sorted (reply arrival minus the moment the command was due).
+    pub regular_sent: usize,
+    pub regular_withheld: usize,
+    pub regular: Vec<Duration>,
 }
 
 impl FloodReport {
@@ -90,14 +111,17 @@ impl FloodReport {
 
     /// The `p`-th percentile (0..=100) of the reply latencies.
     pub fn percentile(&self, p: f64) -> Option<Duration> {
-        if self.latencies.is_empty() {
-            return None;
-        }
-        let rank = ((p / 100.0) * (self.latencies.len() - 1) as f64).round() as usize;
-        self.latencies
-            .get(rank.min(self.latencies.len() - 1))
-            .copied()
+        percentile(&self.latencies, p)
     }
+}
+
+/// The `p`-th percentile (0..=100) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted.get(rank.min(sorted.len() - 1)).copied()
 }
 
 /// The lines of one flood, built before it starts so building costs nothing during it.
@@ -109,6 +133,10 @@ pub struct Corpus {
     /// For each line, its command ordinal when it is a command.
     pub command_of: Vec<Option<u32>>,
     pub commands: usize,
+    /// For each line, the index of its sender in `sender_ids`.
+    pub sender: Vec<u32>,
+    /// The chatters' user ids.
+    pub sender_ids: Vec<String>,
 }
 
 /// A tiny deterministic generator (xorshift64*): the same corpus on every run.
@@ -236,9 +264,9 @@ fn index_of(id: &str) -> Option<usize> {
     usize::from_str_radix(tail, 16).ok()
 }
 
-/// 600 chatters with Twitch's mix of roles: mostly plain, many subscribers, a few VIPs and mods.
-fn viewers() -> Vec<Viewer> {
-    (0..600)
+/// `n` chatters with Twitch's mix of roles: mostly plain, many subscribers, a few VIPs and mods.
+fn viewers(n: usize) -> Vec<Viewer> {
+    (0..n.max(1))
         .map(|u| {
             let suffix = ["", "tv", "_x", "gaming", "123"][u % 5];
             let mut v = Viewer::new(&format!("viewer_{u}{suffix}"));
@@ -264,7 +292,8 @@ fn viewers() -> Vec<Viewer> {
 /// emote names), commands spread at random with the last line always a command.
 pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
     let mut rng = Rng(options.seed | 1);
-    let viewers = viewers();
+    let viewers = viewers(options.chatters);
+    let mut sender = Vec::with_capacity(options.messages.max(1));
     let room = stable_id(channel).to_string();
     let n = options.messages.max(1);
     let mut bytes = Vec::with_capacity(n * 380);
@@ -274,7 +303,9 @@ pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
     let mut text = String::new();
     let base_ms = 1_700_000_000_000u64;
     for i in 0..n {
-        let viewer = &viewers[rng.below(viewers.len())];
+        let who = rng.below(viewers.len());
+        sender.push(who as u32);
+        let viewer = &viewers[who];
         let is_command = i + 1 == n || rng.unit() < options.command_fraction;
         text.clear();
         // Only a flood with events draws for them, so the plain corpus stays the same as ever.
@@ -329,6 +360,8 @@ pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
         ends,
         command_of,
         commands: commands as usize,
+        sender,
+        sender_ids: viewers.into_iter().map(|v| v.id).collect(),
     }
 }
 
@@ -387,12 +420,12 @@ impl FloodServer {
 
         // Send times (ns since `t0`) per command ordinal, written by this thread, read by the
         // reader thread.
-        let sent: Arc<Vec<AtomicU64>> = Arc::new(
-            (0..corpus.commands)
-                .map(|_| AtomicU64::new(UNSENT))
-                .collect(),
-        );
+        // The regular viewer's commands come after the corpus' in this table.
+        let slots = corpus.commands + options.regular_every.map_or(0, |_| REGULAR_SLOTS);
+        let sent: Arc<Vec<AtomicU64>> =
+            Arc::new((0..slots).map(|_| AtomicU64::new(UNSENT)).collect());
         let latencies = Arc::new(Mutex::new(Vec::with_capacity(corpus.commands)));
+        let regular_latencies = Arc::new(Mutex::new(Vec::new()));
         let (control_tx, control_rx) = mpsc::channel::<String>();
         let (done_tx, done_rx) = mpsc::channel::<Instant>();
         let t0 = Instant::now();
@@ -400,6 +433,8 @@ impl FloodServer {
         let reader_thread = {
             let sent = sent.clone();
             let latencies = latencies.clone();
+            let regular_latencies = regular_latencies.clone();
+            let commands = corpus.commands;
             let command_of = corpus.command_of.clone();
             let channel = channel.clone();
             let fifo = options.event_fraction == 0.0;
@@ -412,6 +447,8 @@ impl FloodServer {
                         sent: &sent,
                         command_of: &command_of,
                         latencies: &latencies,
+                        regular_latencies: &regular_latencies,
+                        commands,
                         control: control_tx,
                         done: done_tx,
                         final_cmd,
@@ -424,50 +461,55 @@ impl FloodServer {
         };
 
         let start = Instant::now();
-        let mut line_start = 0usize;
         let flush_control = |writer: &mut TcpStream| -> std::io::Result<()> {
             while let Ok(line) = control_rx.try_recv() {
                 writer.write_all(line.as_bytes())?;
             }
             Ok(())
         };
-        match options.rate {
-            None => {
-                // Chunks of about 64 KiB, each stamped when its write begins.
-                let mut i = 0;
-                while i < corpus.ends.len() {
-                    let mut j = i;
-                    while j < corpus.ends.len() && corpus.ends[j] - line_start < 64 * 1024 {
-                        j += 1;
-                    }
-                    let j = j.max(i + 1);
-                    let end = corpus.ends[j - 1];
-                    let now = t0.elapsed().as_nanos() as u64;
-                    for c in corpus.command_of[i..j].iter().flatten() {
-                        sent[*c as usize].store(now, Ordering::Release);
-                    }
-                    writer.write_all(&corpus.bytes[line_start..end])?;
-                    flush_control(&mut writer)?;
-                    line_start = end;
-                    i = j;
+        let mut regular =
+            Regular::new(options, &channel, corpus.ends.len(), corpus.commands, start);
+        let mut gate = Gate::new(options.punished.clone(), &corpus.sender_ids);
+        let mut withheld = 0usize;
+        let mut commands_withheld = 0usize;
+        let last = corpus.ends.len().saturating_sub(1);
+        let mut buf: Vec<u8> = Vec::with_capacity(80 * 1024);
+        let mut i = 0usize;
+        let gap = options
+            .rate
+            .map(|rate| Duration::from_secs_f64(1.0 / rate.max(1e-3)));
+        while i < corpus.ends.len() {
+            // Paced: one line at its time; flooding: chunks of about 64 KiB, each stamped when
+            // its write begins.
+            if let Some(gap) = gap {
+                let due = start + gap.mul_f64(i as f64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
                 }
             }
-            Some(rate) => {
-                let gap = Duration::from_secs_f64(1.0 / rate.max(1e-3));
-                for (i, &end) in corpus.ends.iter().enumerate() {
-                    let due = start + gap.mul_f64(i as f64);
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
+            buf.clear();
+            regular.push_due(&mut buf, &sent, t0, &gate);
+            let now = t0.elapsed().as_nanos() as u64;
+            gate.refresh();
+            let mut j = i;
+            while j < corpus.ends.len() && (j == i || (gap.is_none() && buf.len() < 64 * 1024)) {
+                let from = if j == 0 { 0 } else { corpus.ends[j - 1] };
+                let sender = corpus.sender.get(j).copied().unwrap_or(0) as usize;
+                if j == last || gate.delivers(sender) {
+                    buf.extend_from_slice(&corpus.bytes[from..corpus.ends[j]]);
+                    if let Some(c) = corpus.command_of[j] {
+                        sent[c as usize].store(now, Ordering::Release);
                     }
-                    if let Some(c) = corpus.command_of[i] {
-                        sent[c as usize].store(t0.elapsed().as_nanos() as u64, Ordering::Release);
-                    }
-                    writer.write_all(&corpus.bytes[line_start..end])?;
-                    flush_control(&mut writer)?;
-                    line_start = end;
+                } else {
+                    withheld += 1;
+                    commands_withheld += usize::from(corpus.command_of[j].is_some());
                 }
+                j += 1;
             }
+            writer.write_all(&buf)?;
+            flush_control(&mut writer)?;
+            i = j;
         }
         let send_time = start.elapsed();
         // Keep answering the client's PINGs and messages until the end marker's reply arrives.
@@ -477,6 +519,11 @@ impl FloodServer {
                 Ok(at) => break Some(at),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break None,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    buf.clear();
+                    regular.push_due(&mut buf, &sent, t0, &gate);
+                    if !buf.is_empty() {
+                        writer.write_all(&buf)?;
+                    }
                     flush_control(&mut writer)?;
                     if Instant::now() > deadline {
                         break None;
@@ -486,6 +533,12 @@ impl FloodServer {
         };
         let mut latencies =
             std::mem::take(&mut *latencies.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut regular_latencies = std::mem::take(
+            &mut *regular_latencies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        regular_latencies.sort_unstable();
         let replies = latencies.len();
         let _ = writer.shutdown(std::net::Shutdown::Both);
         let _ = reader_thread.join();
@@ -506,7 +559,140 @@ impl FloodServer {
             elapsed: finished.duration_since(start),
             send_time,
             latencies,
+            withheld,
+            commands_withheld,
+            regular_sent: regular.sent,
+            regular_withheld: regular.withheld,
+            regular: regular_latencies,
         })
+    }
+}
+
+/// How many commands the regular viewer may type in one flood (an hour at one a second).
+const REGULAR_SLOTS: usize = 4_096;
+
+/// The regular viewer of [`FloodOptions::regular_every`]: their k-th command carries the
+/// message id of line `corpus length + k`, so its reply is found like any other.
+struct Regular {
+    every: Option<Duration>,
+    next: Instant,
+    viewer: Viewer,
+    channel: String,
+    room: String,
+    command: String,
+    lines: usize,
+    commands: usize,
+    sent: usize,
+    withheld: usize,
+}
+
+impl Regular {
+    fn new(
+        options: &FloodOptions,
+        channel: &str,
+        lines: usize,
+        commands: usize,
+        start: Instant,
+    ) -> Regular {
+        Regular {
+            every: options.regular_every,
+            next: start,
+            viewer: Viewer::new("regular_viewer").with(Roles::VIP),
+            channel: channel.to_string(),
+            room: stable_id(channel).to_string(),
+            command: options.command.clone(),
+            lines,
+            commands,
+            sent: 0,
+            withheld: 0,
+        }
+    }
+
+    /// Appends every command now due to `buf`, stamping each with the moment it was due.
+    fn push_due(&mut self, buf: &mut Vec<u8>, sent: &[AtomicU64], t0: Instant, gate: &Gate) {
+        let Some(every) = self.every else { return };
+        while self.next <= Instant::now() && self.sent + self.withheld < REGULAR_SLOTS {
+            let k = self.sent + self.withheld;
+            let due = self.next.saturating_duration_since(t0).as_nanos() as u64;
+            self.next += every;
+            if gate.mutes(&self.viewer.id) {
+                self.withheld += 1;
+                continue;
+            }
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let line = privmsg_line(
+                &self.channel,
+                &self.room,
+                &self.viewer,
+                &self.command,
+                &msg_id(self.lines + k),
+                ms,
+            );
+            if let Some(slot) = sent.get(self.commands + k) {
+                slot.store(due, Ordering::Release);
+            }
+            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+            self.sent += 1;
+        }
+    }
+}
+
+/// The flood's view of [`FloodOptions::punished`]: which chatters are muted, refreshed when a
+/// punishment changes (and every half second, for timeouts that end).
+struct Gate {
+    punished: Option<Punishments>,
+    index: std::collections::HashMap<String, usize>,
+    muted: Vec<bool>,
+    generation: u64,
+    refreshed: Instant,
+}
+
+impl Gate {
+    fn new(punished: Option<Punishments>, ids: &[String]) -> Gate {
+        Gate {
+            index: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect(),
+            muted: vec![false; ids.len()],
+            punished,
+            generation: 0,
+            refreshed: Instant::now(),
+        }
+    }
+
+    fn refresh(&mut self) {
+        let Some(p) = &self.punished else { return };
+        let generation = p.generation();
+        if generation == self.generation && self.refreshed.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.generation = generation;
+        let now = Instant::now();
+        self.refreshed = now;
+        self.muted.fill(false);
+        for (id, punishment) in p.all() {
+            if let Some(&i) = self.index.get(&id)
+                && punishment.mutes_at(now)
+            {
+                self.muted[i] = true;
+            }
+        }
+    }
+
+    /// Whether chatter `i`'s line reaches the client.
+    fn delivers(&self, i: usize) -> bool {
+        !self.muted.get(i).copied().unwrap_or(false)
+    }
+
+    fn mutes(&self, user_id: &str) -> bool {
+        self.punished
+            .as_ref()
+            .is_some_and(|p| p.is_muted(user_id, Instant::now()))
     }
 }
 
@@ -594,6 +780,9 @@ struct ReadState<'a> {
     sent: &'a [AtomicU64],
     command_of: &'a [Option<u32>],
     latencies: &'a Mutex<Vec<Duration>>,
+    /// Latencies of the regular viewer's commands (ordinals from `commands` on).
+    regular_latencies: &'a Mutex<Vec<Duration>>,
+    commands: usize,
     control: mpsc::Sender<String>,
     done: mpsc::Sender<Instant>,
     final_cmd: usize,
@@ -637,8 +826,11 @@ fn read_replies(mut s: ReadState<'_>) {
                 let by_tag = line
                     .tag("reply-parent-msg-id")
                     .and_then(|v| index_of(&v.unescaped()))
-                    .and_then(|i| s.command_of.get(i).copied().flatten())
-                    .map(|c| c as usize);
+                    .and_then(|i| match i.checked_sub(s.command_of.len()) {
+                        // Past the corpus: the regular viewer's k-th command.
+                        Some(k) => Some(s.commands + k).filter(|c| *c < s.sent.len()),
+                        None => s.command_of.get(i).copied().flatten().map(|c| c as usize),
+                    });
                 let cmd = match by_tag {
                     Some(c) => {
                         threaded = true;
@@ -666,8 +858,12 @@ fn read_replies(mut s: ReadState<'_>) {
                 if sent != UNSENT {
                     let at = arrived.duration_since(s.t0);
                     let latency = at.saturating_sub(Duration::from_nanos(sent));
-                    s.latencies
-                        .lock()
+                    let into = if cmd >= s.commands {
+                        s.regular_latencies
+                    } else {
+                        s.latencies
+                    };
+                    into.lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .push(latency);
                 }

@@ -76,24 +76,12 @@ pub struct HelixData {
     pub counter: u64,
     /// Blocks made with `PUT /users/blocks`: (blocking user's id, blocked user's id).
     pub blocks: Vec<(String, String)>,
-    /// Points in each user's rate-limit bucket per `rate_window_secs` (Twitch: 800 a minute).
-    pub rate_limit: u64,
-    pub rate_window_secs: u64,
-    /// Each user's bucket, by user id.
-    pub buckets: HashMap<String, SimBucket>,
-    /// Requests answered 429 because their user's bucket was empty.
-    pub rate_limited: u64,
     /// The channel's moderators besides the broadcaster (the bot is one unless a test says not).
     pub moderators: Vec<String>,
     /// Native warnings given: (user id, reason).
     pub warnings: Vec<(String, String)>,
-}
-
-/// One user's rate-limit bucket: points left, and when (epoch seconds) it is full again.
-#[derive(Debug, Clone, Copy)]
-pub struct SimBucket {
-    pub points: u64,
-    pub reset: u64,
+    /// Requests by kind and answer status, never trimmed (see [`call_kind`]).
+    pub tally: HashMap<(String, u16), u64>,
 }
 
 /// Shared state of the whole fake API.
@@ -104,6 +92,10 @@ pub struct ApiState {
     helix: Mutex<HelixData>,
     pub(crate) eventsub: EventSubState,
     defences: Mutex<super::shield::Defences>,
+    /// Accounts banned or timed out through this Helix (Twitch's delivery rule reads it).
+    punished: super::punished::Punishments,
+    /// Helix's points buckets, one per token's user and client id.
+    buckets: Mutex<super::bucket::Buckets>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -183,6 +175,11 @@ impl FakeTwitchApi {
     pub async fn start(options: FakeApiOptions) -> std::io::Result<FakeTwitchApi> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        // Answers leave at once: without TCP_NODELAY a response written in two parts waits for
+        // the client's delayed ACK (40 ms on Linux), a delay of the fake, not of Twitch.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let auth = AuthState {
             pending_polls: options.pending_polls,
             device_users: vec![BOT_ID.into(), BROADCASTER_ID.into()],
@@ -211,12 +208,9 @@ impl FakeTwitchApi {
             remaining: 800,
             counter: 0,
             blocks: Vec::new(),
-            rate_limit: 800,
-            rate_window_secs: 60,
-            buckets: HashMap::new(),
-            rate_limited: 0,
             moderators: vec![BOT_ID.into()],
             warnings: Vec::new(),
+            tally: HashMap::new(),
         };
         let state = Arc::new(ApiState {
             addr,
@@ -224,6 +218,8 @@ impl FakeTwitchApi {
             helix: Mutex::new(helix),
             eventsub: EventSubState::new(options.keepalive_secs),
             defences: Mutex::default(),
+            punished: super::punished::Punishments::default(),
+            buckets: Mutex::new(super::bucket::Buckets::default()),
         });
         let app = Router::new()
             .route("/helix/{*rest}", any(helix_any))
@@ -383,14 +379,11 @@ impl FakeTwitchApi {
     /// Sets the points each user's bucket holds and how many seconds it takes to refill once
     /// spent (Twitch: 800 a minute).
     pub fn set_rate_limit(&self, points: u64, window_secs: u64) {
-        let mut h = self.state.helix();
-        h.rate_limit = points.max(1);
-        h.rate_window_secs = window_secs.max(1);
-        h.buckets.clear();
+        lock(&self.state.buckets).set_limit(points, window_secs);
     }
     /// Requests answered 429 because their user's bucket was empty (not [`Self::throttle_next`]).
     pub fn rate_limited(&self) -> u64 {
-        self.state.helix().rate_limited
+        lock(&self.state.buckets).refused()
     }
     /// Makes `user_id` one of the channel's moderators, or takes it away.
     pub fn set_moderator(&self, user_id: &str, moderator: bool) {
@@ -407,6 +400,15 @@ impl FakeTwitchApi {
     /// Every Helix request so far.
     pub fn requests(&self) -> Vec<HelixRequest> {
         self.state.helix().requests.clone()
+    }
+    /// Accounts banned or timed out through this fake, shared: give it to a fake chat
+    /// ([`super::FakeChat::apply_punishments`]) so their later lines are not delivered.
+    pub fn punishments(&self) -> super::punished::Punishments {
+        self.state.punished.clone()
+    }
+    /// Every request so far by kind ([`call_kind`]) and answer status.
+    pub fn tally(&self) -> HashMap<(String, u16), u64> {
+        self.state.helix().tally.clone()
     }
     /// The EventSub subscriptions that exist now.
     pub fn subscriptions(&self) -> Vec<FakeSubscription> {
@@ -425,6 +427,14 @@ fn epoch() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Seconds since the epoch, rounded up.
+fn epoch_ceil() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
         .unwrap_or(0)
 }
 
@@ -478,26 +488,7 @@ async fn helix_any(
         token: token.clone(),
     });
     let now = epoch();
-    let mut reset = now + h.reset_in_secs.max(1);
-    let (limit, window) = (h.rate_limit, h.rate_window_secs.max(1));
-    // Twitch's bucket per user (and client): `rate_limit` points a minute, one per request.
-    let spent = user.as_ref().map(|u| {
-        let b = h.buckets.entry(u.clone()).or_insert(SimBucket {
-            points: limit,
-            reset: now,
-        });
-        if now >= b.reset {
-            b.points = limit;
-        }
-        if b.points == 0 {
-            return (false, 0, b.reset);
-        }
-        if b.points == limit {
-            b.reset = now + window;
-        }
-        b.points -= 1;
-        (true, b.points, b.reset)
-    });
+    let reset = now + h.reset_in_secs.max(1);
     let outage = match h.fail_until {
         Some((until, status)) if tokio::time::Instant::now() < until => Some(status),
         Some(_) => {
@@ -506,18 +497,17 @@ async fn helix_any(
         }
         None => None,
     };
+    let charge = user.as_deref().map(|u| charge_bucket(&st, &headers, u));
+    let injected_throttle = h.throttle_next > 0;
     let mut resp = if headers.get("client-id").is_none() {
         error(StatusCode::UNAUTHORIZED, "Client ID is missing")
     } else if user.is_none() {
         error(StatusCode::UNAUTHORIZED, "Invalid OAuth token")
-    } else if h.throttle_next > 0 {
+    } else if injected_throttle {
         h.throttle_next -= 1;
         h.remaining = 0;
         error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
-    } else if let Some((false, _, bucket_reset)) = spent {
-        h.remaining = 0;
-        h.rate_limited += 1;
-        reset = bucket_reset;
+    } else if charge.is_some_and(|c| !c.allowed) {
         error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
     } else if let Some(status) = outage {
         error(status, status.canonical_reason().unwrap_or("Error"))
@@ -526,10 +516,6 @@ async fn helix_any(
         let status = h.fail_status;
         error(status, status.canonical_reason().unwrap_or("Error"))
     } else {
-        if let Some((_, left, bucket_reset)) = spent {
-            h.remaining = left;
-            reset = bucket_reset;
-        }
         let user = user.unwrap_or_default();
         let caller = Caller {
             user: &user,
@@ -542,11 +528,65 @@ async fn helix_any(
                 .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &caller))
         }
     };
+    let kind = call_kind(&method, &path, &body);
+    *h.tally.entry((kind, resp.status().as_u16())).or_insert(0) += 1;
+    // An injected throttle keeps its own reset; otherwise the token's bucket speaks.
+    let (remaining, reset) = match charge {
+        // Rounded up from the current fraction of a second, so a client that waits until the
+        // reset finds the bucket full, as Twitch promises.
+        Some(c) if !injected_throttle => (c.remaining, epoch_ceil() + c.full_in_secs),
+        _ => (h.remaining, reset),
+    };
     let hd = resp.headers_mut();
-    hd.insert("ratelimit-limit", HeaderValue::from(limit));
-    hd.insert("ratelimit-remaining", HeaderValue::from(h.remaining));
+    hd.insert(
+        "ratelimit-limit",
+        HeaderValue::from(lock(&st.buckets).limit()),
+    );
+    hd.insert("ratelimit-remaining", HeaderValue::from(remaining));
     hd.insert("ratelimit-reset", HeaderValue::from(reset));
     resp
+}
+
+/// Charges one point to the bucket of the token's user and client id.
+fn charge_bucket(st: &ApiState, headers: &HeaderMap, user: &str) -> super::bucket::Charge {
+    let client = headers
+        .get("client-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    lock(&st.buckets).charge(&format!("{client}:{user}"), std::time::Instant::now())
+}
+
+/// A request's kind for [`FakeTwitchApi::tally`]: `METHOD /path`, with `POST /moderation/bans`
+/// split into `(ban)` and `(timeout)` by its body.
+pub fn call_kind(method: &Method, path: &str, body: &Value) -> String {
+    if method == Method::POST && path == "/moderation/bans" {
+        let what = if body["data"]["duration"].is_null() {
+            "ban"
+        } else {
+            "timeout"
+        };
+        return format!("POST /moderation/bans ({what})");
+    }
+    format!("{method} {path}")
+}
+
+/// `POST /moderation/bans` as Twitch applies it: the account's later lines are not delivered
+/// (until a timeout ends); no user, or a user banned already, is a 400.
+fn punish(st: &ApiState, query: &[(String, String)], body: &Value) -> Response {
+    use super::punished::Refused;
+    let d = &body["data"];
+    let user = d["user_id"].as_str().unwrap_or_default();
+    let duration = d["duration"].as_u64().map(std::time::Duration::from_secs);
+    match st.punished.punish(user, duration, std::time::Instant::now()) {
+        Err(Refused::NoUser) => error(StatusCode::BAD_REQUEST, "Missing required parameter \"data.user_id\""),
+        Err(Refused::AlreadyBanned) => error(
+            StatusCode::BAD_REQUEST,
+            "The user specified in the user_id field is already banned.",
+        ),
+        Ok(()) => Json(json!({"data": [{"broadcaster_id": q(query, "broadcaster_id"), "moderator_id": q(query, "moderator_id"),
+            "user_id": user, "created_at": "2026-01-01T00:00:00Z",
+            "end_time": if d["duration"].is_null() { Value::Null } else { json!("2026-01-01T00:10:00Z") }}]})).into_response(),
+    }
 }
 
 fn page(data: Vec<Value>) -> Response {
@@ -654,11 +694,10 @@ fn route(
                 "images": {}, "format": ["static"], "scale": ["1.0"], "theme_mode": ["light", "dark"]})).collect();
             Json(json!({"data": data, "template": "https://static-cdn.jtvnw.net/emoticons/v2/{{id}}/{{format}}/{{theme_mode}}/{{scale}}"})).into_response()
         }
-        ("POST", "/moderation/bans") => {
-            let d = &body["data"];
-            Json(json!({"data": [{"broadcaster_id": q(query, "broadcaster_id"), "moderator_id": q(query, "moderator_id"),
-                "user_id": d["user_id"], "created_at": "2026-01-01T00:00:00Z",
-                "end_time": if d["duration"].is_null() { Value::Null } else { json!("2026-01-01T00:10:00Z") }}]})).into_response()
+        ("POST", "/moderation/bans") => punish(st, query, body),
+        ("DELETE", "/moderation/bans") => {
+            st.punished.lift(q(query, "user_id").unwrap_or_default());
+            StatusCode::NO_CONTENT.into_response()
         }
         ("DELETE", "/moderation/chat") | ("POST", "/chat/announcements") | ("POST", "/chat/shoutouts")
         | ("POST", "/whispers") | ("PATCH", "/channels") => StatusCode::NO_CONTENT.into_response(),

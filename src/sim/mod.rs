@@ -4,10 +4,12 @@
 //! ([`helix`], [`auth`], [`eventsub`]), with Shield Mode and chat settings ([`shield`]). The bot's real client code talks to it exactly as it would to Twitch.
 
 pub mod auth;
+pub mod bucket;
 pub mod chat;
 pub mod eventsub;
 pub mod flood;
 pub mod helix;
+pub mod punished;
 pub mod shield;
 pub mod terminal;
 pub mod viewer;
@@ -108,6 +110,8 @@ impl SimTwitch {
         })
         .await?;
         api.configure(&mut config.bot, &mut config.secrets);
+        // As on Twitch, a banned or timed-out viewer's later lines reach nobody.
+        chat.apply_punishments(api.punishments());
         config.bot.twitch.chat_url = chat.ws_url();
         // Offline means offline: no third-party emote site is asked for anything.
         config.bot.emotes.bttv = false;
