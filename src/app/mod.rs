@@ -464,11 +464,13 @@ impl Bot {
         let modlog_task = {
             let storage = storage.clone();
             let retention = config.moderation.log;
+            let shutdown = shutdown.clone();
             supervisor.restart("moderation log", move || {
                 crate::moderation::log::spawn_modlog_writer(
                     storage.clone(),
                     modlog_queue.clone(),
                     retention,
+                    shutdown.clone(),
                 )
             })
         };

@@ -202,6 +202,7 @@ pub fn spawn_modlog_writer(
     storage: Storage,
     queue: ModlogQueue,
     retention: ModLogConfig,
+    shutdown: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     // A task that hands each batch to a blocking thread, rather than one long-lived blocking
     // thread: idle, it is just a waiting receiver.
@@ -216,13 +217,23 @@ pub fn spawn_modlog_writer(
         let mut closed = false;
         loop {
             if closed {
-                take_spill(&spill, &mut batch);
+                // Shutting down (or every sender is gone): write what is queued, then stop,
+                // whoever still holds a sender.
+                while batch.len() < MODLOG_BATCH
+                    && let Ok(entry) = rx.try_recv()
+                {
+                    batch.push(entry);
+                }
+                if batch.len() < MODLOG_BATCH {
+                    take_spill(&spill, &mut batch);
+                }
                 if batch.is_empty() {
                     return;
                 }
             } else {
                 tokio::select! {
                     n = rx.recv_many(&mut batch, MODLOG_BATCH) => closed = n == 0,
+                    () = shutdown.cancelled() => closed = true,
                     () = spill.wake.notified() => {}
                     _ = prune_tick.tick() => {
                         prune(&storage, retention).await;
@@ -293,12 +304,43 @@ mod tests {
         rows.iter().filter_map(|(_, v)| v["n"].as_u64()).collect()
     }
 
+    /// A shutdown that never comes: the writer ends when its senders are gone.
+    fn never() -> tokio_util::sync::CancellationToken {
+        tokio_util::sync::CancellationToken::new()
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_the_queued_entries_are_written_while_a_sender_is_still_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage(dir.path());
+        let (tx, queue) = modlog_channel();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let writer = spawn_modlog_writer(
+            storage.clone(),
+            queue,
+            ModLogConfig::default(),
+            shutdown.clone(),
+        );
+        let now = crate::console::now_ms();
+        for i in 0..5_000 {
+            tx.try_send(entry(i, now)).expect("kept");
+        }
+        shutdown.cancel();
+        // `tx` stays alive, as a sender held by some other part of the bot would.
+        tokio::time::timeout(Duration::from_secs(10), writer)
+            .await
+            .expect("the writer stops at shutdown, not when the last sender goes")
+            .unwrap();
+        assert_eq!(stored(&storage), (0..5_000).collect::<Vec<_>>());
+        drop(tx);
+    }
+
     #[tokio::test]
     async fn a_raid_of_five_thousand_entries_all_lands_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let storage = storage(dir.path());
         let (tx, queue) = modlog_channel();
-        let writer = spawn_modlog_writer(storage.clone(), queue, ModLogConfig::default());
+        let writer = spawn_modlog_writer(storage.clone(), queue, ModLogConfig::default(), never());
         let now = crate::console::now_ms();
         let started = std::time::Instant::now();
         // One burst, no await in between: the queue (4,096) fills and the rest spills.
@@ -331,7 +373,7 @@ mod tests {
         }
         assert!(lost > 0, "a 1 kB overflow cannot hold 90 entries");
         assert_eq!(tx.lost(), lost);
-        let writer = spawn_modlog_writer(storage.clone(), queue, ModLogConfig::default());
+        let writer = spawn_modlog_writer(storage.clone(), queue, ModLogConfig::default(), never());
         drop(tx);
         writer.await.unwrap();
         let kept = stored(&storage);
@@ -355,7 +397,7 @@ mod tests {
             keep_days: 30,
             max_rows: 300,
         };
-        let writer = spawn_modlog_writer(storage.clone(), queue, retention);
+        let writer = spawn_modlog_writer(storage.clone(), queue, retention, never());
         // The writer prunes when it starts.
         for _ in 0..200 {
             if storage.modlog_len().unwrap() == 300 {
