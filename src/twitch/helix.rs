@@ -595,20 +595,13 @@ impl Helix {
         duration_secs: Option<u32>,
         reason: &str,
     ) -> Result<(), HelixError> {
-        let ids = self.need_ids()?;
         let mut data = json!({"user_id": user_id, "reason": reason});
         if let Some(d) = duration_secs {
             data["duration"] = json!(d.clamp(1, 1_209_600));
         }
-        let q = [
-            ("broadcaster_id", ids.broadcaster_id),
-            ("moderator_id", ids.bot_id),
-        ];
-        self.call(
-            Account::Bot,
+        self.as_moderator(
             Method::POST,
             "/moderation/bans",
-            &q,
             Some(&json!({"data": data})),
         )
         .await
@@ -620,13 +613,8 @@ impl Helix {
     /// # Errors
     /// See [`HelixError`].
     pub async fn chat_settings(&self) -> Result<ChatSettings, HelixError> {
-        let ids = self.need_ids()?;
-        let q = [
-            ("broadcaster_id", ids.broadcaster_id),
-            ("moderator_id", ids.bot_id),
-        ];
         let v = self
-            .call(Account::Bot, Method::GET, "/chat/settings", &q, None)
+            .as_moderator(Method::GET, "/chat/settings", None)
             .await?;
         first_of(v, "/chat/settings")
     }
@@ -640,20 +628,9 @@ impl Helix {
         &self,
         patch: &ChatSettingsPatch,
     ) -> Result<ChatSettings, HelixError> {
-        let ids = self.need_ids()?;
-        let q = [
-            ("broadcaster_id", ids.broadcaster_id),
-            ("moderator_id", ids.bot_id),
-        ];
         let body = serde_json::to_value(patch).unwrap_or(Value::Null);
         let v = self
-            .call(
-                Account::Bot,
-                Method::PATCH,
-                "/chat/settings",
-                &q,
-                Some(&body),
-            )
+            .as_moderator(Method::PATCH, "/chat/settings", Some(&body))
             .await?;
         first_of(v, "/chat/settings")
     }
@@ -663,22 +640,7 @@ impl Helix {
     /// # Errors
     /// See [`HelixError`].
     pub async fn shield_mode(&self) -> Result<bool, HelixError> {
-        let ids = self.need_ids()?;
-        let q = [
-            ("broadcaster_id", ids.broadcaster_id),
-            ("moderator_id", ids.bot_id),
-        ];
-        let v = self
-            .call(
-                Account::Bot,
-                Method::GET,
-                "/moderation/shield_mode",
-                &q,
-                None,
-            )
-            .await?;
-        let status: ShieldStatus = first_of(v, "/moderation/shield_mode")?;
-        Ok(status.is_active)
+        self.shield(Method::GET, None).await
     }
 
     /// `PUT /moderation/shield_mode` (`moderator:manage:shield_mode`); returns whether it is on.
@@ -686,22 +648,32 @@ impl Helix {
     /// # Errors
     /// See [`HelixError`].
     pub async fn set_shield_mode(&self, on: bool) -> Result<bool, HelixError> {
+        self.shield(Method::PUT, Some(&json!({"is_active": on})))
+            .await
+    }
+
+    /// Get or Update Shield Mode Status; whether it is on.
+    async fn shield(&self, method: Method, body: Option<&Value>) -> Result<bool, HelixError> {
+        let path = "/moderation/shield_mode";
+        let v = self.as_moderator(method, path, body).await?;
+        let status: ShieldStatus = first_of(v, path)?;
+        Ok(status.is_active)
+    }
+
+    /// A call the bot makes as one of the channel's moderators (`broadcaster_id` and
+    /// `moderator_id` in the query, the bot's token).
+    async fn as_moderator(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, HelixError> {
         let ids = self.need_ids()?;
         let q = [
             ("broadcaster_id", ids.broadcaster_id),
             ("moderator_id", ids.bot_id),
         ];
-        let v = self
-            .call(
-                Account::Bot,
-                Method::PUT,
-                "/moderation/shield_mode",
-                &q,
-                Some(&json!({"is_active": on})),
-            )
-            .await?;
-        let status: ShieldStatus = first_of(v, "/moderation/shield_mode")?;
-        Ok(status.is_active)
+        self.call(Account::Bot, method, path, &q, body).await
     }
 
     /// `DELETE /moderation/chat?message_id=`.
@@ -743,17 +715,10 @@ impl Helix {
     /// See [`HelixError`]; without `moderator:manage:warnings` Twitch answers 401, and 403 when
     /// the bot is not one of the channel's moderators.
     pub async fn warn_user(&self, user_id: &str, reason: &str) -> Result<(), HelixError> {
-        let ids = self.need_ids()?;
         let reason: String = reason.chars().take(MAX_WARNING_REASON).collect();
-        let q = [
-            ("broadcaster_id", ids.broadcaster_id),
-            ("moderator_id", ids.bot_id),
-        ];
-        self.call(
-            Account::Bot,
+        self.as_moderator(
             Method::POST,
             "/moderation/warnings",
-            &q,
             Some(&json!({"data": {"user_id": user_id, "reason": reason}})),
         )
         .await
@@ -775,21 +740,10 @@ impl Helix {
     /// # Errors
     /// See [`HelixError`].
     pub async fn announce(&self, text: &str, color: Option<&str>) -> Result<(), HelixError> {
-        let ids = self.need_ids()?;
-        let q = [
-            ("broadcaster_id", ids.broadcaster_id),
-            ("moderator_id", ids.bot_id),
-        ];
         let body = json!({"message": text, "color": color.unwrap_or("primary")});
-        self.call(
-            Account::Bot,
-            Method::POST,
-            "/chat/announcements",
-            &q,
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.as_moderator(Method::POST, "/chat/announcements", Some(&body))
+            .await
+            .map(drop)
     }
 
     /// `POST /chat/shoutouts`, refused locally within Twitch's limits (one per 2 minutes, the
