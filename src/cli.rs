@@ -124,6 +124,7 @@ pub fn version() -> String {
 pub enum Command {
     Auth(AuthCmd),
     Check(CheckCmd),
+    Commands(CommandsCmd),
     ConsoleLink(ConsoleLinkCmd),
     Import(ImportCmd),
     Stats(StatsCmd),
@@ -190,6 +191,40 @@ pub struct ServiceInstallCmd {
 #[argh(subcommand, name = "import")]
 pub struct ImportCmd {
     /// the export file
+    #[argh(positional)]
+    pub file: PathBuf,
+}
+
+/// Export the text commands to a YAML file, or import them from one (the bot must not run).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "commands")]
+pub struct CommandsCmd {
+    #[argh(subcommand)]
+    pub action: CommandsAction,
+}
+
+/// What to do with the text commands.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub enum CommandsAction {
+    Export(CommandsExportCmd),
+    Import(CommandsImportCmd),
+}
+
+/// Write every text command to a YAML file.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "export")]
+pub struct CommandsExportCmd {
+    /// the YAML file to write
+    #[argh(positional)]
+    pub file: PathBuf,
+}
+
+/// Add or replace the text commands listed in a YAML file (the others stay).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "import")]
+pub struct CommandsImportCmd {
+    /// the YAML file to read
     #[argh(positional)]
     pub file: PathBuf,
 }

@@ -336,6 +336,10 @@ pub struct Parts {
     pub blocks: Option<tokio::sync::mpsc::Sender<compact_str::CompactString>>,
     /// Raid mode: counts offending accounts, switches Twitch's defences, shown in the console.
     pub raid: Option<crate::moderation::raid::RaidMode>,
+    /// Text commands (`!cmd add …`), answered after the built-ins and the `.rhai` commands.
+    pub text_commands: Option<Arc<crate::commands::TextCommands>>,
+    /// The regulars list: a regular's messages carry [`crate::event::Roles::REGULAR`].
+    pub regulars: Option<Arc<crate::commands::Regulars>>,
 }
 
 /// The dispatcher.
@@ -416,6 +420,9 @@ impl Dispatcher {
         if let Some(raid) = &self.parts.raid {
             raid.reconfigure(&config.moderation.raid_mode);
         }
+        if let Some(regulars) = &self.parts.regulars {
+            regulars.set_config(&config.moderation.regulars);
+        }
         match (&mut self.moderator, config.moderation.enabled) {
             (Some(m), true) => {
                 if let Err(e) = m.reconfigure(&config.moderation) {
@@ -443,7 +450,13 @@ impl Dispatcher {
     }
 
     /// Handles one event.
-    pub fn handle(&mut self, event: Event) {
+    pub fn handle(&mut self, mut event: Event) {
+        if let Event::Chat(msg) = &mut event
+            && let Some(regulars) = &self.parts.regulars
+            && regulars.contains(&msg.sender.id, &msg.sender.login)
+        {
+            msg.sender.roles.insert(crate::event::Roles::REGULAR);
+        }
         // A follow in a follow wave: no alert or publication either (the live log keeps it).
         let mut quiet = false;
         match &event {
@@ -520,7 +533,7 @@ impl Dispatcher {
         if let Some(stats) = &stats {
             stats.chat(msg);
         }
-        if self.moderator_command(msg) {
+        if self.moderator_command(msg) || self.text_command_management(msg) {
             if let Some(stats) = &stats {
                 stats.command();
             }
@@ -549,6 +562,7 @@ impl Dispatcher {
         {
             self.on_channel_event(&ev);
         }
+        let mut command_ran = false;
         if let Some(scripts) = &self.parts.scripts {
             let outcome = scripts.handle_chat(msg);
             let ran = match &outcome {
@@ -559,7 +573,30 @@ impl Dispatcher {
             if ran && let Some(stats) = &stats {
                 stats.command();
             }
+            command_ran = ran || is_script_command(&outcome);
         }
+        // Text commands come after the `.rhai` commands: a script by the same name wins.
+        if !command_ran
+            && let Some(text) = &self.parts.text_commands
+            && text.handle_use(msg, self.sender())
+            && let Some(stats) = &stats
+        {
+            stats.command();
+        }
+    }
+
+    /// A moderator's `!cmd …`, `!addcom …` or `!regular …`.
+    fn text_command_management(&self, msg: &ChatMessage) -> bool {
+        self.parts
+            .text_commands
+            .as_ref()
+            .is_some_and(|text| text.handle_management(msg, self.sender()))
+    }
+
+    /// Where text commands' answers go.
+    fn sender(&self) -> crate::commands::Sender {
+        let outputs = self.parts.outputs.clone();
+        Arc::new(move |action| outputs.perform(action))
     }
 
     /// Runs moderation; `true` when the message was punished (it then runs nothing else).
@@ -802,6 +839,19 @@ impl Dispatcher {
             }
             ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
         }
+    }
+}
+
+/// Whether the script host answered (or refused, or dropped) a command or reward, so no text
+/// command may answer the same message.
+fn is_script_command(outcome: &crate::scripting::Outcome) -> bool {
+    use crate::scripting::Outcome;
+    match outcome {
+        Outcome::Queued(key) | Outcome::Refused(key, _) | Outcome::Dropped(key) => {
+            !key.starts_with("responses/")
+        }
+        Outcome::Builtin => true,
+        Outcome::Ignored => false,
     }
 }
 

@@ -4,7 +4,7 @@
 //! This module owns only data types; it must not know about sockets, storage or scripts.
 
 use compact_str::CompactString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything the bot reacts to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,7 +91,7 @@ impl Event {
 
 /// The roles a chatter holds in a channel, as a small bit set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Roles(u8);
+pub struct Roles(u16);
 
 impl Roles {
     pub const BROADCASTER: Roles = Roles(1);
@@ -102,6 +102,8 @@ impl Roles {
     pub const STAFF: Roles = Roles(1 << 5);
     pub const ARTIST: Roles = Roles(1 << 6);
     pub const FOUNDER: Roles = Roles(1 << 7);
+    /// On the channel's list of regulars (not a Twitch badge: the bot's own list, by user id).
+    pub const REGULAR: Roles = Roles(1 << 8);
 
     /// No role at all.
     pub const fn empty() -> Roles {
@@ -128,6 +130,8 @@ impl Roles {
             Permission::Vip
         } else if self.contains(Roles::SUBSCRIBER) || self.contains(Roles::FOUNDER) {
             Permission::Subscriber
+        } else if self.contains(Roles::REGULAR) {
+            Permission::Regular
         } else {
             Permission::Everyone
         }
@@ -150,7 +154,7 @@ impl Roles {
 
     /// The names of the roles held, for logs, scripts and JSON.
     pub fn names(self) -> Vec<&'static str> {
-        const ALL: [(Roles, &str); 8] = [
+        const ALL: [(Roles, &str); 9] = [
             (Roles::BROADCASTER, "broadcaster"),
             (Roles::MODERATOR, "moderator"),
             (Roles::VIP, "vip"),
@@ -159,6 +163,7 @@ impl Roles {
             (Roles::STAFF, "staff"),
             (Roles::ARTIST, "artist"),
             (Roles::FOUNDER, "founder"),
+            (Roles::REGULAR, "regular"),
         ];
         ALL.iter()
             .filter(|(r, _)| self.contains(*r))
@@ -174,11 +179,15 @@ impl Serialize for Roles {
 }
 
 /// Permission levels, lowest first; a command's `PERMISSION` is the lowest level allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     #[default]
     Everyone,
+    /// On the channel's list of regulars (`!regular add`, `regulars:` in moderation.yaml).
+    Regular,
     Subscriber,
     Vip,
     Moderator,
@@ -186,10 +195,23 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// The level's name as scripts, configs and chat write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Everyone => "everyone",
+            Permission::Regular => "regular",
+            Permission::Subscriber => "subscriber",
+            Permission::Vip => "vip",
+            Permission::Moderator => "moderator",
+            Permission::Broadcaster => "broadcaster",
+        }
+    }
+
     /// Parses the names used in scripts and configs.
     pub fn parse(s: &str) -> Option<Permission> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "everyone" | "all" | "viewer" => Permission::Everyone,
+            "regular" | "reg" => Permission::Regular,
             "subscriber" | "sub" => Permission::Subscriber,
             "vip" => Permission::Vip,
             "moderator" | "mod" => Permission::Moderator,

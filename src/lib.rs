@@ -8,7 +8,8 @@
 //!   [`sim`].
 //! - [`queue`]: the one bounded queue every source feeds.
 //! - [`dispatch`]: the one consumer; moderation first, then commands and scripts, whose
-//!   [`action::Action`]s go out through the connections.
+//!   [`action::Action`]s go out through the connections; [`commands`]: the text commands
+//!   moderators manage from chat and the console, and the regulars list.
 //! - [`storage`] (the redb file: viewers, points, event ids), [`loyalty`] (who earns what),
 //!   [`cache`] (in-memory values with a lifespan) and [`import`] (other bots' exports).
 //! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
@@ -22,7 +23,7 @@
 //! `README.md` (start here), `docs/configuration.md` (every config key), `docs/console-api.md`
 //! (the HTTP API, checked against [`console::server::ROUTES`] by `tests/docs.rs`),
 //! `docs/security.md`, `docs/integrations.md`, `docs/moderation.md`, `docs/loyalty.md`,
-//! `docs/stats.md`, `docs/offline.md`, `docs/performance.md`, and `scripts/README.md` for script
+//! `docs/stats.md`, `docs/commands.md`, `docs/offline.md`, `docs/performance.md`, and `scripts/README.md` for script
 //! authors.
 
 pub mod action;
@@ -31,6 +32,7 @@ pub mod backoff;
 pub mod cache;
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod console;
 pub mod dispatch;

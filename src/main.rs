@@ -83,6 +83,7 @@ fn main() -> ExitCode {
             })
             .map_err(anyhow::Error::msg),
         Some(Command::Import(cmd)) => import(&settings, &cmd.file).map(|()| ExitCode::SUCCESS),
+        Some(Command::Commands(cmd)) => text_commands(&settings, &cmd.action),
         Some(Command::Stats(cmd)) => {
             stats(&settings, cmd.stream.as_deref()).map(|()| ExitCode::SUCCESS)
         }
@@ -96,6 +97,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `twitch-bot commands export|import <file.yaml>`.
+fn text_commands(
+    settings: &Settings,
+    action: &twitch_bot::cli::CommandsAction,
+) -> anyhow::Result<ExitCode> {
+    use twitch_bot::cli::CommandsAction;
+    use twitch_bot::commands::transfer;
+    let storage = twitch_bot::storage::Storage::open(twitch_bot::storage::StorageOptions {
+        backup_on_open: false,
+        ..twitch_bot::storage::StorageOptions::new(&settings.data_dir)
+    })?;
+    let result = match action {
+        CommandsAction::Export(cmd) => transfer::export(&storage, &cmd.file),
+        CommandsAction::Import(cmd) => transfer::import(&storage, &settings.scripts_dir, &cmd.file),
+    };
+    storage.close()?;
+    println!("{}", result.map_err(anyhow::Error::msg)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn stats(settings: &Settings, stream: Option<&str>) -> anyhow::Result<()> {

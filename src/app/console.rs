@@ -47,6 +47,9 @@ pub struct AppConsole {
     pub waves: crate::moderation::waves::FollowWaves,
     /// Raid mode, shown on the page with a button to end it.
     pub raid: crate::moderation::raid::RaidMode,
+    /// Text commands (`None`: their table could not be read at start).
+    pub text_commands: Option<Arc<crate::commands::TextCommands>>,
+    pub regulars: Arc<crate::commands::Regulars>,
 }
 
 fn internal(e: impl std::fmt::Display) -> ConsoleError {
@@ -67,7 +70,53 @@ fn ms(t: std::time::SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+fn manage_error(e: crate::commands::ManageError) -> ConsoleError {
+    use crate::commands::ManageError;
+    match e {
+        ManageError::Taken { .. } => ConsoleError::Conflict(e.to_string()),
+        ManageError::Invalid(_) => ConsoleError::BadRequest(e.to_string()),
+        ManageError::NotFound(_) => ConsoleError::NotFound(e.to_string()),
+        ManageError::Storage(_) => ConsoleError::Internal(e.to_string()),
+    }
+}
+
 impl AppConsole {
+    fn text(&self) -> Result<Arc<crate::commands::TextCommands>, ConsoleError> {
+        self.text_commands.clone().ok_or_else(|| {
+            ConsoleError::Unavailable(
+                "text commands are off: their table could not be read at start (see the log)"
+                    .into(),
+            )
+        })
+    }
+
+    /// The scripts' stores with the quota in force.
+    fn stores(&self) -> crate::app::services::ScriptStores {
+        let config = self.config.borrow().clone();
+        crate::app::services::ScriptStores::new(self.storage.clone(), &config.bot.scripts)
+    }
+
+    /// A store's key from the console's name for it: `commands/quote` as is, `quote` for the
+    /// loaded script of that name.
+    fn store_key(&self, script: &str) -> Result<String, ConsoleError> {
+        if let Some((kind, name)) = script.split_once('/') {
+            if crate::scripting::ScriptKind::from_folder(kind).is_some() && !name.is_empty() {
+                return Ok(script.to_owned());
+            }
+        } else if let Some(info) = self
+            .scripts
+            .scripts()
+            .into_iter()
+            .find(|s| s.name == script)
+        {
+            return Ok(format!("{}/{}", info.kind.folder(), info.name));
+        }
+        Err(ConsoleError::NotFound(format!(
+            "no script `{script}`: name a loaded script (such as `quote`) or its key \
+             (`commands/quote`)"
+        )))
+    }
+
     /// A console button's call to an integration.
     fn integration(
         &self,
@@ -461,6 +510,130 @@ impl ConsoleBackend for AppConsole {
                         .join("; ")
                 ))),
             }
+        })
+    }
+
+    fn text_commands(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<crate::commands::TextCommand>, ConsoleError>> {
+        Box::pin(async move { Ok(self.text()?.list()) })
+    }
+
+    fn save_text_command(
+        &self,
+        name: String,
+        update: crate::commands::Update,
+    ) -> BoxFuture<'_, Result<crate::commands::TextCommand, ConsoleError>> {
+        Box::pin(async move {
+            let text = self.text()?;
+            tokio::task::spawn_blocking(move || {
+                text.save(
+                    &name,
+                    update,
+                    crate::commands::Create::Either,
+                    "console",
+                    "edit",
+                )
+            })
+            .await
+            .map_err(internal)?
+            .map_err(manage_error)
+        })
+    }
+
+    fn delete_text_command(&self, name: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move {
+            let text = self.text()?;
+            tokio::task::spawn_blocking(move || text.delete(&name, "console"))
+                .await
+                .map_err(internal)?
+                .map(drop)
+                .map_err(manage_error)
+        })
+    }
+
+    fn regulars(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<crate::commands::regulars::Regular>, ConsoleError>> {
+        Box::pin(async move { Ok(self.regulars.list()) })
+    }
+
+    fn set_regular(&self, login: String, add: bool) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move {
+            let (text, regulars) = (self.text()?, self.regulars.clone());
+            tokio::task::spawn_blocking(move || {
+                let login = login.trim_start_matches('@').to_ascii_lowercase();
+                if add {
+                    let id = text.resolve(&login).ok_or_else(|| {
+                        ConsoleError::NotFound(format!(
+                            "no Twitch account `{login}` is known (they must have chatted, or \
+                             the Twitch API must be on)"
+                        ))
+                    })?;
+                    regulars.add(&id, &login).map(drop).map_err(internal)
+                } else {
+                    match regulars.remove(&login) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(ConsoleError::NotFound(format!(
+                            "`{login}` is not a regular"
+                        ))),
+                        Err(e) => Err(ConsoleError::Conflict(e)),
+                    }
+                }
+            })
+            .await
+            .map_err(internal)?
+        })
+    }
+
+    fn script_store(
+        &self,
+        script: String,
+    ) -> BoxFuture<'_, Result<Vec<(String, serde_json::Value)>, ConsoleError>> {
+        Box::pin(async move {
+            let key = self.store_key(&script)?;
+            let stores = self.stores();
+            tokio::task::spawn_blocking(move || {
+                use crate::scripting::stores::ScriptStore;
+                let mut out = Vec::new();
+                for k in stores.keys(&key).map_err(internal)? {
+                    if let Some(v) = stores.get(&key, &k).map_err(internal)? {
+                        out.push((k, v));
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(internal)?
+        })
+    }
+
+    fn set_script_store(
+        &self,
+        script: String,
+        key: String,
+        value: Option<serde_json::Value>,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        Box::pin(async move {
+            let script = self.store_key(&script)?;
+            let stores = self.stores();
+            tokio::task::spawn_blocking(move || {
+                use crate::scripting::stores::{ScriptStore, StoreError};
+                match value {
+                    Some(v) => stores.set(&script, &key, v).map_err(|e| match e {
+                        full @ StoreError::Full { .. } => ConsoleError::Conflict(full.to_string()),
+                        other => internal(other),
+                    }),
+                    None => match stores.remove(&script, &key).map_err(internal)? {
+                        true => Ok(()),
+                        false => Err(ConsoleError::NotFound(format!(
+                            "the store of {script} has no key `{key}`"
+                        ))),
+                    },
+                }
+            })
+            .await
+            .map_err(internal)?
         })
     }
 }

@@ -415,11 +415,26 @@ impl Bot {
             integrations: integrations.for_scripts(),
             currency: config.loyalty.currency.clone(),
         };
+        let facts = crate::commands::facts::ServiceFacts(script_services.clone());
         let (scripts, report) = ScriptHost::start(
             HostConfig::from_bot(&config.bot, &settings.scripts_dir, &channel),
             script_services,
             Arc::new(action_tx),
         );
+        let regulars = Arc::new(crate::commands::Regulars::load(
+            Some(storage.clone()),
+            &config.moderation.regulars,
+        ));
+        let text_commands = crate::commands::TextCommands::open(
+            storage.clone(),
+            crate::commands::owners(Some(scripts.clone())),
+            Arc::new(facts),
+            regulars.clone(),
+            &config.bot.chat.command_prefix,
+        )
+        .map(Arc::new)
+        .map_err(|e| warn!("text commands are off: cannot read them from the database: {e}"))
+        .ok();
         for error in &report.errors {
             warn!("{error}");
         }
@@ -560,6 +575,8 @@ impl Bot {
                 stats: stats.clone(),
                 supervisor: supervisor.clone(),
                 waves: waves.clone(),
+                text_commands: text_commands.clone(),
+                regulars: regulars.clone(),
             });
             match crate::console::bind(&config.bot.console.bind).await {
                 Ok(listener) => {
@@ -611,6 +628,8 @@ impl Bot {
             waves: Some(waves),
             blocks,
             raid: Some(raid.clone()),
+            text_commands,
+            regulars: Some(regulars),
         };
         // The queue outlives a dispatcher that fails: the next one takes it over, with the
         // moderation rules in force (its in-memory permits and spam windows start afresh).

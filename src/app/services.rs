@@ -232,7 +232,7 @@ impl stores::TwitchApi for HelixForScripts {
     }
 
     fn followed_at(&self, login: &str) -> Result<Option<i64>, String> {
-        let Some(id) = self.user_id(login)? else {
+        let Some(id) = HelixForScripts::user_id(self, login)? else {
             return Ok(None);
         };
         Ok(self
@@ -246,8 +246,25 @@ impl stores::TwitchApi for HelixForScripts {
         Ok(users.into_iter().next().and_then(|u| unix(&u.created_at)))
     }
 
+    fn user_id(&self, login: &str) -> Result<Option<String>, String> {
+        HelixForScripts::user_id(self, login)
+    }
+
+    fn followers(&self) -> Result<u64, String> {
+        self.wait(self.helix.followers(1)).map(|(total, _)| total)
+    }
+
+    fn subscribers(&self) -> Result<u64, String> {
+        self.wait(self.helix.subscriber_total())
+    }
+
+    fn chatters(&self) -> Result<Vec<String>, String> {
+        self.wait(self.helix.chatters())
+            .map(|c| c.into_iter().map(|c| c.user_login).collect())
+    }
+
     fn last_game(&self, login: &str) -> Result<Option<String>, String> {
-        let Some(id) = self.user_id(login)? else {
+        let Some(id) = HelixForScripts::user_id(self, login)? else {
             return Ok(None);
         };
         Ok(self

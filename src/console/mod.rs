@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod commands_api;
 pub mod link;
 pub mod server;
 pub mod terminal;
@@ -158,6 +159,71 @@ pub trait ConsoleBackend: Send + Sync + 'static {
             ))
         })
     }
+
+    // Text commands, regulars and the scripts' stores. A backend without them answers 503.
+
+    /// Every text command, by name.
+    fn text_commands(&self) -> BoxFuture<'_, Result<Vec<TextCommand>, ConsoleError>> {
+        Box::pin(async { Err(no_data("text commands")) })
+    }
+
+    /// Creates or changes the text command `name` (400: bad text, 409: name taken).
+    fn save_text_command(
+        &self,
+        name: String,
+        update: crate::commands::Update,
+    ) -> BoxFuture<'_, Result<TextCommand, ConsoleError>> {
+        let _ = (name, update);
+        Box::pin(async { Err(no_data("text commands")) })
+    }
+
+    /// Deletes the text command `name` (404 when there is none).
+    fn delete_text_command(&self, name: String) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        let _ = name;
+        Box::pin(async { Err(no_data("text commands")) })
+    }
+
+    /// The regulars, by login.
+    fn regulars(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<crate::commands::regulars::Regular>, ConsoleError>> {
+        Box::pin(async { Err(no_data("regulars")) })
+    }
+
+    /// Adds (`add`) or removes the regular `login`.
+    fn set_regular(&self, login: String, add: bool) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        let _ = (login, add);
+        Box::pin(async { Err(no_data("regulars")) })
+    }
+
+    /// One script's store (`script`: its name, such as `quote`, or its key `commands/quote`):
+    /// (key, value) in key order.
+    fn script_store(
+        &self,
+        script: String,
+    ) -> BoxFuture<'_, Result<Vec<(String, serde_json::Value)>, ConsoleError>> {
+        let _ = script;
+        Box::pin(async { Err(no_data("script stores")) })
+    }
+
+    /// Sets (`Some`) or removes (`None`) one key of a script's store, within its quota (409
+    /// when full).
+    fn set_script_store(
+        &self,
+        script: String,
+        key: String,
+        value: Option<serde_json::Value>,
+    ) -> BoxFuture<'_, Result<(), ConsoleError>> {
+        let _ = (script, key, value);
+        Box::pin(async { Err(no_data("script stores")) })
+    }
+}
+
+/// A text command as the console shows it.
+pub type TextCommand = crate::commands::TextCommand;
+
+fn no_data(what: &str) -> ConsoleError {
+    ConsoleError::Unavailable(format!("this console has no {what}"))
 }
 
 /// How the console is served: `console.*` in configs/bot.yaml, with paths resolved.

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use super::api::{self, ApiState};
 use super::auth::{self, Auth};
+use super::commands_api;
 use super::{ConsoleBackend, ConsoleError};
 use crate::supervisor::Supervisor;
 
@@ -28,6 +29,7 @@ const APP_JS: &str = include_str!("static/app.js");
 const STYLE_CSS: &str = include_str!("static/style.css");
 const LOGIN_JS: &str = include_str!("static/login.js");
 const LOGIN_CSS: &str = include_str!("static/login.css");
+const TEXT_COMMANDS_JS: &str = include_str!("static/text_commands.js");
 
 /// The pages' Content-Security-Policy: scripts, styles and requests only from the console.
 pub(crate) const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -115,6 +117,10 @@ pub enum RouteMethod {
     Get,
     /// An action.
     Post,
+    /// Creates or replaces the thing the path names (same rules as `POST`).
+    Put,
+    /// Removes the thing the path names (same rules as `POST`).
+    Delete,
 }
 
 impl RouteMethod {
@@ -123,6 +129,8 @@ impl RouteMethod {
         match self {
             RouteMethod::Get => "GET",
             RouteMethod::Post => "POST",
+            RouteMethod::Put => "PUT",
+            RouteMethod::Delete => "DELETE",
         }
     }
 
@@ -130,6 +138,8 @@ impl RouteMethod {
         match self {
             RouteMethod::Get => MethodFilter::GET,
             RouteMethod::Post => MethodFilter::POST,
+            RouteMethod::Put => MethodFilter::PUT,
+            RouteMethod::Delete => MethodFilter::DELETE,
         }
     }
 }
@@ -351,6 +361,88 @@ pub const ROUTES: &[Route] = &[
         summary: "one stream's chart",
         handler: |m| on(m, api::stats_chart),
     },
+    // Text commands, regulars and the scripts' stores.
+    Route {
+        method: RouteMethod::Get,
+        path: "/text_commands.js",
+        access: Access::Token,
+        summary: "the console page's text commands and script data cards",
+        handler: |m| {
+            on(m, || {
+                page(TEXT_COMMANDS_JS, "text/javascript; charset=utf-8")
+            })
+        },
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/text-commands",
+        access: Access::Token,
+        summary: "every text command",
+        handler: |m| on(m, commands_api::list),
+    },
+    Route {
+        method: RouteMethod::Put,
+        path: "/api/text-commands/{name}",
+        access: Access::Token,
+        summary: "creates or changes a text command",
+        handler: |m| on(m, commands_api::save),
+    },
+    Route {
+        method: RouteMethod::Delete,
+        path: "/api/text-commands/{name}",
+        access: Access::Token,
+        summary: "deletes a text command",
+        handler: |m| on(m, commands_api::delete),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/text-commands/{name}/count",
+        access: Access::Token,
+        summary: "sets a text command's counter",
+        handler: |m| on(m, commands_api::count),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/regulars",
+        access: Access::Token,
+        summary: "the regulars",
+        handler: |m| on(m, commands_api::regulars),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/regulars",
+        access: Access::Token,
+        summary: "adds a regular",
+        handler: |m| on(m, commands_api::add_regular),
+    },
+    Route {
+        method: RouteMethod::Delete,
+        path: "/api/regulars/{login}",
+        access: Access::Token,
+        summary: "removes a regular",
+        handler: |m| on(m, commands_api::remove_regular),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/script-stores/{script}",
+        access: Access::Token,
+        summary: "one script's stored keys and values",
+        handler: |m| on(m, commands_api::store),
+    },
+    Route {
+        method: RouteMethod::Put,
+        path: "/api/script-stores/{script}/{key}",
+        access: Access::Token,
+        summary: "sets one key of a script's store",
+        handler: |m| on(m, commands_api::set_store),
+    },
+    Route {
+        method: RouteMethod::Delete,
+        path: "/api/script-stores/{script}/{key}",
+        access: Access::Token,
+        summary: "removes one key of a script's store",
+        handler: |m| on(m, commands_api::delete_store),
+    },
     Route {
         method: RouteMethod::Post,
         path: "/api/sim/chat",
@@ -555,7 +647,7 @@ async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         axum::Json(serde_json::json!({
-            "error": "wrong method for this endpoint: reads are GET, actions are POST"
+            "error": "wrong method for this endpoint: reads are GET, actions are POST (PUT and DELETE where docs/console-api.md says)"
         })),
     )
         .into_response()

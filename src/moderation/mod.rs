@@ -434,7 +434,7 @@ impl Moderator {
         self.sweep(now);
         let r = &self.rules;
         let roles = msg.sender.roles;
-        let regular = r.is_regular(&msg.sender.login);
+        let regular = roles.contains(Roles::REGULAR) || r.is_regular(&msg.sender.login);
         let on = |g: &Gate| g.applies(roles, regular);
         let text = msg.text.as_str();
         let plain = is_plain(text);

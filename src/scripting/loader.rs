@@ -618,7 +618,7 @@ impl SettingsReader<'_> {
             Some(s) => Permission::parse(&s).ok_or_else(|| {
                 self.error(
                     "PERMISSION",
-                    format!("PERMISSION `{s}` is not one of everyone, subscriber, vip, moderator, broadcaster"),
+                    format!("PERMISSION `{s}` is not one of everyone, regular, subscriber, vip, moderator, broadcaster"),
                 )
             }),
         }

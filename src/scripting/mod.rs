@@ -360,6 +360,19 @@ impl ScriptHost {
             .collect()
     }
 
+    /// The file of the `.rhai` command answering `!name` (by name or alias), if any.
+    pub fn command_file(&self, name: &str) -> Option<String> {
+        let name = name.trim_start_matches('!').to_lowercase();
+        if registry::BUILTIN_COMMANDS.contains(&name.as_str()) {
+            return Some("the script host (built in)".into());
+        }
+        self.shared
+            .registry()
+            .commands
+            .get(&name)
+            .map(|s| s.file.clone())
+    }
+
     /// A chat message: a command, `!redeem`, `!reload`, or a response phrase.
     pub fn handle_chat(&self, msg: &ChatMessage) -> Outcome {
         if msg.is_from_other_channel() {
@@ -763,6 +776,20 @@ pub fn check_dir(dir: &Path) -> Vec<ScriptError> {
     }
     errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
     errors
+}
+
+/// The `.rhai` commands under `dir` (names and aliases → file), as `twitch-bot commands
+/// import` checks them without a running bot.
+pub fn command_files(dir: &Path) -> HashMap<String, String> {
+    let limits = Limits::default();
+    let engine = engine::build(&limits);
+    let mut state = LoadState::default();
+    let _ = registry::apply_dir(&engine, &mut state, dir, limits.max_run_time);
+    let reg = Registry::build(&state.scripts);
+    reg.commands
+        .into_iter()
+        .map(|(name, s)| (name, s.file.clone()))
+        .collect()
 }
 
 /// `Roles` of a chatter holding `names` (test and simulator helper).

@@ -115,6 +115,23 @@ pub trait TwitchApi: Send + Sync {
     fn created_at(&self, login: &str) -> Result<Option<i64>, String>;
     /// The last category `login` streamed, `None` if unknown.
     fn last_game(&self, login: &str) -> Result<Option<String>, String>;
+    /// The account id of `login`, `None` if there is no such account.
+    fn user_id(&self, login: &str) -> Result<Option<String>, String> {
+        let _ = login;
+        Err("this Twitch API cannot look up accounts".into())
+    }
+    /// How many follow the channel.
+    fn followers(&self) -> Result<u64, String> {
+        Err("this Twitch API cannot count followers".into())
+    }
+    /// How many subscribe to the channel.
+    fn subscribers(&self) -> Result<u64, String> {
+        Err("this Twitch API cannot count subscribers".into())
+    }
+    /// The logins in chat now.
+    fn chatters(&self) -> Result<Vec<String>, String> {
+        Err("this Twitch API cannot list chatters".into())
+    }
 }
 
 /// Points, users and script stores in memory, for tests.

@@ -1,5 +1,6 @@
 //! Persistent state in one redb file, `<data>/bot.redb`: viewers, points and their audit trail,
-//! processed event ids, per-script stores, the moderation log and stream statistics.
+//! processed event ids, per-script stores, the moderation log, stream statistics, the text
+//! commands with their change log, and the regulars.
 //!
 //! [`Storage`] is a cheap-to-clone handle. Its calls are **blocking** (redb writes `fsync`):
 //! scripts and the import run on their own threads and call it directly; async code calls it
@@ -22,6 +23,7 @@ mod logs;
 mod migrate;
 mod points;
 pub mod schema;
+mod text_commands;
 mod users;
 pub mod writer;
 
@@ -39,6 +41,7 @@ pub use imports::{ImportBalance, ImportTotals};
 pub use kv::{KvLimit, KvQuota, KvUsage};
 pub use points::{Applied, PointsTxn, Receipt, WatchCredit, WatchSummary};
 pub use schema::{AuditBatch, AuditEntry, SCHEMA_VERSION, UserRecord};
+pub use text_commands::TextCommandChange;
 pub use users::PendingChat;
 
 /// File name of the database inside the data folder.

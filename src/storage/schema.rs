@@ -43,6 +43,16 @@ pub const STREAM_OPEN: TableDefinition<&str, &[u8]> = TableDefinition::new("stre
 /// re-importing applies only the difference, which makes imports idempotent.
 pub const IMPORTS: TableDefinition<(&str, &str), u64> = TableDefinition::new("imports");
 
+/// `text_commands`: command name → the text command (JSON, `commands::TextCommand`): its
+/// text, aliases, level, cooldowns and counter. New tables, created on first write: older files
+/// simply lack them (no migration needed).
+pub const TEXT_COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("text_commands");
+/// `text_command_log`: sequence number → one change of the text commands (JSON: who, when,
+/// the command before and after), newest last; `!cmd undo` restores the newest one's before.
+pub const TEXT_COMMAND_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("text_command_log");
+/// `regulars`: Twitch user id → login, the regulars added from chat or the console.
+pub const REGULARS: TableDefinition<&str, &str> = TableDefinition::new("regulars");
+
 /// Meta key of the schema version.
 pub const META_SCHEMA: &str = "schema_version";
 /// Meta keys of the append-only sequences.

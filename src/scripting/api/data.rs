@@ -70,17 +70,16 @@ mod data_api {
             .map(Dynamic::from)
             .collect()
     }
-    /// The highest permission level: everyone, subscriber, vip, moderator or broadcaster.
+    /// The highest permission level: everyone, regular, subscriber, vip, moderator or
+    /// broadcaster.
     #[rhai_fn(get = "level", pure)]
     pub fn user_level(u: &mut ScriptUser) -> String {
-        match u.data.roles.level() {
-            Permission::Everyone => "everyone",
-            Permission::Subscriber => "subscriber",
-            Permission::Vip => "vip",
-            Permission::Moderator => "moderator",
-            Permission::Broadcaster => "broadcaster",
-        }
-        .to_owned()
+        u.data.roles.level().as_str().to_owned()
+    }
+    /// On the channel's list of regulars.
+    #[rhai_fn(get = "is_regular", pure)]
+    pub fn is_regular(u: &mut ScriptUser) -> bool {
+        u.data.roles.contains(Roles::REGULAR)
     }
     #[rhai_fn(get = "is_broadcaster", pure)]
     pub fn is_broadcaster(u: &mut ScriptUser) -> bool {
