@@ -435,3 +435,115 @@ async fn drive(c: &Client, login_url: &str, backend: &FakeBackend) -> Result<(),
         .map_err(err("scroll"))?;
     Ok(())
 }
+
+// Text commands in the console, against the whole bot in `--offline` mode (real console, real
+// redb file, real scripts): add one in the page, see it listed, and hear it answer in chat.
+
+/// The offline bot with its console on 127.0.0.1 and the example scripts; its files in `dir`.
+async fn start_offline_bot(dir: &Path) -> twitch_bot::app::Bot {
+    let mut settings = twitch_bot::app::Settings {
+        offline: true,
+        data_dir: dir.join("data"),
+        config_dir: dir.join("configs"),
+        scripts_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts"),
+        ..twitch_bot::app::Settings::default()
+    };
+    std::fs::create_dir_all(&settings.config_dir).expect("configs dir");
+    settings.enabled.timers = false;
+    settings.enabled = settings.enabled.without_integrations();
+    settings.enabled.console = true;
+    let mut config = twitch_bot::config::Config::default();
+    config.bot.console.bind = "127.0.0.1:0".into();
+    twitch_bot::app::Bot::start(settings, config)
+        .await
+        .expect("the offline bot starts")
+}
+
+async fn type_into(c: &Client, id: &str, text: &str) -> Result<(), String> {
+    let field = c
+        .find(Locator::Id(id))
+        .await
+        .map_err(|e| format!("#{id}: {e}"))?;
+    field
+        .clear()
+        .await
+        .map_err(|e| format!("clear #{id}: {e}"))?;
+    field
+        .send_keys(text)
+        .await
+        .map_err(|e| format!("type into #{id}: {e}"))
+}
+
+async fn add_text_command(c: &Client, login_url: &str) -> Result<(), String> {
+    c.goto(login_url)
+        .await
+        .map_err(|e| format!("open the login link: {e}"))?;
+    wait_text(c, "#tc-table", "the text commands load", |t| {
+        t.contains("none yet")
+    })
+    .await;
+    // A mistake first: the page shows the bot's reason and saves nothing.
+    type_into(c, "tc-name", "discord").await?;
+    type_into(c, "tc-text", "Join us, {usr}").await?;
+    let save = c
+        .find(Locator::Id("tc-save"))
+        .await
+        .map_err(|e| format!("Save button: {e}"))?;
+    save.click().await.map_err(|e| format!("press Save: {e}"))?;
+    wait_text(c, "#tc-result", "an unknown variable is refused", |t| {
+        t.contains("unknown variable {usr}")
+    })
+    .await;
+    type_into(c, "tc-text", "Join us, {user}: discord.gg/example").await?;
+    save.click().await.map_err(|e| format!("press Save: {e}"))?;
+    wait_text(c, "#tc-result", "the command is saved", |t| {
+        t == "!discord saved"
+    })
+    .await;
+    wait_text(c, "#tc-table", "the new command is listed", |t| {
+        t.contains("!discord") && t.contains("Join us, {user}: discord.gg/example")
+    })
+    .await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_streamer_adds_a_text_command_in_the_console_and_chat_gets_it() {
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start_offline_bot(dir.path()).await;
+    let login = bot.console_login_url().expect("the console runs");
+    let result = add_text_command(&c, &login).await;
+    screenshot(&c, "console-text-commands.png").await;
+    let _ = c.close().await;
+    result.expect("the console adds a text command");
+
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let viewer = twitch_bot::sim::Viewer::new("vic");
+    let mut answer = None;
+    // Chat may still be joining: say it until the bot answers.
+    for _ in 0..50 {
+        sim.chat_as(&viewer, "!discord").await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(Ok(line)) = tokio::time::timeout_at(deadline, lines.recv()).await {
+            if let Some(m) = line.privmsg().filter(|m| m.text.starts_with("Join us")) {
+                answer = Some(m.text);
+                break;
+            }
+        }
+        if answer.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        answer,
+        Some(format!(
+            "Join us, {}: discord.gg/example",
+            viewer.display_name
+        ))
+    );
+    bot.shutdown().await;
+}

@@ -162,6 +162,7 @@ pub struct Bot {
     channel: String,
     scripts: Option<Arc<ScriptHost>>,
     storage: Option<Storage>,
+    text_commands: Option<Arc<crate::commands::TextCommands>>,
     log: broadcast::Sender<LiveEvent>,
     stats: Option<crate::stats::Recorder>,
     raid: crate::moderation::raid::RaidMode,
@@ -628,9 +629,10 @@ impl Bot {
             waves: Some(waves),
             blocks,
             raid: Some(raid.clone()),
-            text_commands,
+            text_commands: text_commands.clone(),
             regulars: Some(regulars),
         };
+        let text_commands_handle = text_commands;
         // The queue outlives a dispatcher that fails: the next one takes it over, with the
         // moderation rules in force (its in-memory permits and spam windows start afresh).
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -674,6 +676,7 @@ impl Bot {
             channel,
             scripts: Some(scripts),
             storage: Some(storage),
+            text_commands: text_commands_handle,
             log,
             stats,
             raid,
@@ -718,6 +721,11 @@ impl Bot {
     /// The database.
     pub fn storage(&self) -> Option<&Storage> {
         self.storage.as_ref()
+    }
+
+    /// The text commands (`None` when their table could not be read at start).
+    pub fn text_commands(&self) -> Option<&Arc<crate::commands::TextCommands>> {
+        self.text_commands.as_ref()
     }
 
     /// The stream statistics being counted, when `stream.stats` is on.

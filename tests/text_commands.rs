@@ -1,0 +1,356 @@
+//! Text commands as moderators and viewers meet them: the whole bot in `--offline` mode (real
+//! chat client over loopback, real redb file, real scripts), asserting what chat shows.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{copy_scripts, offline_settings, start_ready};
+use twitch_bot::app::Bot;
+use twitch_bot::config::Config;
+use twitch_bot::event::Roles;
+use twitch_bot::sim::{ClientLine, Viewer};
+
+async fn start(dir: &std::path::Path) -> Bot {
+    let scripts = dir.join("scripts");
+    if !scripts.exists() {
+        copy_scripts(dir, &[]);
+    }
+    start_ready(offline_settings(dir, scripts), Config::default()).await
+}
+
+/// The bot's next chat line that satisfies `pred`.
+async fn said(
+    rx: &mut tokio::sync::broadcast::Receiver<ClientLine>,
+    pred: impl Fn(&str) -> bool,
+) -> Option<String> {
+    common::wait_line(rx, 5, |l| l.privmsg().is_some_and(|m| pred(&m.text)))
+        .await
+        .and_then(|l| l.privmsg())
+        .map(|m| m.text)
+}
+
+fn moderator() -> Viewer {
+    Viewer::new("mod_mary").with(Roles::MODERATOR)
+}
+
+#[tokio::test]
+async fn a_moderator_adds_discord_from_chat_and_a_viewer_gets_it_at_once_with_variables() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    sim.chat_as(
+        &moderator(),
+        "!addcom !discord Join us, {touser}: discord.gg/example (asked in {channel}, #{count})",
+    )
+    .await;
+    let added = said(&mut lines, |t| t.contains("discord")).await;
+    assert_eq!(added.as_deref(), Some("Added !discord."));
+
+    let viewer = Viewer::new("vic");
+    sim.chat_as(&viewer, "!discord").await;
+    let answer = said(&mut lines, |t| t.starts_with("Join us"))
+        .await
+        .expect("the viewer's !discord is answered");
+    assert_eq!(
+        answer,
+        format!(
+            "Join us, {}: discord.gg/example (asked in {}, #1)",
+            viewer.display_name, sim.channel
+        )
+    );
+    // A viewer's argument is pasted in as written, never read as a variable.
+    sim.chat_as(&viewer, "!discord {user}").await;
+    let answer = said(&mut lines, |t| t.starts_with("Join us")).await;
+    assert_eq!(
+        answer,
+        Some(format!(
+            "Join us, {{user}}: discord.gg/example (asked in {}, #2)",
+            sim.channel
+        ))
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_command_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let mary = moderator();
+
+    sim.chat_as(&mary, "!cmd add ping not pong").await;
+    let refused = said(&mut lines, |t| t.contains("!ping"))
+        .await
+        .expect("answer");
+    assert!(refused.contains("commands/ping.rhai"), "{refused}");
+    sim.chat_as(&mary, "!cmd add permit no").await;
+    let refused = said(&mut lines, |t| t.contains("!permit"))
+        .await
+        .expect("answer");
+    assert!(refused.contains("built-in"), "{refused}");
+    // An alias of a script (`!quotes` is quote.rhai's) is taken too.
+    sim.chat_as(&mary, "!cmd add quotes mine").await;
+    let refused = said(&mut lines, |t| t.contains("!quotes"))
+        .await
+        .expect("answer");
+    assert!(refused.contains("quote.rhai"), "{refused}");
+    // The script still answers its name.
+    sim.chat_as(&Viewer::new("vic"), "!ping").await;
+    assert!(said(&mut lines, |t| t.contains("pong")).await.is_some());
+
+    // An unknown variable is refused when saved.
+    sim.chat_as(&mary, "!cmd add hi Hello {usr}").await;
+    let refused = said(&mut lines, |t| t.contains("!hi"))
+        .await
+        .expect("answer");
+    assert!(refused.contains("unknown variable {usr}"), "{refused}");
+
+    sim.chat_as(&mary, "!cmd add hi Hello {user}").await;
+    assert_eq!(
+        said(&mut lines, |t| t.contains("!hi")).await.as_deref(),
+        Some("Added !hi.")
+    );
+    sim.chat_as(&mary, "!cmd alias hi hey").await;
+    assert!(said(&mut lines, |t| t.contains("!hey")).await.is_some());
+    sim.chat_as(&Viewer::new("vic"), "!hey").await;
+    assert!(
+        said(&mut lines, |t| t.starts_with("Hello "))
+            .await
+            .is_some()
+    );
+    sim.chat_as(&mary, "!delcom hi").await;
+    let deleted = said(&mut lines, |t| t.starts_with("Deleted"))
+        .await
+        .expect("answer");
+    assert!(deleted.contains("!hi"), "{deleted}");
+    assert!(bot_commands(&bot).is_empty());
+    sim.chat_as(&mary, "!cmd undo").await;
+    let undone = said(&mut lines, |t| t.starts_with("Undid"))
+        .await
+        .expect("answer");
+    assert_eq!(undone, "Undid delete of !hi by mod_mary.");
+    sim.chat_as(&Viewer::new("vic"), "!hey").await;
+    assert!(
+        said(&mut lines, |t| t.starts_with("Hello "))
+            .await
+            .is_some(),
+        "the command and its alias are back"
+    );
+    bot.shutdown().await;
+}
+
+fn bot_commands(bot: &Bot) -> Vec<String> {
+    bot.text_commands()
+        .expect("text commands")
+        .list()
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_viewer_can_neither_add_nor_change_a_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let vic = Viewer::new("vic");
+    sim.chat_as(&vic, "!cmd add free points for all").await;
+    sim.chat_as(&vic, "!addcom free points for all").await;
+    sim.chat_as(&vic, "!ping").await;
+    // The bot answers the !ping after the two: neither was taken as a command.
+    let next = said(&mut lines, |_| true).await.expect("an answer");
+    assert!(next.contains("pong"), "{next}");
+    assert!(bot_commands(&bot).is_empty());
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let mary = moderator();
+    sim.chat_as(&mary, "!cmd counter deaths").await;
+    assert!(said(&mut lines, |t| t.contains("!deaths")).await.is_some());
+    for _ in 0..3 {
+        sim.chat_as(&mary, "!deaths +1").await;
+        assert!(
+            said(&mut lines, |t| t.starts_with("deaths:"))
+                .await
+                .is_some()
+        );
+    }
+    sim.chat_as(&mary, "!deaths -1").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("deaths:"))
+            .await
+            .as_deref(),
+        Some("deaths: 2")
+    );
+    // A viewer's +1 only shows the count.
+    sim.chat_as(&Viewer::new("vic"), "!deaths +1").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("deaths:"))
+            .await
+            .as_deref(),
+        Some("deaths: 2")
+    );
+    bot.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    sim.chat_as(&Viewer::new("vic"), "!deaths").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("deaths:"))
+            .await
+            .as_deref(),
+        Some("deaths: 2")
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_regular_added_in_chat_reaches_a_regular_command_and_keeps_it_by_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    let mary = moderator();
+    let reggie = Viewer::new("reggie");
+    sim.chat_as(&reggie, "hello").await; // seen once: the bot knows the login's id
+    sim.chat_as(&mary, "!cmd add lounge Welcome to the lounge, {user}")
+        .await;
+    assert!(said(&mut lines, |t| t.contains("!lounge")).await.is_some());
+    sim.chat_as(&mary, "!cmd level lounge regular").await;
+    let level = said(&mut lines, |t| t.contains("regular and up")).await;
+    assert!(level.is_some());
+    sim.chat_as(&reggie, "!lounge").await;
+    sim.chat_as(&mary, "!regular add reggie").await;
+    // The first !lounge was refused: the next line is the answer to !regular add.
+    let next = said(&mut lines, |_| true).await.expect("answer");
+    assert_eq!(next, "reggie is a regular now.");
+    sim.chat_as(&reggie, "!lounge").await;
+    let answer = said(&mut lines, |t| t.starts_with("Welcome")).await;
+    assert_eq!(
+        answer,
+        Some(format!("Welcome to the lounge, {}", reggie.display_name))
+    );
+    bot.shutdown().await;
+}
+
+/// The real binary in `--offline` mode, typed to through its terminal.
+struct Binary {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Binary {
+    fn start(dir: &std::path::Path) -> Binary {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+            .args([
+                "--offline",
+                "--noconsole",
+                "--nozmq",
+                "--noobs",
+                "--noaudio",
+            ])
+            .args(["--nohotkeys", "--nonotify", "--notimers"])
+            .arg("--config")
+            .arg(dir.join("configs"))
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--scripts")
+            .arg(common::example_scripts())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take().expect("stdin");
+        Binary {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Types `line` once and waits up to 10 s for a line containing `want`.
+    fn type_once(&mut self, line: &str, want: &str) -> bool {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").expect("typing works");
+        self.stdin.flush().expect("flush");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while let Ok(out) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            if out.contains(want) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Types `line` (again every 200 ms, at most 50 times: the first lines may race the
+    /// bot's join) until the bot prints a line containing `want`. Only for lines that may
+    /// repeat.
+    fn type_until(&mut self, line: &str, want: &str) -> bool {
+        use std::io::Write;
+        for _ in 0..50 {
+            writeln!(self.stdin, "{line}").expect("typing works");
+            self.stdin.flush().expect("flush");
+            let deadline = std::time::Instant::now() + Duration::from_millis(200);
+            while let Ok(out) = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            {
+                if out.contains(want) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+#[test]
+fn a_counter_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut bot = Binary::start(dir.path());
+    assert!(bot.type_until("/as mary mod !cmd counter deaths", "!deaths counts"));
+    assert!(bot.type_until("/as mary mod !deaths =41", "deaths: 41"));
+    assert!(bot.type_once("/as mary mod !deaths +1", "deaths: 42"));
+    // SIGKILL: no shutdown, no flush; what was answered must already be on disk.
+    bot.child.kill().expect("kill -9");
+    let _ = bot.child.wait();
+
+    let mut bot = Binary::start(dir.path());
+    assert!(
+        bot.type_until("!deaths", "deaths: 42"),
+        "the count answered before the kill is still there"
+    );
+    bot.child.kill().expect("kill");
+    let _ = bot.child.wait();
+}
