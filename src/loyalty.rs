@@ -28,6 +28,8 @@ pub struct RoleMultipliers {
     pub vip: f64,
     pub moderator: f64,
     pub broadcaster: f64,
+    /// On the regulars list ([`Roles::REGULAR`]).
+    pub regular: f64,
 }
 
 impl Default for RoleMultipliers {
@@ -37,6 +39,7 @@ impl Default for RoleMultipliers {
             vip: 1.5,
             moderator: 1.5,
             broadcaster: 1.0,
+            regular: 1.0,
         }
     }
 }
@@ -62,6 +65,7 @@ impl RoleMultipliers {
             self.moderator,
         );
         consider(roles.contains(Roles::BROADCASTER), self.broadcaster);
+        consider(roles.contains(Roles::REGULAR), self.regular);
         m.max(0.0)
     }
 }
@@ -134,6 +138,7 @@ impl From<&LoyaltyConfig> for LoyaltyRules {
                 subscriber: c.multipliers.subscriber,
                 vip: c.multipliers.vip,
                 moderator: c.multipliers.moderator,
+                regular: c.multipliers.regular,
                 ..RoleMultipliers::default()
             },
             follow: c.events.follow,
@@ -685,5 +690,13 @@ mod tests {
         r.insert(Roles::VIP);
         assert_eq!(m.for_roles(r), 2.0);
         assert_eq!(m.for_roles(Roles::VIP), 1.5);
+        let m = RoleMultipliers {
+            regular: 1.25,
+            ..RoleMultipliers::default()
+        };
+        assert_eq!(m.for_roles(Roles::REGULAR), 1.25);
+        let mut r = Roles::REGULAR;
+        r.insert(Roles::SUBSCRIBER);
+        assert_eq!(m.for_roles(r), 2.0);
     }
 }

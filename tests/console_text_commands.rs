@@ -167,6 +167,17 @@ async fn text_commands_are_listed_saved_counted_and_deleted_over_http() {
         .await
         .expect("request");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Another web site cannot drive it through a browser: a foreign Origin is refused.
+    let resp = api
+        .http
+        .delete(format!("{}/api/text-commands/discord", api.base))
+        .bearer_auth(TOKEN)
+        .header("Origin", "https://evil.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     bot.shutdown().await;
 }
 

@@ -392,6 +392,11 @@ fn exemptions_follow_roles_and_regulars() {
         check("viewer", Roles::empty(), "see example.com"),
         Some(Links)
     );
+    // Regulars from the bot's list (by account id: the dispatcher marks their messages).
+    assert_eq!(
+        check("regular_rob", Roles::REGULAR, "see example.com"),
+        None
+    );
     // Subscribers are exempt from the emote limit by default, not from caps.
     let many = ["Kappa"; 16].join(" ");
     let mut m = Moderator::new(&config()).unwrap();

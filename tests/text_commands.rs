@@ -11,10 +11,16 @@ use twitch_bot::config::Config;
 use twitch_bot::event::Roles;
 use twitch_bot::sim::{ClientLine, Viewer};
 
+/// A script only regulars (and up) may run.
+const REGULARS_ONLY: (&str, &str) = (
+    "commands/backstage.rhai",
+    "const PERMISSION = \"regular\";\nfn run(ctx) { ctx.say(`backstage: ${ctx.user.level}`); }\n",
+);
+
 async fn start(dir: &std::path::Path) -> Bot {
     let scripts = dir.join("scripts");
     if !scripts.exists() {
-        copy_scripts(dir, &[]);
+        copy_scripts(dir, &[REGULARS_ONLY]);
     }
     start_ready(offline_settings(dir, scripts), Config::default()).await
 }
@@ -217,7 +223,7 @@ async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_resta
 }
 
 #[tokio::test]
-async fn a_regular_added_in_chat_reaches_a_regular_command_and_keeps_it_by_id() {
+async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_removed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bot = start(dir.path()).await;
     let sim = bot.sim().expect("offline");
@@ -353,4 +359,79 @@ fn a_counter_survives_kill_9() {
     );
     bot.child.kill().expect("kill");
     let _ = bot.child.wait();
+}
+
+fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        .arg("--config")
+        .arg(dir.join("configs"))
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--scripts")
+        .arg(common::example_scripts())
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn commands_are_imported_from_yaml_checked_and_exported_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("commands.yaml");
+    std::fs::write(
+        &file,
+        "commands:\n- name: discord\n  text: 'Join us, {user}'\n  aliases: [dc]\n  cooldown_secs: 5\n\
+         - name: rules\n  text: Be nice\n  level: regular\n",
+    )
+    .expect("write");
+    let (ok, out) = cli(
+        dir.path(),
+        &["commands", "import", file.to_str().expect("path")],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("2 of 2 text commands imported"), "{out}");
+
+    // A name a script has, or an unknown variable, stops the import and names the command.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "commands:\n- name: ping\n  text: not pong\n").expect("write");
+    let (ok, out) = cli(
+        dir.path(),
+        &["commands", "import", bad.to_str().expect("path")],
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("!ping not imported") && out.contains("commands/ping.rhai"),
+        "{out}"
+    );
+    std::fs::write(&bad, "commands:\n- name: hi\n  text: 'hi {usr}'\n").expect("write");
+    let (ok, out) = cli(
+        dir.path(),
+        &["commands", "import", bad.to_str().expect("path")],
+    );
+    assert!(!ok);
+    assert!(out.contains("unknown variable {usr}"), "{out}");
+
+    let exported = dir.path().join("out.yaml");
+    let (ok, out) = cli(
+        dir.path(),
+        &["commands", "export", exported.to_str().expect("path")],
+    );
+    assert!(ok, "{out}");
+    let yaml = std::fs::read_to_string(&exported).expect("exported");
+    for want in [
+        "name: discord",
+        "Join us, {user}",
+        "- dc",
+        "cooldown_secs: 5",
+        "level: regular",
+    ] {
+        assert!(yaml.contains(want), "{want} missing from:\n{yaml}");
+    }
+    assert!(!yaml.contains("name: hi"));
 }

@@ -163,6 +163,33 @@ impl TextCommands {
         }
     }
 
+    /// Puts `cmd` in place of its older copy (a counter's new value) without reading the
+    /// others again.
+    fn replace(&self, cmd: TextCommand) {
+        let mut slot = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(old) = slot.all.get(&cmd.name) else {
+            return;
+        };
+        // Only the count moved; a text changed meanwhile is left to that change's refresh.
+        if old.cmd.text != cmd.text {
+            return;
+        }
+        let cmd = TextCommand {
+            count: cmd.count,
+            ..old.cmd.clone()
+        };
+        let entry = Arc::new(Entry {
+            template: old.template.clone(),
+            cmd,
+        });
+        let mut all = slot.all.clone();
+        all.insert(entry.cmd.name.clone(), entry);
+        *slot = Arc::new(Loaded {
+            all,
+            index: slot.index.clone(),
+        });
+    }
+
     /// Every command, by name.
     pub fn list(&self) -> Vec<TextCommand> {
         self.loaded().all.values().map(|e| e.cmd.clone()).collect()
@@ -171,12 +198,6 @@ impl TextCommands {
     /// The command `name` (or the one `name` is an alias of).
     pub fn get(&self, name: &str) -> Option<TextCommand> {
         self.loaded().get(name).map(|e| e.cmd.clone())
-    }
-
-    /// Whether `text` names a text command (cheap: for the dispatcher).
-    pub fn is_command(&self, text: &str) -> bool {
-        self.split(text)
-            .is_some_and(|(word, _)| self.loaded().get(&word.to_lowercase()).is_some())
     }
 
     fn split<'a>(&self, text: &'a str) -> Option<(&'a str, &'a str)> {
@@ -264,7 +285,7 @@ impl TextCommands {
                         if change.is_some() {
                             tracing::info!(target: "text_commands", "{by}: !{} counter set to {count}", entry.cmd.name);
                         }
-                        this.refresh();
+                        this.replace(after);
                     }
                     Ok(None) => return,
                     Err(e) => tracing::warn!("!{}: the counter was not saved: {e}", entry.cmd.name),

@@ -27,11 +27,13 @@ pub fn export(storage: &Storage, path: &Path) -> Result<String, String> {
     let n = commands.len();
     let yaml = serde_saphyr::to_string(&File { commands })
         .map_err(|e| format!("cannot write the commands as YAML: {e}"))?;
+    let newline = if yaml.ends_with('\n') { "" } else { "\n" };
     let body = format!(
-        "# twitch-bot text commands (`twitch-bot commands import` reads this file)\n{yaml}"
+        "# twitch-bot text commands (`twitch-bot commands import` reads this file)\n{yaml}{newline}"
     );
     std::fs::write(path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(format!("{n} text commands written to {}", path.display()))
+    let s = if n == 1 { "" } else { "s" };
+    Ok(format!("{n} text command{s} written to {}", path.display()))
 }
 
 /// Adds or replaces the commands listed in `path`, checked against the `.rhai` commands in

@@ -56,7 +56,7 @@ pub struct Multipliers {
     pub subscriber: f64,
     pub vip: f64,
     pub moderator: f64,
-    /// Logins listed as regulars in moderation.yaml.
+    /// Viewers on the regulars list (moderation.yaml's `regulars`, `!regular add`).
     pub regular: f64,
 }
 
