@@ -80,6 +80,34 @@ async fn a_moderator_adds_discord_from_chat_and_a_viewer_gets_it_at_once_with_va
 }
 
 #[tokio::test]
+async fn variables_that_ask_twitch_are_filled_from_the_twitch_api() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    sim.chat_as(
+        &moderator(),
+        "!cmd add stats {followers} followers, {subscribers} subs, {uptime}, {points} points, \
+         {accountage} old",
+    )
+    .await;
+    assert_eq!(
+        said(&mut lines, |t| t.contains("!stats")).await.as_deref(),
+        Some("Added !stats.")
+    );
+    sim.chat_as(&Viewer::new("vic"), "!stats").await;
+    let answer = said(&mut lines, |t| t.contains("followers"))
+        .await
+        .expect("answered");
+    assert!(
+        answer.starts_with("0 followers, 0 subs, offline, 0 points, ") && answer.ends_with(" old"),
+        "{answer}"
+    );
+    assert!(!answer.contains("unavailable"), "{answer}");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
 async fn names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_command_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bot = start(dir.path()).await;

@@ -587,4 +587,46 @@ mod tests {
         let out = expand("{random -9223372036854775808-9223372036854775807}", &[]);
         assert!(out.parse::<i64>().is_ok(), "{out}");
     }
+
+    proptest::proptest! {
+        /// Whatever a moderator saves and a viewer types: no panic, at most 500 characters,
+        /// and a saved text's braces never come from the viewer.
+        #[test]
+        fn any_text_and_any_arguments_expand_within_bounds(
+            text in "[{}a-z0-9 |/_-]{0,80}",
+            args in proptest::collection::vec("[{}a-z0-9 ]{0,300}", 0..12),
+        ) {
+            if let Ok(t) = Template::parse(&text) {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = t.expand(
+                    &Input { user: "u", user_id: "1", args: &args, channel: "c", count: 0 },
+                    &Fixed,
+                );
+                proptest::prop_assert!(out.chars().count() <= MAX_OUTPUT_CHARS);
+            }
+        }
+
+        /// Texts made of real variables always save (when short enough) and expand.
+        #[test]
+        fn texts_of_known_variables_save_and_expand(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "{user}", "{touser}", "{args}", "{1}", "{9}", "{count}", "{points}",
+                "{random -5-5}", "{pick a|b}", "{time UTC}", "{uptime}", "{{", "}}", "x ",
+            ]), 1..40),
+            args in proptest::collection::vec("[{}a-z]{0,60}", 0..4),
+        ) {
+            let text = pieces.concat();
+            let t = Template::parse(&text);
+            let fits = text.trim().chars().count() <= MAX_TEMPLATE_CHARS && !text.trim().is_empty();
+            proptest::prop_assert_eq!(t.is_ok(), fits, "{}: {:?}", text, t);
+            if let Ok(t) = t {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = t.expand(
+                    &Input { user: "u", user_id: "1", args: &args, channel: "c", count: 0 },
+                    &Fixed,
+                );
+                proptest::prop_assert!(out.chars().count() <= MAX_OUTPUT_CHARS);
+            }
+        }
+    }
 }
