@@ -234,6 +234,29 @@ async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_resta
             .as_deref(),
         Some("deaths: 2")
     );
+    // Undoing a later change (its level) keeps the count that moved since.
+    sim.chat_as(&mary, "!cmd level deaths everyone").await;
+    assert!(
+        said(&mut lines, |t| t.contains("everyone and up"))
+            .await
+            .is_some()
+    );
+    sim.chat_as(&mary, "!deaths +1").await;
+    assert!(said(&mut lines, |t| t == "deaths: 3").await.is_some());
+    sim.chat_as(&mary, "!cmd undo").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("Undid"))
+            .await
+            .as_deref(),
+        Some("Undid level of !deaths by mod_mary.")
+    );
+    sim.chat_as(&Viewer::new("vic"), "!deaths").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("deaths:"))
+            .await
+            .as_deref(),
+        Some("deaths: 3")
+    );
     bot.shutdown().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -245,7 +268,7 @@ async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_resta
         said(&mut lines, |t| t.starts_with("deaths:"))
             .await
             .as_deref(),
-        Some("deaths: 2")
+        Some("deaths: 3")
     );
     bot.shutdown().await;
 }

@@ -190,7 +190,9 @@ impl TextCommands {
     /// Nothing to undo, or the database failed.
     pub fn undo(&self, by: &str) -> Result<String, ManageError> {
         let _guard = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let change = store::undo(&self.storage, by).map_err(ManageError::Invalid)?;
+        let loaded = self.loaded();
+        let count_now = |name: &str| loaded.all.get(name).map(|e| e.cmd.count);
+        let change = store::undo(&self.storage, by, count_now).map_err(ManageError::Invalid)?;
         self.refresh();
         Ok(format!(
             "Undid {} of !{} by {}.",

@@ -129,7 +129,11 @@ pub fn write(
 ///
 /// # Errors
 /// Nothing to undo, or the database failed.
-pub fn undo(storage: &Storage, by: &str) -> Result<Change, String> {
+pub fn undo(
+    storage: &Storage,
+    by: &str,
+    count_now: impl Fn(&str) -> Option<i64>,
+) -> Result<Change, String> {
     let log = storage
         .text_command_log(UNDO_DEPTH)
         .map_err(|e| e.to_string())?;
@@ -141,18 +145,25 @@ pub fn undo(storage: &Storage, by: &str) -> Result<Change, String> {
         return Err("there is nothing to undo".into());
     };
     change.undone = true;
+    // The counter moved on since (uses, `!deaths +1`): undoing a text or level change keeps it.
+    let mut restored = change.before.clone();
+    if change.action != "count"
+        && let (Some(cmd), Some(now)) = (restored.as_mut(), count_now(&change.name))
+    {
+        cmd.count = now;
+    }
     let entry = Change {
         at: crate::storage::now_secs(),
         by: by.to_owned(),
         action: "undo".into(),
         name: change.name.clone(),
         before: change.after.clone(),
-        after: change.before.clone(),
+        after: restored.clone(),
         undone: false,
     };
     storage
         .write_text_commands(&TextCommandChange {
-            rows: vec![(change.name.clone(), change.before.as_ref().map(json))],
+            rows: vec![(change.name.clone(), restored.as_ref().map(json))],
             log: Some(json(&entry)),
             relog: Some((seq, json(&change))),
         })
