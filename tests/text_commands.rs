@@ -486,3 +486,50 @@ fn commands_are_imported_from_yaml_checked_and_exported_again() {
     }
     assert!(!yaml.contains("name: hi"));
 }
+
+#[test]
+fn text_commands_and_regulars_are_in_the_backup() {
+    use std::sync::Arc;
+    use twitch_bot::commands::{self, Create, Regulars, TextCommands, Update};
+    use twitch_bot::storage::{Storage, StorageOptions};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let storage = Storage::open(StorageOptions::new(dir.path().join("data"))).expect("open");
+    let regulars = Arc::new(Regulars::load(Some(storage.clone()), &[]));
+    let text = TextCommands::open(
+        storage.clone(),
+        commands::owners(None),
+        Arc::new(commands::facts::NoFacts),
+        regulars.clone(),
+        "!",
+    )
+    .expect("text commands");
+    let update = Update {
+        text: Some("Join us".into()),
+        ..Update::default()
+    };
+    text.save("discord", update, Create::Only, "mary", "add")
+        .expect("saved");
+    regulars.add("42", "reggie").expect("regular");
+    let backup = storage.backup_now("test").expect("backup");
+    storage.close().expect("close");
+
+    let restored = dir.path().join("restored");
+    std::fs::create_dir_all(&restored).expect("mkdir");
+    std::fs::copy(&backup, restored.join("bot.redb")).expect("restore the copy");
+    let storage = Storage::open(StorageOptions {
+        backup_on_open: false,
+        ..StorageOptions::new(&restored)
+    })
+    .expect("open the restored copy");
+    let names: Vec<String> = storage
+        .text_commands()
+        .expect("read")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, ["discord"]);
+    assert_eq!(
+        storage.regulars().expect("read"),
+        [("42".to_string(), "reggie".to_string())]
+    );
+}
