@@ -364,6 +364,7 @@ async fn each_routes_access_is_what_the_console_enforces() {
         let url = format!("{base}{path}?{code}");
         let resp = match route.method.as_str() {
             "GET" => http.get(&url),
+            "PUT" => http.put(&url),
             _ => http.post(&url),
         }
         .send()

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use super::api::{self, ApiState};
 use super::auth::{self, Auth};
+use super::scripts;
 use super::{ConsoleBackend, ConsoleError};
 use crate::supervisor::Supervisor;
 
@@ -28,6 +29,8 @@ const APP_JS: &str = include_str!("static/app.js");
 const STYLE_CSS: &str = include_str!("static/style.css");
 const LOGIN_JS: &str = include_str!("static/login.js");
 const LOGIN_CSS: &str = include_str!("static/login.css");
+const SCRIPTS_JS: &str = include_str!("static/scripts.js");
+const HIGHLIGHT_JS: &str = include_str!("static/highlight.js");
 
 /// The pages' Content-Security-Policy: scripts, styles and requests only from the console.
 pub(crate) const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -115,6 +118,8 @@ pub enum RouteMethod {
     Get,
     /// An action.
     Post,
+    /// Replaces a resource (a script's source).
+    Put,
 }
 
 impl RouteMethod {
@@ -123,6 +128,7 @@ impl RouteMethod {
         match self {
             RouteMethod::Get => "GET",
             RouteMethod::Post => "POST",
+            RouteMethod::Put => "PUT",
         }
     }
 
@@ -130,6 +136,7 @@ impl RouteMethod {
         match self {
             RouteMethod::Get => MethodFilter::GET,
             RouteMethod::Post => MethodFilter::POST,
+            RouteMethod::Put => MethodFilter::PUT,
         }
     }
 }
@@ -280,6 +287,48 @@ pub const ROUTES: &[Route] = &[
         access: Access::Token,
         summary: "reloads every script",
         handler: |m| on(m, api::reload_scripts),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/scripts.js",
+        access: Access::Token,
+        summary: "the script editor's script",
+        handler: |m| on(m, || page(SCRIPTS_JS, "text/javascript; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/highlight.js",
+        access: Access::Token,
+        summary: "the script editor's Rhai highlighter",
+        handler: |m| on(m, || page(HIGHLIGHT_JS, "text/javascript; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/scripts/file",
+        access: Access::Token,
+        summary: "one script's source and last-modified stamp",
+        handler: |m| on(m, scripts::file),
+    },
+    Route {
+        method: RouteMethod::Put,
+        path: "/api/scripts/file",
+        access: Access::Token,
+        summary: "saves a script once it compiles, if unchanged on disk since it was read",
+        handler: |m| on(m, scripts::save).layer(DefaultBodyLimit::max(scripts::SAVE_BODY_LIMIT)),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/scripts/templates",
+        access: Access::Token,
+        summary: "the bundled example scripts a new script can start from",
+        handler: |m| on(m, scripts::templates),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/scripts/new",
+        access: Access::Token,
+        summary: "creates a script from a bundled example, never replacing a file",
+        handler: |m| on(m, scripts::create),
     },
     Route {
         method: RouteMethod::Post,
@@ -555,7 +604,7 @@ async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         axum::Json(serde_json::json!({
-            "error": "wrong method for this endpoint: reads are GET, actions are POST"
+            "error": "wrong method for this endpoint: reads are GET, actions are POST, a script's save is PUT"
         })),
     )
         .into_response()
