@@ -392,7 +392,12 @@ impl ScriptHost {
     /// Every script file with its stamp and load status.
     pub fn script_files(&self) -> Vec<ScriptFile> {
         let found = loader::discover(self.dir());
-        let state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        // What is loaded, copied out so no file is read while the scripts are locked.
+        let (live, errors) = {
+            let state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let live: std::collections::HashSet<String> = state.scripts.keys().cloned().collect();
+            (live, state.compile_errors.clone())
+        };
         found
             .into_iter()
             .filter_map(|(id, path)| {
@@ -406,8 +411,8 @@ impl ScriptHost {
                     String::new()
                 };
                 let key = id.key();
-                let live = state.scripts.contains_key(&key);
-                let error = state.compile_errors.get(&key).map(|e| ScriptError {
+                let live = live.contains(&key);
+                let error = errors.get(&key).map(|e| ScriptError {
                     file: rel.clone(),
                     ..e.clone()
                 });
