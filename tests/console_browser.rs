@@ -634,5 +634,32 @@ async fn edit_scripts(c: &Client, login: &str, scripts: &Path) -> Result<(), Str
     })
     .await;
     assert!(scripts.join("commands/hello.rhai").is_file());
+
+    // Markup in a script shows as text: the highlighter builds no element from it.
+    type_source(
+        c,
+        "// <img src=x onerror=\"window.pwned = 1\">\nfn run(ctx) { ctx.reply(\"<b>hi</b>\"); }\n",
+    )
+    .await?;
+    wait_text(c, "#script-hl .tok-comment", "the markup as text", |t| {
+        t.contains("<img src=x")
+    })
+    .await;
+    wait_text(c, "#script-hl .tok-string", "the markup as text", |t| {
+        t == "\"<b>hi</b>\""
+    })
+    .await;
+    let injected = c
+        .execute(
+            "return document.querySelectorAll('#script-hl img, #script-hl b').length + (window.pwned ? 100 : 0);",
+            vec![],
+        )
+        .await
+        .map_err(|e| format!("look for injected elements: {e}"))?;
+    assert_eq!(
+        injected,
+        serde_json::json!(0),
+        "no element came from the script"
+    );
     Ok(())
 }

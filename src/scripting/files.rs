@@ -658,6 +658,50 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_or_file_linked_out_of_the_scripts_folder_is_refused() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("scripts");
+        let outside = tmp.path().join("elsewhere");
+        fs::create_dir_all(dir.join("commands")).expect("commands");
+        fs::create_dir_all(&outside).expect("elsewhere");
+        fs::write(outside.join("x.rhai"), "fn run(ctx) {}").expect("x");
+        std::os::unix::fs::symlink(&outside, dir.join("events")).expect("link the folder");
+        std::os::unix::fs::symlink(outside.join("x.rhai"), dir.join("commands/x.rhai"))
+            .expect("link the file");
+        fs::write(dir.join("commands/inside.rhai"), "fn run(ctx) {}").expect("inside");
+        std::os::unix::fs::symlink(
+            dir.join("commands/inside.rhai"),
+            dir.join("commands/y.rhai"),
+        )
+        .expect("link inside");
+        let check = |rel: &str, write: bool| {
+            let t = target(&dir, rel).expect("a script path");
+            contained(&dir, &t, write)
+        };
+        assert!(matches!(
+            check("events/x.rhai", false),
+            Err(EditError::Outside(_))
+        ));
+        assert!(matches!(
+            check("commands/x.rhai", false),
+            Err(EditError::Outside(_))
+        ));
+        assert!(matches!(
+            check("commands/x.rhai", true),
+            Err(EditError::Outside(_))
+        ));
+        // A link inside the folder can be read, but a save would replace the link: refused.
+        assert_eq!(check("commands/y.rhai", false), Ok(true));
+        assert!(matches!(
+            check("commands/y.rhai", true),
+            Err(EditError::Outside(_))
+        ));
+        assert_eq!(check("commands/inside.rhai", true), Ok(true));
+        assert_eq!(check("commands/new.rhai", true), Ok(false));
+    }
+
     #[test]
     fn every_template_compiles_under_its_own_name() {
         let engine = super::super::engine::build(&super::super::Limits::default());
