@@ -6,6 +6,7 @@
 //! Skipped, with a printed reason, when chromium or chromedriver is not installed (CI installs
 //! both: `apt-get install chromium chromium-driver`).
 
+mod common;
 mod console_support;
 mod peers;
 
@@ -435,6 +436,234 @@ async fn drive(c: &Client, login_url: &str, backend: &FakeBackend) -> Result<(),
         .map_err(err("scroll"))?;
     Ok(())
 }
+
+// ---- the script editor, against the whole offline bot ----------------------------------------
+
+/// The editor's text as the page holds it.
+async fn editor_source(c: &Client) -> String {
+    c.execute(
+        "return document.getElementById('script-source').value;",
+        vec![],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_str().map(str::to_owned))
+    .unwrap_or_default()
+}
+
+/// Empties the editor and types `text` into it, as a person would.
+async fn type_source(c: &Client, text: &str) -> Result<(), String> {
+    let ta = c
+        .find(Locator::Id("script-source"))
+        .await
+        .map_err(|e| format!("the editor: {e}"))?;
+    ta.clear()
+        .await
+        .map_err(|e| format!("clear the editor: {e}"))?;
+    ta.send_keys(text)
+        .await
+        .map_err(|e| format!("type into the editor: {e}"))?;
+    Ok(())
+}
+
+/// Clicks `css` after scrolling it to the middle of the window (the header stays on top).
+async fn click(c: &Client, css: &str) -> Result<(), String> {
+    c.execute(
+        "const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'});",
+        vec![serde_json::json!(css)],
+    )
+    .await
+    .map_err(|e| format!("scroll to {css}: {e}"))?;
+    c.find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("click {css}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamer_edits_a_script_in_the_browser_and_sees_it_live_or_its_error() {
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = common::copy_scripts(dir.path(), &[]);
+    let mut settings = common::offline_settings(dir.path(), scripts.clone());
+    settings.enabled.console = true;
+    let mut config = twitch_bot::config::Config::default();
+    config.bot.console.bind = "127.0.0.1:0".into();
+    config.secrets.console_token = "editor-browser-token".into();
+    let bot = common::start_ready(settings, config).await;
+    let login = bot.console_login_url().expect("the console runs");
+    let result = edit_scripts(&c, &login, &scripts).await;
+    screenshot(&c, "console-editor.png").await;
+    let _ = c.close().await;
+    bot.shutdown().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+async fn edit_scripts(c: &Client, login: &str, scripts: &Path) -> Result<(), String> {
+    c.goto(login)
+        .await
+        .map_err(|e| format!("open the login link: {e}"))?;
+    wait_text(c, "#script-files", "the script files are listed", |t| {
+        t.contains("commands/ping.rhai") && t.contains("events/follow.rhai")
+    })
+    .await;
+    c.execute(
+        "document.getElementById('editor-card').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .map_err(|e| format!("scroll: {e}"))?;
+
+    // Open ping.rhai: its source, highlighted.
+    click(c, "#script-files button[data-path='commands/ping.rhai']").await?;
+    wait_text(c, "#script-name", "the open file", |t| {
+        t == "commands/ping.rhai"
+    })
+    .await;
+    let on_disk = std::fs::read_to_string(scripts.join("commands/ping.rhai")).expect("ping");
+    assert_eq!(editor_source(c).await, on_disk);
+    wait_text(
+        c,
+        "#script-hl .tok-keyword",
+        "keywords are highlighted",
+        |t| t == "const" || t == "fn",
+    )
+    .await;
+    wait_text(
+        c,
+        "#script-hl .tok-string",
+        "strings are highlighted",
+        |t| t.starts_with('"'),
+    )
+    .await;
+    wait_text(
+        c,
+        "#script-hl .tok-comment",
+        "comments are highlighted",
+        |t| t.starts_with("//"),
+    )
+    .await;
+
+    // Edit and save: live at once, as the simulator's chat shows.
+    let edited = "fn run(ctx) {\n    ctx.reply(\"pong, edited in the browser\");\n}\n";
+    type_source(c, edited).await?;
+    click(c, "#script-save").await?;
+    wait_text(c, "#script-status", "the save is live", |t| {
+        t.starts_with("saved, live")
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(scripts.join("commands/ping.rhai")).expect("ping"),
+        edited
+    );
+    let text = c
+        .find(Locator::Id("sim-text"))
+        .await
+        .map_err(|e| format!("chat field: {e}"))?;
+    text.send_keys("!ping")
+        .await
+        .map_err(|e| format!("type chat: {e}"))?;
+    click(c, "#sim-send").await?;
+    wait_text(c, "#log", "the edited answer", |t| {
+        t.contains("pong, edited in the browser")
+    })
+    .await;
+
+    // A broken edit: the error's line:col, the line marked, the draft kept, the disk untouched.
+    let broken = "fn run(ctx) {\n    ctx.reply(\"x\" + );\n}\n";
+    type_source(c, broken).await?;
+    click(c, "#script-save").await?;
+    let status = wait_text(c, "#script-status", "the compile error", |t| {
+        t.contains("compile error")
+    })
+    .await;
+    assert!(status.contains("line 2:21"), "{status}");
+    wait_text(
+        c,
+        "#script-hl .error-line",
+        "the broken line is marked",
+        |t| t.contains("ctx.reply(\"x\" + );"),
+    )
+    .await;
+    assert_eq!(editor_source(c).await, broken, "the draft stays");
+    assert_eq!(
+        std::fs::read_to_string(scripts.join("commands/ping.rhai")).expect("ping"),
+        edited,
+        "a broken script is not written"
+    );
+    screenshot(c, "console-editor-error.png").await;
+
+    // The streamer's own editor saves meanwhile: both versions show, the draft stays.
+    let theirs = "fn run(ctx) {\n    ctx.reply(\"pong from my own editor\");\n}\n";
+    std::fs::write(scripts.join("commands/ping.rhai"), theirs).expect("their save");
+    click(c, "#script-save").await?;
+    wait_text(c, "#conflict-disk", "the version on disk", |t| {
+        t.contains("pong from my own editor")
+    })
+    .await;
+    wait_text(c, "#conflict-draft", "the draft beside it", |t| {
+        t.contains("ctx.reply(\"x\" + );")
+    })
+    .await;
+    assert_eq!(editor_source(c).await, broken, "the draft stays");
+    click(c, "#conflict-disk-take").await?;
+    assert_eq!(editor_source(c).await, theirs);
+
+    // A new command from a template, opened in the editor.
+    click(c, "#new-toggle").await?;
+    click(c, "#template-select option[value='commands/ping']").await?;
+    c.find(Locator::Id("new-name"))
+        .await
+        .map_err(|e| format!("name field: {e}"))?
+        .send_keys("hello")
+        .await
+        .map_err(|e| format!("type the name: {e}"))?;
+    click(c, "#new-create").await?;
+    wait_text(c, "#new-result", "the new script", |t| {
+        t.contains("created commands/hello.rhai")
+    })
+    .await;
+    wait_text(c, "#script-name", "the new script is open", |t| {
+        t == "commands/hello.rhai"
+    })
+    .await;
+    assert!(scripts.join("commands/hello.rhai").is_file());
+
+    // Markup in a script shows as text: the highlighter builds no element from it.
+    type_source(
+        c,
+        "// <img src=x onerror=\"window.pwned = 1\">\nfn run(ctx) { ctx.reply(\"<b>hi</b>\"); }\n",
+    )
+    .await?;
+    wait_text(c, "#script-hl .tok-comment", "the markup as text", |t| {
+        t.contains("<img src=x")
+    })
+    .await;
+    wait_text(c, "#script-hl .tok-string", "the markup as text", |t| {
+        t == "\"<b>hi</b>\""
+    })
+    .await;
+    let injected = c
+        .execute(
+            "return document.querySelectorAll('#script-hl img, #script-hl b').length + (window.pwned ? 100 : 0);",
+            vec![],
+        )
+        .await
+        .map_err(|e| format!("look for injected elements: {e}"))?;
+    assert_eq!(
+        injected,
+        serde_json::json!(0),
+        "no element came from the script"
+    );
+    Ok(())
+}
+
 
 // Text commands in the console, against the whole bot in `--offline` mode (real console, real
 // redb file, real scripts): add one in the page, see it listed, and hear it answer in chat.

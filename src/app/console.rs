@@ -19,6 +19,7 @@ use crate::console::{
 use crate::dispatch::Outputs;
 use crate::event::{ChannelEvent, ChannelEventKind, Service, SubTier};
 use crate::health::Health;
+use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 use crate::scripting::{self, ScriptHost};
 use crate::sim::{SimEvent, SimTwitch, Viewer};
 use crate::storage::Storage;
@@ -134,6 +135,17 @@ impl AppConsole {
                     ConsoleError::BadRequest(e.to_string())
                 }
             })
+    }
+
+    /// The live log's line for a script saved or created in the console (a refused one is
+    /// only the editor's business).
+    fn editor_notice(&self, outcome: &SaveOutcome, what: &str) {
+        if let SaveOutcome::Saved(text) = outcome {
+            let _ = self.log.send(LiveEvent::Notice {
+                level: "info",
+                text: format!("script {what} from the console, live: {}", text.path),
+            });
+        }
     }
 
     fn sim(&self) -> Result<&SimTwitch, ConsoleError> {
@@ -261,6 +273,62 @@ impl ConsoleBackend for AppConsole {
                 loaded: report.loaded,
                 errors: report.errors.iter().map(script_error).collect(),
             })
+        })
+    }
+
+    fn script_files(&self) -> BoxFuture<'_, Option<ScriptFiles>> {
+        Box::pin(async move {
+            let host = self.scripts.clone();
+            tokio::task::spawn_blocking(move || ScriptFiles {
+                files: host.script_files(),
+                file_reloads: host.file_reloads(),
+            })
+            .await
+            .ok()
+        })
+    }
+
+    fn script_source(&self, path: String) -> BoxFuture<'_, Result<ScriptText, ConsoleError>> {
+        Box::pin(async move {
+            let host = self.scripts.clone();
+            tokio::task::spawn_blocking(move || host.read_script(&path))
+                .await
+                .map_err(internal)?
+                .map_err(ConsoleError::from)
+        })
+    }
+
+    fn save_script(
+        &self,
+        path: String,
+        source: String,
+        modified: String,
+    ) -> BoxFuture<'_, Result<SaveOutcome, ConsoleError>> {
+        Box::pin(async move {
+            let host = self.scripts.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || host.save_script(&path, &source, &modified))
+                    .await
+                    .map_err(internal)??;
+            self.editor_notice(&outcome, "saved");
+            Ok(outcome)
+        })
+    }
+
+    fn new_script(
+        &self,
+        kind: String,
+        name: String,
+        template: String,
+    ) -> BoxFuture<'_, Result<SaveOutcome, ConsoleError>> {
+        Box::pin(async move {
+            let host = self.scripts.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || host.new_script(&kind, &name, &template))
+                    .await
+                    .map_err(internal)??;
+            self.editor_notice(&outcome, "created");
+            Ok(outcome)
         })
     }
 

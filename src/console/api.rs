@@ -177,9 +177,19 @@ pub async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-/// `GET /api/scripts`
+/// `GET /api/scripts`: the loaded scripts, and (when the backend edits scripts) every `.rhai`
+/// file with its stamp and load status.
 pub async fn scripts(State(st): State<ApiState>) -> ApiResult {
-    Ok(Json(st.backend.scripts().await?).into_response())
+    let report = st.backend.scripts().await?;
+    let mut body = serde_json::to_value(report)
+        .map_err(|e| ConsoleError::Internal(format!("cannot write the scripts report: {e}")))?;
+    if let Some(files) = st.backend.script_files().await
+        && let Value::Object(fields) = &mut body
+    {
+        fields.insert("files".into(), json!(files.files));
+        fields.insert("file_reloads".into(), json!(files.file_reloads));
+    }
+    Ok(Json(body).into_response())
 }
 
 /// `POST /api/scripts/reload`

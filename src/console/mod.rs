@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod commands_api;
 pub mod link;
+pub mod scripts;
 pub mod server;
 pub mod terminal;
 mod tls;
@@ -31,6 +32,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::event::{ChannelEvent, ConnectionState, Event, Roles, Service};
+use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 
 pub use auth::generate_token;
 pub use link::request_login_link;
@@ -69,6 +71,40 @@ pub trait ConsoleBackend: Send + Sync + 'static {
 
     /// Reloads every script now and says what happened.
     fn reload_scripts(&self) -> BoxFuture<'_, Result<ReloadReport, ConsoleError>>;
+
+    /// The `.rhai` files under the scripts folder with their load status; `None` when this
+    /// backend edits no scripts.
+    fn script_files(&self) -> BoxFuture<'_, Option<ScriptFiles>> {
+        Box::pin(async { None })
+    }
+
+    /// One script's source and stamp (`path` is relative to the scripts folder).
+    fn script_source(&self, path: String) -> BoxFuture<'_, Result<ScriptText, ConsoleError>> {
+        let _ = path;
+        Box::pin(async { Err(scripts::no_editor()) })
+    }
+
+    /// Saves a script once it compiles and its file still has the stamp `modified`.
+    fn save_script(
+        &self,
+        path: String,
+        source: String,
+        modified: String,
+    ) -> BoxFuture<'_, Result<SaveOutcome, ConsoleError>> {
+        let _ = (path, source, modified);
+        Box::pin(async { Err(scripts::no_editor()) })
+    }
+
+    /// Creates `<kind>/<name>.rhai` from a bundled example; never replaces a file.
+    fn new_script(
+        &self,
+        kind: String,
+        name: String,
+        template: String,
+    ) -> BoxFuture<'_, Result<SaveOutcome, ConsoleError>> {
+        let _ = (kind, name, template);
+        Box::pin(async { Err(scripts::no_editor()) })
+    }
 
     /// Re-reads `configs/*.yaml`; a broken file keeps the previous config running.
     fn reload_configs(&self) -> BoxFuture<'_, Result<ConfigReport, ConsoleError>>;

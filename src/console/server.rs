@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use super::api::{self, ApiState};
 use super::auth::{self, Auth};
 use super::commands_api;
+use super::scripts;
 use super::{ConsoleBackend, ConsoleError};
 use crate::supervisor::Supervisor;
 
@@ -30,6 +31,8 @@ const STYLE_CSS: &str = include_str!("static/style.css");
 const LOGIN_JS: &str = include_str!("static/login.js");
 const LOGIN_CSS: &str = include_str!("static/login.css");
 const TEXT_COMMANDS_JS: &str = include_str!("static/text_commands.js");
+const SCRIPTS_JS: &str = include_str!("static/scripts.js");
+const HIGHLIGHT_JS: &str = include_str!("static/highlight.js");
 
 /// The pages' Content-Security-Policy: scripts, styles and requests only from the console.
 pub(crate) const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -290,6 +293,48 @@ pub const ROUTES: &[Route] = &[
         access: Access::Token,
         summary: "reloads every script",
         handler: |m| on(m, api::reload_scripts),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/scripts.js",
+        access: Access::Token,
+        summary: "the script editor's script",
+        handler: |m| on(m, || page(SCRIPTS_JS, "text/javascript; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/highlight.js",
+        access: Access::Token,
+        summary: "the script editor's Rhai highlighter",
+        handler: |m| on(m, || page(HIGHLIGHT_JS, "text/javascript; charset=utf-8")),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/scripts/file",
+        access: Access::Token,
+        summary: "one script's source and last-modified stamp",
+        handler: |m| on(m, scripts::file),
+    },
+    Route {
+        method: RouteMethod::Put,
+        path: "/api/scripts/file",
+        access: Access::Token,
+        summary: "saves a script once it compiles, if unchanged on disk since it was read",
+        handler: |m| on(m, scripts::save).layer(DefaultBodyLimit::max(scripts::SAVE_BODY_LIMIT)),
+    },
+    Route {
+        method: RouteMethod::Get,
+        path: "/api/scripts/templates",
+        access: Access::Token,
+        summary: "the bundled example scripts a new script can start from",
+        handler: |m| on(m, scripts::templates),
+    },
+    Route {
+        method: RouteMethod::Post,
+        path: "/api/scripts/new",
+        access: Access::Token,
+        summary: "creates a script from a bundled example, never replacing a file",
+        handler: |m| on(m, scripts::create),
     },
     Route {
         method: RouteMethod::Post,

@@ -11,6 +11,7 @@
 pub mod api;
 mod checks;
 pub mod engine;
+pub mod files;
 pub mod loader;
 pub mod matcher;
 mod registry;
@@ -132,6 +133,8 @@ pub(crate) struct Shared {
     chat_lines: AtomicU64,
     live: AtomicBool,
     reloads: AtomicU64,
+    /// Single files loaded (or refused) by the file watcher or a console save.
+    file_reloads: AtomicU64,
     last_reload: Mutex<Option<SystemTime>>,
     timers: Mutex<HashMap<String, timers::TimerState>>,
 }
@@ -190,18 +193,26 @@ impl Shared {
         report
     }
 
-    /// Reloads the files that changed (file watcher).
+    /// Reloads the files that changed (file watcher). A file whose content is already in effect
+    /// (the console saved and loaded it) is skipped: one save, one reload, one log line.
     fn reload_paths(&self, paths: &[PathBuf]) -> Vec<FileChange> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let changes: Vec<FileChange> = paths
             .iter()
             .map(|p| {
+                if registry::unchanged(&state, p) {
+                    tracing::debug!("script unchanged, not reloaded: {}", p.display());
+                    return FileChange::Ignored;
+                }
                 let change = registry::apply_path(
                     &self.engine,
                     &mut state,
                     p,
                     self.config.limits.max_run_time,
                 );
+                if matches!(change, FileChange::Loaded | FileChange::Failed(_)) {
+                    self.file_reloads.fetch_add(1, Ordering::Relaxed);
+                }
                 match &change {
                     FileChange::Loaded => tracing::info!("script loaded: {}", p.display()),
                     FileChange::Removed => tracing::info!("script removed: {}", p.display()),
@@ -267,6 +278,7 @@ impl ScriptHost {
             chat_lines: AtomicU64::new(0),
             live: AtomicBool::new(false),
             reloads: AtomicU64::new(0),
+            file_reloads: AtomicU64::new(0),
             last_reload: Mutex::new(None),
             timers: Mutex::new(HashMap::new()),
         });

@@ -93,6 +93,30 @@ impl Registry {
 pub struct LoadState {
     pub scripts: BTreeMap<String, Arc<Script>>,
     pub compile_errors: BTreeMap<String, ScriptError>,
+    /// The hash of the source last applied for each key (loaded or failed), so a file event
+    /// for a file already in effect (a console save, a touch) reloads nothing.
+    pub applied: BTreeMap<String, u64>,
+}
+
+/// A hash of a script's bytes, to tell whether a file changed since it was applied.
+pub fn source_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // DefaultHasher::new() uses fixed keys: the same bytes hash the same within a run.
+    let mut h = std::hash::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Whether `path` holds exactly the source last applied for its script: a console save already
+/// loaded it, or an editor rewrote it unchanged.
+pub fn unchanged(state: &LoadState, path: &Path) -> bool {
+    let Some(id) = ScriptId::from_path(path) else {
+        return false;
+    };
+    let Some(&applied) = state.applied.get(&id.key()) else {
+        return false;
+    };
+    path.is_file() && std::fs::read(path).is_ok_and(|bytes| source_hash(&bytes) == applied)
 }
 
 /// The outcome of a reload, for logs, `!reload` and the console.
@@ -147,12 +171,30 @@ pub fn apply_path(
     let key = id.key();
     if !path.is_file() {
         state.compile_errors.remove(&key);
+        state.applied.remove(&key);
         return match state.scripts.remove(&key) {
             Some(_) => FileChange::Removed,
             None => FileChange::Ignored,
         };
     }
-    match loader::load_file(engine, &id, path, max_run_time) {
+    let loaded = match std::fs::read_to_string(path) {
+        Ok(source) => {
+            state
+                .applied
+                .insert(key.clone(), source_hash(source.as_bytes()));
+            loader::load_source(engine, &id, path, &source, max_run_time)
+        }
+        Err(e) => {
+            state.applied.remove(&key);
+            Err(ScriptError::load(
+                &path.display().to_string(),
+                0,
+                0,
+                format!("cannot read the file: {e}"),
+            ))
+        }
+    };
+    match loaded {
         Ok(script) => {
             state.compile_errors.remove(&key);
             state.scripts.insert(key, Arc::new(script));
@@ -177,6 +219,7 @@ pub fn apply_dir(
     let before = state.scripts.len();
     state.scripts.retain(|k, _| keys.contains(k));
     state.compile_errors.retain(|k, _| keys.contains(k));
+    state.applied.retain(|k, _| keys.contains(k));
     let removed = before - state.scripts.len();
     let mut errors = Vec::new();
     for (_, path) in found {
