@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub mod broadcaster;
 mod config_watch;
 mod console;
 mod raid_mode;
@@ -396,6 +397,7 @@ impl Bot {
                 }),
             ));
         }
+        let clip_watch = broadcaster::ClipWatch::default();
         let script_services = Services {
             points: Arc::new(StorageServices {
                 storage: storage.clone(),
@@ -410,6 +412,7 @@ impl Bot {
                 Arc::new(services::HelixForScripts {
                     helix: helix.at(crate::twitch::helix::Priority::Chat),
                     runtime: tokio::runtime::Handle::current(),
+                    clips: clip_watch.clone(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),
             integrations: integrations.for_scripts(),
@@ -420,6 +423,7 @@ impl Bot {
             script_services,
             Arc::new(action_tx),
         );
+        clip_watch.attach(&scripts);
         for error in &report.errors {
             warn!("{error}");
         }

@@ -20,7 +20,7 @@ pub const MAX_SETTING_SECS: u64 = 30 * 86_400;
 
 /// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`; the
 /// `obs_*` ones are `ObsEvent::topic` with `_` for `.`).
-pub const EVENT_NAMES: [&str; 23] = [
+pub const EVENT_NAMES: [&str; 24] = [
     "follow",
     "subscribe",
     "resub",
@@ -44,6 +44,7 @@ pub const EVENT_NAMES: [&str; 23] = [
     "obs_stream_state",
     "obs_record_state",
     "obs_input",
+    "clip_ready",
 ];
 
 /// What a script is, from the folder it lives in.

@@ -9,6 +9,7 @@
 //! This module owns `src/scripting/` only: it knows nothing of sockets or storage engines.
 
 pub mod api;
+pub mod broadcaster;
 mod checks;
 pub mod engine;
 pub mod loader;
@@ -488,6 +489,23 @@ impl ScriptHost {
     pub fn handle_raid_mode(&self, event: serde_json::Value) -> Outcome {
         let reg = self.shared.registry();
         let Some(script) = reg.events.get("raid_mode") else {
+            return Outcome::Ignored;
+        };
+        let data = CtxData {
+            script: script.tag.clone(),
+            channel: self.shared.config.channel.clone(),
+            command: script.name.clone(),
+            event: Some(event),
+            ..CtxData::default()
+        };
+        self.enqueue(script.clone(), data, None, None)
+    }
+
+    /// A clip a script started is made (`state` `ready`, with its `url`) or failed (`state`
+    /// `failed`, with a `reason`): `scripts/events/clip_ready.rhai`, the clip in `ctx.event`.
+    pub fn handle_clip_ready(&self, event: serde_json::Value) -> Outcome {
+        let reg = self.shared.registry();
+        let Some(script) = reg.events.get("clip_ready") else {
             return Outcome::Ignored;
         };
         let data = CtxData {

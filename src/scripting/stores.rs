@@ -115,6 +115,10 @@ pub trait TwitchApi: Send + Sync {
     fn created_at(&self, login: &str) -> Result<Option<i64>, String>;
     /// The last category `login` streamed, `None` if unknown.
     fn last_game(&self, login: &str) -> Result<Option<String>, String>;
+    /// The broadcaster's tools (title, polls, clips, ...), `None` where they are not offered.
+    fn broadcaster(&self) -> Option<&dyn super::broadcaster::BroadcasterApi> {
+        None
+    }
 }
 
 /// Points, users and script stores in memory, for tests.

@@ -92,6 +92,8 @@ pub struct ApiState {
     helix: Mutex<HelixData>,
     pub(crate) eventsub: EventSubState,
     defences: Mutex<super::shield::Defences>,
+    /// Title, category, clips, polls and predictions.
+    channel: Mutex<super::broadcaster::Channel>,
     /// Accounts banned or timed out through this Helix (Twitch's delivery rule reads it).
     punished: super::punished::Punishments,
     /// Helix's points buckets, one per token's user and client id.
@@ -112,6 +114,10 @@ impl ApiState {
     /// Shield Mode, chat settings and followers.
     pub fn defences(&self) -> MutexGuard<'_, super::shield::Defences> {
         lock(&self.defences)
+    }
+    /// The broadcaster's channel (title, category, clips, polls, predictions).
+    pub fn channel(&self) -> MutexGuard<'_, super::broadcaster::Channel> {
+        lock(&self.channel)
     }
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -218,6 +224,7 @@ impl FakeTwitchApi {
             helix: Mutex::new(helix),
             eventsub: EventSubState::new(options.keepalive_secs),
             defences: Mutex::default(),
+            channel: Mutex::default(),
             punished: super::punished::Punishments::default(),
             buckets: Mutex::new(super::bucket::Buckets::default()),
         });
@@ -525,6 +532,11 @@ async fn helix_any(
             warn_chat_user(&mut h, &query, &body, &user, &scopes)
         } else {
             super::shield::route(&st, &method, &path, &query, &body, &user, &token)
+                .or_else(|| {
+                    super::broadcaster::route(
+                        &st, &mut h, &method, &path, &query, &body, &user, &token,
+                    )
+                })
                 .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &caller))
         }
     };
@@ -670,9 +682,10 @@ fn route(
         ("GET", "/streams") => {
             let id = q(query, "user_id").unwrap_or_default().to_string();
             let login = h.users.iter().find(|(i, _)| *i == id).map(|(_, l)| l.clone()).unwrap_or_default();
+            let (title, game_id, game) = { let c = st.channel(); (c.title.clone(), c.game_id.clone(), c.game_name()) };
             let data = h.live_viewers.map(|v| json!({"id": h.stream_id, "user_id": id, "user_login": login,
-                "user_name": login, "game_id": "509658", "game_name": "Just Chatting", "type": "live",
-                "title": "Offline test stream", "viewer_count": v, "started_at": h.stream_started_at,
+                "user_name": login, "game_id": game_id, "game_name": game, "type": "live",
+                "title": title, "viewer_count": v, "started_at": h.stream_started_at,
                 "language": "en", "thumbnail_url": "", "tags": [], "is_mature": false}));
             page(data.into_iter().collect())
         }

@@ -1,9 +1,10 @@
 //! The simulated Twitch used by `--offline` and by tests: a chat server speaking Twitch's IRC
 //! dialect on 127.0.0.1 ([`chat`]), simulated viewers ([`viewer`]) and the terminal driver
 //! ([`terminal`]), and the Twitch API side: Helix, OAuth and EventSub WebSocket on one port
-//! ([`helix`], [`auth`], [`eventsub`]), with Shield Mode and chat settings ([`shield`]). The bot's real client code talks to it exactly as it would to Twitch.
+//! ([`helix`], [`auth`], [`eventsub`]), with Shield Mode and chat settings ([`shield`]) and the broadcaster's tools ([`broadcaster`]). The bot's real client code talks to it exactly as it would to Twitch.
 
 pub mod auth;
+pub mod broadcaster;
 pub mod bucket;
 pub mod chat;
 pub mod eventsub;

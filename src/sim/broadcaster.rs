@@ -1,0 +1,898 @@
+//! The simulated Twitch's broadcaster tools: channel title and category (with category search),
+//! stream markers, clips (visible to Get Clips a moment after they are made), the schedule,
+//! follower and subscriber totals, whispers, raids, polls and predictions. Each endpoint keeps
+//! Twitch's shapes, scopes and documented limits, so a client that breaks one is refused here
+//! as it would be on Twitch.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Json;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::helix::{ApiState, BROADCASTER_ID, HelixData};
+
+/// The longest stream title Twitch takes, in characters.
+pub const MAX_TITLE: usize = 140;
+/// The longest stream marker description, in characters.
+pub const MAX_MARKER: usize = 140;
+/// The longest poll title, and the longest choice or outcome title.
+pub const MAX_POLL_TITLE: usize = 60;
+pub const MAX_CHOICE_TITLE: usize = 25;
+/// The longest prediction title.
+pub const MAX_PREDICTION_TITLE: usize = 45;
+/// The longest whisper to someone the sender never whispered before.
+pub const MAX_WHISPER: usize = 500;
+
+/// A poll as the fake keeps it.
+#[derive(Debug, Clone)]
+pub struct FakePoll {
+    pub id: String,
+    pub title: String,
+    /// (id, title, votes)
+    pub choices: Vec<(String, String, u64)>,
+    pub status: String,
+    pub duration: u64,
+    pub started: Instant,
+    pub started_at: String,
+}
+
+/// A prediction as the fake keeps it.
+#[derive(Debug, Clone)]
+pub struct FakePrediction {
+    pub id: String,
+    pub title: String,
+    /// (id, title)
+    pub outcomes: Vec<(String, String)>,
+    pub window: u64,
+    pub status: String,
+    pub winning_outcome_id: Option<String>,
+    pub created_at: String,
+}
+
+/// A clip asked for with Create Clip; Get Clips finds it once `ready_at` has passed, unless
+/// the fake was told clips fail.
+#[derive(Debug, Clone)]
+pub struct FakeClip {
+    pub id: String,
+    pub ready_at: Instant,
+    pub fails: bool,
+}
+
+/// The channel's broadcaster-side state.
+#[derive(Debug)]
+pub struct Channel {
+    pub title: String,
+    pub game_id: String,
+    /// Categories Twitch knows: (id, name).
+    pub categories: Vec<(String, String)>,
+    /// Markers made: (id, description).
+    pub markers: Vec<(String, String)>,
+    pub clips: Vec<FakeClip>,
+    /// How long a new clip takes to appear in Get Clips.
+    pub clip_delay: Duration,
+    /// New clips never appear (Twitch could not make them).
+    pub clips_fail: bool,
+    /// Scheduled streams: (title, start time RFC 3339, category name).
+    pub schedule: Vec<(String, String, String)>,
+    pub subscribers: u64,
+    /// Whispers sent: (from id, to id, text).
+    pub whispers: Vec<(String, String, String)>,
+    /// The channel being raided (its id), while the raid counts down.
+    pub raid: Option<String>,
+    pub polls: Vec<FakePoll>,
+    pub predictions: Vec<FakePrediction>,
+    counter: u64,
+}
+
+impl Default for Channel {
+    fn default() -> Self {
+        Channel {
+            title: "Offline test stream".into(),
+            game_id: "509658".into(),
+            categories: vec![
+                ("509658".into(), "Just Chatting".into()),
+                ("27471".into(), "Minecraft".into()),
+                ("1938478465".into(), "Minecraft Dungeons".into()),
+                ("509660".into(), "Art".into()),
+                ("33214".into(), "Fortnite".into()),
+            ],
+            markers: Vec::new(),
+            clips: Vec::new(),
+            clip_delay: Duration::from_secs(2),
+            clips_fail: false,
+            schedule: Vec::new(),
+            subscribers: 0,
+            whispers: Vec::new(),
+            raid: None,
+            polls: Vec::new(),
+            predictions: Vec::new(),
+            counter: 0,
+        }
+    }
+}
+
+impl Channel {
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}-{:06}", self.counter)
+    }
+
+    /// The category name of `game_id`.
+    pub fn game_name(&self) -> String {
+        self.categories
+            .iter()
+            .find(|(id, _)| *id == self.game_id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    }
+
+    /// Polls whose time is up are completed, as Twitch does on its own.
+    fn settle_polls(&mut self, now: Instant) {
+        for p in &mut self.polls {
+            if p.status == "ACTIVE" && now >= p.started + Duration::from_secs(p.duration) {
+                p.status = "COMPLETED".into();
+            }
+        }
+    }
+}
+
+impl super::FakeTwitchApi {
+    /// The channel's title, category, markers, clips, polls and predictions (read or change
+    /// them in a test).
+    pub fn channel(&self) -> std::sync::MutexGuard<'_, Channel> {
+        self.state.channel()
+    }
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        Json(json!({"error": reason, "status": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+fn bad(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+fn q<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn data(items: Vec<Value>) -> Response {
+    Json(json!({"data": items, "pagination": {}})).into_response()
+}
+
+/// Who asks: the token's user and the scopes its grant holds.
+struct Caller<'a> {
+    user: &'a str,
+    scopes: Vec<String>,
+}
+
+impl Caller<'_> {
+    /// Twitch's 401 when the grant holds none of `scopes`.
+    fn lacks(&self, scopes: &[&str]) -> Option<Response> {
+        (!scopes.iter().any(|s| self.scopes.iter().any(|h| h == s))).then(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                &format!("Missing scope: {}", scopes.join(" or ")),
+            )
+        })
+    }
+
+    /// The scope check, then `id` (a query or body field) must be the token's user.
+    fn owner(&self, scopes: &[&str], field: &str, id: Option<&str>) -> Option<Response> {
+        if let Some(refused) = self.lacks(scopes) {
+            return Some(refused);
+        }
+        match id {
+            None | Some("") => Some(bad(&format!("Missing required parameter \"{field}\""))),
+            Some(id) if id != self.user => Some(error(
+                StatusCode::UNAUTHORIZED,
+                &format!(
+                    "The ID in {field} must match the user ID found in the request's OAuth token."
+                ),
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Answers the broadcaster-tool endpoints; `None` for any other path. `h` is the fake Helix's
+/// data, locked by the caller.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn route(
+    st: &ApiState,
+    h: &mut HelixData,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: &Value,
+    user: &str,
+    token: &str,
+) -> Option<Response> {
+    let caller = Caller {
+        user,
+        scopes: st.auth().scopes_of(token),
+    };
+    let resp = match (method.as_str(), path) {
+        ("PATCH", "/channels") => modify_channel(st, query, body, &caller),
+        ("GET", "/search/categories") => search_categories(st, query),
+        ("POST", "/streams/markers") => create_marker(st, h, body, &caller),
+        ("POST", "/clips") => create_clip(st, h, query, &caller),
+        ("GET", "/clips") => get_clips(st, query),
+        ("GET", "/schedule") => schedule(st, query),
+        ("GET", "/channels/followers") => followers(st, h, query),
+        ("GET", "/subscriptions") => subscriptions(st, query, &caller),
+        ("POST", "/whispers") => whisper(st, h, query, body, &caller),
+        ("POST", "/raids") => start_raid(st, h, query, &caller),
+        ("DELETE", "/raids") => cancel_raid(st, query, &caller),
+        ("POST", "/polls") => create_poll(st, body, &caller),
+        ("GET", "/polls") => get_polls(st, query, &caller),
+        ("PATCH", "/polls") => end_poll(st, body, &caller),
+        ("POST", "/predictions") => create_prediction(st, body, &caller),
+        ("GET", "/predictions") => get_predictions(st, query, &caller),
+        ("PATCH", "/predictions") => end_prediction(st, body, &caller),
+        _ => return None,
+    };
+    Some(resp)
+}
+
+fn login_of(h: &HelixData, id: &str) -> String {
+    h.users
+        .iter()
+        .find(|(i, _)| i == id)
+        .map(|(_, l)| l.clone())
+        .unwrap_or_default()
+}
+
+fn chars(v: &Value) -> Option<(String, usize)> {
+    v.as_str().map(|s| (s.to_string(), s.chars().count()))
+}
+
+/// `PATCH /channels`: a title of 1 to 140 characters, a `game_id` Twitch knows (`""` or `"0"`
+/// unsets it); 204.
+fn modify_channel(
+    st: &ApiState,
+    query: &[(String, String)],
+    body: &Value,
+    caller: &Caller<'_>,
+) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:broadcast"],
+        "broadcaster_id",
+        q(query, "broadcaster_id"),
+    ) {
+        return refused;
+    }
+    let title = body.get("title").map(chars);
+    let game = body.get("game_id").map(|g| g.as_str().map(str::to_string));
+    if title.is_none() && game.is_none() {
+        return bad("The request must update at least one field.");
+    }
+    let mut ch = st.channel();
+    if let Some(title) = &title {
+        match title {
+            None => return bad("The title field must be a string."),
+            Some((t, _)) if t.trim().is_empty() => {
+                return bad("The title field may not be set to an empty string.");
+            }
+            Some((_, n)) if *n > MAX_TITLE => {
+                return bad(&format!("The title may be at most {MAX_TITLE} characters."));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(game) = &game {
+        match game.as_deref() {
+            None => return bad("The game_id field must be a string."),
+            Some("" | "0") => {}
+            Some(id) if !ch.categories.iter().any(|(c, _)| c == id) => {
+                return bad("The ID in game_id is not valid.");
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(Some((t, _))) = title {
+        ch.title = t;
+    }
+    if let Some(Some(g)) = game {
+        ch.game_id = if g == "0" { String::new() } else { g };
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /search/categories?query=`: categories whose name holds every word of the query,
+/// those starting with it first.
+fn search_categories(st: &ApiState, query: &[(String, String)]) -> Response {
+    let Some(text) = q(query, "query").map(str::trim).filter(|t| !t.is_empty()) else {
+        return bad("Missing required parameter \"query\"");
+    };
+    let first = match q(query, "first").map(str::parse::<usize>) {
+        None => 20,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return bad("The value in first must be from 1 through 100."),
+    };
+    let want = text.to_lowercase();
+    let words: Vec<&str> = want.split_whitespace().collect();
+    let ch = st.channel();
+    let mut hits: Vec<&(String, String)> = ch
+        .categories
+        .iter()
+        .filter(|(_, name)| {
+            let name = name.to_lowercase();
+            words.iter().all(|w| name.contains(w))
+        })
+        .collect();
+    hits.sort_by_key(|(_, name)| !name.to_lowercase().starts_with(&want));
+    data(
+        hits.into_iter()
+            .take(first)
+            .map(|(id, name)| json!({"id": id, "name": name, "box_art_url": ""}))
+            .collect(),
+    )
+}
+
+/// `POST /streams/markers`: only while live, a description of at most 140 characters.
+fn create_marker(st: &ApiState, h: &HelixData, body: &Value, caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:broadcast"],
+        "user_id",
+        body["user_id"].as_str(),
+    ) {
+        return refused;
+    }
+    let description = match body.get("description") {
+        None | Some(Value::Null) => String::new(),
+        Some(v) => match chars(v) {
+            Some((_, n)) if n > MAX_MARKER => {
+                return bad(&format!(
+                    "The description may be at most {MAX_MARKER} characters."
+                ));
+            }
+            Some((d, _)) => d,
+            None => return bad("The description field must be a string."),
+        },
+    };
+    let (live, started) = (h.live_viewers.is_some(), h.stream_started_at.clone());
+    if !live {
+        return error(
+            StatusCode::NOT_FOUND,
+            "The user in the user_id field is not streaming live.",
+        );
+    }
+    let position = humantime::parse_rfc3339_weak(&started)
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map_or(0, |d| d.as_secs());
+    let mut ch = st.channel();
+    let id = ch.next_id("marker");
+    ch.markers.push((id.clone(), description.clone()));
+    data(vec![json!({"id": id, "created_at": now_rfc3339(),
+        "description": description, "position_seconds": position})])
+}
+
+/// `POST /clips?broadcaster_id=`: only while live; 202 with the id and edit URL.
+fn create_clip(
+    st: &ApiState,
+    h: &HelixData,
+    query: &[(String, String)],
+    caller: &Caller<'_>,
+) -> Response {
+    if let Some(refused) = caller.lacks(&["clips:edit"]) {
+        return refused;
+    }
+    if q(query, "broadcaster_id") != Some(BROADCASTER_ID) {
+        return bad("Missing or invalid parameter \"broadcaster_id\"");
+    }
+    if h.live_viewers.is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "The broadcaster in the broadcaster_id query parameter must be broadcasting live.",
+        );
+    }
+    let mut ch = st.channel();
+    let id = ch.next_id("Clip");
+    let clip = FakeClip {
+        id: id.clone(),
+        ready_at: Instant::now() + ch.clip_delay,
+        fails: ch.clips_fail,
+    };
+    ch.clips.push(clip);
+    (
+        StatusCode::ACCEPTED,
+        Json(
+            json!({"data": [{"id": id, "edit_url": format!("https://clips.twitch.tv/{id}/edit")}]}),
+        ),
+    )
+        .into_response()
+}
+
+/// `GET /clips?id=`: the clips that exist by now.
+fn get_clips(st: &ApiState, query: &[(String, String)]) -> Response {
+    let ids: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if ids.is_empty() && q(query, "broadcaster_id").is_none() {
+        return bad("Missing required parameter: broadcaster_id, game_id or id");
+    }
+    let now = Instant::now();
+    let ch = st.channel();
+    let title = ch.title.clone();
+    data(
+        ch.clips
+            .iter()
+            .filter(|c| !c.fails && now >= c.ready_at)
+            .filter(|c| ids.is_empty() || ids.contains(&c.id.as_str()))
+            .map(|c| json!({"id": c.id, "url": format!("https://clips.twitch.tv/{}", c.id),
+                "embed_url": "", "broadcaster_id": BROADCASTER_ID, "creator_id": BROADCASTER_ID,
+                "video_id": "", "game_id": ch.game_id, "language": "en", "title": title,
+                "view_count": 0, "created_at": now_rfc3339(), "thumbnail_url": "", "duration": 30.0}))
+            .collect(),
+    )
+}
+
+/// `GET /schedule`: 404 for a channel without a schedule; `first` 1–25.
+fn schedule(st: &ApiState, query: &[(String, String)]) -> Response {
+    if q(query, "broadcaster_id") != Some(BROADCASTER_ID) {
+        return bad("Missing or invalid parameter \"broadcaster_id\"");
+    }
+    let first = match q(query, "first").map(str::parse::<usize>) {
+        None => 20,
+        Some(Ok(n)) if (1..=25).contains(&n) => n,
+        Some(_) => return bad("The value in first must be from 1 through 25."),
+    };
+    let ch = st.channel();
+    if ch.schedule.is_empty() {
+        return error(StatusCode::NOT_FOUND, "segments were not found");
+    }
+    let segments: Vec<Value> = ch
+        .schedule
+        .iter()
+        .take(first)
+        .enumerate()
+        .map(|(i, (title, start, game))| {
+            let category = ch
+                .categories
+                .iter()
+                .find(|(_, n)| n == game)
+                .map_or(Value::Null, |(id, n)| json!({"id": id, "name": n}));
+            json!({"id": format!("segment-{i}"), "start_time": start, "end_time": Value::Null,
+                "title": title, "canceled_until": Value::Null, "category": category, "is_recurring": true})
+        })
+        .collect();
+    Json(json!({"data": {"segments": segments, "broadcaster_id": BROADCASTER_ID,
+        "broadcaster_name": "", "broadcaster_login": "", "vacation": Value::Null}, "pagination": {}}))
+    .into_response()
+}
+
+/// `GET /channels/followers`: `total` always; the list (or one `user_id`) only with
+/// `moderator:read:followers`, as on Twitch.
+fn followers(st: &ApiState, h: &HelixData, query: &[(String, String)]) -> Response {
+    if q(query, "broadcaster_id").is_none_or(str::is_empty) {
+        return bad("Missing required parameter \"broadcaster_id\"");
+    }
+    let d = st.defences();
+    let wanted = q(query, "user_id");
+    let items: Vec<Value> = d
+        .followers
+        .iter()
+        .filter(|(id, _)| wanted.is_some_and(|w| w == id.as_str()))
+        .map(|(id, at)| {
+            let login = login_of(h, id);
+            json!({"user_id": id, "user_login": login, "user_name": login,
+                "followed_at": humantime::format_rfc3339_seconds(*at).to_string()})
+        })
+        .collect();
+    Json(json!({"data": items, "pagination": {}, "total": d.followers.len()})).into_response()
+}
+
+/// `GET /subscriptions`: the broadcaster's own token with `channel:read:subscriptions`.
+fn subscriptions(st: &ApiState, query: &[(String, String)], caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:read:subscriptions"],
+        "broadcaster_id",
+        q(query, "broadcaster_id"),
+    ) {
+        return refused;
+    }
+    let total = st.channel().subscribers;
+    Json(json!({"data": [], "pagination": {}, "total": total, "points": total})).into_response()
+}
+
+/// `POST /whispers`: `from_user_id` is the token's user, a recipient who exists and is someone
+/// else, a message of 1 to 500 characters; 204.
+fn whisper(
+    st: &ApiState,
+    h: &HelixData,
+    query: &[(String, String)],
+    body: &Value,
+    caller: &Caller<'_>,
+) -> Response {
+    if let Some(refused) = caller.owner(
+        &["user:manage:whispers"],
+        "from_user_id",
+        q(query, "from_user_id"),
+    ) {
+        return refused;
+    }
+    let to = q(query, "to_user_id").unwrap_or_default();
+    if login_of(h, to).is_empty() {
+        return error(StatusCode::NOT_FOUND, "The ID in to_user_id was not found.");
+    }
+    if to == caller.user {
+        return bad("A user cannot whisper themself.");
+    }
+    let Some((text, n)) = chars(&body["message"]).filter(|(t, _)| !t.trim().is_empty()) else {
+        return bad("The message field must not be empty.");
+    };
+    if n > MAX_WHISPER {
+        return bad(&format!(
+            "A whisper to a new recipient may be at most {MAX_WHISPER} characters."
+        ));
+    }
+    st.channel()
+        .whispers
+        .push((caller.user.to_string(), to.to_string(), text));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /raids`: one raid at a time, to a channel that exists and is not the broadcaster's.
+fn start_raid(
+    st: &ApiState,
+    h: &HelixData,
+    query: &[(String, String)],
+    caller: &Caller<'_>,
+) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:raids"],
+        "from_broadcaster_id",
+        q(query, "from_broadcaster_id"),
+    ) {
+        return refused;
+    }
+    let to = q(query, "to_broadcaster_id").unwrap_or_default();
+    if to == caller.user {
+        return bad("The broadcaster may not raid themselves.");
+    }
+    if login_of(h, to).is_empty() {
+        return error(StatusCode::NOT_FOUND, "The targeted channel was not found.");
+    }
+    let mut ch = st.channel();
+    if ch.raid.is_some() {
+        return error(
+            StatusCode::CONFLICT,
+            "The broadcaster is already in the process of raiding another channel.",
+        );
+    }
+    ch.raid = Some(to.to_string());
+    data(vec![
+        json!({"created_at": now_rfc3339(), "is_mature": false}),
+    ])
+}
+
+/// `DELETE /raids`: 404 when no raid is counting down.
+fn cancel_raid(st: &ApiState, query: &[(String, String)], caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:raids"],
+        "broadcaster_id",
+        q(query, "broadcaster_id"),
+    ) {
+        return refused;
+    }
+    if st.channel().raid.take().is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "The broadcaster doesn't have a pending raid to cancel.",
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn poll_json(p: &FakePoll) -> Value {
+    let choices: Vec<Value> = p
+        .choices
+        .iter()
+        .map(|(id, title, votes)| {
+            json!({"id": id, "title": title, "votes": votes,
+            "channel_points_votes": 0, "bits_votes": 0})
+        })
+        .collect();
+    let ended = (p.status != "ACTIVE").then(now_rfc3339);
+    json!({"id": p.id, "broadcaster_id": BROADCASTER_ID, "broadcaster_name": "", "broadcaster_login": "",
+        "title": p.title, "choices": choices, "bits_voting_enabled": false, "bits_per_vote": 0,
+        "channel_points_voting_enabled": false, "channel_points_per_vote": 0, "status": p.status,
+        "duration": p.duration, "started_at": p.started_at, "ended_at": ended})
+}
+
+/// Titles of 1 to `max` characters, `min..=most` of them, from `items[*].title`.
+fn titles(items: &Value, field: &str, min: usize, most: usize) -> Result<Vec<String>, String> {
+    let Some(list) = items.as_array() else {
+        return Err(format!("Missing required field \"{field}\""));
+    };
+    if !(min..=most).contains(&list.len()) {
+        return Err(format!(
+            "The {field} field must contain from {min} through {most} items, not {}.",
+            list.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        match chars(&item["title"]) {
+            Some((t, n)) if !t.trim().is_empty() && n <= MAX_CHOICE_TITLE => out.push(t),
+            _ => {
+                return Err(format!(
+                    "Each title in {field} must be 1 through {MAX_CHOICE_TITLE} characters."
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn title_of(body: &Value, most: usize) -> Result<String, String> {
+    match chars(&body["title"]) {
+        Some((t, n)) if !t.trim().is_empty() && n <= most => Ok(t),
+        _ => Err(format!(
+            "The title field must be 1 through {most} characters."
+        )),
+    }
+}
+
+/// A whole number of seconds in `range`, from `body[field]`.
+fn seconds(body: &Value, field: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
+    match body[field].as_u64() {
+        Some(s) if range.contains(&s) => Ok(s),
+        _ => Err(format!(
+            "The {field} field must be from {} through {} seconds.",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// `POST /polls`: a title of 1–60 characters, 2–5 choices of 1–25, 15–1800 s, one at a time.
+fn create_poll(st: &ApiState, body: &Value, caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:polls"],
+        "broadcaster_id",
+        body["broadcaster_id"].as_str(),
+    ) {
+        return refused;
+    }
+    let checked = title_of(body, MAX_POLL_TITLE).and_then(|title| {
+        let choices = titles(&body["choices"], "choices", 2, 5)?;
+        let duration = seconds(body, "duration", 15..=1800)?;
+        Ok((title, choices, duration))
+    });
+    let (title, choices, duration) = match checked {
+        Ok(ok) => ok,
+        Err(message) => return bad(&message),
+    };
+    let mut ch = st.channel();
+    ch.settle_polls(Instant::now());
+    if ch.polls.iter().any(|p| p.status == "ACTIVE") {
+        return bad(
+            "The broadcaster already has a poll that's running; you may not create another poll until the current poll completes.",
+        );
+    }
+    let id = ch.next_id("poll");
+    let choices = choices
+        .into_iter()
+        .map(|t| (ch.next_id("choice"), t, 0))
+        .collect();
+    let poll = FakePoll {
+        id,
+        title,
+        choices,
+        status: "ACTIVE".into(),
+        duration,
+        started: Instant::now(),
+        started_at: now_rfc3339(),
+    };
+    let v = poll_json(&poll);
+    ch.polls.push(poll);
+    data(vec![v])
+}
+
+/// `GET /polls`: newest first, or the ones named by `id`.
+fn get_polls(st: &ApiState, query: &[(String, String)], caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:read:polls", "channel:manage:polls"],
+        "broadcaster_id",
+        q(query, "broadcaster_id"),
+    ) {
+        return refused;
+    }
+    let first = q(query, "first")
+        .and_then(|f| f.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 20);
+    let ids: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut ch = st.channel();
+    ch.settle_polls(Instant::now());
+    data(
+        ch.polls
+            .iter()
+            .rev()
+            .filter(|p| ids.is_empty() || ids.contains(&p.id.as_str()))
+            .take(first)
+            .map(poll_json)
+            .collect(),
+    )
+}
+
+/// `PATCH /polls`: an active poll ends `TERMINATED` (results shown) or `ARCHIVED`.
+fn end_poll(st: &ApiState, body: &Value, caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:polls"],
+        "broadcaster_id",
+        body["broadcaster_id"].as_str(),
+    ) {
+        return refused;
+    }
+    let status = body["status"].as_str().unwrap_or_default();
+    if !["TERMINATED", "ARCHIVED"].contains(&status) {
+        return bad("The status field must be TERMINATED or ARCHIVED.");
+    }
+    let id = body["id"].as_str().unwrap_or_default();
+    let mut ch = st.channel();
+    ch.settle_polls(Instant::now());
+    let Some(poll) = ch.polls.iter_mut().find(|p| p.id == id) else {
+        return bad("The poll in the id field was not found.");
+    };
+    if poll.status != "ACTIVE" {
+        return bad("The poll in the id field is not active.");
+    }
+    poll.status = status.to_string();
+    data(vec![poll_json(poll)])
+}
+
+fn prediction_json(p: &FakePrediction) -> Value {
+    let outcomes: Vec<Value> = p
+        .outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, (id, title))| {
+            json!({"id": id, "title": title, "users": 0, "channel_points": 0,
+            "top_predictors": Value::Null, "color": if i == 0 { "BLUE" } else { "PINK" }})
+        })
+        .collect();
+    let ended = ["RESOLVED", "CANCELED"]
+        .contains(&p.status.as_str())
+        .then(now_rfc3339);
+    json!({"id": p.id, "broadcaster_id": BROADCASTER_ID, "broadcaster_name": "", "broadcaster_login": "",
+        "title": p.title, "winning_outcome_id": p.winning_outcome_id, "outcomes": outcomes,
+        "prediction_window": p.window, "status": p.status, "created_at": p.created_at,
+        "ended_at": ended, "locked_at": Value::Null})
+}
+
+/// `POST /predictions`: a title of 1–45 characters, 2–10 outcomes of 1–25, a 30–1800 s window,
+/// one at a time (active or locked).
+fn create_prediction(st: &ApiState, body: &Value, caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:predictions"],
+        "broadcaster_id",
+        body["broadcaster_id"].as_str(),
+    ) {
+        return refused;
+    }
+    let checked = title_of(body, MAX_PREDICTION_TITLE).and_then(|title| {
+        let outcomes = titles(&body["outcomes"], "outcomes", 2, 10)?;
+        let window = seconds(body, "prediction_window", 30..=1800)?;
+        Ok((title, outcomes, window))
+    });
+    let (title, outcomes, window) = match checked {
+        Ok(ok) => ok,
+        Err(message) => return bad(&message),
+    };
+    let mut ch = st.channel();
+    if ch
+        .predictions
+        .iter()
+        .any(|p| p.status == "ACTIVE" || p.status == "LOCKED")
+    {
+        return bad(
+            "The broadcaster already has a prediction that's running; you may not create another until it is resolved or canceled.",
+        );
+    }
+    let id = ch.next_id("prediction");
+    let outcomes = outcomes
+        .into_iter()
+        .map(|t| (ch.next_id("outcome"), t))
+        .collect();
+    let p = FakePrediction {
+        id,
+        title,
+        outcomes,
+        window,
+        status: "ACTIVE".into(),
+        winning_outcome_id: None,
+        created_at: now_rfc3339(),
+    };
+    let v = prediction_json(&p);
+    ch.predictions.push(p);
+    data(vec![v])
+}
+
+/// `GET /predictions`: newest first.
+fn get_predictions(st: &ApiState, query: &[(String, String)], caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:read:predictions", "channel:manage:predictions"],
+        "broadcaster_id",
+        q(query, "broadcaster_id"),
+    ) {
+        return refused;
+    }
+    let first = q(query, "first")
+        .and_then(|f| f.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 25);
+    let ch = st.channel();
+    data(
+        ch.predictions
+            .iter()
+            .rev()
+            .take(first)
+            .map(prediction_json)
+            .collect(),
+    )
+}
+
+/// `PATCH /predictions`: `LOCKED` from active; `CANCELED` from active or locked; `RESOLVED`
+/// from active or locked with one of its outcomes as `winning_outcome_id`.
+fn end_prediction(st: &ApiState, body: &Value, caller: &Caller<'_>) -> Response {
+    if let Some(refused) = caller.owner(
+        &["channel:manage:predictions"],
+        "broadcaster_id",
+        body["broadcaster_id"].as_str(),
+    ) {
+        return refused;
+    }
+    let status = body["status"].as_str().unwrap_or_default();
+    let id = body["id"].as_str().unwrap_or_default();
+    let mut ch = st.channel();
+    let Some(p) = ch.predictions.iter_mut().find(|p| p.id == id) else {
+        return bad("The prediction in the id field was not found.");
+    };
+    let open = p.status == "ACTIVE" || p.status == "LOCKED";
+    match status {
+        "LOCKED" if p.status == "ACTIVE" => {}
+        "CANCELED" if open => {}
+        "RESOLVED" if open => {
+            let winner = body["winning_outcome_id"].as_str().unwrap_or_default();
+            if !p.outcomes.iter().any(|(o, _)| o == winner) {
+                return bad(
+                    "The winning_outcome_id field must name one of the prediction's outcomes.",
+                );
+            }
+            p.winning_outcome_id = Some(winner.to_string());
+        }
+        "LOCKED" | "CANCELED" | "RESOLVED" => {
+            return bad(&format!(
+                "A {} prediction cannot be set to {status}.",
+                p.status.to_lowercase()
+            ));
+        }
+        _ => return bad("The status field must be RESOLVED, CANCELED or LOCKED."),
+    }
+    p.status = status.to_string();
+    data(vec![prediction_json(p)])
+}
