@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use twitch_bot::action::Action;
-use twitch_bot::app::broadcaster::ClipWatch;
+use twitch_bot::app::broadcaster::{ClipWatch, OwnedRewards, sync_rewards};
 use twitch_bot::app::services::HelixForScripts;
 use twitch_bot::config::Secrets;
-use twitch_bot::event::{ChatMessage, Chatter};
+use twitch_bot::event::{ChannelEvent, ChannelEventKind, ChatMessage, Chatter, EventSource};
+use twitch_bot::scripting::loader::NOT_REFUNDABLE;
 use twitch_bot::scripting::stores::{MemoryCache, MemoryStore};
-use twitch_bot::scripting::{HostConfig, Integrations, Outcome, ScriptHost, Services, roles_of};
+use twitch_bot::scripting::{
+    HostConfig, Integrations, Outcome, ScriptHost, Services, check_dir, roles_of,
+};
 use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
 use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
 use twitch_bot::twitch::auth::{AuthClient, Tokens};
@@ -62,15 +65,26 @@ fn without_cooldowns(src: &str) -> String {
 
 struct Bot {
     api: FakeTwitchApi,
+    helix: Helix,
+    rewards: OwnedRewards,
     host: Arc<ScriptHost>,
     rx: mpsc::Receiver<Action>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     next_id: u32,
 }
 
 /// The bot with the shipped broadcaster examples and `commands/t.rhai`; the broadcaster's
 /// grant holds `broadcaster_scopes` (`None`: every scope the bot asks for).
 async fn bot(broadcaster_scopes: Option<&[&str]>, clips: ClipWatch) -> Bot {
+    bot_with(broadcaster_scopes, clips, &[]).await
+}
+
+/// [`bot`] with more script files.
+async fn bot_with(
+    broadcaster_scopes: Option<&[&str]>,
+    clips: ClipWatch,
+    extra: &[(&str, &str)],
+) -> Bot {
     let api = FakeTwitchApi::start(FakeApiOptions::default())
         .await
         .expect("fake starts");
@@ -117,21 +131,28 @@ async fn bot(broadcaster_scopes: Option<&[&str]>, clips: ClipWatch) -> Bot {
     .map(|rel| ((*rel).to_string(), without_cooldowns(&example(rel))))
     .collect();
     files.push(("commands/t.rhai".into(), TOOLS.into()));
+    files.extend(
+        extra
+            .iter()
+            .map(|(r, src)| ((*r).to_string(), (*src).to_string())),
+    );
     for (rel, src) in &files {
         let path = dir.path().join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, src).expect("write");
     }
     let store = Arc::new(MemoryStore::new());
+    let rewards = OwnedRewards::default();
     let services = Services {
         points: store.clone(),
         users: store.clone(),
         store,
         cache: Arc::new(MemoryCache::new()),
         twitch: Some(Arc::new(HelixForScripts {
-            helix,
+            helix: helix.clone(),
             runtime: tokio::runtime::Handle::current(),
             clips: clips.clone(),
+            rewards: rewards.clone(),
         })),
         integrations: Integrations::default(),
         currency: "points".into(),
@@ -144,9 +165,11 @@ async fn bot(broadcaster_scopes: Option<&[&str]>, clips: ClipWatch) -> Bot {
     clips.attach(&host);
     Bot {
         api,
+        helix,
+        rewards,
         host,
         rx,
-        _dir: dir,
+        dir,
         next_id: 0,
     }
 }
@@ -538,4 +561,257 @@ async fn twitchs_own_missing_scope_answer_is_named_too() {
     );
     assert!(err.to_string().contains("twitch-bot auth"), "{err}");
     assert_eq!(api.refresh_calls(), 0, "no refresh can add a scope");
+}
+
+const HUG: &str = r#"
+const CHANNEL_POINTS_TITLE = "Hug the streamer";
+const CHANNEL_POINTS_COST = 500;
+const CHANNEL_POINTS_PROMPT = "Say why";
+const CHANNEL_POINTS_INPUT = true;
+const CHANNEL_POINTS_COOLDOWN = 60;
+
+fn run(ctx) {
+    if ctx.message == "" { throw "a hug needs a reason"; }
+    ctx.say(`${ctx.user.name} hugs the streamer: ${ctx.message}`);
+}
+"#;
+
+const LUCKY: &str = r#"
+const CHANNEL_POINTS_TITLE = "Lucky draw";
+const CHANNEL_POINTS_COST = 100;
+
+fn run(ctx) {
+    ctx.redemption.refund();
+    ctx.say(`no luck, ${ctx.user.name}: points back`);
+}
+"#;
+
+const MANUAL: &str = r#"
+const CHANNEL_POINTS_TITLE = "Play a tune";
+
+fn run(ctx) {
+    try {
+        ctx.redemption.refund();
+        ctx.say("refunded");
+    } catch (err) {
+        ctx.say(`${err}`);
+    }
+}
+"#;
+
+impl Bot {
+    /// A viewer redeems the reward `title` on Twitch; the bot hears of it. Returns the
+    /// redemption's id.
+    fn redeem(&self, title: &str, input: &str) -> String {
+        let (reward_id, redemption_id) = self
+            .api
+            .redeem(title, "3000")
+            .unwrap_or_else(|| panic!("no reward `{title}` on Twitch"));
+        let ev = ChannelEvent {
+            id: format!("ev-{redemption_id}").into(),
+            source: EventSource::Simulated,
+            user: Some(chatter("viewer_one", &[])),
+            kind: ChannelEventKind::Redemption {
+                reward_id: reward_id.into(),
+                reward_title: title.into(),
+                cost: 1,
+                user_input: input.into(),
+                redemption_id: redemption_id.clone().into(),
+            },
+        };
+        let out = self.host.handle_channel_event(&ev);
+        assert!(
+            matches!(out.first(), Some(Outcome::Queued(_))),
+            "{title}: {out:?}"
+        );
+        redemption_id
+    }
+
+    async fn status_becomes(&self, redemption: &str, want: &str) {
+        for _ in 0..100 {
+            if self.api.redemption_status(redemption).as_deref() == Some(want) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "redemption {redemption} is {:?}, not {want}",
+            self.api.redemption_status(redemption)
+        );
+    }
+
+    fn redemption_patches(&self) -> usize {
+        self.api
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.method == "PATCH" && r.path == "/channel_points/custom_rewards/redemptions"
+            })
+            .count()
+    }
+
+    fn reward_writes(&self) -> usize {
+        self.api
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET" && r.path == "/channel_points/custom_rewards")
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_reward_is_created_fulfilled_and_refunded_when_its_script_fails() {
+    let mut b = bot_with(None, ClipWatch::default(), &[("rewards/hug.rhai", HUG)]).await;
+    let failed = sync_rewards(&b.helix, &b.host.declared_rewards(), &b.rewards)
+        .await
+        .expect("synced");
+    assert!(failed.is_empty(), "{failed:?}");
+    {
+        let ch = b.api.channel();
+        assert_eq!(ch.rewards.len(), 1);
+        let r = &ch.rewards[0];
+        assert_eq!(
+            (
+                r.title.as_str(),
+                r.cost,
+                r.prompt.as_str(),
+                r.input_required
+            ),
+            ("Hug the streamer", 500, "Say why", true)
+        );
+        assert_eq!(r.cooldown, Some(60));
+        assert!(
+            !r.skip_queue,
+            "redemptions wait in the queue so they can be refunded"
+        );
+        assert_eq!(r.client, "fakeclient");
+    }
+    // Nothing changed: nothing is written again.
+    let writes = b.reward_writes();
+    sync_rewards(&b.helix, &b.host.declared_rewards(), &b.rewards)
+        .await
+        .expect("synced");
+    assert_eq!(b.reward_writes(), writes);
+
+    let ok = b.redeem("Hug the streamer", "you're great");
+    assert_eq!(
+        b.next(Duration::from_secs(5)).await,
+        "VIEWER_ONE hugs the streamer: you're great"
+    );
+    b.status_becomes(&ok, "FULFILLED").await;
+
+    let failed = b.redeem("Hug the streamer", "");
+    b.status_becomes(&failed, "CANCELED").await;
+    assert_eq!(b.redemption_patches(), 2, "one each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_declaration_updates_the_same_reward() {
+    let b = bot_with(None, ClipWatch::default(), &[("rewards/hug.rhai", HUG)]).await;
+    sync_rewards(&b.helix, &b.host.declared_rewards(), &b.rewards)
+        .await
+        .expect("synced");
+    let id = b.api.channel().rewards[0].id.clone();
+    std::fs::write(
+        b.dir.path().join("rewards/hug.rhai"),
+        HUG.replace("= 500", "= 800"),
+    )
+    .expect("write");
+    let report = b.host.reload_all();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    sync_rewards(&b.helix, &b.host.declared_rewards(), &b.rewards)
+        .await
+        .expect("synced");
+    let ch = b.api.channel();
+    assert_eq!(ch.rewards.len(), 1, "updated, not made twice");
+    assert_eq!(
+        (ch.rewards[0].id.as_str(), ch.rewards[0].cost),
+        (id.as_str(), 800)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_that_refunds_itself_is_refunded_once() {
+    let mut b = bot_with(None, ClipWatch::default(), &[("rewards/lucky.rhai", LUCKY)]).await;
+    sync_rewards(&b.helix, &b.host.declared_rewards(), &b.rewards)
+        .await
+        .expect("synced");
+    let r = b.redeem("Lucky draw", "");
+    assert_eq!(
+        b.next(Duration::from_secs(5)).await,
+        "no luck, VIEWER_ONE: points back"
+    );
+    b.status_becomes(&r, "CANCELED").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.redemption_patches(), 1, "the bot did not settle it again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reward_made_on_twitch_runs_but_cannot_be_refunded() {
+    let mut b = bot_with(None, ClipWatch::default(), &[("rewards/tune.rhai", MANUAL)]).await;
+    let foreign = b.api.add_foreign_reward("Play a tune", 100);
+    sync_rewards(&b.helix, &b.host.declared_rewards(), &b.rewards)
+        .await
+        .expect("synced");
+    let r = b.redeem("Play a tune", "");
+    let said = b.next(Duration::from_secs(5)).await;
+    assert!(said.contains("made on Twitch, not by the bot"), "{said}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.api.redemption_status(&r).as_deref(), Some("UNFULFILLED"));
+    assert_eq!(b.redemption_patches(), 0, "no call Twitch would refuse");
+    let info = b
+        .host
+        .scripts()
+        .into_iter()
+        .find(|s| s.name == "tune")
+        .expect("listed");
+    let settings = serde_json::to_value(&info.settings).expect("json");
+    assert_eq!(settings["channel_points_refund"], NOT_REFUNDABLE);
+    // Twitch itself refuses another client's reward.
+    let refused = b
+        .helix
+        .settle_redemption(&foreign, &r, false)
+        .await
+        .expect_err("not ours");
+    assert_eq!(refused.status(), Some(403), "{refused}");
+}
+
+#[test]
+fn reward_declarations_keep_twitchs_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, src: &str| {
+        let path = dir.path().join("rewards").join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, src).expect("write");
+    };
+    write("a.rhai", "const CHANNEL_POINTS_COST = 10;\nfn run(ctx) {}");
+    write(
+        "b.rhai",
+        &format!(
+            "const CHANNEL_POINTS_TITLE = \"{}\";\nconst CHANNEL_POINTS_COST = 10;\nfn run(ctx) {{}}",
+            "t".repeat(46)
+        ),
+    );
+    write(
+        "c.rhai",
+        "const CHANNEL_POINTS_TITLE = \"x\";\nconst CHANNEL_POINTS_PROMPT = \"why\";\nfn run(ctx) {}",
+    );
+    let errors = check_dir(dir.path());
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 3, "{text:#?}");
+    assert!(
+        text.iter()
+            .any(|e| e.contains("a.rhai") && e.contains("needs CHANNEL_POINTS_TITLE")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.contains("b.rhai") && e.contains("1 to 45 characters")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.contains("c.rhai") && e.contains("needs CHANNEL_POINTS_COST")),
+        "{text:#?}"
+    );
 }

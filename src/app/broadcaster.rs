@@ -1,9 +1,12 @@
 //! The broadcaster's tools for scripts over the real Helix client ([`BroadcasterApi`] for
-//! [`HelixForScripts`]), and the clip watch: a task that asks Get Clips until Twitch has made a
+//! [`HelixForScripts`]); the clip watch, a task that asks Get Clips until Twitch has made a
 //! new clip (or 15 s have passed, Twitch's word for "it failed") and then runs
-//! `events/clip_ready.rhai`.
+//! `events/clip_ready.rhai`; and the channel-point rewards the bot owns: created and kept as
+//! their reward scripts declare them ([`keep_rewards`]), their redemptions fulfilled after a
+//! run and refunded after a failed one.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -11,8 +14,135 @@ use serde_json::{Value, json};
 use super::services::HelixForScripts;
 use crate::scripting::ScriptHost;
 use crate::scripting::broadcaster::{BroadcasterApi, PredictionStop};
-use crate::twitch::broadcaster::{Poll, Prediction, PredictionEnd};
-use crate::twitch::helix::{Helix, Priority};
+use crate::scripting::loader::ChannelPointsReward;
+use crate::twitch::broadcaster::{Poll, Prediction, PredictionEnd, RewardSpec};
+use crate::twitch::helix::{Helix, HelixError, Priority};
+
+/// The channel-point rewards the bot created, and the redemptions scripts settled themselves.
+#[derive(Clone, Default)]
+pub struct OwnedRewards {
+    inner: Arc<Mutex<Owned>>,
+}
+
+#[derive(Default)]
+struct Owned {
+    ids: HashSet<String>,
+    /// Redemptions a script fulfilled or refunded during its run.
+    settled: HashSet<String>,
+    /// Rewards not ours already said so in the log.
+    told: HashSet<String>,
+}
+
+impl OwnedRewards {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the bot created `reward_id`.
+    pub fn owns(&self, reward_id: &str) -> bool {
+        self.lock().ids.contains(reward_id)
+    }
+
+    /// The ids of the rewards the bot created.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().ids.iter().cloned().collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// What a reward script declares, as Twitch's create and update calls take it.
+fn spec_of(r: &ChannelPointsReward) -> RewardSpec {
+    RewardSpec {
+        title: r.title.clone(),
+        cost: r.cost,
+        prompt: r.prompt.clone(),
+        is_user_input_required: r.input_required,
+        is_global_cooldown_enabled: r.cooldown > 0,
+        global_cooldown_seconds: r.cooldown,
+        should_redemptions_skip_request_queue: false,
+    }
+}
+
+/// Creates each declared reward the bot has not created yet and updates the ones Twitch holds
+/// differently; `owned` then holds their ids. Returns the failures, one line per reward.
+///
+/// # Errors
+/// The list of the bot's rewards could not be read (then nothing changed).
+pub async fn sync_rewards(
+    helix: &Helix,
+    declared: &[ChannelPointsReward],
+    owned: &OwnedRewards,
+) -> Result<Vec<String>, HelixError> {
+    let ours = helix.own_rewards().await?;
+    let mut ids: HashSet<String> = ours.iter().map(|r| r.id.clone()).collect();
+    let mut failed = Vec::new();
+    for want in declared {
+        let spec = spec_of(want);
+        let have = ours
+            .iter()
+            .find(|r| r.title.eq_ignore_ascii_case(&want.title));
+        let result = match have {
+            Some(r) if r.matches(&spec) => continue,
+            Some(r) => helix.put_reward(Some(&r.id), &spec).await,
+            None => helix.put_reward(None, &spec).await,
+        };
+        match result {
+            Ok(r) => {
+                tracing::info!(reward = %r.title, cost = r.cost, "channel-point reward {} on Twitch", if have.is_some() { "updated" } else { "created" });
+                ids.insert(r.id);
+            }
+            Err(e) => failed.push(format!("channel-point reward \"{}\": {e}", want.title)),
+        }
+    }
+    owned.lock().ids = ids;
+    Ok(failed)
+}
+
+/// Keeps the rewards that reward scripts declare on Twitch: at start (once the channel's ids are
+/// known) and after every change to the declarations, until `stop`.
+pub async fn keep_rewards(
+    helix: Helix,
+    scripts: Arc<ScriptHost>,
+    owned: OwnedRewards,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut synced: Option<Vec<ChannelPointsReward>> = None;
+    let mut said = String::new();
+    loop {
+        let declared = scripts.declared_rewards();
+        let mut wait = Duration::from_secs(5);
+        if synced.as_ref() != Some(&declared) && !helix.ids().broadcaster_id.is_empty() {
+            let result = if declared.is_empty() {
+                Ok(Vec::new())
+            } else {
+                sync_rewards(&helix, &declared, &owned).await
+            };
+            match result {
+                Ok(failed) => {
+                    for f in &failed {
+                        tracing::warn!("{f}");
+                    }
+                    synced = Some(declared);
+                }
+                Err(e) => {
+                    let text = format!(
+                        "the channel-point rewards the scripts declare cannot be kept on Twitch: {e}"
+                    );
+                    if text != said {
+                        tracing::warn!("{text}");
+                        said = text;
+                    }
+                    wait = Duration::from_secs(60);
+                }
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
 
 /// Where a finished clip is told, and how long Twitch gets to make it.
 #[derive(Clone)]
@@ -143,6 +273,48 @@ impl HelixForScripts {
 }
 
 impl BroadcasterApi for HelixForScripts {
+    fn owns_reward(&self, reward_id: &str) -> bool {
+        self.rewards.owns(reward_id)
+    }
+
+    fn settle_redemption(
+        &self,
+        reward_id: &str,
+        redemption_id: &str,
+        fulfil: bool,
+    ) -> Result<(), String> {
+        self.wait(
+            self.helix
+                .settle_redemption(reward_id, redemption_id, fulfil),
+        )?;
+        self.rewards
+            .lock()
+            .settled
+            .insert(redemption_id.to_string());
+        Ok(())
+    }
+
+    fn redemption_run_ended(&self, reward_id: &str, redemption_id: &str, ok: bool) {
+        if !self.rewards.owns(reward_id) {
+            if self.rewards.lock().told.insert(reward_id.to_string()) {
+                tracing::info!(reward = %reward_id, "this channel-point reward was made on Twitch, not by the bot: its redemptions cannot be refunded by the bot (declare CHANNEL_POINTS_COST in its script to let the bot create it)");
+            }
+            return;
+        }
+        if self.rewards.lock().settled.remove(redemption_id) {
+            return;
+        }
+        let helix = self.helix.at(Priority::Background);
+        let (reward, redemption) = (reward_id.to_string(), redemption_id.to_string());
+        self.runtime.spawn(async move {
+            let what = if ok { "fulfil" } else { "refund" };
+            match helix.settle_redemption(&reward, &redemption, ok).await {
+                Ok(()) => tracing::info!(reward = %reward, redemption = %redemption, "redemption {what}ed"),
+                Err(e) => tracing::warn!(reward = %reward, redemption = %redemption, "cannot {what} the redemption: {e}"),
+            }
+        });
+    }
+
     fn set_title(&self, title: &str) -> Result<(), String> {
         self.wait(self.helix.set_title(title))
     }

@@ -398,6 +398,7 @@ impl Bot {
             ));
         }
         let clip_watch = broadcaster::ClipWatch::default();
+        let owned_rewards = broadcaster::OwnedRewards::default();
         let script_services = Services {
             points: Arc::new(StorageServices {
                 storage: storage.clone(),
@@ -413,6 +414,7 @@ impl Bot {
                     helix: helix.at(crate::twitch::helix::Priority::Chat),
                     runtime: tokio::runtime::Handle::current(),
                     clips: clip_watch.clone(),
+                    rewards: owned_rewards.clone(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),
             integrations: integrations.for_scripts(),
@@ -424,6 +426,14 @@ impl Bot {
             Arc::new(action_tx),
         );
         clip_watch.attach(&scripts);
+        if let Some(helix) = api.helix.clone() {
+            tokio::spawn(broadcaster::keep_rewards(
+                helix,
+                scripts.clone(),
+                owned_rewards.clone(),
+                shutdown.clone(),
+            ));
+        }
         for error in &report.errors {
             warn!("{error}");
         }

@@ -195,6 +195,8 @@ pub struct HelixForScripts {
     pub runtime: tokio::runtime::Handle,
     /// Where the clips scripts start are watched until Twitch has made them.
     pub clips: super::broadcaster::ClipWatch,
+    /// The channel-point rewards the bot created.
+    pub rewards: super::broadcaster::OwnedRewards,
 }
 
 fn unix(rfc3339: &str) -> Option<i64> {

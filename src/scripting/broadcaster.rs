@@ -55,4 +55,39 @@ pub trait BroadcasterApi: Send + Sync {
     fn prediction(&self) -> Result<Option<Value>, String>;
     /// Locks, cancels or resolves the prediction running or locked; returns it.
     fn end_prediction(&self, how: PredictionStop) -> Result<Value, String>;
+
+    /// Whether the bot created the reward `reward_id` (only then may it fulfil or refund).
+    fn owns_reward(&self, reward_id: &str) -> bool;
+    /// Marks a redemption of a reward the bot created fulfilled, or refunds it (`CANCELED`).
+    fn settle_redemption(
+        &self,
+        reward_id: &str,
+        redemption_id: &str,
+        fulfil: bool,
+    ) -> Result<(), String>;
+    /// A reward script's run for a redemption ended (`ok`: it succeeded). Without waiting: a
+    /// redemption the script did not settle is fulfilled, or refunded when the run failed;
+    /// one of a reward the bot did not create is left alone (and said so).
+    fn redemption_run_ended(&self, reward_id: &str, redemption_id: &str, ok: bool);
+}
+
+/// The redemption a run is about: `(reward_id, redemption_id)` from its channel event.
+pub fn redemption_of(event: Option<&Value>) -> Option<(String, String)> {
+    let e = event?;
+    let reward = e.get("reward_id")?.as_str()?;
+    let redemption = e.get("redemption_id")?.as_str()?;
+    (!reward.is_empty() && !redemption.is_empty())
+        .then(|| (reward.to_string(), redemption.to_string()))
+}
+
+/// After a reward script's run: tells the broadcaster's tools how a redemption's run ended.
+pub(crate) fn after_run(services: &super::Services, event: Option<&Value>, ok: bool) {
+    let Some((reward, redemption)) = redemption_of(event) else {
+        return;
+    };
+    if let Some(api) = &services.twitch
+        && let Some(tools) = api.broadcaster()
+    {
+        tools.redemption_run_ended(&reward, &redemption, ok);
+    }
 }

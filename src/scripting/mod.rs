@@ -518,6 +518,22 @@ impl ScriptHost {
         self.enqueue(script.clone(), data, None, None)
     }
 
+    /// The channel-point rewards reward scripts declare (`CHANNEL_POINTS_COST`), for the bot
+    /// to create and keep up to date on Twitch.
+    pub fn declared_rewards(&self) -> Vec<loader::ChannelPointsReward> {
+        let reg = self.shared.registry();
+        let mut out: Vec<_> = reg
+            .rewards
+            .values()
+            .filter_map(|s| match &s.settings {
+                Settings::Reward(r) => r.channel_points.clone(),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.title.cmp(&b.title));
+        out
+    }
+
     /// Runs the timer `name` now (the timer task calls this when it is due).
     pub fn handle_timer(&self, name: &str) -> Outcome {
         let reg = self.shared.registry();

@@ -83,6 +83,9 @@ pub struct Channel {
     pub raid: Option<String>,
     pub polls: Vec<FakePoll>,
     pub predictions: Vec<FakePrediction>,
+    /// Custom channel-point rewards and their redemptions.
+    pub rewards: Vec<super::rewards::FakeReward>,
+    pub redemptions: Vec<super::rewards::FakeRedemption>,
     counter: u64,
 }
 
@@ -108,13 +111,15 @@ impl Default for Channel {
             raid: None,
             polls: Vec::new(),
             predictions: Vec::new(),
+            rewards: Vec::new(),
+            redemptions: Vec::new(),
             counter: 0,
         }
     }
 }
 
 impl Channel {
-    fn next_id(&mut self, prefix: &str) -> String {
+    pub(super) fn next_id(&mut self, prefix: &str) -> String {
         self.counter += 1;
         format!("{prefix}-{:06}", self.counter)
     }
@@ -150,7 +155,7 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     let reason = status.canonical_reason().unwrap_or("Error");
     (
         status,
@@ -159,30 +164,32 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn bad(message: &str) -> Response {
+pub(super) fn bad(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, message)
 }
 
-fn q<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn q<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
 
-fn data(items: Vec<Value>) -> Response {
+pub(super) fn data(items: Vec<Value>) -> Response {
     Json(json!({"data": items, "pagination": {}})).into_response()
 }
 
-/// Who asks: the token's user and the scopes its grant holds.
-struct Caller<'a> {
-    user: &'a str,
-    scopes: Vec<String>,
+/// Who asks: the token's user, the scopes its grant holds and its client id.
+pub(super) struct Caller<'a> {
+    pub(super) user: &'a str,
+    pub(super) scopes: Vec<String>,
+    /// The `Client-Id` it came with: rewards belong to the client that created them.
+    pub(super) client: &'a str,
 }
 
 impl Caller<'_> {
     /// Twitch's 401 when the grant holds none of `scopes`.
-    fn lacks(&self, scopes: &[&str]) -> Option<Response> {
+    pub(super) fn lacks(&self, scopes: &[&str]) -> Option<Response> {
         (!scopes.iter().any(|s| self.scopes.iter().any(|h| h == s))).then(|| {
             error(
                 StatusCode::UNAUTHORIZED,
@@ -192,7 +199,7 @@ impl Caller<'_> {
     }
 
     /// The scope check, then `id` (a query or body field) must be the token's user.
-    fn owner(&self, scopes: &[&str], field: &str, id: Option<&str>) -> Option<Response> {
+    pub(super) fn owner(&self, scopes: &[&str], field: &str, id: Option<&str>) -> Option<Response> {
         if let Some(refused) = self.lacks(scopes) {
             return Some(refused);
         }
@@ -211,7 +218,6 @@ impl Caller<'_> {
 
 /// Answers the broadcaster-tool endpoints; `None` for any other path. `h` is the fake Helix's
 /// data, locked by the caller.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn route(
     st: &ApiState,
     h: &mut HelixData,
@@ -219,12 +225,12 @@ pub(crate) fn route(
     path: &str,
     query: &[(String, String)],
     body: &Value,
-    user: &str,
-    token: &str,
+    (user, token, client): (&str, &str, &str),
 ) -> Option<Response> {
     let caller = Caller {
         user,
         scopes: st.auth().scopes_of(token),
+        client,
     };
     let resp = match (method.as_str(), path) {
         ("PATCH", "/channels") => modify_channel(st, query, body, &caller),
@@ -244,6 +250,16 @@ pub(crate) fn route(
         ("POST", "/predictions") => create_prediction(st, body, &caller),
         ("GET", "/predictions") => get_predictions(st, query, &caller),
         ("PATCH", "/predictions") => end_prediction(st, body, &caller),
+        ("GET", "/channel_points/custom_rewards") => super::rewards::list(st, query, &caller),
+        ("POST", "/channel_points/custom_rewards") => {
+            super::rewards::create(st, query, body, &caller)
+        }
+        ("PATCH", "/channel_points/custom_rewards") => {
+            super::rewards::update(st, query, body, &caller)
+        }
+        ("PATCH", "/channel_points/custom_rewards/redemptions") => {
+            super::rewards::settle(st, query, body, &caller)
+        }
         _ => return None,
     };
     Some(resp)

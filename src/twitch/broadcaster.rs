@@ -120,16 +120,17 @@ pub enum PredictionEnd {
     Resolve(String),
 }
 
-/// A channel-point reward the bot creates and keeps up to date.
+/// A channel-point reward as the bot creates it. Its redemptions wait in the reward's request
+/// queue (never skipped), so the bot can fulfil or refund each one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RewardSpec {
     pub title: String,
     pub cost: u64,
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub prompt: String,
     pub is_user_input_required: bool,
     pub is_global_cooldown_enabled: bool,
     pub global_cooldown_seconds: u64,
+    pub should_redemptions_skip_request_queue: bool,
 }
 
 /// `GET|POST|PATCH /channel_points/custom_rewards`.
@@ -138,6 +139,37 @@ pub struct Reward {
     pub id: String,
     pub title: String,
     pub cost: u64,
+    #[serde(default)]
+    pub prompt: String,
+    #[serde(default)]
+    pub is_user_input_required: bool,
+    #[serde(default)]
+    pub global_cooldown_setting: CooldownSetting,
+    #[serde(default)]
+    pub should_redemptions_skip_request_queue: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct CooldownSetting {
+    #[serde(default)]
+    pub is_enabled: bool,
+    #[serde(default)]
+    pub global_cooldown_seconds: u64,
+}
+
+impl Reward {
+    /// Whether Twitch's copy already is what `spec` asks.
+    pub fn matches(&self, spec: &RewardSpec) -> bool {
+        self.title == spec.title
+            && self.cost == spec.cost
+            && self.prompt == spec.prompt
+            && self.is_user_input_required == spec.is_user_input_required
+            && self.global_cooldown_setting.is_enabled == spec.is_global_cooldown_enabled
+            && (!spec.is_global_cooldown_enabled
+                || self.global_cooldown_setting.global_cooldown_seconds
+                    == spec.global_cooldown_seconds)
+            && !self.should_redemptions_skip_request_queue
+    }
 }
 
 impl Helix {
@@ -474,6 +506,62 @@ impl Helix {
             .call(account, Method::PATCH, "/predictions", &[], Some(&body))
             .await?;
         first_of(v, "/predictions")
+    }
+
+    /// The channel-point rewards this client id created (`only_manageable_rewards`).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn own_rewards(&self) -> Result<Vec<Reward>, HelixError> {
+        let account = self.need_scope("create_reward")?;
+        let ids = self.need_ids()?;
+        let q = [
+            ("broadcaster_id", ids.broadcaster_id),
+            ("only_manageable_rewards", "true".to_string()),
+        ];
+        let path = "/channel_points/custom_rewards";
+        let v = self.call(account, Method::GET, path, &q, None).await?;
+        Ok(page::<Reward>(path, v)?.data)
+    }
+
+    /// `POST /channel_points/custom_rewards`, or `PATCH` of the reward `id`.
+    ///
+    /// # Errors
+    /// See [`HelixError`]; a title another reward has is Twitch's 400.
+    pub async fn put_reward(
+        &self,
+        id: Option<&str>,
+        spec: &RewardSpec,
+    ) -> Result<Reward, HelixError> {
+        let account = self.need_scope("create_reward")?;
+        let ids = self.need_ids()?;
+        let mut q = vec![("broadcaster_id", ids.broadcaster_id)];
+        let method = match id {
+            Some(id) => {
+                q.push(("id", id.to_string()));
+                Method::PATCH
+            }
+            None => Method::POST,
+        };
+        let path = "/channel_points/custom_rewards";
+        let body = serde_json::to_value(spec).unwrap_or(Value::Null);
+        let v = self.call(account, method, path, &q, Some(&body)).await?;
+        first_of(v, path)
+    }
+
+    /// Fulfils or refunds (`CANCELED`) a redemption, with the scope checked first.
+    ///
+    /// # Errors
+    /// See [`HelixError`]; a reward this client id did not create is Twitch's 403.
+    pub async fn settle_redemption(
+        &self,
+        reward_id: &str,
+        redemption_id: &str,
+        fulfil: bool,
+    ) -> Result<(), HelixError> {
+        self.need_scope("update_redemption")?;
+        self.update_redemption(reward_id, redemption_id, fulfil)
+            .await
     }
 
     /// The user id of `login`; a login Twitch does not know is a 404.

@@ -14,7 +14,34 @@ use crate::scripting::engine::network_call;
 use crate::scripting::stores::TwitchApi;
 
 pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<Redemption>("Redemption");
     engine.register_global_module(exported_module!(broadcaster_api).into());
+}
+
+/// `ctx.redemption`: the channel-point redemption a reward script's run is about.
+#[derive(Clone)]
+pub struct Redemption {
+    ctx: super::Ctx,
+    reward_id: String,
+    id: String,
+}
+
+/// What a script is told when it settles a redemption of a reward the bot did not create.
+const NOT_OURS: &str = "this reward was made on Twitch, not by the bot, so Twitch lets the bot neither fulfil nor refund it; declare it with CHANNEL_POINTS_COST in the reward script to let the bot create it";
+
+fn settle(cx: &NativeCallContext, r: &Redemption, fulfil: bool) -> Result<(), Box<EvalAltResult>> {
+    let what = if fulfil {
+        "ctx.redemption.fulfil"
+    } else {
+        "ctx.redemption.refund"
+    };
+    let (reward, id) = (r.reward_id.clone(), r.id.clone());
+    tool(cx, &Twitch(r.ctx.clone()), what, move |b| {
+        if !b.owns_reward(&reward) {
+            return Err(NOT_OURS.into());
+        }
+        b.settle_redemption(&reward, &id, fulfil)
+    })
 }
 
 /// The seconds a poll runs when the script does not say.
@@ -78,10 +105,44 @@ fn login(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
 
 #[export_module]
 mod broadcaster_api {
-    use super::{POLL_SECS, PREDICTION_SECS, dynamic, login, secs, titles, tool};
+    use super::{
+        POLL_SECS, PREDICTION_SECS, Redemption, dynamic, login, secs, settle, titles, tool,
+    };
+    use crate::scripting::api::Ctx;
     use crate::scripting::api::integrations::Twitch;
-    use crate::scripting::broadcaster::PredictionStop;
+    use crate::scripting::broadcaster::{PredictionStop, redemption_of};
     use rhai::{Array, INT};
+
+    /// The channel-point redemption this run is about, `()` in any other run.
+    #[rhai_fn(get = "redemption", pure)]
+    pub fn redemption(ctx: &mut Ctx) -> Dynamic {
+        match redemption_of(ctx.data().event.as_ref()) {
+            Some((reward_id, id)) => Dynamic::from(Redemption {
+                ctx: ctx.clone(),
+                reward_id,
+                id,
+            }),
+            None => Dynamic::UNIT,
+        }
+    }
+    #[rhai_fn(get = "id", pure)]
+    pub fn redemption_id(r: &mut Redemption) -> String {
+        r.id.clone()
+    }
+    #[rhai_fn(get = "reward_id", pure)]
+    pub fn redemption_reward_id(r: &mut Redemption) -> String {
+        r.reward_id.clone()
+    }
+    /// Marks the redemption done on Twitch (rewards the bot created only).
+    #[rhai_fn(pure, return_raw)]
+    pub fn fulfil(cx: NativeCallContext, r: &mut Redemption) -> Result<(), Box<EvalAltResult>> {
+        settle(&cx, r, true)
+    }
+    /// Gives the viewer their channel points back (rewards the bot created only).
+    #[rhai_fn(pure, return_raw)]
+    pub fn refund(cx: NativeCallContext, r: &mut Redemption) -> Result<(), Box<EvalAltResult>> {
+        settle(&cx, r, false)
+    }
 
     /// Sets the stream title (1 to 140 characters).
     #[rhai_fn(pure, return_raw)]
