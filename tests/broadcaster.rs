@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use twitch_bot::action::Action;
 use twitch_bot::app::broadcaster::{ClipWatch, OwnedRewards, sync_rewards};
 use twitch_bot::app::services::HelixForScripts;
 use twitch_bot::config::Secrets;
-use twitch_bot::event::{ChannelEvent, ChannelEventKind, ChatMessage, Chatter, EventSource};
+use twitch_bot::event::{ChannelEvent, ChannelEventKind, ChatMessage, Chatter, Event, EventSource};
+use twitch_bot::queue::{self, EventReceiver};
 use twitch_bot::scripting::loader::NOT_REFUNDABLE;
 use twitch_bot::scripting::stores::{MemoryCache, MemoryStore};
 use twitch_bot::scripting::{
@@ -21,6 +23,8 @@ use twitch_bot::scripting::{
 use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
 use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
 use twitch_bot::twitch::auth::{AuthClient, Tokens};
+use twitch_bot::twitch::broadcaster::PredictionEnd;
+use twitch_bot::twitch::eventsub::{self, EventSubConfig, EventSubSettings, MemoryDedup};
 use twitch_bot::twitch::helix::{ChannelIds, Helix, HelixError, RetryPolicy};
 
 /// Every call a test may want, by its first word: `!t poll <title> <a,b,c> <secs>`, ...
@@ -814,4 +818,93 @@ fn reward_declarations_keep_twitchs_limits() {
             .any(|e| e.contains("c.rhai") && e.contains("needs CHANNEL_POINTS_COST")),
         "{text:#?}"
     );
+}
+
+/// The next channel event the EventSub client hands on, within 5 s.
+async fn next_channel_event(rx: &mut EventReceiver) -> ChannelEventKind {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(Event::Channel(c))) => return c.kind,
+            Ok(Some(_)) => {}
+            other => panic!("no channel event: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_and_predictions_reach_eventsub_with_their_results() {
+    let b = bot(None, ClipWatch::default()).await;
+    let settings = EventSubSettings {
+        ws_url: b.api.eventsub_url(),
+        subscriptions_url: format!("{}/eventsub/subscriptions", b.api.helix_url()),
+        broadcaster_id: BROADCASTER_ID.into(),
+        config: EventSubConfig::default(),
+    };
+    let (tx, mut rx) = queue::channel(256);
+    let stop = CancellationToken::new();
+    let _running = eventsub::spawn(
+        settings,
+        b.helix.clone(),
+        tx,
+        Arc::new(MemoryDedup::new(1000)),
+        stop.clone(),
+    );
+    for _ in 0..250 {
+        if b.api
+            .subscriptions()
+            .iter()
+            .any(|s| s.kind == "channel.prediction.end")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let choices = ["chips".to_string(), "fruit".to_string()];
+    b.helix
+        .create_poll("Best snack?", &choices, 60)
+        .await
+        .expect("poll");
+    assert_eq!(
+        next_channel_event(&mut rx).await,
+        ChannelEventKind::PollBegin {
+            title: "Best snack?".into(),
+            choices: choices.to_vec(),
+        }
+    );
+    b.api.channel().polls[0].choices[1].2 = 4;
+    let id = b.api.channel().polls[0].id.clone();
+    b.helix.end_poll(&id, false).await.expect("ended");
+    assert_eq!(
+        next_channel_event(&mut rx).await,
+        ChannelEventKind::PollEnd {
+            title: "Best snack?".into(),
+            winner: Some("fruit".into()),
+        }
+    );
+
+    let outcomes = ["yes".to_string(), "no".to_string()];
+    let p = b
+        .helix
+        .create_prediction("Win?", &outcomes, 60)
+        .await
+        .expect("prediction");
+    assert!(matches!(
+        next_channel_event(&mut rx).await,
+        ChannelEventKind::PredictionBegin { .. }
+    ));
+    let yes = p.outcomes[0].id.clone();
+    b.helix
+        .end_prediction(&p.id, &PredictionEnd::Resolve(yes))
+        .await
+        .expect("resolved");
+    assert_eq!(
+        next_channel_event(&mut rx).await,
+        ChannelEventKind::PredictionEnd {
+            title: "Win?".into(),
+            winner: Some("yes".into()),
+        }
+    );
+    stop.cancel();
 }

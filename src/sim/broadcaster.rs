@@ -4,6 +4,7 @@
 //! Twitch's shapes, scopes and documented limits, so a client that breaks one is refused here
 //! as it would be on Twitch.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
@@ -36,6 +37,8 @@ pub struct FakePoll {
     pub duration: u64,
     pub started: Instant,
     pub started_at: String,
+    /// Whether `channel.poll.end` went out for it.
+    pub told_end: bool,
 }
 
 /// A prediction as the fake keeps it.
@@ -86,6 +89,10 @@ pub struct Channel {
     /// Custom channel-point rewards and their redemptions.
     pub rewards: Vec<super::rewards::FakeReward>,
     pub redemptions: Vec<super::rewards::FakeRedemption>,
+    /// EventSub notifications to send once the request is answered.
+    outbox: Vec<(&'static str, Value)>,
+    /// Polls started by this request: when each ends on its own.
+    poll_timers: Vec<Duration>,
     counter: u64,
 }
 
@@ -113,6 +120,8 @@ impl Default for Channel {
             predictions: Vec::new(),
             rewards: Vec::new(),
             redemptions: Vec::new(),
+            outbox: Vec::new(),
+            poll_timers: Vec::new(),
             counter: 0,
         }
     }
@@ -140,6 +149,116 @@ impl Channel {
                 p.status = "COMPLETED".into();
             }
         }
+    }
+
+    /// `channel.poll.end` for each poll that ended since the last call.
+    fn poll_end_events(&mut self) -> Vec<(&'static str, Value)> {
+        let mut out = Vec::new();
+        for p in &mut self.polls {
+            if p.status != "ACTIVE" && !p.told_end {
+                p.told_end = true;
+                out.push(("channel.poll.end", poll_event(p)));
+            }
+        }
+        out
+    }
+}
+
+fn broadcaster_fields(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("broadcaster_user_id".into(), json!(BROADCASTER_ID));
+        o.insert("broadcaster_user_login".into(), json!("mychannel"));
+        o.insert("broadcaster_user_name".into(), json!("MyChannel"));
+    }
+    v
+}
+
+/// `channel.poll.begin` (while active) or `channel.poll.end` as Twitch sends them.
+fn poll_event(p: &FakePoll) -> Value {
+    let choices: Vec<Value> = p
+        .choices
+        .iter()
+        .map(|(id, title, votes)| {
+            json!({"id": id, "title": title, "votes": votes, "channel_points_votes": 0, "bits_votes": 0})
+        })
+        .collect();
+    let mut v = json!({"id": p.id, "title": p.title, "choices": choices,
+        "bits_voting": {"is_enabled": false, "amount_per_vote": 0},
+        "channel_points_voting": {"is_enabled": false, "amount_per_vote": 0},
+        "started_at": p.started_at});
+    if p.status == "ACTIVE" {
+        v["ends_at"] = json!(now_rfc3339());
+    } else {
+        v["status"] = json!(p.status.to_lowercase());
+        v["ended_at"] = json!(now_rfc3339());
+    }
+    broadcaster_fields(v)
+}
+
+/// `channel.prediction.begin`, `.lock` or `.end` as Twitch sends them.
+fn prediction_event(p: &FakePrediction) -> (&'static str, Value) {
+    let outcomes: Vec<Value> = p
+        .outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, (id, title))| {
+            json!({"id": id, "title": title, "color": if i == 0 { "blue" } else { "pink" },
+            "users": 0, "channel_points": 0, "top_predictors": []})
+        })
+        .collect();
+    let mut v =
+        json!({"id": p.id, "title": p.title, "outcomes": outcomes, "started_at": p.created_at});
+    let kind = match p.status.as_str() {
+        "ACTIVE" => {
+            v["locks_at"] = json!(now_rfc3339());
+            "channel.prediction.begin"
+        }
+        "LOCKED" => {
+            v["locked_at"] = json!(now_rfc3339());
+            "channel.prediction.lock"
+        }
+        _ => {
+            v["winning_outcome_id"] = json!(p.winning_outcome_id);
+            v["status"] = json!(p.status.to_lowercase());
+            v["ended_at"] = json!(now_rfc3339());
+            "channel.prediction.end"
+        }
+    };
+    (kind, broadcaster_fields(v))
+}
+
+/// Sends the channel's queued EventSub notifications, and arms the timers of polls just
+/// started, as Twitch would (after the request's answer).
+fn send_notifications(st: &Arc<ApiState>) {
+    let (events, timers) = {
+        let mut ch = st.channel();
+        let mut events = std::mem::take(&mut ch.outbox);
+        events.extend(ch.poll_end_events());
+        (events, std::mem::take(&mut ch.poll_timers))
+    };
+    if !events.is_empty() {
+        let st = Arc::clone(st);
+        tokio::spawn(async move {
+            for (kind, event) in events {
+                let id = st.eventsub.next_id("msg");
+                super::eventsub::notify(&st, kind, &id, event).await;
+            }
+        });
+    }
+    for after in timers {
+        let st = Arc::clone(st);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let events = {
+                let mut ch = st.channel();
+                ch.settle_polls(Instant::now());
+                ch.poll_end_events()
+            };
+            for (kind, event) in events {
+                let id = st.eventsub.next_id("msg");
+                super::eventsub::notify(&st, kind, &id, event).await;
+            }
+        });
     }
 }
 
@@ -219,7 +338,7 @@ impl Caller<'_> {
 /// Answers the broadcaster-tool endpoints; `None` for any other path. `h` is the fake Helix's
 /// data, locked by the caller.
 pub(crate) fn route(
-    st: &ApiState,
+    st: &Arc<ApiState>,
     h: &mut HelixData,
     method: &Method,
     path: &str,
@@ -262,6 +381,7 @@ pub(crate) fn route(
         }
         _ => return None,
     };
+    send_notifications(st);
     Some(resp)
 }
 
@@ -718,8 +838,11 @@ fn create_poll(st: &ApiState, body: &Value, caller: &Caller<'_>) -> Response {
         duration,
         started: Instant::now(),
         started_at: now_rfc3339(),
+        told_end: false,
     };
     let v = poll_json(&poll);
+    ch.outbox.push(("channel.poll.begin", poll_event(&poll)));
+    ch.poll_timers.push(Duration::from_secs(duration));
     ch.polls.push(poll);
     data(vec![v])
 }
@@ -844,6 +967,7 @@ fn create_prediction(st: &ApiState, body: &Value, caller: &Caller<'_>) -> Respon
         created_at: now_rfc3339(),
     };
     let v = prediction_json(&p);
+    ch.outbox.push(prediction_event(&p));
     ch.predictions.push(p);
     data(vec![v])
 }
@@ -910,5 +1034,7 @@ fn end_prediction(st: &ApiState, body: &Value, caller: &Caller<'_>) -> Response 
         _ => return bad("The status field must be RESOLVED, CANCELED or LOCKED."),
     }
     p.status = status.to_string();
-    data(vec![prediction_json(p)])
+    let (answer, event) = (prediction_json(p), prediction_event(p));
+    ch.outbox.push(event);
+    data(vec![answer])
 }
