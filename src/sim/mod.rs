@@ -10,6 +10,7 @@ pub mod chat;
 pub mod eventsub;
 pub mod flood;
 pub mod helix;
+pub mod polls;
 pub mod punished;
 pub mod rewards;
 pub mod shield;

@@ -44,6 +44,9 @@ fn settle(cx: &NativeCallContext, r: &Redemption, fulfil: bool) -> Result<(), Bo
     })
 }
 
+/// The most chatters `ctx.twitch.chatters()` gives: a script's array holds 10,000 at most.
+const MAX_CHATTERS: usize = 10_000;
+
 /// The seconds a poll runs when the script does not say.
 const POLL_SECS: u64 = 60;
 /// The seconds a prediction takes predictions when the script does not say.
@@ -247,11 +250,15 @@ mod broadcaster_api {
         .map(|n| n.min(INT::MAX as u64) as INT)
     }
 
-    /// The logins in chat now.
+    /// The logins in chat now (the first 10,000 in a bigger room).
     #[rhai_fn(pure, return_raw)]
     pub fn chatters(cx: NativeCallContext, t: &mut Twitch) -> Result<Array, Box<EvalAltResult>> {
-        tool(&cx, t, "ctx.twitch.chatters", |b| b.chatters())
-            .map(|list| list.into_iter().map(Dynamic::from).collect())
+        tool(&cx, t, "ctx.twitch.chatters", |b| b.chatters()).map(|list| {
+            list.into_iter()
+                .take(super::MAX_CHATTERS)
+                .map(Dynamic::from)
+                .collect()
+        })
     }
 
     /// Whispers `text` from the bot to a viewer (a user or a login).
