@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub mod broadcaster;
 mod config_watch;
 mod console;
 mod raid_mode;
@@ -397,6 +398,8 @@ impl Bot {
                 }),
             ));
         }
+        let clip_watch = broadcaster::ClipWatch::default();
+        let owned_rewards = broadcaster::OwnedRewards::default();
         let script_services = Services {
             points: Arc::new(StorageServices {
                 storage: storage.clone(),
@@ -411,6 +414,8 @@ impl Bot {
                 Arc::new(services::HelixForScripts {
                     helix: helix.at(crate::twitch::helix::Priority::Chat),
                     runtime: tokio::runtime::Handle::current(),
+                    clips: clip_watch.clone(),
+                    rewards: owned_rewards.clone(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),
             integrations: integrations.for_scripts(),
@@ -436,6 +441,15 @@ impl Bot {
         .map(Arc::new)
         .map_err(|e| warn!("text commands are off: cannot read them from the database: {e}"))
         .ok();
+        clip_watch.attach(&scripts);
+        if let Some(helix) = api.helix.clone() {
+            tokio::spawn(broadcaster::keep_rewards(
+                helix,
+                scripts.clone(),
+                owned_rewards.clone(),
+                shutdown.clone(),
+            ));
+        }
         for error in &report.errors {
             warn!("{error}");
         }

@@ -193,6 +193,10 @@ impl stores::Cache for CacheService {
 pub struct HelixForScripts {
     pub helix: crate::twitch::helix::Helix,
     pub runtime: tokio::runtime::Handle,
+    /// Where the clips scripts start are watched until Twitch has made them.
+    pub clips: super::broadcaster::ClipWatch,
+    /// The channel-point rewards the bot created.
+    pub rewards: super::broadcaster::OwnedRewards,
 }
 
 fn unix(rfc3339: &str) -> Option<i64> {
@@ -202,7 +206,7 @@ fn unix(rfc3339: &str) -> Option<i64> {
 }
 
 impl HelixForScripts {
-    fn wait<T, F>(&self, f: F) -> Result<T, String>
+    pub(super) fn wait<T, F>(&self, f: F) -> Result<T, String>
     where
         F: std::future::Future<Output = Result<T, crate::twitch::helix::HelixError>>,
     {
@@ -271,5 +275,9 @@ impl stores::TwitchApi for HelixForScripts {
             .wait(self.helix.stream(&id))?
             .map(|s| s.game_name)
             .filter(|g| !g.is_empty()))
+    }
+
+    fn broadcaster(&self) -> Option<&dyn crate::scripting::broadcaster::BroadcasterApi> {
+        Some(self)
     }
 }

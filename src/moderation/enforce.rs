@@ -78,12 +78,13 @@ impl Sink for Helix {
             .await
         {
             Ok(()) => Ok(()),
-            // 403: not a moderator. 401: the scope is missing (after one token refresh the
-            // client reports that as an invalid grant).
+            // 403: not a moderator. 401: the scope is missing (Twitch names it) or the grant
+            // is no longer valid after one token refresh.
             Err(
                 e @ (HelixError::Status {
                     status: 401 | 403, ..
                 }
+                | HelixError::MissingScope { .. }
                 | HelixError::Auth(AuthError::Invalid(_))),
             ) => Err(WarnError::Refused(e.to_string())),
             Err(e) => Err(WarnError::Failed(e.to_string())),

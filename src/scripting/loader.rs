@@ -20,7 +20,7 @@ pub const MAX_SETTING_SECS: u64 = 30 * 86_400;
 
 /// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`; the
 /// `obs_*` ones are `ObsEvent::topic` with `_` for `.`).
-pub const EVENT_NAMES: [&str; 23] = [
+pub const EVENT_NAMES: [&str; 24] = [
     "follow",
     "subscribe",
     "resub",
@@ -44,6 +44,7 @@ pub const EVENT_NAMES: [&str; 23] = [
     "obs_stream_state",
     "obs_record_state",
     "obs_input",
+    "clip_ready",
 ];
 
 /// What a script is, from the folder it lives in.
@@ -192,7 +193,30 @@ pub struct RewardSettings {
     pub permission: Permission,
     pub channel_points_title: Option<String>,
     pub description: String,
+    /// The channel-point reward the bot creates and keeps up to date (`CHANNEL_POINTS_COST`
+    /// and the other `CHANNEL_POINTS_*`); `None` for one made on Twitch.
+    pub channel_points: Option<ChannelPointsReward>,
+    /// In words, for the console: what a failed run does with the viewer's channel points.
+    pub channel_points_refund: &'static str,
 }
+
+/// A channel-point reward as a reward script declares it. Twitch's limits: a title of 1–45
+/// characters, a prompt of at most 200, a cost of at least 1, a cooldown of up to 7 days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ChannelPointsReward {
+    pub title: String,
+    pub cost: u64,
+    pub prompt: String,
+    pub input_required: bool,
+    /// Seconds between two redemptions by anyone; 0: none.
+    pub cooldown: u64,
+}
+
+/// The console's words for a reward the bot created: Twitch lets it give the points back.
+pub const REFUNDED: &str =
+    "created by the bot: a failed run gives the viewer their channel points back";
+/// The console's words for a reward made on Twitch: only its creator may refund it.
+pub const NOT_REFUNDABLE: &str = "made on Twitch, not by the bot: it cannot be refunded (Twitch lets only the app that created a reward refund it); declare CHANNEL_POINTS_COST to let the bot create it";
 
 /// A script's settings, by kind.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -518,16 +542,79 @@ impl SettingsReader<'_> {
                 }
                 Settings::Response(s)
             }
-            ScriptKind::Reward => Settings::Reward(RewardSettings {
-                cost: self.cost()?,
-                cooldown: self.secs("COOLDOWN")?,
-                user_cooldown: self.secs("USER_COOLDOWN")?,
-                permission: self.permission()?,
-                channel_points_title: self.string("CHANNEL_POINTS_TITLE")?,
-                description: self.string("DESCRIPTION")?.unwrap_or_default(),
-            }),
+            ScriptKind::Reward => {
+                let channel_points_title = self.string("CHANNEL_POINTS_TITLE")?;
+                let channel_points = self.channel_points(channel_points_title.as_deref())?;
+                let channel_points_refund = match (&channel_points_title, &channel_points) {
+                    (None, _) => "",
+                    (Some(_), Some(_)) => REFUNDED,
+                    (Some(_), None) => NOT_REFUNDABLE,
+                };
+                Settings::Reward(RewardSettings {
+                    cost: self.cost()?,
+                    cooldown: self.secs("COOLDOWN")?,
+                    user_cooldown: self.secs("USER_COOLDOWN")?,
+                    permission: self.permission()?,
+                    channel_points_title,
+                    description: self.string("DESCRIPTION")?.unwrap_or_default(),
+                    channel_points,
+                    channel_points_refund,
+                })
+            }
             ScriptKind::Event => Settings::Event {},
         })
+    }
+
+    /// The reward the bot creates, when `CHANNEL_POINTS_COST` says so (with Twitch's limits).
+    fn channel_points(
+        &self,
+        title: Option<&str>,
+    ) -> Result<Option<ChannelPointsReward>, ScriptError> {
+        const MORE: [&str; 3] = [
+            "CHANNEL_POINTS_PROMPT",
+            "CHANNEL_POINTS_INPUT",
+            "CHANNEL_POINTS_COOLDOWN",
+        ];
+        if self.value("CHANNEL_POINTS_COST").is_none() {
+            if let Some(name) = MORE.iter().find(|n| self.value(n).is_some()) {
+                return Err(self.error(name, format!("{name} needs CHANNEL_POINTS_COST: the bot creates the reward only when it knows its cost")));
+            }
+            return Ok(None);
+        }
+        let Some(title) = title else {
+            return Err(self.error(
+                "CHANNEL_POINTS_COST",
+                "CHANNEL_POINTS_COST needs CHANNEL_POINTS_TITLE, the reward's title on Twitch",
+            ));
+        };
+        let n = title.trim().chars().count();
+        if !(1..=45).contains(&n) {
+            return Err(self.error(
+                "CHANNEL_POINTS_TITLE",
+                format!("a channel-point reward's title must be 1 to 45 characters, not {n}"),
+            ));
+        }
+        let cost = self.count("CHANNEL_POINTS_COST", u64::from(u32::MAX), " points")?;
+        if cost == 0 {
+            return Err(self.error(
+                "CHANNEL_POINTS_COST",
+                "CHANNEL_POINTS_COST must be at least 1",
+            ));
+        }
+        let prompt = self.string("CHANNEL_POINTS_PROMPT")?.unwrap_or_default();
+        if prompt.chars().count() > 200 {
+            return Err(self.error(
+                "CHANNEL_POINTS_PROMPT",
+                "CHANNEL_POINTS_PROMPT may be at most 200 characters",
+            ));
+        }
+        Ok(Some(ChannelPointsReward {
+            title: title.trim().to_owned(),
+            cost,
+            prompt,
+            input_required: self.bool("CHANNEL_POINTS_INPUT")?,
+            cooldown: self.count("CHANNEL_POINTS_COOLDOWN", 604_800, " seconds (7 days)")?,
+        }))
     }
 
     fn error(&self, name: &str, message: impl Into<String>) -> ScriptError {

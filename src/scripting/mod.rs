@@ -9,6 +9,7 @@
 //! This module owns `src/scripting/` only: it knows nothing of sockets or storage engines.
 
 pub mod api;
+pub mod broadcaster;
 mod checks;
 pub mod engine;
 pub mod files;
@@ -523,6 +524,39 @@ impl ScriptHost {
             ..CtxData::default()
         };
         self.enqueue(script.clone(), data, None, None)
+    }
+
+    /// A clip a script started is made (`state` `ready`, with its `url`) or failed (`state`
+    /// `failed`, with a `reason`): `scripts/events/clip_ready.rhai`, the clip in `ctx.event`.
+    pub fn handle_clip_ready(&self, event: serde_json::Value) -> Outcome {
+        let reg = self.shared.registry();
+        let Some(script) = reg.events.get("clip_ready") else {
+            return Outcome::Ignored;
+        };
+        let data = CtxData {
+            script: script.tag.clone(),
+            channel: self.shared.config.channel.clone(),
+            command: script.name.clone(),
+            event: Some(event),
+            ..CtxData::default()
+        };
+        self.enqueue(script.clone(), data, None, None)
+    }
+
+    /// The channel-point rewards reward scripts declare (`CHANNEL_POINTS_COST`), for the bot
+    /// to create and keep up to date on Twitch.
+    pub fn declared_rewards(&self) -> Vec<loader::ChannelPointsReward> {
+        let reg = self.shared.registry();
+        let mut out: Vec<_> = reg
+            .rewards
+            .values()
+            .filter_map(|s| match &s.settings {
+                Settings::Reward(r) => r.channel_points.clone(),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.title.cmp(&b.title));
+        out
     }
 
     /// Runs the timer `name` now (the timer task calls this when it is due).

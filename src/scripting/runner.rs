@@ -404,6 +404,9 @@ fn run_job(pool: &Arc<Pool>, job: RunJob) {
             )
         })
     });
+    if script.kind == super::ScriptKind::Reward {
+        super::broadcaster::after_run(&shared.services, ctx.data().event.as_ref(), result.is_ok());
+    }
     match result {
         Ok(_) => {
             shared.clear_run_error(&script);

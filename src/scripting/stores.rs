@@ -132,6 +132,10 @@ pub trait TwitchApi: Send + Sync {
     fn chatters(&self) -> Result<Vec<String>, String> {
         Err("this Twitch API cannot list chatters".into())
     }
+    /// The broadcaster's tools (title, polls, clips, ...), `None` where they are not offered.
+    fn broadcaster(&self) -> Option<&dyn super::broadcaster::BroadcasterApi> {
+        None
+    }
 }
 
 /// Points, users and script stores in memory, for tests.

@@ -310,6 +310,35 @@ pub fn sample_event(kind: &str, user_id: &str, user_login: &str) -> Value {
     ev
 }
 
+/// Sends a notification of `kind` with `event` and `message_id` to every session subscribed
+/// to it (what Twitch does when something happens on the channel); returns how many got it.
+pub(crate) async fn notify(st: &ApiState, kind: &str, message_id: &str, event: Value) -> usize {
+    let subs: Vec<_> = st
+        .helix()
+        .subscriptions
+        .iter()
+        .filter(|s| s.kind == kind && s.status == "enabled")
+        .cloned()
+        .collect();
+    let senders = st.eventsub.senders();
+    let mut sent = 0;
+    for sub in subs {
+        let Some((_, tx)) = senders.iter().find(|(id, _)| *id == sub.session_id) else {
+            continue;
+        };
+        let text = envelope(
+            message_id,
+            "notification",
+            json!({"subscription_type": sub.kind, "subscription_version": sub.version}),
+            json!({"subscription": sub_json(&sub), "event": event}),
+        );
+        if tx.send(OutMsg(Out::Text(text))).await.is_ok() {
+            sent += 1;
+        }
+    }
+    sent
+}
+
 impl FakeTwitchApi {
     /// Sends a notification of `kind` with `event` to every session subscribed to it; returns
     /// the message id (fire it again with [`FakeTwitchApi::fire_with_id`] to test deduplication).
@@ -321,31 +350,7 @@ impl FakeTwitchApi {
 
     /// [`FakeTwitchApi::fire`] with a given message id; returns how many sockets got it.
     pub async fn fire_with_id(&self, kind: &str, message_id: &str, event: Value) -> usize {
-        let subs: Vec<_> = self
-            .state
-            .helix()
-            .subscriptions
-            .iter()
-            .filter(|s| s.kind == kind && s.status == "enabled")
-            .cloned()
-            .collect();
-        let senders = self.state.eventsub.senders();
-        let mut sent = 0;
-        for sub in subs {
-            let Some((_, tx)) = senders.iter().find(|(id, _)| *id == sub.session_id) else {
-                continue;
-            };
-            let text = envelope(
-                message_id,
-                "notification",
-                json!({"subscription_type": sub.kind, "subscription_version": sub.version}),
-                json!({"subscription": sub_json(&sub), "event": event}),
-            );
-            if tx.send(OutMsg(Out::Text(text))).await.is_ok() {
-                sent += 1;
-            }
-        }
-        sent
+        notify(&self.state, kind, message_id, event).await
     }
 
     /// Fires `kind` with a realistic sample event from `viewer_one`.

@@ -92,6 +92,8 @@ pub struct ApiState {
     helix: Mutex<HelixData>,
     pub(crate) eventsub: EventSubState,
     defences: Mutex<super::shield::Defences>,
+    /// Title, category, clips, polls and predictions.
+    channel: Mutex<super::broadcaster::Channel>,
     /// Accounts banned or timed out through this Helix (Twitch's delivery rule reads it).
     punished: super::punished::Punishments,
     /// Helix's points buckets, one per token's user and client id.
@@ -112,6 +114,10 @@ impl ApiState {
     /// Shield Mode, chat settings and followers.
     pub fn defences(&self) -> MutexGuard<'_, super::shield::Defences> {
         lock(&self.defences)
+    }
+    /// The broadcaster's channel (title, category, clips, polls, predictions).
+    pub fn channel(&self) -> MutexGuard<'_, super::broadcaster::Channel> {
+        lock(&self.channel)
     }
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -218,6 +224,7 @@ impl FakeTwitchApi {
             helix: Mutex::new(helix),
             eventsub: EventSubState::new(options.keepalive_secs),
             defences: Mutex::default(),
+            channel: Mutex::default(),
             punished: super::punished::Punishments::default(),
             buckets: Mutex::new(super::bucket::Buckets::default()),
         });
@@ -525,6 +532,18 @@ async fn helix_any(
             warn_chat_user(&mut h, &query, &body, &user, &scopes)
         } else {
             super::shield::route(&st, &method, &path, &query, &body, &user, &token)
+                .or_else(|| {
+                    let client = headers.get("client-id").and_then(|v| v.to_str().ok());
+                    super::broadcaster::route(
+                        &st,
+                        &mut h,
+                        &method,
+                        &path,
+                        &query,
+                        &body,
+                        (&user, &token, client.unwrap_or_default()),
+                    )
+                })
                 .unwrap_or_else(|| route(&st, &mut h, &method, &path, &query, &body, &caller))
         }
     };
@@ -656,40 +675,79 @@ fn route(
     match (method.as_str(), path) {
         ("PUT", "/users/blocks") => block_user(h, query, caller),
         ("GET", "/users") => {
-            let wanted: Vec<&str> = query.iter().filter(|(k, _)| k == "login" || k == "id").map(|(_, v)| v.as_str()).collect();
+            let wanted: Vec<&str> = query
+                .iter()
+                .filter(|(k, _)| k == "login" || k == "id")
+                .map(|(_, v)| v.as_str())
+                .collect();
             let data = h
                 .users
                 .iter()
-                .filter(|(id, login)| wanted.is_empty() && id == user || wanted.contains(&id.as_str()) || wanted.contains(&login.as_str()))
-                .map(|(id, login)| json!({"id": id, "login": login, "display_name": login, "type": "",
+                .filter(|(id, login)| {
+                    wanted.is_empty() && id == user
+                        || wanted.contains(&id.as_str())
+                        || wanted.contains(&login.as_str())
+                })
+                .map(|(id, login)| {
+                    json!({"id": id, "login": login, "display_name": login, "type": "",
                     "broadcaster_type": "affiliate", "description": "", "profile_image_url": "",
-                    "offline_image_url": "", "view_count": 0, "created_at": "2020-01-01T00:00:00Z"}))
+                    "offline_image_url": "", "view_count": 0, "created_at": "2020-01-01T00:00:00Z"})
+                })
                 .collect();
             page(data)
         }
         ("GET", "/streams") => {
             let id = q(query, "user_id").unwrap_or_default().to_string();
-            let login = h.users.iter().find(|(i, _)| *i == id).map(|(_, l)| l.clone()).unwrap_or_default();
-            let data = h.live_viewers.map(|v| json!({"id": h.stream_id, "user_id": id, "user_login": login,
-                "user_name": login, "game_id": "509658", "game_name": "Just Chatting", "type": "live",
-                "title": "Offline test stream", "viewer_count": v, "started_at": h.stream_started_at,
-                "language": "en", "thumbnail_url": "", "tags": [], "is_mature": false}));
+            let login = h
+                .users
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, l)| l.clone())
+                .unwrap_or_default();
+            let (title, game_id, game) = {
+                let c = st.channel();
+                (c.title.clone(), c.game_id.clone(), c.game_name())
+            };
+            let data = h.live_viewers.map(|v| {
+                json!({"id": h.stream_id, "user_id": id, "user_login": login,
+                "user_name": login, "game_id": game_id, "game_name": game, "type": "live",
+                "title": title, "viewer_count": v, "started_at": h.stream_started_at,
+                "language": "en", "thumbnail_url": "", "tags": [], "is_mature": false})
+            });
             page(data.into_iter().collect())
         }
         ("GET", "/chat/chatters") => {
             // Real pagination: `first` per page (max 1,000), `after` is an opaque cursor.
-            let first = q(query, "first").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
-            let start = q(query, "after").and_then(|v| v.strip_prefix("cur-")).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-            let data: Vec<Value> = h.chatters.iter().skip(start).take(first)
-                .map(|(id, l)| json!({"user_id": id, "user_login": l, "user_name": l})).collect();
+            let first = q(query, "first")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(100)
+                .clamp(1, 1000);
+            let start = q(query, "after")
+                .and_then(|v| v.strip_prefix("cur-"))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let data: Vec<Value> = h
+                .chatters
+                .iter()
+                .skip(start)
+                .take(first)
+                .map(|(id, l)| json!({"user_id": id, "user_login": l, "user_name": l}))
+                .collect();
             let next = start + data.len();
-            let pagination = if next < h.chatters.len() { json!({"cursor": format!("cur-{next}")}) } else { json!({}) };
-            Json(json!({"data": data, "pagination": pagination, "total": h.chatters.len()})).into_response()
+            let pagination = if next < h.chatters.len() {
+                json!({"cursor": format!("cur-{next}")})
+            } else {
+                json!({})
+            };
+            Json(json!({"data": data, "pagination": pagination, "total": h.chatters.len()}))
+                .into_response()
         }
-        ("GET", "/channels/followers") => Json(json!({"data": [], "pagination": {}, "total": 0})).into_response(),
-        ("GET", "/subscriptions") => Json(json!({"data": [], "pagination": {}, "total": 0, "points": 0})).into_response(),
         ("GET", "/chat/emotes") | ("GET", "/chat/emotes/global") => {
-            let list = if path.ends_with("global") { &h.global_emotes } else { &h.channel_emotes };
+            let list = if path.ends_with("global") {
+                &h.global_emotes
+            } else {
+                &h.channel_emotes
+            };
             let data: Vec<Value> = list.iter().enumerate().map(|(i, n)| json!({"id": format!("{i}"), "name": n,
                 "images": {}, "format": ["static"], "scale": ["1.0"], "theme_mode": ["light", "dark"]})).collect();
             Json(json!({"data": data, "template": "https://static-cdn.jtvnw.net/emoticons/v2/{{id}}/{{format}}/{{theme_mode}}/{{scale}}"})).into_response()
@@ -699,12 +757,11 @@ fn route(
             st.punished.lift(q(query, "user_id").unwrap_or_default());
             StatusCode::NO_CONTENT.into_response()
         }
-        ("DELETE", "/moderation/chat") | ("POST", "/chat/announcements") | ("POST", "/chat/shoutouts")
-        | ("POST", "/whispers") | ("PATCH", "/channels") => StatusCode::NO_CONTENT.into_response(),
-        ("POST", "/streams/markers") => Json(json!({"data": [{"id": "123", "created_at": "2026-01-01T00:00:00Z",
-            "description": body["description"], "position_seconds": 244}]})).into_response(),
-        ("PATCH", "/channel_points/custom_rewards/redemptions") => Json(json!({"data": [{"id": q(query, "id"),
-            "status": body["status"], "reward": {"id": q(query, "reward_id"), "title": "", "prompt": "", "cost": 0}}]})).into_response(),
+        // The broadcaster's tools (channel, markers, whispers, rewards, ...) are in
+        // `super::broadcaster`.
+        ("DELETE", "/moderation/chat")
+        | ("POST", "/chat/announcements")
+        | ("POST", "/chat/shoutouts") => StatusCode::NO_CONTENT.into_response(),
         ("POST", "/eventsub/subscriptions") => create_subscription(st, h, body),
         ("GET", "/eventsub/subscriptions") => {
             let data = h.subscriptions.iter().map(sub_json).collect::<Vec<_>>();

@@ -1,15 +1,18 @@
 //! The simulated Twitch used by `--offline` and by tests: a chat server speaking Twitch's IRC
 //! dialect on 127.0.0.1 ([`chat`]), simulated viewers ([`viewer`]) and the terminal driver
 //! ([`terminal`]), and the Twitch API side: Helix, OAuth and EventSub WebSocket on one port
-//! ([`helix`], [`auth`], [`eventsub`]), with Shield Mode and chat settings ([`shield`]). The bot's real client code talks to it exactly as it would to Twitch.
+//! ([`helix`], [`auth`], [`eventsub`]), with Shield Mode and chat settings ([`shield`]) and the broadcaster's tools ([`broadcaster`], channel-point rewards in [`rewards`]). The bot's real client code talks to it exactly as it would to Twitch.
 
 pub mod auth;
+pub mod broadcaster;
 pub mod bucket;
 pub mod chat;
 pub mod eventsub;
 pub mod flood;
 pub mod helix;
+pub mod polls;
 pub mod punished;
+pub mod rewards;
 pub mod shield;
 pub mod terminal;
 pub mod viewer;
@@ -236,10 +239,20 @@ impl SimTwitch {
             }
             SimEvent::Redemption { title, cost, input } => {
                 set(&mut payload, "user_input", json!(input));
+                // A reward the channel has (one the bot created, say) is redeemed for real: its
+                // redemption waits to be fulfilled or refunded.
+                let (reward_id, redemption) = match self.api.redeem(title, &viewer.id) {
+                    Some((reward, redemption)) => (reward, Some(redemption)),
+                    None => (format!("reward-{}", viewer::stable_id(title)), None),
+                };
+                if let Some(id) = redemption {
+                    set(&mut payload, "id", json!(id));
+                    set(&mut payload, "status", json!("unfulfilled"));
+                }
                 set(
                     &mut payload,
                     "reward",
-                    json!({"id": format!("reward-{}", viewer::stable_id(title)), "title": title, "cost": cost, "prompt": ""}),
+                    json!({"id": reward_id, "title": title, "cost": cost, "prompt": ""}),
                 );
             }
             SimEvent::Raid { viewers } => {

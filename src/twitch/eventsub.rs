@@ -681,6 +681,14 @@ impl Client {
                         .send_modify(|s| s.refused.push((kind.clone(), why.clone())));
                     self.refused.insert(kind, why);
                 }
+                Err(e @ HelixError::MissingScope { .. }) => {
+                    // This type's scope only: the other types may still be created.
+                    let why = e.to_string();
+                    error!("EventSub: Twitch refused {kind} v{version}: {why}");
+                    self.status
+                        .send_modify(|s| s.refused.push((kind.clone(), why.clone())));
+                    self.refused.insert(kind, why);
+                }
                 Err(e) if is_grant_error(&e) => {
                     // Retrying cannot help, and every other type would fail the same way.
                     error!("EventSub: no subscription can be created: {e}");

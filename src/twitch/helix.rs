@@ -33,6 +33,10 @@ pub enum HelixError {
     ShoutoutTooSoon { wait_secs: u64 },
     #[error("the channel's and the bot's user ids are not known yet")]
     NoIds,
+    #[error(
+        "the {account} account's grant lacks the scope `{scope}`: run `twitch-bot auth` again to grant it"
+    )]
+    MissingScope { scope: String, account: Account },
 }
 
 impl HelixError {
@@ -413,13 +417,20 @@ impl Helix {
                 }
                 continue;
             }
-            if status == StatusCode::UNAUTHORIZED && !refreshed {
-                refreshed = true;
-                token = self.inner.tokens.refresh(account, &token).await?;
-                continue;
-            }
             let message = error_message(resp.text().await.unwrap_or_default());
             if status == StatusCode::UNAUTHORIZED {
+                // A grant without the call's scope: no refresh gives it one.
+                if let Some(scope) = message.strip_prefix("Missing scope: ") {
+                    return Err(HelixError::MissingScope {
+                        scope: scope.trim().to_string(),
+                        account,
+                    });
+                }
+                if !refreshed {
+                    refreshed = true;
+                    token = self.inner.tokens.refresh(account, &token).await?;
+                    continue;
+                }
                 return Err(AuthError::Invalid(account).into());
             }
             return Err(HelixError::Status {
@@ -430,7 +441,7 @@ impl Helix {
         }
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         account: Account,
         method: Method,
@@ -995,7 +1006,7 @@ impl Helix {
         Ok(true)
     }
 
-    fn need_ids(&self) -> Result<ChannelIds, HelixError> {
+    pub(super) fn need_ids(&self) -> Result<ChannelIds, HelixError> {
         let ids = self.ids();
         if ids.broadcaster_id.is_empty() || ids.bot_id.is_empty() {
             return Err(HelixError::NoIds);
@@ -1019,7 +1030,7 @@ struct ShieldStatus {
 }
 
 /// The first item of an answer's `data`.
-fn first_of<T: DeserializeOwned>(v: Value, path: &str) -> Result<T, HelixError> {
+pub(super) fn first_of<T: DeserializeOwned>(v: Value, path: &str) -> Result<T, HelixError> {
     let first = v
         .get("data")
         .and_then(Value::as_array)

@@ -1,8 +1,9 @@
 //! Everything that speaks to Twitch: the IRC wire format ([`irc`]), the chat connection
-//! ([`chat`]), OAuth ([`auth`]) and the scopes each feature needs ([`scopes`]), the Helix API ([`helix`]) and its rate-limit gate ([`gate`]), EventSub over WebSocket
+//! ([`chat`]), OAuth ([`auth`]) and the scopes each feature needs ([`scopes`]), the Helix API ([`helix`], the broadcaster's tools in [`broadcaster`]) and its rate-limit gate ([`gate`]), EventSub over WebSocket
 //! ([`eventsub`]), stream state ([`stream`]) and emote names ([`emotes`]).
 
 pub mod auth;
+pub mod broadcaster;
 pub mod chat;
 pub mod emotes;
 pub mod eventsub;

@@ -187,6 +187,50 @@ pub const FEATURES: &[Feature] = &[
     ),
 ];
 
+/// The broadcaster tools scripts call (`ctx.twitch.*`): each call's grant and the scope Twitch
+/// asks of it. Every pair is in [`FEATURES`] (a test checks), so `twitch-bot auth` asks for it
+/// and `check --live` reports it; the Helix client refuses a call whose grant lacks its scope.
+pub const TOOL_CALLS: &[(&str, Account, &str)] = &[
+    ("set_title", Broadcaster, "channel:manage:broadcast"),
+    ("set_category", Broadcaster, "channel:manage:broadcast"),
+    ("create_marker", Broadcaster, "channel:manage:broadcast"),
+    ("create_clip", Broadcaster, "clips:edit"),
+    ("followers_count", Broadcaster, "moderator:read:followers"),
+    (
+        "subscribers_count",
+        Broadcaster,
+        "channel:read:subscriptions",
+    ),
+    ("chatters", Bot, "moderator:read:chatters"),
+    ("whisper", Bot, "user:manage:whispers"),
+    ("raid", Broadcaster, "channel:manage:raids"),
+    ("cancel_raid", Broadcaster, "channel:manage:raids"),
+    ("create_poll", Broadcaster, "channel:manage:polls"),
+    ("poll", Broadcaster, "channel:manage:polls"),
+    ("end_poll", Broadcaster, "channel:manage:polls"),
+    (
+        "create_prediction",
+        Broadcaster,
+        "channel:manage:predictions",
+    ),
+    ("prediction", Broadcaster, "channel:manage:predictions"),
+    ("end_prediction", Broadcaster, "channel:manage:predictions"),
+    ("create_reward", Broadcaster, "channel:manage:redemptions"),
+    (
+        "update_redemption",
+        Broadcaster,
+        "channel:manage:redemptions",
+    ),
+];
+
+/// The grant and scope of the broadcaster-tool call `name` (see [`TOOL_CALLS`]).
+pub fn tool_scope(name: &str) -> Option<(Account, &'static str)> {
+    TOOL_CALLS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, account, scope)| (*account, *scope))
+}
+
 /// The scopes `account` is asked for: the union of its rows, in table order, each once.
 pub fn for_account(account: Account) -> Vec<&'static str> {
     let mut seen = BTreeSet::new();
@@ -237,6 +281,20 @@ mod tests {
         assert_eq!(once.len(), broadcaster.len(), "no scope asked twice");
         assert!(broadcaster.contains(&"channel:manage:raids"));
         assert!(!broadcaster.contains(&"chat:read"));
+    }
+
+    #[test]
+    fn every_tool_call_scope_is_asked_for() {
+        for (name, account, scope) in TOOL_CALLS {
+            assert!(
+                for_account(*account).contains(scope),
+                "{name}: `{scope}` is not asked of the {account} account"
+            );
+        }
+        assert_eq!(
+            tool_scope("create_poll"),
+            Some((Broadcaster, "channel:manage:polls"))
+        );
     }
 
     #[test]

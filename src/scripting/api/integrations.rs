@@ -61,7 +61,7 @@ fn twitch_api(
         .ok_or_else(|| "the Twitch API is not available yet (Helix is not connected)".into())
 }
 
-fn login_of(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
+pub(super) fn login_of(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
     if let Some(u) = who.clone().try_cast::<super::ScriptUser>() {
         return Ok(u.data.login.to_string());
     }

@@ -6,6 +6,7 @@
 //! [`super::engine::network_call`]: it pauses the run's time, counts against the run's network
 //! time and calls, and lets another thread take the scripts queued meanwhile.
 
+mod broadcaster;
 mod ctx;
 mod data;
 mod helpers;
@@ -219,5 +220,6 @@ pub fn register(engine: &mut Engine) {
     ctx::register(engine);
     data::register(engine);
     integrations::register(engine);
+    broadcaster::register(engine);
     helpers::register(engine);
 }
