@@ -412,6 +412,10 @@ impl Bot {
                     runtime: tokio::runtime::Handle::current(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),
+            http: crate::integrations::web::for_scripts(
+                &config.bot.scripts,
+                tokio::runtime::Handle::current(),
+            ),
             integrations: integrations.for_scripts(),
             currency: config.loyalty.currency.clone(),
         };

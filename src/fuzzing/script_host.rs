@@ -105,6 +105,8 @@ const CALLS: &[Call] = &[
     ("ctx.twitch", "created_at", Some(&[Who])),
     ("ctx.twitch", "last_game", Some(&[Who])),
     ("ctx.twitch", "shoutout", Some(&[Who])),
+    ("ctx.http", "get", Some(&[Text])),
+    ("ctx.http", "post", Some(&[Text, Any])),
     ("", "rand", Some(&[Int, Int])),
     ("", "rand_float", Some(&[])),
     ("", "pick", Some(&[List])),
