@@ -8,6 +8,9 @@ use tracing_subscriber::EnvFilter;
 use twitch_bot::app::{self, Settings};
 use twitch_bot::cli::{Cli, Command, ServiceAction};
 
+/// Dependencies whose trace level logs message payloads, secrets included.
+const WIRE_DUMPERS: [&str; 3] = ["tungstenite", "tokio_tungstenite", "obws"];
+
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     if cli.version {
@@ -21,8 +24,17 @@ fn main() -> ExitCode {
     } else {
         "info,enigo=off"
     };
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // At trace level these crates write whole WebSocket frames and messages: the chat login
+    // (`PASS oauth:<token>`) and obs-websocket answers (`GetStreamServiceSettings` holds the
+    // stream key). Their debug lines hold no payloads, so that is as far as they go, whatever
+    // RUST_LOG asks.
+    for quiet in WIRE_DUMPERS {
+        if let Ok(directive) = format!("{quiet}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     // Logs go to stderr, so the offline terminal's chat on stdout stays readable.
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -58,6 +58,7 @@ fn fixture() -> Fixture {
         store,
         cache: cache.clone(),
         twitch: None,
+        http: None,
         integrations: Integrations {
             obs: true,
             discord: true,

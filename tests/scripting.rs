@@ -46,6 +46,7 @@ fn bot_with(files: &[(&str, &str)], tweak: impl FnOnce(&mut HostConfig, &mut Ser
         store: store.clone(),
         cache: Arc::new(MemoryCache::new()),
         twitch: None,
+        http: None,
         integrations: Integrations::default(),
         currency: "points".into(),
     };
@@ -817,6 +818,7 @@ fn the_example_scripts_answer_in_chat() {
         store: store.clone(),
         cache: Arc::new(MemoryCache::new()),
         twitch: None,
+        http: None,
         integrations: Integrations::default(),
         currency: "points".into(),
     };

@@ -91,6 +91,7 @@ fn start(scripts: &Path, storage: &Storage, config: &ScriptsConfig) -> Bot {
         store: Arc::new(ScriptStores::new(storage.clone(), config)),
         cache: Arc::new(MemoryCache::new()),
         twitch: None,
+        http: None,
         integrations: Integrations::default(),
         currency: "points".into(),
     };

@@ -418,6 +418,10 @@ impl Bot {
                     rewards: owned_rewards.clone(),
                 }) as Arc<dyn crate::scripting::stores::TwitchApi>
             }),
+            http: crate::integrations::web::for_scripts(
+                &config.bot.scripts,
+                tokio::runtime::Handle::current(),
+            ),
             integrations: integrations.for_scripts(),
             currency: config.loyalty.currency.clone(),
         };

@@ -22,6 +22,15 @@ pub struct ScriptsConfig {
     pub store_max_keys: u64,
     /// Bytes one script's store may hold: its keys plus its values as JSON text.
     pub store_max_bytes: u64,
+    /// Hosts `ctx.http` may reach: host names (https only), `http://host` to allow plain HTTP,
+    /// `host:port`, IP addresses and CIDR ranges. Empty: scripts reach no host.
+    pub http_allow: Vec<String>,
+    /// Seconds one `ctx.http` request may take (1 to 5).
+    pub http_timeout_secs: u64,
+    /// The largest answer body `ctx.http` reads, in bytes.
+    pub http_max_bytes: u64,
+    /// `ctx.http` requests one script may make per minute.
+    pub http_per_minute: u32,
 }
 
 /// `cache:` — the cache all scripts share (`ctx.cache`), kept in memory.
@@ -53,6 +62,10 @@ pub const MAX_NETWORK_CALLS: u32 = 100;
 pub const MAX_STORE_KEYS: u64 = 10_000_000;
 /// The most `scripts.store_max_bytes`: 1 GiB.
 pub const MAX_STORE_BYTES: u64 = 1 << 30;
+/// The most `scripts.http_max_bytes`: 16 MiB.
+pub const MAX_HTTP_BYTES: u64 = 16 << 20;
+/// The most `scripts.http_per_minute`.
+pub const MAX_HTTP_PER_MINUTE: u32 = 600;
 /// The most `cache.max_entries`.
 pub const MAX_CACHE_ENTRIES: usize = 10_000_000;
 /// The most `cache.max_bytes`: 2 GiB.
@@ -66,6 +79,10 @@ impl Default for ScriptsConfig {
             network_calls: 10,
             store_max_keys: 10_000,
             store_max_bytes: 1024 * 1024,
+            http_allow: Vec::new(),
+            http_timeout_secs: 5,
+            http_max_bytes: 256 * 1024,
+            http_per_minute: 10,
         }
     }
 }
@@ -101,6 +118,32 @@ pub fn validate(c: &ScriptsConfig, check: &mut Checker<'_>) {
         MAX_STORE_BYTES,
         "bytes",
     );
+    check.within(
+        "scripts.http_timeout_secs",
+        c.http_timeout_secs,
+        1,
+        crate::integrations::web::MAX_TIMEOUT_SECS,
+        "seconds",
+    );
+    check.within(
+        "scripts.http_max_bytes",
+        c.http_max_bytes,
+        1024,
+        MAX_HTTP_BYTES,
+        "bytes",
+    );
+    check.within(
+        "scripts.http_per_minute",
+        c.http_per_minute,
+        1,
+        MAX_HTTP_PER_MINUTE,
+        "requests",
+    );
+    if let Err(errors) = crate::integrations::web::AllowList::parse(&c.http_allow) {
+        for error in errors {
+            check.error("scripts.http_allow", error);
+        }
+    }
 }
 
 /// Checks the ranges of `cache:`.

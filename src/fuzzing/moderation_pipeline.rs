@@ -2,7 +2,16 @@
 //! of viewers with varied badges, emotes and timing, checked in order by one [`Moderator`] (so
 //! the flood, repetition and ladder state carries from line to line), with `!permit` and
 //! `!modcheck` mixed in.
+//!
+//! Compiling a `Moderator` costs far more than checking a few lines, so one is kept per thread
+//! and each input starts where nothing of the previous inputs can reach it: its viewers get
+//! user ids no earlier input used (flood, repetition and ladder state is kept by user id), and
+//! its clock starts later than every window, permit and ladder decay of the previous inputs
+//! (permits are kept by login). Old state is thus dead, and the moderator's own sweep drops it;
+//! the moderator is rebuilt every [`REBUILD_EVERY`] inputs all the same, so a ladder that never
+//! forgets cannot grow without bound.
 
+use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -51,12 +60,70 @@ const ROLES: [Roles; 8] = [
 /// second byte is the time since the previous line (in units of 250 ms); the third the number of
 /// emote ranges, read from the following bytes (start, length); the rest is the text.
 pub fn moderation_pipeline(data: &[u8]) {
-    let Ok(mut moderator) = Moderator::new(config()) else {
-        return;
-    };
+    MODERATOR.with_borrow_mut(|kept| {
+        if kept.as_ref().is_none_or(|k| k.inputs >= REBUILD_EVERY) {
+            *kept = fresh();
+        }
+        let Some(kept) = kept.as_mut() else {
+            return;
+        };
+        kept.inputs += 1;
+        // Past every window, permit and decay of the inputs before.
+        let start = kept.clock + gap();
+        let first_id = kept.next_id;
+        kept.next_id += 8;
+        kept.clock = check_lines(&mut kept.moderator, data, start, first_id);
+    });
+}
+
+/// A moderator kept between inputs, and where the next input starts.
+struct Kept {
+    moderator: Moderator,
+    inputs: u32,
+    /// The latest time an input used.
+    clock: Instant,
+    /// The user id of the next input's first viewer.
+    next_id: u64,
+}
+
+/// Inputs one moderator serves before a fresh one is compiled.
+const REBUILD_EVERY: u32 = 4096;
+
+thread_local! {
+    static MODERATOR: RefCell<Option<Kept>> = const { RefCell::new(None) };
+}
+
+fn fresh() -> Option<Kept> {
+    let mut moderator = Moderator::new(config()).ok()?;
     let emote_words = |w: &str| matches!(w, "KEKW" | "OMEGALUL" | "catJAM");
     moderator.set_emotes(Arc::new(emote_words));
-    let start = Instant::now();
+    Some(Kept {
+        moderator,
+        inputs: 0,
+        clock: Instant::now(),
+        next_id: 100,
+    })
+}
+
+/// Longer than the longest permit, every flood and repetition window and every ladder's decay.
+fn gap() -> Duration {
+    static GAP: OnceLock<Duration> = OnceLock::new();
+    *GAP.get_or_init(|| {
+        let c = config();
+        let decay_hours = c
+            .ladders
+            .values()
+            .map(|l| u64::from(l.decay_hours))
+            .max()
+            .unwrap_or(0);
+        Duration::from_secs(decay_hours.saturating_mul(3600)).max(crate::moderation::MAX_PERMIT)
+            + Duration::from_secs(86_400)
+    })
+}
+
+/// Checks the lines of `data` from `start` with viewers `first_id..first_id + 8`; returns the
+/// time of the last line.
+fn check_lines(moderator: &mut Moderator, data: &[u8], start: Instant, first_id: u64) -> Instant {
     let mut now = start;
     for (n, line) in data.split(|&b| b == b'\n').enumerate() {
         let [head, step, emote_count, rest @ ..] = line else {
@@ -95,7 +162,7 @@ pub fn moderation_pipeline(data: &[u8]) {
             channel: "streamer".into(),
             room_id: "1".into(),
             sender: Chatter {
-                id: CompactString::from(format!("{}", 100 + user)),
+                id: CompactString::from(format!("{}", first_id + u64::from(user))),
                 login: login.as_str().into(),
                 display_name: login.to_uppercase().into(),
                 roles: role,
@@ -130,4 +197,5 @@ pub fn moderation_pipeline(data: &[u8]) {
             std::hint::black_box(serde_json::to_string(&entry).ok());
         }
     }
+    now
 }

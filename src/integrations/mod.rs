@@ -8,6 +8,7 @@ pub mod hotkeys;
 pub mod notify;
 pub mod obs;
 pub mod sound;
+pub mod web;
 pub mod zmq;
 
 use std::collections::HashMap;

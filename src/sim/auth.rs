@@ -82,6 +82,26 @@ impl super::FakeTwitchApi {
         self.state.auth().issue_scoped(user_id, scopes)
     }
 
+    /// Takes `refresh` (and `access`, when given) as a grant `twitch-bot auth` saved earlier for
+    /// `user_id`, holding every scope the bot's features use: tests choose the values, so they
+    /// can look for them in the bot's output. Without `access` the saved access token has
+    /// expired, and the bot's first use of it gets a 401 and refreshes.
+    pub fn adopt_tokens(&self, user_id: &str, access: Option<&str>, refresh: &str) {
+        let mut a = self.state.auth();
+        let (issued_access, issued_refresh) = a.issue(user_id);
+        let scopes = a.scopes_of(&issued_access);
+        a.access.remove(&issued_access);
+        a.refresh.remove(&issued_refresh);
+        a.scopes.remove(&issued_access);
+        a.scopes.remove(&issued_refresh);
+        if let Some(access) = access {
+            a.access.insert(access.to_string(), user_id.to_string());
+            a.scopes.insert(access.to_string(), scopes.clone());
+        }
+        a.refresh.insert(refresh.to_string(), user_id.to_string());
+        a.scopes.insert(refresh.to_string(), scopes);
+    }
+
     /// Revokes one user's grant (as when they disconnect the app in Twitch's settings): their
     /// access and refresh tokens stop working, everyone else's go on.
     pub fn revoke_user(&self, user_id: &str) {

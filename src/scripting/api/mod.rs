@@ -2,7 +2,7 @@
 //! the run), the viewer, points, stores, cache, integrations and helpers. Each area registers its
 //! own Rhai module; calls only read through [`Services`] or queue [`Action`]s — never a socket.
 //!
-//! A call that waits on the network (`ctx.twitch.*` today, any `ctx.http.*` later) goes through
+//! A call that waits on the network (`ctx.twitch.*`, `ctx.http.*`) goes through
 //! [`super::engine::network_call`]: it pauses the run's time, counts against the run's network
 //! time and calls, and lets another thread take the scripts queued meanwhile.
 
@@ -10,6 +10,7 @@ mod broadcaster;
 mod ctx;
 mod data;
 mod helpers;
+mod http;
 mod integrations;
 mod value;
 
@@ -25,6 +26,7 @@ use super::stores::{
     Cache, MemoryCache, MemoryStore, Points, ScriptStore, TwitchApi, UserRef, Users,
 };
 
+pub use http::{HttpAnswer, HttpRequest, ScriptHttp};
 pub use value::{from_json, to_json};
 
 /// Most actions one run may queue: a script cannot flood chat from a loop.
@@ -64,6 +66,8 @@ pub struct Services {
     pub cache: Arc<dyn Cache>,
     /// `None` when the bot has no Twitch API (no client id or bot token in secrets.yaml).
     pub twitch: Option<Arc<dyn TwitchApi>>,
+    /// `ctx.http`; `None` when no host is allowed (`scripts.http_allow` is empty).
+    pub http: Option<Arc<dyn ScriptHttp>>,
     pub integrations: Integrations,
     /// The points' name in chat ("points", "cookies", ...).
     pub currency: String,
@@ -79,6 +83,7 @@ impl Services {
             store,
             cache: Arc::new(MemoryCache::new()),
             twitch: None,
+            http: None,
             integrations: Integrations::default(),
             currency: "points".into(),
         }
@@ -221,5 +226,6 @@ pub fn register(engine: &mut Engine) {
     data::register(engine);
     integrations::register(engine);
     broadcaster::register(engine);
+    http::register(engine);
     helpers::register(engine);
 }
