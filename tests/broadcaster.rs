@@ -159,6 +159,7 @@ async fn bot_with(
             rewards: rewards.clone(),
         })),
         integrations: Integrations::default(),
+        http: None,
         currency: "points".into(),
     };
     let mut config = HostConfig::new(dir.path(), "mychannel");
