@@ -255,16 +255,15 @@ impl stores::TwitchApi for HelixForScripts {
     }
 
     fn followers(&self) -> Result<u64, String> {
-        self.wait(self.helix.followers(1)).map(|(total, _)| total)
+        self.wait(self.helix.followers_count())
     }
 
     fn subscribers(&self) -> Result<u64, String> {
-        self.wait(self.helix.subscriber_total())
+        self.wait(self.helix.subscribers_count())
     }
 
     fn chatters(&self) -> Result<Vec<String>, String> {
-        self.wait(self.helix.chatters())
-            .map(|c| c.into_iter().map(|c| c.user_login).collect())
+        self.wait(self.helix.chatter_logins())
     }
 
     fn last_game(&self, login: &str) -> Result<Option<String>, String> {

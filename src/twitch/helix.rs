@@ -576,22 +576,6 @@ impl Helix {
             .await
     }
 
-    /// How many subscribe to the channel (the `total` of `GET /subscriptions`, one page).
-    ///
-    /// # Errors
-    /// See [`HelixError`].
-    pub async fn subscriber_total(&self) -> Result<u64, HelixError> {
-        let ids = self.need_ids()?;
-        let q = [
-            ("broadcaster_id", ids.broadcaster_id),
-            ("first", "1".to_string()),
-        ];
-        let page: Page<Subscription> = self
-            .get_page(Account::Broadcaster, "/subscriptions", &q)
-            .await?;
-        Ok(page.total.unwrap_or(0))
-    }
-
     /// `GET /chat/emotes?broadcaster_id=`.
     ///
     /// # Errors
