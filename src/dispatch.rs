@@ -370,7 +370,15 @@ impl Dispatcher {
     async fn run_on(mut self, rx: &mut EventReceiver, shutdown: CancellationToken) {
         let mut batch = Vec::with_capacity(256);
         loop {
-            let wave_ends = self.parts.waves.as_ref().and_then(FollowWaves::ends_at);
+            // The next follow-wave timer: a wave's quiet end, or a follow's hold running out.
+            let wave_timer =
+                self.parts
+                    .waves
+                    .as_ref()
+                    .and_then(|w| match (w.ends_at(), w.next_release()) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    });
             tokio::select! {
                 biased;
                 n = rx.recv_many(&mut batch, 256) => {
@@ -381,21 +389,22 @@ impl Dispatcher {
                     for event in batch.drain(..) {
                         self.handle(event);
                     }
-                    // A busy queue keeps this branch ready: a quiet wave ends here then.
-                    if wave_ends.is_some_and(|at| tokio::time::Instant::now() >= at) {
-                        self.end_wave_if_quiet();
+                    // A busy queue keeps this branch ready: the timers are looked at here then.
+                    if wave_timer.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                        self.wave_timers();
                     }
                 }
                 _ = shutdown.cancelled() => break,
-                _ = sleep_until_some(wave_ends) => self.end_wave_if_quiet(),
+                _ = sleep_until_some(wave_timer) => self.wave_timers(),
                 _ = end_asked(self.parts.waves.clone()) => self.end_wave_if_quiet(),
             }
         }
         // A wave still going at shutdown ends here, so what it holds is paid (or dropped) now
-        // rather than lost.
+        // rather than lost; follows waiting out their hold are thanked and paid.
         if let Some(ended) = self.parts.waves.as_ref().and_then(FollowWaves::end_now) {
             self.end_wave(ended);
         }
+        self.release_follows(true);
     }
 
     /// Applies a config reloaded since the last batch (moderation rules, loyalty rules).
@@ -730,6 +739,12 @@ impl Dispatcher {
             ChannelEventKind::Follow if !self.follow_is_ordinary(ev) => return false,
             _ => {}
         }
+        self.react(ev);
+        true
+    }
+
+    /// A channel event's reaction: its points paid, then its scripts run.
+    fn react(&mut self, ev: &ChannelEvent) {
         // Points are committed before any script can announce them: off this task, by the
         // storage writer, which runs the event's scripts after the commit. Every channel event
         // goes that way (paid or not), so their scripts run in the order the events came.
@@ -744,7 +759,7 @@ impl Dispatcher {
                 }
             });
             match writer.submit(loyalty.award_job(ev, then)) {
-                Ok(()) => return true,
+                Ok(()) => return,
                 // The writer is gone (shutting down): pay here instead.
                 Err(_) => debug!("the storage writer has stopped; paying inline"),
             }
@@ -757,11 +772,10 @@ impl Dispatcher {
                 Err(e) => Written::Failed(e.to_string()),
             };
             if !after_payment(ev, &written) {
-                return true;
+                return;
             }
         }
         self.run_channel_event(ev);
-        true
     }
 
     fn run_channel_event(&self, ev: &ChannelEvent) {
