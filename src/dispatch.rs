@@ -580,8 +580,10 @@ impl Dispatcher {
         let Verdict::Caught(mut decision) = moderator.check(msg, now) else {
             return false;
         };
-        // Raid mode: one timeout or ban per account, no deletes or warnings.
+        // Raid mode: one timeout or ban per account, no deletes or warnings; an account's later
+        // lines are only counted (the moderation log has its first, and raid mode's count).
         let mut raid_on = false;
+        let mut repeat = false;
         let mut late = Vec::new();
         if !decision.dry_run
             && let Some(raid) = &self.parts.raid
@@ -596,7 +598,10 @@ impl Dispatcher {
             let reason = format!("raid mode: {}: {}", decision.filter, decision.rule);
             match raid.offence(offender, now) {
                 RaidVerdict::Off => {}
-                RaidVerdict::On => raid_on = true,
+                RaidVerdict::On { first } => {
+                    raid_on = true;
+                    repeat = !first;
+                }
                 RaidVerdict::Began(others) => {
                     raid_on = true;
                     late = others
@@ -619,14 +624,16 @@ impl Dispatcher {
         } else {
             "did"
         };
-        if raid_on {
+        // An account already punished (or being punished) in this raid: the action queue
+        // finds it covered; nothing more to say.
+        if raid_on && !repeat {
             debug!(
                 "raid mode: {} {} ({} filter)",
                 decision.step,
                 msg.sender.login,
                 decision.filter.as_str()
             );
-        } else {
+        } else if !raid_on {
             info!(
                 "moderation {verb} {:?} {} ({} filter, {}): {}",
                 decision.step,
@@ -640,6 +647,7 @@ impl Dispatcher {
             self.parts.outputs.moderate(action, &user_id);
         }
         if let Some(modlog) = &self.parts.modlog
+            && !repeat
             && let Ok(value) =
                 serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))
         {
