@@ -374,7 +374,15 @@ impl Dispatcher {
     async fn run_on(mut self, rx: &mut EventReceiver, shutdown: CancellationToken) {
         let mut batch = Vec::with_capacity(256);
         loop {
-            let wave_ends = self.parts.waves.as_ref().and_then(FollowWaves::ends_at);
+            // The next follow-wave timer: a wave's quiet end, or a follow's hold running out.
+            let wave_timer =
+                self.parts
+                    .waves
+                    .as_ref()
+                    .and_then(|w| match (w.ends_at(), w.next_release()) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    });
             tokio::select! {
                 biased;
                 n = rx.recv_many(&mut batch, 256) => {
@@ -385,21 +393,22 @@ impl Dispatcher {
                     for event in batch.drain(..) {
                         self.handle(event);
                     }
-                    // A busy queue keeps this branch ready: a quiet wave ends here then.
-                    if wave_ends.is_some_and(|at| tokio::time::Instant::now() >= at) {
-                        self.end_wave_if_quiet();
+                    // A busy queue keeps this branch ready: the timers are looked at here then.
+                    if wave_timer.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                        self.wave_timers();
                     }
                 }
                 _ = shutdown.cancelled() => break,
-                _ = sleep_until_some(wave_ends) => self.end_wave_if_quiet(),
+                _ = sleep_until_some(wave_timer) => self.wave_timers(),
                 _ = end_asked(self.parts.waves.clone()) => self.end_wave_if_quiet(),
             }
         }
         // A wave still going at shutdown ends here, so what it holds is paid (or dropped) now
-        // rather than lost.
+        // rather than lost; follows waiting out their hold are thanked and paid.
         if let Some(ended) = self.parts.waves.as_ref().and_then(FollowWaves::end_now) {
             self.end_wave(ended);
         }
+        self.release_follows(true);
     }
 
     /// Applies a config reloaded since the last batch (moderation rules, loyalty rules).
@@ -608,8 +617,10 @@ impl Dispatcher {
         let Verdict::Caught(mut decision) = moderator.check(msg, now) else {
             return false;
         };
-        // Raid mode: one timeout or ban per account, no deletes or warnings.
+        // Raid mode: one timeout or ban per account, no deletes or warnings; an account's later
+        // lines are only counted (the moderation log has its first, and raid mode's count).
         let mut raid_on = false;
+        let mut repeat = false;
         let mut late = Vec::new();
         if !decision.dry_run
             && let Some(raid) = &self.parts.raid
@@ -624,7 +635,10 @@ impl Dispatcher {
             let reason = format!("raid mode: {}: {}", decision.filter, decision.rule);
             match raid.offence(offender, now) {
                 RaidVerdict::Off => {}
-                RaidVerdict::On => raid_on = true,
+                RaidVerdict::On { first } => {
+                    raid_on = true;
+                    repeat = !first;
+                }
                 RaidVerdict::Began(others) => {
                     raid_on = true;
                     late = others
@@ -647,14 +661,16 @@ impl Dispatcher {
         } else {
             "did"
         };
-        if raid_on {
+        // An account already punished (or being punished) in this raid: the action queue
+        // finds it covered; nothing more to say.
+        if raid_on && !repeat {
             debug!(
                 "raid mode: {} {} ({} filter)",
                 decision.step,
                 msg.sender.login,
                 decision.filter.as_str()
             );
-        } else {
+        } else if !raid_on {
             info!(
                 "moderation {verb} {:?} {} ({} filter, {}): {}",
                 decision.step,
@@ -668,6 +684,7 @@ impl Dispatcher {
             self.parts.outputs.moderate(action, &user_id);
         }
         if let Some(modlog) = &self.parts.modlog
+            && !repeat
             && let Ok(value) =
                 serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))
         {
@@ -767,6 +784,12 @@ impl Dispatcher {
             ChannelEventKind::Follow if !self.follow_is_ordinary(ev) => return false,
             _ => {}
         }
+        self.react(ev);
+        true
+    }
+
+    /// A channel event's reaction: its points paid, then its scripts run.
+    fn react(&mut self, ev: &ChannelEvent) {
         // Points are committed before any script can announce them: off this task, by the
         // storage writer, which runs the event's scripts after the commit. Every channel event
         // goes that way (paid or not), so their scripts run in the order the events came.
@@ -781,7 +804,7 @@ impl Dispatcher {
                 }
             });
             match writer.submit(loyalty.award_job(ev, then)) {
-                Ok(()) => return true,
+                Ok(()) => return,
                 // The writer is gone (shutting down): pay here instead.
                 Err(_) => debug!("the storage writer has stopped; paying inline"),
             }
@@ -794,11 +817,10 @@ impl Dispatcher {
                 Err(e) => Written::Failed(e.to_string()),
             };
             if !after_payment(ev, &written) {
-                return true;
+                return;
             }
         }
         self.run_channel_event(ev);
-        true
     }
 
     fn run_channel_event(&self, ev: &ChannelEvent) {

@@ -32,6 +32,8 @@ async fn start_during(fault: impl FnOnce(&FakeTwitchApi)) -> Live {
     .expect("fake API starts");
     let mut config = common::config(&chat.ws_url());
     api.configure(&mut config.bot, &mut config.secrets);
+    // The follow's thanks is the sign that everything is up: thanked at once, not after a hold.
+    config.moderation.follow_waves.hold_secs = 0;
     fault(&api);
     // Only 127.0.0.1: no third-party emote site.
     config.bot.emotes.bttv = false;

@@ -52,7 +52,8 @@ async fn a_follow_is_thanked_in_chat_and_paid_once() {
     let mut lines = sim.chat.subscribe();
     let alice = Viewer::new("alice");
     sim.fire(&alice, &SimEvent::Follow).await;
-    let thanks = said(&mut lines, 5, |t| t.contains("follow"))
+    // Thanked once the follow's hold (follow_waves.hold_secs) is over.
+    let thanks = said(&mut lines, 10, |t| t.contains("follow"))
         .await
         .expect("the follow script answers");
     assert!(thanks.contains("Alice"), "{thanks}");
@@ -218,8 +219,8 @@ async fn a_moderator_refunds_a_viewer_s_last_spend_once() {
     )
     .expect("save the script");
     let alice = Viewer::new("alice");
-    sim.fire(&alice, &SimEvent::Follow).await; // 50 points
-    assert!(eventually(5, || points(&off.bot, &alice) == 50).await);
+    sim.fire(&alice, &SimEvent::Follow).await; // 50 points, after the follow's hold
+    assert!(eventually(10, || points(&off.bot, &alice) == 50).await);
     let mut spent = false;
     for _ in 0..20 {
         sim.chat_as(&alice, "!hydrate").await;

@@ -1,8 +1,9 @@
 //! A follow-bot wave (hundreds of follows in seconds, through the simulated EventSub) is
-//! thanked with one line, not one per follow; its follow points wait for its end and are then
-//! paid once each (or not at all); ordinary follows before and after it are thanked and paid
-//! as always; it shows in the console and the moderation log; its accounts can be blocked
-//! and banned.
+//! thanked with one line, not one per follow — its first follows included, which wait out a
+//! short hold and are folded into it; its follow points wait for its end and are then paid
+//! once each (or not at all); ordinary follows before and after it are thanked and paid as
+//! always, after the hold; it shows in the console and the moderation log; its accounts can be
+//! blocked and banned (a grant lacking the scope for blocks is reported at start).
 
 mod common;
 
@@ -21,6 +22,8 @@ const WAVE: usize = 200;
 /// More than this many follows within `WITHIN` seconds is a wave.
 const FOLLOWS: u32 = 3;
 const WITHIN: u64 = 2;
+/// Seconds an ordinary follow waits before it is thanked.
+const HOLD: u64 = 2;
 
 async fn start(dir: &tempfile::TempDir, waves: FollowWaves, console: bool) -> Bot {
     let scripts = copy_scripts(dir.path(), &[]);
@@ -42,6 +45,7 @@ fn waves(points: WavePoints) -> FollowWaves {
         follows: FOLLOWS,
         within_secs: WITHIN,
         quiet_secs: 2,
+        hold_secs: HOLD,
         points,
         block: false,
         ban: false,
@@ -59,18 +63,32 @@ fn said(line: &ClientLine) -> Option<String> {
     line.privmsg().map(|m| m.text)
 }
 
-/// A single follow, outside any wave: thanked by name and paid.
+/// A single follow, outside any wave: thanked by name and paid, once its hold is over (and
+/// not before).
 async fn ordinary_follow(bot: &Bot, login: &str) {
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let fan = Viewer::new(login);
+    let fired = std::time::Instant::now();
     sim.fire(&fan, &SimEvent::Follow).await;
-    let thanked = wait_line(&mut lines, 5, |l| {
+    let thanked = wait_line(&mut lines, HOLD + 5, |l| {
         said(l).is_some_and(|t| t.contains("follow") && t.to_lowercase().contains(&fan.login))
     })
     .await;
     assert!(thanked.is_some(), "{login}'s follow is thanked");
-    assert_eq!(points(bot, &fan), FOLLOW_POINTS, "{login} is paid once");
+    let after = fired.elapsed();
+    assert!(
+        after >= Duration::from_millis(HOLD * 1000 - 100),
+        "{login} is thanked after the hold, not before ({after:?})"
+    );
+    assert!(
+        after < Duration::from_secs(HOLD + 2),
+        "{login} is thanked soon after the hold ({after:?})"
+    );
+    assert!(
+        common::eventually(5, || points(bot, &fan) == FOLLOW_POINTS).await,
+        "{login} is paid once"
+    );
 }
 
 /// Fires a wave of `WAVE` follows; returns the followers and every chat line the bot sent up to
@@ -136,12 +154,12 @@ async fn a_follow_wave_gets_one_line_and_its_points_are_paid_once_when_it_ends()
     })
     .await;
     assert!(over.is_some(), "the end of the wave is said: {sent:?}");
-    // The few follows before the spike was recognised are thanked; then one line for the
+    // Not even the follows before the spike was recognised are thanked: one line for the
     // wave and one for its end.
+    assert_eq!(sent.len(), 2, "chat lines for {WAVE} follows: {sent:?}");
     assert!(
-        sent.len() <= FOLLOWS as usize + 2,
-        "{} chat lines for {WAVE} follows: {sent:?}",
-        sent.len()
+        !sent.iter().any(|t| t.to_lowercase().contains("followbot")),
+        "no follow of the wave is thanked by name: {sent:?}"
     );
     assert_eq!(
         sent.iter()
@@ -407,4 +425,53 @@ async fn a_wave_outlives_a_dispatcher_restart_and_still_pays_each_account_once()
     }
     assert_eq!(bot.supervisor().restarts()["dispatcher"].restarts, 1);
     bot.shutdown().await;
+}
+
+/// Blocking a wave's accounts needs the broadcaster's `user:manage:blocked_users`: a grant
+/// without it (or no broadcaster token at all) is reported at start, checked against the
+/// simulated Twitch's `/validate`, like raid mode's scopes.
+#[tokio::test]
+async fn a_broadcaster_grant_without_the_block_scope_is_reported_at_start() {
+    use twitch_bot::moderation::waves::{BLOCK_SCOPE, block_scope_check};
+    use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
+    use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
+    use twitch_bot::twitch::auth::{AuthClient, Tokens};
+
+    let api = FakeTwitchApi::start(FakeApiOptions::default())
+        .await
+        .expect("fake starts");
+    let tokens = |broadcaster: Option<(String, String)>| {
+        let mut secrets = twitch_bot::config::Secrets {
+            client_id: "fakeclient".into(),
+            ..Default::default()
+        };
+        (secrets.bot.access_token, secrets.bot.refresh_token) = api.issue_tokens(BOT_ID);
+        if let Some((access, refresh)) = broadcaster {
+            (
+                secrets.broadcaster.access_token,
+                secrets.broadcaster.refresh_token,
+            ) = (access, refresh);
+        }
+        let auth = AuthClient::new(reqwest::Client::new(), &api.auth_url(), "fakeclient", None);
+        Tokens::new(auth, secrets, None)
+    };
+
+    let narrow =
+        api.issue_tokens_with_scopes(BROADCASTER_ID, &["channel:bot", "moderator:read:followers"]);
+    let warning = block_scope_check(&tokens(Some(narrow)))
+        .await
+        .expect("the missing scope is reported");
+    assert!(warning.contains(BLOCK_SCOPE), "{warning}");
+    assert!(
+        warning.contains("twitch-bot auth"),
+        "says what to do: {warning}"
+    );
+
+    let none = block_scope_check(&tokens(None))
+        .await
+        .expect("no broadcaster token is reported");
+    assert!(none.contains("no broadcaster token"), "{none}");
+
+    let full = api.issue_tokens(BROADCASTER_ID);
+    assert_eq!(block_scope_check(&tokens(Some(full))).await, None);
 }

@@ -591,3 +591,25 @@ async fn raiders_posting_six_spam_lines_are_banned_once_each() {
     assert_eq!(enforcer.queued(), 0);
     stop.cancel();
 }
+
+/// A flood from more accounts than the filters remember keeps their memory bounded: the
+/// chatters seen least recently are forgotten (and counted), and a chatter flooding now is
+/// still caught.
+#[tokio::test(start_paused = true)]
+async fn a_flood_from_more_accounts_than_remembered_keeps_the_filters_memory_bounded() {
+    use twitch_bot::moderation::MAX_CHATTERS;
+    let mut m = Moderator::new(&config()).unwrap();
+    let now = Instant::now();
+    let accounts = MAX_CHATTERS + MAX_CHATTERS / 2;
+    for i in 0..accounts {
+        let viewer = chatter(&format!("raider{i}"), Roles::empty());
+        assert_eq!(m.check(&msg_from(viewer, "hello"), now), Verdict::Pass);
+        assert!(m.chatters_remembered() <= MAX_CHATTERS);
+    }
+    assert!(m.chatters_forgotten() >= (accounts - MAX_CHATTERS) as u64);
+    let last = || chatter(&format!("raider{}", accounts - 1), Roles::empty());
+    let caught = (0..8).any(|i| {
+        filter_of(&m.check(&msg_from(last(), &format!("line {i}")), now)) == Some(Filter::Flood)
+    });
+    assert!(caught, "the chatter flooding now is still counted");
+}

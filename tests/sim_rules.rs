@@ -1,14 +1,20 @@
 //! The simulated Twitch enforces Twitch's rules the way Twitch does, over its real wire formats:
-//! a banned account's later lines reach nobody, and Helix's 800-point bucket per token answers
-//! 429 with `Ratelimit-Reset` once it is spent. The benchmarks and `--offline` rely on both.
+//! a banned account's later lines reach nobody, Helix's 800-point bucket per token answers
+//! 429 with `Ratelimit-Reset` once it is spent, and emote-only and slow mode (set with `PATCH
+//! /chat/settings`) withhold a viewer's line as Twitch does. The benchmarks and `--offline`
+//! rely on them.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use twitch_bot::config::Config;
+use twitch_bot::event::Roles;
 use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
-use twitch_bot::sim::{FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi, Viewer};
+use twitch_bot::sim::{
+    FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi, SimTwitch, Viewer,
+};
 
 async fn api() -> FakeTwitchApi {
     FakeTwitchApi::start(FakeApiOptions::default())
@@ -187,4 +193,151 @@ async fn a_token_that_spent_its_800_points_gets_429_with_the_reset_time() {
     .await;
     assert_eq!((status, remaining), (200, 799));
     assert!(api.tally().contains_key(&("GET /users".to_string(), 429)));
+}
+
+/// A client logged in to the simulated chat and in `#mychannel`, reading what Twitch delivers.
+struct Watcher {
+    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    _write: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Watcher {
+    async fn join(sim: &SimTwitch) -> Watcher {
+        let stream = TcpStream::connect(sim.chat.irc_url().trim_start_matches("irc://"))
+            .await
+            .expect("connects");
+        let (read, mut write) = stream.into_split();
+        write
+            .write_all(b"PASS oauth:x\r\nNICK watcher\r\nJOIN #mychannel\r\n")
+            .await
+            .expect("logs in");
+        while sim.chat.joined("mychannel") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Watcher {
+            lines: BufReader::new(read).lines(),
+            _write: write,
+        }
+    }
+
+    /// The text of the next chat line delivered, or `None` when none comes within `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<String> {
+        loop {
+            let line = tokio::time::timeout(wait, self.lines.next_line())
+                .await
+                .ok()?
+                .expect("reads")
+                .expect("open");
+            if let Some((_, text)) = line.split_once(" PRIVMSG #mychannel :") {
+                return Some(text.to_owned());
+            }
+        }
+    }
+}
+
+/// `PATCH /chat/settings` as the bot (a moderator), as raid mode sends it.
+async fn chat_settings(sim: &SimTwitch, body: serde_json::Value) {
+    let (token, _) = sim.api.issue_tokens(BOT_ID);
+    let path = format!("/chat/settings?broadcaster_id={BROADCASTER_ID}&moderator_id={BOT_ID}");
+    let (status, _, _) = helix(
+        &reqwest::Client::new(),
+        &sim.api,
+        &token,
+        reqwest::Method::PATCH,
+        &path,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "Twitch takes the settings");
+}
+
+#[tokio::test]
+async fn in_emote_only_mode_a_line_that_is_not_only_emotes_reaches_nobody() {
+    let sim = SimTwitch::start(&mut Config::default(), "mychannel")
+        .await
+        .expect("simulator starts");
+    let mut chat = Watcher::join(&sim).await;
+    let viewer = Viewer::new("viewer");
+    let subscriber = Viewer::new("subscriber").with(Roles::SUBSCRIBER);
+    let moderator = Viewer::new("moderator").with(Roles::MODERATOR);
+    let vip = Viewer::new("vip").with(Roles::VIP);
+    let quick = Duration::from_millis(300);
+
+    sim.chat_as(&viewer, "hello chat").await;
+    assert_eq!(
+        chat.next(quick).await.as_deref(),
+        Some("hello chat"),
+        "off: delivered"
+    );
+
+    chat_settings(&sim, json!({"emote_mode": true})).await;
+    assert!(sim.try_chat_as(&viewer, "hello chat").await.is_none());
+    assert!(
+        sim.try_chat_as(&vip, "Kappa hi").await.is_none(),
+        "VIPs are not exempt"
+    );
+    // The channel's emote is a subscriber emote: not an emote a plain viewer can use.
+    assert!(sim.try_chat_as(&viewer, "mychanHype").await.is_none());
+    assert!(sim.try_chat_as(&viewer, "").await.is_none());
+    assert_eq!(
+        chat.next(quick).await,
+        None,
+        "nothing but emotes reaches chat"
+    );
+
+    for (who, text) in [
+        (&viewer, "Kappa LUL Kappa"),
+        (&subscriber, "mychanHype Kappa"),
+        (&moderator, "mods may still talk"),
+    ] {
+        assert!(sim.try_chat_as(who, text).await.is_some(), "{text}");
+        assert_eq!(chat.next(quick).await.as_deref(), Some(text));
+    }
+
+    chat_settings(&sim, json!({"emote_mode": false})).await;
+    sim.chat_as(&viewer, "words again").await;
+    assert_eq!(chat.next(quick).await.as_deref(), Some("words again"));
+}
+
+#[tokio::test]
+async fn in_slow_mode_a_second_line_within_the_wait_reaches_nobody() {
+    let sim = SimTwitch::start(&mut Config::default(), "mychannel")
+        .await
+        .expect("simulator starts");
+    let mut chat = Watcher::join(&sim).await;
+    let viewer = Viewer::new("viewer");
+    let other = Viewer::new("other");
+    let moderator = Viewer::new("moderator").with(Roles::MODERATOR);
+    let vip = Viewer::new("vip").with(Roles::VIP);
+    let quick = Duration::from_millis(300);
+
+    chat_settings(&sim, json!({"slow_mode": true, "slow_mode_wait_time": 3})).await;
+    let first = Instant::now();
+    assert!(sim.try_chat_as(&viewer, "one").await.is_some());
+    assert_eq!(chat.next(quick).await.as_deref(), Some("one"));
+    assert!(
+        sim.try_chat_as(&viewer, "two").await.is_none(),
+        "within the wait"
+    );
+    assert_eq!(chat.next(quick).await, None);
+    // Others, moderators and VIPs are not held by this viewer's wait.
+    for (who, text) in [
+        (&other, "mine"),
+        (&moderator, "m1"),
+        (&moderator, "m2"),
+        (&vip, "v1"),
+        (&vip, "v2"),
+    ] {
+        assert!(sim.try_chat_as(who, text).await.is_some(), "{text}");
+        assert_eq!(chat.next(quick).await.as_deref(), Some(text));
+    }
+    // Once the wait is over the viewer's next line goes through (a withheld line does not
+    // start the wait again).
+    tokio::time::sleep_until((first + Duration::from_millis(3_100)).into()).await;
+    assert!(sim.try_chat_as(&viewer, "three").await.is_some());
+    assert_eq!(chat.next(quick).await.as_deref(), Some("three"));
+
+    chat_settings(&sim, json!({"slow_mode": false})).await;
+    sim.chat_as(&viewer, "four").await;
+    assert_eq!(chat.next(quick).await.as_deref(), Some("four"));
 }

@@ -108,7 +108,8 @@ async fn every_core_task_that_panics_is_restarted_and_the_bot_still_answers() {
     let mut lines = sim.chat.subscribe();
     let fan = Viewer::new("fan");
     sim.fire(&fan, &SimEvent::Follow).await;
-    let thanks = common::wait_line(&mut lines, 5, |l| {
+    // Thanked once the follow's hold (follow_waves.hold_secs) is over.
+    let thanks = common::wait_line(&mut lines, 10, |l| {
         l.privmsg().is_some_and(|m| m.text.contains("follow"))
     })
     .await;
@@ -314,7 +315,7 @@ async fn an_eventsub_client_that_panics_is_restarted_and_events_arrive_again() {
     // A follow sent after the panic reaches the new client (once it has subscribed again),
     // is thanked in chat and paid.
     let mut lines = sim.chat.subscribe();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
     let mut thanked = None;
     let mut n = 0;
     while thanked.is_none() && tokio::time::Instant::now() < deadline {
@@ -325,7 +326,8 @@ async fn an_eventsub_client_that_panics_is_restarted_and_events_arrive_again() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        if common::wait_line(&mut lines, 3, |l| {
+        // A follow is thanked once its hold (follow_waves.hold_secs) is over.
+        if common::wait_line(&mut lines, 6, |l| {
             l.privmsg().is_some_and(|m| {
                 m.text.contains("follow") && m.text.to_lowercase().contains(&fan.login)
             })

@@ -166,8 +166,9 @@ async fn chat_follows_and_script_topics_reach_a_libzmq_subscriber() {
 
     let bob = Viewer::new("bob");
     sim.fire(&bob, &SimEvent::Follow).await;
+    // Published once the follow's hold (follow_waves.hold_secs) is over.
     let follow = sub
-        .next("follow", Duration::from_secs(5), |_| true)
+        .next("follow", Duration::from_secs(10), |_| true)
         .await
         .expect("the follow is published");
     assert_eq!(follow["frames"], 2);

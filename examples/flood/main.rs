@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use argh::FromArgs;
-use twitch_bot::sim::flood::{FloodOptions, FloodReport, FloodServer, percentile};
+use twitch_bot::sim::flood::{FloodError, FloodOptions, FloodReport, FloodServer, percentile};
 use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
 
 /// Floods the release bot (or any bot, with --serve-only) with realistic tagged chat, or raids it.
@@ -54,7 +54,8 @@ struct Args {
     #[argh(option, default = "5000")]
     chatters: usize,
     /// with --messages or --rate: keep the committed flood and repetition filters on, and have
-    /// a regular viewer type `!ping` every second (measured apart)
+    /// a regular viewer type `!ping` every second (measured apart; the flood's last line, whose
+    /// answer ends the run, is theirs too)
     #[argh(switch)]
     filters: bool,
     /// the raid scenario instead of the floods
@@ -234,6 +235,9 @@ fn has_taskset() -> bool {
 /// One measured run.
 struct Row {
     report: FloodReport,
+    /// Why the end marker was not answered, when it was not (the report then ends at the
+    /// deadline).
+    unfinished: Option<String>,
     chatters: usize,
     rss_at_join_kb: u64,
     peak_rss_kb: u64,
@@ -329,8 +333,15 @@ fn run_scenario(
     if let Some((_, process, _)) = measured.as_mut() {
         process.stop();
     }
-    let report = match result {
-        Ok(r) => r,
+    let (report, unfinished) = match result {
+        Ok(r) => (r, None),
+        Err(FloodError::NoFinalReply(wait, answered, commands, report)) => (
+            *report,
+            Some(format!(
+                "the last !ping was not answered within {wait:?} of the last line \
+                 ({answered} of {commands} of the flood's !pings answered)"
+            )),
+        ),
         Err(e) => {
             // What can still be said about a bot that did not finish.
             println!("  NOT FINISHED: {e}");
@@ -349,6 +360,7 @@ fn run_scenario(
     };
     Ok(Row {
         report,
+        unfinished,
         chatters: options.chatters,
         rss_at_join_kb: at_join.1,
         peak_rss_kb,
@@ -364,6 +376,9 @@ fn print_row(name: &str, row: &Row) {
     println!("{name}");
     if let Some((_, _, changes)) = &row.measured {
         println!("  configs: committed, changed: {changes}");
+    }
+    if let Some(why) = &row.unfinished {
+        println!("  NOT FINISHED: {why}; figures up to then");
     }
     println!(
         "  {} lines from {} chatters ({} !ping, {} withheld by Twitch's rule; {} answered) in {:.3} s \
@@ -439,6 +454,7 @@ fn serve_only(port: u16, args: &Args) -> anyhow::Result<()> {
         "serve-only",
         &Row {
             report,
+            unfinished: None,
             chatters: options.chatters,
             rss_at_join_kb: 0,
             peak_rss_kb: 0,

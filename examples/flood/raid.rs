@@ -135,9 +135,10 @@ pub async fn run(binary: &std::path::Path, o: &RaidOptions) -> anyhow::Result<()
         let now = Instant::now();
         first_line.get_or_insert(now);
         worst_lag = worst_lag.max(now.saturating_duration_since(due));
-        // Twitch's delivery rules: a punished account's lines, and while Shield Mode or
-        // followers-only is on a non-follower's, reach nobody.
-        if chat.delivers(viewer) && api.defences().delivers(viewer) {
+        // Twitch's delivery rules: a punished account's lines reach nobody, nor a
+        // non-follower's while Shield Mode or followers-only is on, nor what emote-only or
+        // slow mode withholds.
+        if chat.delivers(viewer) && api.delivers_line(viewer, &text) {
             chat.chat(CHANNEL, viewer, &text).await;
             delivered += 1;
             last_delivered = Some(Instant::now());

@@ -45,10 +45,11 @@ pub fn hook(
             Change::Ended {
                 reason,
                 accounts,
+                lines,
                 secs,
             } => (
                 json!({"at_ms": at_ms, "channel": channel, "raid_mode": "end", "reason": reason,
-                    "accounts": accounts, "secs": secs}),
+                    "accounts": accounts, "lines": lines, "secs": secs}),
                 Some(
                     json!({"type": "raid_mode", "state": "end", "reason": reason,
                     "accounts": accounts, "secs": secs}),

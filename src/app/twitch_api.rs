@@ -119,6 +119,8 @@ pub fn start(
         ));
     }
     let raid_mode = config.moderation.enabled && config.moderation.raid_mode.enabled;
+    let waves_block =
+        config.moderation.follow_waves.enabled && config.moderation.follow_waves.block;
 
     let handles = ApiHandles {
         helix: Some(helix.clone()),
@@ -144,6 +146,12 @@ pub fn start(
                 let _ = out.bot_scopes.set(v.scopes);
             }
             Err(e) => debug!("cannot check the bot account's scopes now: {e}"),
+        }
+        // So is the broadcaster's scope for blocking a follow wave's accounts.
+        if waves_block
+            && let Some(warning) = crate::moderation::waves::block_scope_check(&tokens).await
+        {
+            warn!("{warning}");
         }
         let Some(ids) = ids_forever(&helix, &bot_login, &channel, &events, &shutdown).await else {
             return;

@@ -67,6 +67,9 @@ pub struct FollowWaves {
     pub within_secs: u64,
     /// The wave ends once follows have come at a normal rate for this long.
     pub quiet_secs: u64,
+    /// Seconds a follow waits before it is thanked and paid, so the first follows of a wave
+    /// (before the threshold is crossed) are folded into it; 0 reacts at once.
+    pub hold_secs: u64,
     /// `pay_after` or `drop`.
     pub points: WavePoints,
     /// Block every account in the wave (the broadcaster's `user:manage:blocked_users`).
@@ -82,6 +85,7 @@ impl Default for FollowWaves {
             follows: 20,
             within_secs: 10,
             quiet_secs: 60,
+            hold_secs: 3,
             points: WavePoints::PayAfter,
             block: false,
             ban: false,
@@ -684,6 +688,7 @@ impl Validate for ModerationConfig {
             86_400,
             "seconds",
         );
+        check.within("follow_waves.hold_secs", waves.hold_secs, 0, 60, "seconds");
         let raid = &self.raid_mode;
         check.within("raid_mode.accounts", raid.accounts, 2, 10_000, "accounts");
         check.within(

@@ -1,19 +1,28 @@
-//! The dispatcher's side of follow-bot waves: an ordinary follow goes on to be thanked and
-//! paid; a follow in a wave gets the wave's one line, its account blocked or banned as
-//! configured, and its points held; a wave that is over is settled (paid or dropped, then
-//! said). Detection itself is [`crate::moderation::waves`].
+//! The dispatcher's side of follow-bot waves: an ordinary follow waits out the hold and then
+//! goes on to be thanked and paid; a follow in a wave (the ones still waiting when it began
+//! included) gets the wave's one line, its account blocked or banned as configured, and its
+//! points held; a wave that is over is settled (paid or dropped, then said). Detection itself
+//! is [`crate::moderation::waves`].
+
+use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
 use super::Dispatcher;
 use crate::action::Action;
 use crate::console::LiveEvent;
-use crate::event::ChannelEvent;
+use crate::event::{ChannelEvent, Event};
 use crate::moderation::waves::{EndedWave, FollowVerdict, FollowWaves};
 use crate::storage::writer;
 use crate::twitch::chat::Outgoing;
 
 impl Dispatcher {
+    /// A follow-wave timer is due: a quiet wave ends, held-back follows are thanked.
+    pub(super) fn wave_timers(&mut self) {
+        self.end_wave_if_quiet();
+        self.release_follows(false);
+    }
+
     pub(super) fn end_wave_if_quiet(&mut self) {
         let ended = self
             .parts
@@ -25,9 +34,25 @@ impl Dispatcher {
         }
     }
 
-    /// Counts a follow against follow-wave detection: `true` for an ordinary follow (thanked
-    /// and paid as always); `false` for one in a wave, whose reaction is the wave's one line
-    /// and whose points wait for the wave's end.
+    /// Thanks and pays the follows whose hold is over (all of them when `everything`, at
+    /// shutdown): the reaction an ordinary follow gets, its alert included.
+    pub(super) fn release_follows(&mut self, everything: bool) {
+        let Some(waves) = &self.parts.waves else {
+            return;
+        };
+        for ev in waves.release_due(tokio::time::Instant::now(), everything) {
+            self.react(&ev);
+            let integrations = &self.parts.outputs.integrations;
+            if integrations.wants_events() {
+                integrations.observe(&Arc::new(Event::Channel(Box::new(ev))));
+            }
+        }
+    }
+
+    /// Counts a follow against follow-wave detection: `true` for an ordinary follow that is
+    /// thanked and paid now (no hold); `false` for one waiting out the hold (thanked by
+    /// [`Dispatcher::release_follows`] unless a wave takes it in) or in a wave, whose reaction
+    /// is the wave's one line and whose points wait for the wave's end.
     pub(super) fn follow_is_ordinary(&mut self, ev: &ChannelEvent) -> bool {
         let Some(waves) = &self.parts.waves else {
             return true;
@@ -35,12 +60,17 @@ impl Dispatcher {
         let config = waves.config();
         match waves.observe(ev, tokio::time::Instant::now()) {
             FollowVerdict::Normal => true,
+            FollowVerdict::Waiting => false,
             FollowVerdict::Began {
                 follows,
                 secs,
                 accounts,
+                folded,
             } => {
-                warn!("a follow wave began: {follows} follows in {secs} s");
+                warn!(
+                    "a follow wave began: {follows} follows in {secs} s ({folded} of them were \
+                     still waiting to be thanked)"
+                );
                 let text = format!(
                     "Follow wave: {follows} follows in {secs} s. Thanks and alerts are paused \
                      until it calms down."

@@ -20,6 +20,10 @@ struct Offences {
     last: Instant,
 }
 
+/// Most accounts one ladder remembers (a raid of more accounts is still punished: raid mode
+/// punishes each once whatever its rung).
+pub const MAX_OFFENDERS: usize = 50_000;
+
 /// One named ladder and who stands where on it.
 #[derive(Debug)]
 struct Track {
@@ -42,6 +46,29 @@ impl Track {
     fn live(&self, o: &Offences, now: Instant) -> bool {
         self.decay
             .is_none_or(|d| now.saturating_duration_since(o.last) < d)
+    }
+
+    /// Makes room in a full ladder: forgets the offences whose decay has run out, and if that
+    /// frees less than a quarter, the quarter offended least recently (logged).
+    fn shed(&mut self, now: Instant) {
+        let decay = self.decay;
+        self.users
+            .retain(|_, o| decay.is_none_or(|d| now.saturating_duration_since(o.last) < d));
+        let target = MAX_OFFENDERS - MAX_OFFENDERS / 4;
+        if self.users.len() <= target {
+            return;
+        }
+        let cut = self.users.len() - target;
+        let mut lasts: Vec<Instant> = self.users.values().map(|o| o.last).collect();
+        let (_, pivot, _) = lasts.select_nth_unstable(cut - 1);
+        let pivot = *pivot;
+        let before = self.users.len();
+        self.users.retain(|_, o| o.last > pivot);
+        tracing::warn!(
+            "moderation: more than {MAX_OFFENDERS} accounts on one ladder: the {} that offended \
+             least recently were forgotten (their next offence starts the ladder again)",
+            before - self.users.len()
+        );
     }
 
     fn step_for(&self, count: u32) -> Step {
@@ -99,6 +126,9 @@ impl Ladders {
             Some(o) if track.live(o, now) => o.count.saturating_add(1),
             _ => 1,
         };
+        if track.users.len() >= MAX_OFFENDERS && !track.users.contains_key(user) {
+            track.shed(now);
+        }
         track
             .users
             .insert(CompactString::from(user), Offences { count, last: now });
@@ -161,6 +191,37 @@ impl Ladders {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_ladder_past_its_cap_forgets_those_that_offended_least_recently() {
+        let cfg = BTreeMap::from([(
+            "l".to_owned(),
+            Ladder {
+                decay_hours: 0,
+                steps: vec![Step::Delete, Step::Timeout(60)],
+            },
+        )]);
+        let mut l = Ladders::new(&cfg, None);
+        let t0 = Instant::now();
+        l.offend("l", "first", t0);
+        l.offend("l", "keeper", t0 + Duration::from_secs(10_000));
+        for i in 0..MAX_OFFENDERS {
+            l.offend("l", &format!("u{i}"), t0 + Duration::from_secs(1));
+        }
+        let users = l.tracks.get("l").map_or(0, |t| t.users.len());
+        assert!(users <= MAX_OFFENDERS, "{users} remembered");
+        assert_eq!(
+            l.peek("l", "first", t0).offence,
+            1,
+            "the oldest is forgotten"
+        );
+        assert_eq!(
+            l.peek("l", "keeper", t0 + Duration::from_secs(10_000))
+                .offence,
+            2,
+            "the most recent is kept"
+        );
+    }
 
     #[test]
     fn climbs_repeats_the_last_step_and_forgets_after_decay() {

@@ -25,8 +25,9 @@ const MODLOG_COMMIT_GAP: Duration = Duration::from_millis(200);
 const MODLOG_BATCH: usize = 1_024;
 /// Entries the queue holds before they spill.
 const MODLOG_QUEUE: usize = 4_096;
-/// Bytes of serialised entries the overflow holds (about 30,000 entries).
-const MODLOG_SPILL_BYTES: usize = 8 << 20;
+/// Bytes of serialised entries the overflow holds (about 15,000 entries). It is read back
+/// one batch at a time, so it never becomes that many decoded entries at once.
+const MODLOG_SPILL_BYTES: usize = 4 << 20;
 /// How often old entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// Entries written between two prunes at most (a long raid does not wait for the clock).
@@ -156,15 +157,21 @@ fn channel_with(queue: usize, spill_bytes: usize) -> (ModlogSender, ModlogQueue)
     )
 }
 
-/// Takes the overflow (only once the queue is empty, so order is kept) and the count of lost
-/// entries as one `modlog_overflow` entry.
-fn take_spill(spill: &Spill, batch: &mut Vec<Value>) {
+/// Takes from the overflow (only once the queue is empty, so order is kept) until `batch`
+/// holds [`MODLOG_BATCH`] entries, and once it is empty, the count of lost entries as one
+/// `modlog_overflow` entry. Returns whether the overflow still holds entries.
+fn take_spill(spill: &Spill, batch: &mut Vec<Value>) -> bool {
     let mut sp = spill.lock();
-    while let Some(bytes) = sp.entries.pop_front() {
+    while batch.len() < MODLOG_BATCH
+        && let Some(bytes) = sp.entries.pop_front()
+    {
         sp.bytes = sp.bytes.saturating_sub(bytes.len());
         if let Ok(v) = serde_json::from_slice(&bytes) {
             batch.push(v);
         }
+    }
+    if !sp.entries.is_empty() {
+        return true;
     }
     if sp.lost_unlogged > 0 {
         batch.push(json!({
@@ -174,6 +181,7 @@ fn take_spill(spill: &Spill, batch: &mut Vec<Value>) {
         }));
         sp.lost_unlogged = 0;
     }
+    false
 }
 
 /// Prunes what `retention` no longer keeps, on a blocking thread.
@@ -215,6 +223,8 @@ pub fn spawn_modlog_writer(
         prune_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut since_prune = 0u64;
         let mut closed = false;
+        // The overflow still holds entries: the next batch is taken without waiting.
+        let mut spilled = false;
         loop {
             if closed {
                 // Shutting down (or every sender is gone): write what is queued, then stop,
@@ -230,7 +240,7 @@ pub fn spawn_modlog_writer(
                 if batch.is_empty() {
                     return;
                 }
-            } else {
+            } else if !spilled {
                 tokio::select! {
                     n = rx.recv_many(&mut batch, MODLOG_BATCH) => closed = n == 0,
                     () = shutdown.cancelled() => closed = true,
@@ -241,6 +251,8 @@ pub fn spawn_modlog_writer(
                         continue;
                     }
                 }
+            }
+            if !closed {
                 // Each commit waits for the disk; during a spam wave, gather what arrives for
                 // a moment instead (at most a few commits a second). A lone entry is written at
                 // once.
@@ -252,8 +264,9 @@ pub fn spawn_modlog_writer(
                 {
                     batch.push(entry);
                 }
+                spilled = false;
                 if batch.len() < MODLOG_BATCH && rx.is_empty() {
-                    take_spill(&spill, &mut batch);
+                    spilled = take_spill(&spill, &mut batch);
                 }
                 if batch.is_empty() {
                     continue;
@@ -357,6 +370,30 @@ mod tests {
         );
         assert!(spilled > 0, "the burst overflowed the queue");
         assert_eq!(stored(&storage), (0..5_000).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn the_overflow_is_read_back_one_batch_at_a_time() {
+        let (tx, queue) = channel_with(1, MODLOG_SPILL_BYTES);
+        let now = crate::console::now_ms();
+        for i in 0..(MODLOG_BATCH as u64 * 2 + 10) {
+            tx.try_send(entry(i, now)).expect("kept");
+        }
+        let mut batch = Vec::new();
+        assert!(take_spill(&queue.spill, &mut batch), "more is left");
+        assert_eq!(batch.len(), MODLOG_BATCH, "never more decoded at once");
+        assert_eq!(
+            batch[0]["n"], 1,
+            "the first went to the queue, the rest in order"
+        );
+        batch.clear();
+        assert!(take_spill(&queue.spill, &mut batch));
+        batch.clear();
+        assert!(
+            !take_spill(&queue.spill, &mut batch),
+            "the rest fits in one batch"
+        );
+        assert_eq!(batch.len(), 9);
     }
 
     #[tokio::test]

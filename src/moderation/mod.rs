@@ -350,6 +350,8 @@ pub struct Moderator {
     permits: HashMap<CompactString, Instant>,
     emotes: Option<Arc<dyn EmoteLookup>>,
     next_sweep: Option<Instant>,
+    /// Chatters forgotten early because the map was full ([`MAX_CHATTERS`]).
+    shed: u64,
 }
 
 impl fmt::Debug for Moderator {
@@ -363,6 +365,11 @@ impl fmt::Debug for Moderator {
 
 /// How often idle chatters' state is dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Most chatters the flood and repetition filters remember; past it the idle ones are swept
+/// at once and, if that is not enough, the quarter least recently seen is forgotten (counted
+/// and logged). A flood from more accounts than this within the filters' window only lets
+/// some of them start their count again.
+pub const MAX_CHATTERS: usize = 20_000;
 
 /// Where a fired filter leads.
 struct Fired<'a> {
@@ -384,6 +391,7 @@ impl Moderator {
             permits: HashMap::new(),
             emotes: None,
             next_sweep: None,
+            shed: 0,
         })
     }
 
@@ -426,6 +434,17 @@ impl Moderator {
         d
     }
 
+    /// Chatters the flood and repetition filters remember now (at most [`MAX_CHATTERS`]).
+    pub fn chatters_remembered(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Chatters forgotten early because more than [`MAX_CHATTERS`] spoke within the filters'
+    /// windows.
+    pub fn chatters_forgotten(&self) -> u64 {
+        self.shed
+    }
+
     /// Checks one chat message at `now`.
     pub fn check(&mut self, msg: &ChatMessage, now: Instant) -> Verdict {
         if !self.rules.enabled || msg.sender.roles.level() >= Permission::Moderator {
@@ -447,6 +466,9 @@ impl Moderator {
             &msg.sender.id
         };
         let (flooded, same) = if on(&r.flood) || on(&r.repetition) {
+            if self.recent.len() >= MAX_CHATTERS && !self.recent.contains_key(key.as_str()) {
+                shed_chatters(&mut self.recent, &mut self.shed, r, now);
+            }
             let recent = match self.recent.get_mut(key.as_str()) {
                 Some(rec) => rec,
                 None => self.recent.entry(key.clone()).or_default(),
@@ -700,6 +722,44 @@ impl Moderator {
         self.permits.retain(|_, until| now < *until);
         self.ladders.sweep(now);
     }
+}
+
+/// Makes room in a full chatter map: drops chatters idle past the filters' windows, and if
+/// that frees less than a quarter, the quarter seen least recently too (counted in `shed`).
+fn shed_chatters(
+    recent: &mut HashMap<CompactString, Recent, BuildFnv>,
+    shed: &mut u64,
+    r: &Rules,
+    now: Instant,
+) {
+    let last = |rec: &Recent| {
+        rec.times
+            .back()
+            .copied()
+            .max(rec.texts.back().map(|(_, t)| *t))
+    };
+    let keep = r.flood_window.max(r.same_window);
+    recent.retain(|_, rec| last(rec).is_some_and(|t| now.saturating_duration_since(t) < keep));
+    let target = MAX_CHATTERS - MAX_CHATTERS / 4;
+    if recent.len() <= target {
+        return;
+    }
+    let mut seen: Vec<Instant> = recent.values().filter_map(last).collect();
+    let cut = recent.len() - target;
+    if cut == 0 || cut > seen.len() {
+        recent.clear();
+        return;
+    }
+    let (_, pivot, _) = seen.select_nth_unstable(cut - 1);
+    let pivot = *pivot;
+    let before = recent.len();
+    recent.retain(|_, rec| last(rec).is_some_and(|t| t > pivot));
+    let gone = (before - recent.len()) as u64;
+    *shed = shed.saturating_add(gone);
+    tracing::warn!(
+        "moderation: more than {MAX_CHATTERS} chatters within the flood and repetition \
+         windows: the {gone} seen least recently were forgotten ({shed} so far)"
+    );
 }
 
 /// Length, repeated characters, caps, symbols and emotes, in that order.

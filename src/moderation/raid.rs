@@ -65,8 +65,9 @@ impl Offender {
 pub enum Verdict {
     /// Raid mode is off: the ladder decides.
     Off,
-    /// Raid mode is on: one punishment per account, no deletes or warnings.
-    On,
+    /// Raid mode is on: one punishment per account, no deletes or warnings. `first`: this is
+    /// the account's first offence since raid mode began (later ones are only counted).
+    On { first: bool },
     /// This offence began raid mode; the others in the window (not this one) are to be
     /// punished too.
     Began(Vec<Offender>),
@@ -82,10 +83,12 @@ pub enum Change {
         window_secs: u32,
         say: Option<String>,
     },
-    /// Raid mode ended (`reason`: `quiet` or `console`) after `secs`, having seen `accounts`.
+    /// Raid mode ended (`reason`: `quiet` or `console`) after `secs`, having seen `accounts`
+    /// trip the filters in `lines` lines.
     Ended {
         reason: String,
         accounts: usize,
+        lines: u64,
         secs: u64,
     },
     /// A defence switched at Twitch (`Shield Mode on`, `chat settings restored`, ...), or why not.
@@ -107,6 +110,8 @@ pub struct Status {
     pub since_ms: Option<u64>,
     /// Different accounts that tripped the filters since it began.
     pub accounts: usize,
+    /// Lines that tripped the filters since it began.
+    pub lines: u64,
     /// Shield Mode was switched on by raid mode (and is switched off when it ends).
     pub shield_mode: bool,
     /// Chat settings were changed by raid mode (and are put back when it ends).
@@ -121,6 +126,7 @@ struct Active {
     since_ms: u64,
     last_offence: Instant,
     accounts: HashSet<CompactString>,
+    lines: u64,
     restore: Arc<tokio::sync::Mutex<Restore>>,
 }
 
@@ -226,6 +232,7 @@ impl RaidMode {
             active: st.active.is_some(),
             since_ms: st.active.as_ref().map(|a| a.since_ms),
             accounts: st.active.as_ref().map_or(0, |a| a.accounts.len()),
+            lines: st.active.as_ref().map_or(0, |a| a.lines),
             shield_mode: shield,
             chat_settings: settings,
             missing_scopes: self
@@ -248,10 +255,14 @@ impl RaidMode {
         let mut st = self.lock();
         if let Some(active) = &mut st.active {
             active.last_offence = now;
-            if active.accounts.len() < MAX_ACCOUNTS {
-                active.accounts.insert(offender.key().into());
-            }
-            return Verdict::On;
+            active.lines = active.lines.saturating_add(1);
+            // Past the cap an account not counted yet is taken for a first offence each time.
+            let first = if active.accounts.len() < MAX_ACCOUNTS {
+                active.accounts.insert(offender.key().into())
+            } else {
+                !active.accounts.contains(offender.key())
+            };
+            return Verdict::On { first };
         }
         if !st.config.enabled {
             return Verdict::Off;
@@ -282,6 +293,8 @@ impl RaidMode {
         let mut seen: HashSet<CompactString> = HashSet::new();
         seen.insert(offender.key().into());
         let mut others = Vec::new();
+        // The offences in the window (this one among them) are the raid's first lines.
+        let lines = st.recent.len() as u64;
         for (_, o) in std::mem::take(&mut st.recent) {
             if seen.insert(o.key().into()) {
                 others.push(o);
@@ -296,6 +309,7 @@ impl RaidMode {
             since_ms: crate::console::now_ms(),
             last_offence: now,
             accounts: seen,
+            lines,
             restore: restore.clone(),
         });
         let config = st.config.clone();
@@ -341,12 +355,14 @@ impl RaidMode {
         };
         let secs = active.since.elapsed().as_secs();
         info!(
-            "raid mode off ({reason}) after {secs} s; {} accounts tripped the filters",
-            active.accounts.len()
+            "raid mode off ({reason}) after {secs} s; {} accounts tripped the filters in {} lines",
+            active.accounts.len(),
+            active.lines
         );
         self.tell(Change::Ended {
             reason: reason.to_owned(),
             accounts: active.accounts.len(),
+            lines: active.lines,
             secs,
         });
         self.spawn_restore(active.restore);
@@ -481,7 +497,8 @@ mod tests {
         };
         assert_eq!(others, vec![offender(2), offender(3)]);
         assert!(r.is_active());
-        assert_eq!(r.offence(offender(5), later), Verdict::On);
+        assert_eq!(r.offence(offender(5), later), Verdict::On { first: true });
+        assert_eq!(r.offence(offender(5), later), Verdict::On { first: false });
         assert_eq!(r.status().accounts, 4);
         tokio::time::sleep(Duration::from_secs(29)).await;
         assert!(r.is_active(), "not quiet long enough yet");

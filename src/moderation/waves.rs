@@ -1,7 +1,9 @@
 //! Follow-bot waves: tells a spike of follows (more than `follows` within `within_secs`) from
 //! ordinary follows, and keeps what a wave owes until it is over — its follows (whose points
-//! wait for the end) and the accounts in it (for blocks and bans). Pure bookkeeping on a clock
-//! the caller gives: the dispatcher decides what to say, pay and call.
+//! wait for the end) and the accounts in it (for blocks and bans). An ordinary follow waits
+//! `hold_secs` before it is thanked and paid, so the first follows of a wave (before the
+//! threshold is crossed) are folded into it. Pure bookkeeping on a clock the caller gives: the
+//! dispatcher decides what to say, pay and call.
 //!
 //! The state lives behind an `Arc`, shared by the dispatcher (and the one that replaces it
 //! after a crash, so held points survive a restart) and the console, which shows it.
@@ -26,6 +28,13 @@ pub const MAX_HELD: usize = 50_000;
 const MAX_WITHIN_SECS: u64 = 3_600;
 const MAX_QUIET_SECS: u64 = 86_400;
 
+/// Longest `hold_secs` honoured (the config's own limit).
+const MAX_HOLD_SECS: u64 = 60;
+
+/// Most follows waiting out their hold; past it a follow is thanked at once (a burst that big
+/// crosses any threshold long before).
+pub const MAX_WAITING: usize = 10_000;
+
 /// Most distinct accounts one wave remembers; beyond that a repeat follow of the same account
 /// is not recognised (blocking it again is harmless) and `accounts` stops growing.
 pub const MAX_TRACKED: usize = 100_000;
@@ -35,12 +44,17 @@ pub const MAX_TRACKED: usize = 100_000;
 pub enum FollowVerdict {
     /// An ordinary follow: thank it and pay it as always.
     Normal,
+    /// An ordinary follow so far: it waits out the hold ([`FollowWaves::release_due`] gives it
+    /// back then, to be thanked and paid), unless a wave begins first and takes it in.
+    Waiting,
     /// This follow starts a wave of `follows` follows in `secs` seconds: say so once. It is held,
     /// and `accounts` (the ones that came before it within the window, and it) are in the wave.
+    /// `folded` follows that were waiting out their hold joined it instead of being thanked.
     Began {
         follows: u64,
         secs: u64,
         accounts: Vec<CompactString>,
+        folded: usize,
     },
     /// A follow within the wave: held (or counted), no reaction. `new_account` is false when
     /// the same account followed again within the wave.
@@ -88,6 +102,8 @@ struct State {
     recent: VecDeque<(Instant, CompactString)>,
     wave: Option<Wave>,
     last: Option<WaveSummary>,
+    /// Ordinary follows waiting out the hold: when each is let go, oldest first.
+    waiting: VecDeque<(Instant, ChannelEvent)>,
     /// The streamer asked for the wave to end now.
     end_asked: bool,
 }
@@ -115,6 +131,7 @@ impl FollowWaves {
                 recent: VecDeque::new(),
                 wave: None,
                 last: None,
+                waiting: VecDeque::new(),
                 end_asked: false,
             })),
             wake: Arc::default(),
@@ -194,7 +211,13 @@ impl FollowWaves {
             return FollowVerdict::Held { new_account };
         }
         if !spiking {
-            return FollowVerdict::Normal;
+            let hold = Duration::from_secs(st.config.hold_secs.min(MAX_HOLD_SECS));
+            if hold.is_zero() || st.waiting.len() >= MAX_WAITING {
+                return FollowVerdict::Normal;
+            }
+            st.waiting
+                .push_back((now.checked_add(hold).unwrap_or(now), ev.clone()));
+            return FollowVerdict::Waiting;
         }
         let first = st.recent.front().map_or(now, |(at, _)| *at);
         let accounts: Vec<CompactString> = {
@@ -206,8 +229,20 @@ impl FollowWaves {
                 .collect()
         };
         let follows = st.recent.len() as u64;
+        // The follows still waiting out their hold are the wave's first: held with it, each
+        // account once.
+        let folded: Vec<ChannelEvent> = st.waiting.drain(..).map(|(_, ev)| ev).collect();
         let held = if points == WavePoints::PayAfter {
-            vec![ev.clone()]
+            let mut seen = HashSet::new();
+            folded
+                .iter()
+                .chain(std::iter::once(ev))
+                .filter(|e| {
+                    let id = e.user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+                    id.is_empty() || seen.insert(id)
+                })
+                .cloned()
+                .collect()
         } else {
             Vec::new()
         };
@@ -224,7 +259,29 @@ impl FollowWaves {
             follows,
             secs: now.saturating_duration_since(first).as_secs().max(1),
             accounts,
+            folded: folded.len(),
         }
+    }
+
+    /// When the oldest follow waiting out its hold is due.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.state().waiting.front().map(|(at, _)| *at)
+    }
+
+    /// The follows whose hold is over at `now` (all of them when `everything`, at shutdown),
+    /// oldest first, to be thanked and paid.
+    pub fn release_due(&self, now: Instant, everything: bool) -> Vec<ChannelEvent> {
+        let mut st = self.state();
+        let mut due = Vec::new();
+        while let Some((at, _)) = st.waiting.front() {
+            if !everything && *at > now {
+                break;
+            }
+            if let Some((_, ev)) = st.waiting.pop_front() {
+                due.push(ev);
+            }
+        }
+        due
     }
 
     /// When the wave lasting now ends if no further follow comes at a spiking rate.
@@ -316,6 +373,36 @@ impl WaveSummary {
     }
 }
 
+/// The broadcaster's scope blocking a wave's accounts needs.
+pub const BLOCK_SCOPE: &str = "user:manage:blocked_users";
+
+/// The start-up check for `follow_waves.block`: the broadcaster's grant must hold
+/// [`BLOCK_SCOPE`], so a missing scope is reported at start, not discovered during a wave.
+/// `Some(warning)` when it does not (or there is no broadcaster token); `None` when it does,
+/// or when the grant cannot be checked now (the network; a later block says why it failed).
+pub async fn block_scope_check(tokens: &crate::twitch::auth::Tokens) -> Option<String> {
+    use crate::twitch::auth::{Account, AuthError};
+    let lacks = |what: &str| {
+        format!(
+            "follow waves: `block: true` in moderation.yaml, but {what}: the accounts of a \
+             follow wave will not be blocked. Run `twitch-bot auth` and authorize the \
+             broadcaster account with {BLOCK_SCOPE}, or set follow_waves.block to false."
+        )
+    };
+    match tokens.validate(Account::Broadcaster).await {
+        Ok(v) if v.scopes.iter().any(|s| s == BLOCK_SCOPE) => None,
+        Ok(_) => Some(lacks(&format!(
+            "the broadcaster's grant lacks {BLOCK_SCOPE}"
+        ))),
+        Err(AuthError::Missing(_)) => Some(lacks("secrets.yaml has no broadcaster token")),
+        Err(AuthError::Invalid(_)) => Some(lacks("the broadcaster's token is no longer valid")),
+        Err(e) => {
+            tracing::debug!("cannot check the broadcaster's scopes now: {e}");
+            None
+        }
+    }
+}
+
 /// The accounts waiting to be blocked, drained by one task ([`spawn_blocker`]).
 pub type BlockQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<CompactString>>>;
 
@@ -402,9 +489,54 @@ mod tests {
             follows: 3,
             within_secs: 10,
             quiet_secs: 5,
+            hold_secs: 0,
             points,
             ..WaveConfig::default()
         }
+    }
+
+    #[test]
+    fn follows_wait_out_the_hold_and_a_wave_takes_in_the_ones_still_waiting() {
+        let waves = FollowWaves::new(WaveConfig {
+            hold_secs: 3,
+            ..config(WavePoints::PayAfter)
+        });
+        let t0 = Instant::now();
+        // A lone follow waits, then is let go once its hold is over.
+        assert_eq!(waves.observe(&follow(0), t0), FollowVerdict::Waiting);
+        assert_eq!(waves.next_release(), Some(t0 + Duration::from_secs(3)));
+        assert!(
+            waves
+                .release_due(t0 + Duration::from_secs(2), false)
+                .is_empty()
+        );
+        let due = waves.release_due(t0 + Duration::from_secs(3), false);
+        assert_eq!(due, vec![follow(0)]);
+        assert_eq!(waves.next_release(), None);
+
+        // The first follows of a wave wait; the one that crosses the threshold takes them in.
+        let t1 = t0 + Duration::from_secs(20);
+        for n in 1..4 {
+            assert_eq!(waves.observe(&follow(n), t1), FollowVerdict::Waiting);
+        }
+        let began = waves.observe(&follow(4), t1 + Duration::from_secs(1));
+        assert!(
+            matches!(&began, FollowVerdict::Began { folded: 3, accounts, .. } if accounts.len() == 4),
+            "{began:?}"
+        );
+        assert_eq!(waves.next_release(), None, "nothing left to thank");
+        assert!(
+            waves
+                .release_due(t1 + Duration::from_secs(60), true)
+                .is_empty()
+        );
+        let ended = waves.end_now().expect("a wave");
+        assert_eq!(
+            ended.to_pay.len(),
+            4,
+            "every follow of the wave is paid at its end"
+        );
+        assert_eq!(ended.summary.held, 4);
     }
 
     #[test]
@@ -451,10 +583,12 @@ mod tests {
             follows: u32::MAX,
             within_secs: u64::MAX,
             quiet_secs: u64::MAX,
+            hold_secs: u64::MAX,
             ..WaveConfig::default()
         });
         let t0 = Instant::now();
-        assert_eq!(waves.observe(&follow(1), t0), FollowVerdict::Normal);
+        assert_eq!(waves.observe(&follow(1), t0), FollowVerdict::Waiting);
+        assert!(waves.next_release().is_some());
         let waves = FollowWaves::new(WaveConfig {
             follows: 0,
             within_secs: 0,

@@ -42,7 +42,9 @@ pub struct FloodOptions {
     pub chatters: usize,
     /// A regular viewer (a VIP, so chat filters let them repeat themselves) who types the
     /// command this often from the first line until the end marker is answered; measured
-    /// apart from the corpus' commands ([`FloodReport::regular`]).
+    /// apart from the corpus' commands ([`FloodReport::regular`]). The end marker is then
+    /// theirs too: a flooding chatter's command may rightly go unanswered (moderation caught
+    /// it), the regular's must not.
     pub regular_every: Option<Duration>,
     /// Twitch's delivery rule: a line from an account banned or timed out here is withheld
     /// (the end marker is always delivered, so the flood can end).
@@ -73,8 +75,9 @@ pub enum FloodError {
     Io(#[from] std::io::Error),
     #[error("the client closed the connection before joining a channel")]
     NoJoin,
+    /// What was measured up to the deadline is in the report (`elapsed` ends there).
     #[error("no reply to the final command within {0:?} ({1} of {2} commands answered)")]
-    NoFinalReply(Duration, usize, usize),
+    NoFinalReply(Duration, usize, usize, Box<FloodReport>),
 }
 
 /// What a flood measured.
@@ -292,7 +295,12 @@ fn viewers(n: usize) -> Vec<Viewer> {
 /// emote names), commands spread at random with the last line always a command.
 pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
     let mut rng = Rng(options.seed | 1);
-    let viewers = viewers(options.chatters);
+    let mut viewers = viewers(options.chatters);
+    let chatters = viewers.len();
+    // With a regular viewer, the end marker is theirs (after the chatters in `sender_ids`).
+    if options.regular_every.is_some() {
+        viewers.push(regular_viewer());
+    }
     let mut sender = Vec::with_capacity(options.messages.max(1));
     let room = stable_id(channel).to_string();
     let n = options.messages.max(1);
@@ -303,7 +311,10 @@ pub fn corpus(options: &FloodOptions, channel: &str) -> Corpus {
     let mut text = String::new();
     let base_ms = 1_700_000_000_000u64;
     for i in 0..n {
-        let who = rng.below(viewers.len());
+        let mut who = rng.below(chatters);
+        if i + 1 == n && options.regular_every.is_some() {
+            who = chatters;
+        }
         sender.push(who as u32);
         let viewer = &viewers[who];
         let is_command = i + 1 == n || rng.unit() < options.command_fraction;
@@ -542,21 +553,14 @@ impl FloodServer {
         let replies = latencies.len();
         let _ = writer.shutdown(std::net::Shutdown::Both);
         let _ = reader_thread.join();
-        let Some(finished) = finished else {
-            return Err(FloodError::NoFinalReply(
-                options.reply_timeout,
-                replies,
-                corpus.commands,
-            ));
-        };
         latencies.sort_unstable();
-        Ok(FloodReport {
+        let report = FloodReport {
             login,
             channel,
             messages: corpus.ends.len(),
             commands: corpus.commands,
             replies,
-            elapsed: finished.duration_since(start),
+            elapsed: finished.unwrap_or_else(Instant::now).duration_since(start),
             send_time,
             latencies,
             withheld,
@@ -564,8 +568,22 @@ impl FloodServer {
             regular_sent: regular.sent,
             regular_withheld: regular.withheld,
             regular: regular_latencies,
-        })
+        };
+        if finished.is_none() {
+            return Err(FloodError::NoFinalReply(
+                options.reply_timeout,
+                replies,
+                corpus.commands,
+                Box::new(report),
+            ));
+        }
+        Ok(report)
     }
+}
+
+/// The regular viewer: a VIP, whom the repetition filter lets repeat the same command.
+fn regular_viewer() -> Viewer {
+    Viewer::new("regular_viewer").with(Roles::VIP)
 }
 
 /// How many commands the regular viewer may type in one flood (an hour at one a second).
@@ -597,7 +615,7 @@ impl Regular {
         Regular {
             every: options.regular_every,
             next: start,
-            viewer: Viewer::new("regular_viewer").with(Roles::VIP),
+            viewer: regular_viewer(),
             channel: channel.to_string(),
             room: stable_id(channel).to_string(),
             command: options.command.clone(),
@@ -1030,7 +1048,7 @@ mod tests {
         let err = server
             .serve_one(&options, |_, _| {})
             .expect_err("no replies");
-        assert!(matches!(err, FloodError::NoFinalReply(_, 0, _)), "{err}");
+        assert!(matches!(err, FloodError::NoFinalReply(_, 0, _, _)), "{err}");
         let _ = client.join();
     }
 }

@@ -138,9 +138,11 @@ impl SimTwitch {
     }
 
     /// A viewer writes in chat; returns the message id, or `None` when Twitch withheld the
-    /// line (Shield Mode or followers-only, and the viewer does not follow long enough).
+    /// line (Shield Mode or followers-only and the viewer does not follow long enough,
+    /// emote-only and the line is not only emotes, or slow mode and the viewer's wait is not
+    /// over).
     pub async fn try_chat_as(&self, viewer: &Viewer, text: &str) -> Option<String> {
-        if !self.api.defences().delivers(viewer) {
+        if !self.api.delivers_line(viewer, text) {
             return None;
         }
         let new = self

@@ -1,10 +1,12 @@
 //! The simulated Twitch's raid defences: Shield Mode (`/moderation/shield_mode`) and the chat
 //! settings (`/chat/settings`) with Twitch's shapes, scope, moderator and value checks, who
-//! follows the channel, and the delivery rule they make: while Shield Mode or followers-only
-//! is on, a line from a viewer who does not follow (long enough) never reaches chat.
+//! follows the channel, and the delivery rules they make: while Shield Mode or followers-only
+//! is on, a line from a viewer who does not follow (long enough) never reaches chat; in
+//! emote-only mode a non-moderator's line that is not only emotes is dropped; in slow mode a
+//! non-moderator's (and non-VIP's) next line within the wait is dropped.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
 use axum::http::{Method, StatusCode};
@@ -37,7 +39,14 @@ pub struct Defences {
     pub moderators: HashSet<String>,
     /// Chat lines Twitch refused to deliver because of these settings.
     pub withheld: u64,
+    /// User id → when their last line was delivered, for slow mode.
+    last_line: HashMap<String, Instant>,
 }
+
+/// Slow mode's longest wait (Twitch's range is 3 to 120 s): older entries are forgotten.
+const SLOW_MODE_MAX_WAIT: Duration = Duration::from_secs(120);
+/// Viewers slow mode remembers before it forgets those whose wait is over.
+const SLOW_MODE_REMEMBERED: usize = 10_000;
 
 impl Default for Defences {
     fn default() -> Self {
@@ -57,13 +66,73 @@ impl Default for Defences {
             followers: HashMap::new(),
             moderators: HashSet::from([BOT_ID.to_owned(), BROADCASTER_ID.to_owned()]),
             withheld: 0,
+            last_line: HashMap::new(),
         }
     }
 }
 
 impl Defences {
-    /// Whether Twitch delivers a line from `viewer` now; counts the ones it withholds.
+    /// Whether Twitch delivers a line from `viewer` now under Shield Mode and followers-only
+    /// (the rules that do not depend on the text); counts the ones it withholds.
     pub fn delivers(&mut self, viewer: &Viewer) -> bool {
+        let delivered = self.followers_rule(viewer);
+        if !delivered {
+            self.withheld += 1;
+        }
+        delivered
+    }
+
+    /// Whether Twitch delivers `text` from `viewer` at `now`: Shield Mode and followers-only,
+    /// then emote-only (every word an emote `is_emote` accepts for this viewer), then slow mode
+    /// (the viewer's last delivered line at least the wait ago). The broadcaster and
+    /// moderators are exempt from all of them; VIPs from all but emote-only. Counts the lines
+    /// it withholds, and remembers a delivered line's time for slow mode.
+    pub fn delivers_line(
+        &mut self,
+        viewer: &Viewer,
+        text: &str,
+        now: Instant,
+        is_emote: &dyn Fn(&str) -> bool,
+    ) -> bool {
+        let moderator = [Roles::BROADCASTER, Roles::MODERATOR]
+            .iter()
+            .any(|r| viewer.roles.contains(*r));
+        if moderator {
+            return true;
+        }
+        let vip = viewer.roles.contains(Roles::VIP);
+        let only_emotes = || {
+            let mut words = text.split_whitespace().peekable();
+            words.peek().is_some() && words.all(is_emote)
+        };
+        let slowed = || {
+            let wait = Duration::from_secs(self.slow_mode_wait_time.unwrap_or(30));
+            self.slow_mode
+                && !vip
+                && self
+                    .last_line
+                    .get(&viewer.id)
+                    .is_some_and(|at| now.saturating_duration_since(*at) < wait)
+        };
+        let delivered =
+            self.followers_rule(viewer) && (!self.emote_mode || only_emotes()) && !slowed();
+        if !delivered {
+            self.withheld += 1;
+            return false;
+        }
+        if self.slow_mode && !vip {
+            if self.last_line.len() >= SLOW_MODE_REMEMBERED {
+                self.last_line
+                    .retain(|_, at| now.saturating_duration_since(*at) < SLOW_MODE_MAX_WAIT);
+            }
+            self.last_line.insert(viewer.id.clone(), now);
+        }
+        true
+    }
+
+    /// Shield Mode and followers-only: a viewer who does not follow (long enough) is not
+    /// delivered; the broadcaster, moderators and VIPs are exempt.
+    fn followers_rule(&self, viewer: &Viewer) -> bool {
         let exempt = [Roles::BROADCASTER, Roles::MODERATOR, Roles::VIP]
             .iter()
             .any(|r| viewer.roles.contains(*r));
@@ -75,15 +144,11 @@ impl Defences {
         } else {
             0
         };
-        let followed_long_enough = self.followers.get(&viewer.id).is_some_and(|at| {
+        self.followers.get(&viewer.id).is_some_and(|at| {
             SystemTime::now()
                 .duration_since(*at)
                 .is_ok_and(|d| d >= Duration::from_secs(minutes.saturating_mul(60)))
-        });
-        if !followed_long_enough {
-            self.withheld += 1;
-        }
-        followed_long_enough
+        })
     }
 
     fn settings_json(&self, with_moderator: Option<&str>) -> Value {
@@ -116,6 +181,21 @@ impl super::FakeTwitchApi {
     /// Shield Mode, chat settings and followers (read or change them in a test).
     pub fn defences(&self) -> std::sync::MutexGuard<'_, Defences> {
         self.state.defences()
+    }
+
+    /// Whether Twitch delivers `text` from `viewer` now (see [`Defences::delivers_line`]): the
+    /// emotes are the fake's global emotes for everyone and its channel emotes for
+    /// subscribers (they are subscriber emotes).
+    pub fn delivers_line(&self, viewer: &Viewer, text: &str) -> bool {
+        let (global, channel) = {
+            let h = self.state.helix();
+            (h.global_emotes.clone(), h.channel_emotes.clone())
+        };
+        let sub = viewer.roles.contains(Roles::SUBSCRIBER);
+        let is_emote =
+            |w: &str| global.iter().any(|e| e == w) || (sub && channel.iter().any(|e| e == w));
+        self.defences()
+            .delivers_line(viewer, text, Instant::now(), &is_emote)
     }
 
     /// `viewer` follows the channel since `ago`.
