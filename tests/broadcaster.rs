@@ -909,3 +909,159 @@ async fn polls_and_predictions_reach_eventsub_with_their_results() {
     );
     stop.cancel();
 }
+
+/// The real binary in `--offline` mode: typed lines in, printed chat and log lines out.
+struct Offline {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Lines read while waiting for another.
+    unread: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Offline {
+    fn start(scripts: &[(&str, String)]) -> Offline {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, src) in scripts {
+            let path = dir.path().join("scripts").join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, src).expect("write");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+            .args([
+                "--offline",
+                "--noconsole",
+                "--nozmq",
+                "--noobs",
+                "--noaudio",
+                "--nohotkeys",
+                "--nonotify",
+            ])
+            .arg("--config")
+            .arg(dir.path().join("configs"))
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .arg("--scripts")
+            .arg(dir.path().join("scripts"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        for reader in [
+            Box::new(out) as Box<dyn std::io::Read + Send>,
+            Box::new(err) as Box<dyn std::io::Read + Send>,
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(reader)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let stdin = child.stdin.take().expect("stdin");
+        Offline {
+            child,
+            stdin,
+            lines,
+            unread: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    fn type_line(&mut self, text: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{text}").expect("typing works");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Waits up to `secs` for a printed or logged line containing `want`, one not taken by an
+    /// earlier wait.
+    fn wait_for(&mut self, want: &str, secs: u64) -> String {
+        if let Some(at) = self.unread.iter().position(|l| l.contains(want)) {
+            return self.unread.remove(at);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(want) => return line,
+                Ok(line) => self.unread.push(line),
+                Err(_) => panic!(
+                    "no line with `{want}` within {secs} s; seen: {:#?}",
+                    self.unread
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Offline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn offline_the_streamers_commands_are_done_on_the_simulated_twitch() {
+    let failing_hug = HUG.replace("if ctx.message == \"\"", "if true");
+    let mut scripts: Vec<(&str, String)> = vec![
+        (
+            "commands/ping.rhai",
+            "fn run(ctx) { ctx.reply(\"pong\"); }".into(),
+        ),
+        ("rewards/hug.rhai", failing_hug),
+    ];
+    for rel in [
+        "commands/title.rhai",
+        "commands/poll.rhai",
+        "commands/clip.rhai",
+        "events/clip_ready.rhai",
+    ] {
+        scripts.push((rel, without_cooldowns(&example(rel))));
+    }
+    let mut bot = Offline::start(&scripts);
+    let mut answered = false;
+    for _ in 0..50 {
+        bot.type_line("!ping");
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(line) = bot
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            answered |= line.ends_with(": pong");
+            bot.unread.push(line);
+        }
+        if answered {
+            break;
+        }
+    }
+    assert!(answered, "the bot answers");
+    bot.type_line("/online");
+    bot.type_line("/as alice mod !title Offline and proud");
+    bot.wait_for("Title set to: Offline and proud", 10);
+    bot.type_line("!title");
+    bot.wait_for("Title: Offline and proud", 10);
+    bot.type_line("/as alice mod !poll Best snack? | chips | fruit");
+    bot.wait_for("Poll started: Best snack? — vote for chips, fruit!", 10);
+    bot.type_line("/as carol !clip");
+    bot.wait_for("Clipping", 10);
+    bot.wait_for("New clip (clipped by carol): https://clips.twitch.tv/", 10);
+    // The bot created the reward on the simulated Twitch; its script fails, so the viewer's
+    // points go back.
+    bot.wait_for("channel-point reward created on Twitch", 20);
+    bot.type_line("/redeem dave Hug the streamer | hi");
+    bot.wait_for("redemption refunded", 10);
+}
