@@ -631,8 +631,7 @@ impl Dispatcher {
             self.parts.outputs.moderate(action, &user_id);
         }
         if let Some(modlog) = &self.parts.modlog
-            && let Ok(value) =
-                serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))
+            && let Ok(value) = serde_json::to_value(decision.log_entry(msg, crate::clock::now_ms()))
         {
             // Never waits; an entry it cannot keep is counted, warned about now and then, and
             // the count is written to the log.

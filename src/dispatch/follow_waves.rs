@@ -51,7 +51,7 @@ impl Dispatcher {
                     self.modlog(summary.log_entry(
                         &self.parts.channel,
                         "began",
-                        crate::console::now_ms(),
+                        crate::clock::now_ms(),
                         config.block,
                         config.ban,
                     ));
@@ -115,7 +115,7 @@ impl Dispatcher {
         self.modlog(summary.log_entry(
             &self.parts.channel,
             "ended",
-            crate::console::now_ms(),
+            crate::clock::now_ms(),
             config.block,
             config.ban,
         ));
