@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::action::Action;
 use crate::config::Config;
-use crate::console::LiveEvent;
+use crate::event::LiveEvent;
 use crate::event::{
     ChannelEvent, ChannelEventKind, ChatMessage, ConnectionState, Event, EventSource, Service,
     UserNotice,
@@ -686,7 +686,7 @@ impl Dispatcher {
         if let Some(modlog) = &self.parts.modlog
             && !repeat
             && let Ok(value) =
-                serde_json::to_value(decision.log_entry(msg, crate::console::now_ms()))
+                serde_json::to_value(decision.log_entry(msg, crate::clock::now_ms()))
         {
             // Never waits; an entry it cannot keep is counted, warned about now and then, and
             // the count is written to the log.

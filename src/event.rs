@@ -1,7 +1,11 @@
 //! The one vocabulary: every source (chat, EventSub, timers, console, integrations) turns what it
 //! sees into an [`Event`], and the dispatcher, scripts, console and ZeroMQ consume nothing else.
+//! [`LiveEvent`] is a line of the live log (the console's, and the supervisor's restart notices):
+//! an event received, something sent, or a notice.
 //!
 //! This module owns only data types; it must not know about sockets, storage or scripts.
+
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -623,6 +627,42 @@ pub enum ConsoleRequest {
     },
     ReloadScripts,
     ReloadConfigs,
+}
+
+/// An item of the live event log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// Something the bot received.
+    Event {
+        topic: &'static str,
+        #[serde(serialize_with = "serialize_arc")]
+        event: Arc<Event>,
+    },
+    /// Something the bot sent: `via` is `chat`, `discord` or `zmq`.
+    Sent {
+        via: &'static str,
+        /// Chat channel, Discord channel or ZeroMQ topic.
+        target: String,
+        text: String,
+    },
+    /// A line of the bot's own news: reloads, warnings, errors.
+    Notice { level: &'static str, text: String },
+}
+
+impl LiveEvent {
+    /// Wraps a received event.
+    pub fn event(event: Arc<Event>) -> LiveEvent {
+        LiveEvent::Event {
+            topic: event.topic(),
+            event,
+        }
+    }
+}
+
+// serde's `rc` feature is off in this package; one shared event is written the same as an owned one.
+fn serialize_arc<S: serde::Serializer>(event: &Arc<Event>, s: S) -> Result<S::Ok, S::Error> {
+    event.as_ref().serialize(s)
 }
 
 #[cfg(test)]

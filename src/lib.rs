@@ -18,6 +18,11 @@
 //! - [`app`]: starts and stops all of it; [`supervisor`] restarts its tasks; [`exit`]: the codes
 //!   the process ends with; [`service`]: the systemd unit that keeps it running; [`check`]:
 //!   `check --live`.
+//! - Small helpers every layer may use: [`event`] (the vocabulary), [`clock`] (report
+//!   times) and [`panics`] (foreign calls that panic instead of failing).
+//!
+//! The modules above import each other without cycles and none imports [`app`]
+//! (`tests/architecture.rs` checks it).
 //!
 //! This is the code's map. What the bot does for its users is documented beside the code: the
 //! `README.md` (start here), `docs/configuration.md` (every config key), `docs/console-api.md`
@@ -32,6 +37,7 @@ pub mod backoff;
 pub mod cache;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod console;
@@ -45,6 +51,7 @@ pub mod import;
 pub mod integrations;
 pub mod loyalty;
 pub mod moderation;
+pub mod panics;
 pub mod queue;
 pub mod scripting;
 pub mod service;

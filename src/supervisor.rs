@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::console::LiveEvent;
+use crate::event::LiveEvent;
 use crate::exit::{Exit, SOFTWARE};
 
 /// How restarts are paced and when a crash loop ends the process.

@@ -10,11 +10,12 @@ use tracing::warn;
 
 use super::Subsystems;
 use crate::action::Action;
+use crate::clock::now_ms;
 use crate::config::{Config, secrets};
 use crate::console::{
     BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, ConsoleSettings,
     LeaderboardEntry, LiveEvent, ReloadReport, ScriptError, ScriptInfo, ScriptsReport,
-    ServiceHealth, SimChat, now_ms,
+    ServiceHealth, SimChat,
 };
 use crate::dispatch::Outputs;
 use crate::event::{ChannelEvent, ChannelEventKind, Service, SubTier};

@@ -945,7 +945,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<u8> {
                 crate::sim::terminal::HELP
             );
             tokio::select! {
-                _ = crate::sim::terminal::run(sim, shutdown.clone(), || bot.console_login_url()) => {}
+                _ = crate::sim::terminal::run(sim, shutdown.clone(), || {
+                    crate::console::terminal::link_line(bot.console_login_url())
+                }) => {}
                 _ = shutdown_signal() => {}
                 _ = shutdown.cancelled() => {}
             }

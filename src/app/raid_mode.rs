@@ -20,7 +20,7 @@ pub fn hook(
     channel: CompactString,
 ) -> Hook {
     Arc::new(move |change: Change| {
-        let at_ms = crate::console::now_ms();
+        let at_ms = crate::clock::now_ms();
         let (entry, script) = match &change {
             Change::Began {
                 accounts,

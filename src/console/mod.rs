@@ -24,16 +24,16 @@ mod tls;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::event::{ChannelEvent, ConnectionState, Event, Roles, Service};
+use crate::event::{ChannelEvent, ConnectionState, Roles, Service};
 use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 
+pub use crate::event::LiveEvent;
 pub use auth::generate_token;
 pub use link::request_login_link;
 pub use server::{Console, ServeError, bind, open_in_browser, serve, serve_supervised};
@@ -337,42 +337,6 @@ impl ServiceHealth {
     }
 }
 
-/// An item of the live event log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LiveEvent {
-    /// Something the bot received.
-    Event {
-        topic: &'static str,
-        #[serde(serialize_with = "serialize_arc")]
-        event: Arc<Event>,
-    },
-    /// Something the bot sent: `via` is `chat`, `discord` or `zmq`.
-    Sent {
-        via: &'static str,
-        /// Chat channel, Discord channel or ZeroMQ topic.
-        target: String,
-        text: String,
-    },
-    /// A line of the bot's own news: reloads, warnings, errors.
-    Notice { level: &'static str, text: String },
-}
-
-impl LiveEvent {
-    /// Wraps a received event.
-    pub fn event(event: Arc<Event>) -> LiveEvent {
-        LiveEvent::Event {
-            topic: event.topic(),
-            event,
-        }
-    }
-}
-
-// serde's `rc` feature is off in this package; one shared event is written the same as an owned one.
-fn serialize_arc<S: serde::Serializer>(event: &Arc<Event>, s: S) -> Result<S::Ok, S::Error> {
-    event.as_ref().serialize(s)
-}
-
 /// A script's compile or run-time error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScriptError {
@@ -534,12 +498,4 @@ impl IntoResponse for ConsoleError {
         }
         (status, body).into_response()
     }
-}
-
-/// Milliseconds since the Unix epoch, for report times.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::Dispatcher;
 use crate::action::Action;
-use crate::console::LiveEvent;
+use crate::event::LiveEvent;
 use crate::event::{ChannelEvent, Event};
 use crate::moderation::waves::{EndedWave, FollowVerdict, FollowWaves};
 use crate::storage::writer;
@@ -81,7 +81,7 @@ impl Dispatcher {
                     self.modlog(summary.log_entry(
                         &self.parts.channel,
                         "began",
-                        crate::console::now_ms(),
+                        crate::clock::now_ms(),
                         config.block,
                         config.ban,
                     ));
@@ -145,7 +145,7 @@ impl Dispatcher {
         self.modlog(summary.log_entry(
             &self.parts.channel,
             "ended",
-            crate::console::now_ms(),
+            crate::clock::now_ms(),
             config.block,
             config.ban,
         ));

@@ -69,7 +69,7 @@ fn run(
     down: &AtomicBool,
     presses: &Receiver<(String, KeyCombo)>,
 ) {
-    let connected = super::notify::crash::catch(|| Enigo::new(&Settings::default()));
+    let connected = crate::panics::catch(|| Enigo::new(&Settings::default()));
     let mut enigo = match connected {
         Ok(Ok(enigo)) => enigo,
         Ok(Err(e)) => return off(ctx, down, e.to_string()),

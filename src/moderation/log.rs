@@ -176,7 +176,7 @@ fn take_spill(spill: &Spill, batch: &mut Vec<Value>) -> bool {
     if sp.lost_unlogged > 0 {
         batch.push(json!({
             "kind": "modlog_overflow",
-            "at_ms": crate::console::now_ms(),
+            "at_ms": crate::clock::now_ms(),
             "lost": sp.lost_unlogged,
         }));
         sp.lost_unlogged = 0;
@@ -188,7 +188,7 @@ fn take_spill(spill: &Spill, batch: &mut Vec<Value>) -> bool {
 async fn prune(storage: &Storage, retention: ModLogConfig) {
     let storage = storage.clone();
     let day_ms = 86_400_000u64;
-    let cutoff = crate::console::now_ms()
+    let cutoff = crate::clock::now_ms()
         .saturating_sub(day_ms.saturating_mul(u64::from(retention.keep_days)));
     let done = tokio::task::spawn_blocking(move || {
         storage.prune_modlog(cutoff, retention.max_rows, PRUNE_CHUNK)
@@ -334,7 +334,7 @@ mod tests {
             ModLogConfig::default(),
             shutdown.clone(),
         );
-        let now = crate::console::now_ms();
+        let now = crate::clock::now_ms();
         for i in 0..5_000 {
             tx.try_send(entry(i, now)).expect("kept");
         }
@@ -354,7 +354,7 @@ mod tests {
         let storage = storage(dir.path());
         let (tx, queue) = modlog_channel();
         let writer = spawn_modlog_writer(storage.clone(), queue, ModLogConfig::default(), never());
-        let now = crate::console::now_ms();
+        let now = crate::clock::now_ms();
         let started = std::time::Instant::now();
         // One burst, no await in between: the queue (4,096) fills and the rest spills.
         for i in 0..5_000 {
@@ -375,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn the_overflow_is_read_back_one_batch_at_a_time() {
         let (tx, queue) = channel_with(1, MODLOG_SPILL_BYTES);
-        let now = crate::console::now_ms();
+        let now = crate::clock::now_ms();
         for i in 0..(MODLOG_BATCH as u64 * 2 + 10) {
             tx.try_send(entry(i, now)).expect("kept");
         }
@@ -401,7 +401,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = storage(dir.path());
         let (tx, queue) = channel_with(10, 1_000);
-        let now = crate::console::now_ms();
+        let now = crate::clock::now_ms();
         let mut lost = 0;
         for i in 0..100 {
             if tx.try_send(entry(i, now)).is_err() {
@@ -424,7 +424,7 @@ mod tests {
     async fn old_and_surplus_entries_are_pruned_from_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let storage = storage(dir.path());
-        let now = crate::console::now_ms();
+        let now = crate::clock::now_ms();
         let day = 86_400_000;
         let mut old: Vec<Value> = (0..50).map(|i| entry(i, now - 40 * day)).collect();
         old.extend((50..400).map(|i| entry(i, now - day)));

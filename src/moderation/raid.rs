@@ -306,7 +306,7 @@ impl RaidMode {
         st.active = Some(Active {
             generation,
             since: now,
-            since_ms: crate::console::now_ms(),
+            since_ms: crate::clock::now_ms(),
             last_offence: now,
             accounts: seen,
             lines,

@@ -209,7 +209,7 @@ where
     let spawned = std::thread::Builder::new()
         .name("script-net".into())
         .spawn(move || {
-            let result = crate::integrations::notify::crash::catch(call)
+            let result = crate::panics::catch(call)
                 .unwrap_or_else(|panic| Err(format!("the call failed inside the bot: {panic}")));
             // The run may have stopped waiting; then nobody needs the answer.
             let _ = tx.send(result);

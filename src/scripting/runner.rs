@@ -314,8 +314,7 @@ fn worker(pool: &Arc<Pool>, extra: bool) {
             Job::Run(run) => run_job(pool, *run),
             Job::Send(_, actions) => actions.into_iter().for_each(|a| shared.sink.send(a)),
             Job::Reload { channel, reply_to } => {
-                let report = match crate::integrations::notify::crash::catch(|| shared.reload_all())
-                {
+                let report = match crate::panics::catch(|| shared.reload_all()) {
                     Ok(report) => report,
                     Err(panic) => {
                         tracing::error!("!reload failed inside the bot: {panic}");
@@ -369,7 +368,7 @@ fn run_job(pool: &Arc<Pool>, job: RunJob) {
     let ctx = Ctx::new(data, shared.services.clone());
     let limits = &shared.config.limits;
     // A panic inside the run (a bug in the bot, reached through a script) fails this run only.
-    let result = crate::integrations::notify::crash::catch(|| {
+    let result = crate::panics::catch(|| {
         let _running = RunGuard::enter(
             script.tag.clone(),
             limits.max_run_time,

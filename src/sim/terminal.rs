@@ -200,12 +200,8 @@ fn parse_event(line: &str) -> Option<Typed> {
 
 /// Reads stdin until EOF or shutdown, feeding chat into `fake` for `channel`, and prints every
 /// message the bot sends. EOF stops reading but not the bot (the console may still be in use).
-/// `console_link` mints a one-time console link for `/console` (`None`: the console is off).
-pub async fn run(
-    sim: &SimTwitch,
-    shutdown: CancellationToken,
-    console_link: impl Fn() -> Option<String>,
-) {
+/// `console_line` is what `/console` prints: a fresh one-time console link, or why there is none.
+pub async fn run(sim: &SimTwitch, shutdown: CancellationToken, console_line: impl Fn() -> String) {
     let mut sent = sim.chat.subscribe();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = true;
@@ -251,7 +247,7 @@ pub async fn run(
                     }
                     Typed::Help => println!("{HELP}"),
                     Typed::Console => {
-                        println!("{}", crate::console::terminal::link_line(console_link()));
+                        println!("{}", console_line());
                     }
                     Typed::Error(e) => println!("{e}"),
                     Typed::Nothing => {}

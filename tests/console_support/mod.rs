@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
+use twitch_bot::clock::now_ms;
 use twitch_bot::console::{
     BotInfo, BoxFuture, ConfigReport, ConsoleBackend, ConsoleError, ConsoleSettings,
     LeaderboardEntry, LiveEvent, ReloadReport, ScriptError, ScriptInfo, ScriptsReport,
-    ServiceHealth, SimChat, now_ms,
+    ServiceHealth, SimChat,
 };
 use twitch_bot::event::{ChannelEvent, ChatMessage, Chatter, ConnectionState, Event, Service};
 

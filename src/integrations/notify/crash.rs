@@ -2,15 +2,12 @@
 //! backtrace, appends both to `<data>/crash.log` with the time and the bot's version, and sends a
 //! desktop notification when `notifications.on_crash` is on and `--nonotify` is not given.
 //!
-//! Also [`catch`], for the few foreign calls known to panic instead of returning an error (cpal
-//! without a sound card): their panic is turned into an error and the hook stays quiet, because
-//! that is not a crash of the bot.
+//! A panic inside [`crate::panics::catch`] is expected and handled, not a crash of the bot: the
+//! hook stays quiet for it.
 
-use std::any::Any;
 use std::backtrace::Backtrace;
-use std::cell::Cell;
 use std::io::Write;
-use std::panic::{AssertUnwindSafe, PanicHookInfo};
+use std::panic::PanicHookInfo;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -31,11 +28,6 @@ struct Hook {
 }
 
 static HOOK: OnceLock<Hook> = OnceLock::new();
-
-thread_local! {
-    /// Set while [`catch`] runs a call whose panic is expected and handled.
-    static EXPECTED: Cell<bool> = const { Cell::new(false) };
-}
 
 /// Installs the crash hook, writing to `<data_dir>/crash.log` and notifying when `notify` (the
 /// `--nonotify` flag's opposite; `notifications.on_crash` may turn it off later). Only the first
@@ -58,35 +50,14 @@ pub fn set_notify(on: bool) {
     }
 }
 
-/// Runs `f`, turning a panic into `Err(message)` without a crash report.
-///
-/// # Errors
-/// The panic's message when `f` panicked.
-pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    let before = EXPECTED.with(|e| e.replace(true));
-    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
-    EXPECTED.with(|e| e.set(before));
-    result.map_err(|payload| payload_text(payload.as_ref()).to_string())
-}
-
-fn payload_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "(a panic without a message)"
-    }
-}
-
 fn on_panic(info: &PanicHookInfo<'_>) {
-    if EXPECTED.with(Cell::get) {
+    if crate::panics::expected() {
         return;
     }
     let Some(hook) = HOOK.get() else { return };
     let thread = std::thread::current();
     let thread = thread.name().unwrap_or("unnamed");
-    let message = payload_text(info.payload());
+    let message = crate::panics::payload_text(info.payload());
     let location = info
         .location()
         .map_or_else(|| "an unknown place".to_string(), ToString::to_string);
@@ -154,14 +125,6 @@ fn notify_and_wait(body: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_expected_panic_becomes_an_error() {
-        let r: Result<(), String> = catch(|| panic!("no card"));
-        assert_eq!(r.unwrap_err(), "no card");
-        assert_eq!(catch(|| 7).unwrap(), 7);
-        assert!(!EXPECTED.with(Cell::get), "the thread is watched again");
-    }
 
     #[test]
     fn reports_are_appended_with_the_time() {

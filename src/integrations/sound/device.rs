@@ -16,7 +16,7 @@ impl Output {
     /// # Errors
     /// Why there is no sound.
     pub fn open() -> Result<Output, String> {
-        match crate::integrations::notify::crash::catch(DeviceSinkBuilder::open_default_sink) {
+        match crate::panics::catch(DeviceSinkBuilder::open_default_sink) {
             Ok(Ok(mut sink)) => {
                 sink.log_on_drop(false);
                 Ok(Output { sink })
