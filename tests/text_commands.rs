@@ -176,6 +176,34 @@ async fn names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_co
     bot.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_script_saved_later_with_a_text_command_s_name_answers_instead_of_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    sim.chat_as(&moderator(), "!cmd add later from the text command")
+        .await;
+    assert!(said(&mut lines, |t| t == "Added !later.").await.is_some());
+    std::fs::write(
+        dir.path().join("scripts/commands/later.rhai"),
+        "fn run(ctx) { ctx.say(\"from the script\"); }\n",
+    )
+    .expect("write the script");
+    let vic = Viewer::new("vic");
+    // The file watcher loads it within a moment.
+    let host = bot.scripts().expect("scripts").clone();
+    let loaded = common::eventually(10, || host.command_file("later").is_some()).await;
+    assert!(loaded, "the watcher loads commands/later.rhai");
+    sim.chat_as(&vic, "!later").await;
+    sim.chat_as(&vic, "!ping").await;
+    let first = said(&mut lines, |_| true).await;
+    let second = said(&mut lines, |_| true).await;
+    assert_eq!(first.as_deref(), Some("from the script"));
+    assert!(second.is_some_and(|t| t.contains("pong")));
+    bot.shutdown().await;
+}
+
 fn bot_commands(bot: &Bot) -> Vec<String> {
     bot.text_commands()
         .expect("text commands")
