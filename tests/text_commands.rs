@@ -197,10 +197,31 @@ async fn a_script_saved_later_with_a_text_command_s_name_answers_instead_of_it()
     assert!(loaded, "the watcher loads commands/later.rhai");
     sim.chat_as(&vic, "!later").await;
     sim.chat_as(&vic, "!ping").await;
-    let first = said(&mut lines, |_| true).await;
-    let second = said(&mut lines, |_| true).await;
-    assert_eq!(first.as_deref(), Some("from the script"));
-    assert!(second.is_some_and(|t| t.contains("pong")));
+    // Scripts run on several threads: the two answers may come in either order. Everything
+    // said until both came (and a moment after) must not include the text command's.
+    let mut heard = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(heard.iter().any(|t: &String| t.contains("pong"))
+        && heard.iter().any(|t| t == "from the script"))
+    {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match common::wait_line(&mut lines, left.as_secs().max(1), |l| l.privmsg().is_some()).await
+        {
+            Some(l) if tokio::time::Instant::now() < deadline => {
+                heard.extend(l.privmsg().map(|m| m.text));
+            }
+            _ => break,
+        }
+    }
+    if let Some(l) = common::wait_line(&mut lines, 1, |l| l.privmsg().is_some()).await {
+        heard.extend(l.privmsg().map(|m| m.text));
+    }
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert!(heard.iter().any(|t| t == "from the script"), "{heard:?}");
+    assert!(
+        !heard.iter().any(|t| t.contains("text command")),
+        "{heard:?}"
+    );
     bot.shutdown().await;
 }
 
