@@ -339,8 +339,11 @@ async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_remo
     assert!(level.is_some());
     sim.chat_as(&reggie, "!lounge").await;
     sim.chat_as(&mary, "!regular add reggie").await;
-    // The first !lounge was refused: the next line is the answer to !regular add.
-    let next = said(&mut lines, |_| true).await.expect("answer");
+    // The first !lounge was refused: the next line (besides the greeting of reggie's first
+    // message, which comes when it comes) is the answer to !regular add.
+    let next = said(&mut lines, |t| !t.starts_with("Welcome, "))
+        .await
+        .expect("answer");
     assert_eq!(next, "reggie is a regular now.");
     sim.chat_as(&reggie, "!lounge").await;
     let answer = said(&mut lines, |t| t.starts_with("Welcome")).await;
@@ -348,6 +351,27 @@ async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_remo
         answer,
         Some(format!("Welcome to the lounge, {}", reggie.display_name))
     );
+    // Scripts see the same level: `PERMISSION = "regular"`.
+    sim.chat_as(&reggie, "!backstage").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("backstage"))
+            .await
+            .as_deref(),
+        Some("backstage: regular")
+    );
+    sim.chat_as(&mary, "!regular remove reggie").await;
+    assert!(
+        said(&mut lines, |t| t.contains("no longer a regular"))
+            .await
+            .is_some()
+    );
+    sim.chat_as(&reggie, "!backstage").await;
+    sim.chat_as(&mary, "!regular list").await;
+    // The refused !backstage says nothing: the next line answers !regular list.
+    let next = said(&mut lines, |t| !t.starts_with("Welcome, "))
+        .await
+        .expect("answer");
+    assert_eq!(next, "No regulars yet: !regular add <user>");
     bot.shutdown().await;
 }
 
