@@ -176,6 +176,55 @@ async fn names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_co
     bot.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_script_saved_later_with_a_text_command_s_name_answers_instead_of_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bot = start(dir.path()).await;
+    let sim = bot.sim().expect("offline");
+    let mut lines = sim.chat.subscribe();
+    sim.chat_as(&moderator(), "!cmd add later from the text command")
+        .await;
+    assert!(said(&mut lines, |t| t == "Added !later.").await.is_some());
+    std::fs::write(
+        dir.path().join("scripts/commands/later.rhai"),
+        "fn run(ctx) { ctx.say(\"from the script\"); }\n",
+    )
+    .expect("write the script");
+    let vic = Viewer::new("vic");
+    // The file watcher loads it within a moment.
+    let host = bot.scripts().expect("scripts").clone();
+    let loaded = common::eventually(10, || host.command_file("later").is_some()).await;
+    assert!(loaded, "the watcher loads commands/later.rhai");
+    sim.chat_as(&vic, "!later").await;
+    sim.chat_as(&vic, "!ping").await;
+    // Scripts run on several threads: the two answers may come in either order. Everything
+    // said until both came (and a moment after) must not include the text command's.
+    let mut heard = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(heard.iter().any(|t: &String| t.contains("pong"))
+        && heard.iter().any(|t| t == "from the script"))
+    {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match common::wait_line(&mut lines, left.as_secs().max(1), |l| l.privmsg().is_some()).await
+        {
+            Some(l) if tokio::time::Instant::now() < deadline => {
+                heard.extend(l.privmsg().map(|m| m.text));
+            }
+            _ => break,
+        }
+    }
+    if let Some(l) = common::wait_line(&mut lines, 1, |l| l.privmsg().is_some()).await {
+        heard.extend(l.privmsg().map(|m| m.text));
+    }
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert!(heard.iter().any(|t| t == "from the script"), "{heard:?}");
+    assert!(
+        !heard.iter().any(|t| t.contains("text command")),
+        "{heard:?}"
+    );
+    bot.shutdown().await;
+}
+
 fn bot_commands(bot: &Bot) -> Vec<String> {
     bot.text_commands()
         .expect("text commands")
@@ -290,8 +339,11 @@ async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_remo
     assert!(level.is_some());
     sim.chat_as(&reggie, "!lounge").await;
     sim.chat_as(&mary, "!regular add reggie").await;
-    // The first !lounge was refused: the next line is the answer to !regular add.
-    let next = said(&mut lines, |_| true).await.expect("answer");
+    // The first !lounge was refused: the next line (besides the greeting of reggie's first
+    // message, which comes when it comes) is the answer to !regular add.
+    let next = said(&mut lines, |t| !t.starts_with("Welcome, "))
+        .await
+        .expect("answer");
     assert_eq!(next, "reggie is a regular now.");
     sim.chat_as(&reggie, "!lounge").await;
     let answer = said(&mut lines, |t| t.starts_with("Welcome")).await;
@@ -299,6 +351,27 @@ async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_remo
         answer,
         Some(format!("Welcome to the lounge, {}", reggie.display_name))
     );
+    // Scripts see the same level: `PERMISSION = "regular"`.
+    sim.chat_as(&reggie, "!backstage").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("backstage"))
+            .await
+            .as_deref(),
+        Some("backstage: regular")
+    );
+    sim.chat_as(&mary, "!regular remove reggie").await;
+    assert!(
+        said(&mut lines, |t| t.contains("no longer a regular"))
+            .await
+            .is_some()
+    );
+    sim.chat_as(&reggie, "!backstage").await;
+    sim.chat_as(&mary, "!regular list").await;
+    // The refused !backstage says nothing: the next line answers !regular list.
+    let next = said(&mut lines, |t| !t.starts_with("Welcome, "))
+        .await
+        .expect("answer");
+    assert_eq!(next, "No regulars yet: !regular add <user>");
     bot.shutdown().await;
 }
 

@@ -786,6 +786,8 @@ impl Bot {
                 warn!("{name} did not stop in time");
             }
         }
+        // The text commands hold the database and the scripts' services: gone before it closes.
+        drop(self.text_commands);
         drop(self.scripts);
         if let Some(storage) = self.storage {
             let closed = tokio::task::spawn_blocking(move || storage.close());

@@ -36,14 +36,17 @@ pub const BUILTINS: [&str; 9] = [
     "permit", "modcheck", "cmd", "addcom", "editcom", "delcom", "regular", "reload", "redeem",
 ];
 
-/// The built-in commands and, through `scripts`, the `.rhai` commands: who owns a name.
+/// The built-in commands and, through `scripts`, the `.rhai` commands: who owns a name. Holds
+/// the script host weakly, so shutting it down is not held up by the text commands.
 pub fn owners(scripts: Option<Arc<crate::scripting::ScriptHost>>) -> Owners {
+    let scripts = scripts.as_ref().map(Arc::downgrade);
     Arc::new(move |name: &str| {
         if BUILTINS.contains(&name) {
             return Some(format!("the built-in command !{name}"));
         }
         scripts
             .as_ref()
+            .and_then(std::sync::Weak::upgrade)
             .and_then(|s| s.command_file(name))
             .map(|file| format!("the script {file}"))
     })
