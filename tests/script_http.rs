@@ -105,6 +105,16 @@ async fn answer(port: u16, log: &Mutex<Vec<String>>, req: Request) -> Response {
             [(header::LOCATION, format!("http://localhost:{port}/json"))],
         )
             .into_response(),
+        p if p.starts_with("/hop/") => {
+            // /hop/N redirects to /hop/N-1, and /hop/0 to /json.
+            let n: u32 = p.trim_start_matches("/hop/").parse().unwrap_or(0);
+            let next = if n == 0 {
+                "/json".to_string()
+            } else {
+                format!("/hop/{}", n - 1)
+            };
+            (StatusCode::FOUND, [(header::LOCATION, next)]).into_response()
+        }
         "/redirect-in" => {
             (StatusCode::FOUND, [(header::LOCATION, "/json".to_string())]).into_response()
         }

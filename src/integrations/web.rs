@@ -315,7 +315,8 @@ impl WebForScripts {
         );
         let policy_list = allow.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
+            // `previous` holds the first URL too: this is redirect number `previous().len()`.
+            if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
             match policy_list.check(attempt.url()) {
