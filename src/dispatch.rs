@@ -685,8 +685,7 @@ impl Dispatcher {
         }
         if let Some(modlog) = &self.parts.modlog
             && !repeat
-            && let Ok(value) =
-                serde_json::to_value(decision.log_entry(msg, crate::clock::now_ms()))
+            && let Ok(value) = serde_json::to_value(decision.log_entry(msg, crate::clock::now_ms()))
         {
             // Never waits; an entry it cannot keep is counted, warned about now and then, and
             // the count is written to the log.

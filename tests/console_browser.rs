@@ -664,7 +664,6 @@ async fn edit_scripts(c: &Client, login: &str, scripts: &Path) -> Result<(), Str
     Ok(())
 }
 
-
 // Text commands in the console, against the whole bot in `--offline` mode (real console, real
 // redb file, real scripts): add one in the page, see it listed, and hear it answer in chat.
 
