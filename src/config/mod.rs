@@ -8,6 +8,7 @@
 pub mod api;
 pub mod bot;
 pub mod hotkeys;
+pub mod http_allow;
 pub mod integrations;
 pub mod loyalty;
 pub mod moderation;

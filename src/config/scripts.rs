@@ -122,7 +122,7 @@ pub fn validate(c: &ScriptsConfig, check: &mut Checker<'_>) {
         "scripts.http_timeout_secs",
         c.http_timeout_secs,
         1,
-        crate::integrations::web::MAX_TIMEOUT_SECS,
+        super::http_allow::MAX_TIMEOUT_SECS,
         "seconds",
     );
     check.within(
@@ -139,7 +139,7 @@ pub fn validate(c: &ScriptsConfig, check: &mut Checker<'_>) {
         MAX_HTTP_PER_MINUTE,
         "requests",
     );
-    if let Err(errors) = crate::integrations::web::AllowList::parse(&c.http_allow) {
+    if let Err(errors) = super::http_allow::AllowList::parse(&c.http_allow) {
         for error in errors {
             check.error("scripts.http_allow", error);
         }
