@@ -104,6 +104,23 @@ async fn variables_that_ask_twitch_are_filled_from_the_twitch_api() {
         "{answer}"
     );
     assert!(!answer.contains("unavailable"), "{answer}");
+
+    // Offline, the category and title are the channel's settings, as Twitch shows them.
+    sim.chat_as(&moderator(), "!cmd add playing Playing {game}: {title}")
+        .await;
+    assert_eq!(
+        said(&mut lines, |t| t.contains("!playing"))
+            .await
+            .as_deref(),
+        Some("Added !playing.")
+    );
+    sim.chat_as(&Viewer::new("vic"), "!playing").await;
+    assert_eq!(
+        said(&mut lines, |t| t.starts_with("Playing"))
+            .await
+            .as_deref(),
+        Some("Playing Just Chatting: Offline test stream")
+    );
     bot.shutdown().await;
 }
 

@@ -266,6 +266,11 @@ impl stores::TwitchApi for HelixForScripts {
         self.wait(self.helix.chatter_logins())
     }
 
+    fn channel(&self) -> Result<Option<(String, String)>, String> {
+        self.wait(self.helix.channel_info())
+            .map(|c| c.map(|c| (c.title, c.game_name)))
+    }
+
     fn last_game(&self, login: &str) -> Result<Option<String>, String> {
         let Some(id) = HelixForScripts::user_id(self, login)? else {
             return Ok(None);

@@ -53,6 +53,10 @@ impl Facts for ServiceFacts {
         unix_now()
     }
 
+    fn channel(&self) -> Result<Option<(String, String)>, String> {
+        twitch(&self.0)?.channel()
+    }
+
     fn user_id(&self, login: &str) -> Option<String> {
         twitch(&self.0).ok()?.user_id(login).ok().flatten()
     }

@@ -159,6 +159,10 @@ pub trait Facts {
     fn random_chatter(&self) -> Result<Option<String>, String>;
     /// Unix seconds now.
     fn now(&self) -> i64;
+    /// The channel's title and category, live or not (`None` when unknown).
+    fn channel(&self) -> Result<Option<(String, String)>, String> {
+        Ok(None)
+    }
     /// The account id of `login`, `None` when unknown or not available.
     fn user_id(&self, login: &str) -> Option<String> {
         let _ = login;
@@ -258,6 +262,10 @@ impl Template {
         let mut stream: Option<Result<Option<Live>, String>> = None;
         let mut stream_of =
             |facts: &dyn Facts| stream.get_or_insert_with(|| facts.stream()).clone();
+        // Offline, `{game}` and `{title}` read the channel's settings, as Twitch shows them.
+        let mut channel = None;
+        let mut channel_of =
+            |facts: &dyn Facts| channel.get_or_insert_with(|| facts.channel()).clone();
         let to_user = input
             .args
             .first()
@@ -294,11 +302,19 @@ impl Template {
                 ),
                 Var::Game => push(
                     &mut out,
-                    stream_of(facts).map(|s| s.map_or_else(|| "offline".into(), |l| l.game)),
+                    stream_of(facts).and_then(|s| match s {
+                        Some(live) => Ok(live.game),
+                        None => channel_of(facts)
+                            .map(|c| c.map_or_else(|| "offline".into(), |(_, game)| game)),
+                    }),
                 ),
                 Var::Title => push(
                     &mut out,
-                    stream_of(facts).map(|s| s.map_or_else(|| "offline".into(), |l| l.title)),
+                    stream_of(facts).and_then(|s| match s {
+                        Some(live) => Ok(live.title),
+                        None => channel_of(facts)
+                            .map(|c| c.map_or_else(|| "offline".into(), |(title, _)| title)),
+                    }),
                 ),
                 Var::Followage => push(
                     &mut out,

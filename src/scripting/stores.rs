@@ -132,6 +132,10 @@ pub trait TwitchApi: Send + Sync {
     fn chatters(&self) -> Result<Vec<String>, String> {
         Err("this Twitch API cannot list chatters".into())
     }
+    /// The channel's title and category, live or not; `None` when Twitch does not know it.
+    fn channel(&self) -> Result<Option<(String, String)>, String> {
+        Err("this Twitch API cannot read the channel".into())
+    }
     /// The broadcaster's tools (title, polls, clips, ...), `None` where they are not offered.
     fn broadcaster(&self) -> Option<&dyn super::broadcaster::BroadcasterApi> {
         None

@@ -76,6 +76,15 @@ pub struct User {
     pub created_at: String,
 }
 
+/// A channel's information from `GET /channels`, live or not.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelInfo {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub game_name: String,
+}
+
 /// `GET /streams`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Stream {
@@ -822,6 +831,18 @@ impl Helix {
         )
         .await
         .map(drop)
+    }
+
+    /// `GET /channels`: the channel's title and category, live or not (`None` when Twitch does
+    /// not know the channel).
+    ///
+    /// # Errors
+    /// See [`HelixError`].
+    pub async fn channel_info(&self) -> Result<Option<ChannelInfo>, HelixError> {
+        let ids = self.need_ids()?;
+        let q = [("broadcaster_id", ids.broadcaster_id)];
+        let page: Page<ChannelInfo> = self.get_page(Account::Bot, "/channels", &q).await?;
+        Ok(page.data.into_iter().next())
     }
 
     /// `PATCH /channels` (title, game) with the broadcaster's token.
