@@ -146,7 +146,9 @@ fn helix_page<T: serde::de::DeserializeOwned>(url: &str, body: &[u8], mut each: 
 }
 
 pub use moderation_pipeline::moderation_pipeline;
+#[cfg(feature = "test-support")]
 pub use script_host::{script_host, script_host_call, script_host_calls};
 
 mod moderation_pipeline;
+#[cfg(feature = "test-support")]
 mod script_host;
