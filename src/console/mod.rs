@@ -30,10 +30,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::event::{ChannelEvent, ConnectionState, Roles, Service};
+use crate::event::{ChannelEvent, ConnectionState, Service};
 use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 
 pub use crate::event::LiveEvent;
+pub use crate::sim::requests::SimChat;
 pub use auth::generate_token;
 pub use link::request_login_link;
 pub use server::{Console, ServeError, bind, open_in_browser, serve, serve_supervised};
@@ -410,15 +411,6 @@ pub struct LeaderboardEntry {
     pub points: i64,
 }
 
-/// A simulated chat line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimChat {
-    /// The viewer's login (lower case).
-    pub login: String,
-    pub roles: Roles,
-    pub text: String,
-}
-
 /// Why a console request failed; each maps to an HTTP status and `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConsoleError {
@@ -455,6 +447,12 @@ pub enum ConsoleError {
     /// Anything else: 500.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::sim::requests::BadRequest> for ConsoleError {
+    fn from(e: crate::sim::requests::BadRequest) -> Self {
+        ConsoleError::BadRequest(e.0)
+    }
 }
 
 impl ConsoleError {

@@ -62,6 +62,7 @@ pub fn moderation_normalize(data: &[u8]) {
 /// serialised, as the live log does.
 pub fn console_body(data: &[u8]) {
     use crate::console::{api, auth};
+    use crate::sim::requests;
     let Some((&which, body)) = data.split_first() else {
         return;
     };
@@ -69,9 +70,9 @@ pub fn console_body(data: &[u8]) {
         0 => drop(api::chat_request(body)),
         1 => drop(api::discord_request(body)),
         2 => drop(api::zmq_request(body)),
-        3 => drop(api::sim_chat_request(body)),
+        3 => drop(requests::sim_chat_request(body)),
         4 => {
-            if let Ok(event) = api::sim_event_request(body) {
+            if let Ok(event) = requests::sim_event_request(body) {
                 // What the simulator accepted is a well-formed event the scripts can read.
                 let json = serde_json::to_value(&event).ok();
                 assert!(json.is_some(), "an accepted event serialises: {event:?}");
@@ -79,7 +80,7 @@ pub fn console_body(data: &[u8]) {
             }
         }
         5 => drop(auth::pasted_token(body)),
-        _ => drop(api::sim_raid_request(body)),
+        _ => drop(requests::sim_raid_request(body)),
     }
 }
 
@@ -145,7 +146,9 @@ fn helix_page<T: serde::de::DeserializeOwned>(url: &str, body: &[u8], mut each: 
 }
 
 pub use moderation_pipeline::moderation_pipeline;
+#[cfg(feature = "test-support")]
 pub use script_host::{script_host, script_host_call, script_host_calls};
 
 mod moderation_pipeline;
+#[cfg(feature = "test-support")]
 mod script_host;

@@ -2,16 +2,20 @@
 //! dialect on 127.0.0.1 ([`chat`]), simulated viewers ([`viewer`]) and the terminal driver
 //! ([`terminal`]), and the Twitch API side: Helix, OAuth and EventSub WebSocket on one port
 //! ([`helix`], [`auth`], [`eventsub`]), with Shield Mode and chat settings ([`shield`]) and the broadcaster's tools ([`broadcaster`], channel-point rewards in [`rewards`]). The bot's real client code talks to it exactly as it would to Twitch.
+//! The web console's simulator requests are read in [`requests`]. The flood benchmark's server
+//! (`flood`, for `examples/flood`) is compiled only with the `bench-support` feature.
 
 pub mod auth;
 pub mod broadcaster;
 pub mod bucket;
 pub mod chat;
 pub mod eventsub;
+#[cfg(feature = "bench-support")]
 pub mod flood;
 pub mod helix;
 pub mod polls;
 pub mod punished;
+pub mod requests;
 pub mod rewards;
 pub mod shield;
 pub mod terminal;

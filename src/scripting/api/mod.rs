@@ -22,9 +22,7 @@ use rhai::{Dynamic, Engine, EvalAltResult};
 use crate::action::Action;
 use crate::event::Roles;
 
-use super::stores::{
-    Cache, MemoryCache, MemoryStore, Points, ScriptStore, TwitchApi, UserRef, Users,
-};
+use super::stores::{Cache, Points, ScriptStore, TwitchApi, UserRef, Users};
 
 pub use http::{HttpAnswer, HttpRequest, ScriptHttp};
 pub use value::{from_json, to_json};
@@ -74,8 +72,10 @@ pub struct Services {
 }
 
 impl Services {
-    /// Memory-backed services (points and stores vanish at exit).
+    /// Memory-backed services (points and stores vanish at exit), for tests.
+    #[cfg(feature = "test-support")]
     pub fn in_memory() -> Services {
+        use super::stores::{MemoryCache, MemoryStore};
         let store = Arc::new(MemoryStore::new());
         Services {
             points: store.clone(),
