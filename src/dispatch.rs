@@ -2,7 +2,8 @@
 //! the world current (connection health, live or not), counts chat for loyalty, runs moderation
 //! (Rust, before any script), hands channel events to the storage writer (which pays their
 //! points and then runs their scripts), hands commands and responses to the script host, and
-//! publishes every event to the live log. What it sends goes out through
+//! publishes every event to the live log. The chat built-ins it answers itself, and the order
+//! of every gate a chat line passes, are in `builtins`; what it sends goes out through
 //! [`crate::outputs::Outputs`].
 //!
 //! It never waits on the network, the disk or a script: scripts run on their own threads,
@@ -15,7 +16,6 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::action::Action;
 use crate::config::Config;
 use crate::event::LiveEvent;
 use crate::event::{
@@ -36,6 +36,7 @@ use crate::twitch::chat::Outgoing;
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
 use crate::twitch::stream::StreamHandle;
 
+mod builtins;
 mod follow_waves;
 use follow_waves::{end_asked, sleep_until_some};
 
@@ -198,11 +199,8 @@ impl Dispatcher {
 
     /// Handles one event.
     pub fn handle(&mut self, mut event: Event) {
-        if let Event::Chat(msg) = &mut event
-            && let Some(regulars) = &self.parts.regulars
-            && regulars.contains(&msg.sender.id, &msg.sender.login)
-        {
-            msg.sender.roles.insert(crate::event::Roles::REGULAR);
+        if let Event::Chat(msg) = &mut event {
+            self.mark_regular(msg);
         }
         // A follow in a follow wave: no alert or publication either (the live log keeps it).
         let mut quiet = false;
@@ -280,7 +278,7 @@ impl Dispatcher {
         if let Some(stats) = &stats {
             stats.chat(msg);
         }
-        if self.moderator_command(msg) || self.text_command_management(msg) {
+        if self.answer_before_moderation(msg) {
             if let Some(stats) = &stats {
                 stats.command();
             }
@@ -309,7 +307,7 @@ impl Dispatcher {
         {
             self.on_channel_event(&ev);
         }
-        let mut command_ran = false;
+        let mut script_outcome = None;
         if let Some(scripts) = &self.parts.scripts {
             let outcome = scripts.handle_chat(msg);
             let ran = match &outcome {
@@ -320,30 +318,13 @@ impl Dispatcher {
             if ran && let Some(stats) = &stats {
                 stats.command();
             }
-            command_ran = ran || is_script_command(&outcome);
+            script_outcome = Some(outcome);
         }
-        // Text commands come after the `.rhai` commands: a script by the same name wins.
-        if !command_ran
-            && let Some(text) = &self.parts.text_commands
-            && text.handle_use(msg, self.sender())
+        if self.answer_text_command(msg, script_outcome.as_ref())
             && let Some(stats) = &stats
         {
             stats.command();
         }
-    }
-
-    /// A moderator's `!cmd …`, `!addcom …` or `!regular …`.
-    fn text_command_management(&self, msg: &ChatMessage) -> bool {
-        self.parts
-            .text_commands
-            .as_ref()
-            .is_some_and(|text| text.handle_management(msg, self.sender()))
-    }
-
-    /// Where text commands' answers go.
-    fn sender(&self) -> crate::commands::Sender {
-        let outputs = self.parts.outputs.clone();
-        Arc::new(move |action| outputs.perform(action))
     }
 
     /// Runs moderation; `true` when the message was punished (it then runs nothing else).
@@ -431,62 +412,6 @@ impl Dispatcher {
         }
         self.parts.outputs.punish(&decision, msg);
         !decision.dry_run
-    }
-
-    /// The moderators' built-ins: `!permit <user> [seconds]` and `!modcheck <text>`.
-    fn moderator_command(&mut self, msg: &ChatMessage) -> bool {
-        let Some(rest) = msg.text.strip_prefix(self.parts.prefix.as_str()) else {
-            return false;
-        };
-        let (name, args) = rest.split_once(' ').unwrap_or((rest, ""));
-        let is_permit = name.eq_ignore_ascii_case("permit");
-        if !is_permit && !name.eq_ignore_ascii_case("modcheck") {
-            return false;
-        }
-        if msg.sender.roles.level() < crate::event::Permission::Moderator {
-            return false; // moderation and scripts see it like any other message
-        }
-        let Some(moderator) = &mut self.moderator else {
-            self.reply(msg, "moderation is off (moderation.enabled: false)".into());
-            return true;
-        };
-        let answer = if is_permit {
-            let mut words = args.split_whitespace();
-            match words.next() {
-                Some(login) => {
-                    let secs = words.next().and_then(|w| w.parse::<u64>().ok());
-                    let granted = moderator.permit(login, secs.map(std::time::Duration::from_secs));
-                    let login = login.trim_start_matches('@');
-                    match secs {
-                        Some(s) if s > granted.as_secs() => format!(
-                            "{login} may post one link in the next {} s (a permit lasts a day \
-                             at most).",
-                            granted.as_secs()
-                        ),
-                        Some(s) => format!("{login} may post one link in the next {s} s."),
-                        None => format!("{login} may post one link now."),
-                    }
-                }
-                None => "usage: !permit <user> [seconds]".into(),
-            }
-        } else if args.trim().is_empty() {
-            "usage: !modcheck <text>".into()
-        } else {
-            match moderator.explain(args) {
-                Some(explanation) => explanation.to_string(),
-                None => "nothing would fire on that.".into(),
-            }
-        };
-        self.reply(msg, answer);
-        true
-    }
-
-    fn reply(&self, msg: &ChatMessage, text: String) {
-        self.parts.outputs.perform(Action::Reply {
-            channel: msg.channel.clone(),
-            parent_id: msg.id.clone(),
-            text,
-        });
     }
 
     fn on_usernotice(&mut self, notice: &UserNotice) {
@@ -598,19 +523,6 @@ impl Dispatcher {
             }
             ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
         }
-    }
-}
-
-/// Whether the script host answered (or refused, or dropped) a command or reward, so no text
-/// command may answer the same message.
-fn is_script_command(outcome: &crate::scripting::Outcome) -> bool {
-    use crate::scripting::Outcome;
-    match outcome {
-        Outcome::Queued(key) | Outcome::Refused(key, _) | Outcome::Dropped(key) => {
-            !key.starts_with("responses/")
-        }
-        Outcome::Builtin => true,
-        Outcome::Ignored => false,
     }
 }
 
