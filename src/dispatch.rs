@@ -32,7 +32,6 @@ use crate::queue::EventReceiver;
 use crate::scripting::ScriptHost;
 use crate::storage::Storage;
 use crate::storage::writer::{self, Written};
-use crate::twitch::chat::Outgoing;
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
 use crate::twitch::stream::StreamHandle;
 
@@ -220,12 +219,6 @@ impl Dispatcher {
                 }
                 self.parts.health.set(change.service, change.state.clone());
             }
-            Event::TimerTick { name } => {
-                if let Some(scripts) = &self.parts.scripts {
-                    scripts.handle_timer(name);
-                }
-            }
-            Event::Console(request) => self.on_console(request),
             Event::Notice(n) => debug!("notice {:?}: {}", n.msg_id, n.text),
             Event::Obs(ev) => {
                 if let Some(scripts) = &self.parts.scripts {
@@ -497,31 +490,6 @@ impl Dispatcher {
         }
         if let Some(loyalty) = &self.parts.loyalty {
             loyalty.set_live(live);
-        }
-    }
-
-    fn on_console(&mut self, request: &crate::event::ConsoleRequest) {
-        use crate::event::ConsoleRequest;
-        match request {
-            ConsoleRequest::Say { text } => {
-                if let Some(chat) = &self.parts.outputs.chat {
-                    let _ = chat.send(Outgoing {
-                        channel: self.parts.channel.clone(),
-                        text: text.clone(),
-                        reply_to: None,
-                    });
-                }
-            }
-            ConsoleRequest::ReloadScripts => {
-                if let Some(scripts) = &self.parts.scripts {
-                    let report = scripts.reload_all();
-                    info!(
-                        "scripts reloaded: {} live, {} failed",
-                        report.loaded, report.failed
-                    );
-                }
-            }
-            ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
         }
     }
 }
