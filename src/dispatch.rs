@@ -2,19 +2,20 @@
 //! the world current (connection health, live or not), counts chat for loyalty, runs moderation
 //! (Rust, before any script), hands channel events to the storage writer (which pays their
 //! points and then runs their scripts), hands commands and responses to the script host, and
-//! publishes every event to the live log.
+//! publishes every event to the live log. The chat built-ins it answers itself, and the order
+//! of every gate a chat line passes, are in `builtins`; what it sends goes out through
+//! [`crate::outputs::Outputs`].
 //!
 //! It never waits on the network, the disk or a script: scripts run on their own threads,
 //! network calls in their own tasks and commits on the storage writer's, so one slow thing
 //! cannot stall chat. Owns no socket.
 
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::action::Action;
 use crate::config::Config;
 use crate::event::LiveEvent;
 use crate::event::{
@@ -23,283 +24,20 @@ use crate::event::{
 };
 use crate::health::Health;
 use crate::loyalty::Loyalty;
-use crate::moderation::enforce::Enforcer;
 use crate::moderation::raid::{Offender, Verdict as RaidVerdict};
 use crate::moderation::waves::FollowWaves;
 use crate::moderation::{Moderator, Verdict};
+use crate::outputs::Outputs;
 use crate::queue::EventReceiver;
 use crate::scripting::ScriptHost;
 use crate::storage::Storage;
 use crate::storage::writer::{self, Written};
-use crate::twitch::chat::{ChatHandle, Outgoing, SendError, Warning};
 use crate::twitch::eventsub::{channel_event_from_chat, channel_event_from_usernotice};
-use crate::twitch::helix::{Helix, Priority};
 use crate::twitch::stream::StreamHandle;
 
+mod builtins;
 mod follow_waves;
 use follow_waves::{end_asked, sleep_until_some};
-
-/// Chat as the rest of the bot sends to it: the running chat connection's handle, swapped for
-/// the new connection's when chat is restarted, so every clone keeps working.
-#[derive(Clone)]
-pub struct ChatLink(Arc<RwLock<ChatHandle>>);
-
-impl ChatLink {
-    /// A link to the running connection's `handle`.
-    pub fn new(handle: ChatHandle) -> ChatLink {
-        ChatLink(Arc::new(RwLock::new(handle)))
-    }
-
-    /// From now on, sends go to `handle` (a restarted connection).
-    pub fn replace(&self, handle: ChatHandle) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = handle;
-    }
-
-    /// Queues a message without waiting.
-    ///
-    /// # Errors
-    /// [`SendError::Full`] when the intake is full, [`SendError::Closed`] after shutdown.
-    pub fn send(&self, msg: Outgoing) -> Result<(), SendError> {
-        self.0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(msg)
-    }
-
-    /// Queues a moderation warning in the running connection's low-priority lane.
-    pub fn warn(&self, warning: Warning) {
-        self.0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .warn(warning);
-    }
-}
-
-/// Where actions go: the connections the app started. A missing one means switched off.
-#[derive(Clone, Default)]
-pub struct Outputs {
-    pub chat: Option<ChatLink>,
-    pub helix: Option<Helix>,
-    /// The live log: what the bot sends is shown there too.
-    pub log: Option<broadcast::Sender<LiveEvent>>,
-    /// OBS, Discord, ZeroMQ, sound, hotkeys and notifications: those that run.
-    pub integrations: crate::integrations::Hub,
-    /// Moderation's bounded action queue to Twitch (bans, timeouts, deletes).
-    pub enforcer: Option<Enforcer>,
-}
-
-impl Outputs {
-    /// Carries out one action, or logs why it cannot. Never waits: network calls run in tasks.
-    pub fn perform(&self, action: Action) {
-        match action {
-            Action::Say { channel, text } => self.chat(Outgoing {
-                channel,
-                text,
-                reply_to: None,
-            }),
-            Action::Reply {
-                channel,
-                parent_id,
-                text,
-            } => {
-                self.chat(Outgoing {
-                    channel,
-                    text,
-                    reply_to: Some(parent_id),
-                });
-            }
-            Action::Integration { target, call, data } if target == "helix" => {
-                self.helix_call(&call, data)
-            }
-            Action::Integration { target, call, data } => {
-                if let Err(e) = self.call_integration(&target, &call, data) {
-                    warn!("{target}.{call}: {e}");
-                }
-            }
-            action @ (Action::Ban { .. } | Action::Timeout { .. } | Action::Delete { .. })
-                if self.enforcer.is_some() =>
-            {
-                self.moderate(action, "");
-            }
-            helix_action => {
-                let Some(helix) = self.helix.clone() else {
-                    static SAID: std::sync::Once = std::sync::Once::new();
-                    SAID.call_once(|| warn!("moderation and announcements need the Twitch API, which is off (run `twitch-bot auth`)"));
-                    debug!("cannot carry out {helix_action:?}: the Twitch API is off");
-                    return;
-                };
-                let priority = match helix_action {
-                    Action::Announce { .. } => Priority::Chat,
-                    _ => Priority::Moderation,
-                };
-                let helix = helix.at(priority);
-                tokio::spawn(async move {
-                    if let Err(e) = helix.perform(&helix_action).await {
-                        warn!("Twitch refused {helix_action:?}: {e}");
-                    }
-                });
-            }
-        }
-    }
-
-    /// Hands a ban, timeout or delete to moderation's action queue; `sender_id` is the account
-    /// a deleted message is from. Without the queue (no Twitch API) it is performed as usual.
-    pub fn moderate(&self, action: Action, sender_id: &str) {
-        match &self.enforcer {
-            Some(enforcer) => {
-                enforcer.submit(action, sender_id);
-            }
-            None => self.perform(action),
-        }
-    }
-
-    /// Calls an integration (for scripts and the console alike). A Discord message or a ZeroMQ
-    /// publication it accepted is shown in the live log as sent, like chat.
-    ///
-    /// # Errors
-    /// The integration's refusal (off, busy, unknown call, bad data).
-    pub fn call_integration(
-        &self,
-        target: &str,
-        call: &str,
-        data: serde_json::Value,
-    ) -> Result<(), crate::integrations::CallError> {
-        let echo = self
-            .log
-            .as_ref()
-            .filter(|log| log.receiver_count() > 0)
-            .and_then(|log| sent_echo(target, call, &data).map(|e| (log, e)));
-        self.integrations.call(target, call, data)?;
-        if let Some((log, sent)) = echo {
-            let _ = log.send(sent);
-        }
-        Ok(())
-    }
-
-    /// Twitch API calls scripts ask for by name (`ctx.twitch.shoutout(user)`).
-    fn helix_call(&self, call: &str, data: serde_json::Value) {
-        let Some(helix) = self.helix.clone() else {
-            warn!("cannot {call}: the Twitch API is off (run `twitch-bot auth`)");
-            return;
-        };
-        // A script's shout-out is sent to chat: it waits at chat's priority.
-        let helix = helix.at(Priority::Chat);
-        let call = call.to_string();
-        tokio::spawn(async move {
-            let result = match call.as_str() {
-                "shoutout" => {
-                    let login = data["login"].as_str().unwrap_or_default().to_string();
-                    match helix.users(&[login.as_str()]).await {
-                        Ok(users) => match users.first() {
-                            Some(user) => helix.shoutout(&user.id).await,
-                            None => {
-                                warn!("cannot shout out {login}: no such Twitch user");
-                                return;
-                            }
-                        },
-                        Err(e) => Err(e),
-                    }
-                }
-                other => {
-                    warn!("the Twitch API has no script call `{other}`");
-                    return;
-                }
-            };
-            if let Err(e) = result {
-                warn!("Twitch refused the {call}: {e}");
-            }
-        });
-    }
-
-    /// Carries out moderation's decision about `msg`: bans, timeouts and deletes to the
-    /// action queue, the `warn` step's message as a native warning or in chat's warning lane.
-    pub fn punish(&self, decision: &crate::moderation::Decision, msg: &ChatMessage) {
-        for action in &decision.actions {
-            match action {
-                // The warn step's message: low priority, behind replies, summed up in a raid.
-                Action::Say { channel, text } => self.warn_user(
-                    Warning {
-                        channel: channel.clone(),
-                        text: text.clone(),
-                        reason: decision.filter.as_str().into(),
-                        user: msg.sender.login.clone(),
-                    },
-                    &msg.sender.id,
-                ),
-                other => self.moderate(other.clone(), &msg.sender.id),
-            }
-        }
-    }
-
-    /// The ladder's `warn` step for the account `user_id`: Twitch's native warning when it is
-    /// on (through moderation's action queue, which falls back to the chat line if Twitch
-    /// refuses), else the chat line in chat's low-priority lane.
-    pub fn warn_user(&self, warning: Warning, user_id: &str) {
-        if let Some(enforcer) = &self.enforcer
-            && enforcer.native_warnings()
-            && !user_id.is_empty()
-        {
-            let reason = warning.text.clone();
-            enforcer.warn(user_id, &reason, warning);
-            return;
-        }
-        self.warn(warning);
-    }
-
-    /// Queues a moderation warning in chat's low-priority lane (dropped, counted, when full).
-    pub fn warn(&self, warning: Warning) {
-        if let Some(chat) = &self.chat {
-            chat.warn(warning);
-        }
-    }
-
-    fn chat(&self, msg: Outgoing) {
-        let Some(chat) = &self.chat else {
-            warn!(
-                "chat is switched off (--nochat): not sending {:?}",
-                msg.text
-            );
-            return;
-        };
-        if let Some(log) = &self.log
-            && log.receiver_count() > 0
-        {
-            let _ = log.send(LiveEvent::Sent {
-                via: "chat",
-                target: msg.channel.to_string(),
-                text: msg.text.clone(),
-            });
-        }
-        match chat.send(msg) {
-            Ok(()) => {}
-            Err(SendError::Full) => warn!("chat's outgoing queue is full: a message was dropped"),
-            Err(SendError::Closed) => debug!("chat is shut down: message dropped"),
-        }
-    }
-}
-
-/// The live log's line for a message an integration sends: Discord's text to its target (the
-/// default webhook or channel when none is named), ZeroMQ's data (as JSON) under its topic.
-fn sent_echo(target: &str, call: &str, data: &serde_json::Value) -> Option<LiveEvent> {
-    let field = |k: &str| data.get(k).and_then(serde_json::Value::as_str);
-    match (target, call) {
-        ("discord", "send") => Some(LiveEvent::Sent {
-            via: "discord",
-            target: field("target")
-                .or_else(|| field("webhook"))
-                .filter(|t| !t.is_empty())
-                .unwrap_or("default")
-                .to_string(),
-            text: field("text")?.trim().to_string(),
-        }),
-        ("zmq", "publish") => Some(LiveEvent::Sent {
-            via: "zmq",
-            target: field("topic")?.to_string(),
-            text: data.get("data").map_or_else(String::new, |d| d.to_string()),
-        }),
-        _ => None,
-    }
-}
 
 /// Everything the dispatcher works with; `None` means switched off or not available.
 #[derive(Clone, Default)]
@@ -460,11 +198,8 @@ impl Dispatcher {
 
     /// Handles one event.
     pub fn handle(&mut self, mut event: Event) {
-        if let Event::Chat(msg) = &mut event
-            && let Some(regulars) = &self.parts.regulars
-            && regulars.contains(&msg.sender.id, &msg.sender.login)
-        {
-            msg.sender.roles.insert(crate::event::Roles::REGULAR);
+        if let Event::Chat(msg) = &mut event {
+            self.mark_regular(msg);
         }
         // A follow in a follow wave: no alert or publication either (the live log keeps it).
         let mut quiet = false;
@@ -484,12 +219,6 @@ impl Dispatcher {
                 }
                 self.parts.health.set(change.service, change.state.clone());
             }
-            Event::TimerTick { name } => {
-                if let Some(scripts) = &self.parts.scripts {
-                    scripts.handle_timer(name);
-                }
-            }
-            Event::Console(request) => self.on_console(request),
             Event::Notice(n) => debug!("notice {:?}: {}", n.msg_id, n.text),
             Event::Obs(ev) => {
                 if let Some(scripts) = &self.parts.scripts {
@@ -542,7 +271,7 @@ impl Dispatcher {
         if let Some(stats) = &stats {
             stats.chat(msg);
         }
-        if self.moderator_command(msg) || self.text_command_management(msg) {
+        if self.answer_before_moderation(msg) {
             if let Some(stats) = &stats {
                 stats.command();
             }
@@ -571,7 +300,7 @@ impl Dispatcher {
         {
             self.on_channel_event(&ev);
         }
-        let mut command_ran = false;
+        let mut script_outcome = None;
         if let Some(scripts) = &self.parts.scripts {
             let outcome = scripts.handle_chat(msg);
             let ran = match &outcome {
@@ -582,30 +311,13 @@ impl Dispatcher {
             if ran && let Some(stats) = &stats {
                 stats.command();
             }
-            command_ran = ran || is_script_command(&outcome);
+            script_outcome = Some(outcome);
         }
-        // Text commands come after the `.rhai` commands: a script by the same name wins.
-        if !command_ran
-            && let Some(text) = &self.parts.text_commands
-            && text.handle_use(msg, self.sender())
+        if self.answer_text_command(msg, script_outcome.as_ref())
             && let Some(stats) = &stats
         {
             stats.command();
         }
-    }
-
-    /// A moderator's `!cmd …`, `!addcom …` or `!regular …`.
-    fn text_command_management(&self, msg: &ChatMessage) -> bool {
-        self.parts
-            .text_commands
-            .as_ref()
-            .is_some_and(|text| text.handle_management(msg, self.sender()))
-    }
-
-    /// Where text commands' answers go.
-    fn sender(&self) -> crate::commands::Sender {
-        let outputs = self.parts.outputs.clone();
-        Arc::new(move |action| outputs.perform(action))
     }
 
     /// Runs moderation; `true` when the message was punished (it then runs nothing else).
@@ -695,62 +407,6 @@ impl Dispatcher {
         !decision.dry_run
     }
 
-    /// The moderators' built-ins: `!permit <user> [seconds]` and `!modcheck <text>`.
-    fn moderator_command(&mut self, msg: &ChatMessage) -> bool {
-        let Some(rest) = msg.text.strip_prefix(self.parts.prefix.as_str()) else {
-            return false;
-        };
-        let (name, args) = rest.split_once(' ').unwrap_or((rest, ""));
-        let is_permit = name.eq_ignore_ascii_case("permit");
-        if !is_permit && !name.eq_ignore_ascii_case("modcheck") {
-            return false;
-        }
-        if msg.sender.roles.level() < crate::event::Permission::Moderator {
-            return false; // moderation and scripts see it like any other message
-        }
-        let Some(moderator) = &mut self.moderator else {
-            self.reply(msg, "moderation is off (moderation.enabled: false)".into());
-            return true;
-        };
-        let answer = if is_permit {
-            let mut words = args.split_whitespace();
-            match words.next() {
-                Some(login) => {
-                    let secs = words.next().and_then(|w| w.parse::<u64>().ok());
-                    let granted = moderator.permit(login, secs.map(std::time::Duration::from_secs));
-                    let login = login.trim_start_matches('@');
-                    match secs {
-                        Some(s) if s > granted.as_secs() => format!(
-                            "{login} may post one link in the next {} s (a permit lasts a day \
-                             at most).",
-                            granted.as_secs()
-                        ),
-                        Some(s) => format!("{login} may post one link in the next {s} s."),
-                        None => format!("{login} may post one link now."),
-                    }
-                }
-                None => "usage: !permit <user> [seconds]".into(),
-            }
-        } else if args.trim().is_empty() {
-            "usage: !modcheck <text>".into()
-        } else {
-            match moderator.explain(args) {
-                Some(explanation) => explanation.to_string(),
-                None => "nothing would fire on that.".into(),
-            }
-        };
-        self.reply(msg, answer);
-        true
-    }
-
-    fn reply(&self, msg: &ChatMessage, text: String) {
-        self.parts.outputs.perform(Action::Reply {
-            channel: msg.channel.clone(),
-            parent_id: msg.id.clone(),
-            text,
-        });
-    }
-
     fn on_usernotice(&mut self, notice: &UserNotice) {
         info!("{}", notice.system_msg);
         let from_elsewhere = notice
@@ -836,44 +492,6 @@ impl Dispatcher {
             loyalty.set_live(live);
         }
     }
-
-    fn on_console(&mut self, request: &crate::event::ConsoleRequest) {
-        use crate::event::ConsoleRequest;
-        match request {
-            ConsoleRequest::Say { text } => {
-                if let Some(chat) = &self.parts.outputs.chat {
-                    let _ = chat.send(Outgoing {
-                        channel: self.parts.channel.clone(),
-                        text: text.clone(),
-                        reply_to: None,
-                    });
-                }
-            }
-            ConsoleRequest::ReloadScripts => {
-                if let Some(scripts) = &self.parts.scripts {
-                    let report = scripts.reload_all();
-                    info!(
-                        "scripts reloaded: {} live, {} failed",
-                        report.loaded, report.failed
-                    );
-                }
-            }
-            ConsoleRequest::ReloadConfigs => debug!("config reload is handled by the app"),
-        }
-    }
-}
-
-/// Whether the script host answered (or refused, or dropped) a command or reward, so no text
-/// command may answer the same message.
-fn is_script_command(outcome: &crate::scripting::Outcome) -> bool {
-    use crate::scripting::Outcome;
-    match outcome {
-        Outcome::Queued(key) | Outcome::Refused(key, _) | Outcome::Dropped(key) => {
-            !key.starts_with("responses/")
-        }
-        Outcome::Builtin => true,
-        Outcome::Ignored => false,
-    }
 }
 
 /// Logs what paying for `ev` did; `false` when its scripts must not run: the event was paid
@@ -897,84 +515,5 @@ fn after_payment(ev: &ChannelEvent, written: &Written) -> bool {
             warn!("cannot pay points for {}: {e}", ev.kind.topic());
             true
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::integrations::{CallError, Hub, Integration};
-    use serde_json::{Value, json};
-
-    /// Accepts `send` and `publish`, refuses anything else, under the name it was given.
-    struct Accepting(&'static str);
-
-    impl Integration for Accepting {
-        fn name(&self) -> &'static str {
-            self.0
-        }
-        fn call(&self, call: &str, _data: Value) -> Result<(), CallError> {
-            match call {
-                "send" | "publish" => Ok(()),
-                _ => Err(CallError::BadData("no".into())),
-            }
-        }
-    }
-
-    #[test]
-    fn discord_and_zeromq_sends_show_in_the_live_log_as_sent() {
-        let (log, mut rx) = broadcast::channel(8);
-        let outputs = Outputs {
-            log: Some(log),
-            integrations: Hub::new([
-                Arc::new(Accepting("discord")) as Arc<dyn Integration>,
-                Arc::new(Accepting("zmq")),
-                Arc::new(Accepting("obs")),
-            ]),
-            ..Outputs::default()
-        };
-        let sent = |e: LiveEvent| match e {
-            LiveEvent::Sent { via, target, text } => (via, target, text),
-            other => panic!("not a sent line: {other:?}"),
-        };
-        outputs
-            .call_integration("discord", "send", json!({"text": " gg "}))
-            .unwrap();
-        assert_eq!(
-            sent(rx.try_recv().unwrap()),
-            ("discord", "default".into(), "gg".into())
-        );
-        outputs
-            .call_integration(
-                "discord",
-                "send",
-                json!({"text": "clip!", "webhook": "clips"}),
-            )
-            .unwrap();
-        assert_eq!(
-            sent(rx.try_recv().unwrap()),
-            ("discord", "clips".into(), "clip!".into())
-        );
-        outputs
-            .call_integration(
-                "zmq",
-                "publish",
-                json!({"topic": "alerts", "data": {"n": 1}}),
-            )
-            .unwrap();
-        assert_eq!(
-            sent(rx.try_recv().unwrap()),
-            ("zmq", "alerts".into(), r#"{"n":1}"#.into())
-        );
-        // Other integrations' calls and refused calls are not messages sent.
-        outputs
-            .call_integration("obs", "send", json!({"text": "x"}))
-            .unwrap();
-        assert!(
-            outputs
-                .call_integration("discord", "nope", json!({"text": "x"}))
-                .is_err()
-        );
-        assert!(rx.try_recv().is_err());
     }
 }

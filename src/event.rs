@@ -1,5 +1,8 @@
-//! The one vocabulary: every source (chat, EventSub, timers, console, integrations) turns what it
-//! sees into an [`Event`], and the dispatcher, scripts, console and ZeroMQ consume nothing else.
+//! The one vocabulary: every source (chat, EventSub, integrations) turns what it sees into an
+//! [`Event`], and the dispatcher, scripts, console and ZeroMQ consume nothing else. Timers and
+//! the console are not sources: the timer task calls the script host directly, and the console
+//! acts through the bot's outputs and the script host (its "Reload scripts" on a blocking
+//! thread).
 //! [`LiveEvent`] is a line of the live log (the console's, and the supervisor's restart notices):
 //! an event received, something sent, or a notice.
 //!
@@ -35,10 +38,6 @@ pub enum Event {
     /// A channel event (follow, sub, cheer, raid, ...) from EventSub, or from IRC when EventSub
     /// is off. The dispatcher decides which source counts (one source of truth per event).
     Channel(Box<ChannelEvent>),
-    /// A timer script is due.
-    TimerTick { name: CompactString },
-    /// Something a person asked for in the web console or the terminal.
-    Console(ConsoleRequest),
     /// Something that happened in OBS.
     Obs(ObsEvent),
 }
@@ -86,8 +85,6 @@ impl Event {
             Event::Membership(_) => "chat.membership",
             Event::Connection(_) => "connection",
             Event::Channel(ev) => ev.kind.topic(),
-            Event::TimerTick { .. } => "timer",
-            Event::Console(_) => "console",
             Event::Obs(ev) => ev.topic(),
         }
     }
@@ -615,18 +612,6 @@ impl ChannelEventKind {
             ChannelEventKind::AdBreak { .. } => "ad_break",
         }
     }
-}
-
-/// Requests from the web console or the terminal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "request", rename_all = "snake_case")]
-pub enum ConsoleRequest {
-    /// Send a chat message as the bot.
-    Say {
-        text: String,
-    },
-    ReloadScripts,
-    ReloadConfigs,
 }
 
 /// An item of the live event log.

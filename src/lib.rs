@@ -7,9 +7,11 @@
 //!   WebSocket, parsed by [`twitch::irc`]) and, in `--offline` mode, the simulated Twitch in
 //!   [`sim`].
 //! - [`queue`]: the one bounded queue every source feeds.
-//! - [`dispatch`]: the one consumer; moderation first, then commands and scripts, whose
-//!   [`action::Action`]s go out through the connections; [`commands`]: the text commands
+//! - [`dispatch`]: the one consumer; moderation first, then commands and scripts; the chat
+//!   built-ins and their order in `dispatch/builtins.rs`; [`commands`]: the text commands
 //!   moderators manage from chat and the console, and the regulars list.
+//! - [`outputs`]: the one place [`action::Action`]s leave the bot (chat, the Twitch API,
+//!   moderation's action queue, integrations), for the dispatcher, scripts and the console.
 //! - [`storage`] (the redb file: viewers, points, event ids), [`loyalty`] (who earns what),
 //!   [`cache`] (in-memory values with a lifespan) and [`import`] (other bots' exports).
 //! - [`integrations`]: OBS, Discord, ZeroMQ, sound, hotkeys and desktop notifications.
@@ -51,6 +53,7 @@ pub mod import;
 pub mod integrations;
 pub mod loyalty;
 pub mod moderation;
+pub mod outputs;
 pub mod panics;
 pub mod queue;
 pub mod scripting;

@@ -17,9 +17,9 @@ use crate::console::{
     LeaderboardEntry, LiveEvent, ReloadReport, ScriptError, ScriptInfo, ScriptsReport,
     ServiceHealth, SimChat,
 };
-use crate::dispatch::Outputs;
 use crate::event::{ChannelEvent, ChannelEventKind, Service, SubTier};
 use crate::health::Health;
+use crate::outputs::Outputs;
 use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 use crate::scripting::{self, ScriptHost};
 use crate::sim::{SimEvent, SimTwitch, Viewer};

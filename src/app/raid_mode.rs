@@ -8,8 +8,8 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::action::Action;
-use crate::dispatch::Outputs;
 use crate::moderation::raid::{Change, Hook};
+use crate::outputs::Outputs;
 use crate::scripting::ScriptHost;
 
 /// The hook raid mode reports its changes to.

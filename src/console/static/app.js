@@ -229,10 +229,6 @@ function describe(item) {
       return ["system", `message by ${d.login} deleted: ${d.text}`];
     case "notice":
       return ["system", `Twitch: ${d.text}`];
-    case "timer_tick":
-      return ["system", `timer ${d.name}`];
-    case "console":
-      return ["system", `console: ${d.request}`];
     default:
       return ["system", item.topic || ev.kind || "event"];
   }
