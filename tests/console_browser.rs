@@ -45,7 +45,9 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-async fn start_driver(driver: &Path) -> (Driver, u16) {
+/// Starts chromedriver on a free port. `None` when it exited instead of listening: the port was
+/// taken between choosing it and the driver binding it (tests run in parallel).
+async fn start_driver(driver: &Path) -> Option<(Driver, u16)> {
     let port = free_port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
@@ -54,13 +56,16 @@ async fn start_driver(driver: &Path) -> (Driver, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let guard = Driver(child);
+    let mut guard = Driver(child);
     for _ in 0..100 {
+        if let Ok(Some(_)) = guard.0.try_wait() {
+            return None;
+        }
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return (guard, port);
+            return Some((guard, port));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -98,8 +103,30 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
         peers::skipped("console_browser: chromium or chromedriver is not installed");
         return None;
     };
-    let (driver, port) = start_driver(&driver).await;
-    let profile = tempfile::tempdir().expect("profile dir");
+    // A port taken by a parallel test between choosing and binding it makes the driver exit or
+    // the session fail: try again on another port.
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        let Some((guard, port)) = start_driver(&driver).await else {
+            last_error = "chromedriver exited at start".into();
+            continue;
+        };
+        let profile = tempfile::tempdir().expect("profile dir");
+        match ClientBuilder::rustls()
+            .expect("tls")
+            .capabilities(capabilities(&chromium, profile.path()))
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return Some((guard, client, profile)),
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    panic!("no chromium session after 3 tries: {last_error}");
+}
+
+/// Headless Chromium on a fresh profile in `profile`.
+fn capabilities(chromium: &Path, profile: &Path) -> serde_json::Map<String, serde_json::Value> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -109,17 +136,11 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--window-size=1366,768",
-                format!("--user-data-dir={}", profile.path().display()),
+                format!("--user-data-dir={}", profile.display()),
             ],
         }),
     );
-    let client = ClientBuilder::rustls()
-        .expect("tls")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a chromium session");
-    Some((driver, client, profile))
+    caps
 }
 
 async fn start_console(offline: bool) -> (Arc<FakeBackend>, console::Console, CancellationToken) {
