@@ -713,23 +713,11 @@ fn usernotices_map_to_the_same_channel_events_when_eventsub_is_off() {
 
 #[test]
 fn a_cheer_in_chat_maps_to_a_cheer_event() {
-    let msg = ChatMessage {
-        id: "m1".into(),
-        channel: "mychannel".into(),
-        room_id: BROADCASTER_ID.into(),
-        sender: Chatter::default(),
-        text: "cheer100 nice".into(),
-        action: false,
-        emotes: vec![],
-        bits: 100,
-        first_msg: false,
-        returning_chatter: false,
-        sub_months: 0,
-        reply_parent: None,
-        source_room_id: None,
-        source_id: None,
-        sent_ms: 0,
-    };
+    let msg = ChatMessage::test("", "cheer100 nice")
+        .id("m1")
+        .in_channel("mychannel", BROADCASTER_ID)
+        .sender(Chatter::default())
+        .bits(100);
     let ev = eventsub::channel_event_from_chat(&msg).expect("cheer");
     assert_eq!(
         ev.kind,
@@ -739,6 +727,6 @@ fn a_cheer_in_chat_maps_to_a_cheer_event() {
             anonymous: false
         }
     );
-    let plain = ChatMessage { bits: 0, ..msg };
+    let plain = msg.bits(0);
     assert!(eventsub::channel_event_from_chat(&plain).is_none());
 }

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use compact_str::CompactString;
 use tokio::time::Instant;
 use twitch_bot::action::Action;
 use twitch_bot::config::moderation::{Ladder, ModerationConfig, Pattern, Step};
@@ -24,34 +23,14 @@ fn config() -> ModerationConfig {
 }
 
 fn chatter(login: &str, roles: Roles) -> Chatter {
-    Chatter {
-        id: CompactString::from(format!("id-{login}")),
-        login: login.into(),
-        display_name: login.to_uppercase().into(),
-        roles,
-        badges: Vec::new(),
-        color: None,
-    }
+    Chatter::test(login).roles(roles)
 }
 
 fn msg_from(sender: Chatter, text: &str) -> ChatMessage {
-    ChatMessage {
-        id: "msg-1".into(),
-        channel: "streamer".into(),
-        room_id: "1".into(),
-        sender,
-        text: text.to_owned(),
-        action: false,
-        emotes: Vec::new(),
-        bits: 0,
-        first_msg: false,
-        returning_chatter: false,
-        sub_months: 0,
-        reply_parent: None,
-        source_room_id: None,
-        source_id: None,
-        sent_ms: 0,
-    }
+    ChatMessage::test("", text)
+        .id("msg-1")
+        .in_channel("streamer", "1")
+        .sender(sender)
 }
 
 fn msg(text: &str) -> ChatMessage {

@@ -187,30 +187,14 @@ impl Bot {
     /// Sends `text` in chat without waiting.
     fn send(&mut self, text: &str) {
         self.next_id += 1;
-        let msg = ChatMessage {
-            id: format!("m{}", self.next_id).into(),
-            channel: "chan".into(),
-            room_id: "1".into(),
-            sender: Chatter {
-                id: "7".into(),
-                login: "viewer".into(),
-                display_name: "Viewer".into(),
-                roles: roles_of(&[]),
-                badges: vec![],
-                color: None,
-            },
-            text: text.into(),
-            action: false,
-            emotes: vec![],
-            bits: 0,
-            first_msg: false,
-            returning_chatter: false,
-            sub_months: 0,
-            reply_parent: None,
-            source_room_id: None,
-            source_id: None,
-            sent_ms: 0,
-        };
+        let msg = ChatMessage::test("viewer", text)
+            .id(format!("m{}", self.next_id))
+            .sender(
+                Chatter::test("viewer")
+                    .user_id("7")
+                    .display_name("Viewer")
+                    .roles(roles_of(&[])),
+            );
         let _ = self.host.handle_chat(&msg);
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use twitch_bot::action::Action;
 use twitch_bot::app::services::ScriptStores;
 use twitch_bot::config::scripts::ScriptsConfig;
-use twitch_bot::event::{ChatMessage, Chatter, Roles};
+use twitch_bot::event::{ChatMessage, Chatter};
 use twitch_bot::scripting::stores::{MemoryCache, MemoryStore, ScriptStore, StoreError};
 use twitch_bot::scripting::{HostConfig, Integrations, Outcome, ScriptHost, Services};
 use twitch_bot::storage::{KvQuota, KvUsage, Storage, StorageError, StorageOptions};
@@ -106,30 +106,9 @@ fn start(scripts: &Path, storage: &Storage, config: &ScriptsConfig) -> Bot {
 impl Bot {
     fn say(&mut self, text: &str) -> String {
         self.n += 1;
-        let msg = ChatMessage {
-            id: format!("m{}", self.n).into(),
-            channel: "chan".into(),
-            room_id: "1".into(),
-            sender: Chatter {
-                id: "42".into(),
-                login: "viewer".into(),
-                display_name: "Viewer".into(),
-                roles: Roles::empty(),
-                badges: vec![],
-                color: None,
-            },
-            text: text.into(),
-            action: false,
-            emotes: vec![],
-            bits: 0,
-            first_msg: false,
-            returning_chatter: false,
-            sub_months: 0,
-            reply_parent: None,
-            source_room_id: None,
-            source_id: None,
-            sent_ms: 0,
-        };
+        let msg = ChatMessage::test("viewer", text)
+            .id(format!("m{}", self.n))
+            .sender(Chatter::test("viewer").user_id("42").display_name("Viewer"));
         assert!(matches!(self.host.handle_chat(&msg), Outcome::Queued(_)));
         let until = Instant::now() + Duration::from_secs(10);
         loop {

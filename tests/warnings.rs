@@ -6,11 +6,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use compact_str::CompactString;
 use tokio::time::Instant;
 use twitch_bot::config::Secrets;
 use twitch_bot::config::moderation::ModerationConfig;
-use twitch_bot::event::{ChatMessage, Chatter, Roles};
+use twitch_bot::event::{ChatMessage, Chatter};
 use twitch_bot::moderation::enforce::{Enforcer, Limits};
 use twitch_bot::moderation::{Moderator, Verdict};
 use twitch_bot::outputs::Outputs;
@@ -93,30 +92,10 @@ async fn bot_saving(bot_scopes: Option<&[&str]>, saved: Option<&[&str]>) -> Bot 
 }
 
 fn link_from(id: &str, login: &str, n: u32) -> ChatMessage {
-    ChatMessage {
-        id: format!("msg-{login}-{n}").into(),
-        channel: "mychannel".into(),
-        room_id: BROADCASTER_ID.into(),
-        sender: Chatter {
-            id: CompactString::from(id),
-            login: login.into(),
-            display_name: login.into(),
-            roles: Roles::empty(),
-            badges: Vec::new(),
-            color: None,
-        },
-        text: "buy followers at cheap-views.example.com".to_owned(),
-        action: false,
-        emotes: Vec::new(),
-        bits: 0,
-        first_msg: false,
-        returning_chatter: false,
-        sub_months: 0,
-        reply_parent: None,
-        source_room_id: None,
-        source_id: None,
-        sent_ms: 0,
-    }
+    ChatMessage::test(login, "buy followers at cheap-views.example.com")
+        .id(format!("msg-{login}-{n}"))
+        .in_channel("mychannel", BROADCASTER_ID)
+        .sender(Chatter::test(login).user_id(id).display_name(login))
 }
 
 impl Bot {

@@ -274,28 +274,16 @@ impl ConsoleBackend for FakeBackend {
             chat.roles.names(),
             chat.text
         ));
-        let msg = ChatMessage {
-            id: "sim-1".into(),
-            channel: "streamer".into(),
-            room_id: "1".into(),
-            sender: Chatter {
-                login: chat.login.as_str().into(),
-                display_name: chat.login.as_str().into(),
-                roles: chat.roles,
-                ..Chatter::default()
-            },
-            text: chat.text.clone(),
-            action: false,
-            emotes: vec![],
-            bits: 0,
-            first_msg: false,
-            returning_chatter: false,
-            sub_months: 0,
-            reply_parent: None,
-            source_room_id: None,
-            source_id: None,
-            sent_ms: now_ms(),
-        };
+        let msg = ChatMessage::test(&chat.login, &chat.text)
+            .id("sim-1")
+            .in_channel("streamer", "1")
+            .sender(
+                Chatter::test(&chat.login)
+                    .user_id("")
+                    .display_name(&chat.login)
+                    .roles(chat.roles),
+            )
+            .sent_ms(now_ms());
         self.emit(LiveEvent::event(Arc::new(Event::Chat(Box::new(msg)))));
         if chat.text.trim() == "!ping" {
             self.emit(LiveEvent::Sent {
