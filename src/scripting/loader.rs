@@ -104,12 +104,18 @@ pub enum ErrorKind {
     /// The file does not load: syntax, settings, a missing `fn run`.
     #[default]
     Load,
-    /// The run failed: a `throw`, a wrong call, a limit of the data (string, array, actions).
+    /// The run failed: a `throw`, a wrong call, a limit of the queued actions.
     Runtime,
     /// The run used up its wall-clock time.
     TimeLimit,
     /// The run used up its operations (an endless loop).
     Operations,
+    /// The run nested function calls deeper than its call depth allows (endless recursion).
+    CallDepth,
+    /// The run built a string, array or map larger than its size limit allows.
+    DataSize,
+    /// The run defined more variables at once than its limit allows.
+    Variables,
     /// The run waited on the network longer than its network time allows.
     NetworkTime,
     /// The run made more network calls than allowed.
@@ -469,13 +475,19 @@ pub fn runtime_error(file: &str, err: &rhai::EvalAltResult, fallback: Position) 
             "script stopped: too many operations (an endless loop?)".to_owned(),
         ),
         other => {
+            let kind = match other {
+                rhai::EvalAltResult::ErrorStackOverflow(..) => ErrorKind::CallDepth,
+                rhai::EvalAltResult::ErrorDataTooLarge(..) => ErrorKind::DataSize,
+                rhai::EvalAltResult::ErrorTooManyVariables(..) => ErrorKind::Variables,
+                _ => ErrorKind::Runtime,
+            };
             let text = other.to_string();
             // Display appends " (line L, position C)"; the location goes in front instead.
             let text = match text.rfind(" (line ") {
                 Some(i) if text.ends_with(')') => text[..i].to_owned(),
                 _ => text,
             };
-            (ErrorKind::Runtime, text)
+            (kind, text)
         }
     };
     ScriptError {
