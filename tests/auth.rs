@@ -549,27 +549,15 @@ async fn the_process_exits_with_78_naming_auth_when_the_bot_grant_is_revoked() {
         .expect("secrets.yaml");
     api.revoke_user(BOT_ID);
 
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-        .arg("--config")
-        .arg(&configs)
-        .arg("--data")
-        .arg(root.path().join("data"))
-        .arg("--scripts")
-        .arg(common::example_scripts())
-        .args([
-            "--noconsole",
-            "--nozmq",
-            "--noobs",
-            "--noaudio",
-            "--nohotkeys",
-        ])
-        .args(["--nonotify", "--nodiscord", "--notimers"])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), run)
+    let out = common::binary::BotCommand::new()
+        .folders(&configs, &root.path().join("data"))
+        .example_scripts()
+        .arg("--noconsole")
+        .args(common::binary::NO_PEERS)
+        .args(["--nodiscord", "--notimers"])
+        .output_within(30)
         .await
-        .expect("the bot stops by itself")
-        .expect("the binary runs");
+        .expect("the bot stops by itself");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("twitch-bot auth"), "{stderr}");

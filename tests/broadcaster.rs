@@ -3,10 +3,13 @@
 //! script host, through the real Helix client, against the strict simulated Twitch, which
 //! refuses what Twitch refuses (limits, offline markers and clips, missing scopes).
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::binary::{BotCommand, Running};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use twitch_bot::action::Action;
@@ -180,37 +183,17 @@ async fn bot_with(
 }
 
 fn chatter(login: &str, roles: &[&str]) -> Chatter {
-    Chatter {
-        id: format!("id-{login}").into(),
-        login: login.into(),
-        display_name: login.to_uppercase().into(),
-        roles: roles_of(roles),
-        badges: vec![],
-        color: None,
-    }
+    Chatter::test(login).roles(roles_of(roles))
 }
 
 impl Bot {
     /// `text` in chat from `login` with `roles`; returns the next thing the bot says.
     async fn ask_as(&mut self, login: &str, roles: &[&str], text: &str) -> String {
         self.next_id += 1;
-        let msg = ChatMessage {
-            id: format!("m{}", self.next_id).into(),
-            channel: "mychannel".into(),
-            room_id: BROADCASTER_ID.into(),
-            sender: chatter(login, roles),
-            text: text.into(),
-            action: false,
-            emotes: vec![],
-            bits: 0,
-            first_msg: false,
-            returning_chatter: false,
-            sub_months: 0,
-            reply_parent: None,
-            source_room_id: None,
-            source_id: None,
-            sent_ms: 0,
-        };
+        let msg = ChatMessage::test(login, text)
+            .id(format!("m{}", self.next_id))
+            .in_channel("mychannel", BROADCASTER_ID)
+            .sender(chatter(login, roles));
         assert!(
             matches!(self.host.handle_chat(&msg), Outcome::Queued(_)),
             "`{text}` was not run"
@@ -912,9 +895,7 @@ async fn polls_and_predictions_reach_eventsub_with_their_results() {
 
 /// The real binary in `--offline` mode: typed lines in, printed chat and log lines out.
 struct Offline {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    lines: std::sync::mpsc::Receiver<String>,
+    bot: Running,
     /// Lines read while waiting for another.
     unread: Vec<String>,
     _dir: tempfile::TempDir,
@@ -922,68 +903,26 @@ struct Offline {
 
 impl Offline {
     fn start(scripts: &[(&str, String)]) -> Offline {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, src) in scripts {
             let path = dir.path().join("scripts").join(rel);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(path, src).expect("write");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-            .args([
-                "--offline",
-                "--noconsole",
-                "--nozmq",
-                "--noobs",
-                "--noaudio",
-                "--nohotkeys",
-                "--nonotify",
-            ])
-            .arg("--config")
-            .arg(dir.path().join("configs"))
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .arg("--scripts")
-            .arg(dir.path().join("scripts"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let (tx, lines) = std::sync::mpsc::channel();
-        let out = child.stdout.take().expect("stdout");
-        let err = child.stderr.take().expect("stderr");
-        for reader in [
-            Box::new(out) as Box<dyn std::io::Read + Send>,
-            Box::new(err) as Box<dyn std::io::Read + Send>,
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(reader)
-                    .lines()
-                    .map_while(Result::ok)
-                {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let stdin = child.stdin.take().expect("stdin");
+        let bot = BotCommand::in_dir(dir.path())
+            .args(["--offline", "--noconsole"])
+            .args(common::binary::NO_PEERS)
+            .scripts(&dir.path().join("scripts"))
+            .spawn();
         Offline {
-            child,
-            stdin,
-            lines,
+            bot,
             unread: Vec::new(),
             _dir: dir,
         }
     }
 
     fn type_line(&mut self, text: &str) {
-        use std::io::Write;
-        writeln!(self.stdin, "{text}").expect("typing works");
-        self.stdin.flush().expect("flush");
+        self.bot.type_line(text).expect("typing works");
     }
 
     /// Waits up to `secs` for a printed or logged line containing `want`, one not taken by an
@@ -995,22 +934,15 @@ impl Offline {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(want) => return line,
-                Ok(line) => self.unread.push(line),
-                Err(_) => panic!(
+            match self.bot.next_output_line(left) {
+                Some(line) if line.contains(want) => return line,
+                Some(line) => self.unread.push(line),
+                None => panic!(
                     "no line with `{want}` within {secs} s; seen: {:#?}",
                     self.unread
                 ),
             }
         }
-    }
-}
-
-impl Drop for Offline {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -1037,9 +969,9 @@ fn offline_the_streamers_commands_are_done_on_the_simulated_twitch() {
     for _ in 0..50 {
         bot.type_line("!ping");
         let deadline = std::time::Instant::now() + Duration::from_millis(200);
-        while let Ok(line) = bot
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        while let Some(line) = bot
+            .bot
+            .next_output_line(deadline.saturating_duration_since(std::time::Instant::now()))
         {
             answered |= line.ends_with(": pong");
             bot.unread.push(line);

@@ -2,7 +2,11 @@
 //! against what each grant holds, OBS and Discord webhooks, one line each; only failures make
 //! the command exit non-zero.
 
+mod common;
+
 use std::path::Path;
+
+use common::binary::BotCommand;
 
 use twitch_bot::check::{self, LiveOptions};
 use twitch_bot::config::{Config, Secrets};
@@ -18,10 +22,7 @@ fn scripts() -> std::path::PathBuf {
 /// Runs the binary with `args` in a fresh folder; returns (exit ok, stdout, stderr).
 async fn run_bin(args: Vec<String>) -> (bool, String, String) {
     tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-            .args(&args)
-            .output()
-            .expect("the binary runs");
+        let out = BotCommand::new().args(&args).output();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -96,11 +96,10 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
         tool("CHROMIUM", CHROMIUM),
         tool("CHROMEDRIVER", CHROMEDRIVER),
     ) else {
-        println!(
-            "SKIPPED console_browser: needs {CHROMIUM} and {CHROMEDRIVER} \
+        peers::skipped(&format!(
+            "console_browser: needs {CHROMIUM} and {CHROMEDRIVER} \
              (apt-get install -y --no-install-recommends chromium chromium-driver)"
-        );
-        peers::skipped("console_browser: chromium or chromedriver is not installed");
+        ));
         return None;
     };
     // A port taken by a parallel test between choosing and binding it makes the driver exit or

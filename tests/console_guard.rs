@@ -5,13 +5,14 @@
 
 mod common;
 mod console_support;
+mod peers;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::binary::BotCommand;
 use console_support::FakeBackend;
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
@@ -384,12 +385,11 @@ async fn signing_out_everywhere_rotates_the_token_and_ends_sessions() {
 
 /// Runs `twitch-bot --config CONFIGS console-link`.
 fn console_link(configs: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+    BotCommand::new()
         .arg("--config")
         .arg(configs)
         .arg("console-link")
         .output()
-        .expect("console-link runs")
 }
 
 fn free_port() -> u16 {
@@ -398,68 +398,32 @@ fn free_port() -> u16 {
 }
 
 /// The real binary running with piped stdin and stdout; killed when the test ends, pass or fail.
-struct Bot {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
+struct Bot(common::binary::Running);
 
 impl Bot {
     /// Starts `twitch-bot FLAGS --config CONFIGS --data DATA`, with no integrations.
     fn spawn(flags: &[&str], configs: &Path, data: &Path) -> Bot {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+        Bot(BotCommand::new()
             .args(flags)
-            .args([
-                "--nozmq",
-                "--noobs",
-                "--noaudio",
-                "--nohotkeys",
-                "--nonotify",
-            ])
-            .arg("--config")
-            .arg(configs)
-            .arg("--data")
-            .arg(data)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the bot starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Bot { child, lines }
+            .args(common::binary::NO_PEERS)
+            .folders(configs, data)
+            .spawn())
     }
 
     /// The next `Web console: URL …` line it prints, within `secs`.
-    fn next_link(&self, secs: u64) -> String {
+    fn next_link(&mut self, secs: u64) -> String {
         loop {
-            match self.lines.recv_timeout(Duration::from_secs(secs)) {
-                Ok(line) if line.starts_with("Web console: ") => return line,
-                Ok(_) => {}
-                Err(e) => panic!("the bot printed no console link: {e}"),
+            match self.0.next_line(Duration::from_secs(secs)) {
+                Some(line) if line.starts_with("Web console: ") => return line,
+                Some(_) => {}
+                None => panic!("the bot printed no console link: timed out"),
             }
         }
     }
 
     /// Types `line` into its terminal.
     fn type_line(&mut self, line: &str) {
-        use std::io::Write;
-        let stdin = self.child.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{line}").expect("type");
-        stdin.flush().expect("flush");
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.type_line(line).expect("type");
     }
 }
 
@@ -584,7 +548,7 @@ fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
     if made.map(|s| s.success()).unwrap_or(false) {
         Some((cert, key))
     } else {
-        println!("SKIPPED: the TLS test needs the openssl command to make a certificate");
+        peers::skipped("the TLS test needs the openssl command to make a certificate");
         None
     }
 }

@@ -3,11 +3,13 @@
 //! `docs/console-api.md` and every endpoint there is served; `--version` names the version and
 //! the commit.
 
+mod common;
 mod console_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use common::binary::BotCommand;
 use serde_json::Value;
 use twitch_bot::config::{
     self, BotConfig, ConfigError, HotkeysConfig, LoyaltyConfig, ModerationConfig, Secrets,
@@ -388,10 +390,7 @@ async fn each_routes_access_is_what_the_console_enforces() {
 
 #[test]
 fn version_names_the_version_and_the_commit() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-        .arg("--version")
-        .output()
-        .expect("run twitch-bot --version");
+    let out = BotCommand::new().arg("--version").output();
     assert!(out.status.success());
     let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let version = concat!("twitch-bot ", env!("CARGO_PKG_VERSION"));
@@ -440,10 +439,7 @@ fn flags_in_readme(readme: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_readme_flags_table_is_the_binarys_flags() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-        .arg("--help")
-        .output()
-        .expect("run twitch-bot --help");
+    let out = BotCommand::new().arg("--help").output();
     let help = flags_in_help(&String::from_utf8_lossy(&out.stdout));
     let readme = flags_in_readme(&read("README.md"));
     assert!(help.len() > 10, "could not read the flags from --help");

@@ -3,6 +3,7 @@
 //!
 //! The bot runs as a child process with its own DISPLAY.
 
+mod common;
 mod desktop_support;
 mod peers;
 

@@ -3,6 +3,7 @@
 //! a crash leaves `crash.log` and a notification, configured events notify, and no bus (or a
 //! server that never answers) does not take the bot down.
 
+mod common;
 mod desktop_support;
 mod peers;
 

@@ -11,9 +11,9 @@ mod common;
 mod obs_peer;
 mod peers;
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::binary::{BotCommand, Lines};
 
 /// Values no default or generated value can look like, so a hit is a leak.
 const SECRETS: [&str; 9] = [
@@ -111,7 +111,7 @@ fn no_secret_value_appears_in_the_output_of_an_offline_run() {
     );
     std::fs::write(configs.join("bot.yaml"), bot).expect("write bot.yaml");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+    let mut bot = BotCommand::new()
         .args([
             "--offline",
             "--nozmq",
@@ -119,60 +119,20 @@ fn no_secret_value_appears_in_the_output_of_an_offline_run() {
             "--nohotkeys",
             "--nonotify",
         ])
-        .arg("--config")
-        .arg(&configs)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("--scripts")
-        .arg(
-            std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-                .join("scripts"),
-        )
+        .folders(&configs, &dir.path().join("data"))
+        .example_scripts()
         .env("RUST_LOG", "trace,enigo=off")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let mut stdin = child.stdin.take().expect("stdin");
+        .spawn();
     for _ in 0..20 {
-        let _ = writeln!(stdin, "!ping");
-        let _ = stdin.flush();
+        let _ = bot.type_line("!ping");
         std::thread::sleep(Duration::from_millis(150));
     }
     #[cfg(unix)]
     {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        bot.signal("-TERM");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    drop(stdin);
-    let _ = child.wait();
-    let output = format!(
-        "{}\n{}",
-        out.join().expect("stdout reader"),
-        err.join().expect("stderr reader")
-    );
+    let (stdout, stderr) = bot.finish();
+    let output = format!("{stdout}\n{stderr}");
     assert!(
         output.contains("pong"),
         "the run got far enough to answer chat:\n{output}"
@@ -235,31 +195,14 @@ async fn stub() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 
 /// Everything the bot process writes, line by line, as it comes.
 #[derive(Clone, Default)]
-struct Output(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+struct Output(Lines);
 
 impl Output {
-    fn read_from(&self, from: impl Read + Send + 'static) -> std::thread::JoinHandle<()> {
-        let lines = self.0.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(from).lines() {
-                let Ok(line) = line else { break };
-                lines.lock().expect("output").push(line);
-            }
-        })
-    }
     fn text(&self) -> String {
-        self.0.lock().expect("output").join("\n")
+        self.0.text()
     }
     async fn wait_for(&self, secs: u64, what: &str) -> bool {
-        common::eventually(secs, || {
-            self.0
-                .lock()
-                .expect("output")
-                .iter()
-                .any(|l| l.contains(what))
-        })
-        .await
+        common::eventually(secs, || self.0.all().iter().any(|l| l.contains(what))).await
     }
 }
 
@@ -398,25 +341,14 @@ async fn no_secret_value_appears_in_the_output_of_a_live_run_with_token_refreshe
         ],
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+    let bot = BotCommand::new()
         .args(["--noaudio", "--nohotkeys", "--nonotify"])
-        .arg("--config")
-        .arg(&configs)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("--scripts")
-        .arg(&scripts)
+        .folders(&configs, &dir.path().join("data"))
+        .scripts(&scripts)
         .env("RUST_LOG", "trace,enigo=off")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let output = Output::default();
-    let readers = [
-        output.read_from(child.stdout.take().expect("stdout")),
-        output.read_from(child.stderr.take().expect("stderr")),
-    ];
+        .no_stdin()
+        .spawn();
+    let output = Output(bot.both.clone());
 
     // At start the validator finds both access tokens expired and refreshes them.
     let refreshed = common::eventually(20, || {
@@ -503,19 +435,14 @@ async fn no_secret_value_appears_in_the_output_of_a_live_run_with_token_refreshe
 
     #[cfg(unix)]
     {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        bot.signal("-TERM");
     }
+    let mut bot = bot;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+    while bot.try_wait().is_none() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    for reader in readers {
-        let _ = reader.join();
-    }
+    bot.finish();
     drop(obs);
     let at_end = saved();
     let text = output.text();

@@ -3,16 +3,19 @@
 //! `--force`.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::binary::BotCommand;
 
 fn install(xdg: &Path, workdir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
+    BotCommand::new()
         .args(args)
         .env("XDG_CONFIG_HOME", xdg)
         .current_dir(workdir)
         .output()
-        .expect("the binary runs")
 }
 
 #[test]
@@ -32,7 +35,7 @@ fn the_unit_runs_this_binary_here_with_the_flags_and_does_not_restart_on_78() {
         String::from_utf8_lossy(&out.stderr)
     );
     let unit_path = xdg.path().join("systemd/user/twitch-bot.service");
-    let exe = Path::new(env!("CARGO_BIN_EXE_twitch-bot"))
+    let exe = Path::new(common::binary::PATH)
         .canonicalize()
         .expect("binary path");
     let expected = format!(

@@ -5,6 +5,7 @@
 //! The bot runs as a child process: ALSA and PulseAudio are found through environment variables
 //! and files under HOME, which are process-wide.
 
+mod common;
 mod desktop_support;
 mod peers;
 

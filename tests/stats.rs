@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::binary::{BotCommand, Running};
 use common::{eventually, example_scripts, offline_settings};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -408,88 +409,18 @@ fn copy_data(from: &Path, to: &Path) {
 }
 
 /// The real binary in `--offline` mode, killed on drop if the test fails first.
-struct Running {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    lines: std::sync::mpsc::Receiver<String>,
+fn start_binary(dir: &Path) -> Running {
+    BotCommand::in_dir(dir)
+        .args(["--offline", "--noconsole"])
+        .args(common::binary::NO_PEERS)
+        .arg("--notimers")
+        .example_scripts()
+        .spawn()
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn start(dir: &Path) -> Running {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-            .args([
-                "--offline",
-                "--noconsole",
-                "--nozmq",
-                "--noobs",
-                "--noaudio",
-                "--nohotkeys",
-                "--nonotify",
-                "--notimers",
-            ])
-            .arg("--config")
-            .arg(dir.join("configs"))
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--scripts")
-            .arg(
-                PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-                    .join("scripts"),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let stdin = child.stdin.take().expect("stdin");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        use std::io::Write;
-        writeln!(self.stdin, "{line}").expect("typing works");
-        self.stdin.flush().expect("flush");
-    }
-
-    /// Types `line` until the terminal prints a line ending in `answer` (at most 10 s).
-    fn type_until(&mut self, line: &str, answer: &str) {
-        for _ in 0..50 {
-            self.type_line(line);
-            let deadline = std::time::Instant::now() + Duration::from_millis(200);
-            while let Ok(out) = self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            {
-                if out.ends_with(answer) {
-                    return;
-                }
-            }
-        }
+/// Types `line` until the terminal prints a line ending in `answer` (at most 10 s).
+fn type_until(bot: &mut Running, line: &str, answer: &str) {
+    if !bot.type_until(line, |out| out.ends_with(answer)) {
         panic!("`{line}` never got `{answer}`");
     }
 }
@@ -504,31 +435,29 @@ fn counts_saved_every_second_survive_a_kill_9_mid_stream() {
     )
     .expect("bot.yaml");
 
-    let mut bot = Running::start(dir.path());
-    bot.type_until("!ping", ": pong"); // joined and answering (not live: not counted)
-    bot.type_line("/online");
+    let mut bot = start_binary(dir.path());
+    type_until(&mut bot, "!ping", ": pong"); // joined and answering (not live: not counted)
+    bot.type_line("/online").expect("typing works");
     std::thread::sleep(Duration::from_millis(500));
-    bot.type_line("/as alice hello");
-    bot.type_line("/as bob hi");
+    bot.type_line("/as alice hello").expect("typing works");
+    bot.type_line("/as bob hi").expect("typing works");
     // One line, one command, once live (from carol: `viewer`'s repeated pings above would
     // now trip the repetition filter).
-    while bot.lines.try_recv().is_ok() {}
-    bot.type_line("/as carol !ping");
+    bot.skip_read();
+    bot.type_line("/as carol !ping").expect("typing works");
     let answered = (0..50).any(|_| {
-        bot.lines
-            .recv_timeout(Duration::from_millis(100))
-            .is_ok_and(|l| l.ends_with(": pong"))
+        bot.next_line(Duration::from_millis(100))
+            .is_some_and(|l| l.ends_with(": pong"))
     });
     assert!(answered, "carol's !ping is answered");
     // Two save periods pass, then the process dies without a chance to save anything.
     std::thread::sleep(Duration::from_millis(2_500));
-    let _ = bot.child.kill();
-    let _ = bot.child.wait();
+    bot.kill();
     drop(bot);
     assert!(reports(dir.path(), "json").is_empty());
 
     // The next start settles the stream (Get Streams: offline) with what was counted.
-    let _bot = Running::start(dir.path());
+    let _bot = start_binary(dir.path());
     assert!(
         (0..200).any(|_| {
             std::thread::sleep(Duration::from_millis(50));

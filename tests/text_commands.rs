@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::binary::{BotCommand, Running};
 use common::{copy_scripts, offline_settings, start_ready};
 use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
@@ -393,65 +394,27 @@ async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_remo
 }
 
 /// The real binary in `--offline` mode, typed to through its terminal.
-struct Binary {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    lines: std::sync::mpsc::Receiver<String>,
-}
+struct Binary(Running);
 
 impl Binary {
     fn start(dir: &std::path::Path) -> Binary {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-            .args([
-                "--offline",
-                "--noconsole",
-                "--nozmq",
-                "--noobs",
-                "--noaudio",
-            ])
-            .args(["--nohotkeys", "--nonotify", "--notimers"])
-            .arg("--config")
-            .arg(dir.join("configs"))
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--scripts")
-            .arg(common::example_scripts())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take().expect("stdin");
-        Binary {
-            child,
-            stdin,
-            lines,
-        }
+        Binary(
+            BotCommand::in_dir(dir)
+                .args(["--offline", "--noconsole"])
+                .args(common::binary::NO_PEERS)
+                .arg("--notimers")
+                .example_scripts()
+                .spawn(),
+        )
     }
 
     /// Types `line` once and waits up to 10 s for a line containing `want`.
     fn type_once(&mut self, line: &str, want: &str) -> bool {
-        use std::io::Write;
-        writeln!(self.stdin, "{line}").expect("typing works");
-        self.stdin.flush().expect("flush");
+        self.0.type_line(line).expect("typing works");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while let Ok(out) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        while let Some(out) = self
+            .0
+            .next_line(deadline.saturating_duration_since(std::time::Instant::now()))
         {
             if out.contains(want) {
                 return true;
@@ -464,21 +427,7 @@ impl Binary {
     /// bot's join) until the bot prints a line containing `want`. Only for lines that may
     /// repeat.
     fn type_until(&mut self, line: &str, want: &str) -> bool {
-        use std::io::Write;
-        for _ in 0..50 {
-            writeln!(self.stdin, "{line}").expect("typing works");
-            self.stdin.flush().expect("flush");
-            let deadline = std::time::Instant::now() + Duration::from_millis(200);
-            while let Ok(out) = self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            {
-                if out.contains(want) {
-                    return true;
-                }
-            }
-        }
-        false
+        self.0.type_until(line, |out| out.contains(want))
     }
 }
 
@@ -490,29 +439,21 @@ fn a_counter_survives_kill_9() {
     assert!(bot.type_until("/as mary mod !deaths =41", "deaths: 41"));
     assert!(bot.type_once("/as mary mod !deaths +1", "deaths: 42"));
     // SIGKILL: no shutdown, no flush; what was answered must already be on disk.
-    bot.child.kill().expect("kill -9");
-    let _ = bot.child.wait();
+    bot.0.kill();
 
     let mut bot = Binary::start(dir.path());
     assert!(
         bot.type_until("!deaths", "deaths: 42"),
         "the count answered before the kill is still there"
     );
-    bot.child.kill().expect("kill");
-    let _ = bot.child.wait();
+    bot.0.kill();
 }
 
 fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twitch-bot"))
-        .arg("--config")
-        .arg(dir.join("configs"))
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--scripts")
-        .arg(common::example_scripts())
+    let out = BotCommand::in_dir(dir)
+        .example_scripts()
         .args(args)
-        .output()
-        .expect("the binary runs");
+        .output();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -2,6 +2,8 @@
 //! and wait for what it sends.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::time::Duration;
 
 use tokio::sync::broadcast;

@@ -4,67 +4,13 @@
 //! variables), and peer processes stopped by PID when the test ends.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Lines a child wrote, shared with the thread reading them.
-#[derive(Clone, Default)]
-pub struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
+use super::common::binary::{BotCommand, Running};
 
-impl Lines {
-    /// Collects the lines `from` writes, on a thread of its own.
-    pub fn follow(&self, from: impl std::io::Read + Send + 'static) {
-        let lines = self.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(from).lines() {
-                let Ok(line) = line else { break };
-                let (all, changed) = &*lines.0;
-                all.lock().unwrap().push(line);
-                changed.notify_all();
-            }
-        });
-    }
-
-    /// Everything so far.
-    pub fn all(&self) -> Vec<String> {
-        self.0.0.lock().unwrap().clone()
-    }
-
-    /// How many lines so far.
-    pub fn len(&self) -> usize {
-        self.0.0.lock().unwrap().len()
-    }
-
-    /// Waits up to `secs` for a line after the first `skip` that satisfies `pred`.
-    pub fn wait_after(
-        &self,
-        skip: usize,
-        secs: u64,
-        pred: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let (all, changed) = &*self.0;
-        let mut guard = all.lock().unwrap();
-        loop {
-            if let Some(l) = guard.iter().skip(skip).find(|l| pred(l)) {
-                return Some(l.clone());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            guard = changed.wait_timeout(guard, deadline - now).unwrap().0;
-        }
-    }
-
-    /// Waits up to `secs` for any line that satisfies `pred`.
-    pub fn wait(&self, secs: u64, pred: impl Fn(&str) -> bool) -> Option<String> {
-        self.wait_after(0, secs, pred)
-    }
-}
+pub use super::common::binary::Lines;
 
 /// A child process killed (by its PID) and reaped when dropped.
 pub struct Peer {
@@ -167,8 +113,7 @@ impl BotDir {
 
 /// The bot binary running `--offline` with chat typed on its stdin.
 pub struct Bot {
-    peer: Peer,
-    stdin: ChildStdin,
+    process: Running,
     pub stdout: Lines,
     pub stderr: Lines,
 }
@@ -178,40 +123,29 @@ impl Bot {
     /// PATH, HOME (`dir/home`) and `env`, plus `flags`.
     pub fn start(dir: &BotDir, flags: &[&str], env: &[(&str, String)]) -> Bot {
         let p = dir.path();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_twitch-bot"));
-        cmd.args([
-            "--offline",
-            "--noconsole",
-            "--nozmq",
-            "--noobs",
-            "--nodiscord",
-        ])
-        .args(["--notimers", "--config"])
-        .arg(p.join("configs"))
-        .arg("--data")
-        .arg(p.join("data"))
-        .arg("--scripts")
-        .arg(p.join("scripts"))
-        .args(flags)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.home())
-        .env("RUST_LOG", "info")
-        .current_dir(p)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        let mut cmd = BotCommand::in_dir(p)
+            .args([
+                "--offline",
+                "--noconsole",
+                "--nozmq",
+                "--noobs",
+                "--nodiscord",
+            ])
+            .arg("--notimers")
+            .scripts(&p.join("scripts"))
+            .args(flags)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.home())
+            .env("RUST_LOG", "info")
+            .current_dir(p);
         for (k, v) in env {
-            cmd.env(k, v);
+            cmd = cmd.env(k, v);
         }
-        let mut peer = Peer::spawn("twitch-bot", &mut cmd);
-        let stdin = peer.child.stdin.take().expect("stdin");
-        let (stdout, stderr) = (Lines::default(), Lines::default());
-        stdout.follow(peer.child.stdout.take().expect("stdout"));
-        stderr.follow(peer.child.stderr.take().expect("stderr"));
+        let process = cmd.spawn();
+        let (stdout, stderr) = (process.stdout.clone(), process.stderr.clone());
         let mut bot = Bot {
-            peer,
-            stdin,
+            process,
             stdout,
             stderr,
         };
@@ -226,8 +160,9 @@ impl Bot {
 
     /// Types `line` into the offline chat.
     pub fn say(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").expect("the bot reads its stdin");
-        self.stdin.flush().expect("flush");
+        self.process
+            .type_line(line)
+            .expect("the bot reads its stdin");
     }
 
     /// Types `line` and waits up to `secs` for the bot's chat answer containing `answer`.
@@ -245,7 +180,7 @@ impl Bot {
             if self.ask("!ping", "pong", 1).is_some() {
                 return true;
             }
-            if let Ok(Some(status)) = self.peer.child.try_wait() {
+            if let Some(status) = self.process.try_wait() {
                 eprintln!("the bot exited: {status}");
                 return false;
             }
@@ -264,6 +199,6 @@ impl Bot {
 
     /// Stops the bot as Ctrl-C would.
     pub fn stop(mut self) {
-        self.peer.stop("-INT");
+        self.process.stop("-INT");
     }
 }
