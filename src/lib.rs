@@ -33,6 +33,9 @@
 //! `docs/stats.md`, `docs/commands.md`, `docs/offline.md`, `docs/performance.md`, and `scripts/README.md` for script
 //! authors.
 
+// No panics on bad input: errors are returned and reported, never unwrapped (tests may).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod action;
 pub mod app;
 pub mod backoff;

@@ -1,5 +1,8 @@
 //! The `twitch-bot` binary: parse the command line, set up logs, run the app.
 
+// No panics on bad input: errors are returned and reported, never unwrapped (tests may).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -107,6 +107,8 @@ fn login(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
 }
 
 #[export_module]
+// The plugin expands each function into code that unwraps arguments Rhai has already checked.
+#[allow(clippy::unwrap_used)]
 mod broadcaster_api {
     use super::{
         POLL_SECS, PREDICTION_SECS, Redemption, dynamic, login, secs, settle, titles, tool,

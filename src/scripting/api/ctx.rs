@@ -26,6 +26,8 @@ fn text_ok(text: &str) -> Result<String, Box<EvalAltResult>> {
 }
 
 #[export_module]
+// The plugin expands each function into code that unwraps arguments Rhai has already checked.
+#[allow(clippy::unwrap_used)]
 mod ctx_api {
     use crate::action::Action;
     use crate::scripting::api::{Ctx, ScriptUser, from_json, resolve_user};

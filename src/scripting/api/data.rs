@@ -35,6 +35,8 @@ fn key_ok(key: &str) -> Result<(), Box<EvalAltResult>> {
 }
 
 #[export_module]
+// The plugin expands each function into code that unwraps arguments Rhai has already checked.
+#[allow(clippy::unwrap_used)]
 mod data_api {
     use rhai::INT;
     use std::time::Duration;

@@ -79,6 +79,8 @@ pub fn format_datetime(unix: i64) -> String {
 }
 
 #[export_module]
+// The plugin expands each function into code that unwraps arguments Rhai has already checked.
+#[allow(clippy::unwrap_used)]
 mod helpers_api {
     use rand::Rng;
     use rand::seq::SliceRandom;

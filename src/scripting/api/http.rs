@@ -73,6 +73,8 @@ fn send(
 }
 
 #[export_module]
+// The plugin expands each function into code that unwraps arguments Rhai has already checked.
+#[allow(clippy::unwrap_used)]
 mod http_api {
     use super::{Http, HttpRequest, send};
     use crate::scripting::api::{Ctx, to_json};

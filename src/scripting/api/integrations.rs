@@ -81,6 +81,8 @@ pub(super) fn login_of(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
 }
 
 #[export_module]
+// The plugin expands each function into code that unwraps arguments Rhai has already checked.
+#[allow(clippy::unwrap_used)]
 mod integrations_api {
     use super::{Discord, Hotkey, Obs, Sound, Twitch, Zmq, call, json, login_of, twitch_api};
     use crate::scripting::api::{Ctx, to_json};
