@@ -44,13 +44,16 @@ impl Level {
 /// One checked item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
+    /// Whether it passed, warns or failed.
     pub level: Level,
+    /// What was checked and what was found.
     pub text: String,
 }
 
 /// Everything `check --live` found, in order.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// The items, in the order checked.
     pub lines: Vec<Line>,
 }
 

@@ -47,20 +47,38 @@ pub enum Event {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ObsEvent {
     /// The program scene changed.
-    SceneChanged { scene: String },
-    /// Streaming started or stopped (`state` is obs-websocket's output state).
-    StreamState { active: bool, state: String },
+    SceneChanged {
+        /// The new program scene's name.
+        scene: String,
+    },
+    /// Streaming started or stopped.
+    StreamState {
+        /// Whether OBS is streaming now.
+        active: bool,
+        /// obs-websocket's output state (`OBS_WEBSOCKET_OUTPUT_STARTED`, ...).
+        state: String,
+    },
     /// Recording started or stopped.
-    RecordState { active: bool, state: String },
+    RecordState {
+        /// Whether OBS is recording now.
+        active: bool,
+        /// obs-websocket's output state.
+        state: String,
+    },
     /// An input was created, removed, renamed, muted, or its volume or settings changed.
     Input {
+        /// The input's name.
         input: String,
+        /// What changed: `created`, `removed`, `renamed`, `settings`, `active`, `showing`, `muted` or
+        /// `volume`.
         change: String,
+        /// The change's details as obs-websocket sent them.
         data: serde_json::Value,
     },
 }
 
 impl ObsEvent {
+    /// The ZeroMQ topic and live-log name of this OBS event (`obs.<what>`).
     pub fn topic(&self) -> &'static str {
         match self {
             ObsEvent::SceneChanged { .. } => "obs.scene_changed",
@@ -95,13 +113,21 @@ impl Event {
 pub struct Roles(u16);
 
 impl Roles {
+    /// The channel's owner (`broadcaster` badge).
     pub const BROADCASTER: Roles = Roles(1);
+    /// A channel moderator (`moderator` badge or `mod=1`).
     pub const MODERATOR: Roles = Roles(1 << 1);
+    /// A VIP of the channel (`vip` badge or `vip` tag).
     pub const VIP: Roles = Roles(1 << 2);
+    /// A subscriber (`subscriber` badge or `subscriber=1`).
     pub const SUBSCRIBER: Roles = Roles(1 << 3);
+    /// A Turbo user (`turbo` badge).
     pub const TURBO: Roles = Roles(1 << 4);
+    /// Twitch staff (`staff` badge).
     pub const STAFF: Roles = Roles(1 << 5);
+    /// A channel artist (`artist-badge` badge).
     pub const ARTIST: Roles = Roles(1 << 6);
+    /// A founder: one of the channel's first subscribers (`founder` badge).
     pub const FOUNDER: Roles = Roles(1 << 7);
     /// On the channel's list of regulars (not a Twitch badge: the bot's own list, by user id).
     pub const REGULAR: Roles = Roles(1 << 8);
@@ -186,12 +212,17 @@ impl Serialize for Roles {
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     #[default]
+    /// Anyone in chat.
     Everyone,
     /// On the channel's list of regulars (`!regular add`, `regulars:` in moderation.yaml).
     Regular,
+    /// Subscribers (and founders) of the channel.
     Subscriber,
+    /// The channel's VIPs.
     Vip,
+    /// The channel's moderators.
     Moderator,
+    /// The broadcaster alone.
     Broadcaster,
 }
 
@@ -225,7 +256,9 @@ impl Permission {
 /// One badge as Twitch sends it: `name/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Badge {
+    /// The badge set's name (`subscriber`, `moderator`, `bits`, ...).
     pub name: CompactString,
+    /// The badge's version within its set (months, bits tier, or `1`).
     pub version: CompactString,
 }
 
@@ -249,7 +282,9 @@ pub struct Chatter {
 /// An emote's position in a message, in Unicode scalar values (as Twitch counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EmoteRange {
+    /// The emote's Twitch id.
     pub id: CompactString,
+    /// Index of the emote's first character.
     pub start: u32,
     /// Inclusive end index.
     pub end: u32,
@@ -258,9 +293,13 @@ pub struct EmoteRange {
 /// The message a threaded reply answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReplyParent {
+    /// The id of the message answered (`reply-parent-msg-id`).
     pub msg_id: CompactString,
+    /// The login of the message's author (`reply-parent-user-login`).
     pub user_login: CompactString,
+    /// The author's display name (`reply-parent-display-name`).
     pub display_name: CompactString,
+    /// The text answered (`reply-parent-msg-body`).
     pub body: String,
 }
 
@@ -273,19 +312,23 @@ pub struct ChatMessage {
     pub channel: CompactString,
     /// The channel's user id (`room-id`).
     pub room_id: CompactString,
+    /// Who wrote the message.
     pub sender: Chatter,
     /// The text, with a `/me` action's `\x01ACTION` wrapper removed.
     pub text: String,
     /// Whether the message was a `/me` action.
     pub action: bool,
+    /// Twitch emotes in the text (`emotes` tag), by position.
     pub emotes: Vec<EmoteRange>,
     /// Bits cheered with this message.
     pub bits: u32,
     /// The chatter's first message in this channel ever.
     pub first_msg: bool,
+    /// A viewer returning after a long absence (`returning-chatter` tag).
     pub returning_chatter: bool,
     /// Months subscribed (from `badge-info`), 0 when not a subscriber.
     pub sub_months: u32,
+    /// The message this one answers, when it is a threaded reply.
     pub reply_parent: Option<ReplyParent>,
     /// Shared Chat: the channel the message was written in, when that is another channel.
     pub source_room_id: Option<CompactString>,
@@ -412,49 +455,81 @@ impl ChatMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UserNoticeKind {
+    /// A first subscription.
     Sub {
+        /// The plan subscribed to.
         tier: SubTier,
+        /// Months subscribed in all (`msg-param-cumulative-months`).
         months: u32,
     },
+    /// A renewed subscription, announced by the subscriber.
     Resub {
+        /// The plan subscribed to.
         tier: SubTier,
+        /// Months subscribed in all.
         months: u32,
+        /// Months in a row, when the subscriber shares it; 0 otherwise.
         streak: u32,
     },
+    /// A subscription gifted to one viewer.
     SubGift {
+        /// The plan gifted.
         tier: SubTier,
+        /// The recipient's user id.
         recipient_id: CompactString,
+        /// The recipient's login.
         recipient_login: CompactString,
+        /// The recipient's display name.
         recipient_display_name: CompactString,
+        /// Months the gift covers (`msg-param-gift-months`).
         months: u32,
     },
+    /// A batch of gifts to random viewers ("mystery gift"), announced before the single gifts.
     SubMysteryGift {
+        /// The plan gifted.
         tier: SubTier,
+        /// How many subscriptions were gifted in the batch.
         count: u32,
     },
+    /// A viewer keeps a gifted subscription by paying for it.
     GiftPaidUpgrade {
+        /// The login of who gifted it first.
         gifter_login: CompactString,
     },
+    /// A viewer keeps a subscription an anonymous gifter gave, by paying for it.
     AnonGiftPaidUpgrade,
+    /// A Prime subscription turned into a paid one.
     PrimePaidUpgrade {
+        /// The paid plan.
         tier: SubTier,
     },
+    /// Another channel raids this one.
     Raid {
+        /// How many viewers came with the raid.
         viewers: u32,
+        /// The raiding broadcaster's display name.
         from_display_name: CompactString,
     },
+    /// A raid was cancelled.
     Unraid,
+    /// A moderator's `/announce` message (its text is in [`UserNotice::text`]).
     Announcement {
+        /// The highlight colour (`PRIMARY`, `BLUE`, ...).
         color: CompactString,
     },
+    /// A viewer reached a new bits badge tier.
     BitsBadgeTier {
+        /// The bits the new tier starts at.
         threshold: u32,
     },
+    /// A ritual, such as a new chatter's first greeting.
     Ritual {
+        /// The ritual's name (`new_chatter`).
         name: CompactString,
     },
     /// A kind this bot does not know yet; kept with its `msg-id` so nothing is lost.
     Other {
+        /// The notice's `msg-id` as sent.
         msg_id: CompactString,
     },
 }
@@ -463,10 +538,14 @@ pub enum UserNoticeKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SubTier {
+    /// Twitch Prime (a free subscription with Prime Gaming).
     Prime,
     #[default]
+    /// Tier 1 (plan `1000`), also when the plan is missing or unknown.
     Tier1,
+    /// Tier 2 (plan `2000`).
     Tier2,
+    /// Tier 3 (plan `3000`).
     Tier3,
 }
 
@@ -485,26 +564,34 @@ impl SubTier {
 /// A USERNOTICE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserNotice {
+    /// The message id (`id` tag).
     pub id: CompactString,
+    /// Channel login, without `#`.
     pub channel: CompactString,
+    /// The channel's user id (`room-id`).
     pub room_id: CompactString,
     /// The user the notice is about (subscriber, gifter, raider).
     pub sender: Chatter,
+    /// What happened.
     pub kind: UserNoticeKind,
     /// The server's text (`system-msg`).
     pub system_msg: String,
     /// The user's own message, if they wrote one (resub message, announcement text).
     pub text: Option<String>,
+    /// Shared Chat: the channel the notice came from, when that is another channel.
     pub source_room_id: Option<CompactString>,
+    /// Server time in milliseconds since the epoch (`tmi-sent-ts`).
     pub sent_ms: u64,
 }
 
 /// CLEARCHAT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClearChat {
+    /// Channel login, without `#`.
     pub channel: CompactString,
     /// The user removed; `None` means the whole chat was cleared.
     pub target_login: Option<CompactString>,
+    /// The removed user's id, when a user was removed.
     pub target_user_id: Option<CompactString>,
     /// Timeout length; `None` with a target means a permanent ban.
     pub duration_secs: Option<u32>,
@@ -513,49 +600,69 @@ pub struct ClearChat {
 /// CLEARMSG.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClearMsg {
+    /// Channel login, without `#`.
     pub channel: CompactString,
+    /// The login of the deleted message's author.
     pub login: CompactString,
+    /// The id of the deleted message.
     pub target_msg_id: CompactString,
+    /// The deleted message's text.
     pub text: String,
 }
 
 /// ROOMSTATE: only the settings present in the line are `Some`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RoomState {
+    /// Channel login, without `#`.
     pub channel: CompactString,
+    /// The channel's user id, when sent.
     pub room_id: Option<CompactString>,
+    /// Emote-only mode on or off.
     pub emote_only: Option<bool>,
     /// Followers-only minimum age in minutes; -1 means off.
     pub followers_only: Option<i32>,
+    /// Unique-chat mode (R9K: no repeated messages) on or off.
     pub r9k: Option<bool>,
+    /// Slow mode: seconds between a viewer's messages; 0 means off.
     pub slow_secs: Option<u32>,
+    /// Subscribers-only mode on or off.
     pub subs_only: Option<bool>,
 }
 
 /// USERSTATE (in a channel) or GLOBALUSERSTATE (`channel` is `None`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UserState {
+    /// The channel, or `None` for GLOBALUSERSTATE.
     pub channel: Option<CompactString>,
+    /// The bot's user id, when sent.
     pub user_id: Option<CompactString>,
+    /// The bot's display name.
     pub display_name: CompactString,
+    /// The bot's roles in the channel (moderator, VIP, broadcaster decide its rate class).
     pub roles: Roles,
+    /// The bot's badges as sent.
     pub badges: Vec<Badge>,
 }
 
 /// NOTICE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
+    /// The channel, or `None` for a server-wide notice.
     pub channel: Option<CompactString>,
     /// The `msg-id` tag, if present (`msg_banned`, `msg_ratelimit`, ...).
     pub msg_id: Option<CompactString>,
+    /// The notice's text as Twitch wrote it.
     pub text: String,
 }
 
 /// JOIN or PART of a chatter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Membership {
+    /// Channel login, without `#`.
     pub channel: CompactString,
+    /// The chatter's login.
     pub login: CompactString,
+    /// `true` for JOIN, `false` for PART.
     pub joined: bool,
 }
 
@@ -563,14 +670,23 @@ pub struct Membership {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Service {
+    /// The chat connection (IRC or WebSocket).
     Chat,
+    /// The EventSub WebSocket.
     EventSub,
+    /// The Twitch API (Helix).
     Helix,
+    /// OBS through obs-websocket.
     Obs,
+    /// Discord webhooks and bot.
     Discord,
+    /// The ZeroMQ publisher.
     Zmq,
+    /// Sound playback.
     Audio,
+    /// Global hotkeys.
     Hotkeys,
+    /// Desktop notifications.
     Notify,
     /// The web console's server itself (restarted under the supervisor when it fails).
     Console,
@@ -579,21 +695,28 @@ pub enum Service {
 /// A connection's new state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConnectionChange {
+    /// Which connection changed.
     pub service: Service,
+    /// What it changed to.
     pub state: ConnectionState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
+/// A connection's state, as the health table and the console show it.
 pub enum ConnectionState {
+    /// Up and working.
     Connected,
     /// Lost; retrying after `retry_in_ms`.
     Reconnecting {
+        /// Why it was lost.
         reason: String,
+        /// Milliseconds until the next attempt.
         retry_in_ms: u64,
     },
     /// Stopped for good (switched off, or an error only the user can fix).
     Down {
+        /// Why it stopped, with what to do when the user can fix it.
         reason: String,
     },
 }
@@ -602,7 +725,9 @@ pub enum ConnectionState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventSource {
+    /// EventSub (the authoritative source when it is on).
     EventSub,
+    /// Chat (IRC tags and USERNOTICEs), when EventSub is off.
     Irc,
     /// The offline simulator or the console's simulator panel (treated like EventSub).
     Simulated,
@@ -613,9 +738,11 @@ pub enum EventSource {
 pub struct ChannelEvent {
     /// The id used for at-most-once processing (EventSub message id, or the IRC message id).
     pub id: CompactString,
+    /// Which source reported it.
     pub source: EventSource,
     /// The viewer the event is about: follower, subscriber, gifter, cheerer, raiding broadcaster.
     pub user: Option<Chatter>,
+    /// What happened, with its own fields.
     pub kind: ChannelEventKind,
 }
 
@@ -623,71 +750,122 @@ pub struct ChannelEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChannelEventKind {
+    /// A new follower.
     Follow,
+    /// A new subscription (gifted or not).
     Subscribe {
+        /// The plan.
         tier: SubTier,
+        /// Whether the subscription was a gift.
         is_gift: bool,
     },
+    /// A resubscription announced with a message.
     Resub {
+        /// The plan.
         tier: SubTier,
+        /// Months subscribed in all.
         months: u32,
+        /// Months in a row, when shared; 0 otherwise.
         streak: u32,
+        /// The subscriber's message (may be empty).
         message: String,
     },
+    /// Gifted subscriptions, one batch.
     Gift {
+        /// The plan gifted.
         tier: SubTier,
+        /// How many subscriptions were gifted.
         count: u32,
+        /// Whether the gifter stayed anonymous.
         anonymous: bool,
     },
+    /// Bits cheered.
     Cheer {
+        /// How many bits.
         bits: u32,
+        /// The message the bits came with.
         message: String,
+        /// Whether the cheerer stayed anonymous.
         anonymous: bool,
     },
+    /// Another channel raids this one (the raider is [`ChannelEvent::user`]).
     Raid {
+        /// How many viewers came with the raid.
         viewers: u32,
     },
+    /// A channel-point reward was redeemed.
     Redemption {
+        /// The reward's id.
         reward_id: CompactString,
+        /// The reward's title, which `scripts/rewards/` match on.
         reward_title: String,
+        /// The reward's cost in channel points.
         cost: u32,
+        /// What the viewer typed, for rewards that ask for text.
         user_input: String,
+        /// The redemption's id, to fulfil or refund it.
         redemption_id: CompactString,
     },
+    /// The stream went live.
     StreamOnline {
+        /// The id of the stream that started.
         stream_id: CompactString,
     },
+    /// The stream ended.
     StreamOffline,
+    /// The stream's title or category changed.
     ChannelUpdate {
+        /// The new title.
         title: String,
+        /// The new category (game) name.
         category: String,
     },
+    /// A viewer's first message in the channel ever.
     FirstMessage {
+        /// The message.
         text: String,
     },
+    /// A poll started.
     PollBegin {
+        /// The poll's question.
         title: String,
+        /// The choices, in order.
         choices: Vec<String>,
     },
+    /// A poll ended.
     PollEnd {
+        /// The poll's question.
         title: String,
+        /// The choice with the most votes; `None` when no one voted or it was cancelled.
         winner: Option<String>,
     },
+    /// A prediction started.
     PredictionBegin {
+        /// The prediction's question.
         title: String,
+        /// The outcomes, in order.
         outcomes: Vec<String>,
     },
+    /// A prediction was resolved or cancelled.
     PredictionEnd {
+        /// The prediction's question.
         title: String,
+        /// The winning outcome; `None` when it was cancelled.
         winner: Option<String>,
     },
+    /// A hype train started.
     HypeTrainBegin {
+        /// The level it started at.
         level: u32,
     },
+    /// A hype train ended.
     HypeTrainEnd {
+        /// The level it reached.
         level: u32,
     },
+    /// An ad break started.
     AdBreak {
+        /// How long the ads run, in seconds.
         duration_secs: u32,
     },
 }
@@ -724,19 +902,28 @@ impl ChannelEventKind {
 pub enum LiveEvent {
     /// Something the bot received.
     Event {
+        /// The event's topic (as in ZeroMQ and `scripts/events/`).
         topic: &'static str,
         #[serde(serialize_with = "serialize_arc")]
+        /// The event itself.
         event: Arc<Event>,
     },
     /// Something the bot sent: `via` is `chat`, `discord` or `zmq`.
     Sent {
+        /// How it left: `chat`, `discord` or `zmq`.
         via: &'static str,
         /// Chat channel, Discord channel or ZeroMQ topic.
         target: String,
+        /// What was sent.
         text: String,
     },
     /// A line of the bot's own news: reloads, warnings, errors.
-    Notice { level: &'static str, text: String },
+    Notice {
+        /// How much it matters: `info` or `warn`.
+        level: &'static str,
+        /// The news itself.
+        text: String,
+    },
 }
 
 impl LiveEvent {

@@ -39,6 +39,7 @@ impl ImportFormat {
 pub struct BadRow {
     /// 1-based line number in the file.
     pub line: usize,
+    /// What is wrong with it, and what the row should look like.
     pub problem: String,
 }
 
@@ -61,35 +62,63 @@ impl fmt::Display for BadRows {
 /// Why an import failed; in every case nothing was imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The file cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// The file holds no rows.
     #[error("{} has no rows to import", path.display())]
-    Empty { path: PathBuf },
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Some rows do not parse; every bad row is listed.
     #[error("{}: {} bad row(s), nothing was imported:\n{rows}", path.display(), rows.0.len())]
-    BadRows { path: PathBuf, rows: BadRows },
+    BadRows {
+        /// The file.
+        path: PathBuf,
+        /// The rows that do not parse, with why.
+        rows: BadRows,
+    },
+    /// The header matches no known export, and the rows are not `login,points`.
     #[error("{}: cannot tell which columns hold the login and the points; expected a header \
              like `username,points` (StreamElements), `Name,Rank,Points,Hours` (Streamlabs \
              Chatbot) or rows of `login,points`", path.display())]
-    UnknownLayout { path: PathBuf },
+    UnknownLayout {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Writing the balances failed; the transaction was rolled back.
     #[error("importing {} failed, nothing was imported: {source}", path.display())]
-    Storage { path: PathBuf, source: StorageError },
+    Storage {
+        /// The file.
+        path: PathBuf,
+        /// What the storage layer said.
+        source: StorageError,
+    },
 }
 
 /// The parsed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedImport {
+    /// Which bot's export the file is.
     pub format: ImportFormat,
+    /// The balances read, one per viewer.
     pub rows: Vec<ImportBalance>,
 }
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImportSummary {
+    /// Which bot's export the file was.
     pub format: ImportFormat,
+    /// How many rows were imported.
     pub rows: usize,
+    /// Points and viewers before and after.
     pub totals: ImportTotals,
 }
 

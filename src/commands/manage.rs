@@ -15,10 +15,16 @@ use crate::event::Permission;
 pub enum ManageError {
     /// The name (or alias) belongs to a higher command or another text command.
     #[error("!{name} is taken by {by}")]
-    Taken { name: String, by: String },
+    Taken {
+        /// The name asked for.
+        name: String,
+        /// What already has it.
+        by: String,
+    },
     /// The text or a value is wrong.
     #[error("{0}")]
     Invalid(String),
+    /// No text command has that name.
     #[error("there is no text command !{0}")]
     NotFound(String),
     /// The database failed; nothing changed.
@@ -29,12 +35,19 @@ pub enum ManageError {
 /// Fields a console save or an import may set (`None`: keep, or the default for a new one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Update {
+    /// What the command answers.
     pub text: Option<String>,
+    /// The lowest permission level allowed.
     pub level: Option<Permission>,
+    /// Seconds between two uses by anyone.
     pub cooldown_secs: Option<u64>,
+    /// Seconds between two uses by the same viewer.
     pub user_cooldown_secs: Option<u64>,
+    /// The other names it answers to (the whole list).
     pub aliases: Option<Vec<String>>,
+    /// A counter's count.
     pub count: Option<i64>,
+    /// Whether it is a counter.
     pub counter: Option<bool>,
 }
 

@@ -10,48 +10,80 @@ pub const MAX_NAME: usize = 32;
 /// One management request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
+    /// `!cmd add <name> <text>` (or `!addcom`): a new text command.
     Add {
+        /// The command's name, without `!`.
         name: String,
+        /// What the command answers (may hold variables such as `{user}`).
         text: String,
     },
+    /// `!cmd edit <name> <text>` (or `!editcom`): new text for a command.
     Edit {
+        /// The command's name, without `!`.
         name: String,
+        /// The new answer.
         text: String,
     },
+    /// `!cmd delete <name>` (or `!delcom`).
     Delete {
+        /// The command's name, without `!`.
         name: String,
     },
+    /// `!cmd alias <name> <alias>`: a second name for a command.
     Alias {
+        /// The command's name, without `!`.
         name: String,
+        /// The other name it answers to.
         alias: String,
     },
+    /// `!cmd cooldown <name> <secs> [user secs]`.
     Cooldown {
+        /// The command's name, without `!`.
         name: String,
+        /// Seconds between two uses by anyone.
         secs: u64,
+        /// Seconds between two uses by the same viewer, if given.
         user_secs: Option<u64>,
     },
+    /// `!cmd level <name> <level>`: who may use the command.
     Level {
+        /// The command's name, without `!`.
         name: String,
+        /// The lowest permission level allowed.
         level: Permission,
     },
+    /// `!cmd show <name>`: the command's text and settings.
     Show {
+        /// The command's name, without `!`.
         name: String,
     },
+    /// `!cmd list`: every text command's name.
     List,
+    /// `!cmd count <name> <n>`: sets a counter command's count.
     Count {
+        /// The counter's name, without `!`.
         name: String,
+        /// The new count.
         count: i64,
     },
+    /// `!cmd counter <name>`: a new counter command (`!name`, `!name +1`, ...).
     Counter {
+        /// The counter's name, without `!`.
         name: String,
     },
+    /// `!cmd undo`: takes back the last change.
     Undo,
+    /// `!regular add <login>`.
     RegularAdd {
+        /// The viewer to add to the regulars.
         login: String,
     },
+    /// `!regular remove <login>`.
     RegularRemove {
+        /// The viewer to remove from the regulars.
         login: String,
     },
+    /// `!regular list`: every regular's login.
     RegularList,
 }
 

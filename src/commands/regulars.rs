@@ -14,6 +14,7 @@ use crate::storage::Storage;
 /// One regular, for chat and the console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Regular {
+    /// The regular's login.
     pub login: String,
     /// `None` for a login from moderation.yaml the bot has not seen yet.
     pub user_id: Option<String>,

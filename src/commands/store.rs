@@ -14,6 +14,7 @@ pub struct TextCommand {
     pub name: String,
     /// The answer, with its variables.
     pub text: String,
+    /// Other names the command answers to.
     #[serde(default)]
     pub aliases: Vec<String>,
     /// The lowest level that may use it.
@@ -58,8 +59,11 @@ pub struct Change {
     pub by: String,
     /// `add`, `edit`, `delete`, `alias`, `cooldown`, `level`, `count`, `counter`, `import`.
     pub action: String,
+    /// The command changed.
     pub name: String,
+    /// The command before the change (`None` for a new one).
     pub before: Option<TextCommand>,
+    /// The command after it (`None` when deleted).
     pub after: Option<TextCommand>,
     /// Undone by `!cmd undo`.
     #[serde(default)]

@@ -33,8 +33,11 @@ impl Default for HotkeysConfig {
 /// A modifier key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Modifier {
+    /// Control (`ctrl`).
     Ctrl,
+    /// Shift (`shift`).
     Shift,
+    /// Alt, or Option on a Mac (`alt`).
     Alt,
     /// The Windows / Command / Super key.
     Meta,
@@ -58,20 +61,35 @@ pub enum Key {
     Char(char),
     /// F1 to F24.
     F(u8),
+    /// The space bar (`space`).
     Space,
+    /// Enter or Return (`enter`).
     Enter,
+    /// Tab (`tab`).
     Tab,
+    /// Escape (`escape`).
     Escape,
+    /// Backspace (`backspace`).
     Backspace,
+    /// Delete (`delete`).
     Delete,
+    /// Insert (`insert`).
     Insert,
+    /// Home (`home`).
     Home,
+    /// End (`end`).
     End,
+    /// Page Up (`pageup`).
     PageUp,
+    /// Page Down (`pagedown`).
     PageDown,
+    /// The up arrow (`up`).
     Up,
+    /// The down arrow (`down`).
     Down,
+    /// The left arrow (`left`).
     Left,
+    /// The right arrow (`right`).
     Right,
 }
 
@@ -121,6 +139,7 @@ impl fmt::Display for Key {
 pub struct KeyCombo {
     /// Sorted and without repeats.
     pub modifiers: Vec<Modifier>,
+    /// The key pressed with them.
     pub key: Key,
 }
 

@@ -23,8 +23,11 @@ pub enum ObsConnect {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ObsConfig {
+    /// The host OBS runs on (`127.0.0.1` when on this PC).
     pub host: String,
+    /// obs-websocket's port (4455 by default in OBS).
     pub port: u16,
+    /// When to connect: at start, or only once the stream goes online.
     pub connect: ObsConnect,
     /// Longest wait between connection attempts, in seconds.
     pub max_backoff_secs: u64,
@@ -51,6 +54,7 @@ pub struct DiscordConfig {
     pub channels: BTreeMap<String, String>,
     /// Where messages without a target go: a webhook name or a channel name.
     pub default_target: String,
+    /// The go-live announcement.
     pub go_live: GoLiveConfig,
 }
 
@@ -69,6 +73,7 @@ impl Default for DiscordConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GoLiveConfig {
+    /// Whether the bot announces the stream going live.
     pub enabled: bool,
     /// A webhook or channel name; empty: `default_target`.
     pub target: String,
@@ -93,6 +98,7 @@ impl Default for GoLiveConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ZmqConfig {
+    /// Where the PUB socket listens (`tcp://127.0.0.1:5555`).
     pub bind: String,
     /// Events waiting to be published at most; more are dropped (and counted in a warning).
     pub queue: usize,
@@ -111,6 +117,7 @@ impl Default for ZmqConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SoundConfig {
+    /// The folder scripts' sound names are looked up in.
     pub folder: String,
     /// 0.0 (silent) to 1.0 (as recorded); scripts may pass their own.
     pub volume: f32,

@@ -27,8 +27,11 @@ pub struct LoyaltyConfig {
     pub excluded: Vec<String>,
     /// How many users `!leaderboard` shows.
     pub leaderboard_size: u32,
+    /// Watch-time multipliers by role.
     pub multipliers: Multipliers,
+    /// Points paid for channel events.
     pub events: EventPoints,
+    /// Database backups.
     pub backups: Backups,
 }
 
@@ -53,8 +56,11 @@ impl Default for LoyaltyConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Multipliers {
+    /// Multiplier for subscribers.
     pub subscriber: f64,
+    /// Multiplier for VIPs.
     pub vip: f64,
+    /// Multiplier for moderators.
     pub moderator: f64,
     /// Viewers on the regulars list (moderation.yaml's `regulars`, `!regular add`).
     pub regular: f64,
@@ -75,9 +81,13 @@ impl Default for Multipliers {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tiers {
+    /// Points for a Prime subscription.
     pub prime: u64,
+    /// Points for a tier 1 subscription.
     pub tier1: u64,
+    /// Points for a tier 2 subscription.
     pub tier2: u64,
+    /// Points for a tier 3 subscription.
     pub tier3: u64,
 }
 
@@ -102,8 +112,11 @@ impl Default for Tiers {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventPoints {
+    /// Points for a new follower.
     pub follow: u64,
+    /// Points for a new subscription, by tier.
     pub subscribe: Tiers,
+    /// Points for a resubscription, by tier.
     pub resub: Tiers,
     /// Paid to the gifter for each gifted subscription, by tier.
     pub gift_per_sub: Tiers,
@@ -133,6 +146,7 @@ impl Default for EventPoints {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Backups {
+    /// Whether backups are taken at all.
     pub enabled: bool,
     /// How many copies to keep; older ones are deleted.
     pub keep: u32,

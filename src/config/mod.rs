@@ -27,10 +27,16 @@ pub use secrets::Secrets;
 use outline::Outline;
 
 /// The file names inside the configs folder.
+///
+/// The bot account, channel, connections and integrations.
 pub const BOT_FILE: &str = "bot.yaml";
+/// Chat moderation: filters, ladder, regulars.
 pub const MODERATION_FILE: &str = "moderation.yaml";
+/// Loyalty points: payouts, multipliers, event points, backups.
 pub const LOYALTY_FILE: &str = "loyalty.yaml";
+/// Global hotkeys and what each one does.
 pub const HOTKEYS_FILE: &str = "hotkeys.yaml";
+/// Tokens, passwords and webhook URLs (kept owner-readable only).
 pub const SECRETS_FILE: &str = "secrets.yaml";
 
 /// A config error a user can act on: `file:line:col: key: what is wrong`.
@@ -41,15 +47,25 @@ pub enum ConfigError {
     /// position is not under any key.
     #[error("{}:{line}:{col}: {}{message}", file.display(), key_prefix(key))]
     Invalid {
+        /// The config file.
         file: PathBuf,
+        /// 1-based line (0 when unknown).
         line: u64,
+        /// 1-based column (0 when unknown).
         col: u64,
+        /// The dotted key path, empty when the place is under no key.
         key: String,
+        /// What is wrong and, where it helps, what to write instead.
         message: String,
     },
     /// Something about the file as a whole: unreadable, or (secrets) too widely readable.
     #[error("{}: {message}", file.display())]
-    File { file: PathBuf, message: String },
+    File {
+        /// The config file.
+        file: PathBuf,
+        /// What is wrong with it and what to do.
+        message: String,
+    },
 }
 
 fn key_prefix(key: &str) -> String {
@@ -72,10 +88,15 @@ impl ConfigError {
 /// Every config file, loaded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
+    /// `bot.yaml`: the bot account, channel, connections and integrations.
     pub bot: BotConfig,
+    /// `moderation.yaml`.
     pub moderation: ModerationConfig,
+    /// `loyalty.yaml`.
     pub loyalty: LoyaltyConfig,
+    /// `hotkeys.yaml`.
     pub hotkeys: HotkeysConfig,
+    /// `secrets.yaml`, with environment overrides applied.
     pub secrets: Secrets,
 }
 

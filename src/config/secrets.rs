@@ -68,6 +68,7 @@ pub struct Secrets {
     pub console_token: String,
     /// obs-websocket's server password (empty: authentication off in OBS).
     pub obs_password: String,
+    /// Discord's bot token and webhook URLs.
     pub discord: DiscordSecrets,
 }
 

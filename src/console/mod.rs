@@ -301,6 +301,7 @@ pub struct BotInfo {
 /// One connection's health as the console shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceHealth {
+    /// Which connection.
     pub service: Service,
     /// `connected`, `reconnecting`, `down`, `off` (switched off) or `unknown` (no news yet).
     pub state: &'static str,
@@ -343,8 +344,11 @@ impl ServiceHealth {
 pub struct ScriptError {
     /// The script's path, relative to the scripts folder (`commands/dice.rhai`).
     pub file: String,
+    /// 1-based line.
     pub line: u32,
+    /// 1-based column.
     pub col: u32,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -378,6 +382,7 @@ pub struct ScriptsReport {
     pub reloads: u64,
     /// When the last reload happened, in milliseconds since the Unix epoch.
     pub last_reload_ms: Option<u64>,
+    /// Every script with its state and last error.
     pub scripts: Vec<ScriptInfo>,
 }
 
@@ -399,6 +404,7 @@ pub struct ReloadReport {
 pub struct ConfigReport {
     /// Config reloads since start.
     pub reloads: u64,
+    /// When it happened, in milliseconds since the Unix epoch.
     pub at_ms: u64,
     /// `file:line:col: key: what is wrong` for each problem; empty when the new config is in use.
     pub errors: Vec<String>,
@@ -407,7 +413,9 @@ pub struct ConfigReport {
 /// A row of the points leaderboard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeaderboardEntry {
+    /// The viewer's login.
     pub login: String,
+    /// Their balance.
     pub points: i64,
 }
 

@@ -11,10 +11,18 @@ use serde_json::Value;
 /// A store or points failure, shown to the script as an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// A take or spend larger than the balance; nothing was changed.
     #[error("not enough points: {have} available, {need} needed")]
-    NotEnoughPoints { have: i64, need: i64 },
+    NotEnoughPoints {
+        /// The balance.
+        have: i64,
+        /// What the call asked for.
+        need: i64,
+    },
+    /// An amount of zero or less where a positive one is needed.
     #[error("amount must be positive, not {0}")]
     BadAmount(i64),
+    /// The database or another backend failed; the text says how.
     #[error("storage failed: {0}")]
     Backend(String),
     /// The script's store is at its quota; nothing was written.
@@ -32,8 +40,11 @@ pub enum StoreError {
 /// Who points belong to: the id is the key, login and name travel along for leaderboards.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserRef {
+    /// The viewer's Twitch user id: the ledger's key.
     pub id: CompactString,
+    /// The viewer's login, for leaderboards.
     pub login: CompactString,
+    /// The viewer's display name, for leaderboards.
     pub display_name: CompactString,
 }
 
@@ -64,33 +75,45 @@ pub trait Points: Send + Sync {
 /// Facts about a viewer kept by the bot.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserInfo {
+    /// Twitch user id.
     pub id: CompactString,
+    /// Login (lower case).
     pub login: CompactString,
+    /// Display name.
     pub display_name: CompactString,
+    /// Seconds watched while the stream was live.
     pub watch_time_secs: u64,
+    /// Chat messages counted.
     pub messages: u64,
 }
 
 /// Viewer lookups.
 pub trait Users: Send + Sync {
+    /// The viewer with Twitch user id `user_id`, if the bot has seen them.
     fn by_id(&self, user_id: &str) -> Option<UserInfo>;
+    /// The viewer with `login` (any case), if the bot has seen them.
     fn by_login(&self, login: &str) -> Option<UserInfo>;
 }
 
 /// A persistent key-value store private to each script (`script` is the script's key).
 pub trait ScriptStore: Send + Sync {
+    /// The value `script` stored under `key`, if any.
     fn get(&self, script: &str, key: &str) -> Result<Option<Value>, StoreError>;
+    /// Stores `value` under `key` for `script`; fails when the store is full.
     fn set(&self, script: &str, key: &str, value: Value) -> Result<(), StoreError>;
     /// Removes a key; returns whether it existed.
     fn remove(&self, script: &str, key: &str) -> Result<bool, StoreError>;
+    /// Every key `script` has stored.
     fn keys(&self, script: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// The in-memory cache shared by all scripts: entries live until their lifespan ends.
 pub trait Cache: Send + Sync {
+    /// The value under `key`, if it has not expired.
     fn get(&self, key: &str) -> Option<Value>;
     /// `ttl: None` keeps the entry until the bot stops.
     fn set(&self, key: &str, value: Value, ttl: Option<Duration>);
+    /// Removes `key`; returns whether it was there.
     fn remove(&self, key: &str) -> bool;
 }
 
@@ -99,8 +122,11 @@ pub trait Cache: Send + Sync {
 pub struct StreamInfo {
     /// Unix seconds.
     pub started_at: i64,
+    /// The stream's title.
     pub title: String,
+    /// The category (game) being streamed.
     pub game: String,
+    /// Current viewer count.
     pub viewers: u64,
 }
 

@@ -26,20 +26,26 @@ pub const MAX_WHISPER: usize = 500;
 /// the fake was told clips fail.
 #[derive(Debug, Clone)]
 pub struct FakeClip {
+    /// The clip's id, as Create Clip returned it.
     pub id: String,
+    /// When Get Clips starts finding it.
     pub ready_at: Instant,
+    /// Whether the clip never appears.
     pub fails: bool,
 }
 
 /// The channel's broadcaster-side state.
 #[derive(Debug)]
 pub struct Channel {
+    /// The stream title.
     pub title: String,
+    /// The category's id.
     pub game_id: String,
     /// Categories Twitch knows: (id, name).
     pub categories: Vec<(String, String)>,
     /// Markers made: (id, description).
     pub markers: Vec<(String, String)>,
+    /// Clips asked for.
     pub clips: Vec<FakeClip>,
     /// How long a new clip takes to appear in Get Clips.
     pub clip_delay: Duration,
@@ -47,15 +53,19 @@ pub struct Channel {
     pub clips_fail: bool,
     /// Scheduled streams: (title, start time RFC 3339, category name).
     pub schedule: Vec<(String, String, String)>,
+    /// The channel's subscriber count.
     pub subscribers: u64,
     /// Whispers sent: (from id, to id, text).
     pub whispers: Vec<(String, String, String)>,
     /// The channel being raided (its id), while the raid counts down.
     pub raid: Option<String>,
+    /// Polls, running and ended.
     pub polls: Vec<super::polls::FakePoll>,
+    /// Predictions, running and ended.
     pub predictions: Vec<super::polls::FakePrediction>,
     /// Custom channel-point rewards and their redemptions.
     pub rewards: Vec<super::rewards::FakeReward>,
+    /// Redemptions of those rewards.
     pub redemptions: Vec<super::rewards::FakeRedemption>,
     /// EventSub notifications to send once the request is answered.
     pub(super) outbox: Vec<(&'static str, Value)>,

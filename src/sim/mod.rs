@@ -31,7 +31,9 @@ use crate::config::Config;
 
 /// The whole simulated Twitch `--offline` runs against: chat plus the API side.
 pub struct SimTwitch {
+    /// The simulated chat server (IRC over WebSocket) and its viewers.
     pub chat: FakeChat,
+    /// The simulated Helix, OAuth and EventSub side.
     pub api: FakeTwitchApi,
     /// The channel the simulation is about.
     pub channel: String,
@@ -49,6 +51,7 @@ pub struct SpamRaid {
     pub accounts: u32,
     /// Lines each.
     pub lines: u32,
+    /// What each line says.
     pub text: String,
     /// How long the raid takes.
     pub over: std::time::Duration,
@@ -57,6 +60,7 @@ pub struct SpamRaid {
 /// What a spam raid got through.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpamRaidReport {
+    /// Lines the raiders sent.
     pub sent: u64,
     /// Lines Twitch delivered to chat (the rest were stopped by Shield Mode or followers-only).
     pub delivered: u64,
@@ -69,35 +73,57 @@ pub struct SpamRaidReport {
 /// A viewer event the terminal or the console's simulator can fire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimEvent {
+    /// A new follower.
     Follow,
+    /// A new subscription.
     Subscribe {
+        /// Tier 1, 2 or 3.
         tier: u8,
     },
+    /// A resubscription with a message.
     Resub {
+        /// Tier 1, 2 or 3.
         tier: u8,
+        /// Months subscribed in all.
         months: u32,
+        /// The subscriber's message.
         message: String,
     },
+    /// Gifted subscriptions.
     Gift {
+        /// Tier 1, 2 or 3.
         tier: u8,
+        /// How many.
         count: u32,
     },
+    /// Bits cheered.
     Cheer {
+        /// How many bits.
         bits: u32,
+        /// The cheer's message.
         message: String,
     },
+    /// A raid into the channel.
     Raid {
+        /// How many viewers come with it.
         viewers: u32,
     },
+    /// A channel-point redemption of the reward titled `title`.
     Redemption {
+        /// The reward's title.
         title: String,
+        /// The reward's cost in channel points.
         cost: u32,
+        /// What the viewer typed.
         input: String,
     },
+    /// The stream goes live.
     StreamOnline,
+    /// The stream ends.
     StreamOffline,
     /// Any other EventSub type, with Twitch's sample payload.
     Sample {
+        /// The EventSub subscription type (`channel.hype_train.begin`, ...).
         kind: String,
     },
 }

@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use super::broadcaster::{Caller, Channel, bad, chars, data, now_rfc3339, q};
 use super::helix::{ApiState, BROADCASTER_ID};
 
-/// The longest poll title, and the longest choice or outcome title.
+/// The longest poll title.
 pub const MAX_POLL_TITLE: usize = 60;
+/// The longest choice or outcome title.
 pub const MAX_CHOICE_TITLE: usize = 25;
 /// The longest prediction title.
 pub const MAX_PREDICTION_TITLE: usize = 45;
@@ -21,13 +22,19 @@ pub const MAX_PREDICTION_TITLE: usize = 45;
 /// A poll as the fake keeps it.
 #[derive(Debug, Clone)]
 pub struct FakePoll {
+    /// The poll's id.
     pub id: String,
+    /// The question.
     pub title: String,
     /// (id, title, votes)
     pub choices: Vec<(String, String, u64)>,
+    /// `ACTIVE` until it ends, then `COMPLETED` or `TERMINATED` (and later `ARCHIVED`).
     pub status: String,
+    /// How long it runs, in seconds.
     pub duration: u64,
+    /// When it started, for ending it on time.
     pub started: Instant,
+    /// When it started (RFC 3339), as Helix reports it.
     pub started_at: String,
     /// Whether `channel.poll.end` went out for it.
     pub told_end: bool,
@@ -36,14 +43,21 @@ pub struct FakePoll {
 /// A prediction as the fake keeps it.
 #[derive(Debug, Clone)]
 pub struct FakePrediction {
+    /// The prediction's id.
     pub id: String,
+    /// The question.
     pub title: String,
     /// (id, title)
     pub outcomes: Vec<(String, String)>,
+    /// How long viewers may predict, in seconds.
     pub window: u64,
+    /// `ACTIVE`, `LOCKED`, `RESOLVED` or `CANCELED`.
     pub status: String,
+    /// The outcome that won, once resolved.
     pub winning_outcome_id: Option<String>,
+    /// When it started, for locking it on time.
     pub created: Instant,
+    /// When it started (RFC 3339), as Helix reports it.
     pub created_at: String,
 }
 

@@ -24,7 +24,9 @@ pub const CHAT_MAX: usize = 500;
 pub struct SimChat {
     /// The viewer's login (lower case).
     pub login: String,
+    /// The roles the viewer has.
     pub roles: Roles,
+    /// What they say.
     pub text: String,
 }
 

@@ -17,13 +17,19 @@ pub const MAX_COOLDOWN: u64 = 604_800;
 /// A custom reward as the fake keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeReward {
+    /// The reward's id.
     pub id: String,
+    /// The reward's title (unique in the channel).
     pub title: String,
+    /// Its cost in channel points.
     pub cost: u64,
+    /// The prompt viewers see.
     pub prompt: String,
+    /// Whether redeeming it needs text from the viewer.
     pub input_required: bool,
     /// Seconds; `None` when the global cooldown is off.
     pub cooldown: Option<u64>,
+    /// Whether redemptions skip the request queue (then they cannot be fulfilled or refunded).
     pub skip_queue: bool,
     /// The client id that created it.
     pub client: String,
@@ -32,9 +38,13 @@ pub struct FakeReward {
 /// A redemption: `UNFULFILLED` until the reward's creator fulfils or refunds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeRedemption {
+    /// The redemption's id.
     pub id: String,
+    /// The reward redeemed.
     pub reward_id: String,
+    /// The viewer who redeemed it.
     pub user_id: String,
+    /// `UNFULFILLED`, `FULFILLED` or `CANCELED`.
     pub status: String,
 }
 

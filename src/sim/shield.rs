@@ -20,18 +20,29 @@ use crate::event::Roles;
 /// Shield Mode, chat settings and followers, as the fake Twitch keeps them.
 #[derive(Debug)]
 pub struct Defences {
+    /// Whether Shield Mode is on.
     pub shield_mode: bool,
-    /// The moderator who last switched Shield Mode on, and when (RFC 3339).
+    /// The moderator who last switched Shield Mode on.
     pub shield_by: String,
+    /// When Shield Mode was last switched on (RFC 3339).
     pub shield_at: String,
+    /// Slow mode on or off.
     pub slow_mode: bool,
+    /// Slow mode's seconds between a viewer's messages.
     pub slow_mode_wait_time: Option<u64>,
+    /// Followers-only mode on or off.
     pub follower_mode: bool,
+    /// Followers-only mode's minimum follow age, in minutes.
     pub follower_mode_duration: Option<u64>,
+    /// Subscribers-only mode on or off.
     pub subscriber_mode: bool,
+    /// Emote-only mode on or off.
     pub emote_mode: bool,
+    /// Unique-chat mode on or off.
     pub unique_chat_mode: bool,
+    /// Whether non-moderators' messages are held back before they show.
     pub non_moderator_chat_delay: bool,
+    /// How long they are held back, in seconds.
     pub non_moderator_chat_delay_duration: Option<u64>,
     /// User id → when they followed.
     pub followers: HashMap<String, SystemTime>,

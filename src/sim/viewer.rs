@@ -7,10 +7,15 @@ use crate::event::Roles;
 /// A simulated chatter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Viewer {
+    /// Login (lower case).
     pub login: String,
+    /// Twitch user id.
     pub id: String,
+    /// Display name.
     pub display_name: String,
+    /// Roles, which decide the badges sent.
     pub roles: Roles,
+    /// Name colour (`#RRGGBB`).
     pub color: String,
     /// Months subscribed, used for `badge-info` when the viewer is a subscriber.
     pub sub_months: u32,

@@ -5,12 +5,15 @@ use plotters::prelude::*;
 
 use super::StreamStats;
 
-/// Chart size in pixels: wide enough for a few hours at a glance, small enough for the console.
+/// Chart width in pixels: wide enough for a few hours at a glance, small enough for the
+/// console.
 pub const WIDTH: u32 = 960;
+/// Chart height in pixels.
 pub const HEIGHT: u32 = 460;
 
-/// The viewers line's colour (the console's accent) and the chat line's.
+/// The viewers line's colour (the console's accent).
 pub const VIEWERS_COLOR: RGBColor = RGBColor(124, 77, 255);
+/// The chat line's colour.
 pub const CHAT_COLOR: RGBColor = RGBColor(230, 126, 34);
 
 /// Why a chart could not be drawn (plotters' message).

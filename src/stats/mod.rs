@@ -31,14 +31,17 @@ pub const STATS_DIR: &str = "stats";
 /// Errors of `twitch-bot stats` and of reading stored records.
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
+    /// Reading the stored records failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The report could not be written.
     #[error(transparent)]
     Report(#[from] report::ReportError),
     #[error(
         "no stored stream matches `{0}`: give a stream id, a date (YYYY-MM-DD) or `latest`; \
          `twitch-bot stats` lists them"
     )]
+    /// No stored stream matches what was asked.
     NotFound(String),
 }
 

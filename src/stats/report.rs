@@ -12,11 +12,15 @@ use super::chart::{self, ChartError};
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The chart could not be drawn.
     #[error(transparent)]
     Chart(#[from] ChartError),
+    /// A report file could not be written.
     #[error("cannot write {}: {source}. Check that the folder exists and is writable.", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
 }
@@ -24,8 +28,11 @@ pub enum ReportError {
 /// The three files of one report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportFiles {
+    /// The figures as JSON.
     pub json: PathBuf,
+    /// The viewers-and-chat chart.
     pub svg: PathBuf,
+    /// The page showing both.
     pub html: PathBuf,
 }
 

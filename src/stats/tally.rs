@@ -20,9 +20,13 @@ const SAMPLE_MERGE_SECS: u64 = 20;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SubTiers {
+    /// Prime subscriptions.
     pub prime: u64,
+    /// Tier 1 subscriptions.
     pub tier1: u64,
+    /// Tier 2 subscriptions.
     pub tier2: u64,
+    /// Tier 3 subscriptions.
     pub tier3: u64,
 }
 
@@ -47,6 +51,7 @@ impl SubTiers {
 pub struct ViewerPoint {
     /// Unix seconds.
     pub at: u64,
+    /// Viewers watching then.
     pub viewers: u64,
 }
 
@@ -61,8 +66,9 @@ pub struct StreamStats {
     pub started_at: u64,
     /// Unix seconds when it ended; `None` while live.
     pub ended_at: Option<u64>,
-    /// The stream title and category, when known (Get Streams, channel.update).
+    /// The stream title, when known (Get Streams, channel.update).
     pub title: String,
+    /// The category (game) name.
     pub category: String,
     /// Chat lines in the channel (Shared Chat from other channels not counted).
     pub chat_messages: u64,
@@ -70,6 +76,7 @@ pub struct StreamStats {
     pub unique_chatters: u64,
     /// Chat commands run (scripts and built-ins).
     pub commands: u64,
+    /// New followers.
     pub follows: u64,
     /// New subscriptions and resubscriptions by tier (gifted ones are in `gifted_subs`).
     pub subs: SubTiers,
@@ -77,7 +84,9 @@ pub struct StreamStats {
     pub resubs: u64,
     /// Subscriptions given as gifts.
     pub gifted_subs: u64,
+    /// Bits cheered.
     pub bits: u64,
+    /// Raids into the channel.
     pub raids: u64,
     /// Viewers the raids brought.
     pub raid_viewers: u64,
@@ -155,6 +164,7 @@ impl StreamStats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Tally {
+    /// The figures counted so far.
     pub stats: StreamStats,
     /// User ids (logins when Twitch sent no id) of everyone who chatted.
     pub chatters: BTreeSet<String>,

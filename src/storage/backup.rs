@@ -18,11 +18,15 @@ pub const BACKUP_DIR: &str = "backups";
 /// Errors of taking or rotating backups.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
+    /// The copy could not be written.
     #[error("cannot write the backup {}: {source}", path.display())]
     Copy {
+        /// The backup file.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// The database could not be read consistently for the copy.
     #[error("cannot lock the database for a backup: {0}")]
     Lock(#[from] redb::TransactionError),
 }

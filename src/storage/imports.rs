@@ -14,6 +14,7 @@ pub struct ImportBalance {
     pub login: String,
     /// Twitch user id when the export has one.
     pub user_id: Option<String>,
+    /// The balance to set.
     pub points: u64,
 }
 

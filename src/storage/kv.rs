@@ -12,6 +12,7 @@ use super::{Result, Storage, StorageError};
 /// The most one script's store may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvQuota {
+    /// Keys at most.
     pub max_keys: u64,
     /// Keys plus values (their JSON text), in bytes.
     pub max_bytes: u64,
@@ -29,7 +30,9 @@ impl Default for KvQuota {
 /// Which limit of a [`KvQuota`] a write ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvLimit {
+    /// Too many keys.
     Keys,
+    /// Too many bytes.
     Bytes,
 }
 
@@ -45,6 +48,7 @@ impl fmt::Display for KvLimit {
 /// What one script's store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KvUsage {
+    /// Keys stored.
     pub keys: u64,
     /// Keys plus values, in bytes.
     pub bytes: u64,

@@ -53,7 +53,9 @@ pub enum StorageError {
     /// The file exists but redb cannot open it (corrupted, wrong format, locked).
     #[error("cannot open the database {}: {source}. {hint}", path.display())]
     Open {
+        /// The database file.
         path: PathBuf,
+        /// What redb said.
         source: redb::DatabaseError,
         /// What to do: names the newest backup when there is one.
         hint: String,
@@ -66,8 +68,11 @@ pub enum StorageError {
         path.with_file_name("backups").display()
     )]
     TooNew {
+        /// The database file.
         path: PathBuf,
+        /// The schema version in the file.
         found: u64,
+        /// The newest schema version this build knows.
         known: u64,
     },
     /// A redb operation failed.
@@ -76,26 +81,42 @@ pub enum StorageError {
     /// A stored record no longer parses.
     #[error("corrupt record in table `{table}` at key `{key}`: {reason}")]
     Corrupt {
+        /// The table holding the record.
         table: &'static str,
+        /// The record's key.
         key: String,
+        /// Why it does not parse.
         reason: String,
     },
     /// A file operation (data folder, backups) failed.
     #[error("{what} {}: {source}", path.display())]
     Io {
+        /// What was being done (`cannot create`, `cannot read`, ...).
         what: &'static str,
+        /// The file or folder.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
     /// A take or transfer would drive the balance below zero; nothing was changed.
     #[error("not enough points: the balance is {balance}, {needed} needed")]
-    InsufficientPoints { balance: u64, needed: u64 },
+    InsufficientPoints {
+        /// The balance.
+        balance: u64,
+        /// What the call needed.
+        needed: u64,
+    },
     /// The user id is not in the database.
     #[error("unknown user `{0}`")]
     UnknownUser(String),
     /// A migration step found data it cannot carry forward; the file is left as it was.
     #[error("migration from schema {from} failed: {reason}")]
-    Migration { from: u64, reason: String },
+    Migration {
+        /// The schema version the file had.
+        from: u64,
+        /// What could not be carried forward.
+        reason: String,
+    },
     /// Taking or rotating a backup failed.
     #[error(transparent)]
     Backup(#[from] BackupError),
@@ -105,9 +126,13 @@ pub enum StorageError {
          over its limit of {max}; nothing was written"
     )]
     StoreFull {
+        /// The script whose store is full.
         script: String,
+        /// Which limit (keys or bytes) the write would pass.
         limit: kv::KvLimit,
+        /// The limit.
         max: u64,
+        /// What the store would hold after the write.
         would_be: u64,
     },
 }

@@ -23,15 +23,20 @@ pub enum Applied<T> {
 /// id to [`Storage::refund`] to undo a purchase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
+    /// The balance after the change.
     pub balance: u64,
+    /// The audit row's id.
     pub audit_id: u64,
 }
 
 /// One viewer credited by a watch-time tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchCredit {
+    /// Twitch user id.
     pub user_id: String,
+    /// Login.
     pub login: String,
+    /// Display name.
     pub display_name: String,
     /// Points for this tick (after the role multiplier).
     pub points: u64,

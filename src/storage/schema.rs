@@ -55,9 +55,11 @@ pub const REGULARS: TableDefinition<&str, &str> = TableDefinition::new("regulars
 
 /// Meta key of the schema version.
 pub const META_SCHEMA: &str = "schema_version";
-/// Meta keys of the append-only sequences.
+/// Meta keys of the append-only sequences: the points audit trail's.
 pub const META_AUDIT_SEQ: &str = "audit_seq";
+/// The moderation log's sequence.
 pub const META_MODLOG_SEQ: &str = "modlog_seq";
+/// The stored streams' sequence.
 pub const META_STATS_SEQ: &str = "stats_seq";
 
 /// Prefix of the placeholder id given to a login known only from an import; the record is merged
@@ -116,6 +118,7 @@ pub struct AuditEntry {
 pub struct AuditBatch {
     /// Unix seconds.
     pub at: u64,
+    /// Why (the payout's reason).
     pub reason: String,
     /// (user id, delta, balance after) per credited viewer.
     pub changes: Vec<(String, i64, u64)>,
@@ -124,5 +127,6 @@ pub struct AuditBatch {
 /// Just the time of an audit row, whichever shape it has (for pruning).
 #[derive(Debug, Deserialize)]
 pub struct AuditTime {
+    /// Unix seconds.
     pub at: u64,
 }

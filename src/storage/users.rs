@@ -11,8 +11,11 @@ use super::{Result, Storage, StorageError, now_secs};
 /// Chat activity of one viewer not yet committed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PendingChat {
+    /// The viewer's login when last seen.
     pub login: CompactString,
+    /// Their display name when last seen.
     pub display_name: CompactString,
+    /// Messages not yet committed.
     pub messages: u64,
 }
 

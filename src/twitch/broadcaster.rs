@@ -14,16 +14,21 @@ use super::scopes;
 /// `GET /search/categories`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Category {
+    /// The category's id, for `PATCH /channels` (`game_id`).
     pub id: String,
+    /// The category's name as Twitch shows it.
     pub name: String,
 }
 
 /// `POST /streams/markers`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Marker {
+    /// The marker's id.
     pub id: String,
+    /// The note the marker carries (at most 140 characters).
     #[serde(default)]
     pub description: String,
+    /// Where in the stream the marker sits, in seconds from its start.
     #[serde(default)]
     pub position_seconds: u64,
 }
@@ -31,17 +36,23 @@ pub struct Marker {
 /// `POST /clips`: the clip exists a few seconds later.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct CreatedClip {
+    /// The clip's id; `GET /clips` finds it once Twitch has made it.
     pub id: String,
+    /// Where the broadcaster can trim the clip.
     pub edit_url: String,
 }
 
 /// `GET /clips`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Clip {
+    /// The clip's id.
     pub id: String,
+    /// The clip's page, to share in chat.
     pub url: String,
+    /// The clip's title (the stream's title when made).
     #[serde(default)]
     pub title: String,
+    /// When the clip was made (RFC 3339).
     #[serde(default)]
     pub created_at: String,
 }
@@ -49,16 +60,23 @@ pub struct Clip {
 /// One stream of `GET /schedule`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Segment {
+    /// The segment's id, to update or cancel it.
     pub id: String,
+    /// When the stream starts (RFC 3339).
     pub start_time: String,
+    /// When it ends, if the broadcaster set an end.
     #[serde(default)]
     pub end_time: Option<String>,
+    /// The stream's planned title.
     #[serde(default)]
     pub title: String,
+    /// When the segment is cancelled, until when (RFC 3339).
     #[serde(default)]
     pub canceled_until: Option<String>,
+    /// The planned category.
     #[serde(default)]
     pub category: Option<Category>,
+    /// Whether the segment repeats every week.
     #[serde(default)]
     pub is_recurring: bool,
 }
@@ -66,22 +84,32 @@ pub struct Segment {
 /// A poll as `GET|POST|PATCH /polls` answer it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Poll {
+    /// The poll's id, to end it.
     pub id: String,
+    /// The question.
     pub title: String,
+    /// The choices with their votes so far.
     pub choices: Vec<PollChoice>,
     /// `ACTIVE`, `COMPLETED`, `TERMINATED`, `ARCHIVED`, `MODERATED` or `INVALID`.
     pub status: String,
+    /// How long the poll runs, in seconds.
     pub duration: u64,
+    /// When it started (RFC 3339).
     #[serde(default)]
     pub started_at: String,
+    /// When it ended, once it has.
     #[serde(default)]
     pub ended_at: Option<String>,
 }
 
+/// One choice of a [`Poll`].
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PollChoice {
+    /// The choice's id.
     pub id: String,
+    /// The choice's text.
     pub title: String,
+    /// Votes for it so far (channel-point votes included).
     #[serde(default)]
     pub votes: u64,
 }
@@ -89,22 +117,32 @@ pub struct PollChoice {
 /// A prediction as `GET|POST|PATCH /predictions` answer it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Prediction {
+    /// The prediction's id, to lock, resolve or cancel it.
     pub id: String,
+    /// The question.
     pub title: String,
+    /// The outcome that won, once resolved.
     #[serde(default)]
     pub winning_outcome_id: Option<String>,
+    /// The outcomes with what was bet on them.
     pub outcomes: Vec<PredictionOutcome>,
+    /// How long viewers may predict, in seconds.
     pub prediction_window: u64,
     /// `ACTIVE`, `LOCKED`, `RESOLVED` or `CANCELED`.
     pub status: String,
 }
 
+/// One outcome of a [`Prediction`].
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PredictionOutcome {
+    /// The outcome's id, to resolve the prediction with it.
     pub id: String,
+    /// The outcome's text.
     pub title: String,
+    /// How many viewers bet on it.
     #[serde(default)]
     pub users: u64,
+    /// How many channel points were bet on it.
     #[serde(default)]
     pub channel_points: u64,
 }
@@ -124,35 +162,52 @@ pub enum PredictionEnd {
 /// queue (never skipped), so the bot can fulfil or refund each one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RewardSpec {
+    /// The reward's title (unique in the channel), which `scripts/rewards/` match on.
     pub title: String,
+    /// What it costs in channel points.
     pub cost: u64,
+    /// The prompt viewers see, and answer when input is required.
     pub prompt: String,
+    /// Whether the viewer must type text to redeem it.
     pub is_user_input_required: bool,
+    /// Whether one redemption holds the reward back for everyone for a while.
     pub is_global_cooldown_enabled: bool,
+    /// That while, in seconds.
     pub global_cooldown_seconds: u64,
+    /// Always `false` for the bot's rewards: redemptions wait so they can be fulfilled or refunded.
     pub should_redemptions_skip_request_queue: bool,
 }
 
 /// `GET|POST|PATCH /channel_points/custom_rewards`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Reward {
+    /// The reward's id, which redemptions carry.
     pub id: String,
+    /// The reward's title.
     pub title: String,
+    /// What it costs in channel points.
     pub cost: u64,
+    /// The prompt viewers see.
     #[serde(default)]
     pub prompt: String,
+    /// Whether the viewer must type text to redeem it.
     #[serde(default)]
     pub is_user_input_required: bool,
+    /// The reward's global cooldown.
     #[serde(default)]
     pub global_cooldown_setting: CooldownSetting,
+    /// Whether redemptions skip the request queue (then they cannot be refunded).
     #[serde(default)]
     pub should_redemptions_skip_request_queue: bool,
 }
 
+/// A reward's global cooldown as Helix reports it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct CooldownSetting {
+    /// Whether the cooldown is on.
     #[serde(default)]
     pub is_enabled: bool,
+    /// The cooldown in seconds.
     #[serde(default)]
     pub global_cooldown_seconds: u64,
 }

@@ -28,10 +28,12 @@ impl EmoteSet {
         self.names.contains(word)
     }
 
+    /// How many emote names the set holds.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether the set holds no emote at all.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

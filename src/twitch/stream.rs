@@ -18,6 +18,7 @@ use crate::event::{ChannelEvent, ChannelEventKind};
 pub struct ViewerSample {
     /// Unix seconds when sampled.
     pub at: u64,
+    /// Viewers watching then.
     pub viewers: u64,
 }
 

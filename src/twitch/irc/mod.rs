@@ -29,8 +29,9 @@ pub enum Incoming {
     Welcome,
     /// A NOTICE saying the login failed (bad or expired token).
     LoginFailed(String),
-    /// `CAP * ACK :caps` / `CAP * NAK :caps`.
+    /// `CAP * ACK :caps`: the server granted the capabilities listed.
     CapAck(String),
+    /// The server refused the capabilities listed.
     CapNak(String),
     /// Something for the bot: chat, notices, room state, membership, ...
     Event(Event),
