@@ -24,8 +24,11 @@ pub enum MatcherError {
 /// The phrases of one response script, by the script's index in the caller's list.
 #[derive(Debug, Clone, Default)]
 pub struct Triggers<'a> {
+    /// Whole messages (`EXACT`).
     pub exact: &'a [String],
+    /// Phrases anywhere (`CONTAINS`).
     pub contains: &'a [String],
+    /// Regular expressions (`REGEX`).
     pub regex: &'a [String],
 }
 

@@ -32,8 +32,11 @@ pub enum StoreError {
 /// Who points belong to: the id is the key, login and name travel along for leaderboards.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserRef {
+    /// The Twitch user id.
     pub id: CompactString,
+    /// The login, lower case.
     pub login: CompactString,
+    /// The name as shown in chat.
     pub display_name: CompactString,
 }
 
@@ -64,10 +67,15 @@ pub trait Points: Send + Sync {
 /// Facts about a viewer kept by the bot.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserInfo {
+    /// The Twitch user id.
     pub id: CompactString,
+    /// The login, lower case.
     pub login: CompactString,
+    /// The name as shown in chat.
     pub display_name: CompactString,
+    /// Seconds watched while the stream was live.
     pub watch_time_secs: u64,
+    /// Chat messages counted.
     pub messages: u64,
 }
 
@@ -99,8 +107,11 @@ pub trait Cache: Send + Sync {
 pub struct StreamInfo {
     /// Unix seconds.
     pub started_at: i64,
+    /// The stream's title.
     pub title: String,
+    /// The category (game) name.
     pub game: String,
+    /// Viewers now.
     pub viewers: u64,
 }
 
