@@ -127,9 +127,11 @@ pub struct Template {
 pub struct Input<'a> {
     /// The viewer's display name.
     pub user: &'a str,
+    /// The viewer's Twitch user id.
     pub user_id: &'a str,
     /// The words after the command.
     pub args: &'a [&'a str],
+    /// The channel's login.
     pub channel: &'a str,
     /// The command's counter after this use.
     pub count: i64,
@@ -140,20 +142,26 @@ pub struct Input<'a> {
 pub struct Live {
     /// Unix seconds.
     pub started_at: i64,
+    /// The stream's title.
     pub title: String,
+    /// The category (game) name.
     pub game: String,
 }
 
 /// What the variables look up: points from storage, the rest from Twitch. A failure is a
 /// short reason; the variable then reads `(unavailable)`.
 pub trait Facts {
+    /// The viewer's points balance.
     fn points(&self, user_id: &str) -> Result<i64, String>;
+    /// The live stream, `None` when offline.
     fn stream(&self) -> Result<Option<Live>, String>;
     /// When `login` followed the channel (unix seconds), `None` when they do not.
     fn followed_at(&self, login: &str) -> Result<Option<i64>, String>;
     /// When the account `login` was made (unix seconds), `None` when there is no such account.
     fn created_at(&self, login: &str) -> Result<Option<i64>, String>;
+    /// The channel's follower count.
     fn followers(&self) -> Result<u64, String>;
+    /// The channel's subscriber count.
     fn subscribers(&self) -> Result<u64, String>;
     /// A viewer in chat now, `None` when nobody is.
     fn random_chatter(&self) -> Result<Option<String>, String>;

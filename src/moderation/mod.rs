@@ -10,17 +10,27 @@
 //! Clean ASCII messages are checked on their borrowed text: the normalised `String` is only
 //! built when the text has something to undo or a filter fired.
 
+/// Twitch's own defences raid mode switches on and puts back (Shield Mode, chat settings).
 pub mod defences;
+/// The action path: decision → Twitch (the seam bounded moderation replaces).
 pub mod enforce;
+/// The filters' checks on one message.
 pub mod filters;
 mod fnv;
+/// Punishment ladders: offences per user and the step each gets.
 pub mod ladder;
+/// Finding links in chat text.
 pub mod links;
+/// The moderation log's writer.
 pub mod log;
+/// Undoing lookalikes before the filters look.
 pub mod normalize;
+/// The pipeline: one message checked, a decision made.
 pub mod pipeline;
+/// Raid mode: many accounts tripping the filters at once.
 pub mod raid;
 mod rules;
+/// Follow-bot waves.
 pub mod waves;
 
 use std::fmt;

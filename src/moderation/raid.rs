@@ -42,9 +42,11 @@ const MAX_ACCOUNTS: usize = 100_000;
 /// An account that tripped a filter, and what raid mode would give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offender {
+    /// The channel the offence was in.
     pub channel: CompactString,
     /// The Twitch user id (empty when the line had none).
     pub user_id: CompactString,
+    /// The account's login, for logs and the console.
     pub login: CompactString,
     /// The step raid mode punishes this account with.
     pub step: Step,
@@ -104,7 +106,9 @@ pub type Hook = Arc<dyn Fn(Change) + Send + Sync>;
 /// Raid mode's state, for the console and the health API.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status {
+    /// Raid mode may begin (`raid_mode.enabled`).
     pub enabled: bool,
+    /// Raid mode is on now.
     pub active: bool,
     /// When it began, in milliseconds since the Unix epoch.
     pub since_ms: Option<u64>,

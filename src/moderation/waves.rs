@@ -64,6 +64,7 @@ pub enum FollowVerdict {
 /// A wave that has ended, with what it still owes.
 #[derive(Debug)]
 pub struct EndedWave {
+    /// What the wave was, for the chat line and the console.
     pub summary: WaveSummary,
     /// The follows whose points were held (empty when the points are dropped).
     pub to_pay: Vec<ChannelEvent>,
@@ -458,10 +459,13 @@ pub fn spawn_blocker(
 /// What the console shows: whether a wave lasts now, and it or the last one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WaveStatus {
+    /// Wave detection is on (`follow_waves.enabled`).
     pub enabled: bool,
+    /// A wave lasts now.
     pub active: bool,
     /// Seconds since the wave lasting now began.
     pub lasted_secs: Option<u64>,
+    /// The wave lasting now, or else the last one.
     pub wave: Option<WaveSummary>,
 }
 
