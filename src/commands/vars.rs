@@ -89,10 +89,13 @@ enum Part {
 /// Why a command's text was refused; says where and what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// The text is empty.
     #[error("the text must not be empty")]
     Empty,
+    /// The text is longer than [`MAX_TEMPLATE_CHARS`] (its length).
     #[error("the text is {0} characters long; the limit is {MAX_TEMPLATE_CHARS}")]
     TooLong(usize),
+    /// A `{name}` that is no variable.
     #[error(
         "unknown variable {{{0}}}: the variables are {{user}}, {{touser}}, {{args}}, {{1}}..{{9}}, \
          {{channel}}, {{count}}, {{points}}, {{uptime}}, {{game}}, {{title}}, {{followage}}, \
@@ -100,16 +103,21 @@ pub enum TemplateError {
          {{subscribers}}, {{time Europe/Berlin}} (write {{{{ for a literal {{)"
     )]
     Unknown(String),
+    /// A `{` never closed (at this character).
     #[error("a {{ at character {0} is never closed (write {{{{ for a literal {{)")]
     Unclosed(usize),
+    /// `{random …}` without a `low-high` range.
     #[error("{{random {0}}}: write two whole numbers low-high, such as {{random 1-100}}")]
     Random(String),
+    /// `{pick …}` with no choices or too many.
     #[error(
         "{{pick {0}}}: write 1 to {MAX_PICKS} choices split by |, such as {{pick heads|tails}}"
     )]
     Pick(String),
+    /// `{time …}` with an unknown time zone.
     #[error("{{time {0}}}: not a time zone this machine knows (such as Europe/Berlin or UTC)")]
     Zone(String),
+    /// More Twitch look-ups than [`MAX_LOOKUPS`] (how many).
     #[error(
         "the text asks Twitch {0} times; at most {MAX_LOOKUPS} per command ({{uptime}}, {{game}} and {{title}} count once together)"
     )]

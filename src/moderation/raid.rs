@@ -69,7 +69,10 @@ pub enum Verdict {
     Off,
     /// Raid mode is on: one punishment per account, no deletes or warnings. `first`: this is
     /// the account's first offence since raid mode began (later ones are only counted).
-    On { first: bool },
+    On {
+        /// The account's first offence since raid mode began.
+        first: bool,
+    },
     /// This offence began raid mode; the others in the window (not this one) are to be
     /// punished too.
     Began(Vec<Offender>),
@@ -81,21 +84,30 @@ pub enum Change {
     /// Raid mode began: `accounts` tripped the filters within `window_secs`. `say` is the one
     /// line for the moderators in chat, when configured.
     Began {
+        /// Accounts that tripped the filters.
         accounts: usize,
+        /// The window they did it in.
         window_secs: u32,
+        /// The line for the moderators, if any.
         say: Option<String>,
     },
     /// Raid mode ended (`reason`: `quiet` or `console`) after `secs`, having seen `accounts`
     /// trip the filters in `lines` lines.
     Ended {
+        /// `quiet` or `console`.
         reason: String,
+        /// Accounts that tripped the filters while it lasted.
         accounts: usize,
+        /// Offending lines seen while it lasted.
         lines: u64,
+        /// How long it lasted.
         secs: u64,
     },
     /// A defence switched at Twitch (`Shield Mode on`, `chat settings restored`, ...), or why not.
     Twitch {
+        /// What was switched, in words.
         what: String,
+        /// Whether Twitch took it (or why not).
         result: Result<(), String>,
     },
 }

@@ -51,14 +51,21 @@ pub enum FollowVerdict {
     /// and `accounts` (the ones that came before it within the window, and it) are in the wave.
     /// `folded` follows that were waiting out their hold joined it instead of being thanked.
     Began {
+        /// Follows in the window.
         follows: u64,
+        /// The window, in seconds.
         secs: u64,
+        /// The accounts in the wave so far.
         accounts: Vec<CompactString>,
+        /// Held follows folded into it.
         folded: usize,
     },
     /// A follow within the wave: held (or counted), no reaction. `new_account` is false when
     /// the same account followed again within the wave.
-    Held { new_account: bool },
+    Held {
+        /// False when the account already followed within the wave.
+        new_account: bool,
+    },
 }
 
 /// A wave that has ended, with what it still owes.

@@ -123,7 +123,10 @@ pub enum Refusal {
         needed: Permission,
     },
     /// A cooldown is running; seconds left.
-    Cooldown { remaining_secs: u64 },
+    Cooldown {
+        /// Seconds until it may run again.
+        remaining_secs: u64,
+    },
     /// No reward by that name (`!redeem`).
     UnknownReward,
 }

@@ -11,10 +11,18 @@ use serde_json::Value;
 /// A store or points failure, shown to the script as an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The viewer has fewer points than the run costs.
     #[error("not enough points: {have} available, {need} needed")]
-    NotEnoughPoints { have: i64, need: i64 },
+    NotEnoughPoints {
+        /// Their balance.
+        have: i64,
+        /// What was asked.
+        need: i64,
+    },
+    /// A zero or negative amount.
     #[error("amount must be positive, not {0}")]
     BadAmount(i64),
+    /// The storage below failed (its words).
     #[error("storage failed: {0}")]
     Backend(String),
     /// The script's store is at its quota; nothing was written.
@@ -81,24 +89,31 @@ pub struct UserInfo {
 
 /// Viewer lookups.
 pub trait Users: Send + Sync {
+    /// The viewer with this Twitch user id, if the bot knows them.
     fn by_id(&self, user_id: &str) -> Option<UserInfo>;
+    /// The viewer with this login, if the bot knows them.
     fn by_login(&self, login: &str) -> Option<UserInfo>;
 }
 
 /// A persistent key-value store private to each script (`script` is the script's key).
 pub trait ScriptStore: Send + Sync {
+    /// The value under `key` in `script`'s store.
     fn get(&self, script: &str, key: &str) -> Result<Option<Value>, StoreError>;
+    /// Puts `value` under `key` in `script`'s store (within its quota).
     fn set(&self, script: &str, key: &str, value: Value) -> Result<(), StoreError>;
     /// Removes a key; returns whether it existed.
     fn remove(&self, script: &str, key: &str) -> Result<bool, StoreError>;
+    /// Every key in `script`'s store.
     fn keys(&self, script: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// The in-memory cache shared by all scripts: entries live until their lifespan ends.
 pub trait Cache: Send + Sync {
+    /// The live entry under `key`.
     fn get(&self, key: &str) -> Option<Value>;
     /// `ttl: None` keeps the entry until the bot stops.
     fn set(&self, key: &str, value: Value, ttl: Option<Duration>);
+    /// Drops the entry; returns whether there was one.
     fn remove(&self, key: &str) -> bool;
 }
 

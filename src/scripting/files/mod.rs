@@ -73,8 +73,10 @@ pub enum EditError {
     /// The path leads out of the scripts folder (a symbolic link).
     #[error("{0}")]
     Outside(String),
+    /// No such file.
     #[error("{0}")]
     NotFound(String),
+    /// The source is over the console's size cap.
     #[error("{0}")]
     TooLarge(String),
     /// A new script's file or command name is taken.
