@@ -44,11 +44,17 @@ use follow_waves::{end_asked, sleep_until_some};
 pub struct Parts {
     /// The channel the bot is in (login, no `#`).
     pub channel: compact_str::CompactString,
+    /// Where replies, punishments and other actions leave the bot.
     pub outputs: Outputs,
+    /// Connection health, kept current from the events.
     pub health: Health,
+    /// The script host: commands, responses, rewards and event scripts.
     pub scripts: Option<Arc<ScriptHost>>,
+    /// The database (points, stores, logs).
     pub storage: Option<Storage>,
+    /// Watch-time and event points.
     pub loyalty: Option<Arc<Loyalty>>,
+    /// The stream-state watcher, once it runs (live or not).
     pub stream: Arc<OnceLock<StreamHandle>>,
     /// EventSub runs (not `--noeventsub`): it is then the one source for channel events.
     pub eventsub_enabled: bool,

@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use crate::action::Action;
 use crate::event::{ChatMessage, LiveEvent};
-use crate::moderation::enforce::Enforcer;
+use crate::moderation::enforce::{self, Enforcer};
 use crate::twitch::chat::{ChatHandle, Outgoing, SendError, Warning};
 use crate::twitch::helix::{Helix, Priority};
 
@@ -120,12 +120,9 @@ impl Outputs {
     /// Hands a ban, timeout or delete to moderation's action queue; `sender_id` is the account
     /// a deleted message is from. Without the queue (no Twitch API) it is performed as usual.
     pub fn moderate(&self, action: Action, sender_id: &str) {
-        match &self.enforcer {
-            Some(enforcer) => {
-                enforcer.submit(action, sender_id);
-            }
-            None => self.perform(action),
-        }
+        enforce::moderate(self.enforcer.as_ref(), action, sender_id, &|a| {
+            self.perform(a)
+        });
     }
 
     /// Calls an integration (for scripts and the console alike). A Discord message or a ZeroMQ
@@ -189,36 +186,20 @@ impl Outputs {
     /// Carries out moderation's decision about `msg`: bans, timeouts and deletes to the
     /// action queue, the `warn` step's message as a native warning or in chat's warning lane.
     pub fn punish(&self, decision: &crate::moderation::Decision, msg: &ChatMessage) {
-        for action in &decision.actions {
-            match action {
-                // The warn step's message: low priority, behind replies, summed up in a raid.
-                Action::Say { channel, text } => self.warn_user(
-                    Warning {
-                        channel: channel.clone(),
-                        text: text.clone(),
-                        reason: decision.filter.as_str().into(),
-                        user: msg.sender.login.clone(),
-                    },
-                    &msg.sender.id,
-                ),
-                other => self.moderate(other.clone(), &msg.sender.id),
-            }
-        }
+        enforce::punish(
+            self.enforcer.as_ref(),
+            decision,
+            msg,
+            &|w| self.warn(w),
+            &|a| self.perform(a),
+        );
     }
 
     /// The ladder's `warn` step for the account `user_id`: Twitch's native warning when it is
     /// on (through moderation's action queue, which falls back to the chat line if Twitch
     /// refuses), else the chat line in chat's low-priority lane.
     pub fn warn_user(&self, warning: Warning, user_id: &str) {
-        if let Some(enforcer) = &self.enforcer
-            && enforcer.native_warnings()
-            && !user_id.is_empty()
-        {
-            let reason = warning.text.clone();
-            enforcer.warn(user_id, &reason, warning);
-            return;
-        }
-        self.warn(warning);
+        enforce::warn_user(self.enforcer.as_ref(), warning, user_id, &|w| self.warn(w));
     }
 
     /// Queues a moderation warning in chat's low-priority lane (dropped, counted, when full).

@@ -89,10 +89,13 @@ enum Part {
 /// Why a command's text was refused; says where and what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// The text is empty.
     #[error("the text must not be empty")]
     Empty,
+    /// The text is longer than [`MAX_TEMPLATE_CHARS`] (its length).
     #[error("the text is {0} characters long; the limit is {MAX_TEMPLATE_CHARS}")]
     TooLong(usize),
+    /// A `{name}` that is no variable.
     #[error(
         "unknown variable {{{0}}}: the variables are {{user}}, {{touser}}, {{args}}, {{1}}..{{9}}, \
          {{channel}}, {{count}}, {{points}}, {{uptime}}, {{game}}, {{title}}, {{followage}}, \
@@ -100,16 +103,21 @@ pub enum TemplateError {
          {{subscribers}}, {{time Europe/Berlin}} (write {{{{ for a literal {{)"
     )]
     Unknown(String),
+    /// A `{` never closed (at this character).
     #[error("a {{ at character {0} is never closed (write {{{{ for a literal {{)")]
     Unclosed(usize),
+    /// `{random …}` without a `low-high` range.
     #[error("{{random {0}}}: write two whole numbers low-high, such as {{random 1-100}}")]
     Random(String),
+    /// `{pick …}` with no choices or too many.
     #[error(
         "{{pick {0}}}: write 1 to {MAX_PICKS} choices split by |, such as {{pick heads|tails}}"
     )]
     Pick(String),
+    /// `{time …}` with an unknown time zone.
     #[error("{{time {0}}}: not a time zone this machine knows (such as Europe/Berlin or UTC)")]
     Zone(String),
+    /// More Twitch look-ups than [`MAX_LOOKUPS`] (how many).
     #[error(
         "the text asks Twitch {0} times; at most {MAX_LOOKUPS} per command ({{uptime}}, {{game}} and {{title}} count once together)"
     )]
@@ -127,9 +135,11 @@ pub struct Template {
 pub struct Input<'a> {
     /// The viewer's display name.
     pub user: &'a str,
+    /// The viewer's Twitch user id.
     pub user_id: &'a str,
     /// The words after the command.
     pub args: &'a [&'a str],
+    /// The channel's login.
     pub channel: &'a str,
     /// The command's counter after this use.
     pub count: i64,
@@ -140,20 +150,26 @@ pub struct Input<'a> {
 pub struct Live {
     /// Unix seconds.
     pub started_at: i64,
+    /// The stream's title.
     pub title: String,
+    /// The category (game) name.
     pub game: String,
 }
 
 /// What the variables look up: points from storage, the rest from Twitch. A failure is a
 /// short reason; the variable then reads `(unavailable)`.
 pub trait Facts {
+    /// The viewer's points balance.
     fn points(&self, user_id: &str) -> Result<i64, String>;
+    /// The live stream, `None` when offline.
     fn stream(&self) -> Result<Option<Live>, String>;
     /// When `login` followed the channel (unix seconds), `None` when they do not.
     fn followed_at(&self, login: &str) -> Result<Option<i64>, String>;
     /// When the account `login` was made (unix seconds), `None` when there is no such account.
     fn created_at(&self, login: &str) -> Result<Option<i64>, String>;
+    /// The channel's follower count.
     fn followers(&self) -> Result<u64, String>;
+    /// The channel's subscriber count.
     fn subscribers(&self) -> Result<u64, String>;
     /// A viewer in chat now, `None` when nobody is.
     fn random_chatter(&self) -> Result<Option<String>, String>;

@@ -6,7 +6,8 @@
 //!    else it is an ordinary message).
 //! 3. A moderator's text-command management (`!cmd …`, `!addcom …`, `!regular …`) likewise.
 //! 4. Moderation (in the dispatcher): a punished message runs nothing else.
-//! 5. The script host: `.rhai` commands, and its own built-ins (`!reload`, `!redeem`).
+//! 5. The script host: its own built-ins first (`!reload`, `!redeem`: a reload and reward runs,
+//!    answered in `scripting::builtins`), then `.rhai` commands, then response phrases.
 //! 6. Text commands, only when no script command answered: a script by the same name wins.
 
 use std::sync::Arc;

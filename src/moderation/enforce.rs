@@ -1,10 +1,28 @@
-//! Moderation's way out to Twitch: one bounded queue of bans, timeouts and deletes drained by one
-//! worker, which remembers per account the strongest punishment pending or applied (so an
-//! account is punished once, escalated rather than punished twice), drops the least severe
-//! actions first when full, and paces bans and timeouts to the channel's limit. The ladder's
-//! `warn` step goes here too when Twitch's native warnings are on (`POST
-//! /moderation/warnings`); a refused one falls back to the chat line.
-
+//! Moderation's action path, decision → Twitch: what a ladder step means in Twitch calls, and
+//! one bounded queue of bans, timeouts and deletes drained by one worker, which remembers per
+//! account the strongest punishment pending or applied (so an account is punished once,
+//! escalated rather than punished twice), drops the least severe actions first when full, and
+//! paces bans and timeouts to the channel's limit. The ladder's `warn` step goes here too when
+//! Twitch's native warnings are on (`POST /moderation/warnings`); a refused one falls back to
+//! the chat line.
+//!
+//! # The seam
+//!
+//! This file is the whole action path, so a different enforcement (bounded moderation, say)
+//! replaces it alone, keeping these signatures:
+//!
+//! - Turning steps into actions: [`step_actions`] (the pipeline fills
+//!   [`Decision::actions`](super::Decision::actions) with it), [`raid_actions`] and
+//!   [`raid_punishment`] (the dispatcher's raid mode).
+//! - Carrying them out: [`punish`] (a whole decision), [`moderate`] (one ban, timeout or
+//!   delete) and [`warn_user`] (the `warn` step). [`crate::outputs::Outputs`] forwards its
+//!   methods of the same names here, with what to do when there is no queue (no Twitch API).
+//! - Setting up: [`Enforcer::start`] with a [`Sink`] (Twitch's API) and [`Limits`], and
+//!   [`Enforcer::use_native_warnings`] (the app, when the grant allows native warnings).
+//! - Counting: [`Enforcer::dropped`], [`Enforcer::covered`], [`Enforcer::sent`],
+//!   [`Enforcer::queued`], [`Enforcer::native_warnings`].
+//!
+//! Nothing outside this file knows about the queue, the account map or the pacing.
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,10 +36,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::action::Action;
-use crate::config::moderation::ModerationConfig;
+use crate::config::moderation::{ModerationConfig, Step};
+use crate::event::ChatMessage;
 use crate::twitch::auth::AuthError;
 use crate::twitch::chat::Warning;
 use crate::twitch::helix::{Helix, HelixError, Priority};
+
+use super::Decision;
+use super::raid::Offender;
 
 /// How long a ban is remembered (an account banned is not banned again within it).
 const BAN_MEMORY: Duration = Duration::from_secs(3600);
@@ -99,6 +121,7 @@ pub struct Limits {
     pub capacity: usize,
     /// Most bans and timeouts per `window`.
     pub bans: u32,
+    /// The window `bans` are counted in.
     pub window: Duration,
 }
 
@@ -551,6 +574,140 @@ async fn give_warning<S: Sink>(
             to_chat(fallback);
         }
     }
+}
+
+/// What raid mode does about one offence: the account's timeout or ban (a delete only when the
+/// step is one). Never a warning.
+pub fn raid_actions(msg: &ChatMessage, step: Step, reason: String) -> Vec<Action> {
+    let step = if step == Step::Warn {
+        Step::Delete
+    } else {
+        step
+    };
+    step_actions(msg, step, None, reason)
+}
+
+/// The timeout or ban raid mode gives an account punished after the fact (it tripped a filter
+/// shortly before raid mode began); nothing for a delete-only step.
+pub fn raid_punishment(o: &Offender, reason: String) -> Option<Action> {
+    match o.step {
+        Step::Timeout(seconds) => Some(Action::Timeout {
+            channel: o.channel.clone(),
+            user_id: o.user_id.clone(),
+            seconds,
+            reason,
+        }),
+        Step::Ban => Some(Action::Ban {
+            channel: o.channel.clone(),
+            user_id: o.user_id.clone(),
+            reason,
+        }),
+        Step::Delete | Step::Warn => None,
+    }
+}
+
+/// The Helix actions (and warning) for a ladder step taken against `msg`: a delete, a delete
+/// and the warning line, a timeout or a ban.
+pub fn step_actions(
+    msg: &ChatMessage,
+    step: Step,
+    warning: Option<&str>,
+    reason: String,
+) -> Vec<Action> {
+    let delete = || Action::Delete {
+        channel: msg.channel.clone(),
+        message_id: msg.id.clone(),
+    };
+    match step {
+        Step::Delete => vec![delete()],
+        Step::Warn => {
+            let mut v = vec![delete()];
+            if let Some(w) = warning {
+                // Not a threaded reply: its parent has just been deleted.
+                v.push(Action::Say {
+                    channel: msg.channel.clone(),
+                    text: w.to_owned(),
+                });
+            }
+            v
+        }
+        Step::Timeout(seconds) => vec![Action::Timeout {
+            channel: msg.channel.clone(),
+            user_id: msg.sender.id.clone(),
+            seconds,
+            reason,
+        }],
+        Step::Ban => vec![Action::Ban {
+            channel: msg.channel.clone(),
+            user_id: msg.sender.id.clone(),
+            reason,
+        }],
+    }
+}
+
+/// Carries out moderation's decision about `msg`: bans, timeouts and deletes to the action
+/// queue, the `warn` step's message as a native warning or in chat's warning lane (`to_chat`).
+/// Without a queue (no Twitch API) the actions go to `unqueued`.
+pub fn punish(
+    queue: Option<&Enforcer>,
+    decision: &Decision,
+    msg: &ChatMessage,
+    to_chat: &dyn Fn(Warning),
+    unqueued: &dyn Fn(Action),
+) {
+    for action in &decision.actions {
+        match action {
+            // The warn step's message: low priority, behind replies, summed up in a raid.
+            Action::Say { channel, text } => warn_user(
+                queue,
+                Warning {
+                    channel: channel.clone(),
+                    text: text.clone(),
+                    reason: decision.filter.as_str().into(),
+                    user: msg.sender.login.clone(),
+                },
+                &msg.sender.id,
+                to_chat,
+            ),
+            other => moderate(queue, other.clone(), &msg.sender.id, unqueued),
+        }
+    }
+}
+
+/// Hands a ban, timeout or delete to the action queue; `sender_id` is the account a deleted
+/// message is from. Without the queue (no Twitch API) it goes to `unqueued`.
+pub fn moderate(
+    queue: Option<&Enforcer>,
+    action: Action,
+    sender_id: &str,
+    unqueued: &dyn Fn(Action),
+) {
+    match queue {
+        Some(enforcer) => {
+            enforcer.submit(action, sender_id);
+        }
+        None => unqueued(action),
+    }
+}
+
+/// The ladder's `warn` step for the account `user_id`: Twitch's native warning when it is on
+/// (through the action queue, which falls back to the chat line if Twitch refuses), else the
+/// chat line through `to_chat` (chat's low-priority lane).
+pub fn warn_user(
+    queue: Option<&Enforcer>,
+    warning: Warning,
+    user_id: &str,
+    to_chat: &dyn Fn(Warning),
+) {
+    if let Some(enforcer) = queue
+        && enforcer.native_warnings()
+        && !user_id.is_empty()
+    {
+        let reason = warning.text.clone();
+        enforcer.warn(user_id, &reason, warning);
+        return;
+    }
+    to_chat(warning);
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@ use crate::event::EmoteRange;
 /// A rule that fired: which one, and why, for the log and `!modcheck`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
+    /// The rule that fired, e.g. `term "bad"`.
     pub rule: String,
+    /// Why, in words, for moderators.
     pub why: String,
 }
 
@@ -221,9 +223,13 @@ fn census_ascii(b: &[u8], from: usize, emotes: &[EmoteRange], mut c: Census) -> 
 /// Character counts for the caps and symbols filters.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Census {
+    /// Letters, emotes left out.
     pub letters: u32,
+    /// Capital letters among them.
     pub capitals: u32,
+    /// Characters that are not spaces, emotes left out.
     pub chars: u32,
+    /// Symbols among them (neither letters nor digits).
     pub symbols: u32,
     /// Third-party emotes seen (outside Twitch's emote ranges).
     pub third_party_emotes: u32,

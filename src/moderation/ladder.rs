@@ -87,6 +87,7 @@ impl Track {
 pub struct Rung {
     /// 1 for a first offence (within the decay window).
     pub offence: u32,
+    /// The step this offence gets.
     pub step: Step,
 }
 

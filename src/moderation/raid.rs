@@ -42,9 +42,11 @@ const MAX_ACCOUNTS: usize = 100_000;
 /// An account that tripped a filter, and what raid mode would give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offender {
+    /// The channel the offence was in.
     pub channel: CompactString,
     /// The Twitch user id (empty when the line had none).
     pub user_id: CompactString,
+    /// The account's login, for logs and the console.
     pub login: CompactString,
     /// The step raid mode punishes this account with.
     pub step: Step,
@@ -67,7 +69,10 @@ pub enum Verdict {
     Off,
     /// Raid mode is on: one punishment per account, no deletes or warnings. `first`: this is
     /// the account's first offence since raid mode began (later ones are only counted).
-    On { first: bool },
+    On {
+        /// The account's first offence since raid mode began.
+        first: bool,
+    },
     /// This offence began raid mode; the others in the window (not this one) are to be
     /// punished too.
     Began(Vec<Offender>),
@@ -79,21 +84,30 @@ pub enum Change {
     /// Raid mode began: `accounts` tripped the filters within `window_secs`. `say` is the one
     /// line for the moderators in chat, when configured.
     Began {
+        /// Accounts that tripped the filters.
         accounts: usize,
+        /// The window they did it in.
         window_secs: u32,
+        /// The line for the moderators, if any.
         say: Option<String>,
     },
     /// Raid mode ended (`reason`: `quiet` or `console`) after `secs`, having seen `accounts`
     /// trip the filters in `lines` lines.
     Ended {
+        /// `quiet` or `console`.
         reason: String,
+        /// Accounts that tripped the filters while it lasted.
         accounts: usize,
+        /// Offending lines seen while it lasted.
         lines: u64,
+        /// How long it lasted.
         secs: u64,
     },
     /// A defence switched at Twitch (`Shield Mode on`, `chat settings restored`, ...), or why not.
     Twitch {
+        /// What was switched, in words.
         what: String,
+        /// Whether Twitch took it (or why not).
         result: Result<(), String>,
     },
 }
@@ -104,7 +118,9 @@ pub type Hook = Arc<dyn Fn(Change) + Send + Sync>;
 /// Raid mode's state, for the console and the health API.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status {
+    /// Raid mode may begin (`raid_mode.enabled`).
     pub enabled: bool,
+    /// Raid mode is on now.
     pub active: bool,
     /// When it began, in milliseconds since the Unix epoch.
     pub since_ms: Option<u64>,

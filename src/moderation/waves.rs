@@ -51,19 +51,27 @@ pub enum FollowVerdict {
     /// and `accounts` (the ones that came before it within the window, and it) are in the wave.
     /// `folded` follows that were waiting out their hold joined it instead of being thanked.
     Began {
+        /// Follows in the window.
         follows: u64,
+        /// The window, in seconds.
         secs: u64,
+        /// The accounts in the wave so far.
         accounts: Vec<CompactString>,
+        /// Held follows folded into it.
         folded: usize,
     },
     /// A follow within the wave: held (or counted), no reaction. `new_account` is false when
     /// the same account followed again within the wave.
-    Held { new_account: bool },
+    Held {
+        /// False when the account already followed within the wave.
+        new_account: bool,
+    },
 }
 
 /// A wave that has ended, with what it still owes.
 #[derive(Debug)]
 pub struct EndedWave {
+    /// What the wave was, for the chat line and the console.
     pub summary: WaveSummary,
     /// The follows whose points were held (empty when the points are dropped).
     pub to_pay: Vec<ChannelEvent>,
@@ -458,10 +466,13 @@ pub fn spawn_blocker(
 /// What the console shows: whether a wave lasts now, and it or the last one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WaveStatus {
+    /// Wave detection is on (`follow_waves.enabled`).
     pub enabled: bool,
+    /// A wave lasts now.
     pub active: bool,
     /// Seconds since the wave lasting now began.
     pub lasted_secs: Option<u64>,
+    /// The wave lasting now, or else the last one.
     pub wave: Option<WaveSummary>,
 }
 

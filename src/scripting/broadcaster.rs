@@ -29,13 +29,17 @@ pub trait BroadcasterApi: Send + Sync {
     fn create_clip(&self, by: &str) -> Result<Value, String>;
     /// The next `n` scheduled streams: `[#{ title, start, start_time, category }]`.
     fn schedule(&self, n: u32) -> Result<Value, String>;
+    /// The channel's follower count.
     fn followers_count(&self) -> Result<u64, String>;
+    /// The channel's subscriber count.
     fn subscribers_count(&self) -> Result<u64, String>;
     /// The logins in chat now.
     fn chatters(&self) -> Result<Vec<String>, String>;
     /// Whispers from the bot account.
     fn whisper(&self, login: &str, text: &str) -> Result<(), String>;
+    /// Starts a raid on the channel `login`.
     fn raid(&self, login: &str) -> Result<(), String>;
+    /// Cancels the raid about to start.
     fn cancel_raid(&self) -> Result<(), String>;
     /// Starts a poll: `#{ id, title, status, duration, choices: [#{ id, title, votes }] }`.
     fn create_poll(&self, title: &str, choices: &[String], secs: u64) -> Result<Value, String>;

@@ -28,6 +28,7 @@ pub struct Reservation {
     prev_user: Option<Instant>,
 }
 
+/// Every script's channel and per-viewer cooldowns, reserved before a run is queued.
 #[derive(Default)]
 pub struct Cooldowns {
     map: Mutex<HashMap<String, Cooldown>>,

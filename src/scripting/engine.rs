@@ -16,13 +16,19 @@ use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, OptimizationLevel,
 pub struct Limits {
     /// Rhai operations per run.
     pub max_operations: u64,
+    /// Nested function calls.
     pub max_call_levels: usize,
+    /// Expression nesting at the top level.
     pub max_expr_depth: usize,
+    /// Expression nesting inside functions.
     pub max_fn_expr_depth: usize,
     /// Bytes in one string.
     pub max_string_size: usize,
+    /// Items in one array.
     pub max_array_size: usize,
+    /// Entries in one object map.
     pub max_map_size: usize,
+    /// Variables in scope at once.
     pub max_variables: usize,
     /// Wall-clock time per run, not counting network waits.
     pub max_run_time: Duration,

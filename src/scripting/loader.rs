@@ -1,22 +1,22 @@
 //! Finding, compiling and validating script files: the folder gives the kind, the file name the
-//! unit's name, and the `const` settings are evaluated once here, never per run.
+//! unit's name, and the top level (the `const` settings) is evaluated once here, never per run;
+//! what the settings mean is `settings`' job.
 //!
-//! Owns [`Script`], [`Settings`] and [`ScriptError`]; it never runs `fn run`.
+//! Owns [`Script`] and [`ScriptError`]; it never runs `fn run`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{AST, Dynamic, Engine, Position, Scope};
+use rhai::{AST, Engine, Position, Scope};
 use serde::Serialize;
 
-use crate::event::Permission;
-
-use super::api::MAX_AMOUNT;
 use super::engine::{RunGuard, Stop};
-
-/// The longest `COOLDOWN`, `USER_COOLDOWN` or `INTERVAL`: 30 days.
-pub const MAX_SETTING_SECS: u64 = 30 * 86_400;
+use super::settings::SettingsReader;
+pub use super::settings::{
+    ChannelPointsReward, CommandSettings, MAX_SETTING_SECS, NOT_REFUNDABLE, REFUNDED,
+    ResponseSettings, RewardSettings, Settings, TimerSettings,
+};
 
 /// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`; the
 /// `obs_*` ones are `ObsEvent::topic` with `_` for `.`).
@@ -51,14 +51,20 @@ pub const EVENT_NAMES: [&str; 24] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScriptKind {
+    /// `scripts/commands/`: answers `!name`.
     Command,
+    /// `scripts/timers/`: runs every `INTERVAL`.
     Timer,
+    /// `scripts/responses/`: answers phrases in chat.
     Response,
+    /// `scripts/rewards/`: runs on `!redeem` or a channel-point redemption.
     Reward,
+    /// `scripts/events/`: runs on a channel, OBS or bot event.
     Event,
 }
 
 impl ScriptKind {
+    /// Every kind, in the order the console lists them.
     pub const ALL: [ScriptKind; 5] = [
         ScriptKind::Command,
         ScriptKind::Timer,
@@ -130,9 +136,13 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{file}:{line}:{col}: {message}")]
 pub struct ScriptError {
+    /// The script's path as shown to people.
     pub file: String,
+    /// 1-based line; 0 when unknown.
     pub line: usize,
+    /// 1-based column; 0 when unknown.
     pub col: usize,
+    /// What went wrong, in words.
     pub message: String,
     /// What kind of problem it is.
     #[serde(skip)]
@@ -140,6 +150,7 @@ pub struct ScriptError {
 }
 
 impl ScriptError {
+    /// A load problem at Rhai's `pos` in `file`.
     pub(crate) fn at(file: &str, pos: Position, message: impl Into<String>) -> ScriptError {
         ScriptError {
             file: file.to_owned(),
@@ -161,90 +172,20 @@ impl ScriptError {
         }
     }
 }
-
-/// Command settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct CommandSettings {
-    pub aliases: Vec<String>,
-    pub cooldown: u64,
-    pub user_cooldown: u64,
-    pub permission: Permission,
-    pub cost: i64,
-    pub description: String,
-}
-
-/// Timer settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TimerSettings {
-    pub interval: u64,
-    pub min_chat_lines: u64,
-    pub live_only: bool,
-}
-
-/// Response settings: the phrases the core matches for this script.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct ResponseSettings {
-    pub exact: Vec<String>,
-    pub contains: Vec<String>,
-    pub regex: Vec<String>,
-    pub cooldown: u64,
-}
-
-/// Reward settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct RewardSettings {
-    pub cost: i64,
-    pub cooldown: u64,
-    pub user_cooldown: u64,
-    pub permission: Permission,
-    pub channel_points_title: Option<String>,
-    pub description: String,
-    /// The channel-point reward the bot creates and keeps up to date (`CHANNEL_POINTS_COST`
-    /// and the other `CHANNEL_POINTS_*`); `None` for one made on Twitch.
-    pub channel_points: Option<ChannelPointsReward>,
-    /// In words, for the console: what a failed run does with the viewer's channel points.
-    pub channel_points_refund: &'static str,
-}
-
-/// A channel-point reward as a reward script declares it. Twitch's limits: a title of 1–45
-/// characters, a prompt of at most 200, a cost of at least 1, a cooldown of up to 7 days.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct ChannelPointsReward {
-    pub title: String,
-    pub cost: u64,
-    pub prompt: String,
-    pub input_required: bool,
-    /// Seconds between two redemptions by anyone; 0: none.
-    pub cooldown: u64,
-}
-
-/// The console's words for a reward the bot created: Twitch lets it give the points back.
-pub const REFUNDED: &str =
-    "created by the bot: a failed run gives the viewer their channel points back";
-/// The console's words for a reward made on Twitch: only its creator may refund it.
-pub const NOT_REFUNDABLE: &str = "made on Twitch, not by the bot: it cannot be refunded (Twitch lets only the app that created a reward refund it); declare CHANNEL_POINTS_COST to let the bot create it";
-
-/// A script's settings, by kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Settings {
-    Command(CommandSettings),
-    Timer(TimerSettings),
-    Response(ResponseSettings),
-    Reward(RewardSettings),
-    Event {},
-}
-
 /// A compiled, validated script, ready to run.
 #[derive(Debug)]
 pub struct Script {
     /// The unit's name: the file name without `.rhai`, lower case.
     pub name: String,
+    /// Its kind, from its folder.
     pub kind: ScriptKind,
+    /// Where the file is.
     pub path: PathBuf,
     /// The path as shown in errors.
     pub file: String,
+    /// The compiled functions (the top level is not kept: it ran once at load).
     pub ast: AST,
+    /// Its settings, read at load.
     pub settings: Settings,
     /// Shared copy of the name for log tags and contexts (cloned per run).
     pub tag: Arc<str>,
@@ -264,7 +205,9 @@ impl Script {
 /// Where a script file sits, derived from its path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ScriptId {
+    /// The kind, from the folder.
     pub kind: ScriptKind,
+    /// The file name without `.rhai`, lower case.
     pub name: String,
 }
 
@@ -285,6 +228,7 @@ impl ScriptId {
         })
     }
 
+    /// The key the script is known by: `commands/ping`.
     pub fn key(&self) -> String {
         format!("{}/{}", self.kind.folder(), self.name)
     }
@@ -493,233 +437,5 @@ pub fn runtime_error(file: &str, err: &rhai::EvalAltResult, fallback: Position) 
     ScriptError {
         kind,
         ..ScriptError::at(file, pos, message)
-    }
-}
-
-struct SettingsReader<'a> {
-    scope: &'a Scope<'a>,
-    file: &'a str,
-    source: &'a str,
-}
-
-impl SettingsReader<'_> {
-    fn read(&self, kind: ScriptKind) -> Result<Settings, ScriptError> {
-        Ok(match kind {
-            ScriptKind::Command => Settings::Command(CommandSettings {
-                aliases: self.strings("ALIASES")?,
-                cooldown: self.secs("COOLDOWN")?,
-                user_cooldown: self.secs("USER_COOLDOWN")?,
-                permission: self.permission()?,
-                cost: self.cost()?,
-                description: self.string("DESCRIPTION")?.unwrap_or_default(),
-            }),
-            ScriptKind::Timer => {
-                let interval = self.secs("INTERVAL")?;
-                if interval == 0 {
-                    return Err(self.error(
-                        "INTERVAL",
-                        "a timer needs `const INTERVAL = <seconds>;` (at least 1)",
-                    ));
-                }
-                Settings::Timer(TimerSettings {
-                    interval,
-                    min_chat_lines: self.count("MIN_CHAT_LINES", u64::from(u32::MAX), "")?,
-                    live_only: self.bool("LIVE_ONLY")?,
-                })
-            }
-            ScriptKind::Response => {
-                let s = ResponseSettings {
-                    exact: self.strings("EXACT")?,
-                    contains: self.strings("CONTAINS")?,
-                    regex: self.strings("REGEX")?,
-                    cooldown: self.secs("COOLDOWN")?,
-                };
-                if s.exact.is_empty() && s.contains.is_empty() && s.regex.is_empty() {
-                    return Err(self.error(
-                        "EXACT",
-                        "a response needs at least one of EXACT, CONTAINS or REGEX",
-                    ));
-                }
-                for re in &s.regex {
-                    if let Err(e) = regex::Regex::new(re) {
-                        return Err(self.error("REGEX", format!("REGEX: {e}")));
-                    }
-                }
-                if s.exact
-                    .iter()
-                    .chain(&s.contains)
-                    .any(|p| super::matcher::normalize_owned(p).is_empty())
-                {
-                    return Err(self.error("CONTAINS", "an empty phrase would match every message"));
-                }
-                Settings::Response(s)
-            }
-            ScriptKind::Reward => {
-                let channel_points_title = self.string("CHANNEL_POINTS_TITLE")?;
-                let channel_points = self.channel_points(channel_points_title.as_deref())?;
-                let channel_points_refund = match (&channel_points_title, &channel_points) {
-                    (None, _) => "",
-                    (Some(_), Some(_)) => REFUNDED,
-                    (Some(_), None) => NOT_REFUNDABLE,
-                };
-                Settings::Reward(RewardSettings {
-                    cost: self.cost()?,
-                    cooldown: self.secs("COOLDOWN")?,
-                    user_cooldown: self.secs("USER_COOLDOWN")?,
-                    permission: self.permission()?,
-                    channel_points_title,
-                    description: self.string("DESCRIPTION")?.unwrap_or_default(),
-                    channel_points,
-                    channel_points_refund,
-                })
-            }
-            ScriptKind::Event => Settings::Event {},
-        })
-    }
-
-    /// The reward the bot creates, when `CHANNEL_POINTS_COST` says so (with Twitch's limits).
-    fn channel_points(
-        &self,
-        title: Option<&str>,
-    ) -> Result<Option<ChannelPointsReward>, ScriptError> {
-        const MORE: [&str; 3] = [
-            "CHANNEL_POINTS_PROMPT",
-            "CHANNEL_POINTS_INPUT",
-            "CHANNEL_POINTS_COOLDOWN",
-        ];
-        if self.value("CHANNEL_POINTS_COST").is_none() {
-            if let Some(name) = MORE.iter().find(|n| self.value(n).is_some()) {
-                return Err(self.error(name, format!("{name} needs CHANNEL_POINTS_COST: the bot creates the reward only when it knows its cost")));
-            }
-            return Ok(None);
-        }
-        let Some(title) = title else {
-            return Err(self.error(
-                "CHANNEL_POINTS_COST",
-                "CHANNEL_POINTS_COST needs CHANNEL_POINTS_TITLE, the reward's title on Twitch",
-            ));
-        };
-        let n = title.trim().chars().count();
-        if !(1..=45).contains(&n) {
-            return Err(self.error(
-                "CHANNEL_POINTS_TITLE",
-                format!("a channel-point reward's title must be 1 to 45 characters, not {n}"),
-            ));
-        }
-        let cost = self.count("CHANNEL_POINTS_COST", u64::from(u32::MAX), " points")?;
-        if cost == 0 {
-            return Err(self.error(
-                "CHANNEL_POINTS_COST",
-                "CHANNEL_POINTS_COST must be at least 1",
-            ));
-        }
-        let prompt = self.string("CHANNEL_POINTS_PROMPT")?.unwrap_or_default();
-        if prompt.chars().count() > 200 {
-            return Err(self.error(
-                "CHANNEL_POINTS_PROMPT",
-                "CHANNEL_POINTS_PROMPT may be at most 200 characters",
-            ));
-        }
-        Ok(Some(ChannelPointsReward {
-            title: title.trim().to_owned(),
-            cost,
-            prompt,
-            input_required: self.bool("CHANNEL_POINTS_INPUT")?,
-            cooldown: self.count("CHANNEL_POINTS_COOLDOWN", 604_800, " seconds (7 days)")?,
-        }))
-    }
-
-    fn error(&self, name: &str, message: impl Into<String>) -> ScriptError {
-        let needle = format!("const {name}");
-        let (line, col) = self
-            .source
-            .lines()
-            .enumerate()
-            .find_map(|(i, l)| l.find(&needle).map(|c| (i + 1, c + 1)))
-            .unwrap_or((1, 1));
-        ScriptError::load(self.file, line, col, message)
-    }
-
-    fn value(&self, name: &str) -> Option<Dynamic> {
-        self.scope.get_value::<Dynamic>(name)
-    }
-
-    /// A whole number from 0 to `max`.
-    fn count(&self, name: &str, max: u64, unit: &str) -> Result<u64, ScriptError> {
-        let Some(v) = self.value(name) else {
-            return Ok(0);
-        };
-        match v.as_int().ok().and_then(|n| u64::try_from(n).ok()) {
-            Some(n) if n <= max => Ok(n),
-            _ => Err(self.error(
-                name,
-                format!("{name} must be a whole number from 0 to {max}{unit}, not {v}"),
-            )),
-        }
-    }
-
-    /// Seconds, at most [`MAX_SETTING_SECS`].
-    fn secs(&self, name: &str) -> Result<u64, ScriptError> {
-        self.count(name, MAX_SETTING_SECS, " seconds (30 days)")
-    }
-
-    fn cost(&self) -> Result<i64, ScriptError> {
-        self.count("COST", MAX_AMOUNT as u64, "")
-            .map(|n| i64::try_from(n).unwrap_or(MAX_AMOUNT))
-    }
-
-    fn bool(&self, name: &str) -> Result<bool, ScriptError> {
-        match self.value(name) {
-            None => Ok(false),
-            Some(v) => v
-                .as_bool()
-                .map_err(|_| self.error(name, format!("{name} must be true or false, not {v}"))),
-        }
-    }
-
-    fn string(&self, name: &str) -> Result<Option<String>, ScriptError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(v) if v.is_string() => Ok(Some(v.to_string())),
-            Some(v) => Err(self.error(name, format!("{name} must be a string, not {v}"))),
-        }
-    }
-
-    /// A string or an array of strings.
-    fn strings(&self, name: &str) -> Result<Vec<String>, ScriptError> {
-        let Some(v) = self.value(name) else {
-            return Ok(Vec::new());
-        };
-        if v.is_string() {
-            return Ok(vec![v.to_string()]);
-        }
-        let bad = || {
-            self.error(
-                name,
-                format!("{name} must be a string or an array of strings"),
-            )
-        };
-        let arr = v.into_array().map_err(|_| bad())?;
-        arr.into_iter()
-            .map(|item| {
-                if item.is_string() {
-                    Ok(item.to_string())
-                } else {
-                    Err(bad())
-                }
-            })
-            .collect()
-    }
-
-    fn permission(&self) -> Result<Permission, ScriptError> {
-        match self.string("PERMISSION")? {
-            None => Ok(Permission::Everyone),
-            Some(s) => Permission::parse(&s).ok_or_else(|| {
-                self.error(
-                    "PERMISSION",
-                    format!("PERMISSION `{s}` is not one of everyone, regular, subscriber, vip, moderator, broadcaster"),
-                )
-            }),
-        }
     }
 }

@@ -15,8 +15,10 @@ use regex::RegexSet;
 /// Why the matcher could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum MatcherError {
+    /// The EXACT/CONTAINS phrases do not build into one automaton.
     #[error("response phrases: {0}")]
     Phrases(#[from] aho_corasick::BuildError),
+    /// A REGEX does not compile (or they are too large together).
     #[error("response regexes: {0}")]
     Regex(#[from] regex::Error),
 }
@@ -24,8 +26,11 @@ pub enum MatcherError {
 /// The phrases of one response script, by the script's index in the caller's list.
 #[derive(Debug, Clone, Default)]
 pub struct Triggers<'a> {
+    /// Whole messages (`EXACT`).
     pub exact: &'a [String],
+    /// Phrases anywhere (`CONTAINS`).
     pub contains: &'a [String],
+    /// Regular expressions (`REGEX`).
     pub regex: &'a [String],
 }
 

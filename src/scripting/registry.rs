@@ -19,16 +19,24 @@ pub const BUILTIN_COMMANDS: [&str; 2] = ["reload", "redeem"];
 /// The indexes one message is matched against; replaced whole on every change.
 #[derive(Default)]
 pub struct Registry {
+    /// Commands by name and alias (lower case, no prefix).
     pub commands: HashMap<String, Arc<Script>>,
+    /// Every timer.
     pub timers: Vec<Arc<Script>>,
+    /// Every response, in the order `matcher` indexes them.
     pub responses: Vec<Arc<Script>>,
+    /// The responses' phrases, matched in one pass.
     pub matcher: ResponseMatcher,
+    /// Rewards by name (for `!redeem`).
     pub rewards: HashMap<String, Arc<Script>>,
+    /// Rewards by their channel-point title, lower case.
     pub reward_titles: HashMap<String, Arc<Script>>,
+    /// Event scripts by event name.
     pub events: HashMap<String, Arc<Script>>,
 }
 
 impl Registry {
+    /// The indexes for `scripts` (by key).
     pub fn build(scripts: &BTreeMap<String, Arc<Script>>) -> Registry {
         let mut reg = Registry::default();
         for script in scripts.values() {
@@ -91,7 +99,9 @@ impl Registry {
 /// What is loaded, and what failed to load, by script key (`commands/ping`).
 #[derive(Default)]
 pub struct LoadState {
+    /// The live version of each script.
     pub scripts: BTreeMap<String, Arc<Script>>,
+    /// Why the current file of a script does not load (its old version may still be live).
     pub compile_errors: BTreeMap<String, ScriptError>,
     /// The hash of the source last applied for each key (loaded or failed), so a file event
     /// for a file already in effect (a console save, a touch) reloads nothing.
@@ -128,20 +138,26 @@ pub struct ReloadReport {
     pub failed: usize,
     /// Scripts unregistered because their file is gone.
     pub removed: usize,
+    /// Every load problem, located.
     pub errors: Vec<ScriptError>,
     /// How many times "reload all" ran since start (the file watcher does not count).
     pub reload_count: u64,
+    /// When it ran.
     pub at: SystemTime,
 }
 
 /// One script, for the console.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScriptInfo {
+    /// The unit's name (file name without `.rhai`).
     pub name: String,
+    /// Its kind, from its folder.
     pub kind: ScriptKind,
+    /// Its path as shown to people.
     pub file: String,
     /// Whether a version of it is live (false when it never compiled).
     pub loaded: bool,
+    /// The live version's settings.
     pub settings: Option<Settings>,
     /// The newest problem: the compile error of the current file, or the last run's failure.
     pub last_error: Option<ScriptError>,

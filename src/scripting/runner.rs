@@ -18,25 +18,47 @@ use rhai::{CallFnOptions, Dynamic, Scope};
 
 use crate::action::Action;
 
-use super::Shared;
-use super::api::{Ctx, CtxData};
-use super::checks::Reservation;
-use super::engine::{RunGuard, WaitHook};
+use super::api::{Ctx, CtxData, Services};
+use super::checks::{Cooldowns, Reservation};
+use super::engine::{Limits, RunGuard, WaitHook};
+use super::library::Library;
 use super::loader::{ErrorKind, Script, ScriptError, runtime_error};
 use super::stores::{StoreError, UserRef};
+
+/// What the script threads work with, handed over by the host at start: the runner's whole
+/// view of the host.
+pub(crate) struct Runtime {
+    /// The loaded scripts (and their engine), where run errors are kept and `!reload` reloads.
+    pub library: Arc<Library>,
+    /// Points, stores, the cache and the Twitch API, for `ctx`.
+    pub services: Arc<Services>,
+    /// Where the runs' actions go.
+    pub sink: Arc<dyn ActionSink>,
+    /// The cooldowns the host reserved; a run refused for points gives its reservation back.
+    pub cooldowns: Arc<Cooldowns>,
+    /// Run-time and network limits.
+    pub limits: Limits,
+    /// `chat.reply_on_cooldown`: answer a refusal for points instead of staying silent.
+    pub reply_on_cooldown: bool,
+}
 
 /// Points charged before a run.
 #[derive(Debug, Clone)]
 pub(crate) struct Charge {
     pub user: UserRef,
+    /// Points to take.
     pub amount: i64,
 }
 
 /// One run of one script.
 pub(crate) struct RunJob {
+    /// The script to run.
     pub script: Arc<Script>,
+    /// Its `ctx`.
     pub data: CtxData,
+    /// Points to take before the run (refunded if it fails).
     pub charge: Option<Charge>,
+    /// The cooldown taken for it, given back if the charge is refused.
     pub reservation: Option<Reservation>,
 }
 
@@ -65,6 +87,7 @@ impl Job {
 
 /// Where actions go.
 pub trait ActionSink: Send + Sync {
+    /// Takes one action a run decided; may wait for room, never on chat.
     fn send(&self, action: Action);
 }
 
@@ -125,7 +148,7 @@ struct PoolState {
 }
 
 struct Pool {
-    shared: Arc<Shared>,
+    runtime: Runtime,
     state: Mutex<PoolState>,
     work: Condvar,
     capacity: usize,
@@ -134,10 +157,10 @@ struct Pool {
 }
 
 /// Starts `workers` script threads on a queue of `capacity` jobs.
-pub(crate) fn start(shared: Arc<Shared>, capacity: usize, workers: usize) -> Queue {
+pub(crate) fn start(runtime: Runtime, capacity: usize, workers: usize) -> Queue {
     let workers = workers.max(1);
     let pool = Arc::new(Pool {
-        shared,
+        runtime,
         state: Mutex::new(PoolState::default()),
         work: Condvar::new(),
         capacity: capacity.max(1),
@@ -309,12 +332,12 @@ fn worker(pool: &Arc<Pool>, extra: bool) {
             pool: pool.as_ref(),
             lane,
         };
-        let shared = &pool.shared;
+        let rt = &pool.runtime;
         match job {
             Job::Run(run) => run_job(pool, *run),
-            Job::Send(_, actions) => actions.into_iter().for_each(|a| shared.sink.send(a)),
+            Job::Send(_, actions) => actions.into_iter().for_each(|a| rt.sink.send(a)),
             Job::Reload { channel, reply_to } => {
-                let report = match crate::panics::catch(|| shared.reload_all()) {
+                let report = match crate::panics::catch(|| rt.library.reload_all()) {
                     Ok(report) => report,
                     Err(panic) => {
                         tracing::error!("!reload failed inside the bot: {panic}");
@@ -328,7 +351,7 @@ fn worker(pool: &Arc<Pool>, extra: bool) {
                 if let Some(e) = report.errors.first() {
                     text.push_str(&format!(" First error: {e}"));
                 }
-                shared.sink.send(Action::Reply {
+                rt.sink.send(Action::Reply {
                     channel,
                     parent_id: reply_to,
                     text,
@@ -339,7 +362,7 @@ fn worker(pool: &Arc<Pool>, extra: bool) {
 }
 
 fn run_job(pool: &Arc<Pool>, job: RunJob) {
-    let shared = &pool.shared;
+    let rt = &pool.runtime;
     let RunJob {
         script,
         data,
@@ -348,25 +371,23 @@ fn run_job(pool: &Arc<Pool>, job: RunJob) {
     } = job;
     let reason = || format!("{} {}", script.kind, script.name);
     if let Some(c) = &charge
-        && let Err(e) = shared.services.points.take(&c.user, c.amount, &reason())
+        && let Err(e) = rt.services.points.take(&c.user, c.amount, &reason())
     {
         if let Some(r) = reservation {
-            shared.cooldowns.rollback(r);
+            rt.cooldowns.rollback(r);
         }
         tracing::info!(script = %script.tag, user = %c.user.login, "refused: {e}");
-        if let (StoreError::NotEnoughPoints { have, need }, true) =
-            (&e, shared.config.reply_on_cooldown)
-        {
+        if let (StoreError::NotEnoughPoints { have, need }, true) = (&e, rt.reply_on_cooldown) {
             let text = format!(
                 "@{}, {} costs {need} {} (you have {have}).",
-                c.user.display_name, data.command, shared.services.currency
+                c.user.display_name, data.command, rt.services.currency
             );
-            shared.sink.send(reply_action(&data, text));
+            rt.sink.send(reply_action(&data, text));
         }
         return;
     }
-    let ctx = Ctx::new(data, shared.services.clone());
-    let limits = &shared.config.limits;
+    let ctx = Ctx::new(data, rt.services.clone());
+    let limits = &rt.limits;
     // A panic inside the run (a bug in the bot, reached through a script) fails this run only.
     let result = crate::panics::catch(|| {
         let _running = RunGuard::enter(
@@ -380,8 +401,8 @@ fn run_job(pool: &Arc<Pool>, job: RunJob) {
             Some(Arc::new(Lender(pool.clone()))),
         );
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        shared
-            .engine
+        rt.library
+            .engine()
             .call_fn_with_options::<Dynamic>(
                 options,
                 &mut Scope::new(),
@@ -404,13 +425,13 @@ fn run_job(pool: &Arc<Pool>, job: RunJob) {
         })
     });
     if script.kind == super::ScriptKind::Reward {
-        super::broadcaster::after_run(&shared.services, ctx.data().event.as_ref(), result.is_ok());
+        super::broadcaster::after_run(&rt.services, ctx.data().event.as_ref(), result.is_ok());
     }
     match result {
         Ok(_) => {
-            shared.clear_run_error(&script);
+            rt.library.clear_run_error(&script);
             for action in ctx.take_actions() {
-                shared.sink.send(action);
+                rt.sink.send(action);
             }
         }
         Err(err) => {
@@ -419,9 +440,9 @@ fn run_job(pool: &Arc<Pool>, job: RunJob) {
             } else {
                 tracing::warn!(script = %script.tag, "run failed: {err}");
             }
-            shared.record_run_error(&script, err);
+            rt.library.record_run_error(&script, err);
             if let Some(c) = charge
-                && let Err(e) = shared.services.points.add(
+                && let Err(e) = rt.services.points.add(
                     &c.user,
                     c.amount,
                     &format!("refund: {} failed", reason()),

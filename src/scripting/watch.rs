@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::Shared;
+use super::library::Library;
 use super::loader::ScriptKind;
 
 /// Quiet time after the last change before reloading.
@@ -23,8 +23,9 @@ pub struct WatchGuard {
     _watcher: notify::RecommendedWatcher,
 }
 
-pub fn start(shared: Arc<Shared>) -> Result<WatchGuard, notify::Error> {
-    let dir = shared.config.scripts_dir.clone();
+/// Watches `library`'s folder on a thread of its own, reloading into `library`.
+pub(super) fn start(library: Arc<Library>) -> Result<WatchGuard, notify::Error> {
+    let dir = library.dir().to_path_buf();
     let (tx, rx) = mpsc::channel::<notify::Event>();
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
@@ -36,13 +37,13 @@ pub fn start(shared: Arc<Shared>) -> Result<WatchGuard, notify::Error> {
     watcher.watch(&dir, RecursiveMode::Recursive)?;
     std::thread::Builder::new()
         .name("scripts-watch".into())
-        .spawn(move || run(&shared, &rx))
+        .spawn(move || run(&library, &rx))
         .map_err(|e| notify::Error::generic(&format!("cannot start the watcher thread: {e}")))?;
     tracing::info!("watching {} for changes", dir.display());
     Ok(WatchGuard { _watcher: watcher })
 }
 
-fn run(shared: &Shared, rx: &mpsc::Receiver<notify::Event>) {
+fn run(library: &Library, rx: &mpsc::Receiver<notify::Event>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let started = Instant::now();
@@ -66,17 +67,17 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<notify::Event>) {
             for path in ev.paths {
                 if path.extension().is_some_and(|e| e == "rhai") {
                     files.insert(path);
-                } else if is_kind_folder(&path) || path == shared.config.scripts_dir {
+                } else if is_kind_folder(&path) || path == library.dir() {
                     // A whole folder appeared, vanished or was renamed.
                     rescan = true;
                 }
             }
         }
         if rescan {
-            shared.reload_dir(false);
+            library.reload_dir(false);
         } else if !files.is_empty() {
             let files: Vec<PathBuf> = files.into_iter().collect();
-            shared.reload_paths(&files);
+            library.reload_paths(&files);
         }
     }
 }

@@ -279,11 +279,17 @@ impl Recorder {
 
 /// What the stats tasks need from the app.
 pub struct StatsContext {
+    /// Where streams are kept.
     pub storage: Storage,
+    /// Where reports go and how often the open stream is saved.
     pub settings: StatsSettings,
+    /// For the Discord summary.
     pub integrations: Hub,
+    /// For Get Streams and viewer samples; `None` without the Twitch API.
     pub helix: Option<Helix>,
+    /// The stream-state watcher, once it runs.
     pub stream: Arc<OnceLock<StreamHandle>>,
+    /// Stops both tasks.
     pub shutdown: CancellationToken,
 }
 

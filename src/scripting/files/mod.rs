@@ -11,7 +11,6 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
@@ -74,8 +73,10 @@ pub enum EditError {
     /// The path leads out of the scripts folder (a symbolic link).
     #[error("{0}")]
     Outside(String),
+    /// No such file.
     #[error("{0}")]
     NotFound(String),
+    /// The source is over the console's size cap.
     #[error("{0}")]
     TooLarge(String),
     /// A new script's file or command name is taken.
@@ -99,6 +100,7 @@ pub struct ScriptFile {
     pub modified: String,
     /// When the file was last written, in milliseconds since the Unix epoch.
     pub modified_ms: u64,
+    /// The file's size.
     pub bytes: u64,
     /// `loaded`, `error` (the file does not compile; `live` says whether an older version runs)
     /// or `not_loaded`.
@@ -112,6 +114,7 @@ pub struct ScriptFile {
 /// The script files and how many single-file loads there were.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScriptFiles {
+    /// Every script file, sorted.
     pub files: Vec<ScriptFile>,
     /// Single files loaded (or refused) since start, by the file watcher or a console save.
     pub file_reloads: u64,
@@ -120,10 +123,13 @@ pub struct ScriptFiles {
 /// A script's source with its stamp.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScriptText {
+    /// `commands/ping.rhai`, relative to the scripts folder.
     pub path: String,
+    /// The file's text.
     pub source: String,
     /// The stamp to send back with a save: it changes whenever the file does.
     pub modified: String,
+    /// When the file was last written, in milliseconds since the Unix epoch.
     pub modified_ms: u64,
 }
 
@@ -132,9 +138,11 @@ pub struct ScriptText {
 pub struct Template {
     /// `commands/ping`.
     pub id: &'static str,
+    /// The kind's folder (`commands`).
     pub kind: &'static str,
     /// The example's first comment line.
     pub summary: String,
+    /// The example's text.
     pub source: &'static str,
 }
 
@@ -169,12 +177,12 @@ pub fn templates() -> Vec<Template> {
 
 impl ScriptHost {
     fn dir(&self) -> &Path {
-        &self.shared.config.scripts_dir
+        self.library.dir()
     }
 
     /// Single-file loads so far (file watcher and console saves), for the console and tests.
     pub fn file_reloads(&self) -> u64 {
-        self.shared.file_reloads.load(Ordering::Relaxed)
+        self.library.file_reloads()
     }
 
     /// Every script file with its stamp and load status.
@@ -182,7 +190,7 @@ impl ScriptHost {
         let found = loader::discover(self.dir());
         // What is loaded, copied out so no file is read while the scripts are locked.
         let (live, errors) = {
-            let state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let state = self.library.lock();
             let live: std::collections::HashSet<String> = state.scripts.keys().cloned().collect();
             (live, state.compile_errors.clone())
         };
@@ -251,7 +259,7 @@ impl ScriptHost {
         let t = target(self.dir(), rel)?;
         too_large(&t.rel, source)?;
         // One save at a time, and no watcher reload in between the check and the load.
-        let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.library.lock();
         if !contained(self.dir(), &t, true)? {
             return Ok(SaveOutcome::Stale(None));
         }
@@ -327,7 +335,7 @@ impl ScriptHost {
             )));
         }
         let t = target(self.dir(), &format!("{}/{name}.rhai", kind.folder()))?;
-        let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.library.lock();
         if contained(self.dir(), &t, true)? || fs::symlink_metadata(&t.path).is_ok() {
             return Err(EditError::Exists(format!(
                 "{} already exists: open it instead, or pick another name",
@@ -340,7 +348,7 @@ impl ScriptHost {
                     "!{name} is built into the bot: pick another name"
                 )));
             }
-            if let Some(other) = self.shared.registry().commands.get(&name) {
+            if let Some(other) = self.library.registry().commands.get(&name) {
                 return Err(EditError::Exists(format!(
                     "!{name} is already answered by {}{}: pick another name",
                     other.kind.folder(),
@@ -381,11 +389,11 @@ impl ScriptHost {
     /// Compiles `source` as the script at `t` with the loader's checks; errors name `t.rel`.
     fn compile(&self, t: &Target, source: &str) -> Result<loader::Script, ScriptError> {
         loader::load_source(
-            &self.shared.engine,
+            self.library.engine(),
             &t.id,
             &t.path,
             source,
-            self.shared.config.limits.max_run_time,
+            self.library.max_run_time(),
         )
         .map_err(|e| ScriptError {
             file: t.rel.clone(),
@@ -401,13 +409,8 @@ impl ScriptHost {
             .applied
             .insert(key.clone(), registry::source_hash(bytes));
         state.scripts.insert(key.clone(), Arc::new(script));
-        self.shared.publish(state);
-        self.shared
-            .run_errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
-        self.shared.file_reloads.fetch_add(1, Ordering::Relaxed);
+        self.library.publish(state);
+        self.library.installed(&key);
     }
 }
 

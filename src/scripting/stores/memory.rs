@@ -19,6 +19,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty ledger and no stores.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
@@ -143,6 +144,7 @@ pub struct MemoryCache {
 }
 
 impl MemoryCache {
+    /// An empty cache.
     pub fn new() -> MemoryCache {
         MemoryCache::default()
     }
