@@ -705,6 +705,7 @@ pub async fn run_auth_with(
         &secrets.client_id,
         secrets.client_secret.as_deref(),
     );
+    println!("{}\n", chat_bot_badge_note(client.has_secret()));
     for (account, who) in [
         (Account::Bot, bot.username.as_str()),
         (Account::Broadcaster, bot.owner.as_str()),
@@ -728,6 +729,18 @@ pub async fn run_auth_with(
             client.device_poll(&code).await?
         };
         let granted = token.into_grant(&Grant::default());
+        if account == Account::Broadcaster {
+            println!(
+                "  (The broadcaster's grant includes `channel:bot`: it lets the bot wear the Chat \
+                 Bot badge in this channel.)"
+            );
+        }
+        // Twitch may grant less than was asked (an older application, a scope refused).
+        if !granted.scopes.is_empty() {
+            for line in scopes::missing_report(account, &granted.scopes) {
+                println!("  Not granted, so off: {line}");
+            }
+        }
         let path = config_dir.join("secrets.yaml");
         let target = path.clone();
         // The grant belongs to the application it was made with: keep the two together.
@@ -755,6 +768,24 @@ pub async fn run_auth_with(
         println!("  {account} account signed in; saved to {}", path.display());
     }
     Ok(())
+}
+
+/// The paragraph `twitch-bot auth` starts with: how chat goes, and what the Chat Bot badge
+/// needs. `has_secret`: a client secret is configured.
+pub fn chat_bot_badge_note(has_secret: bool) -> String {
+    let now = if has_secret {
+        "secrets.yaml has a client secret, so the bot will send with an app token and show the \
+         badge (sign in with `twitch-bot auth --code-flow` if device codes are refused)."
+    } else {
+        "secrets.yaml has no client secret, so the bot sends with its own token, without the badge."
+    };
+    format!(
+        "Chat: the bot is asked for user:read:chat, user:write:chat and user:bot (chat over \
+         EventSub and Helix) besides chat:read and chat:edit (IRC). The Chat Bot badge needs an \
+         app access token, which needs a client secret: a Confidential application on \
+         dev.twitch.tv. Device-code sign-in, the default here, uses a Public application, which \
+         has no secret. {now}"
+    )
 }
 
 /// The authorization-code flow: listens once on 127.0.0.1 at the redirect URI's port, hands the
@@ -832,6 +863,20 @@ mod tests {
             zero.timing(),
             (Duration::from_secs(1), Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn auth_explains_what_the_chat_bot_badge_needs() {
+        let public = chat_bot_badge_note(false);
+        for words in [
+            "client secret",
+            "Confidential",
+            "Public",
+            "without the badge",
+        ] {
+            assert!(public.contains(words), "{public}");
+        }
+        assert!(chat_bot_badge_note(true).contains("app token"));
     }
 
     #[test]
