@@ -31,8 +31,11 @@ pub struct AuthState {
     pub device_users: Vec<String>,
     /// `authorization_pending` answers before a device code is approved.
     pub pending_polls: u32,
+    /// Numbers the codes and tokens issued, so each is unique.
     pub counter: u64,
+    /// `/validate` requests received.
     pub validate_calls: u64,
+    /// Refresh-token grants received.
     pub refresh_calls: u64,
     /// Device-code polls of `/token`, answered or pending.
     pub device_polls: u64,

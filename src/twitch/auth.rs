@@ -27,27 +27,45 @@ pub const RUN_AUTH: &str = "run `twitch-bot auth` to sign in again";
 /// What can go wrong talking to the OAuth server.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// The auth server could not be reached or answered garbage.
     #[error("cannot reach the Twitch auth server: {0}")]
     Http(#[from] reqwest::Error),
     /// The grant is gone (revoked, expired refresh token, password change).
     #[error("the {0} account's Twitch grant is invalid or revoked: {RUN_AUTH}")]
     Invalid(Account),
+    /// The device code ran out before the user approved it.
     #[error("the sign-in code expired before it was approved; run `twitch-bot auth` again")]
     Expired,
+    /// The user said no in the browser.
     #[error("the sign-in was refused in the browser")]
     Denied,
+    /// secrets.yaml holds no token (or no refresh token) for the account.
     #[error("the {0} account has no token: {RUN_AUTH}")]
     Missing(Account),
+    /// Any other refusal, with Twitch's status and message.
     #[error("Twitch auth answered {status}: {message}")]
-    Status { status: u16, message: String },
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// Twitch's `message`, or the body.
+        message: String,
+    },
+    /// secrets.yaml could not be written.
     #[error("cannot save secrets to {path}: {message}")]
-    Save { path: PathBuf, message: String },
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Which grant a request uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Account {
+    /// The bot account: chat, moderation, announcements.
     Bot,
+    /// The channel's owner: EventSub events and the broadcaster's tools.
     Broadcaster,
 }
 
@@ -63,10 +81,15 @@ impl std::fmt::Display for Account {
 /// The answer to `POST /device`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeviceCode {
+    /// What the bot polls `/token` with.
     pub device_code: String,
+    /// What the user types at `verification_uri`.
     pub user_code: String,
+    /// Where the user approves the sign-in.
     pub verification_uri: String,
+    /// Seconds the code lives.
     pub expires_in: u64,
+    /// Seconds between polls.
     pub interval: u64,
 }
 
@@ -96,9 +119,12 @@ fn slower(interval: Duration) -> Duration {
 /// A token answer (`POST /token`).
 #[derive(Clone, Deserialize)]
 pub struct TokenResponse {
+    /// The token requests are sent with.
     pub access_token: String,
+    /// Trades for a new access token (none for an app access token).
     #[serde(default)]
     pub refresh_token: String,
+    /// Seconds the access token lives.
     #[serde(default)]
     pub expires_in: u64,
     /// The scopes the grant holds (Twitch sends them with every token answer).
@@ -139,14 +165,19 @@ impl TokenResponse {
 /// The answer to `GET /validate`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Validation {
+    /// The application the token was issued to.
     #[serde(default)]
     pub client_id: String,
+    /// The token's user (empty for an app access token).
     #[serde(default)]
     pub login: String,
+    /// The token's user id (empty for an app access token).
     #[serde(default)]
     pub user_id: String,
+    /// The scopes the grant holds.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Seconds the token still lives.
     #[serde(default)]
     pub expires_in: u64,
 }
