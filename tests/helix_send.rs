@@ -440,7 +440,11 @@ async fn the_simulator_answers_send_chat_message_as_twitch_documents() {
     let body = |text: &str| serde_json::json!({"broadcaster_id": BROADCASTER_ID, "sender_id": BOT_ID, "message": text});
     assert_eq!(post(bot_token.clone(), body("hi")).await.0, 200);
     let (status, answer) = post(bot_token.clone(), body(&"x".repeat(501))).await;
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        (status, answer["message"].as_str()),
+        (422, Some("The message is too large")),
+        "{answer}"
+    );
     let (status, _) = post(
         bot_token.clone(),
         serde_json::json!({"broadcaster_id": BROADCASTER_ID, "message": "hi"}),

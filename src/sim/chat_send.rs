@@ -4,7 +4,7 @@
 //!   access token needs the sender's grant of `user:write:chat` and `user:bot` (401) and the
 //!   broadcaster's `channel:bot` unless the sender is a moderator or the broadcaster (403);
 //! - `broadcaster_id`, `sender_id` and `message` are required, and a message is at most 500
-//!   characters (400);
+//!   characters (422, "The message is too large");
 //! - a sender the channel does not let chat gets 403;
 //! - a message the channel's rules withhold is answered `is_sent: false` with Twitch's
 //!   `drop_reason`: a blocked term (`msg_rejected_mandatory`) or a term AutoMod holds
@@ -154,10 +154,7 @@ fn send(a: &mut AuthState, h: &HelixData, st: &ApiState, body: &Value, token: &s
         field("message").unwrap_or_default(),
     );
     if text.chars().count() > MAX_MESSAGE {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "The message is too long: at most 500 characters",
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "The message is too large");
     }
     let login_of = |id: &str| {
         h.users
