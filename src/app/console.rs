@@ -54,6 +54,91 @@ pub struct AppConsole {
     pub regulars: Arc<crate::commands::Regulars>,
 }
 
+/// The running parts the console shows and acts on, from the subsystems started before it.
+pub(super) struct Parts<'a> {
+    /// Raid mode, with the button to end it.
+    pub(super) raid: crate::moderation::raid::RaidMode,
+    /// Where the console's sends and button presses leave the bot.
+    pub(super) outputs: Outputs,
+    /// The simulated Twitch, offline.
+    pub(super) sim: Option<Arc<SimTwitch>>,
+    /// The database.
+    pub(super) storage: Storage,
+    /// The script host, text commands and regulars.
+    pub(super) scripts: &'a super::scripts::Scripts,
+    /// Stream statistics, when on.
+    pub(super) stats: Option<crate::stats::Recorder>,
+    /// Follow-bot wave detection.
+    pub(super) waves: crate::moderation::waves::FollowWaves,
+    /// The config in force; the console's "Reload configs" replaces it.
+    pub(super) config: watch::Sender<Arc<Config>>,
+}
+
+/// Starts the web console (unless `--noconsole`) on `bot.console.bind`, under the supervisor.
+/// A console that cannot bind is logged and left off: the bot runs without it.
+pub(super) async fn start(
+    launch: &mut super::Launch,
+    settings: &super::Settings,
+    config: &Config,
+    token: String,
+    parts: Parts<'_>,
+) -> Option<crate::console::Console> {
+    if !settings.enabled.console {
+        return None;
+    }
+    let backend = Arc::new(AppConsole {
+        raid: parts.raid,
+        info: BotInfo {
+            bot: launch.login.clone(),
+            channel: launch.channel.clone(),
+            offline: settings.offline,
+        },
+        health: launch.health.clone(),
+        enabled: settings.enabled,
+        log: launch.log.clone(),
+        scripts: parts.scripts.host.clone(),
+        storage: parts.storage,
+        outputs: parts.outputs,
+        sim: parts.sim,
+        config_dir: settings.config_dir.clone(),
+        config: parts.config,
+        config_reloads: Default::default(),
+        stats: parts.stats,
+        supervisor: launch.supervisor.clone(),
+        waves: parts.waves,
+        text_commands: parts.scripts.text_commands.clone(),
+        regulars: parts.scripts.regulars.clone(),
+    });
+    let listener = match crate::console::bind(&config.bot.console.bind).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            warn!("the web console is off: {e}");
+            return None;
+        }
+    };
+    match crate::console::serve_supervised(
+        listener,
+        token,
+        backend,
+        launch.shutdown.clone(),
+        &launch.supervisor,
+    )
+    .await
+    {
+        Ok(console) => {
+            launch.health.set(
+                crate::event::Service::Console,
+                crate::event::ConnectionState::Connected,
+            );
+            Some(console)
+        }
+        Err(e) => {
+            warn!("the web console is off: {e}");
+            None
+        }
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> ConsoleError {
     ConsoleError::Internal(e.to_string())
 }
