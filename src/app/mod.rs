@@ -102,9 +102,13 @@ pub struct Settings {
     pub offline: bool,
     /// The channel to join instead of `owner` from bot.yaml.
     pub channel: Option<String>,
+    /// Where the configs are (`--config`, default `configs`).
     pub config_dir: PathBuf,
+    /// Where the scripts are (`--scripts`, default `scripts`).
     pub scripts_dir: PathBuf,
+    /// Where the database, backups and statistics go (`--data`, default `data`).
     pub data_dir: PathBuf,
+    /// Which subsystems start (the `--no…` flags).
     pub enabled: Subsystems,
 }
 

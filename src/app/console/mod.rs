@@ -1,4 +1,9 @@
-//! The running bot as the web console sees it: [`ConsoleBackend`] over the app's parts.
+//! The running bot as the web console sees it: [`ConsoleBackend`] over the app's parts, and
+//! the console's start. This file answers status and sending (health, raid mode, follow waves,
+//! chat, integrations); the rest goes to one file per area the console calls into: `scripts`
+//! (the editor and the scripts' stores), `commands` (text commands and regulars), `stats`
+//! (viewers, leaderboard, statistics), `sim` (the simulator, offline) and `settings` (configs
+//! and the console's own token and settings).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,8 +22,8 @@ use crate::console::{
 use crate::event::{ChannelEvent, Service};
 use crate::health::Health;
 use crate::outputs::Outputs;
-use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 use crate::scripting::ScriptHost;
+use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 use crate::sim::SimTwitch;
 use crate::storage::Storage;
 

@@ -41,22 +41,32 @@ pub const REQUEST_LOG: usize = 50_000;
 /// A request the fake Helix received.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HelixRequest {
+    /// `GET`, `POST`, ….
     pub method: String,
     /// Path after `/helix` (e.g. `/moderation/bans`).
     pub path: String,
+    /// The query's pairs, in order.
     pub query: Vec<(String, String)>,
+    /// The JSON body (`Null` when none or unreadable).
     pub body: Value,
+    /// The bearer token it came with.
     pub token: String,
 }
 
 /// A created EventSub subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeSubscription {
+    /// Its id (`sub-00000001`, …).
     pub id: String,
+    /// Its subscription type (`channel.follow`, …).
     pub kind: String,
+    /// The type's version.
     pub version: String,
+    /// The condition as the client sent it.
     pub condition: Value,
+    /// The WebSocket session it delivers to.
     pub session_id: String,
+    /// `enabled` while it exists.
     pub status: String,
 }
 
@@ -69,16 +79,23 @@ pub struct HelixData {
     pub live_viewers: Option<u64>,
     /// The live stream's id and start time (RFC 3339), as Get Streams reports them.
     pub stream_id: String,
+    /// When the live stream started (RFC 3339).
     pub stream_started_at: String,
+    /// Who is in chat: (id, login), as Get Chatters pages them.
     pub chatters: Vec<(String, String)>,
+    /// The channel's emote names (Get Channel Emotes).
     pub channel_emotes: Vec<String>,
+    /// The global emote names (Get Global Emotes).
     pub global_emotes: Vec<String>,
+    /// The request log, bounded by [`REQUEST_LOG`].
     pub requests: Vec<HelixRequest>,
+    /// The EventSub subscriptions that exist now.
     pub subscriptions: Vec<FakeSubscription>,
     /// Subscription types refused with 403 and this message.
     pub refuse: HashMap<String, String>,
     /// Answer the next N requests with 429 (reset `reset_in_secs` ahead).
     pub throttle_next: u32,
+    /// Seconds ahead an injected throttle's reset lies.
     pub reset_in_secs: u64,
     /// Answer the next N requests with `fail_status`.
     pub fail_next: u32,
@@ -86,7 +103,9 @@ pub struct HelixData {
     pub fail_status: StatusCode,
     /// Answer every request with the status until then (an outage).
     pub fail_until: Option<(tokio::time::Instant, StatusCode)>,
+    /// The `Ratelimit-Remaining` an injected throttle reports.
     pub remaining: u64,
+    /// The last subscription number handed out.
     pub counter: u64,
     /// Blocks made with `PUT /users/blocks`: (blocking user's id, blocked user's id).
     pub blocks: Vec<(String, String)>,
@@ -119,9 +138,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ApiState {
+    /// The OAuth side's state (tokens, grants, device codes).
     pub fn auth(&self) -> MutexGuard<'_, AuthState> {
         lock(&self.auth)
     }
+    /// The fake Helix's data and switches.
     pub fn helix(&self) -> MutexGuard<'_, HelixData> {
         lock(&self.helix)
     }
@@ -133,6 +154,7 @@ impl ApiState {
     pub fn channel(&self) -> MutexGuard<'_, super::broadcaster::Channel> {
         lock(&self.channel)
     }
+    /// `http://127.0.0.1:<port>`, the base of every URL this server answers.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -151,6 +173,7 @@ impl ApiState {
 pub struct FakeApiOptions {
     /// The bot's and the broadcaster's logins (ids `1000` and `2000`).
     pub bot_login: String,
+    /// The channel's login (the broadcaster's).
     pub channel: String,
     /// `authorization_pending` answers before each device code is approved.
     pub pending_polls: u32,

@@ -11,8 +11,10 @@ use crate::twitch::auth::Account;
 /// A channel's information from `GET /channels`, live or not.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChannelInfo {
+    /// The stream title.
     #[serde(default)]
     pub title: String,
+    /// The category's name (empty when none is set).
     #[serde(default)]
     pub game_name: String,
 }
@@ -20,8 +22,10 @@ pub struct ChannelInfo {
 /// `PATCH /channels` fields; `None` leaves a field alone.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChannelPatch {
+    /// The new stream title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The new category's id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub game_id: Option<String>,
 }

@@ -15,27 +15,34 @@ use crate::twitch::auth::Account;
 /// `GET /chat/emotes` and `/chat/emotes/global`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Emote {
+    /// Twitch's emote id.
     pub id: String,
+    /// The word that shows the emote in chat.
     pub name: String,
 }
 
 /// A channel's chat settings, as Get and Update Chat Settings answer them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatSettings {
+    /// Only one message per viewer every `slow_mode_wait_time` seconds.
     #[serde(default)]
     pub slow_mode: bool,
     /// Seconds between a viewer's messages while `slow_mode` is on.
     #[serde(default)]
     pub slow_mode_wait_time: Option<u32>,
+    /// Only followers may chat.
     #[serde(default)]
     pub follower_mode: bool,
     /// Minutes a viewer must have followed while `follower_mode` is on.
     #[serde(default)]
     pub follower_mode_duration: Option<u32>,
+    /// Only subscribers may chat.
     #[serde(default)]
     pub subscriber_mode: bool,
+    /// Only emotes may be sent.
     #[serde(default)]
     pub emote_mode: bool,
+    /// Unique-chat (R9K) mode: no repeated messages.
     #[serde(default)]
     pub unique_chat_mode: bool,
 }
@@ -44,14 +51,19 @@ pub struct ChatSettings {
 /// mode, as Twitch asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ChatSettingsPatch {
+    /// Slow mode on or off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slow_mode: Option<bool>,
+    /// Seconds between a viewer's messages, with `slow_mode`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slow_mode_wait_time: Option<u32>,
+    /// Followers-only mode on or off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follower_mode: Option<bool>,
+    /// Minutes a viewer must have followed, with `follower_mode`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follower_mode_duration: Option<u32>,
+    /// Emote-only mode on or off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emote_mode: Option<bool>,
 }

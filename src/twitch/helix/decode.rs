@@ -10,15 +10,20 @@ use super::HelixError;
 /// One page of a Helix list.
 #[derive(Debug, Deserialize)]
 pub struct Page<T> {
+    /// The items of this page.
     pub data: Vec<T>,
+    /// Where the next page starts, if there is one.
     #[serde(default)]
     pub pagination: Option<Pagination>,
+    /// How many items the whole list has, for the endpoints that say.
     #[serde(default)]
     pub total: Option<u64>,
 }
 
+/// A list's `pagination` object.
 #[derive(Debug, Deserialize, Default)]
 pub struct Pagination {
+    /// The `after` cursor of the next page; `None` on the last page.
     #[serde(default)]
     pub cursor: Option<String>,
 }

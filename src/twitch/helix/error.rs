@@ -10,24 +10,41 @@ use crate::twitch::auth::{Account, AuthError};
 /// What can go wrong with a Helix call.
 #[derive(Debug, thiserror::Error)]
 pub enum HelixError {
+    /// The request did not reach Twitch or its answer could not be read off the wire.
     #[error("cannot reach Twitch's API: {0}")]
     Http(#[from] reqwest::Error),
+    /// The token is missing, revoked or could not be refreshed.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// Twitch answered with an error status (or a 2xx body that cannot be read).
     #[error("Twitch answered {status} to {path}: {message}")]
     Status {
+        /// The HTTP status.
         status: u16,
+        /// The request's path, without its query.
         path: String,
+        /// Twitch's `message`, or the body as it came.
         message: String,
     },
+    /// Refused locally: a shoutout now would break Twitch's limits.
     #[error("shoutout refused by Twitch's limits: wait {wait_secs} s")]
-    ShoutoutTooSoon { wait_secs: u64 },
+    ShoutoutTooSoon {
+        /// Seconds until a shoutout is allowed again.
+        wait_secs: u64,
+    },
+    /// A call that needs the channel's ids came before they were resolved.
     #[error("the channel's and the bot's user ids are not known yet")]
     NoIds,
     #[error(
         "the {account} account's grant lacks the scope `{scope}`: run `twitch-bot auth` again to grant it"
     )]
-    MissingScope { scope: String, account: Account },
+    /// The grant lacks a scope the call needs; only a new sign-in helps.
+    MissingScope {
+        /// The scope the grant lacks.
+        scope: String,
+        /// Whose grant lacks it.
+        account: Account,
+    },
 }
 
 impl HelixError {

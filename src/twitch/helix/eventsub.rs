@@ -12,11 +12,16 @@ use crate::twitch::auth::Account;
 /// An EventSub subscription as Helix lists it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct EventSubSubscription {
+    /// The subscription's id.
     pub id: String,
+    /// `enabled`, or why it is not (`websocket_disconnected`, …).
     pub status: String,
+    /// The subscription type (`channel.follow`, …).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The type's version.
     pub version: String,
+    /// The condition it was created with (broadcaster id, …).
     pub condition: Value,
 }
 

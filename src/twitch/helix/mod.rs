@@ -37,6 +37,7 @@ pub use users::{Chatter, Follower, Stream, Subscription, User};
 /// The user ids most calls need.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChannelIds {
+    /// The channel's (broadcaster's) user id.
     pub broadcaster_id: String,
     /// The bot account, the moderator in moderation calls.
     pub bot_id: String,

@@ -9,8 +9,11 @@ use crate::twitch::auth::Account;
 /// `GET /users`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct User {
+    /// The user id.
     pub id: String,
+    /// The login (lower case).
     pub login: String,
+    /// The name as shown in chat.
     pub display_name: String,
     /// When the account was made (RFC 3339); empty if the server did not say.
     #[serde(default)]
@@ -20,39 +23,56 @@ pub struct User {
 /// `GET /streams`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Stream {
+    /// The stream's id.
     pub id: String,
+    /// The broadcaster's user id.
     pub user_id: String,
+    /// The category's name.
     #[serde(default)]
     pub game_name: String,
+    /// The stream title.
     #[serde(default)]
     pub title: String,
+    /// Viewers now.
     pub viewer_count: u64,
+    /// When the stream went live (RFC 3339).
     pub started_at: String,
 }
 
 /// `GET /chat/chatters`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Chatter {
+    /// The chatter's user id.
     pub user_id: String,
+    /// The chatter's login.
     pub user_login: String,
+    /// The chatter's display name.
     pub user_name: String,
 }
 
 /// `GET /channels/followers`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Follower {
+    /// The follower's user id.
     pub user_id: String,
+    /// The follower's login.
     pub user_login: String,
+    /// The follower's display name.
     pub user_name: String,
+    /// When they followed (RFC 3339).
     pub followed_at: String,
 }
 
 /// `GET /subscriptions`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Subscription {
+    /// The subscriber's user id.
     pub user_id: String,
+    /// The subscriber's login.
     pub user_login: String,
+    /// `1000`, `2000` or `3000` (tier 1, 2 or 3; Prime counts as 1000).
     pub tier: String,
+    /// Whether someone else gifted it.
     #[serde(default)]
     pub is_gift: bool,
 }
