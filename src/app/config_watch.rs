@@ -1,6 +1,7 @@
 //! Configs reload live: a saved file under `configs/` (or the console's "Reload configs") is
 //! validated and, when every file is good, becomes the config in force. A bad edit keeps the old
-//! config running and is reported with `file:line:col: key: what is wrong`.
+//! config running and is reported with `file:line:col: key: what is wrong`. The watcher runs
+//! under the supervisor.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +37,29 @@ pub fn reload(dir: &Path, tx: &watch::Sender<Arc<Config>>) -> Vec<String> {
         warn!("config not reloaded: {e}");
     }
     errors
+}
+
+/// Starts watching the config folder (when it exists) under the supervisor: a watcher that
+/// cannot be made anew waits for shutdown instead.
+pub(super) fn start(launch: &mut super::Launch, dir: &Path, tx: &watch::Sender<Arc<Config>>) {
+    if !dir.is_dir() {
+        return;
+    }
+    let Some(task) = spawn(dir.to_path_buf(), tx.clone(), launch.shutdown.clone()) else {
+        return;
+    };
+    let (dir, tx, shutdown) = (dir.to_path_buf(), tx.clone(), launch.shutdown.clone());
+    let mut first = Some(task);
+    launch.supervise("config watcher", move || {
+        first
+            .take()
+            .or_else(|| spawn(dir.clone(), tx.clone(), shutdown.clone()))
+            // Could not watch again (warned): wait for shutdown like a watcher.
+            .unwrap_or_else(|| {
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move { shutdown.cancelled().await })
+            })
+    });
 }
 
 /// Watches `dir` and reloads after each burst of saves (100 ms quiet).

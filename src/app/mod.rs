@@ -2,46 +2,50 @@
 //! each long-lived task running under the [`Supervisor`] (restarted after a crash, or the
 //! process ends with [`crate::exit::SOFTWARE`]), and shuts them all down (Ctrl-C / SIGTERM)
 //! within two seconds without losing queued work.
+//!
+//! [`Bot::start`] reads top to bottom as the order things start in; each subsystem's start is
+//! one `start` function in its own file here (`chat`, `scripts`, `moderation`, `console`,
+//! `dispatcher`, …). A chat line goes socket → `chat` (the connection) → the queue →
+//! `dispatcher` → scripts → `Outputs` → chat; a console click goes `console` (the backend the
+//! web console calls) → `Outputs` or the part it asks about.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 pub mod broadcaster;
+mod chat;
 mod config_watch;
 mod console;
+mod database;
+mod dispatcher;
+mod moderation;
 mod raid_mode;
+mod run;
+mod scripts;
 pub mod services;
-
+mod stats;
 mod twitch_api;
 
-use std::sync::Arc;
+pub use run::{run, shutdown_signal};
 
-use tokio::sync::{broadcast, mpsc, watch};
-
-use crate::action::Action;
-use crate::cache::Cache;
 use crate::cli::Cli;
 use crate::config::Config;
-use crate::console::{BotInfo, LiveEvent};
-use crate::dispatch::{Dispatcher, Parts};
+use crate::console::LiveEvent;
 use crate::health::Health;
 use crate::loyalty::{Loyalty, LoyaltyRules};
-use crate::moderation::Moderator;
-use crate::moderation::enforce::{Enforcer, Limits};
 use crate::outputs::{ChatLink, Outputs};
-use crate::queue;
-use crate::scripting::api::Services;
-use crate::scripting::{HostConfig, ScriptHost};
+use crate::queue::{self, EventReceiver, EventSender};
+use crate::scripting::ScriptHost;
 use crate::sim::SimTwitch;
-use crate::storage::{Storage, StorageOptions};
+use crate::storage::Storage;
 use crate::supervisor::{Policy, Supervisor};
-use crate::twitch::chat::{self, ChatSettings, ChatUrl};
-use services::{CacheService, ScriptStores, StorageServices};
 
 /// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +102,13 @@ pub struct Settings {
     pub offline: bool,
     /// The channel to join instead of `owner` from bot.yaml.
     pub channel: Option<String>,
+    /// Where the configs are (`--config`, default `configs`).
     pub config_dir: PathBuf,
+    /// Where the scripts are (`--scripts`, default `scripts`).
     pub scripts_dir: PathBuf,
+    /// Where the database, backups and statistics go (`--data`, default `data`).
     pub data_dir: PathBuf,
+    /// Which subsystems start (the `--no…` flags).
     pub enabled: Subsystems,
 }
 
@@ -179,18 +187,7 @@ impl Bot {
     pub async fn start(settings: Settings, mut config: Config) -> anyhow::Result<Bot> {
         // One TLS provider for the whole process, whichever crate asks first.
         let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let shutdown = CancellationToken::new();
-        let exit = crate::exit::Exit::new(shutdown.clone());
-        let channel = settings
-            .channel
-            .clone()
-            .unwrap_or_else(|| config.bot.owner.to_ascii_lowercase());
-        let login = config.bot.username.to_ascii_lowercase();
-        let (events, rx) = queue::channel(config.bot.queue.capacity);
-        let health = Health::default();
-        let mut tasks = Vec::new();
-        let (log, _) = broadcast::channel::<LiveEvent>(1_024);
-        let supervisor = Supervisor::new(exit.clone(), Some(log.clone()), Policy::default());
+        let (mut launch, queue) = Launch::new(&settings, &config);
 
         // Before the simulator swaps in its fake tokens: the real file keeps the console token.
         let console_token = if settings.enabled.console {
@@ -199,490 +196,111 @@ impl Bot {
             String::new()
         };
         let original_config = Arc::new(config.clone());
-        let sim = if settings.offline {
-            Some(Arc::new(
-                SimTwitch::start(&mut config, &channel)
-                    .await
-                    .context("starting the simulated Twitch")?,
-            ))
-        } else {
-            None
-        };
+        let sim = start_sim(&settings, &mut config, &launch.channel).await?;
 
-        let storage = Storage::open(StorageOptions {
-            keep_backups: config.loyalty.backups.keep as usize,
-            backup_on_open: config.loyalty.backups.enabled,
-            ..StorageOptions::new(&settings.data_dir)
-        })
-        .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
-        let cache = Arc::new(Cache::with_budget(
-            config.bot.cache.max_entries,
-            config.bot.cache.max_bytes,
-        ));
-        {
-            let (cache, shutdown) = (cache.clone(), shutdown.clone());
-            tasks.push((
-                "cache sweeper",
-                supervisor.restart("cache sweeper", move || {
-                    cache.spawn_sweeper(Duration::from_secs(30), shutdown.clone())
-                }),
-            ));
-        }
+        let database = database::start(&mut launch, &settings, &config)?;
         let loyalty = Arc::new(Loyalty::new(LoyaltyRules::from(&config.loyalty)));
-
-        let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
-        let api = twitch_api::start(
-            &config,
-            secrets_path.as_deref(),
-            &channel,
-            settings.enabled.eventsub,
-            Some(storage.clone()),
-            events.clone(),
-            &shutdown,
-            &exit,
-            &supervisor,
-            &mut tasks,
-        );
-        // Its parts (token validator, EventSub, stream watcher, emotes) run under the
-        // supervisor already (see `twitch_api::start`).
-
-        if config.loyalty.enabled {
-            let (loyalty, storage, helix, shutdown) = (
-                loyalty.clone(),
-                storage.clone(),
-                api.helix.clone(),
-                shutdown.clone(),
-            );
-            tasks.push((
-                "loyalty",
-                supervisor.restart("loyalty", move || {
-                    loyalty
-                        .clone()
-                        .spawn_ticker(storage.clone(), helix.clone(), shutdown.clone())
-                }),
-            ));
-        }
-        let (integrations, integration_tasks) = crate::integrations::start(
-            &crate::integrations::StartContext {
-                config: Arc::new(config.clone()),
-                data_dir: settings.data_dir.clone(),
-                events: events.clone(),
-                health: health.clone(),
-                shutdown: shutdown.clone(),
-                channel: channel.clone(),
-                helix: api.helix.clone(),
-            },
-            crate::integrations::Enabled {
-                obs: settings.enabled.obs,
-                discord: settings.enabled.discord,
-                zmq: settings.enabled.zmq,
-                audio: settings.enabled.audio,
-                hotkeys: settings.enabled.hotkeys,
-                notify: settings.enabled.notify,
-            },
-        )
-        .await;
-        let integrations_from = tasks.len();
-        tasks.extend(integration_tasks);
-        watch_new(&supervisor, &mut tasks, integrations_from);
-        let stats_from = tasks.len();
-        let stats = start_stats(
+        let api = start_twitch_api(&mut launch, &settings, &config, &database.storage);
+        start_loyalty(&mut launch, &config, &loyalty, &database.storage, &api);
+        let integrations = start_integrations(&mut launch, &settings, &config, &api).await;
+        let stats = stats::start(
+            &mut launch,
             &config,
             &settings,
-            &storage,
+            &database.storage,
             &integrations,
             &api,
-            &shutdown,
-            &mut tasks,
         );
-        // The writer holds the stream's finishing step, which cannot be handed to a new run.
-        watch_new(&supervisor, &mut tasks, stats_from);
+
+        // The one place actions leave the bot: chat, Helix, moderation's enforcer, integrations.
         let mut outputs = Outputs {
             chat: None,
             helix: api.helix.clone(),
-            log: Some(log.clone()),
+            log: Some(launch.log.clone()),
             integrations: integrations.clone(),
-            enforcer: api.helix.clone().map(|helix| {
-                Enforcer::start(
-                    helix.at(crate::twitch::helix::Priority::Moderation),
-                    Limits::from_config(&config.moderation),
-                    shutdown.clone(),
-                )
-            }),
+            enforcer: moderation::start_enforcer(&launch, &config, &api),
         };
-        if settings.enabled.chat {
-            let (url, token) = match &sim {
-                Some(offline) => (
-                    ChatUrl::parse(&offline.chat.ws_url())?,
-                    "offline".to_string(),
-                ),
-                None => {
-                    let token = config.secrets.bot.access_token.clone();
-                    if token.is_empty() {
-                        bail!(
-                            "{}: bot.access_token is missing: run `twitch-bot auth` to authorize the bot account \
-                             (or start with --offline to try the bot without an account)",
-                            settings.config_dir.join("secrets.yaml").display()
-                        );
-                    }
-                    (ChatUrl::parse(&config.bot.twitch.chat_url)?, token)
-                }
-            };
-            let chat_settings = ChatSettings {
-                url,
-                login: login.clone(),
-                token,
-                channel: channel.clone(),
-                rate_limit: config.bot.chat.rate_limit,
-                ping_interval: Duration::from_secs(config.bot.chat.ping_interval_secs.max(1)),
-                ping_timeout: Duration::from_secs(config.bot.chat.ping_timeout_secs.max(1)),
-                outgoing_capacity: config.bot.chat.outgoing_queue,
-                max_backoff: Duration::from_secs(config.bot.chat.max_backoff_secs.max(1)),
-            };
-            let (handle, task) =
-                chat::start(chat_settings.clone(), events.clone(), shutdown.clone());
-            let link = ChatLink::new(handle);
-            outputs.chat = Some(link.clone());
-            // A restarted connection gets a new handle; the link sends everyone's messages
-            // there. What the failed run still had queued is lost.
-            let (events, shutdown) = (events.clone(), shutdown.clone());
-            let mut first = Some(task);
-            tasks.push((
-                "chat",
-                supervisor.restart("chat", move || {
-                    first.take().unwrap_or_else(|| {
-                        let (handle, task) =
-                            chat::start(chat_settings.clone(), events.clone(), shutdown.clone());
-                        link.replace(handle);
-                        task
-                    })
-                }),
-            ));
-        } else {
-            info!("chat is switched off (--nochat)");
-        }
+        outputs.chat = chat::start(&mut launch, &settings, &config, sim.as_deref())?;
         let chat = outputs.chat.clone();
-        if let (Some(enforcer), Some(helix)) = (&outputs.enforcer, &api.helix) {
-            if helix.has_scope(
-                crate::twitch::auth::Account::Bot,
-                crate::twitch::helix::WARNINGS_SCOPE,
-            ) {
-                let chat = chat.clone();
-                enforcer.use_native_warnings(move |w| {
-                    if let Some(chat) = &chat {
-                        chat.warn(w);
-                    }
-                });
-                info!("moderation: the warn step uses Twitch's native warnings");
-            } else {
-                info!(
-                    "moderation: the warn step posts in chat (the bot's grant lacks {}; run \
-                     `twitch-bot auth` to use Twitch's native warnings)",
-                    crate::twitch::helix::WARNINGS_SCOPE
-                );
-            }
-        }
+        moderation::choose_warnings(&outputs, &api);
 
-        // Scripts send their actions here; one task hands them to the connections.
-        let (action_tx, action_rx) = mpsc::channel::<Action>(1_024);
-        let action_rx = Arc::new(tokio::sync::Mutex::new(action_rx));
-        {
-            let (outputs, shutdown) = (outputs.clone(), shutdown.clone());
-            tasks.push((
-                "actions",
-                supervisor.restart("actions", move || {
-                    tokio::spawn(perform_actions(
-                        action_rx.clone(),
-                        outputs.clone(),
-                        shutdown.clone(),
-                    ))
-                }),
-            ));
-        }
-        let clip_watch = broadcaster::ClipWatch::default();
-        let owned_rewards = broadcaster::OwnedRewards::default();
-        let script_services = Services {
-            points: Arc::new(StorageServices {
-                storage: storage.clone(),
-            }),
-            users: Arc::new(StorageServices {
-                storage: storage.clone(),
-            }),
-            store: Arc::new(ScriptStores::new(storage.clone(), &config.bot.scripts)),
-            cache: Arc::new(CacheService(cache.clone())),
-            twitch: api.helix.clone().map(|helix| {
-                // A script's lookup answers a command: it waits at chat's priority.
-                Arc::new(services::HelixForScripts {
-                    helix: helix.at(crate::twitch::helix::Priority::Chat),
-                    runtime: tokio::runtime::Handle::current(),
-                    clips: clip_watch.clone(),
-                    rewards: owned_rewards.clone(),
-                }) as Arc<dyn crate::scripting::stores::TwitchApi>
-            }),
-            http: crate::integrations::web::for_scripts(
-                &config.bot.scripts,
-                tokio::runtime::Handle::current(),
-            ),
-            integrations: integrations.for_scripts(),
-            currency: config.loyalty.currency.clone(),
-        };
-        let facts = crate::commands::facts::ServiceFacts(script_services.clone());
-        let (scripts, report) = ScriptHost::start(
-            HostConfig::from_bot(&config.bot, &settings.scripts_dir, &channel),
-            script_services,
-            Arc::new(action_tx),
+        let actions = scripts::start_actions(&mut launch, &outputs);
+        let scripts = scripts::start(
+            &mut launch,
+            &settings,
+            &config,
+            &database,
+            &api,
+            &integrations,
+            actions,
         );
-        let regulars = Arc::new(crate::commands::Regulars::load(
-            Some(storage.clone()),
-            &config.moderation.regulars,
-        ));
-        let text_commands = crate::commands::TextCommands::open(
-            storage.clone(),
-            crate::commands::owners(Some(scripts.clone())),
-            Arc::new(facts),
-            regulars.clone(),
-            &config.bot.chat.command_prefix,
-        )
-        .map(Arc::new)
-        .map_err(|e| warn!("text commands are off: cannot read them from the database: {e}"))
-        .ok();
-        clip_watch.attach(&scripts);
-        if let Some(helix) = api.helix.clone() {
-            tokio::spawn(broadcaster::keep_rewards(
-                helix,
-                scripts.clone(),
-                owned_rewards.clone(),
-                shutdown.clone(),
-            ));
-        }
-        for error in &report.errors {
-            warn!("{error}");
-        }
-        if settings.scripts_dir.is_dir()
-            && let Err(e) = scripts.watch()
-        {
-            warn!(
-                "scripts will not reload when saved: cannot watch {}: {e}",
-                settings.scripts_dir.display()
-            );
-        }
-        if settings.enabled.timers {
-            let (scripts, shutdown) = (scripts.clone(), shutdown.clone());
-            tasks.push((
-                "timers",
-                supervisor.restart("timers", move || scripts.spawn_timers(shutdown.clone())),
-            ));
-        }
-        // The stream's live state, once known, switches LIVE_ONLY timers and watch-time points.
-        {
-            let stream = api.stream.clone();
-            let (scripts, loyalty, shutdown) = (scripts.clone(), loyalty.clone(), shutdown.clone());
-            tasks.push((
-                "live state",
-                supervisor.restart("live state", move || {
-                    tokio::spawn(follow_live_state(
-                        stream.clone(),
-                        scripts.clone(),
-                        loyalty.clone(),
-                        shutdown.clone(),
-                    ))
-                }),
-            ));
-        }
+        scripts::start_live_state(&mut launch, &api, &scripts.host, &loyalty);
 
-        let moderator = if config.moderation.enabled {
-            Some(moderator_for(&config.moderation, &api.emotes).context("moderation.yaml")?)
-        } else {
-            None
-        };
-        let (modlog_tx, modlog_queue) = crate::moderation::log::modlog_channel();
-        let modlog_task = {
-            let storage = storage.clone();
-            let retention = config.moderation.log;
-            let shutdown = shutdown.clone();
-            supervisor.restart("moderation log", move || {
-                crate::moderation::log::spawn_modlog_writer(
-                    storage.clone(),
-                    modlog_queue.clone(),
-                    retention,
-                    shutdown.clone(),
-                )
-            })
-        };
-        let waves =
-            crate::moderation::waves::FollowWaves::new(config.moderation.follow_waves.clone());
-        // Blocks go out one at a time as the broadcaster, off the dispatcher.
-        let blocks = api.helix.clone().map(|helix| {
-            let (tx, queue) = crate::moderation::waves::block_channel();
-            let shutdown = shutdown.clone();
-            tasks.push((
-                "follow-wave blocks",
-                supervisor.restart("follow-wave blocks", move || {
-                    crate::moderation::waves::spawn_blocker(
-                        helix.clone(),
-                        queue.clone(),
-                        shutdown.clone(),
-                    )
-                }),
-            ));
-            tx
-        });
-        let (writer, writer_queue) = crate::storage::writer::channel();
-        let writer_task = {
-            let storage = storage.clone();
-            supervisor.restart("storage writer", move || {
-                crate::storage::writer::spawn(storage.clone(), writer_queue.clone())
-            })
-        };
+        let mut moderation = moderation::start(&mut launch, &config, &database.storage, &api)?;
+        let (writer, writer_task) = database::start_writer(&launch, &database.storage);
         let (config_tx, config_rx) = watch::channel(original_config);
-        if settings.config_dir.is_dir()
-            && let Some(task) = config_watch::spawn(
-                settings.config_dir.clone(),
-                config_tx.clone(),
-                shutdown.clone(),
-            )
-        {
-            let (dir, tx, shutdown) = (
-                settings.config_dir.clone(),
-                config_tx.clone(),
-                shutdown.clone(),
-            );
-            let mut first = Some(task);
-            tasks.push((
-                "config watcher",
-                supervisor.restart("config watcher", move || {
-                    first
-                        .take()
-                        .or_else(|| config_watch::spawn(dir.clone(), tx.clone(), shutdown.clone()))
-                        // Could not watch again (warned): wait for shutdown like a watcher.
-                        .unwrap_or_else(|| {
-                            let shutdown = shutdown.clone();
-                            tokio::spawn(async move { shutdown.cancelled().await })
-                        })
-                }),
-            ));
-        }
-        let raid = crate::moderation::raid::RaidMode::new(
-            &config.moderation.raid_mode,
-            api.helix.clone(),
-            api.bot_scopes.clone(),
-            shutdown.clone(),
+        config_watch::start(&mut launch, &settings.config_dir, &config_tx);
+        let raid = raid_mode::start(
+            &launch,
+            &config,
+            &api,
+            &outputs,
+            &moderation.log,
+            &scripts.host,
         );
-        raid.set_hook(raid_mode::hook(
-            outputs.clone(),
-            modlog_tx.clone(),
-            scripts.clone(),
-            channel.as_str().into(),
-        ));
-        let console = if settings.enabled.console {
-            let backend = Arc::new(console::AppConsole {
+        let console = console::start(
+            &mut launch,
+            &settings,
+            &config,
+            console_token,
+            console::Parts {
                 raid: raid.clone(),
-                info: BotInfo {
-                    bot: login.clone(),
-                    channel: channel.clone(),
-                    offline: settings.offline,
-                },
-                health: health.clone(),
-                enabled: settings.enabled,
-                log: log.clone(),
-                scripts: scripts.clone(),
-                storage: storage.clone(),
                 outputs: outputs.clone(),
                 sim: sim.clone(),
-                config_dir: settings.config_dir.clone(),
-                config: config_tx,
-                config_reloads: Default::default(),
+                storage: database.storage.clone(),
+                scripts: &scripts,
                 stats: stats.clone(),
-                supervisor: supervisor.clone(),
-                waves: waves.clone(),
-                text_commands: text_commands.clone(),
-                regulars: regulars.clone(),
-            });
-            match crate::console::bind(&config.bot.console.bind).await {
-                Ok(listener) => {
-                    match crate::console::serve_supervised(
-                        listener,
-                        console_token,
-                        backend,
-                        shutdown.clone(),
-                        &supervisor,
-                    )
-                    .await
-                    {
-                        Ok(console) => {
-                            health.set(
-                                crate::event::Service::Console,
-                                crate::event::ConnectionState::Connected,
-                            );
-                            Some(console)
-                        }
-                        Err(e) => {
-                            warn!("the web console is off: {e}");
-                            None
-                        }
-                    }
-                }
-                Err(e) => {
-                    warn!("the web console is off: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let parts = Parts {
-            channel: channel.as_str().into(),
-            outputs,
-            health: health.clone(),
-            scripts: Some(scripts.clone()),
-            storage: Some(storage.clone()),
-            loyalty: Some(loyalty),
-            stream: api.stream.clone(),
-            eventsub_enabled: settings.enabled.eventsub,
-            log: Some(log.clone()),
-            config: Some(config_rx),
-            prefix: config.bot.chat.command_prefix.clone(),
-            modlog: Some(modlog_tx),
-            stats: stats.clone(),
-            writer: Some(writer),
-            waves: Some(waves),
-            blocks,
-            raid: Some(raid.clone()),
-            text_commands: text_commands.clone(),
-            regulars: Some(regulars),
-        };
-        let text_commands_handle = text_commands;
-        // The queue outlives a dispatcher that fails: the next one takes it over, with the
-        // moderation rules in force (its in-memory permits and spam windows start afresh).
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let mut first = Some(Dispatcher::new(parts.clone(), moderator));
-        let (emotes, dispatch_shutdown) = (api.emotes.clone(), shutdown.clone());
-        tasks.push((
-            "dispatcher",
-            supervisor.restart("dispatcher", move || {
-                let dispatcher = first.take().unwrap_or_else(|| {
-                    let moderation = parts
-                        .config
-                        .as_ref()
-                        .map(|c| c.borrow().moderation.clone())
-                        .filter(|m| m.enabled);
-                    let moderator = moderation.and_then(|m| match moderator_for(&m, &emotes) {
-                        Ok(m) => Some(m),
-                        Err(e) => {
-                            warn!("moderation stays off after the dispatcher's restart: {e}");
-                            None
-                        }
-                    });
-                    Dispatcher::new(parts.clone(), moderator)
-                });
-                tokio::spawn(dispatcher.run_shared(rx.clone(), dispatch_shutdown.clone()))
-            }),
-        ));
+                waves: moderation.waves.clone(),
+                config: config_tx,
+            },
+        )
+        .await;
+        let moderator = moderation.moderator.take();
+        dispatcher::start(
+            &mut launch,
+            &settings,
+            &config,
+            queue,
+            dispatcher::Inputs {
+                outputs,
+                scripts: &scripts,
+                storage: &database.storage,
+                loyalty,
+                api: &api,
+                config: config_rx,
+                stats: stats.clone(),
+                writer,
+                raid: raid.clone(),
+                moderation: &moderation,
+            },
+            moderator,
+        );
         // After the dispatcher: they end once the dispatcher's senders are gone, all written.
-        tasks.push(("storage writer", writer_task));
-        tasks.push(("moderation log", modlog_task));
-        drop(events);
+        launch.tasks.push(("storage writer", writer_task));
+        launch.tasks.push(("moderation log", moderation.log_task));
 
+        let Launch {
+            channel,
+            events,
+            health,
+            log,
+            shutdown,
+            exit,
+            supervisor,
+            tasks,
+            ..
+        } = launch;
+        drop(events);
         Ok(Bot {
             shutdown,
             exit,
@@ -693,9 +311,9 @@ impl Bot {
             console,
             chat,
             channel,
-            scripts: Some(scripts),
-            storage: Some(storage),
-            text_commands: text_commands_handle,
+            scripts: Some(scripts.host),
+            storage: Some(database.storage),
+            text_commands: scripts.text_commands,
             log,
             stats,
             raid,
@@ -801,197 +419,163 @@ impl Bot {
     }
 }
 
-/// Puts the tasks pushed since `from` under the supervisor's watch: they cannot be made anew from
-/// here, so a panic among them ends the process (see [`Supervisor::watch`]).
-fn watch_new(
-    supervisor: &Supervisor,
-    tasks: &mut Vec<(&'static str, JoinHandle<()>)>,
-    from: usize,
-) {
-    let new: Vec<_> = tasks.drain(from.min(tasks.len())..).collect();
-    for (name, task) in new {
-        tasks.push((name, supervisor.watch(name, task)));
-    }
-}
-
-/// The moderator for `config`, with the channel's emotes (once loaded) exempt.
-fn moderator_for(
-    config: &crate::config::moderation::ModerationConfig,
-    emotes: &Arc<std::sync::OnceLock<crate::twitch::emotes::Emotes>>,
-) -> anyhow::Result<Moderator> {
-    let mut moderator = Moderator::new(config)?;
-    let emotes = emotes.clone();
-    moderator.set_emotes(Arc::new(move |word: &str| {
-        emotes.get().is_some_and(|e| e.contains(word))
-    }));
-    Ok(moderator)
-}
-
-/// Hands the actions scripts produce to the connections until shutdown, then hands over what
-/// scripts already produced (chat sends what it can before closing).
-async fn perform_actions(
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Action>>>,
-    outputs: Outputs,
+/// What every subsystem's start shares: who the bot is, the one queue's sender, the shutdown
+/// token, the supervisor and the tasks [`Bot::shutdown`] waits for (in the order pushed).
+struct Launch {
+    /// The channel the bot joins (login, no `#`).
+    channel: String,
+    /// The bot account's login.
+    login: String,
+    /// Where connections put the events they read.
+    events: EventSender,
+    health: Health,
+    /// Every event the dispatcher handles, for the console's live log.
+    log: broadcast::Sender<LiveEvent>,
     shutdown: CancellationToken,
-) {
-    let mut rx = rx.lock().await;
-    loop {
-        tokio::select! {
-            action = rx.recv() => match action {
-                Some(action) => outputs.perform(action),
-                None => return,
-            },
-            _ = shutdown.cancelled() => break,
-        }
+    exit: crate::exit::Exit,
+    supervisor: Supervisor,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Launch {
+    /// The shared parts, and the queue's receiving end (the dispatcher's).
+    fn new(settings: &Settings, config: &Config) -> (Launch, EventReceiver) {
+        let shutdown = CancellationToken::new();
+        let exit = crate::exit::Exit::new(shutdown.clone());
+        let channel = settings
+            .channel
+            .clone()
+            .unwrap_or_else(|| config.bot.owner.to_ascii_lowercase());
+        let login = config.bot.username.to_ascii_lowercase();
+        let (events, rx) = queue::channel(config.bot.queue.capacity);
+        let (log, _) = broadcast::channel::<LiveEvent>(1_024);
+        let supervisor = Supervisor::new(exit.clone(), Some(log.clone()), Policy::default());
+        let launch = Launch {
+            channel,
+            login,
+            events,
+            health: Health::default(),
+            log,
+            shutdown,
+            exit,
+            supervisor,
+            tasks: Vec::new(),
+        };
+        (launch, rx)
     }
-    while let Ok(action) = rx.try_recv() {
-        outputs.perform(action);
+
+    /// Runs the task `make` spawns under the supervisor, which makes it anew after a crash, and
+    /// has shutdown wait for it.
+    fn supervise<F>(&mut self, name: &'static str, make: F)
+    where
+        F: FnMut() -> JoinHandle<()> + Send + 'static,
+    {
+        let task = self.supervisor.restart(name, make);
+        self.tasks.push((name, task));
+    }
+
+    /// Puts the tasks pushed since `from` under the supervisor's watch: they cannot be made anew
+    /// from here, so a panic among them ends the process (see [`Supervisor::watch`]).
+    fn watch_new(&mut self, from: usize) {
+        let new: Vec<_> = self.tasks.drain(from.min(self.tasks.len())..).collect();
+        for (name, task) in new {
+            self.tasks.push((name, self.supervisor.watch(name, task)));
+        }
     }
 }
 
-/// Once the stream's live state is known, switches LIVE_ONLY timers and watch-time points with
-/// it until shutdown.
-async fn follow_live_state(
-    stream: Arc<std::sync::OnceLock<crate::twitch::stream::StreamHandle>>,
-    scripts: Arc<ScriptHost>,
-    loyalty: Arc<Loyalty>,
-    shutdown: CancellationToken,
-) {
-    let mut live = loop {
-        if let Some(s) = stream.get() {
-            break s.watch_live();
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-    };
-    loop {
-        let now = *live.borrow_and_update();
-        scripts.set_live(now);
-        loyalty.set_live(now);
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            // The stream watcher is gone (its own supervisor decides): nothing more to follow.
-            r = live.changed() => if r.is_err() { shutdown.cancelled().await; return },
-        }
-    }
-}
-
-/// Starts stream statistics (unless `stream.stats` is off): resumes a stream saved before a
-/// restart, and starts the writer and the stream watcher.
-fn start_stats(
-    config: &Config,
+/// Starts the simulated Twitch in offline mode (and points `config` at it); `None` when live.
+async fn start_sim(
     settings: &Settings,
+    config: &mut Config,
+    channel: &str,
+) -> anyhow::Result<Option<Arc<SimTwitch>>> {
+    if !settings.offline {
+        return Ok(None);
+    }
+    let sim = SimTwitch::start(config, channel)
+        .await
+        .context("starting the simulated Twitch")?;
+    Ok(Some(Arc::new(sim)))
+}
+
+/// Starts the Twitch API side (see [`twitch_api::start`]): its parts (token validator,
+/// EventSub, stream watcher, emotes) run under the supervisor already.
+fn start_twitch_api(
+    launch: &mut Launch,
+    settings: &Settings,
+    config: &Config,
     storage: &Storage,
-    integrations: &crate::integrations::Hub,
+) -> twitch_api::ApiHandles {
+    let secrets_path = (!settings.offline).then(|| settings.config_dir.join("secrets.yaml"));
+    twitch_api::start(
+        config,
+        secrets_path.as_deref(),
+        &launch.channel,
+        settings.enabled.eventsub,
+        Some(storage.clone()),
+        launch.events.clone(),
+        &launch.shutdown,
+        &launch.exit,
+        &launch.supervisor,
+        &mut launch.tasks,
+    )
+}
+
+/// Starts the loyalty ticker (watch-time points), when loyalty is on.
+fn start_loyalty(
+    launch: &mut Launch,
+    config: &Config,
+    loyalty: &Arc<Loyalty>,
+    storage: &Storage,
     api: &twitch_api::ApiHandles,
-    shutdown: &CancellationToken,
-    tasks: &mut Vec<(&'static str, JoinHandle<()>)>,
-) -> Option<crate::stats::Recorder> {
-    use crate::stats::{Recorder, StatsSettings, recorder::StatsContext};
-    let c = &config.bot.stream;
-    if !c.stats {
-        info!("stream statistics are off (stream.stats: false in bot.yaml)");
-        return None;
+) {
+    if !config.loyalty.enabled {
+        return;
     }
-    let (open, ended) = Recorder::resume_from(storage);
-    let (recorder, finisher) = Recorder::new(open);
-    recorder.settle_ended(ended);
-    tasks.extend(crate::stats::recorder::spawn(
-        &recorder,
-        finisher,
-        StatsContext {
-            storage: storage.clone(),
-            settings: StatsSettings {
-                dir: settings.data_dir.join(crate::stats::STATS_DIR),
-                save_every: Duration::from_secs(c.stats_save_secs.max(1)),
-                discord_summary: c.discord_summary,
-            },
-            integrations: integrations.clone(),
+    let (loyalty, storage, helix, shutdown) = (
+        loyalty.clone(),
+        storage.clone(),
+        api.helix.clone(),
+        launch.shutdown.clone(),
+    );
+    launch.supervise("loyalty", move || {
+        loyalty
+            .clone()
+            .spawn_ticker(storage.clone(), helix.clone(), shutdown.clone())
+    });
+}
+
+/// Starts the integrations the flags allow (OBS, Discord, ZeroMQ, sound, hotkeys,
+/// notifications), each watched by the supervisor.
+async fn start_integrations(
+    launch: &mut Launch,
+    settings: &Settings,
+    config: &Config,
+    api: &twitch_api::ApiHandles,
+) -> crate::integrations::Hub {
+    let (integrations, integration_tasks) = crate::integrations::start(
+        &crate::integrations::StartContext {
+            config: Arc::new(config.clone()),
+            data_dir: settings.data_dir.clone(),
+            events: launch.events.clone(),
+            health: launch.health.clone(),
+            shutdown: launch.shutdown.clone(),
+            channel: launch.channel.clone(),
             helix: api.helix.clone(),
-            stream: api.stream.clone(),
-            shutdown: shutdown.clone(),
         },
-    ));
-    Some(recorder)
-}
-
-/// Runs the bot until Ctrl-C, SIGTERM or a task asks the process to end, and returns the exit
-/// code (see [`crate::exit`]): a config that does not load is [`crate::exit::CONFIG`], so a
-/// service manager does not restart into the same error.
-///
-/// # Errors
-/// A start-up error, already worded for the user.
-pub async fn run(settings: Settings) -> anyhow::Result<u8> {
-    let config = match Config::load(&settings.config_dir) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(crate::exit::CONFIG);
-        }
-    };
-    let config_open_on_start = config.bot.console.open_on_start;
-    let bot = Bot::start(settings.clone(), config).await?;
-    let shutdown = bot.shutdown_token();
-    if let Some(url) = bot.console_login_url() {
-        println!("Web console: {url}  (this link signs your browser in once)");
-        if config_open_on_start {
-            crate::console::open_in_browser(&url);
-        }
-    }
-    match bot.sim() {
-        Some(sim) => {
-            println!(
-                "Offline mode: a simulated Twitch runs on 127.0.0.1 and the bot has joined #{}.\n{}",
-                bot.channel(),
-                crate::sim::terminal::HELP
-            );
-            tokio::select! {
-                _ = crate::sim::terminal::run(sim, shutdown.clone(), || {
-                    crate::console::terminal::link_line(bot.console_login_url())
-                }) => {}
-                _ = shutdown_signal() => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-        None => {
-            if bot.console_addr().is_some() {
-                println!("Type /console here for a new web console sign-in link.");
-            }
-            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            tokio::select! {
-                _ = crate::console::terminal::live(stdin, std::io::stdout(), || bot.console_login_url()) => {}
-                _ = shutdown_signal() => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-    }
-    info!("shutting down");
-    let exit = bot.exit();
-    bot.shutdown().await;
-    Ok(exit.requested().map_or(crate::exit::OK, |(code, _)| code))
-}
-
-/// Resolves on Ctrl-C or (Unix) SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+        crate::integrations::Enabled {
+            obs: settings.enabled.obs,
+            discord: settings.enabled.discord,
+            zmq: settings.enabled.zmq,
+            audio: settings.enabled.audio,
+            hotkeys: settings.enabled.hotkeys,
+            notify: settings.enabled.notify,
+        },
+    )
+    .await;
+    let integrations_from = launch.tasks.len();
+    launch.tasks.extend(integration_tasks);
+    launch.watch_new(integrations_from);
+    integrations
 }

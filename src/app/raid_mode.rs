@@ -1,4 +1,4 @@
-//! Raid mode's reports: the one line to the moderators in chat, the moderation log's entry for
+//! Starts raid mode, with its reports: the one line to the moderators in chat, the moderation log's entry for
 //! every switch, and `scripts/events/raid_mode.rhai`.
 
 use std::sync::Arc;
@@ -11,6 +11,30 @@ use crate::action::Action;
 use crate::moderation::raid::{Change, Hook};
 use crate::outputs::Outputs;
 use crate::scripting::ScriptHost;
+
+/// Starts raid mode (it switches Twitch's defences through Helix) with its reports hooked in.
+pub(super) fn start(
+    launch: &super::Launch,
+    config: &crate::config::Config,
+    api: &super::twitch_api::ApiHandles,
+    outputs: &Outputs,
+    modlog: &crate::moderation::log::ModlogSender,
+    scripts: &Arc<ScriptHost>,
+) -> crate::moderation::raid::RaidMode {
+    let raid = crate::moderation::raid::RaidMode::new(
+        &config.moderation.raid_mode,
+        api.helix.clone(),
+        api.bot_scopes.clone(),
+        launch.shutdown.clone(),
+    );
+    raid.set_hook(hook(
+        outputs.clone(),
+        modlog.clone(),
+        scripts.clone(),
+        launch.channel.as_str().into(),
+    ));
+    raid
+}
 
 /// The hook raid mode reports its changes to.
 pub fn hook(

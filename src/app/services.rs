@@ -14,6 +14,7 @@ use crate::storage::{KvLimit, KvQuota, Storage, StorageError};
 /// Storage as the scripts' points ledger, viewer lookup and key-value store.
 #[derive(Clone)]
 pub struct StorageServices {
+    /// The database the points and users live in.
     pub storage: Storage,
 }
 
@@ -133,7 +134,9 @@ impl stores::Users for StorageServices {
 /// Storage as the scripts' own stores, each held to `quota`.
 #[derive(Clone)]
 pub struct ScriptStores {
+    /// The database the stores live in.
     pub storage: Storage,
+    /// How much each script may keep.
     pub quota: KvQuota,
 }
 
@@ -191,7 +194,9 @@ impl stores::Cache for CacheService {
 /// The Twitch API for scripts. Scripts run on their own threads, so each call waits for Helix
 /// (at most two seconds) on the runtime that owns the client.
 pub struct HelixForScripts {
+    /// The Helix client, at the priority scripts' lookups wait at.
     pub helix: crate::twitch::helix::Helix,
+    /// The runtime the blocking script calls hand their Helix calls to.
     pub runtime: tokio::runtime::Handle,
     /// Where the clips scripts start are watched until Twitch has made them.
     pub clips: super::broadcaster::ClipWatch,

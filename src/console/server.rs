@@ -43,10 +43,18 @@ pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// Why the console could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The address in `console.bind` cannot be listened on (taken, or not this machine's).
     #[error("console: cannot listen on {addr}: {source} (change console.bind in configs/bot.yaml)")]
-    Bind { addr: String, source: io::Error },
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why the system refused it.
+        source: io::Error,
+    },
+    /// The bound listener cannot say its own address.
     #[error("console: the listener has no local address: {0}")]
     Addr(io::Error),
+    /// The TLS certificate or key cannot be loaded (the message names the file).
     #[error("{0} (configs/bot.yaml)")]
     Tls(String),
 }
