@@ -362,6 +362,13 @@ async fn no_secret_value_appears_in_the_output_of_a_live_run_with_token_refreshe
         output.text()
     );
     let saved = || twitch_bot::config::secrets::load(&secrets_path).expect("secrets.yaml reads");
+    // Twitch answering the refresh comes before the bot writes secrets.yaml: wait for the file.
+    common::eventually(10, || {
+        twitch_bot::config::secrets::load(&secrets_path).is_ok_and(|s| {
+            s.bot.access_token != bot_access && s.broadcaster.refresh_token != bc_refresh
+        })
+    })
+    .await;
     let after_start = saved();
     assert_ne!(
         after_start.bot.access_token, bot_access,
