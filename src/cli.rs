@@ -1,10 +1,14 @@
 //! The command line: flags that switch subsystems off, folders, and the subcommands.
 //!
-//! Parsing only; what the flags mean at run time lives in `Settings` in the `app` module.
+//! Parsing only, and the set of subsystems the switches leave on
+//! ([`Cli::subsystems`]); what the rest means at run time lives in `Settings` in the `app`
+//! module.
 
 use std::path::PathBuf;
 
 use argh::FromArgs;
+
+use crate::subsystems::{Subsystem, Subsystems};
 
 /// A self-hosted Twitch bot with a sandboxed Rhai scripting host.
 #[derive(FromArgs, Debug, Default, PartialEq)]
@@ -38,6 +42,9 @@ pub struct Cli {
     pub nozmq: bool,
     /// do not play sounds
     #[argh(switch)]
+    pub nosound: bool,
+    /// the same as --nosound (its older name, still accepted)
+    #[argh(switch)]
     pub noaudio: bool,
     /// do not press hotkeys
     #[argh(switch)]
@@ -68,6 +75,29 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The subsystems that run: all of them but those a `--no…` switch turns off (`--noaudio`
+    /// is `--nosound` by its older name).
+    pub fn subsystems(&self) -> Subsystems {
+        let mut on = Subsystems::all();
+        for (off, subsystem) in [
+            (self.nochat, Subsystem::Chat),
+            (self.noeventsub, Subsystem::EventSub),
+            (self.notimers, Subsystem::Timers),
+            (self.noconsole, Subsystem::Console),
+            (self.noobs, Subsystem::Obs),
+            (self.nodiscord, Subsystem::Discord),
+            (self.nozmq, Subsystem::Zmq),
+            (self.nosound || self.noaudio, Subsystem::Sound),
+            (self.nohotkeys, Subsystem::Hotkeys),
+            (self.nonotify, Subsystem::Notify),
+        ] {
+            if off {
+                on.set(subsystem, false);
+            }
+        }
+        on
+    }
+
     /// The run flags given (not the subcommand), as words for another `twitch-bot` command line:
     /// what `service install` puts in the unit's `ExecStart`.
     pub fn run_args(&self) -> Vec<String> {
@@ -84,6 +114,7 @@ impl Cli {
             (self.nopubsub, "--nopubsub"),
             (self.nodiscord, "--nodiscord"),
             (self.nozmq, "--nozmq"),
+            (self.nosound, "--nosound"),
             (self.noaudio, "--noaudio"),
             (self.nohotkeys, "--nohotkeys"),
             (self.noconsole, "--noconsole"),
@@ -258,6 +289,7 @@ mod tests {
             "--nopubsub",
             "--nodiscord",
             "--nozmq",
+            "--nosound",
             "--noaudio",
             "--nohotkeys",
             "--noconsole",
@@ -275,10 +307,41 @@ mod tests {
         assert_eq!(cli.channel.as_deref(), Some("somechannel"));
         assert!(cli.notimers && cli.noeventsub && cli.nochat && cli.noobs && cli.nopubsub);
         assert!(cli.nodiscord && cli.nozmq && cli.noaudio && cli.nohotkeys && cli.noconsole);
-        assert!(cli.nonotify && cli.offline && cli.verbose);
+        assert!(cli.nosound && cli.nonotify && cli.offline && cli.verbose);
+        assert_eq!(cli.subsystems(), Subsystems::NONE);
         assert_eq!(cli.config, Some(PathBuf::from("cfg")));
         assert_eq!(cli.scripts, Some(PathBuf::from("scr")));
         assert_eq!(cli.data, Some(PathBuf::from("dat")));
+    }
+
+    #[test]
+    fn nosound_and_its_old_name_noaudio_both_switch_sound_off() {
+        let all = parse(&[]).unwrap().subsystems();
+        assert_eq!(all, Subsystems::all());
+        for flag in ["--nosound", "--noaudio"] {
+            let on = parse(&[flag]).unwrap().subsystems();
+            assert!(!on.contains(Subsystem::Sound), "{flag}");
+            assert_eq!(
+                on,
+                all.without(Subsystem::Sound),
+                "{flag} touches only sound"
+            );
+        }
+        let both = parse(&["--nosound", "--noaudio"]).unwrap().subsystems();
+        assert_eq!(both, all.without(Subsystem::Sound));
+    }
+
+    #[test]
+    fn each_switch_turns_off_the_subsystem_it_names() {
+        for subsystem in Subsystem::ALL {
+            let on = parse(&[subsystem.flag()]).unwrap().subsystems();
+            assert_eq!(
+                on,
+                Subsystems::all().without(subsystem),
+                "{}",
+                subsystem.flag()
+            );
+        }
     }
 
     #[test]

@@ -61,5 +61,6 @@ pub mod service;
 pub mod sim;
 pub mod stats;
 pub mod storage;
+pub mod subsystems;
 pub mod supervisor;
 pub mod twitch;

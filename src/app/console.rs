@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{broadcast, watch};
 use tracing::warn;
 
-use super::Subsystems;
 use crate::action::Action;
 use crate::clock::now_ms;
 use crate::config::{Config, secrets};
@@ -24,6 +23,7 @@ use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 use crate::scripting::{self, ScriptHost};
 use crate::sim::{SimEvent, SimTwitch, Viewer};
 use crate::storage::Storage;
+use crate::subsystems::{Subsystem, Subsystems};
 
 /// Past streams listed by `/api/stats`, newest first.
 const STREAMS_SHOWN: usize = 50;
@@ -191,23 +191,25 @@ impl ConsoleBackend for AppConsole {
                 ServiceHealth::off(service)
             }
         };
-        let mut all = vec![
-            on(Service::Chat, self.enabled.chat),
-            on(Service::EventSub, self.enabled.eventsub),
-            on(Service::Helix, self.outputs.helix.is_some()),
-            // This answer comes from the console's server: it is up, maybe after restarts.
-            on(Service::Console, true),
-        ];
+        // What runs: the core parts the flags allow and the integrations that started.
         let hub = &self.outputs.integrations;
-        for (service, name) in [
-            (Service::Obs, "obs"),
-            (Service::Discord, "discord"),
-            (Service::Zmq, "zmq"),
-            (Service::Audio, "sound"),
-            (Service::Hotkeys, "hotkeys"),
-            (Service::Notify, "notify"),
-        ] {
-            all.push(on(service, hub.has(name)));
+        let running: Subsystems = self
+            .enabled
+            .without_integrations()
+            .iter()
+            .chain(hub.running().iter())
+            .collect();
+        let mut all = Vec::new();
+        for subsystem in Subsystem::ALL {
+            let Some(service) = subsystem.service() else {
+                continue;
+            };
+            // This answer comes from the console's server: it is up, maybe after restarts.
+            let up = subsystem == Subsystem::Console || running.contains(subsystem);
+            all.push(on(service, up));
+            if subsystem == Subsystem::EventSub {
+                all.push(on(Service::Helix, self.outputs.helix.is_some()));
+            }
         }
         all
     }

@@ -39,57 +39,10 @@ use crate::scripting::api::Services;
 use crate::scripting::{HostConfig, ScriptHost};
 use crate::sim::SimTwitch;
 use crate::storage::{Storage, StorageOptions};
+use crate::subsystems::{Subsystem, Subsystems};
 use crate::supervisor::{Policy, Supervisor};
 use crate::twitch::chat::{self, ChatSettings, ChatUrl};
 use services::{CacheService, ScriptStores, StorageServices};
-
-/// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subsystems {
-    pub chat: bool,
-    pub eventsub: bool,
-    pub timers: bool,
-    pub obs: bool,
-    pub discord: bool,
-    pub zmq: bool,
-    pub audio: bool,
-    pub hotkeys: bool,
-    pub console: bool,
-    pub notify: bool,
-}
-
-impl Default for Subsystems {
-    fn default() -> Self {
-        Subsystems {
-            chat: true,
-            eventsub: true,
-            timers: true,
-            obs: true,
-            discord: true,
-            zmq: true,
-            audio: true,
-            hotkeys: true,
-            console: true,
-            notify: true,
-        }
-    }
-}
-
-impl Subsystems {
-    /// The same, with every integration (OBS, Discord, ZeroMQ, sound, hotkeys, notifications)
-    /// off: the core alone, as tests and benchmarks of the core want it.
-    pub fn without_integrations(self) -> Subsystems {
-        Subsystems {
-            obs: false,
-            discord: false,
-            zmq: false,
-            audio: false,
-            hotkeys: false,
-            notify: false,
-            ..self
-        }
-    }
-}
 
 /// What the streamer asked for on the command line, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +54,7 @@ pub struct Settings {
     pub config_dir: PathBuf,
     pub scripts_dir: PathBuf,
     pub data_dir: PathBuf,
+    /// The subsystems that run. A switched-off subsystem is never started, so it costs nothing.
     pub enabled: Subsystems,
 }
 
@@ -112,7 +66,7 @@ impl Default for Settings {
             config_dir: PathBuf::from("configs"),
             scripts_dir: PathBuf::from("scripts"),
             data_dir: PathBuf::from("data"),
-            enabled: Subsystems::default(),
+            enabled: Subsystems::all(),
         }
     }
 }
@@ -130,18 +84,7 @@ impl Settings {
             config_dir: cli.config.clone().unwrap_or(defaults.config_dir),
             scripts_dir: cli.scripts.clone().unwrap_or(defaults.scripts_dir),
             data_dir: cli.data.clone().unwrap_or(defaults.data_dir),
-            enabled: Subsystems {
-                chat: !cli.nochat,
-                eventsub: !cli.noeventsub,
-                timers: !cli.notimers,
-                obs: !cli.noobs,
-                discord: !cli.nodiscord,
-                zmq: !cli.nozmq,
-                audio: !cli.noaudio,
-                hotkeys: !cli.nohotkeys,
-                console: !cli.noconsole,
-                notify: !cli.nonotify,
-            },
+            enabled: cli.subsystems(),
         }
     }
 }
@@ -193,7 +136,7 @@ impl Bot {
         let supervisor = Supervisor::new(exit.clone(), Some(log.clone()), Policy::default());
 
         // Before the simulator swaps in its fake tokens: the real file keeps the console token.
-        let console_token = if settings.enabled.console {
+        let console_token = if settings.enabled.contains(Subsystem::Console) {
             console::console_token(&settings.config_dir, &config.secrets.console_token)
         } else {
             String::new()
@@ -235,7 +178,7 @@ impl Bot {
             &config,
             secrets_path.as_deref(),
             &channel,
-            settings.enabled.eventsub,
+            settings.enabled.contains(Subsystem::EventSub),
             Some(storage.clone()),
             events.clone(),
             &shutdown,
@@ -272,14 +215,7 @@ impl Bot {
                 channel: channel.clone(),
                 helix: api.helix.clone(),
             },
-            crate::integrations::Enabled {
-                obs: settings.enabled.obs,
-                discord: settings.enabled.discord,
-                zmq: settings.enabled.zmq,
-                audio: settings.enabled.audio,
-                hotkeys: settings.enabled.hotkeys,
-                notify: settings.enabled.notify,
-            },
+            settings.enabled,
         )
         .await;
         let integrations_from = tasks.len();
@@ -310,7 +246,7 @@ impl Bot {
                 )
             }),
         };
-        if settings.enabled.chat {
+        if settings.enabled.contains(Subsystem::Chat) {
             let (url, token) = match &sim {
                 Some(offline) => (
                     ChatUrl::parse(&offline.chat.ws_url())?,
@@ -423,7 +359,7 @@ impl Bot {
                 &config.bot.scripts,
                 tokio::runtime::Handle::current(),
             ),
-            integrations: integrations.for_scripts(),
+            integrations: integrations.running(),
             currency: config.loyalty.currency.clone(),
         };
         let facts = crate::commands::facts::ServiceFacts(script_services.clone());
@@ -466,7 +402,7 @@ impl Bot {
                 settings.scripts_dir.display()
             );
         }
-        if settings.enabled.timers {
+        if settings.enabled.contains(Subsystem::Timers) {
             let (scripts, shutdown) = (scripts.clone(), shutdown.clone());
             tasks.push((
                 "timers",
@@ -574,7 +510,7 @@ impl Bot {
             scripts.clone(),
             channel.as_str().into(),
         ));
-        let console = if settings.enabled.console {
+        let console = if settings.enabled.contains(Subsystem::Console) {
             let backend = Arc::new(console::AppConsole {
                 raid: raid.clone(),
                 info: BotInfo {
@@ -638,7 +574,7 @@ impl Bot {
             storage: Some(storage.clone()),
             loyalty: Some(loyalty),
             stream: api.stream.clone(),
-            eventsub_enabled: settings.enabled.eventsub,
+            eventsub_enabled: settings.enabled.contains(Subsystem::EventSub),
             log: Some(log.clone()),
             config: Some(config_rx),
             prefix: config.bot.chat.command_prefix.clone(),

@@ -36,7 +36,7 @@ use crate::event::{
     ChannelEvent, ChannelEventKind, ChatMessage, Chatter, ObsEvent, Permission, Roles,
 };
 
-pub use api::{Ctx, CtxData, Integrations, Services, UserData};
+pub use api::{Ctx, CtxData, Services, UserData};
 pub use engine::Limits;
 pub use loader::{ErrorKind, ScriptError, ScriptKind, Settings};
 pub use registry::{ReloadReport, ScriptInfo};

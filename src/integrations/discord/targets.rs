@@ -10,7 +10,7 @@ use twilight_model::id::marker::{ChannelMarker, RoleMarker, WebhookMarker};
 use crate::config::Config;
 
 /// Discord's longest message, in characters.
-pub const MAX_CONTENT: usize = 2000;
+pub const MAX_CONTENT: usize = crate::action::calls::DISCORD_MAX_CONTENT;
 
 /// One place messages can be posted to.
 #[derive(Clone, PartialEq, Eq)]

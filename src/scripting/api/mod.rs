@@ -21,6 +21,7 @@ use rhai::{Dynamic, Engine, EvalAltResult};
 
 use crate::action::Action;
 use crate::event::Roles;
+use crate::subsystems::Subsystems;
 
 use super::stores::{Cache, Points, ScriptStore, TwitchApi, UserRef, Users};
 
@@ -45,16 +46,6 @@ pub(crate) fn amount_ok(amount: rhai::INT) -> Result<i64, Box<EvalAltResult>> {
     }
 }
 
-/// Which integrations are up; a call to one that is not answers with a script error.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Integrations {
-    pub obs: bool,
-    pub discord: bool,
-    pub sound: bool,
-    pub hotkeys: bool,
-    pub zmq: bool,
-}
-
 /// Everything scripts reach besides chat.
 #[derive(Clone)]
 pub struct Services {
@@ -66,7 +57,8 @@ pub struct Services {
     pub twitch: Option<Arc<dyn TwitchApi>>,
     /// `ctx.http`; `None` when no host is allowed (`scripts.http_allow` is empty).
     pub http: Option<Arc<dyn ScriptHttp>>,
-    pub integrations: Integrations,
+    /// The integrations that run; a call to one that does not answers with a script error.
+    pub integrations: Subsystems,
     /// The points' name in chat ("points", "cookies", ...).
     pub currency: String,
 }
@@ -84,7 +76,7 @@ impl Services {
             cache: Arc::new(MemoryCache::new()),
             twitch: None,
             http: None,
-            integrations: Integrations::default(),
+            integrations: Subsystems::NONE,
             currency: "points".into(),
         }
     }
