@@ -366,3 +366,125 @@ mod integrations_api {
         t.0.push(Action::Helix(HelixCall::Shoutout { login }))
     }
 }
+
+#[cfg(all(test, feature = "test-support"))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rhai::Scope;
+
+    use crate::action::{Action, DiscordCall, HotkeyCall, ObsCall, SoundCall, ZmqCall};
+    use crate::scripting::api::{Ctx, CtxData, Services};
+    use crate::scripting::engine::{self, Limits, RunGuard};
+    use crate::subsystems::{Subsystem, Subsystems};
+
+    /// Runs `code` with `ctx` for a run whose running integrations are `up`: the actions it
+    /// queued, or its error.
+    fn run(up: Subsystems, code: &str) -> Result<Vec<Action>, String> {
+        let services = Services {
+            integrations: up,
+            ..Services::in_memory()
+        };
+        let ctx = Ctx::new(
+            CtxData {
+                script: Arc::from("commands/t"),
+                channel: "chan".into(),
+                ..CtxData::default()
+            },
+            Arc::new(services),
+        );
+        let engine = engine::build(&Limits::default());
+        let mut scope = Scope::new();
+        scope.push("ctx", ctx.clone());
+        let _run = RunGuard::enter(Arc::from("commands/t"), Duration::from_secs(2), None);
+        engine
+            .run_with_scope(&mut scope, code)
+            .map_err(|e| e.to_string())?;
+        Ok(ctx.take_actions())
+    }
+
+    #[test]
+    fn script_calls_become_typed_actions() {
+        let actions = run(
+            Subsystems::all(),
+            r#"
+                ctx.obs.set_scene("x");
+                ctx.obs.hide_source("Main", "Cam");
+                ctx.obs.request("GetVersion", ());
+                ctx.discord.send("clips", " new clip ");
+                ctx.sound.play("horn", 0.5);
+                ctx.hotkey.press("brb");
+                ctx.zmq.publish("overlay.alert", #{ n: 1 });
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            actions,
+            [
+                Action::Obs(ObsCall::SetScene { scene: "x".into() }),
+                Action::Obs(ObsCall::SetSourceVisible {
+                    scene: "Main".into(),
+                    source: "Cam".into(),
+                    visible: false
+                }),
+                Action::Obs(ObsCall::Request {
+                    name: "GetVersion".into(),
+                    data: serde_json::json!({})
+                }),
+                Action::Discord(DiscordCall::Send {
+                    target: "clips".into(),
+                    text: "new clip".into()
+                }),
+                Action::Sound(SoundCall::Play {
+                    file: "horn".into(),
+                    volume: 0.5
+                }),
+                Action::Hotkeys(HotkeyCall::Press { name: "brb".into() }),
+                Action::Zmq(ZmqCall::Publish {
+                    topic: "overlay.alert".into(),
+                    data: serde_json::json!({"n": 1})
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_data_is_a_script_error_naming_the_call_and_the_field() {
+        let err = |code: &str| run(Subsystems::all(), code).unwrap_err();
+        let e = err(r#"ctx.obs.set_scene(" ");"#);
+        assert!(e.contains("obs.set_scene: `scene` is empty"), "{e}");
+        let e = err(r#"ctx.obs.request("SetInputMute", [1]);"#);
+        assert!(
+            e.contains("obs.request `SetInputMute`: the data must be a map"),
+            "{e}"
+        );
+        let e = err(r#"ctx.discord.send("  ");"#);
+        assert!(e.contains("send needs a `text`"), "{e}");
+        let e = err(r#"ctx.sound.play("notes.txt");"#);
+        assert!(
+            e.contains("sound.play: `notes.txt` is not a sound file"),
+            "{e}"
+        );
+        let e = err(r#"ctx.sound.play("../x.wav");"#);
+        assert!(
+            e.contains("`../x.wav` is not a file name in the sounds folder"),
+            "{e}"
+        );
+        let e = err(r#"ctx.zmq.publish("", 1);"#);
+        assert!(e.contains("the ZeroMQ topic is empty"), "{e}");
+    }
+
+    #[test]
+    fn an_integration_that_does_not_run_is_a_script_error_naming_it() {
+        let up = Subsystems::all().without(Subsystem::Sound);
+        let e = run(up, r#"ctx.sound.skip();"#).unwrap_err();
+        assert!(
+            e.contains("Sound is not available (switched off or not configured)"),
+            "{e}"
+        );
+        assert!(run(up, r#"ctx.obs.start_recording();"#).is_ok());
+        let e = run(Subsystems::NONE, r#"ctx.zmq.publish("t", 1);"#).unwrap_err();
+        assert!(e.contains("ZeroMQ is not available"), "{e}");
+    }
+}
