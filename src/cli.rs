@@ -70,6 +70,7 @@ pub struct Cli {
     /// print the version (and the git commit it was built from) and exit
     #[argh(switch, short = 'V')]
     pub version: bool,
+    /// the subcommand (`auth`, `check`, …); none runs the bot
     #[argh(subcommand)]
     pub command: Option<Command>,
 }
@@ -153,12 +154,19 @@ pub fn version() -> String {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
 pub enum Command {
+    /// `auth`: authorize the bot and broadcaster accounts.
     Auth(AuthCmd),
+    /// `check`: validate configs and scripts.
     Check(CheckCmd),
+    /// `commands`: export or import the text commands.
     Commands(CommandsCmd),
+    /// `console-link`: a one-time sign-in link for the console.
     ConsoleLink(ConsoleLinkCmd),
+    /// `import`: points from another bot's export.
     Import(ImportCmd),
+    /// `stats`: recorded streams and their reports.
     Stats(StatsCmd),
+    /// `service`: run the bot as a service.
     Service(ServiceCmd),
 }
 
@@ -193,6 +201,7 @@ pub struct CheckCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "service")]
 pub struct ServiceCmd {
+    /// what to do with the service
     #[argh(subcommand)]
     pub action: ServiceAction,
 }
@@ -201,6 +210,7 @@ pub struct ServiceCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
 pub enum ServiceAction {
+    /// `install`: write the unit.
     Install(ServiceInstallCmd),
 }
 
@@ -230,6 +240,7 @@ pub struct ImportCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "commands")]
 pub struct CommandsCmd {
+    /// export or import
     #[argh(subcommand)]
     pub action: CommandsAction,
 }
@@ -238,7 +249,9 @@ pub struct CommandsCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
 pub enum CommandsAction {
+    /// `export`: write them to a file.
     Export(CommandsExportCmd),
+    /// `import`: read them from a file.
     Import(CommandsImportCmd),
 }
 

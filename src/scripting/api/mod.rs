@@ -49,9 +49,13 @@ pub(crate) fn amount_ok(amount: rhai::INT) -> Result<i64, Box<EvalAltResult>> {
 /// Everything scripts reach besides chat.
 #[derive(Clone)]
 pub struct Services {
+    /// Viewers' points (`ctx.points`).
     pub points: Arc<dyn Points>,
+    /// Viewers the bot has seen (`ctx.find_user`).
     pub users: Arc<dyn Users>,
+    /// Each script's persistent store (`ctx.store`).
     pub store: Arc<dyn ScriptStore>,
+    /// Values with a lifespan, shared by scripts (`ctx.cache`).
     pub cache: Arc<dyn Cache>,
     /// `None` when the bot has no Twitch API (no client id or bot token in secrets.yaml).
     pub twitch: Option<Arc<dyn TwitchApi>>,
@@ -95,13 +99,18 @@ impl std::fmt::Debug for Services {
 /// The viewer a run is about.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserData {
+    /// The account's id.
     pub id: CompactString,
+    /// The login (lower case).
     pub login: CompactString,
+    /// The display name.
     pub name: CompactString,
+    /// Their badges in the channel.
     pub roles: Roles,
 }
 
 impl UserData {
+    /// The viewer as the stores name one.
     pub fn to_ref(&self) -> UserRef {
         UserRef {
             id: self.id.clone(),
@@ -116,18 +125,23 @@ impl UserData {
 pub struct CtxData {
     /// The script's key (`commands/ping`): names its store and its log lines.
     pub script: Arc<str>,
+    /// The channel's login, without `#`.
     pub channel: CompactString,
     /// The message to reply to or delete, if the run came from chat.
     pub message_id: Option<CompactString>,
+    /// The chat message's text (empty for an event).
     pub message: String,
     /// The command or reward name as typed (an alias stays an alias).
     pub command: String,
+    /// The words after the command.
     pub args: Vec<String>,
+    /// The viewer the run is about, if any.
     pub user: Option<UserData>,
     /// The channel event's own fields (`ctx.event`).
     pub event: Option<serde_json::Value>,
     /// The phrase or regex text that triggered a response.
     pub matched: String,
+    /// A regex response's capture groups.
     pub captures: Vec<String>,
 }
 
@@ -142,6 +156,7 @@ struct CtxInner {
 pub struct Ctx(Arc<CtxInner>);
 
 impl Ctx {
+    /// The context of one run.
     pub fn new(data: CtxData, services: Arc<Services>) -> Ctx {
         Ctx(Arc::new(CtxInner {
             data,
@@ -150,10 +165,12 @@ impl Ctx {
         }))
     }
 
+    /// What the run is about.
     pub fn data(&self) -> &CtxData {
         &self.0.data
     }
 
+    /// What the run may reach.
     pub fn services(&self) -> &Arc<Services> {
         &self.0.services
     }
@@ -183,6 +200,7 @@ impl Ctx {
 /// A viewer as scripts see it (`ctx.user`, `ctx.find_user(login)`).
 #[derive(Clone)]
 pub struct ScriptUser {
+    /// Who the viewer is.
     pub data: UserData,
     services: Arc<Services>,
 }
