@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use twitch_bot::subsystems::Subsystem;
 
 use argh::FromArgs;
 use twitch_bot::app::{Bot, Settings};
@@ -131,8 +132,8 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.path().join("data"),
         ..Settings::default()
     };
-    settings.enabled.timers = false;
-    settings.enabled.console = false;
+    settings.enabled.set(Subsystem::Timers, false);
+    settings.enabled.set(Subsystem::Console, false);
     settings.enabled = settings.enabled.without_integrations();
     let bot = Bot::start(settings, config).await?;
 

@@ -1,10 +1,14 @@
 //! The command line: flags that switch subsystems off, folders, and the subcommands.
 //!
-//! Parsing only; what the flags mean at run time lives in `Settings` in the `app` module.
+//! Parsing only, and the set of subsystems the switches leave on
+//! ([`Cli::subsystems`]); what the rest means at run time lives in `Settings` in the `app`
+//! module.
 
 use std::path::PathBuf;
 
 use argh::FromArgs;
+
+use crate::subsystems::{Subsystem, Subsystems};
 
 /// A self-hosted Twitch bot with a sandboxed Rhai scripting host.
 #[derive(FromArgs, Debug, Default, PartialEq)]
@@ -38,6 +42,9 @@ pub struct Cli {
     pub nozmq: bool,
     /// do not play sounds
     #[argh(switch)]
+    pub nosound: bool,
+    /// the same as --nosound (its older name, still accepted)
+    #[argh(switch)]
     pub noaudio: bool,
     /// do not press hotkeys
     #[argh(switch)]
@@ -63,11 +70,35 @@ pub struct Cli {
     /// print the version (and the git commit it was built from) and exit
     #[argh(switch, short = 'V')]
     pub version: bool,
+    /// the subcommand (`auth`, `check`, …); none runs the bot
     #[argh(subcommand)]
     pub command: Option<Command>,
 }
 
 impl Cli {
+    /// The subsystems that run: all of them but those a `--no…` switch turns off (`--noaudio`
+    /// is `--nosound` by its older name).
+    pub fn subsystems(&self) -> Subsystems {
+        let mut on = Subsystems::all();
+        for (off, subsystem) in [
+            (self.nochat, Subsystem::Chat),
+            (self.noeventsub, Subsystem::EventSub),
+            (self.notimers, Subsystem::Timers),
+            (self.noconsole, Subsystem::Console),
+            (self.noobs, Subsystem::Obs),
+            (self.nodiscord, Subsystem::Discord),
+            (self.nozmq, Subsystem::Zmq),
+            (self.nosound || self.noaudio, Subsystem::Sound),
+            (self.nohotkeys, Subsystem::Hotkeys),
+            (self.nonotify, Subsystem::Notify),
+        ] {
+            if off {
+                on.set(subsystem, false);
+            }
+        }
+        on
+    }
+
     /// The run flags given (not the subcommand), as words for another `twitch-bot` command line:
     /// what `service install` puts in the unit's `ExecStart`.
     pub fn run_args(&self) -> Vec<String> {
@@ -84,6 +115,7 @@ impl Cli {
             (self.nopubsub, "--nopubsub"),
             (self.nodiscord, "--nodiscord"),
             (self.nozmq, "--nozmq"),
+            (self.nosound, "--nosound"),
             (self.noaudio, "--noaudio"),
             (self.nohotkeys, "--nohotkeys"),
             (self.noconsole, "--noconsole"),
@@ -122,12 +154,19 @@ pub fn version() -> String {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
 pub enum Command {
+    /// `auth`: authorize the bot and broadcaster accounts.
     Auth(AuthCmd),
+    /// `check`: validate configs and scripts.
     Check(CheckCmd),
+    /// `commands`: export or import the text commands.
     Commands(CommandsCmd),
+    /// `console-link`: a one-time sign-in link for the console.
     ConsoleLink(ConsoleLinkCmd),
+    /// `import`: points from another bot's export.
     Import(ImportCmd),
+    /// `stats`: recorded streams and their reports.
     Stats(StatsCmd),
+    /// `service`: run the bot as a service.
     Service(ServiceCmd),
 }
 
@@ -162,6 +201,7 @@ pub struct CheckCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "service")]
 pub struct ServiceCmd {
+    /// what to do with the service
     #[argh(subcommand)]
     pub action: ServiceAction,
 }
@@ -170,6 +210,7 @@ pub struct ServiceCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
 pub enum ServiceAction {
+    /// `install`: write the unit.
     Install(ServiceInstallCmd),
 }
 
@@ -199,6 +240,7 @@ pub struct ImportCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "commands")]
 pub struct CommandsCmd {
+    /// export or import
     #[argh(subcommand)]
     pub action: CommandsAction,
 }
@@ -207,7 +249,9 @@ pub struct CommandsCmd {
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
 pub enum CommandsAction {
+    /// `export`: write them to a file.
     Export(CommandsExportCmd),
+    /// `import`: read them from a file.
     Import(CommandsImportCmd),
 }
 
@@ -258,6 +302,7 @@ mod tests {
             "--nopubsub",
             "--nodiscord",
             "--nozmq",
+            "--nosound",
             "--noaudio",
             "--nohotkeys",
             "--noconsole",
@@ -275,10 +320,41 @@ mod tests {
         assert_eq!(cli.channel.as_deref(), Some("somechannel"));
         assert!(cli.notimers && cli.noeventsub && cli.nochat && cli.noobs && cli.nopubsub);
         assert!(cli.nodiscord && cli.nozmq && cli.noaudio && cli.nohotkeys && cli.noconsole);
-        assert!(cli.nonotify && cli.offline && cli.verbose);
+        assert!(cli.nosound && cli.nonotify && cli.offline && cli.verbose);
+        assert_eq!(cli.subsystems(), Subsystems::NONE);
         assert_eq!(cli.config, Some(PathBuf::from("cfg")));
         assert_eq!(cli.scripts, Some(PathBuf::from("scr")));
         assert_eq!(cli.data, Some(PathBuf::from("dat")));
+    }
+
+    #[test]
+    fn nosound_and_its_old_name_noaudio_both_switch_sound_off() {
+        let all = parse(&[]).unwrap().subsystems();
+        assert_eq!(all, Subsystems::all());
+        for flag in ["--nosound", "--noaudio"] {
+            let on = parse(&[flag]).unwrap().subsystems();
+            assert!(!on.contains(Subsystem::Sound), "{flag}");
+            assert_eq!(
+                on,
+                all.without(Subsystem::Sound),
+                "{flag} touches only sound"
+            );
+        }
+        let both = parse(&["--nosound", "--noaudio"]).unwrap().subsystems();
+        assert_eq!(both, all.without(Subsystem::Sound));
+    }
+
+    #[test]
+    fn each_switch_turns_off_the_subsystem_it_names() {
+        for subsystem in Subsystem::ALL {
+            let on = parse(&[subsystem.flag()]).unwrap().subsystems();
+            assert_eq!(
+                on,
+                Subsystems::all().without(subsystem),
+                "{}",
+                subsystem.flag()
+            );
+        }
     }
 
     #[test]

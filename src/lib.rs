@@ -2,7 +2,8 @@
 //!
 //! How the pieces fit, in the order an event travels:
 //!
-//! - [`cli`] and [`config`]: what the streamer asked for (flags, `configs/*.yaml`).
+//! - [`cli`] and [`config`]: what the streamer asked for (flags, `configs/*.yaml`);
+//!   [`subsystems`]: the one list of the parts a flag switches off.
 //! - Sources turn the outside world into [`event::Event`]s: [`twitch::chat`] (IRC over TCP, TLS or
 //!   WebSocket, parsed by [`twitch::irc`]) and, in `--offline` mode, the simulated Twitch in
 //!   [`sim`].
@@ -64,5 +65,6 @@ pub mod service;
 pub mod sim;
 pub mod stats;
 pub mod storage;
+pub mod subsystems;
 pub mod supervisor;
 pub mod twitch;

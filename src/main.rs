@@ -10,6 +10,7 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 use twitch_bot::app::{self, Settings};
 use twitch_bot::cli::{Cli, Command, ServiceAction};
+use twitch_bot::subsystems::Subsystem;
 
 /// Dependencies whose trace level logs message payloads, secrets included.
 const WIRE_DUMPERS: [&str; 3] = ["tungstenite", "tokio_tungstenite", "obws"];
@@ -54,7 +55,10 @@ fn main() -> ExitCode {
     let settings = Settings::from_cli(&cli);
     // Before anything can panic: a crash leaves <data>/crash.log and, unless --nonotify, a
     // desktop notification (`notifications.on_crash` may turn that off once the config is read).
-    twitch_bot::integrations::notify::crash::install(&settings.data_dir, settings.enabled.notify);
+    twitch_bot::integrations::notify::crash::install(
+        &settings.data_dir,
+        settings.enabled.contains(Subsystem::Notify),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -166,8 +170,8 @@ async fn check(settings: Settings, live: bool) -> anyhow::Result<()> {
     if live {
         let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
         let options = twitch_bot::check::LiveOptions {
-            obs: settings.enabled.obs,
-            discord: settings.enabled.discord,
+            obs: settings.enabled.contains(Subsystem::Obs),
+            discord: settings.enabled.contains(Subsystem::Discord),
             offline: settings.offline,
         };
         let report =

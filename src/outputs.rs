@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::broadcast;
 use tracing::{debug, warn};
 
-use crate::action::Action;
+use crate::action::{Action, Call, CallError, DiscordCall, HelixCall, ZmqCall};
 use crate::event::{ChatMessage, LiveEvent};
 use crate::moderation::enforce::{self, Enforcer};
 use crate::twitch::chat::{ChatHandle, Outgoing, SendError, Warning};
@@ -53,7 +53,9 @@ impl ChatLink {
 /// Where actions go: the connections the app started. A missing one means switched off.
 #[derive(Clone, Default)]
 pub struct Outputs {
+    /// Chat's sending side; `None` with `--nochat`.
     pub chat: Option<ChatLink>,
+    /// The Twitch API; `None` without a client id and bot token.
     pub helix: Option<Helix>,
     /// The live log: what the bot sends is shown there too.
     pub log: Option<broadcast::Sender<LiveEvent>>,
@@ -83,14 +85,12 @@ impl Outputs {
                     reply_to: Some(parent_id),
                 });
             }
-            Action::Integration { target, call, data } if target == "helix" => {
-                self.helix_call(&call, data)
-            }
-            Action::Integration { target, call, data } => {
-                if let Err(e) = self.call_integration(&target, &call, data) {
-                    warn!("{target}.{call}: {e}");
-                }
-            }
+            Action::Helix(call) => self.helix_call(call),
+            Action::Obs(call) => self.integration(Call::Obs(call)),
+            Action::Discord(call) => self.integration(Call::Discord(call)),
+            Action::Sound(call) => self.integration(Call::Sound(call)),
+            Action::Hotkeys(call) => self.integration(Call::Hotkeys(call)),
+            Action::Zmq(call) => self.integration(Call::Zmq(call)),
             action @ (Action::Ban { .. } | Action::Timeout { .. } | Action::Delete { .. })
                 if self.enforcer.is_some() =>
             {
@@ -125,60 +125,68 @@ impl Outputs {
         });
     }
 
+    /// A script's integration call: a refusal is logged, naming the integration and the call.
+    fn integration(&self, call: Call) {
+        let (target, name) = (call.subsystem(), call.name());
+        if let Err(e) = self.call(call) {
+            warn!("{target}.{name}: {e}");
+        }
+    }
+
     /// Calls an integration (for scripts and the console alike). A Discord message or a ZeroMQ
     /// publication it accepted is shown in the live log as sent, like chat.
     ///
     /// # Errors
-    /// The integration's refusal (off, busy, unknown call, bad data).
-    pub fn call_integration(
-        &self,
-        target: &str,
-        call: &str,
-        data: serde_json::Value,
-    ) -> Result<(), crate::integrations::CallError> {
+    /// The integration's refusal (off, busy, a name it does not know).
+    pub fn call(&self, call: Call) -> Result<(), CallError> {
         let echo = self
             .log
             .as_ref()
             .filter(|log| log.receiver_count() > 0)
-            .and_then(|log| sent_echo(target, call, &data).map(|e| (log, e)));
-        self.integrations.call(target, call, data)?;
+            .and_then(|log| sent_echo(&call).map(|e| (log, e)));
+        self.integrations.call(call)?;
         if let Some((log, sent)) = echo {
             let _ = log.send(sent);
         }
         Ok(())
     }
 
-    /// Twitch API calls scripts ask for by name (`ctx.twitch.shoutout(user)`).
-    fn helix_call(&self, call: &str, data: serde_json::Value) {
+    /// Calls an integration by name, with the call's data as JSON: the console's way, as its
+    /// routes name what they call. The data gets the checks a script's call gets.
+    ///
+    /// # Errors
+    /// The call's refusal by [`Call::parse`] (unknown call, bad data) or the integration's.
+    pub fn call_integration(
+        &self,
+        target: &str,
+        call: &str,
+        data: serde_json::Value,
+    ) -> Result<(), CallError> {
+        self.call(Call::parse(target, call, data)?)
+    }
+
+    /// Twitch API calls scripts ask for (`ctx.twitch.shoutout(user)`).
+    fn helix_call(&self, call: HelixCall) {
         let Some(helix) = self.helix.clone() else {
-            warn!("cannot {call}: the Twitch API is off (run `twitch-bot auth`)");
+            warn!("cannot shoutout: the Twitch API is off (run `twitch-bot auth`)");
             return;
         };
         // A script's shout-out is sent to chat: it waits at chat's priority.
         let helix = helix.at(Priority::Chat);
-        let call = call.to_string();
         tokio::spawn(async move {
-            let result = match call.as_str() {
-                "shoutout" => {
-                    let login = data["login"].as_str().unwrap_or_default().to_string();
-                    match helix.users(&[login.as_str()]).await {
-                        Ok(users) => match users.first() {
-                            Some(user) => helix.shoutout(&user.id).await,
-                            None => {
-                                warn!("cannot shout out {login}: no such Twitch user");
-                                return;
-                            }
-                        },
-                        Err(e) => Err(e),
+            let HelixCall::Shoutout { login } = call;
+            let result = match helix.users(&[login.as_str()]).await {
+                Ok(users) => match users.first() {
+                    Some(user) => helix.shoutout(&user.id).await,
+                    None => {
+                        warn!("cannot shout out {login}: no such Twitch user");
+                        return;
                     }
-                }
-                other => {
-                    warn!("the Twitch API has no script call `{other}`");
-                    return;
-                }
+                },
+                Err(e) => Err(e),
             };
             if let Err(e) = result {
-                warn!("Twitch refused the {call}: {e}");
+                warn!("Twitch refused the shoutout: {e}");
             }
         });
     }
@@ -236,22 +244,21 @@ impl Outputs {
 
 /// The live log's line for a message an integration sends: Discord's text to its target (the
 /// default webhook or channel when none is named), ZeroMQ's data (as JSON) under its topic.
-fn sent_echo(target: &str, call: &str, data: &serde_json::Value) -> Option<LiveEvent> {
-    let field = |k: &str| data.get(k).and_then(serde_json::Value::as_str);
-    match (target, call) {
-        ("discord", "send") => Some(LiveEvent::Sent {
+fn sent_echo(call: &Call) -> Option<LiveEvent> {
+    match call {
+        Call::Discord(DiscordCall::Send { target, text }) => Some(LiveEvent::Sent {
             via: "discord",
-            target: field("target")
-                .or_else(|| field("webhook"))
-                .filter(|t| !t.is_empty())
-                .unwrap_or("default")
-                .to_string(),
-            text: field("text")?.trim().to_string(),
+            target: if target.is_empty() {
+                "default".to_string()
+            } else {
+                target.clone()
+            },
+            text: text.clone(),
         }),
-        ("zmq", "publish") => Some(LiveEvent::Sent {
+        Call::Zmq(ZmqCall::Publish { topic, data }) => Some(LiveEvent::Sent {
             via: "zmq",
-            target: field("topic")?.to_string(),
-            text: data.get("data").map_or_else(String::new, |d| d.to_string()),
+            target: topic.clone(),
+            text: data.to_string(),
         }),
         _ => None,
     }
@@ -260,22 +267,35 @@ fn sent_echo(target: &str, call: &str, data: &serde_json::Value) -> Option<LiveE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::{CallError, Hub, Integration};
-    use serde_json::{Value, json};
+    use crate::action::{ObsCall, SoundCall};
+    use crate::integrations::{Hub, Integration};
+    use crate::subsystems::Subsystem;
+    use serde_json::json;
+    use std::sync::Mutex;
 
-    /// Accepts `send` and `publish`, refuses anything else, under the name it was given.
-    struct Accepting(&'static str);
+    /// Takes every call for its subsystem and keeps it; refuses a Discord target named `nope`.
+    struct Keeping(Subsystem, Mutex<Vec<Call>>);
 
-    impl Integration for Accepting {
-        fn name(&self) -> &'static str {
+    impl Integration for Keeping {
+        fn subsystem(&self) -> Subsystem {
             self.0
         }
-        fn call(&self, call: &str, _data: Value) -> Result<(), CallError> {
-            match call {
-                "send" | "publish" => Ok(()),
-                _ => Err(CallError::BadData("no".into())),
+        fn call(&self, call: Call) -> Result<(), CallError> {
+            if let Call::Discord(DiscordCall::Send { target, .. }) = &call
+                && target == "nope"
+            {
+                return Err(CallError::BadData("no webhook `nope`".into()));
             }
+            self.1
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(call);
+            Ok(())
         }
+    }
+
+    fn keeping(s: Subsystem) -> Arc<Keeping> {
+        Arc::new(Keeping(s, Mutex::new(Vec::new())))
     }
 
     #[test]
@@ -284,9 +304,9 @@ mod tests {
         let outputs = Outputs {
             log: Some(log),
             integrations: Hub::new([
-                Arc::new(Accepting("discord")) as Arc<dyn Integration>,
-                Arc::new(Accepting("zmq")),
-                Arc::new(Accepting("obs")),
+                keeping(Subsystem::Discord) as Arc<dyn Integration>,
+                keeping(Subsystem::Zmq),
+                keeping(Subsystem::Obs),
             ]),
             ..Outputs::default()
         };
@@ -325,13 +345,75 @@ mod tests {
         );
         // Other integrations' calls and refused calls are not messages sent.
         outputs
-            .call_integration("obs", "send", json!({"text": "x"}))
+            .call_integration("obs", "set_scene", json!({"scene": "x"}))
             .unwrap();
         assert!(
             outputs
                 .call_integration("discord", "nope", json!({"text": "x"}))
                 .is_err()
         );
+        assert!(
+            outputs
+                .call_integration("discord", "send", json!({"text": "x", "target": "nope"}))
+                .is_err()
+        );
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn the_consoles_calls_by_name_reach_the_integration_typed() {
+        let obs = keeping(Subsystem::Obs);
+        let outputs = Outputs {
+            integrations: Hub::new([obs.clone() as Arc<dyn Integration>]),
+            ..Outputs::default()
+        };
+        outputs
+            .call_integration("obs", "set_scene", json!({"scene": "BRB"}))
+            .unwrap();
+        outputs
+            .call_integration("obs", "connect", serde_json::Value::Null)
+            .unwrap();
+        assert_eq!(
+            *obs.1.lock().unwrap(),
+            [
+                Call::Obs(ObsCall::SetScene {
+                    scene: "BRB".into()
+                }),
+                Call::ObsLink(crate::action::ObsLink::Connect)
+            ]
+        );
+        // Bad data is refused before the integration sees it, naming the call and the field.
+        let Err(CallError::BadData(e)) =
+            outputs.call_integration("obs", "set_scene", json!({"scene": " "}))
+        else {
+            panic!("an empty scene is refused");
+        };
+        assert!(e.contains("obs.set_scene") && e.contains("`scene`"), "{e}");
+        assert_eq!(
+            outputs.call_integration("obs", "explode", json!({})),
+            Err(CallError::UnknownCall {
+                integration: "obs".into(),
+                call: "explode".into()
+            })
+        );
+        // An integration that does not run says so.
+        assert_eq!(
+            outputs.call_integration("sound", "skip", json!({})),
+            Err(CallError::Unavailable("sound".into()))
+        );
+        assert_eq!(obs.1.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_scripts_typed_action_goes_to_its_integration() {
+        let sound = keeping(Subsystem::Sound);
+        let outputs = Outputs {
+            integrations: Hub::new([sound.clone() as Arc<dyn Integration>]),
+            ..Outputs::default()
+        };
+        outputs.perform(Action::Sound(SoundCall::Skip));
+        // Not running: logged, not sent anywhere.
+        outputs.perform(Action::Obs(ObsCall::StartRecording));
+        assert_eq!(*sound.1.lock().unwrap(), [Call::Sound(SoundCall::Skip)]);
     }
 }

@@ -20,11 +20,10 @@ use twitch_bot::event::{ChannelEvent, ChannelEventKind, ChatMessage, Chatter, Ev
 use twitch_bot::queue::{self, EventReceiver};
 use twitch_bot::scripting::loader::NOT_REFUNDABLE;
 use twitch_bot::scripting::stores::{MemoryCache, MemoryStore};
-use twitch_bot::scripting::{
-    HostConfig, Integrations, Outcome, ScriptHost, Services, check_dir, roles_of,
-};
+use twitch_bot::scripting::{HostConfig, Outcome, ScriptHost, Services, check_dir, roles_of};
 use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
 use twitch_bot::sim::{FakeApiOptions, FakeTwitchApi};
+use twitch_bot::subsystems::Subsystems;
 use twitch_bot::twitch::auth::{AuthClient, Tokens};
 use twitch_bot::twitch::broadcaster::PredictionEnd;
 use twitch_bot::twitch::eventsub::{self, EventSubConfig, EventSubSettings, MemoryDedup};
@@ -161,7 +160,7 @@ async fn bot_with(
             clips: clips.clone(),
             rewards: rewards.clone(),
         })),
-        integrations: Integrations::default(),
+        integrations: Subsystems::NONE,
         http: None,
         currency: "points".into(),
     };

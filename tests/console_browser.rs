@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use console_support::FakeBackend;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -510,7 +511,7 @@ async fn a_streamer_edits_a_script_in_the_browser_and_sees_it_live_or_its_error(
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = common::copy_scripts(dir.path(), &[]);
     let mut settings = common::offline_settings(dir.path(), scripts.clone());
-    settings.enabled.console = true;
+    settings.enabled.set(Subsystem::Console, true);
     let mut config = twitch_bot::config::Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     config.secrets.console_token = "editor-browser-token".into();
@@ -697,9 +698,9 @@ async fn start_offline_bot(dir: &Path) -> twitch_bot::app::Bot {
         ..twitch_bot::app::Settings::default()
     };
     std::fs::create_dir_all(&settings.config_dir).expect("configs dir");
-    settings.enabled.timers = false;
+    settings.enabled.set(Subsystem::Timers, false);
     settings.enabled = settings.enabled.without_integrations();
-    settings.enabled.console = true;
+    settings.enabled.set(Subsystem::Console, true);
     let mut config = twitch_bot::config::Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     twitch_bot::app::Bot::start(settings, config)

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::binary::BotCommand;
 use console_support::FakeBackend;
@@ -617,7 +618,7 @@ async fn with_a_certificate_the_console_speaks_only_https_with_secure_cookies() 
 async fn signing_out_everywhere_on_the_real_bot_saves_the_new_token_in_secrets_yaml() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = common::offline_settings(dir.path(), common::example_scripts());
-    settings.enabled.console = true;
+    settings.enabled.set(Subsystem::Console, true);
     let secrets = settings.config_dir.join("secrets.yaml");
     std::fs::write(&secrets, "obs_password: kept-by-the-rotation\n").expect("secrets");
     #[cfg(unix)]

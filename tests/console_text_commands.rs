@@ -11,6 +11,7 @@ use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
 use twitch_bot::event::Roles;
 use twitch_bot::sim::Viewer;
+use twitch_bot::subsystems::Subsystem;
 
 const TOKEN: &str = "console-test-token-0123456789";
 
@@ -48,7 +49,7 @@ impl Api {
 async fn start(dir: &std::path::Path) -> (Bot, Api) {
     let scripts = copy_scripts(dir, &[]);
     let mut settings = offline_settings(dir, scripts);
-    settings.enabled.console = true;
+    settings.enabled.set(Subsystem::Console, true);
     let mut config = Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     config.secrets.console_token = TOKEN.into();

@@ -7,6 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,7 +20,7 @@ use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
 use twitch_bot::event::{ConnectionState, Service};
 use twitch_bot::health::Health;
-use twitch_bot::integrations::{StartContext, Started, discord};
+use twitch_bot::integrations::{Call, StartContext, Started, discord};
 use twitch_bot::sim::{SimEvent, Viewer};
 
 /// One request the stub received.
@@ -183,6 +184,11 @@ fn discord_config(stub: &Stub) -> Config {
     config
 }
 
+/// The console's `send` by name, read as the console's route reads it.
+fn console_send(data: Value) -> Call {
+    Call::parse("discord", "send", data).expect("a send with a text")
+}
+
 fn start_discord(config: Config) -> Running {
     let (events, rx) = twitch_bot::queue::channel(64);
     let health = Health::default();
@@ -219,10 +225,9 @@ async fn the_consoles_message_goes_to_the_default_webhook_and_pings_nobody() {
     // The console's POST /api/discord calls `send` with the text only.
     run.started
         .integration
-        .call(
-            "send",
+        .call(console_send(
             json!({ "text": "hello @everyone from the console" }),
-        )
+        ))
         .expect("queued");
     let posts = stub.wait_posts(1, 5).await;
     assert_eq!(posts.len(), 1, "{posts:?}");
@@ -242,7 +247,7 @@ async fn the_consoles_message_goes_to_the_default_webhook_and_pings_nobody() {
     let err = run
         .started
         .integration
-        .call("send", json!({ "text": "x", "target": "nope" }))
+        .call(console_send(json!({ "text": "x", "target": "nope" })))
         .expect_err("an unknown webhook is refused at once");
     assert!(err.to_string().contains("alerts, clips"), "{err}");
     run.shutdown.cancel();
@@ -262,7 +267,9 @@ async fn a_429_is_honoured_and_the_message_arrives_once_after_the_wait() {
     let run = start_discord(discord_config(&stub));
     run.started
         .integration
-        .call("send", json!({ "webhook": "clips", "text": "new clip" }))
+        .call(console_send(
+            json!({ "webhook": "clips", "text": "new clip" }),
+        ))
         .expect("queued");
     let posts = stub.wait_posts(2, 5).await;
     assert_eq!(posts.len(), 2, "one refused, one accepted: {posts:?}");
@@ -307,14 +314,13 @@ async fn a_deleted_webhook_is_reported_in_health_without_a_crash() {
     );
     run.started
         .integration
-        .call("send", json!({ "text": "to a deleted webhook" }))
+        .call(console_send(json!({ "text": "to a deleted webhook" })))
         .expect("queued");
     run.started
         .integration
-        .call(
-            "send",
+        .call(console_send(
             json!({ "target": "clips", "text": "to a good one" }),
-        )
+        ))
         .expect("queued");
     let posts = stub.wait_posts(2, 5).await;
     assert_eq!(posts.len(), 2, "a 404 is not retried: {posts:?}");
@@ -328,7 +334,7 @@ async fn start_offline(config: Config, extra: &[(&str, &str)]) -> (Bot, tempfile
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = copy_scripts(dir.path(), extra);
     let mut settings = offline_settings(dir.path(), scripts);
-    settings.enabled.discord = true;
+    settings.enabled.set(Subsystem::Discord, true);
     let bot = start_ready(settings, config).await;
     (bot, dir)
 }
@@ -456,8 +462,8 @@ async fn the_console_posts_to_a_named_target_and_the_live_log_shows_it_sent() {
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = copy_scripts(dir.path(), &[]);
     let mut settings = offline_settings(dir.path(), scripts);
-    settings.enabled.discord = true;
-    settings.enabled.console = true;
+    settings.enabled.set(Subsystem::Discord, true);
+    settings.enabled.set(Subsystem::Console, true);
     let bot = start_ready(settings, config).await;
     let base = format!("http://{}", bot.console_addr().expect("the console runs"));
     let http = reqwest::Client::new();

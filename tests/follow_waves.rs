@@ -8,6 +8,7 @@
 mod common;
 
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::{copy_scripts, offline_settings, start_ready, wait_line};
 use twitch_bot::app::Bot;
@@ -28,7 +29,7 @@ const HOLD: u64 = 2;
 async fn start(dir: &tempfile::TempDir, waves: FollowWaves, console: bool) -> Bot {
     let scripts = copy_scripts(dir.path(), &[]);
     let mut settings = offline_settings(dir.path(), scripts);
-    settings.enabled.console = console;
+    settings.enabled.set(Subsystem::Console, console);
     let mut config = Config::default();
     config.bot.chat.rate_limit = twitch_bot::config::bot::RateLimit::Unlimited;
     config.moderation.follow_waves = waves;

@@ -10,6 +10,7 @@ mod obs_peer;
 mod peers;
 
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::{eventually, offline_settings};
 use obs_peer::{ObsPeer, TURN, free_port, obs_root};
@@ -90,7 +91,7 @@ async fn start_bot_with(
         std::fs::write(path, code).expect("script");
     }
     let mut settings = offline_settings(dir.path(), scripts);
-    settings.enabled.obs = true;
+    settings.enabled.set(Subsystem::Obs, true);
     let mut config = Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     config.secrets.console_token = CONSOLE_TOKEN.into();
@@ -353,7 +354,7 @@ async fn with_connect_live_the_bot_connects_when_the_stream_goes_online_and_obey
     let obs = ObsPeer::start(&root, port, PASSWORD).await;
     let test = start_bot_with(port, PASSWORD, 1, |s, c| {
         c.bot.obs.connect = ObsConnect::Live;
-        s.enabled.console = true;
+        s.enabled.set(Subsystem::Console, true);
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;

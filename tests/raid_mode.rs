@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::{copy_scripts, eventually, offline_settings, start_ready};
 use twitch_bot::app::Bot;
@@ -20,7 +21,7 @@ async fn start(dir: &std::path::Path, console: bool, tweak: impl FnOnce(&mut Con
     let mut settings = offline_settings(dir, scripts);
     let mut config = Config::default();
     if console {
-        settings.enabled.console = true;
+        settings.enabled.set(Subsystem::Console, true);
         config.bot.console.bind = "127.0.0.1:0".into();
         config.secrets.console_token = "raid-test-token".into();
     }

@@ -8,6 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::{copy_scripts, offline_settings, start_ready};
 use reqwest::StatusCode;
@@ -33,7 +34,7 @@ struct Editor {
 
 async fn start_in(dir: &Path, scripts: PathBuf) -> (Bot, String) {
     let mut settings = offline_settings(dir, scripts);
-    settings.enabled.console = true;
+    settings.enabled.set(Subsystem::Console, true);
     let mut config = Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     config.secrets.console_token = TOKEN.into();

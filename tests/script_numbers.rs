@@ -12,9 +12,8 @@ use serde_json::Value;
 use twitch_bot::scripting::engine::{self, Limits, RunGuard};
 use twitch_bot::scripting::loader::{ScriptId, load_source};
 use twitch_bot::scripting::stores::{Cache, MemoryStore, UserInfo};
-use twitch_bot::scripting::{
-    Ctx, CtxData, ErrorKind, Integrations, ScriptKind, Services, Settings, UserData,
-};
+use twitch_bot::scripting::{Ctx, CtxData, ErrorKind, ScriptKind, Services, Settings, UserData};
+use twitch_bot::subsystems::Subsystems;
 
 /// The longest cache lifespan and setting, in seconds (30 days).
 const MONTH: u64 = 30 * 86_400;
@@ -59,13 +58,7 @@ fn fixture() -> Fixture {
         cache: cache.clone(),
         twitch: None,
         http: None,
-        integrations: Integrations {
-            obs: true,
-            discord: true,
-            sound: true,
-            hotkeys: true,
-            zmq: true,
-        },
+        integrations: Subsystems::all(),
         currency: "points".into(),
     };
     let data = CtxData {

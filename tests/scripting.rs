@@ -3,16 +3,16 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use twitch_bot::subsystems::{Subsystem, Subsystems};
 
 use tokio::sync::mpsc;
-use twitch_bot::action::Action;
+use twitch_bot::action::{Action, ObsCall};
 use twitch_bot::event::{
     ChannelEvent, ChannelEventKind, ChatMessage, Chatter, EventSource, Permission,
 };
 use twitch_bot::scripting::stores::{MemoryCache, MemoryStore, Points, UserRef};
 use twitch_bot::scripting::{
-    HostConfig, Integrations, Outcome, Refusal, ScriptHost, ScriptKind, Services, check_dir,
-    roles_of,
+    HostConfig, Outcome, Refusal, ScriptHost, ScriptKind, Services, check_dir, roles_of,
 };
 
 const PING: &str = r#"fn run(ctx) { ctx.reply("pong"); }"#;
@@ -47,7 +47,7 @@ fn bot_with(files: &[(&str, &str)], tweak: impl FnOnce(&mut HostConfig, &mut Ser
         cache: Arc::new(MemoryCache::new()),
         twitch: None,
         http: None,
-        integrations: Integrations::default(),
+        integrations: Subsystems::NONE,
         currency: "points".into(),
     };
     let mut config = HostConfig::new(dir.path(), "chan");
@@ -730,14 +730,11 @@ fn integrations_that_are_off_give_a_clear_error_and_on_they_queue_a_call() {
     );
 
     let mut b = bot_with(&[("commands/brb.rhai", src)], |_, s| {
-        s.integrations.obs = true
+        s.integrations.set(Subsystem::Obs, true)
     });
     b.chat("!brb");
     match b.rx.blocking_recv() {
-        Some(Action::Integration { target, call, data }) => {
-            assert_eq!((target.as_str(), call.as_str()), ("obs", "set_scene"));
-            assert_eq!(data["scene"], "BRB");
-        }
+        Some(Action::Obs(ObsCall::SetScene { scene })) => assert_eq!(scene, "BRB"),
         other => panic!("expected an OBS call, got {other:?}"),
     }
     assert_eq!(b.next_text(), "switched");
@@ -844,7 +841,7 @@ fn the_example_scripts_answer_in_chat() {
         cache: Arc::new(MemoryCache::new()),
         twitch: None,
         http: None,
-        integrations: Integrations::default(),
+        integrations: Subsystems::NONE,
         currency: "points".into(),
     };
     let mut config = HostConfig::new(&dir, "chan");

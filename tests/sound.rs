@@ -344,7 +344,7 @@ fn no_audio_device_is_one_warning_and_the_bot_goes_on() {
         "says what ALSA said: {down}"
     );
     assert!(
-        down.contains("--noaudio"),
+        down.contains("--nosound"),
         "says how to switch it off: {down}"
     );
     // ALSA's own complaints (it prints a line per configuration lookup that fails) stay off

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::binary::{BotCommand, Running};
 use common::{eventually, example_scripts, offline_settings};
@@ -24,7 +25,7 @@ const CONSOLE_TOKEN: &str = "stats-test-token";
 
 fn settings(dir: &Path, console: bool) -> Settings {
     let mut settings = offline_settings(dir, example_scripts());
-    settings.enabled.console = console;
+    settings.enabled.set(Subsystem::Console, console);
     settings
 }
 

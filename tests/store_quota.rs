@@ -12,8 +12,9 @@ use twitch_bot::app::services::ScriptStores;
 use twitch_bot::config::scripts::ScriptsConfig;
 use twitch_bot::event::{ChatMessage, Chatter};
 use twitch_bot::scripting::stores::{MemoryCache, MemoryStore, ScriptStore, StoreError};
-use twitch_bot::scripting::{HostConfig, Integrations, Outcome, ScriptHost, Services};
+use twitch_bot::scripting::{HostConfig, Outcome, ScriptHost, Services};
 use twitch_bot::storage::{KvQuota, KvUsage, Storage, StorageError, StorageOptions};
+use twitch_bot::subsystems::Subsystems;
 
 /// Adds keys until the store refuses, then says how far it got and what the error was.
 const FILL: &str = r#"
@@ -92,7 +93,7 @@ fn start(scripts: &Path, storage: &Storage, config: &ScriptsConfig) -> Bot {
         cache: Arc::new(MemoryCache::new()),
         twitch: None,
         http: None,
-        integrations: Integrations::default(),
+        integrations: Subsystems::NONE,
         currency: "points".into(),
     };
     let mut host_config = HostConfig::new(scripts, "chan");

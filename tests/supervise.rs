@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::{copy_scripts, eventually, offline_settings, start_ready};
 use twitch_bot::app::Bot;
@@ -16,7 +17,7 @@ use twitch_bot::sim::{SimEvent, Viewer};
 async fn start(dir: &tempfile::TempDir) -> Bot {
     let scripts = copy_scripts(dir.path(), &[]);
     let mut settings = offline_settings(dir.path(), scripts);
-    settings.enabled.timers = true;
+    settings.enabled.set(Subsystem::Timers, true);
     let mut config = Config::default();
     config.bot.chat.rate_limit = twitch_bot::config::bot::RateLimit::Unlimited;
     start_ready(settings, config).await
@@ -131,7 +132,7 @@ async fn every_core_task_that_panics_is_restarted_and_the_bot_still_answers() {
 async fn start_with_console(dir: &std::path::Path) -> Bot {
     let scripts = copy_scripts(dir, &[]);
     let mut settings = offline_settings(dir, scripts);
-    settings.enabled.console = true;
+    settings.enabled.set(Subsystem::Console, true);
     let mut config = Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     config.secrets.console_token = "supervise-test-token".into();

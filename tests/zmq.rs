@@ -10,6 +10,7 @@ mod peers;
 
 use std::process::Stdio;
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use common::{copy_scripts, offline_settings, start_ready};
 use serde_json::Value;
@@ -105,7 +106,7 @@ async fn start_offline(bind: &str, extra: &[(&str, &str)]) -> (Bot, tempfile::Te
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = copy_scripts(dir.path(), extra);
     let mut settings = offline_settings(dir.path(), scripts);
-    settings.enabled.zmq = true;
+    settings.enabled.set(Subsystem::Zmq, true);
     let mut config = Config::default();
     config.bot.zmq.bind = bind.to_string();
     let bot = start_ready(settings, config).await;

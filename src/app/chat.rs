@@ -10,6 +10,7 @@ use super::{Launch, Settings};
 use crate::config::Config;
 use crate::outputs::ChatLink;
 use crate::sim::SimTwitch;
+use crate::subsystems::Subsystem;
 use crate::twitch::chat::{self, ChatSettings, ChatUrl};
 
 /// Connects to chat, unless `--nochat` (then `None`).
@@ -22,7 +23,7 @@ pub(super) fn start(
     config: &Config,
     sim: Option<&SimTwitch>,
 ) -> anyhow::Result<Option<ChatLink>> {
-    if !settings.enabled.chat {
+    if !settings.enabled.contains(Subsystem::Chat) {
         info!("chat is switched off (--nochat)");
         return Ok(None);
     }

@@ -17,6 +17,7 @@ use crate::loyalty::Loyalty;
 use crate::outputs::Outputs;
 use crate::queue::EventReceiver;
 use crate::storage::Storage;
+use crate::subsystems::Subsystem;
 
 /// What the dispatcher works with, from the subsystems started before it.
 pub(super) struct Inputs<'a> {
@@ -59,7 +60,7 @@ pub(super) fn start(
         storage: Some(inputs.storage.clone()),
         loyalty: Some(inputs.loyalty),
         stream: inputs.api.stream.clone(),
-        eventsub_enabled: settings.enabled.eventsub,
+        eventsub_enabled: settings.enabled.contains(Subsystem::EventSub),
         log: Some(launch.log.clone()),
         config: Some(inputs.config),
         prefix: config.bot.chat.command_prefix.clone(),

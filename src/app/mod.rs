@@ -45,55 +45,8 @@ use crate::queue::{self, EventReceiver, EventSender};
 use crate::scripting::ScriptHost;
 use crate::sim::SimTwitch;
 use crate::storage::Storage;
+use crate::subsystems::{Subsystem, Subsystems};
 use crate::supervisor::{Policy, Supervisor};
-
-/// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subsystems {
-    pub chat: bool,
-    pub eventsub: bool,
-    pub timers: bool,
-    pub obs: bool,
-    pub discord: bool,
-    pub zmq: bool,
-    pub audio: bool,
-    pub hotkeys: bool,
-    pub console: bool,
-    pub notify: bool,
-}
-
-impl Default for Subsystems {
-    fn default() -> Self {
-        Subsystems {
-            chat: true,
-            eventsub: true,
-            timers: true,
-            obs: true,
-            discord: true,
-            zmq: true,
-            audio: true,
-            hotkeys: true,
-            console: true,
-            notify: true,
-        }
-    }
-}
-
-impl Subsystems {
-    /// The same, with every integration (OBS, Discord, ZeroMQ, sound, hotkeys, notifications)
-    /// off: the core alone, as tests and benchmarks of the core want it.
-    pub fn without_integrations(self) -> Subsystems {
-        Subsystems {
-            obs: false,
-            discord: false,
-            zmq: false,
-            audio: false,
-            hotkeys: false,
-            notify: false,
-            ..self
-        }
-    }
-}
 
 /// What the streamer asked for on the command line, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +73,7 @@ impl Default for Settings {
             config_dir: PathBuf::from("configs"),
             scripts_dir: PathBuf::from("scripts"),
             data_dir: PathBuf::from("data"),
-            enabled: Subsystems::default(),
+            enabled: Subsystems::all(),
         }
     }
 }
@@ -138,18 +91,7 @@ impl Settings {
             config_dir: cli.config.clone().unwrap_or(defaults.config_dir),
             scripts_dir: cli.scripts.clone().unwrap_or(defaults.scripts_dir),
             data_dir: cli.data.clone().unwrap_or(defaults.data_dir),
-            enabled: Subsystems {
-                chat: !cli.nochat,
-                eventsub: !cli.noeventsub,
-                timers: !cli.notimers,
-                obs: !cli.noobs,
-                discord: !cli.nodiscord,
-                zmq: !cli.nozmq,
-                audio: !cli.noaudio,
-                hotkeys: !cli.nohotkeys,
-                console: !cli.noconsole,
-                notify: !cli.nonotify,
-            },
+            enabled: cli.subsystems(),
         }
     }
 }
@@ -190,7 +132,7 @@ impl Bot {
         let (mut launch, queue) = Launch::new(&settings, &config);
 
         // Before the simulator swaps in its fake tokens: the real file keeps the console token.
-        let console_token = if settings.enabled.console {
+        let console_token = if settings.enabled.contains(Subsystem::Console) {
             console::console_token(&settings.config_dir, &config.secrets.console_token)
         } else {
             String::new()
@@ -512,7 +454,7 @@ fn start_twitch_api(
         config,
         secrets_path.as_deref(),
         &launch.channel,
-        settings.enabled.eventsub,
+        settings.enabled.contains(Subsystem::EventSub),
         Some(storage.clone()),
         launch.events.clone(),
         &launch.shutdown,
@@ -564,14 +506,7 @@ async fn start_integrations(
             channel: launch.channel.clone(),
             helix: api.helix.clone(),
         },
-        crate::integrations::Enabled {
-            obs: settings.enabled.obs,
-            discord: settings.enabled.discord,
-            zmq: settings.enabled.zmq,
-            audio: settings.enabled.audio,
-            hotkeys: settings.enabled.hotkeys,
-            notify: settings.enabled.notify,
-        },
+        settings.enabled,
     )
     .await;
     let integrations_from = launch.tasks.len();

@@ -20,6 +20,7 @@ use crate::loyalty::Loyalty;
 use crate::outputs::Outputs;
 use crate::scripting::api::Services;
 use crate::scripting::{HostConfig, ScriptHost};
+use crate::subsystems::Subsystem;
 
 /// The script host and the chat commands that live beside it.
 pub(super) struct Scripts {
@@ -84,7 +85,7 @@ pub(super) fn start(
             &config.bot.scripts,
             tokio::runtime::Handle::current(),
         ),
-        integrations: integrations.for_scripts(),
+        integrations: integrations.running(),
         currency: config.loyalty.currency.clone(),
     };
     let facts = crate::commands::facts::ServiceFacts(script_services.clone());
@@ -127,7 +128,7 @@ pub(super) fn start(
             settings.scripts_dir.display()
         );
     }
-    if settings.enabled.timers {
+    if settings.enabled.contains(Subsystem::Timers) {
         let (scripts, shutdown) = (scripts.clone(), launch.shutdown.clone());
         launch.supervise("timers", move || scripts.spawn_timers(shutdown.clone()));
     }

@@ -27,6 +27,7 @@ use crate::sim::requests::{self, CHAT_MAX, login_field, text_field};
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiState {
+    /// The bot, as the console's routes reach it.
     pub backend: Arc<dyn ConsoleBackend>,
     /// Ends the live streams when the console shuts down.
     pub shutdown: CancellationToken,

@@ -15,11 +15,12 @@ use std::sync::Arc;
 
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 
-use crate::scripting::api::{Integrations, Services};
+use crate::scripting::api::Services;
 use crate::scripting::engine::{self, Limits, RunGuard};
 use crate::scripting::loader::{self, Script, ScriptId, ScriptKind};
 use crate::scripting::stores::{MemoryStore, StreamInfo, TwitchApi, UserInfo};
 use crate::scripting::{Ctx, CtxData, UserData};
+use crate::subsystems::{Subsystem, Subsystems};
 
 /// Calls in one generated script.
 const MAX_CALLS: usize = 24;
@@ -465,13 +466,16 @@ fn run_script(
             users: store.clone(),
             store,
             twitch: Some(Arc::new(EdgeTwitch(flags))),
-            integrations: Integrations {
-                obs: flags & 0x10 != 0,
-                discord: true,
-                sound: true,
-                hotkeys: flags & 0x20 != 0,
-                zmq: true,
-            },
+            integrations: [
+                (Subsystem::Obs, flags & 0x10 != 0),
+                (Subsystem::Discord, true),
+                (Subsystem::Sound, true),
+                (Subsystem::Hotkeys, flags & 0x20 != 0),
+                (Subsystem::Zmq, true),
+            ]
+            .into_iter()
+            .filter_map(|(s, on)| on.then_some(s))
+            .collect::<Subsystems>(),
             ..Services::in_memory()
         };
         let data = CtxData {

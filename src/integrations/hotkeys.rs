@@ -13,12 +13,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::time::Duration;
 
 use enigo::{Direction, Enigo, Keyboard, Settings};
-use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use super::{CallError, Integration, StartContext, Started};
+use super::{Call, CallError, Integration, StartContext, Started};
+use crate::action::HotkeyCall;
 use crate::config::hotkeys::{Key, KeyCombo, Modifier};
 use crate::event::{ConnectionState, Service};
+use crate::subsystems::Subsystem;
 
 /// Presses waiting at most.
 const BACKLOG: usize = 16;
@@ -215,21 +216,15 @@ fn function_key(n: u8) -> Result<enigo::Key, String> {
 }
 
 impl Integration for Hotkeys {
-    fn name(&self) -> &'static str {
-        "hotkeys"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Hotkeys
     }
 
-    fn call(&self, call: &str, data: Value) -> Result<(), CallError> {
-        if call != "press" {
-            return Err(CallError::UnknownCall {
-                integration: "hotkeys".into(),
-                call: call.into(),
-            });
-        }
-        let name = data
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| CallError::BadData("hotkeys.press needs `name`".into()))?;
+    fn call(&self, call: Call) -> Result<(), CallError> {
+        let Call::Hotkeys(HotkeyCall::Press { name }) = call else {
+            return Err(call.not_for(Subsystem::Hotkeys));
+        };
+        let name = name.as_str();
         let combo = self
             .keys
             .get(name)

@@ -1,7 +1,7 @@
 //! The peers next to the streamer's PC — OBS, Discord, ZeroMQ, sound, hotkeys and desktop
 //! notifications. Each is started only when its flag allows, reports its state to the health
-//! panel, takes calls from scripts and the console by name, and can never take the bot down:
-//! a missing or misbehaving peer is a warning and a retry.
+//! panel, takes typed calls ([`crate::action::Call`]) from scripts and the console, and can
+//! never take the bot down: a missing or misbehaving peer is a warning and a retry.
 
 pub mod discord;
 pub mod hotkeys;
@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,32 +22,22 @@ use crate::config::Config;
 use crate::event::{ConnectionChange, ConnectionState, Event, Service};
 use crate::health::Health;
 use crate::queue::EventSender;
+use crate::subsystems::{Subsystem, Subsystems};
 
-/// Why a call to an integration was refused at once (the peer's own answers come later, in
-/// the log and the health panel).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    #[error("{0} is not available (switched off or not configured)")]
-    Unavailable(String),
-    #[error("{integration} has no call `{call}`")]
-    UnknownCall { integration: String, call: String },
-    #[error("{0}")]
-    BadData(String),
-    #[error("{0} is busy: the call was dropped")]
-    Busy(String),
-}
+pub use crate::action::{Call, CallError};
 
 /// One integration, as the app sees it.
 pub trait Integration: Send + Sync + 'static {
-    /// The name scripts' actions use: `obs`, `discord`, `zmq`, `sound`, `hotkeys`, `notify`.
-    fn name(&self) -> &'static str;
+    /// Which integration it is: [`Hub::call`] hands it the calls for that subsystem.
+    fn subsystem(&self) -> Subsystem;
 
-    /// Carries out a call by name (`set_scene`, `send`, `publish`, `play`, `press`, ...) with
-    /// its arguments as JSON. Never waits on the peer: the work is queued.
+    /// Carries out a call. Never waits on the peer: the work is queued. A call for another
+    /// integration is refused with [`Call::not_for`].
     ///
     /// # Errors
-    /// A [`CallError`] when the call is unknown, its data is wrong, or the queue is full.
-    fn call(&self, call: &str, data: Value) -> Result<(), CallError>;
+    /// A [`CallError`] when the call is not its own, needs what is not configured (a webhook
+    /// or hotkey by a name that does not exist), or the queue is full.
+    fn call(&self, call: Call) -> Result<(), CallError>;
 
     /// Whether [`Integration::observe`] wants every event (so the dispatcher shares it).
     fn wants_events(&self) -> bool {
@@ -62,12 +51,15 @@ pub trait Integration: Send + Sync + 'static {
 /// What a starting integration may use.
 #[derive(Clone)]
 pub struct StartContext {
+    /// The configuration the bot started with.
     pub config: Arc<Config>,
     /// The data folder (crash log, stats).
     pub data_dir: PathBuf,
     /// Where OBS events go.
     pub events: EventSender,
+    /// Where an integration records its connection state for the health panel.
     pub health: Health,
+    /// Cancelled when the bot shuts down: tasks and threads end.
     pub shutdown: CancellationToken,
     /// The channel the bot joined (login, no `#`): Discord's go-live message links to it.
     pub channel: String,
@@ -88,14 +80,16 @@ impl StartContext {
 
 /// A started integration and the task that runs it, if any.
 pub struct Started {
+    /// The handle calls and events go to.
     pub integration: Arc<dyn Integration>,
+    /// The task that runs it, for the supervisor; `None` when it runs on its own thread.
     pub task: Option<JoinHandle<()>>,
 }
 
-/// The running integrations, by name. Cheap to clone.
+/// The running integrations, by subsystem. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Hub {
-    by_name: Arc<HashMap<&'static str, Arc<dyn Integration>>>,
+    running: Arc<HashMap<Subsystem, Arc<dyn Integration>>>,
     observers: Arc<Vec<Arc<dyn Integration>>>,
 }
 
@@ -105,23 +99,29 @@ impl Hub {
         let all: Vec<_> = started.into_iter().collect();
         Hub {
             observers: Arc::new(all.iter().filter(|i| i.wants_events()).cloned().collect()),
-            by_name: Arc::new(all.into_iter().map(|i| (i.name(), i)).collect()),
+            running: Arc::new(all.into_iter().map(|i| (i.subsystem(), i)).collect()),
         }
     }
 
-    /// Whether `name` runs.
-    pub fn has(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+    /// Whether `integration` runs.
+    pub fn has(&self, integration: Subsystem) -> bool {
+        self.running.contains_key(&integration)
     }
 
-    /// Calls `target`'s `call`.
+    /// The integrations that run: scripts may call these, the health panel shows them on.
+    pub fn running(&self) -> Subsystems {
+        self.running.keys().copied().collect()
+    }
+
+    /// Hands `call` to the integration it is for.
     ///
     /// # Errors
-    /// [`CallError::Unavailable`] when `target` does not run, or the integration's refusal.
-    pub fn call(&self, target: &str, call: &str, data: Value) -> Result<(), CallError> {
-        match self.by_name.get(target) {
-            Some(integration) => integration.call(call, data),
-            None => Err(CallError::Unavailable(target.to_string())),
+    /// [`CallError::Unavailable`] when that integration does not run, or its refusal.
+    pub fn call(&self, call: Call) -> Result<(), CallError> {
+        let target = call.subsystem();
+        match self.running.get(&target) {
+            Some(integration) => integration.call(call),
+            None => Err(CallError::Unavailable(target.name().to_string())),
         }
     }
 
@@ -136,53 +136,35 @@ impl Hub {
             integration.observe(event);
         }
     }
-
-    /// Which integrations scripts may call.
-    pub fn for_scripts(&self) -> crate::scripting::Integrations {
-        crate::scripting::Integrations {
-            obs: self.has("obs"),
-            discord: self.has("discord"),
-            sound: self.has("sound"),
-            hotkeys: self.has("hotkeys"),
-            zmq: self.has("zmq"),
-        }
-    }
 }
 
-/// Which integrations the flags allow.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Enabled {
-    pub obs: bool,
-    pub discord: bool,
-    pub zmq: bool,
-    pub audio: bool,
-    pub hotkeys: bool,
-    pub notify: bool,
-}
-
-/// Starts every allowed integration. One that cannot start says why once and stays off.
+/// Starts every integration in `enabled` (the other subsystems in it are not this module's).
+/// One that cannot start says why once and stays off.
 pub async fn start(
     ctx: &StartContext,
-    enabled: Enabled,
+    enabled: Subsystems,
 ) -> (Hub, Vec<(&'static str, JoinHandle<()>)>) {
     let mut started = Vec::new();
-    if enabled.zmq {
-        started.push(("zmq", zmq::start(ctx).await));
-    }
-    if enabled.obs {
-        started.push(("obs", obs::start(ctx)));
-    }
-    if enabled.discord {
-        started.push(("discord", discord::start(ctx)));
-    }
-    if enabled.audio {
-        started.push(("sound", sound::start(ctx)));
-    }
-    if enabled.hotkeys {
-        started.push(("hotkeys", hotkeys::start(ctx)));
-    }
-    if enabled.notify {
-        started.push(("notify", notify::start(ctx)));
+    // ZeroMQ first: it binds its socket before anything publishes.
+    let order = [
+        Subsystem::Zmq,
+        Subsystem::Obs,
+        Subsystem::Discord,
+        Subsystem::Sound,
+        Subsystem::Hotkeys,
+        Subsystem::Notify,
+    ];
+    for integration in order.into_iter().filter(|s| enabled.contains(*s)) {
+        let s = match integration {
+            Subsystem::Zmq => zmq::start(ctx).await,
+            Subsystem::Obs => obs::start(ctx),
+            Subsystem::Discord => discord::start(ctx),
+            Subsystem::Sound => sound::start(ctx),
+            Subsystem::Hotkeys => hotkeys::start(ctx),
+            Subsystem::Notify => notify::start(ctx),
+            Subsystem::Chat | Subsystem::EventSub | Subsystem::Timers | Subsystem::Console => None,
+        };
+        started.push((integration.name(), s));
     }
     let mut tasks = Vec::new();
     let mut running = Vec::new();

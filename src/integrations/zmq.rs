@@ -23,13 +23,13 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeromq::{Socket, SocketEvent, SocketSend, ZmqMessage};
 
-use super::{CallError, Integration, StartContext, Started};
+use super::{Call, CallError, Integration, StartContext, Started};
+use crate::action::ZmqCall;
 use crate::event::{ConnectionState, Event, Service};
+use crate::subsystems::Subsystem;
 
 /// How often dropped events are reported.
 const DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
-/// Longest custom topic, in bytes.
-const MAX_TOPIC: usize = 256;
 
 /// One message for the socket.
 enum Outgoing {
@@ -51,52 +51,20 @@ struct Unbound {
     reason: String,
 }
 
-/// Checks a custom topic: not empty, at most 256 bytes (`MAX_TOPIC`), no control characters.
-///
-/// # Errors
-/// What is wrong with it, worded for a script author.
-pub fn check_topic(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("the ZeroMQ topic is empty".into());
-    }
-    if topic.len() > MAX_TOPIC {
-        return Err(format!(
-            "the ZeroMQ topic is {} bytes long; at most {MAX_TOPIC}",
-            topic.len()
-        ));
-    }
-    if topic.chars().any(char::is_control) {
-        return Err("the ZeroMQ topic contains control characters".into());
-    }
-    Ok(())
-}
+pub use crate::action::calls::check_topic;
 
 impl Integration for Publisher {
-    fn name(&self) -> &'static str {
-        "zmq"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Zmq
     }
 
-    fn call(&self, call: &str, data: Value) -> Result<(), CallError> {
-        if call != "publish" {
-            return Err(CallError::UnknownCall {
-                integration: "zmq".into(),
-                call: call.into(),
-            });
-        }
-        let Value::Object(mut fields) = data else {
-            return Err(CallError::BadData(
-                "publish takes {\"topic\": \"...\", \"data\": ...}".into(),
-            ));
+    fn call(&self, call: Call) -> Result<(), CallError> {
+        let Call::Zmq(ZmqCall::Publish { topic, data }) = call else {
+            return Err(call.not_for(Subsystem::Zmq));
         };
-        let topic = match fields.remove("topic") {
-            Some(Value::String(topic)) => topic,
-            _ => return Err(CallError::BadData("publish needs a `topic` string".into())),
-        };
-        check_topic(&topic).map_err(CallError::BadData)?;
         if !self.subscribed.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let data = fields.remove("data").unwrap_or(Value::Null);
         self.tx
             .try_send(Outgoing::Custom { topic, data })
             .map_err(|_| CallError::Busy("ZeroMQ".into()))
@@ -117,11 +85,11 @@ impl Integration for Publisher {
 }
 
 impl Integration for Unbound {
-    fn name(&self) -> &'static str {
-        "zmq"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Zmq
     }
 
-    fn call(&self, _call: &str, _data: Value) -> Result<(), CallError> {
+    fn call(&self, _call: Call) -> Result<(), CallError> {
         Err(CallError::Unavailable(format!("ZeroMQ ({})", self.reason)))
     }
 }
@@ -286,7 +254,7 @@ mod tests {
         assert!(check_topic("overlay.confetti").is_ok());
         assert!(check_topic("").is_err());
         assert!(check_topic("a\nb").is_err());
-        assert!(check_topic(&"x".repeat(MAX_TOPIC + 1)).is_err());
+        assert!(check_topic(&"x".repeat(crate::action::calls::ZMQ_MAX_TOPIC + 1)).is_err());
     }
 
     #[test]

@@ -49,7 +49,7 @@ use crate::action::Action;
 use crate::config::bot::BotConfig;
 use crate::event::{Permission, Roles};
 
-pub use api::{Ctx, CtxData, Integrations, Services, UserData};
+pub use api::{Ctx, CtxData, Services, UserData};
 pub use engine::Limits;
 pub use loader::{ErrorKind, ScriptError, ScriptKind, Settings};
 pub use registry::{ReloadReport, ScriptInfo};

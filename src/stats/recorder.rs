@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,9 +22,11 @@ use tracing::{debug, error, info, warn};
 
 use super::report;
 use super::tally::{StreamStats, Tally};
+use crate::action::DiscordCall;
 use crate::event::{ChannelEvent, ChannelEventKind, ChatMessage};
-use crate::integrations::Hub;
+use crate::integrations::{Call, Hub};
 use crate::storage::Storage;
+use crate::subsystems::Subsystem;
 use crate::twitch::helix::Helix;
 use crate::twitch::stream::StreamHandle;
 
@@ -366,9 +367,10 @@ async fn settle(stats: StreamStats, ctx: &StatsContext) {
         }
     }
     let hub = &ctx.integrations;
-    if ctx.settings.discord_summary && hub.has("discord") {
+    if ctx.settings.discord_summary && hub.has(Subsystem::Discord) {
         let text = report::summary(&stats);
-        if let Err(e) = hub.call("discord", "send", json!({ "text": text })) {
+        let sent = DiscordCall::send("", &text).and_then(|call| hub.call(Call::Discord(call)));
+        if let Err(e) = sent {
             warn!("the stream summary was not posted to Discord: {e}");
         }
     }
@@ -469,14 +471,17 @@ mod tests {
     struct FakeDiscord(Mutex<Vec<(String, serde_json::Value)>>);
 
     impl Integration for FakeDiscord {
-        fn name(&self) -> &'static str {
-            "discord"
+        fn subsystem(&self) -> Subsystem {
+            Subsystem::Discord
         }
-        fn call(&self, call: &str, data: serde_json::Value) -> Result<(), CallError> {
+        fn call(&self, call: Call) -> Result<(), CallError> {
+            let Call::Discord(DiscordCall::Send { text, .. }) = call else {
+                return Err(call.not_for(Subsystem::Discord));
+            };
             self.0
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push((call.to_owned(), data));
+                .push(("send".to_owned(), serde_json::json!({ "text": text })));
             Ok(())
         }
     }

@@ -5,6 +5,7 @@
 pub mod binary;
 
 use std::time::Duration;
+use twitch_bot::subsystems::Subsystem;
 
 use tokio::sync::broadcast;
 use twitch_bot::app::{Bot, Settings};
@@ -66,8 +67,8 @@ pub fn offline_settings(dir: &std::path::Path, scripts: std::path::PathBuf) -> S
         scripts_dir: scripts,
         ..Settings::default()
     };
-    settings.enabled.timers = false;
-    settings.enabled.console = false;
+    settings.enabled.set(Subsystem::Timers, false);
+    settings.enabled.set(Subsystem::Console, false);
     settings.enabled = settings.enabled.without_integrations();
     settings
 }
@@ -82,8 +83,8 @@ pub fn settings() -> (Settings, tempfile::TempDir) {
         scripts_dir: example_scripts(),
         ..Settings::default()
     };
-    settings.enabled.timers = false;
-    settings.enabled.console = false;
+    settings.enabled.set(Subsystem::Timers, false);
+    settings.enabled.set(Subsystem::Console, false);
     // The integrations' peers (OBS, a sound card, a display, a session bus) are the business
     // of their own tests; here they would only bind ports and print warnings.
     settings.enabled = settings.enabled.without_integrations();

@@ -12,7 +12,6 @@ use std::sync::atomic::AtomicU64;
 use tokio::sync::{broadcast, watch};
 use tracing::warn;
 
-use super::Subsystems;
 use crate::action::Action;
 use crate::config::Config;
 use crate::console::{
@@ -26,6 +25,7 @@ use crate::scripting::ScriptHost;
 use crate::scripting::files::{SaveOutcome, ScriptFiles, ScriptText};
 use crate::sim::SimTwitch;
 use crate::storage::Storage;
+use crate::subsystems::{Subsystem, Subsystems};
 
 mod commands;
 mod scripts;
@@ -90,7 +90,7 @@ pub(super) async fn start(
     token: String,
     parts: Parts<'_>,
 ) -> Option<crate::console::Console> {
-    if !settings.enabled.console {
+    if !settings.enabled.contains(Subsystem::Console) {
         return None;
     }
     let backend = Arc::new(AppConsole {
@@ -206,23 +206,25 @@ impl ConsoleBackend for AppConsole {
                 ServiceHealth::off(service)
             }
         };
-        let mut all = vec![
-            on(Service::Chat, self.enabled.chat),
-            on(Service::EventSub, self.enabled.eventsub),
-            on(Service::Helix, self.outputs.helix.is_some()),
-            // This answer comes from the console's server: it is up, maybe after restarts.
-            on(Service::Console, true),
-        ];
+        // What runs: the core parts the flags allow and the integrations that started.
         let hub = &self.outputs.integrations;
-        for (service, name) in [
-            (Service::Obs, "obs"),
-            (Service::Discord, "discord"),
-            (Service::Zmq, "zmq"),
-            (Service::Audio, "sound"),
-            (Service::Hotkeys, "hotkeys"),
-            (Service::Notify, "notify"),
-        ] {
-            all.push(on(service, hub.has(name)));
+        let running: Subsystems = self
+            .enabled
+            .without_integrations()
+            .iter()
+            .chain(hub.running().iter())
+            .collect();
+        let mut all = Vec::new();
+        for subsystem in Subsystem::ALL {
+            let Some(service) = subsystem.service() else {
+                continue;
+            };
+            // This answer comes from the console's server: it is up, maybe after restarts.
+            let up = subsystem == Subsystem::Console || running.contains(subsystem);
+            all.push(on(service, up));
+            if subsystem == Subsystem::EventSub {
+                all.push(on(Service::Helix, self.outputs.helix.is_some()));
+            }
         }
         all
     }

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -27,9 +26,11 @@ use twilight_http::request::{Request, TryIntoRequest};
 use twilight_model::channel::message::AllowedMentions;
 
 use self::http::{SendError, Transport};
-use self::targets::{MAX_CONTENT, Target, Targets, clip, go_live_mentions, render};
-use super::{CallError, Integration, StartContext, Started};
+use self::targets::{Target, Targets, clip, go_live_mentions, render};
+use super::{Call, CallError, Integration, StartContext, Started};
+use crate::action::DiscordCall;
 use crate::event::{ChannelEventKind, ConnectionState, Event, Service};
+use crate::subsystems::Subsystem;
 
 /// Messages waiting at most; a script that posts faster gets "busy".
 const QUEUE: usize = 100;
@@ -64,37 +65,19 @@ struct Unusable {
 }
 
 impl Integration for Discord {
-    fn name(&self) -> &'static str {
-        "discord"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Discord
     }
 
-    fn call(&self, call: &str, data: Value) -> Result<(), CallError> {
-        if call != "send" {
-            return Err(CallError::UnknownCall {
-                integration: "discord".into(),
-                call: call.into(),
-            });
-        }
-        let text = data["text"].as_str().unwrap_or_default().trim();
-        if text.is_empty() {
-            return Err(CallError::BadData("send needs a `text`".into()));
-        }
-        let chars = text.chars().count();
-        if chars > MAX_CONTENT {
-            return Err(CallError::BadData(format!(
-                "the Discord message has {chars} characters; Discord takes at most {MAX_CONTENT}"
-            )));
-        }
-        // Scripts say `webhook`, the console and programs may say `target`.
-        let target = data["target"]
-            .as_str()
-            .or_else(|| data["webhook"].as_str())
-            .unwrap_or_default();
-        let (name, _) = self.targets.resolve(target).map_err(CallError::BadData)?;
+    fn call(&self, call: Call) -> Result<(), CallError> {
+        let Call::Discord(DiscordCall::Send { target, text }) = call else {
+            return Err(call.not_for(Subsystem::Discord));
+        };
+        let (name, _) = self.targets.resolve(&target).map_err(CallError::BadData)?;
         self.tx
             .try_send(Job::Send {
                 target: name.to_string(),
-                text: text.to_string(),
+                text,
             })
             .map_err(|_| CallError::Busy("Discord".into()))
     }
@@ -128,11 +111,11 @@ impl Integration for Discord {
 }
 
 impl Integration for Unusable {
-    fn name(&self) -> &'static str {
-        "discord"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Discord
     }
 
-    fn call(&self, _call: &str, _data: Value) -> Result<(), CallError> {
+    fn call(&self, _call: Call) -> Result<(), CallError> {
         Err(CallError::Unavailable(format!("Discord ({})", self.reason)))
     }
 }

@@ -10,18 +10,23 @@ use twilight_model::id::marker::{ChannelMarker, RoleMarker, WebhookMarker};
 use crate::config::Config;
 
 /// Discord's longest message, in characters.
-pub const MAX_CONTENT: usize = 2000;
+pub const MAX_CONTENT: usize = crate::action::calls::DISCORD_MAX_CONTENT;
 
 /// One place messages can be posted to.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Target {
     /// A webhook: its id and secret token (from its URL).
     Webhook {
+        /// The webhook's id.
         id: Id<WebhookMarker>,
+        /// Its secret token: never logged.
         token: String,
     },
     /// A channel the bot account posts in.
-    Channel { id: Id<ChannelMarker> },
+    Channel {
+        /// The channel's id.
+        id: Id<ChannelMarker>,
+    },
 }
 
 impl std::fmt::Debug for Target {
@@ -58,6 +63,7 @@ pub fn parse_webhook_url(url: &str) -> Result<(Id<WebhookMarker>, String), Strin
 /// Every named target, and which name messages without one go to.
 #[derive(Debug, Clone, Default)]
 pub struct Targets {
+    /// Every webhook and channel, by the name scripts and the console use.
     pub by_name: BTreeMap<String, Target>,
     /// The target for messages that name none (`discord.default_target`, else the first).
     pub default: Option<String>,

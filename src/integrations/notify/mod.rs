@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::{debug, info};
 
-use super::{CallError, Integration, StartContext, Started};
+use super::{Call, CallError, Integration, StartContext, Started};
 use crate::event::{ChannelEventKind, ConnectionState, Event, ObsEvent, Service};
+use crate::subsystems::Subsystem;
 
 /// Notifications waiting at most; more are dropped (a flood of follows is not worth a wall of
 /// popups).
@@ -155,15 +155,12 @@ fn run(ctx: &StartContext, on_crash: bool, notes: &Receiver<Note>) {
 }
 
 impl Integration for Notify {
-    fn name(&self) -> &'static str {
-        "notify"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Notify
     }
 
-    fn call(&self, call: &str, _data: Value) -> Result<(), CallError> {
-        Err(CallError::UnknownCall {
-            integration: "notify".into(),
-            call: call.into(),
-        })
+    fn call(&self, call: Call) -> Result<(), CallError> {
+        Err(call.not_for(Subsystem::Notify))
     }
 
     fn wants_events(&self) -> bool {

@@ -2,7 +2,8 @@
 //!
 //! One task owns the connection (`task`): it connects at start or once the stream goes online
 //! (`obs.connect`), retries quietly with a capped backoff while OBS is closed, and reconnects
-//! after OBS closes. Scripts' and the console's calls are checked at once (`calls`) and queued
+//! after OBS closes. Scripts' and the console's calls are checked when they are made
+//! ([`crate::action::ObsCall`]) and queued
 //! to that task; a call made while OBS is not connected is logged and dropped, never kept for
 //! later (a scene switch replayed minutes later would surprise the streamer). OBS's events
 //! become [`crate::event::Event::Obs`] in the one queue (`events`). Requests by name go over a
@@ -13,7 +14,6 @@
 //! level ("failed handling message") and goes on with the next message. `tests.rs` checks this
 //! against a stand-in server.
 
-mod calls;
 mod events;
 pub(crate) mod raw;
 mod task;
@@ -21,14 +21,15 @@ mod task;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{CallError, Integration, StartContext, Started};
+use super::{Call, CallError, Integration, StartContext, Started};
+use crate::action::ObsLink;
 use crate::config::integrations::ObsConnect;
 use crate::event::{ChannelEventKind, Event};
+use crate::subsystems::Subsystem;
 
-pub use calls::ObsCall;
+pub use crate::action::ObsCall;
 use task::Command;
 
 /// Calls waiting for the OBS task before new ones are refused as busy.
@@ -51,15 +52,16 @@ impl Obs {
 }
 
 impl Integration for Obs {
-    fn name(&self) -> &'static str {
-        "obs"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Obs
     }
 
-    fn call(&self, call: &str, data: Value) -> Result<(), CallError> {
+    fn call(&self, call: Call) -> Result<(), CallError> {
         match call {
-            "connect" => self.queue(Command::Connect),
-            "disconnect" => self.queue(Command::Disconnect),
-            _ => self.queue(Command::Call(ObsCall::parse(call, data)?)),
+            Call::ObsLink(ObsLink::Connect) => self.queue(Command::Connect),
+            Call::ObsLink(ObsLink::Disconnect) => self.queue(Command::Disconnect),
+            Call::Obs(call) => self.queue(Command::Call(call)),
+            other => Err(other.not_for(Subsystem::Obs)),
         }
     }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::calls::ObsCall;
+use super::ObsCall;
 use super::events::from_obws;
 use super::raw;
 use crate::event::{ConnectionState, Event, Service};

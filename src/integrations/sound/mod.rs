@@ -27,15 +27,17 @@ use std::sync::mpsc::{
 use std::time::Duration;
 
 use rodio::{Decoder, Player, Source};
-use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use super::{CallError, Integration, StartContext, Started};
+use super::{Call, CallError, Integration, StartContext, Started};
+use crate::action::SoundCall;
+use crate::action::calls::sound_extension as extension;
 use crate::event::{ConnectionState, Service};
+use crate::subsystems::Subsystem;
 
 /// The file kinds rodio decodes with the features we build it with, in the order a name
 /// without an extension is looked for.
-pub const EXTENSIONS: &[&str] = &["wav", "ogg", "mp3", "flac"];
+pub use crate::action::calls::SOUND_EXTENSIONS as EXTENSIONS;
 
 /// How often the sound thread looks at the shutdown token while idle.
 const IDLE_TICK: Duration = Duration::from_millis(200);
@@ -89,20 +91,15 @@ pub fn start(ctx: &StartContext) -> Option<Started> {
 }
 
 impl Integration for Sound {
-    fn name(&self) -> &'static str {
-        "sound"
+    fn subsystem(&self) -> Subsystem {
+        Subsystem::Sound
     }
 
-    fn call(&self, call: &str, data: Value) -> Result<(), CallError> {
+    fn call(&self, call: Call) -> Result<(), CallError> {
         let command = match call {
-            "play" => parse_play(&data)?,
-            "skip" => Command::Skip,
-            _ => {
-                return Err(CallError::UnknownCall {
-                    integration: "sound".into(),
-                    call: call.into(),
-                });
-            }
+            Call::Sound(SoundCall::Play { file, volume }) => Command::Play { file, volume },
+            Call::Sound(SoundCall::Skip) => Command::Skip,
+            other => return Err(other.not_for(Subsystem::Sound)),
         };
         if self.down.load(Ordering::Relaxed) {
             debug!("no audio device: {command:?} dropped");
@@ -117,54 +114,6 @@ impl Integration for Sound {
             }
         }
     }
-}
-
-/// Checks a `play` call's data: `{file, volume?}` with a bare file name of a kind rodio plays.
-fn parse_play(data: &Value) -> Result<Command, CallError> {
-    let file = data
-        .get("file")
-        .and_then(Value::as_str)
-        .ok_or_else(|| CallError::BadData("sound.play needs `file`, a file name".into()))?;
-    check_file_name(file)?;
-    let volume = match data.get("volume") {
-        None | Some(Value::Null) => 1.0,
-        Some(v) => v
-            .as_f64()
-            .filter(|v| (0.0..=1.0).contains(v))
-            .ok_or_else(|| {
-                CallError::BadData(format!(
-                    "sound.play: volume {v} is not a number from 0.0 to 1.0"
-                ))
-            })? as f32,
-    };
-    Ok(Command::Play {
-        file: file.to_string(),
-        volume,
-    })
-}
-
-fn check_file_name(file: &str) -> Result<(), CallError> {
-    if file.is_empty() || file.starts_with('.') || file.contains(['/', '\\', '\0']) {
-        return Err(CallError::BadData(format!(
-            "sound.play: `{file}` is not a file name in the sounds folder (no folders, no leading dot)"
-        )));
-    }
-    match extension(file) {
-        None => Ok(()),
-        Some(ext) if EXTENSIONS.contains(&ext.as_str()) => Ok(()),
-        Some(_) => Err(CallError::BadData(format!(
-            "sound.play: `{file}` is not a sound file the bot plays ({}); a name without an extension finds any of them",
-            EXTENSIONS.join(", ")
-        ))),
-    }
-}
-
-/// A file name's extension, lower-cased.
-fn extension(file: &str) -> Option<String> {
-    Path::new(file)
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
 }
 
 /// Where a script's `file` is: itself when it has an extension, else the first of
@@ -203,7 +152,7 @@ impl SoundThread {
             Err(reason) => {
                 // The dispatcher logs the `Down` state as the one warning.
                 self.go_down(format!(
-                    "{reason}; the bot goes on without sound (--noaudio switches sound off)"
+                    "{reason}; the bot goes on without sound (--nosound switches sound off)"
                 ));
                 return;
             }
@@ -323,35 +272,9 @@ impl SoundThread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn play_takes_a_bare_sound_file_and_an_optional_volume() {
-        assert_eq!(
-            parse_play(&json!({"file": "Horn.MP3"})).unwrap(),
-            Command::Play {
-                file: "Horn.MP3".into(),
-                volume: 1.0
-            }
-        );
-        assert_eq!(
-            parse_play(&json!({"file": "a.ogg", "volume": 0.25})).unwrap(),
-            Command::Play {
-                file: "a.ogg".into(),
-                volume: 0.25
-            }
-        );
-    }
 
     #[test]
     fn a_name_without_an_extension_finds_the_first_kind_there() {
-        assert_eq!(
-            parse_play(&json!({"file": "airhorn"})).unwrap(),
-            Command::Play {
-                file: "airhorn".into(),
-                volume: 1.0
-            }
-        );
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(locate(dir.path(), "horn"), None);
         std::fs::write(dir.path().join("horn.mp3"), b"").unwrap();
@@ -369,16 +292,5 @@ mod tests {
             locate(dir.path(), "horn.mp3"),
             Some(dir.path().join("horn.mp3"))
         );
-    }
-
-    #[test]
-    fn bad_play_data_says_what_is_wrong() {
-        let err = |v: Value| parse_play(&v).unwrap_err().to_string();
-        assert!(err(json!({})).contains("needs `file`"));
-        assert!(err(json!({"file": "../secrets.yaml"})).contains("not a file name"));
-        assert!(err(json!({"file": ".hidden.wav"})).contains("not a file name"));
-        assert!(err(json!({"file": "notes.txt"})).contains("wav, ogg, mp3, flac"));
-        assert!(err(json!({"file": "a.wav", "volume": 3})).contains("0.0 to 1.0"));
-        assert!(err(json!({"file": "a.wav", "volume": "loud"})).contains("0.0 to 1.0"));
     }
 }

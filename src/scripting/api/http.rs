@@ -13,6 +13,7 @@ use super::Ctx;
 /// A request a script makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
+    /// The address asked for (checked against `scripts.http_allow`).
     pub url: String,
     /// `None` for GET; for POST, the content type and the body.
     pub body: Option<(String, Vec<u8>)>,
@@ -21,7 +22,9 @@ pub struct HttpRequest {
 /// The answer: its status and its body as text (invalid UTF-8 replaced).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpAnswer {
+    /// The HTTP status code.
     pub status: u16,
+    /// The body as text.
     pub body: String,
 }
 

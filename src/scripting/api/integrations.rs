@@ -1,28 +1,36 @@
 //! Integration calls: `ctx.obs`, `ctx.discord`, `ctx.sound`, `ctx.hotkey`, `ctx.zmq` and the
-//! Twitch API (`ctx.twitch`). Each call becomes an [`Action::Integration`] for the subsystem that
-//! owns the peer; a subsystem that is switched off or not built yet answers with a script error.
+//! Twitch API (`ctx.twitch`). Each call becomes its typed [`Action`] (`ctx.obs.set_scene("BRB")`
+//! is [`Action::Obs`]), checked here so bad data is a script error naming the call and the field;
+//! an integration that is switched off or did not start answers with a script error too.
 
 use rhai::Engine;
 use rhai::plugin::*;
-use serde_json::{Value, json};
 
-use crate::action::Action;
+use crate::action::{Action, CallError, ObsCall};
+use crate::subsystems::Subsystem;
 
 use super::Ctx;
 
+/// `ctx.obs`.
 #[derive(Clone)]
 pub struct Obs(pub Ctx);
+/// `ctx.discord`.
 #[derive(Clone)]
 pub struct Discord(pub Ctx);
+/// `ctx.sound`.
 #[derive(Clone)]
 pub struct Sound(pub Ctx);
+/// `ctx.hotkey`.
 #[derive(Clone)]
 pub struct Hotkey(pub Ctx);
+/// `ctx.zmq`.
 #[derive(Clone)]
 pub struct Zmq(pub Ctx);
+/// `ctx.twitch`.
 #[derive(Clone)]
 pub struct Twitch(pub Ctx);
 
+/// Registers the integration types and their calls on `engine`.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Obs>("Obs");
     engine.register_type_with_name::<Discord>("Discord");
@@ -33,23 +41,26 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(integrations_api).into());
 }
 
-/// Queues a call to `target` if it is up.
+/// Queues the action `make` builds if `integration` runs; `make`'s refusal of the data (named
+/// call and field) becomes the script's error.
 fn call(
     ctx: &Ctx,
-    up: bool,
-    target: &str,
-    label: &str,
-    name: &str,
-    data: Value,
+    integration: Subsystem,
+    make: impl FnOnce() -> Result<Action, CallError>,
 ) -> Result<(), Box<EvalAltResult>> {
-    if !up {
-        return Err(format!("{label} is not available (switched off or not configured)").into());
+    if !ctx.services().integrations.contains(integration) {
+        return Err(format!(
+            "{} is not available (switched off or not configured)",
+            integration.label()
+        )
+        .into());
     }
-    ctx.push(Action::Integration {
-        target: target.into(),
-        call: name.into(),
-        data,
-    })
+    ctx.push(make().map_err(|e| e.to_string())?)
+}
+
+/// Queues `call` for OBS, checked.
+fn obs_call(o: &Obs, call: ObsCall) -> Result<(), Box<EvalAltResult>> {
+    self::call(&o.0, Subsystem::Obs, || call.checked().map(Action::Obs))
 }
 
 fn twitch_api(
@@ -84,9 +95,11 @@ pub(super) fn login_of(who: &Dynamic) -> Result<String, Box<EvalAltResult>> {
 // The plugin expands each function into code that unwraps arguments Rhai has already checked.
 #[allow(clippy::unwrap_used)]
 mod integrations_api {
-    use super::{Discord, Hotkey, Obs, Sound, Twitch, Zmq, call, json, login_of, twitch_api};
+    use super::{Discord, Hotkey, Obs, Sound, Twitch, Zmq, call, login_of, obs_call, twitch_api};
+    use crate::action::{Action, DiscordCall, HelixCall, HotkeyCall, ObsCall, SoundCall, ZmqCall};
     use crate::scripting::api::{Ctx, to_json};
     use crate::scripting::engine::network_call;
+    use crate::subsystems::Subsystem;
     use rhai::{FLOAT, INT};
 
     #[rhai_fn(get = "obs", pure)]
@@ -118,84 +131,71 @@ mod integrations_api {
 
     #[rhai_fn(pure, return_raw)]
     pub fn set_scene(o: &mut Obs, scene: &str) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(
-            &o.0,
-            up,
-            "obs",
-            "OBS",
-            "set_scene",
-            json!({ "scene": scene }),
+        obs_call(
+            o,
+            ObsCall::SetScene {
+                scene: scene.into(),
+            },
         )
     }
     #[rhai_fn(pure, return_raw)]
     pub fn show_source(o: &mut Obs, scene: &str, source: &str) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(
-            &o.0,
-            up,
-            "obs",
-            "OBS",
-            "set_source_visible",
-            json!({ "scene": scene, "source": source, "visible": true }),
+        obs_call(
+            o,
+            ObsCall::SetSourceVisible {
+                scene: scene.into(),
+                source: source.into(),
+                visible: true,
+            },
         )
     }
     #[rhai_fn(pure, return_raw)]
     pub fn hide_source(o: &mut Obs, scene: &str, source: &str) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(
-            &o.0,
-            up,
-            "obs",
-            "OBS",
-            "set_source_visible",
-            json!({ "scene": scene, "source": source, "visible": false }),
+        obs_call(
+            o,
+            ObsCall::SetSourceVisible {
+                scene: scene.into(),
+                source: source.into(),
+                visible: false,
+            },
         )
     }
     #[rhai_fn(pure, return_raw)]
     pub fn set_text(o: &mut Obs, source: &str, text: &str) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(
-            &o.0,
-            up,
-            "obs",
-            "OBS",
-            "set_text",
-            json!({ "source": source, "text": text }),
+        obs_call(
+            o,
+            ObsCall::SetText {
+                source: source.into(),
+                text: text.into(),
+            },
         )
     }
     #[rhai_fn(pure, return_raw)]
     pub fn start_recording(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(&o.0, up, "obs", "OBS", "start_recording", json!({}))
+        obs_call(o, ObsCall::StartRecording)
     }
     #[rhai_fn(pure, return_raw)]
     pub fn stop_recording(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(&o.0, up, "obs", "OBS", "stop_recording", json!({}))
+        obs_call(o, ObsCall::StopRecording)
     }
     #[rhai_fn(pure, return_raw)]
     pub fn start_streaming(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(&o.0, up, "obs", "OBS", "start_streaming", json!({}))
+        obs_call(o, ObsCall::StartStreaming)
     }
     #[rhai_fn(pure, return_raw)]
     pub fn stop_streaming(o: &mut Obs) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
-        call(&o.0, up, "obs", "OBS", "stop_streaming", json!({}))
+        obs_call(o, ObsCall::StopStreaming)
     }
     /// Any obs-websocket request by name, with its data as a map.
     #[rhai_fn(pure, return_raw)]
     pub fn request(o: &mut Obs, name: &str, data: Dynamic) -> Result<(), Box<EvalAltResult>> {
-        let up = o.0.services().integrations.obs;
         let data = to_json(&data)?;
-        call(
-            &o.0,
-            up,
-            "obs",
-            "OBS",
-            "request",
-            json!({ "request": name, "data": data }),
+        obs_call(
+            o,
+            ObsCall::Request {
+                name: name.into(),
+                data,
+            },
         )
     }
 
@@ -204,15 +204,7 @@ mod integrations_api {
     /// Posts to the default webhook.
     #[rhai_fn(name = "send", pure, return_raw)]
     pub fn discord_send(d: &mut Discord, text: &str) -> Result<(), Box<EvalAltResult>> {
-        let up = d.0.services().integrations.discord;
-        call(
-            &d.0,
-            up,
-            "discord",
-            "Discord",
-            "send",
-            json!({ "webhook": "default", "text": text }),
-        )
+        discord_send_to(d, "default", text)
     }
     /// Posts to a named webhook.
     #[rhai_fn(name = "send", pure, return_raw)]
@@ -221,15 +213,9 @@ mod integrations_api {
         webhook: &str,
         text: &str,
     ) -> Result<(), Box<EvalAltResult>> {
-        let up = d.0.services().integrations.discord;
-        call(
-            &d.0,
-            up,
-            "discord",
-            "Discord",
-            "send",
-            json!({ "webhook": webhook, "text": text }),
-        )
+        call(&d.0, Subsystem::Discord, || {
+            DiscordCall::send(webhook, text).map(Action::Discord)
+        })
     }
 
     // ---- sound ----
@@ -252,16 +238,10 @@ mod integrations_api {
         if volume.is_nan() {
             return Err("a volume must be a number from 0.0 to 1.0, not NaN".into());
         }
-        let up = s.0.services().integrations.sound;
-        let volume = volume.clamp(0.0, 1.0);
-        call(
-            &s.0,
-            up,
-            "sound",
-            "Sound",
-            "play",
-            json!({ "file": file, "volume": volume }),
-        )
+        let volume = volume.clamp(0.0, 1.0) as f32;
+        call(&s.0, Subsystem::Sound, || {
+            SoundCall::play(file, volume).map(Action::Sound)
+        })
     }
     /// Plays a file at a whole-number volume (0 or 1; anything else is clamped).
     #[rhai_fn(name = "play", pure, return_raw)]
@@ -275,8 +255,9 @@ mod integrations_api {
     /// Skips the sound playing now.
     #[rhai_fn(name = "skip", pure, return_raw)]
     pub fn sound_skip(s: &mut Sound) -> Result<(), Box<EvalAltResult>> {
-        let up = s.0.services().integrations.sound;
-        call(&s.0, up, "sound", "Sound", "skip", json!({}))
+        call(&s.0, Subsystem::Sound, || {
+            Ok(Action::Sound(SoundCall::Skip))
+        })
     }
 
     // ---- hotkeys ----
@@ -284,31 +265,19 @@ mod integrations_api {
     /// Presses a key combination named in configs/hotkeys.yaml.
     #[rhai_fn(name = "press", pure, return_raw)]
     pub fn hotkey_press(h: &mut Hotkey, name: &str) -> Result<(), Box<EvalAltResult>> {
-        let up = h.0.services().integrations.hotkeys;
-        call(
-            &h.0,
-            up,
-            "hotkeys",
-            "Hotkeys",
-            "press",
-            json!({ "name": name }),
-        )
+        call(&h.0, Subsystem::Hotkeys, || {
+            Ok(Action::Hotkeys(HotkeyCall::Press { name: name.into() }))
+        })
     }
 
     // ---- ZeroMQ ----
 
     #[rhai_fn(name = "publish", pure, return_raw)]
     pub fn zmq_publish(z: &mut Zmq, topic: &str, data: Dynamic) -> Result<(), Box<EvalAltResult>> {
-        let up = z.0.services().integrations.zmq;
         let data = to_json(&data)?;
-        call(
-            &z.0,
-            up,
-            "zmq",
-            "ZeroMQ",
-            "publish",
-            json!({ "topic": topic, "data": data }),
-        )
+        call(&z.0, Subsystem::Zmq, || {
+            ZmqCall::publish(topic.into(), data).map(Action::Zmq)
+        })
     }
 
     // ---- the Twitch API ----
@@ -393,14 +362,131 @@ mod integrations_api {
     #[rhai_fn(name = "shoutout", pure, return_raw)]
     pub fn twitch_shoutout(t: &mut Twitch, who: Dynamic) -> Result<(), Box<EvalAltResult>> {
         let login = login_of(&who)?;
-        let up = t.0.services().twitch.is_some();
-        call(
-            &t.0,
-            up,
-            "helix",
-            "The Twitch API",
-            "shoutout",
-            json!({ "login": login }),
+        if t.0.services().twitch.is_none() {
+            return Err("The Twitch API is not available (switched off or not configured)".into());
+        }
+        t.0.push(Action::Helix(HelixCall::Shoutout { login }))
+    }
+}
+
+#[cfg(all(test, feature = "test-support"))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rhai::Scope;
+
+    use crate::action::{Action, DiscordCall, HotkeyCall, ObsCall, SoundCall, ZmqCall};
+    use crate::scripting::api::{Ctx, CtxData, Services};
+    use crate::scripting::engine::{self, Limits, RunGuard};
+    use crate::subsystems::{Subsystem, Subsystems};
+
+    /// Runs `code` with `ctx` for a run whose running integrations are `up`: the actions it
+    /// queued, or its error.
+    fn run(up: Subsystems, code: &str) -> Result<Vec<Action>, String> {
+        let services = Services {
+            integrations: up,
+            ..Services::in_memory()
+        };
+        let ctx = Ctx::new(
+            CtxData {
+                script: Arc::from("commands/t"),
+                channel: "chan".into(),
+                ..CtxData::default()
+            },
+            Arc::new(services),
+        );
+        let engine = engine::build(&Limits::default());
+        let mut scope = Scope::new();
+        scope.push("ctx", ctx.clone());
+        let _run = RunGuard::enter(Arc::from("commands/t"), Duration::from_secs(2), None);
+        engine
+            .run_with_scope(&mut scope, code)
+            .map_err(|e| e.to_string())?;
+        Ok(ctx.take_actions())
+    }
+
+    #[test]
+    fn script_calls_become_typed_actions() {
+        let actions = run(
+            Subsystems::all(),
+            r#"
+                ctx.obs.set_scene("x");
+                ctx.obs.hide_source("Main", "Cam");
+                ctx.obs.request("GetVersion", ());
+                ctx.discord.send("clips", " new clip ");
+                ctx.sound.play("horn", 0.5);
+                ctx.hotkey.press("brb");
+                ctx.zmq.publish("overlay.alert", #{ n: 1 });
+            "#,
         )
+        .unwrap();
+        assert_eq!(
+            actions,
+            [
+                Action::Obs(ObsCall::SetScene { scene: "x".into() }),
+                Action::Obs(ObsCall::SetSourceVisible {
+                    scene: "Main".into(),
+                    source: "Cam".into(),
+                    visible: false
+                }),
+                Action::Obs(ObsCall::Request {
+                    name: "GetVersion".into(),
+                    data: serde_json::json!({})
+                }),
+                Action::Discord(DiscordCall::Send {
+                    target: "clips".into(),
+                    text: "new clip".into()
+                }),
+                Action::Sound(SoundCall::Play {
+                    file: "horn".into(),
+                    volume: 0.5
+                }),
+                Action::Hotkeys(HotkeyCall::Press { name: "brb".into() }),
+                Action::Zmq(ZmqCall::Publish {
+                    topic: "overlay.alert".into(),
+                    data: serde_json::json!({"n": 1})
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_data_is_a_script_error_naming_the_call_and_the_field() {
+        let err = |code: &str| run(Subsystems::all(), code).unwrap_err();
+        let e = err(r#"ctx.obs.set_scene(" ");"#);
+        assert!(e.contains("obs.set_scene: `scene` is empty"), "{e}");
+        let e = err(r#"ctx.obs.request("SetInputMute", [1]);"#);
+        assert!(
+            e.contains("obs.request `SetInputMute`: the data must be a map"),
+            "{e}"
+        );
+        let e = err(r#"ctx.discord.send("  ");"#);
+        assert!(e.contains("send needs a `text`"), "{e}");
+        let e = err(r#"ctx.sound.play("notes.txt");"#);
+        assert!(
+            e.contains("sound.play: `notes.txt` is not a sound file"),
+            "{e}"
+        );
+        let e = err(r#"ctx.sound.play("../x.wav");"#);
+        assert!(
+            e.contains("`../x.wav` is not a file name in the sounds folder"),
+            "{e}"
+        );
+        let e = err(r#"ctx.zmq.publish("", 1);"#);
+        assert!(e.contains("the ZeroMQ topic is empty"), "{e}");
+    }
+
+    #[test]
+    fn an_integration_that_does_not_run_is_a_script_error_naming_it() {
+        let up = Subsystems::all().without(Subsystem::Sound);
+        let e = run(up, r#"ctx.sound.skip();"#).unwrap_err();
+        assert!(
+            e.contains("Sound is not available (switched off or not configured)"),
+            "{e}"
+        );
+        assert!(run(up, r#"ctx.obs.start_recording();"#).is_ok());
+        let e = run(Subsystems::NONE, r#"ctx.zmq.publish("t", 1);"#).unwrap_err();
+        assert!(e.contains("ZeroMQ is not available"), "{e}");
     }
 }

@@ -21,6 +21,7 @@ use rhai::{Dynamic, Engine, EvalAltResult};
 
 use crate::action::Action;
 use crate::event::Roles;
+use crate::subsystems::Subsystems;
 
 use super::stores::{Cache, Points, ScriptStore, TwitchApi, UserRef, Users};
 
@@ -45,28 +46,23 @@ pub(crate) fn amount_ok(amount: rhai::INT) -> Result<i64, Box<EvalAltResult>> {
     }
 }
 
-/// Which integrations are up; a call to one that is not answers with a script error.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Integrations {
-    pub obs: bool,
-    pub discord: bool,
-    pub sound: bool,
-    pub hotkeys: bool,
-    pub zmq: bool,
-}
-
 /// Everything scripts reach besides chat.
 #[derive(Clone)]
 pub struct Services {
+    /// Viewers' points (`ctx.points`).
     pub points: Arc<dyn Points>,
+    /// Viewers the bot has seen (`ctx.find_user`).
     pub users: Arc<dyn Users>,
+    /// Each script's persistent store (`ctx.store`).
     pub store: Arc<dyn ScriptStore>,
+    /// Values with a lifespan, shared by scripts (`ctx.cache`).
     pub cache: Arc<dyn Cache>,
     /// `None` when the bot has no Twitch API (no client id or bot token in secrets.yaml).
     pub twitch: Option<Arc<dyn TwitchApi>>,
     /// `ctx.http`; `None` when no host is allowed (`scripts.http_allow` is empty).
     pub http: Option<Arc<dyn ScriptHttp>>,
-    pub integrations: Integrations,
+    /// The integrations that run; a call to one that does not answers with a script error.
+    pub integrations: Subsystems,
     /// The points' name in chat ("points", "cookies", ...).
     pub currency: String,
 }
@@ -84,7 +80,7 @@ impl Services {
             cache: Arc::new(MemoryCache::new()),
             twitch: None,
             http: None,
-            integrations: Integrations::default(),
+            integrations: Subsystems::NONE,
             currency: "points".into(),
         }
     }
@@ -103,13 +99,18 @@ impl std::fmt::Debug for Services {
 /// The viewer a run is about.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserData {
+    /// The account's id.
     pub id: CompactString,
+    /// The login (lower case).
     pub login: CompactString,
+    /// The display name.
     pub name: CompactString,
+    /// Their badges in the channel.
     pub roles: Roles,
 }
 
 impl UserData {
+    /// The viewer as the stores name one.
     pub fn to_ref(&self) -> UserRef {
         UserRef {
             id: self.id.clone(),
@@ -124,18 +125,23 @@ impl UserData {
 pub struct CtxData {
     /// The script's key (`commands/ping`): names its store and its log lines.
     pub script: Arc<str>,
+    /// The channel's login, without `#`.
     pub channel: CompactString,
     /// The message to reply to or delete, if the run came from chat.
     pub message_id: Option<CompactString>,
+    /// The chat message's text (empty for an event).
     pub message: String,
     /// The command or reward name as typed (an alias stays an alias).
     pub command: String,
+    /// The words after the command.
     pub args: Vec<String>,
+    /// The viewer the run is about, if any.
     pub user: Option<UserData>,
     /// The channel event's own fields (`ctx.event`).
     pub event: Option<serde_json::Value>,
     /// The phrase or regex text that triggered a response.
     pub matched: String,
+    /// A regex response's capture groups.
     pub captures: Vec<String>,
 }
 
@@ -150,6 +156,7 @@ struct CtxInner {
 pub struct Ctx(Arc<CtxInner>);
 
 impl Ctx {
+    /// The context of one run.
     pub fn new(data: CtxData, services: Arc<Services>) -> Ctx {
         Ctx(Arc::new(CtxInner {
             data,
@@ -158,10 +165,12 @@ impl Ctx {
         }))
     }
 
+    /// What the run is about.
     pub fn data(&self) -> &CtxData {
         &self.0.data
     }
 
+    /// What the run may reach.
     pub fn services(&self) -> &Arc<Services> {
         &self.0.services
     }
@@ -191,6 +200,7 @@ impl Ctx {
 /// A viewer as scripts see it (`ctx.user`, `ctx.find_user(login)`).
 #[derive(Clone)]
 pub struct ScriptUser {
+    /// Who the viewer is.
     pub data: UserData,
     services: Arc<Services>,
 }

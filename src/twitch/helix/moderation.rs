@@ -159,7 +159,14 @@ impl Helix {
                 user_id, reason, ..
             } => self.ban(user_id, None, reason).await?,
             Action::Delete { message_id, .. } => self.delete_message(message_id).await?,
-            Action::Say { .. } | Action::Reply { .. } | Action::Integration { .. } => {
+            Action::Say { .. }
+            | Action::Reply { .. }
+            | Action::Obs(_)
+            | Action::Discord(_)
+            | Action::Sound(_)
+            | Action::Hotkeys(_)
+            | Action::Zmq(_)
+            | Action::Helix(_) => {
                 return Ok(false);
             }
         }

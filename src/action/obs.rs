@@ -1,36 +1,63 @@
 //! The calls scripts and the console make on OBS, checked when they are made (so a script hears
-//! about bad data at once) and carried out later by the task that owns the connection.
+//! about bad data at once) and carried out later by the task that owns the connection
+//! (`integrations/obs`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::integrations::CallError;
+use super::{CallError, fields};
 
 /// One request for OBS, with its data checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
 pub enum ObsCall {
+    /// Switch the program scene (`ctx.obs.set_scene`).
     SetScene {
+        /// The scene's name as OBS shows it.
         scene: String,
     },
+    /// Show or hide a source in a scene (`ctx.obs.show_source`, `ctx.obs.hide_source`).
     SetSourceVisible {
+        /// The scene the source is in.
         scene: String,
+        /// The source's name as OBS shows it.
         source: String,
+        /// Shown (`true`) or hidden.
         visible: bool,
     },
+    /// Set a text source's text (`ctx.obs.set_text`).
     SetText {
+        /// The text source's name.
         source: String,
+        /// The new text (may be empty).
         text: String,
     },
+    /// Start recording.
     StartRecording,
+    /// Stop recording.
     StopRecording,
+    /// Start streaming.
     StartStreaming,
+    /// Stop streaming.
     StopStreaming,
     /// Any obs-websocket v5 request by its name (`GetSceneList`, `SetInputMute`, ...), with its
     /// `requestData` object.
     Request {
+        /// The request type's name.
         name: String,
+        /// Its `requestData`: always a JSON object.
         data: Value,
     },
+}
+
+/// The console's buttons for the OBS connection (scripts cannot make these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObsLink {
+    /// Connect now.
+    Connect,
+    /// Disconnect and stay disconnected until the next connect.
+    Disconnect,
 }
 
 #[derive(Deserialize)]
@@ -70,41 +97,23 @@ impl ObsCall {
     /// [`CallError::UnknownCall`] for a name OBS has no call for, [`CallError::BadData`] naming
     /// the call and the field when the data does not fit.
     pub fn parse(call: &str, data: Value) -> Result<ObsCall, CallError> {
-        fn fields<T: serde::de::DeserializeOwned>(
-            call: &str,
-            shape: &str,
-            data: Value,
-        ) -> Result<T, CallError> {
-            serde_json::from_value(data)
-                .map_err(|e| CallError::BadData(format!("obs.{call} takes {shape}: {e}")))
-        }
-        fn named(call: &str, field: &str, value: String) -> Result<String, CallError> {
-            if value.trim().is_empty() {
-                return Err(CallError::BadData(format!(
-                    "obs.{call}: `{field}` is empty; give the name as OBS shows it"
-                )));
-            }
-            Ok(value)
-        }
         let parsed = match call {
             "set_scene" => {
-                let d: SetSceneData = fields(call, "{scene}", data)?;
-                ObsCall::SetScene {
-                    scene: named(call, "scene", d.scene)?,
-                }
+                let d: SetSceneData = fields("obs", call, "{scene}", data)?;
+                ObsCall::SetScene { scene: d.scene }
             }
             "set_source_visible" => {
-                let d: SourceVisibleData = fields(call, "{scene, source, visible}", data)?;
+                let d: SourceVisibleData = fields("obs", call, "{scene, source, visible}", data)?;
                 ObsCall::SetSourceVisible {
-                    scene: named(call, "scene", d.scene)?,
-                    source: named(call, "source", d.source)?,
+                    scene: d.scene,
+                    source: d.source,
                     visible: d.visible,
                 }
             }
             "set_text" => {
-                let d: SetTextData = fields(call, "{source, text}", data)?;
+                let d: SetTextData = fields("obs", call, "{source, text}", data)?;
                 ObsCall::SetText {
-                    source: named(call, "source", d.source)?,
+                    source: d.source,
                     text: d.text,
                 }
             }
@@ -113,18 +122,11 @@ impl ObsCall {
             "start_streaming" => ObsCall::StartStreaming,
             "stop_streaming" => ObsCall::StopStreaming,
             "request" => {
-                let d: RequestData = fields(call, "{request, data}", data)?;
-                let name = named(call, "request", d.request)?;
-                let data = match d.data {
-                    Value::Null => Value::Object(Default::default()),
-                    obj @ Value::Object(_) => obj,
-                    other => {
-                        return Err(CallError::BadData(format!(
-                            "obs.request `{name}`: the data must be a map (#{{...}}), not {other}"
-                        )));
-                    }
-                };
-                ObsCall::Request { name, data }
+                let d: RequestData = fields("obs", call, "{request, data}", data)?;
+                ObsCall::Request {
+                    name: d.request,
+                    data: d.data,
+                }
             }
             _ => {
                 return Err(CallError::UnknownCall {
@@ -133,7 +135,68 @@ impl ObsCall {
                 });
             }
         };
-        Ok(parsed)
+        parsed.checked()
+    }
+
+    /// The call itself when its data fits: names not empty, a request's data a map (no data
+    /// at all is an empty map). What scripts' calls and [`ObsCall::parse`] both go through.
+    ///
+    /// # Errors
+    /// [`CallError::BadData`] naming the call and the field.
+    pub fn checked(self) -> Result<ObsCall, CallError> {
+        fn named(call: &str, field: &str, value: &str) -> Result<(), CallError> {
+            if value.trim().is_empty() {
+                return Err(CallError::BadData(format!(
+                    "obs.{call}: `{field}` is empty; give the name as OBS shows it"
+                )));
+            }
+            Ok(())
+        }
+        let call = self.name();
+        match self {
+            ObsCall::SetScene { ref scene } => named(call, "scene", scene)?,
+            ObsCall::SetSourceVisible {
+                ref scene,
+                ref source,
+                ..
+            } => {
+                named(call, "scene", scene)?;
+                named(call, "source", source)?;
+            }
+            ObsCall::SetText { ref source, .. } => named(call, "source", source)?,
+            ObsCall::Request { name, data } => {
+                named(call, "request", &name)?;
+                let data = match data {
+                    Value::Null => Value::Object(Default::default()),
+                    obj @ Value::Object(_) => obj,
+                    other => {
+                        return Err(CallError::BadData(format!(
+                            "obs.request `{name}`: the data must be a map (#{{...}}), not {other}"
+                        )));
+                    }
+                };
+                return Ok(ObsCall::Request { name, data });
+            }
+            ObsCall::StartRecording
+            | ObsCall::StopRecording
+            | ObsCall::StartStreaming
+            | ObsCall::StopStreaming => {}
+        }
+        Ok(self)
+    }
+
+    /// The call's name as the console and the logs say it (`set_scene`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ObsCall::SetScene { .. } => "set_scene",
+            ObsCall::SetSourceVisible { .. } => "set_source_visible",
+            ObsCall::SetText { .. } => "set_text",
+            ObsCall::StartRecording => "start_recording",
+            ObsCall::StopRecording => "stop_recording",
+            ObsCall::StartStreaming => "start_streaming",
+            ObsCall::StopStreaming => "stop_streaming",
+            ObsCall::Request { .. } => "request",
+        }
     }
 
     /// A short description for the log: `set_scene "BRB"`.
