@@ -15,14 +15,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::chat::CHAT_SUBSCRIPTIONS;
 use super::{
-    Dedup, EventSubError, EventSubHandle, EventSubMessage, EventSubSettings, EventSubStatus,
-    condition, decode, version_and_scope,
+    Dedup, EventSubConfig, EventSubError, EventSubHandle, EventSubMessage, EventSubSettings,
+    EventSubStatus, condition, decode, version_and_scope,
 };
 use crate::backoff::Backoff;
-use crate::event::{ConnectionChange, ConnectionState, Event, Service};
+use crate::event::{ConnectionChange, ConnectionState, Event, Roles, Service};
 use crate::queue::EventSender;
-use crate::twitch::helix::{Helix, HelixError, is_grant_error};
+use crate::twitch::auth::Account;
+use crate::twitch::helix::{EventSubSubscription, Helix, HelixError, is_grant_error};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -79,10 +81,79 @@ pub fn spawn(
     dedup: Arc<dyn Dedup>,
     shutdown: CancellationToken,
 ) -> (EventSubHandle, JoinHandle<()>) {
+    start(settings, None, helix, events, dedup, shutdown)
+}
+
+/// Called with whether the bot may send at the moderator rate (its own badges, seen on its
+/// echoes: moderator or broadcaster).
+pub type BotRoles = Arc<dyn Fn(bool) + Send + Sync>;
+
+/// Where and as whom the bot reads chat over EventSub: a session of its own, subscriptions
+/// made with the bot's token (condition `broadcaster_user_id` + `user_id` = the bot).
+#[derive(Clone)]
+pub struct ChatReadSettings {
+    /// `twitch.eventsub_url`.
+    pub ws_url: String,
+    /// Where subscriptions are created (see [`super::subscriptions_url`]).
+    pub subscriptions_url: String,
+    /// The channel whose chat is read.
+    pub broadcaster_id: String,
+    /// The bot account's user id: the token's user and the condition's `user_id`.
+    pub bot_id: String,
+    /// Keepalive margin, dedup window and back-off (the `subscriptions` list is not used).
+    pub config: EventSubConfig,
+    /// Told the bot's rate class whenever its echo shows its badges.
+    pub on_bot_roles: Option<BotRoles>,
+}
+
+impl std::fmt::Debug for ChatReadSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatReadSettings")
+            .field("ws_url", &self.ws_url)
+            .field("broadcaster_id", &self.broadcaster_id)
+            .field("bot_id", &self.bot_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the bot's chat session: the same client (keepalive, `session_reconnect`, revocation,
+/// dedupe, back-off) with the `channel.chat.*` subscriptions made as the bot; notifications
+/// become the events IRC would give, and its health is reported as [`Service::Chat`].
+pub fn spawn_chat(
+    settings: ChatReadSettings,
+    helix: Helix,
+    events: EventSender,
+    dedup: Arc<dyn Dedup>,
+    shutdown: CancellationToken,
+) -> (EventSubHandle, JoinHandle<()>) {
+    let mut config = settings.config;
+    config.subscriptions = CHAT_SUBSCRIPTIONS.iter().map(|k| k.to_string()).collect();
+    let side = ChatSide {
+        bot_id: settings.bot_id,
+        on_bot_roles: settings.on_bot_roles,
+    };
+    let settings = EventSubSettings {
+        ws_url: settings.ws_url,
+        subscriptions_url: settings.subscriptions_url,
+        broadcaster_id: settings.broadcaster_id,
+        config,
+    };
+    start(settings, Some(side), helix, events, dedup, shutdown)
+}
+
+fn start(
+    settings: EventSubSettings,
+    chat: Option<ChatSide>,
+    helix: Helix,
+    events: EventSender,
+    dedup: Arc<dyn Dedup>,
+    shutdown: CancellationToken,
+) -> (EventSubHandle, JoinHandle<()>) {
     let (tx, rx) = watch::channel(EventSubStatus::default());
     let max_backoff = Duration::from_secs(settings.config.max_backoff_secs.max(1));
     let client = Client {
         settings,
+        chat,
         helix,
         events,
         dedup,
@@ -97,8 +168,16 @@ pub fn spawn(
     (EventSubHandle { status: rx }, task)
 }
 
+/// What a chat session knows beyond a channel-events one.
+struct ChatSide {
+    bot_id: String,
+    on_bot_roles: Option<BotRoles>,
+}
+
 struct Client {
     settings: EventSubSettings,
+    /// Set for the bot's chat session.
+    chat: Option<ChatSide>,
     helix: Helix,
     events: EventSender,
     dedup: Arc<dyn Dedup>,
@@ -219,7 +298,11 @@ impl Client {
         let _ = self
             .events
             .send(Event::Connection(ConnectionChange {
-                service: Service::EventSub,
+                service: if self.chat.is_some() {
+                    Service::Chat
+                } else {
+                    Service::EventSub
+                },
                 state,
             }))
             .await;
@@ -366,6 +449,31 @@ impl Client {
                     None => debug!(%kind, "EventSub notification without a mapping"),
                 }
             }
+            EventSubMessage::Chat {
+                message_id,
+                kind,
+                events,
+            } => {
+                if !self.dedup.first_time(&message_id) {
+                    debug!(id = %message_id, "EventSub chat duplicate dropped");
+                    return Step::Continue;
+                }
+                if events.is_empty() {
+                    debug!(%kind, "EventSub chat notification without a mapping");
+                }
+                for ev in events {
+                    if let (Event::UserState(u), Some(hook)) = (
+                        &ev,
+                        self.chat.as_ref().and_then(|c| c.on_bot_roles.as_ref()),
+                    ) {
+                        hook(
+                            u.roles.contains(Roles::MODERATOR)
+                                || u.roles.contains(Roles::BROADCASTER),
+                        );
+                    }
+                    let _ = self.events.send(ev).await;
+                }
+            }
             EventSubMessage::Revocation { kind, reason } => {
                 let hint = if reason == "authorization_revoked" {
                     format!("; {}", crate::twitch::auth::RUN_AUTH)
@@ -387,6 +495,44 @@ impl Client {
         Step::Continue
     }
 
+    /// Creates one subscription: with the broadcaster's token for channel events, with the
+    /// bot's for its chat session (one user per socket).
+    async fn create(
+        &self,
+        kind: &str,
+        version: &str,
+        cond: &serde_json::Value,
+        session_id: &str,
+    ) -> Result<EventSubSubscription, HelixError> {
+        let url = &self.settings.subscriptions_url;
+        if self.chat.is_none() {
+            return self
+                .helix
+                .create_eventsub(url, kind, version, cond, session_id)
+                .await;
+        }
+        let body = serde_json::json!({
+            "type": kind,
+            "version": version,
+            "condition": cond,
+            "transport": {"method": "websocket", "session_id": session_id},
+        });
+        let v = self
+            .helix
+            .request_url(Account::Bot, reqwest::Method::POST, url, &[], Some(&body))
+            .await?;
+        let page: crate::twitch::helix::Page<EventSubSubscription> =
+            crate::twitch::helix::page(url, v)?;
+        page.data
+            .into_iter()
+            .next()
+            .ok_or_else(|| HelixError::Status {
+                status: 200,
+                path: url.split('?').next().unwrap_or(url).to_string(),
+                message: "no subscription in the answer".into(),
+            })
+    }
+
     /// Creates the pending subscriptions on the live session. What Helix fails to create
     /// (network, 429, 5xx) stays pending and is tried again after a jittered back-off; what
     /// Twitch refuses is reported once and dropped.
@@ -399,18 +545,14 @@ impl Client {
         let mut last_error = None;
         while let Some(kind) = kinds.next() {
             let (version, scope) = version_and_scope(&kind);
-            let cond = condition(&kind, &self.settings.broadcaster_id);
-            match self
-                .helix
-                .create_eventsub(
-                    &self.settings.subscriptions_url,
-                    &kind,
-                    version,
-                    &cond,
-                    &session_id,
-                )
-                .await
-            {
+            let cond = match &self.chat {
+                Some(chat) => serde_json::json!({
+                    "broadcaster_user_id": self.settings.broadcaster_id,
+                    "user_id": chat.bot_id,
+                }),
+                None => condition(&kind, &self.settings.broadcaster_id),
+            };
+            match self.create(&kind, version, &cond, &session_id).await {
                 Ok(_) => self.status.send_modify(|s| s.created += 1),
                 Err(HelixError::Status { status: 409, .. }) => {}
                 Err(HelixError::Status {

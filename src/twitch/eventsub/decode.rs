@@ -5,7 +5,7 @@ use compact_str::CompactString;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::event::{ChannelEvent, ChannelEventKind, Chatter, EventSource, SubTier};
+use crate::event::{ChannelEvent, ChannelEventKind, Chatter, Event, EventSource, SubTier};
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -20,6 +20,8 @@ struct Metadata {
     message_type: String,
     #[serde(default)]
     subscription_type: Option<String>,
+    #[serde(default)]
+    message_timestamp: Option<String>,
 }
 
 /// One EventSub WebSocket message, decoded.
@@ -39,6 +41,12 @@ pub enum EventSubMessage {
         message_id: String,
         kind: String,
         event: Option<Box<ChannelEvent>>,
+    },
+    /// A chat notification (a `channel.chat.*` type) with the chat events it stands for.
+    Chat {
+        message_id: String,
+        kind: String,
+        events: Vec<Event>,
     },
     Revocation {
         kind: String,
@@ -81,6 +89,22 @@ pub fn decode(text: &str) -> Result<EventSubMessage, serde_json::Error> {
                         .map(str::to_string)
                 })
                 .unwrap_or_default();
+            if super::chat::is_chat_type(&kind) {
+                let events = super::chat::chat_events(
+                    &kind,
+                    &env.metadata.message_id,
+                    env.metadata
+                        .message_timestamp
+                        .as_deref()
+                        .unwrap_or_default(),
+                    &env.payload,
+                );
+                return Ok(EventSubMessage::Chat {
+                    message_id: env.metadata.message_id,
+                    kind,
+                    events,
+                });
+            }
             let event = channel_event_from_notification(
                 &kind,
                 &env.metadata.message_id,

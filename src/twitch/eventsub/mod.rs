@@ -5,9 +5,11 @@
 //! deduplication by message id, and notifications turned into [`ChannelEvent`]s.
 //!
 //! Files: `client` (the socket, its sessions and reconnects), `subscriptions` (which version,
-//! scope and condition each type takes) and `decode` (the wire format into events). The IRC
+//! scope and condition each type takes), `decode` (the wire format into events) and [`chat`]
+//! (the bot's own chat session's notifications into the events IRC produces). The IRC
 //! USERNOTICE side of the same events lives in `crate::twitch::irc::channel_events`.
 
+pub mod chat;
 mod client;
 mod decode;
 mod subscriptions;
@@ -17,7 +19,7 @@ use std::sync::{Mutex, PoisonError};
 
 pub use crate::config::api::{DEFAULT_SUBSCRIPTIONS, EventSubConfig};
 pub use crate::twitch::irc::{channel_event_from_chat, channel_event_from_usernotice};
-pub use client::{HANDSHAKE_TIMEOUT, reconnect_allowed, spawn};
+pub use client::{ChatReadSettings, HANDSHAKE_TIMEOUT, reconnect_allowed, spawn, spawn_chat};
 pub use decode::{EventSubMessage, channel_event_from_notification, decode};
 pub use subscriptions::{condition, subscriptions_url, version_and_scope};
 

@@ -20,7 +20,12 @@ pub fn version_and_scope(kind: &str) -> (&'static str, &'static str) {
         k if k.starts_with("channel.poll.") => ("1", "channel:read:polls"),
         k if k.starts_with("channel.prediction.") => ("1", "channel:read:predictions"),
         k if k.starts_with("channel.hype_train.") => ("2", "channel:read:hype_train"),
-        "channel.chat.message" => ("1", "user:read:chat"),
+        "channel.chat.message"
+        | "channel.chat.notification"
+        | "channel.chat.message_delete"
+        | "channel.chat.clear"
+        | "channel.chat.clear_user_messages"
+        | "channel.chat_settings.update" => ("1", "user:read:chat"),
         _ => ("1", "(see the EventSub reference)"),
     }
 }
