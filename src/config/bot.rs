@@ -156,6 +156,34 @@ pub struct ChatConfig {
     pub outgoing_queue: usize,
     /// Longest wait between reconnect attempts, in seconds.
     pub max_backoff_secs: u64,
+    /// How chat is read and sent: EventSub and Helix, IRC, or chosen at start.
+    pub transport: ChatTransport,
+}
+
+/// `chat.transport`: the way the bot reads and sends chat.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatTransport {
+    /// EventSub and Helix when the bot's grant allows them and Twitch accepts them, IRC
+    /// otherwise.
+    #[default]
+    Auto,
+    /// EventSub (`channel.chat.*`) for reading and Helix `POST /chat/messages` for sending;
+    /// IRC still takes over when Twitch refuses them.
+    Eventsub,
+    /// IRC for both.
+    Irc,
+}
+
+impl ChatTransport {
+    /// The value as `chat.transport` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatTransport::Auto => "auto",
+            ChatTransport::Eventsub => "eventsub",
+            ChatTransport::Irc => "irc",
+        }
+    }
 }
 
 impl Default for ChatConfig {
@@ -168,6 +196,7 @@ impl Default for ChatConfig {
             ping_timeout_secs: 10,
             outgoing_queue: 1_000,
             max_backoff_secs: 60,
+            transport: ChatTransport::Auto,
         }
     }
 }

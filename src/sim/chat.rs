@@ -1,6 +1,7 @@
 //! A fake Twitch chat server on 127.0.0.1 speaking Twitch's IRC dialect over plain TCP and over
 //! WebSocket. `--offline` runs the bot against it, and tests use it to watch what the bot sends
-//! and to break the link on purpose.
+//! and to break the link on purpose. With [`FakeChat::mirror_to`] every channel line also goes
+//! to the EventSub side of chat (`super::chat_events`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -83,6 +84,8 @@ struct Shared {
     logins: AtomicU64,
     /// Accounts whose lines Twitch withholds (set by [`FakeChat::apply_punishments`]).
     punished: std::sync::OnceLock<super::punished::Punishments>,
+    /// Where every channel line is copied for the EventSub side of chat.
+    mirror: std::sync::OnceLock<mpsc::Sender<String>>,
 }
 
 impl Shared {
@@ -126,6 +129,7 @@ impl FakeChat {
             next_msg: AtomicU64::new(1),
             logins: AtomicU64::new(0),
             punished: std::sync::OnceLock::new(),
+            mirror: std::sync::OnceLock::new(),
         });
         let stop = CancellationToken::new();
         let fake = FakeChat {
@@ -185,6 +189,13 @@ impl FakeChat {
         let _ = self.shared.punished.set(punished);
     }
 
+    /// From now on every line sent to a channel is also handed to `mirror` (the fake API's
+    /// [`super::FakeTwitchApi::chat_mirror`]), so EventSub chat sessions see what IRC clients
+    /// see. Set once.
+    pub fn mirror_to(&self, mirror: mpsc::Sender<String>) {
+        let _ = self.shared.mirror.set(mirror);
+    }
+
     /// Whether Twitch would deliver a line `viewer` sends now (not while banned or timed out).
     pub fn delivers(&self, viewer: &Viewer) -> bool {
         self.shared
@@ -211,6 +222,9 @@ impl FakeChat {
 
     /// Sends a raw line to every client in `channel` (waits if a client reads slowly).
     pub async fn send_to_channel(&self, channel: &str, line: String) {
+        if let Some(mirror) = self.shared.mirror.get() {
+            let _ = mirror.send(line.clone()).await;
+        }
         let channel = channel.trim_start_matches('#').to_ascii_lowercase();
         let targets: Vec<mpsc::Sender<Out>> = self
             .shared

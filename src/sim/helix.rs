@@ -762,7 +762,10 @@ fn route(
         ("DELETE", "/moderation/chat")
         | ("POST", "/chat/announcements")
         | ("POST", "/chat/shoutouts") => StatusCode::NO_CONTENT.into_response(),
-        ("POST", "/eventsub/subscriptions") => create_subscription(st, h, body),
+        ("POST", "/eventsub/subscriptions") => {
+            super::chat_events::check_subscription(st, body, caller.user, caller.scopes)
+                .unwrap_or_else(|| create_subscription(st, h, body))
+        }
         ("GET", "/eventsub/subscriptions") => {
             let data = h.subscriptions.iter().map(sub_json).collect::<Vec<_>>();
             Json(json!({"data": data, "total": data.len(), "total_cost": 0, "max_total_cost": 10, "pagination": {}})).into_response()

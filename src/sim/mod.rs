@@ -9,6 +9,7 @@ pub mod auth;
 pub mod broadcaster;
 pub mod bucket;
 pub mod chat;
+pub mod chat_events;
 pub mod eventsub;
 #[cfg(feature = "bench-support")]
 pub mod flood;
@@ -119,6 +120,8 @@ impl SimTwitch {
         api.configure(&mut config.bot, &mut config.secrets);
         // As on Twitch, a banned or timed-out viewer's later lines reach nobody.
         chat.apply_punishments(api.punishments());
+        // Twitch's chat feeds IRC and EventSub alike.
+        chat.mirror_to(api.chat_mirror());
         config.bot.twitch.chat_url = chat.ws_url();
         // Offline means offline: no third-party emote site is asked for anything.
         config.bot.emotes.bttv = false;
