@@ -340,7 +340,7 @@ impl Bot {
                 max_backoff: Duration::from_secs(config.bot.chat.max_backoff_secs.max(1)),
             };
             let (handle, task) =
-                chat::spawn(chat_settings.clone(), events.clone(), shutdown.clone());
+                chat::start(chat_settings.clone(), events.clone(), shutdown.clone());
             let link = ChatLink::new(handle);
             outputs.chat = Some(link.clone());
             // A restarted connection gets a new handle; the link sends everyone's messages
@@ -352,7 +352,7 @@ impl Bot {
                 supervisor.restart("chat", move || {
                     first.take().unwrap_or_else(|| {
                         let (handle, task) =
-                            chat::spawn(chat_settings.clone(), events.clone(), shutdown.clone());
+                            chat::start(chat_settings.clone(), events.clone(), shutdown.clone());
                         link.replace(handle);
                         task
                     })

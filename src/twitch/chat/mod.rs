@@ -1,17 +1,16 @@
-//! The chat connection: logs in over IRC (TCP, TLS or WebSocket), joins the channel, turns every
+//! The chat connection over IRC: logs in (TCP, TLS or WebSocket), joins the channel, turns every
 //! line into an [`Event`] on the queue, answers PINGs, detects dead links with its own PING,
-//! reconnects with exponential backoff and jitter, and sends the bot's messages through a rate
-//! limiter from a queue that survives reconnects.
+//! reconnects with exponential backoff and jitter, and writes the bot's messages as its
+//! [`OutgoingQueue`] lets them go (the outgoing path itself, rate classes, splitting and the
+//! warning lane, is [`outgoing`]; sending over Helix instead is [`helix_send`]).
 //!
-//! Owns the socket and the outgoing queue; knows nothing of commands, scripts or storage.
+//! Owns the socket; knows nothing of commands, scripts or storage.
 
+pub mod outgoing;
 pub mod ratelimit;
 pub mod split;
 pub mod transport;
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -25,14 +24,16 @@ use crate::config::bot::RateLimit;
 use crate::event::{ConnectionChange, ConnectionState, Event, Permission, Service};
 use crate::queue::EventSender;
 use crate::twitch::irc::{Incoming, IrcLine, interpret};
-use ratelimit::RateLimiter;
-use split::{MAX_CHARS, split_message};
+pub use outgoing::{
+    ChatHandle, Outgoing, OutgoingQueue, Ready, SendError, WARN_GATHER, WARN_INTERVAL, Warning,
+};
 pub use transport::{BadChatUrl, ChatUrl};
 use transport::{LineReader, Transport};
 
 /// Everything the chat connection needs to know.
 #[derive(Clone)]
 pub struct ChatSettings {
+    /// Where to connect (`chat_url`).
     pub url: ChatUrl,
     /// The bot account's login.
     pub login: String,
@@ -40,13 +41,14 @@ pub struct ChatSettings {
     pub token: String,
     /// The channel to join, without `#`.
     pub channel: String,
-    /// The floor of the send rate class.
+    /// The floor of the send rate class (for the queue [`start`] makes).
     pub rate_limit: RateLimit,
     /// Silence after which we send our own PING.
     pub ping_interval: Duration,
     /// How long we wait for any answer to that PING before reconnecting.
     pub ping_timeout: Duration,
-    /// Outgoing messages kept while disconnected or rate limited.
+    /// Outgoing messages kept while disconnected or rate limited (for the queue [`start`]
+    /// makes).
     pub outgoing_capacity: usize,
     /// Longest wait between reconnect attempts.
     pub max_backoff: Duration,
@@ -63,133 +65,26 @@ impl std::fmt::Debug for ChatSettings {
     }
 }
 
-/// A message for chat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// Channel login, without `#`.
-    pub channel: CompactString,
-    pub text: String,
-    /// Reply in the thread of this message id.
-    pub reply_to: Option<CompactString>,
-}
-
-/// The chat connection is gone (shutdown) or its intake is full.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    #[error("chat is shut down")]
-    Closed,
-    #[error("chat's outgoing queue is full; message dropped")]
-    Full,
-}
-
-/// A moderation warning for chat. Warnings travel in their own lane: they go out only when no
-/// reply is waiting, and during a burst they are summed up in one line per [`WARN_INTERVAL`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// Channel login, without `#`.
-    pub channel: CompactString,
-    /// The warning as the filter words it, sent as is when it is the only one.
-    pub text: String,
-    /// What the chatter was warned for, e.g. `links` (named in the summary line).
-    pub reason: CompactString,
-    /// The warned chatter's login (a summary counts chatters, not messages).
-    pub user: CompactString,
-}
-
-/// A lone warning waits this long for others before going out, so a burst becomes one line.
-pub const WARN_GATHER: Duration = Duration::from_secs(2);
-/// At most one warning line goes to a channel in this time.
-pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
-/// Warnings held for the next line at most; more are dropped (and counted).
-const WARN_HOLD: usize = 1_000;
-
-/// A cheap, cloneable handle for sending chat messages.
-#[derive(Debug, Clone)]
-pub struct ChatHandle {
-    tx: mpsc::Sender<Outgoing>,
-    warn_tx: mpsc::Sender<Warning>,
-    warnings_dropped: Arc<AtomicU64>,
-}
-
-impl ChatHandle {
-    /// Queues a message without waiting.
-    ///
-    /// # Errors
-    /// [`SendError::Full`] when the intake is full, [`SendError::Closed`] after shutdown.
-    pub fn send(&self, msg: Outgoing) -> Result<(), SendError> {
-        self.tx.try_send(msg).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
-    }
-
-    /// Queues a message, waiting for room.
-    ///
-    /// # Errors
-    /// [`SendError::Closed`] after shutdown.
-    pub async fn send_wait(&self, msg: Outgoing) -> Result<(), SendError> {
-        self.tx.send(msg).await.map_err(|_| SendError::Closed)
-    }
-
-    /// Queues a moderation warning in the low-priority lane without waiting. It never takes a
-    /// reply's room: when the lane is full the warning is dropped, counted and logged.
-    pub fn warn(&self, warning: Warning) {
-        match self.warn_tx.try_send(warning) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let dropped = self
-                    .warnings_dropped
-                    .fetch_add(1, Ordering::Relaxed)
-                    .saturating_add(1);
-                if dropped.is_power_of_two() {
-                    warn!(
-                        dropped,
-                        "chat: too many moderation warnings at once: dropped some"
-                    );
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                debug!("chat is shut down: warning dropped");
-            }
-        }
-    }
-
-    /// Moderation warnings dropped so far because their lane was full.
-    pub fn warnings_dropped(&self) -> u64 {
-        self.warnings_dropped.load(Ordering::Relaxed)
-    }
-}
-
-/// Starts the chat connection task. It runs until `shutdown` is cancelled.
-pub fn spawn(
+/// Starts chat over IRC with a new outgoing queue: the handle the bot sends with, and the
+/// connection's task, which runs until `shutdown` is cancelled.
+pub fn start(
     settings: ChatSettings,
     events: EventSender,
     shutdown: CancellationToken,
 ) -> (ChatHandle, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(settings.outgoing_capacity.clamp(16, 4_096));
-    let (warn_tx, warn_rx) = mpsc::channel(256);
-    let warnings_dropped = Arc::new(AtomicU64::new(0));
-    let intake = Intake {
-        replies: rx,
-        warnings: warn_rx,
-        warnings_dropped: Arc::clone(&warnings_dropped),
-    };
-    let task = tokio::spawn(run(settings, events, intake, shutdown));
-    (
-        ChatHandle {
-            tx,
-            warn_tx,
-            warnings_dropped,
-        },
-        task,
-    )
+    let (handle, queue) = outgoing::channel(settings.outgoing_capacity, settings.rate_limit);
+    (handle, spawn(settings, queue, events, shutdown))
 }
 
-/// What the handles put in: replies and script output in one lane, warnings in the other.
-struct Intake {
-    replies: mpsc::Receiver<Outgoing>,
-    warnings: mpsc::Receiver<Warning>,
-    warnings_dropped: Arc<AtomicU64>,
+/// Starts the IRC connection task draining `queue`. It runs until `shutdown` is cancelled or
+/// every handle of the queue is gone.
+pub fn spawn(
+    settings: ChatSettings,
+    queue: OutgoingQueue,
+    events: EventSender,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(run(settings, events, queue, shutdown))
 }
 
 /// Why a session ended.
@@ -204,217 +99,17 @@ enum SessionEnd {
     AuthFailed(String),
 }
 
-/// One chat line: channel, text, the message it replies to.
-type Line = (CompactString, String, Option<CompactString>);
-
-/// How long a sent message waits for the server's acknowledgement before we conclude the server
-/// does not acknowledge messages at all.
-const ACK_WAIT: Duration = Duration::from_secs(10);
-
-/// Messages waiting to be sent, bounded: the oldest goes when it is full.
-///
-/// Twitch answers every PRIVMSG with a USERSTATE (or a NOTICE when it refuses the message). A
-/// message written just before the link dies is lost in the kernel's buffers, so sent messages
-/// stay "in flight" until that answer arrives, and go back to the front of the queue when the
-/// session ends first. A server that never acknowledges (seen after [`ACK_WAIT`]) switches this
-/// off, so nothing is sent twice there.
-struct Pending {
-    lines: VecDeque<Line>,
-    in_flight: VecDeque<(Instant, Line)>,
-    server_acks: bool,
-    capacity: usize,
-    dropped: u64,
-}
-
-impl Pending {
-    fn push(&mut self, msg: Outgoing) {
-        for piece in split_message(&msg.text, MAX_CHARS) {
-            if self.lines.len() >= self.capacity {
-                self.lines.pop_front();
-                self.dropped += 1;
-                if self.dropped.is_power_of_two() {
-                    warn!(
-                        dropped = self.dropped,
-                        "chat outgoing queue full: dropped the oldest messages"
-                    );
-                }
-            }
-            self.lines
-                .push_back((msg.channel.clone(), piece, msg.reply_to.clone()));
-        }
-    }
-
-    /// Records a line written to the socket.
-    fn sent(&mut self, now: Instant, line: Line) {
-        if !self.server_acks {
-            return;
-        }
-        if let Some((oldest, _)) = self.in_flight.front()
-            && now.duration_since(*oldest) > ACK_WAIT
-        {
-            debug!("chat: the server does not acknowledge messages; not tracking them");
-            self.server_acks = false;
-            self.in_flight.clear();
-            return;
-        }
-        self.in_flight.push_back((now, line));
-    }
-
-    /// The server answered the oldest message in flight (USERSTATE or a NOTICE in its channel).
-    fn acknowledged(&mut self, channel: &str) {
-        if self
-            .in_flight
-            .front()
-            .is_some_and(|(_, l)| l.0.eq_ignore_ascii_case(channel))
-        {
-            self.in_flight.pop_front();
-        }
-    }
-
-    /// The session ended: what was not acknowledged goes out again first.
-    fn requeue_in_flight(&mut self) {
-        while let Some((_, line)) = self.in_flight.pop_back() {
-            self.lines.push_front(line);
-        }
-    }
-}
-
-/// The warning lane: warnings held until no reply waits, then sent one line per channel at most
-/// every [`WARN_INTERVAL`]: the warning itself when it is alone, a summary when there are more.
-#[derive(Default)]
-struct Warnings {
-    held: Vec<Warning>,
-    /// When the oldest held warning arrived.
-    first_at: Option<Instant>,
-    /// When the last warning line was queued.
-    last_out: Option<Instant>,
-    dropped: u64,
-}
-
-impl Warnings {
-    fn push(&mut self, now: Instant, warning: Warning) {
-        if self.held.len() >= WARN_HOLD {
-            self.dropped = self.dropped.saturating_add(1);
-            if self.dropped.is_power_of_two() {
-                warn!(
-                    dropped = self.dropped,
-                    "chat: too many moderation warnings held: dropped some"
-                );
-            }
-            return;
-        }
-        self.first_at.get_or_insert(now);
-        self.held.push(warning);
-    }
-
-    /// When the held warnings may go out (if no reply is waiting then).
-    fn due(&self) -> Option<Instant> {
-        let first = self.first_at?;
-        let gathered = first + WARN_GATHER;
-        Some(match self.last_out {
-            Some(last) => gathered.max(last + WARN_INTERVAL),
-            None => gathered,
-        })
-    }
-
-    /// The held warnings as chat lines, one per channel; the lane is empty afterwards.
-    fn take(&mut self, now: Instant) -> Vec<Line> {
-        self.first_at = None;
-        self.last_out = Some(now);
-        let held = std::mem::take(&mut self.held);
-        let mut channels: Vec<&CompactString> = Vec::new();
-        for w in &held {
-            if !channels.contains(&&w.channel) {
-                channels.push(&w.channel);
-            }
-        }
-        channels
-            .into_iter()
-            .filter_map(|channel| {
-                let here: Vec<&Warning> = held.iter().filter(|w| w.channel == *channel).collect();
-                let text = match here.as_slice() {
-                    [] => return None,
-                    [one] => one.text.clone(),
-                    many => summary(many),
-                };
-                Some((channel.clone(), text, None))
-            })
-            .collect()
-    }
-}
-
-/// One line for many warnings: `12 chatters warned for links` (with each reason counted when
-/// there are several: `15 chatters warned: 12 for links, 3 for caps`).
-fn summary(warnings: &[&Warning]) -> String {
-    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
-    for w in warnings {
-        match reasons.iter_mut().find(|(r, _)| *r == w.reason.as_str()) {
-            Some((_, users)) => {
-                if !users.contains(&w.user.as_str()) {
-                    users.push(&w.user);
-                }
-            }
-            None => reasons.push((&w.reason, vec![&w.user])),
-        }
-    }
-    let mut everyone: Vec<&str> = reasons
-        .iter()
-        .flat_map(|(_, u)| u.iter().copied())
-        .collect();
-    everyone.sort_unstable();
-    everyone.dedup();
-    let chatters = |n: usize| if n == 1 { "chatter" } else { "chatters" };
-    match reasons.as_slice() {
-        [(reason, users)] => format!(
-            "{} {} warned for {reason}",
-            users.len(),
-            chatters(users.len())
-        ),
-        _ => {
-            let parts: Vec<String> = reasons
-                .iter()
-                .map(|(reason, users)| format!("{} for {reason}", users.len()))
-                .collect();
-            format!(
-                "{} {} warned: {}",
-                everyone.len(),
-                chatters(everyone.len()),
-                parts.join(", ")
-            )
-        }
-    }
-}
-
 async fn run(
     settings: ChatSettings,
     events: EventSender,
-    mut intake: Intake,
+    mut queue: OutgoingQueue,
     shutdown: CancellationToken,
 ) {
-    let mut pending = Pending {
-        lines: VecDeque::new(),
-        in_flight: VecDeque::new(),
-        server_acks: true,
-        capacity: settings.outgoing_capacity.max(1),
-        dropped: 0,
-    };
-    let mut warnings = Warnings::default();
-    let mut limiter = RateLimiter::new(settings.rate_limit);
     let mut failures: u32 = 0;
     let mut auth_reported = false;
     loop {
-        let end = session(
-            &settings,
-            &events,
-            &mut intake,
-            &mut pending,
-            &mut warnings,
-            &mut limiter,
-            &shutdown,
-            &mut failures,
-        )
-        .await;
-        pending.requeue_in_flight();
+        let end = session(&settings, &events, &mut queue, &shutdown, &mut failures).await;
+        queue.requeue_in_flight();
         let auth_failed = matches!(end, SessionEnd::AuthFailed(_));
         let (reason, delay) = match end {
             SessionEnd::Shutdown => break,
@@ -459,23 +154,16 @@ async fn run(
         }
         let wake = Instant::now() + delay;
         // Keep taking messages while we wait, so nothing asked for during the outage is lost.
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = sleep_until(wake) => break,
-                msg = intake.replies.recv() => match msg {
-                    Some(msg) => pending.push(msg),
-                    None => return,
-                },
-                Some(w) = intake.warnings.recv() => warnings.push(Instant::now(), w),
-            }
+        let closed = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = sleep_until(wake) => false,
+            ready = queue.ready(false) => ready == Ready::Closed,
+        };
+        if closed {
+            return;
         }
     }
-    let lane = intake.warnings_dropped.load(Ordering::Relaxed);
-    let dropped = lane.saturating_add(warnings.dropped);
-    if dropped > 0 {
-        info!("chat: {dropped} moderation warnings were dropped during bursts");
-    }
+    queue.report_dropped_warnings();
 }
 
 /// Exponential backoff with full jitter: up to 0.5 s, 1 s, 2 s, ... capped at `max`.
@@ -657,36 +345,12 @@ async fn read_session(
     }
 }
 
-/// When the writer should next try to send: as soon as the rate class allows when a reply waits,
-/// when the held warnings are due (and the rate class allows) otherwise. `None`: nothing to send.
-fn next_send(
-    joined: bool,
-    pending: &Pending,
-    warnings: &Warnings,
-    limiter: &mut RateLimiter,
-    now: Instant,
-) -> Option<Instant> {
-    if !joined {
-        return None;
-    }
-    let due = if pending.lines.is_empty() {
-        warnings.due()?
-    } else {
-        now
-    };
-    Some(limiter.next_slot(now).map_or(due, |slot| slot.max(due)))
-}
-
 /// One connection: logs in, then writes (replies first, warnings when none wait) while a task
 /// of its own reads. Reading can wait for the event queue; writing never waits for reading.
-#[allow(clippy::too_many_arguments)]
 async fn session(
     settings: &ChatSettings,
     events: &EventSender,
-    intake: &mut Intake,
-    pending: &mut Pending,
-    warnings: &mut Warnings,
-    limiter: &mut RateLimiter,
+    queue: &mut OutgoingQueue,
     shutdown: &CancellationToken,
     failures: &mut u32,
 ) -> SessionEnd {
@@ -733,7 +397,6 @@ async fn session(
 
     let mut joined = false;
     let end = loop {
-        let send_at = next_send(joined, pending, warnings, limiter, Instant::now());
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break SessionEnd::Shutdown,
@@ -747,44 +410,31 @@ async fn session(
                     joined = true;
                     *failures = 0;
                 }
-                Some(FromReader::Elevated(elevated)) => limiter.set_elevated(elevated),
-                Some(FromReader::Ack(channel)) => pending.acknowledged(&channel),
+                Some(FromReader::Elevated(elevated)) => queue.set_moderator(elevated),
+                Some(FromReader::Ack(channel)) => queue.acknowledged(&channel),
                 // The reader is done: its task says why.
                 None => break match (&mut read_task).await {
                     Ok(end) => end,
                     Err(e) => SessionEnd::Lost(format!("chat reader failed: {e}")),
                 },
             },
-            // Ready at once when the slot is open: a fresh timer is never ready on its first
-            // poll, and would lose every round to a burst on the intake.
-            _ = async {
-                if let Some(at) = send_at.filter(|at| *at > Instant::now()) {
-                    sleep_until(at).await;
+            // Replies first, warnings when none wait, as the rate class allows.
+            ready = queue.ready(joined) => {
+                if ready == Ready::Closed {
+                    break SessionEnd::Shutdown;
                 }
-            }, if send_at.is_some() => {
                 let now = Instant::now();
-                if pending.lines.is_empty() && warnings.due().is_some_and(|due| due <= now) {
-                    pending.lines.extend(warnings.take(now));
-                }
-                let mut batch = Vec::new();
-                while batch.len() < 64 && limiter.next_slot(now).is_none() {
-                    let Some(line) = pending.lines.pop_front() else { break };
-                    debug!("chat -> #{}: {}", line.0, line.1);
-                    batch.push(format_privmsg(&line.0, &line.1, line.2.as_deref()));
-                    pending.sent(now, line);
-                    limiter.record(now);
+                let lines = queue.take(now, 64);
+                let mut batch = Vec::with_capacity(lines.len());
+                for line in lines {
+                    debug!("chat -> #{}: {}", line.channel, line.text);
+                    batch.push(format_privmsg(&line.channel, &line.text, line.reply_to.as_deref()));
+                    queue.sent(now, line);
                 }
                 if let Err(e) = timeout(io_timeout, writer.write_lines(&batch)).await.unwrap_or_else(timed_out) {
                     break SessionEnd::Lost(format!("write failed: {e}"));
                 }
             }
-            // Taken after sending, so a burst of replies is written as it comes rather than
-            // piling up (and overflowing) while there is room to send.
-            msg = intake.replies.recv() => match msg {
-                Some(msg) => pending.push(msg),
-                None => break SessionEnd::Shutdown,
-            },
-            Some(w) = intake.warnings.recv() => warnings.push(Instant::now(), w),
         }
     };
     read_task.abort();
@@ -792,23 +442,23 @@ async fn session(
     // before a RECONNECT must not send its message twice).
     while let Ok(told) = from_reader.try_recv() {
         match told {
-            FromReader::Elevated(elevated) => limiter.set_elevated(elevated),
-            FromReader::Ack(channel) => pending.acknowledged(&channel),
+            FromReader::Elevated(elevated) => queue.set_moderator(elevated),
+            FromReader::Ack(channel) => queue.acknowledged(&channel),
             FromReader::Joined => joined = true,
             FromReader::Write(_) => {}
         }
     }
     if matches!(end, SessionEnd::Shutdown) {
         // Best effort: send what is allowed right now before leaving.
-        let now = Instant::now();
-        let mut batch = Vec::new();
-        while joined && limiter.next_slot(now).is_none() {
-            let Some((channel, text, reply_to)) = pending.lines.pop_front() else {
-                break;
-            };
-            batch.push(format_privmsg(&channel, &text, reply_to.as_deref()));
-            limiter.record(now);
-        }
+        let batch: Vec<String> = if joined {
+            queue
+                .take(Instant::now(), usize::MAX)
+                .iter()
+                .map(|l| format_privmsg(&l.channel, &l.text, l.reply_to.as_deref()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let _ = timeout(Duration::from_millis(500), writer.write_lines(&batch)).await;
         let _ = timeout(Duration::from_millis(200), writer.close()).await;
     }
@@ -837,49 +487,6 @@ mod tests {
             format_privmsg("c", "x", Some("a; b")),
             "@reply-parent-msg-id=ab PRIVMSG #c :x"
         );
-    }
-
-    fn warning(user: &str, reason: &str) -> Warning {
-        Warning {
-            channel: "chan".into(),
-            text: format!("{user}, no {reason} please."),
-            reason: reason.into(),
-            user: user.into(),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_lone_warning_goes_out_as_is_and_a_burst_as_one_line_per_interval() {
-        let mut lane = Warnings::default();
-        let t = Instant::now();
-        assert_eq!(lane.due(), None);
-        lane.push(t, warning("ann", "links"));
-        assert_eq!(lane.due(), Some(t + WARN_GATHER));
-        let lines = lane.take(t + WARN_GATHER);
-        assert_eq!(
-            lines,
-            vec![("chan".into(), "ann, no links please.".into(), None)]
-        );
-
-        // A burst right after: one line, no sooner than an interval after the last.
-        let t2 = t + WARN_GATHER + Duration::from_secs(1);
-        for i in 0..12 {
-            lane.push(t2, warning(&format!("raider{i}"), "links"));
-        }
-        lane.push(t2, warning("raider0", "links"));
-        lane.push(t2, warning("shouter", "caps"));
-        assert_eq!(lane.due(), Some(t + WARN_GATHER + WARN_INTERVAL));
-        let lines = lane.take(t2);
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].1, "13 chatters warned: 12 for links, 1 for caps");
-        assert_eq!(lane.due(), None, "the lane is empty afterwards");
-    }
-
-    #[test]
-    fn one_reason_reads_plainly() {
-        let a = warning("a", "links");
-        let b = warning("b", "links");
-        assert_eq!(summary(&[&a, &b]), "2 chatters warned for links");
     }
 
     #[test]
