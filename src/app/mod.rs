@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub mod broadcaster;
+pub mod chat_transport;
 mod config_watch;
 mod console;
 mod raid_mode;
@@ -40,7 +41,7 @@ use crate::scripting::{HostConfig, ScriptHost};
 use crate::sim::SimTwitch;
 use crate::storage::{Storage, StorageOptions};
 use crate::supervisor::{Policy, Supervisor};
-use crate::twitch::chat::{self, ChatSettings, ChatUrl};
+use crate::twitch::chat::{ChatSettings, ChatUrl};
 use services::{CacheService, ScriptStores, StorageServices};
 
 /// Which subsystems run. A switched-off subsystem is never started, so it costs nothing.
@@ -339,8 +340,17 @@ impl Bot {
                 outgoing_capacity: config.bot.chat.outgoing_queue,
                 max_backoff: Duration::from_secs(config.bot.chat.max_backoff_secs.max(1)),
             };
+            let chat_settings = chat_transport::TransportSettings {
+                mode: config.bot.chat.transport,
+                irc: chat_settings,
+                helix: api.helix.clone(),
+                eventsub_url: config.bot.twitch.eventsub_url.clone(),
+                subscriptions_url: crate::twitch::eventsub::subscriptions_url(&config.bot.twitch),
+                eventsub: config.bot.eventsub.clone(),
+                health: health.clone(),
+            };
             let (handle, task) =
-                chat::start(chat_settings.clone(), events.clone(), shutdown.clone());
+                chat_transport::start(chat_settings.clone(), events.clone(), shutdown.clone());
             let link = ChatLink::new(handle);
             outputs.chat = Some(link.clone());
             // A restarted connection gets a new handle; the link sends everyone's messages
@@ -351,8 +361,11 @@ impl Bot {
                 "chat",
                 supervisor.restart("chat", move || {
                     first.take().unwrap_or_else(|| {
-                        let (handle, task) =
-                            chat::start(chat_settings.clone(), events.clone(), shutdown.clone());
+                        let (handle, task) = chat_transport::start(
+                            chat_settings.clone(),
+                            events.clone(),
+                            shutdown.clone(),
+                        );
                         link.replace(handle);
                         task
                     })

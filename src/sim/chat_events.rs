@@ -130,7 +130,7 @@ pub fn eventsub_for_irc(raw: &str) -> Option<(&'static str, Value, String)> {
             );
             "channel.chat.message_delete"
         }
-        "CLEARCHAT" => match line.trailing() {
+        "CLEARCHAT" => match line.param(1) {
             Some(login) if !login.is_empty() => {
                 merge(
                     &mut ev,
