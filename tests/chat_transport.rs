@@ -322,3 +322,53 @@ async fn ping_reply_round_trip_on_each_transport() {
         );
     }
 }
+
+/// `--offline` on each transport: the simulated Twitch serves chat over IRC and over the
+/// bot's EventSub chat session alike, and `!ping` is answered either way.
+#[tokio::test]
+async fn the_offline_bot_chats_on_both_transports() {
+    for transport in TRANSPORTS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = offline_settings(dir.path(), example_scripts());
+        let mut config = twitch_bot::config::Config::default();
+        config.bot.chat.transport = transport;
+        let bot = start_ready(settings, config).await;
+        let want = match transport {
+            ChatTransport::Eventsub => "transport: eventsub",
+            _ => "transport: irc",
+        };
+        assert!(
+            eventually(10, || bot
+                .health
+                .note(Service::Chat)
+                .is_some_and(|n| n.starts_with(want)))
+            .await,
+            "{transport:?}: {:?}",
+            bot.health.note(Service::Chat)
+        );
+        let sim = bot.sim().expect("offline");
+        let chat_subs = sim
+            .api
+            .subscriptions()
+            .iter()
+            .filter(|s| s.kind.starts_with("channel.chat"))
+            .count();
+        assert_eq!(
+            chat_subs,
+            if transport == ChatTransport::Eventsub {
+                6
+            } else {
+                0
+            },
+            "{transport:?}"
+        );
+        let mut lines = sim.chat.subscribe();
+        let id = sim.chat_as(&Viewer::new("alice"), "!ping").await;
+        let reply = next_privmsg(&mut lines, 5)
+            .await
+            .unwrap_or_else(|| panic!("{transport:?}: pong"));
+        assert_eq!(reply.text, "pong");
+        assert_eq!(reply.reply_to.as_deref(), Some(id.as_str()));
+        bot.shutdown().await;
+    }
+}
