@@ -306,6 +306,40 @@ impl AuthClient {
         }
     }
 
+    /// Whether a client secret is configured (a Confidential application): what the
+    /// client-credentials grant, and so an app access token, needs.
+    pub fn has_secret(&self) -> bool {
+        self.client_secret.is_some()
+    }
+
+    /// The client-credentials grant (`POST /token grant_type=client_credentials`): an app
+    /// access token, with no refresh token (fetch a new one before `expires_in` runs out).
+    ///
+    /// # Errors
+    /// [`AuthError::Status`] without a client secret or when Twitch refuses the pair; network
+    /// failures.
+    pub async fn client_credentials(&self) -> Result<TokenResponse, AuthError> {
+        let Some(secret) = &self.client_secret else {
+            return Err(AuthError::Status {
+                status: 400,
+                message: "no client_secret configured: an app access token needs a Confidential \
+                          application's secret"
+                    .into(),
+            });
+        };
+        let resp = self
+            .http
+            .post(format!("{}/token", self.base))
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", secret.as_str()),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await?;
+        parse(resp).await
+    }
+
     /// `GET /validate`: `Ok(None)` when the token is no longer valid (401).
     ///
     /// # Errors

@@ -2,6 +2,7 @@
 //! ([`chat`]), OAuth ([`auth`]) and the scopes each feature needs ([`scopes`]), the Helix API ([`helix`], the broadcaster's tools in [`broadcaster`]) and its rate-limit gate ([`gate`]), EventSub over WebSocket
 //! ([`eventsub`]), stream state ([`stream`]) and emote names ([`emotes`]).
 
+pub mod app_token;
 pub mod auth;
 pub mod broadcaster;
 pub mod chat;

@@ -6,6 +6,7 @@
 //!
 //! Owns the socket; knows nothing of commands, scripts or storage.
 
+pub mod helix_send;
 pub mod outgoing;
 pub mod ratelimit;
 pub mod split;
