@@ -372,3 +372,53 @@ async fn the_offline_bot_chats_on_both_transports() {
         bot.shutdown().await;
     }
 }
+
+/// `eventsub` with a grant that may read but not send: the chat subscriptions are made, the
+/// first Helix send is refused, and IRC takes over with the same queue — the reply that was
+/// waiting arrives once, over IRC, and the note says why.
+#[tokio::test]
+async fn a_refused_first_helix_send_hands_the_queue_to_irc() {
+    let (chat, api, mut config) = chat_twitch(ChatTransport::Eventsub).await;
+    let (token, refresh) =
+        api.issue_tokens_with_scopes(BOT_ID, &["chat:read", "chat:edit", "user:read:chat"]);
+    config.secrets.bot.scopes = api.scopes_of(&token);
+    config.secrets.bot.access_token = token;
+    config.secrets.bot.refresh_token = refresh;
+    let mut lines = chat.subscribe();
+    let bot = start(config).await;
+    assert!(
+        eventually(10, || api.requests().iter().any(|r| r.method == "POST"
+            && r.path == "/eventsub/subscriptions"
+            && r.body["type"] == "channel.chat.message"))
+        .await,
+        "EventSub chat is tried first"
+    );
+    assert!(
+        eventually(10, || chat.joined(CHANNEL) == 1).await,
+        "IRC takes over"
+    );
+    let id = chat.chat(CHANNEL, &Viewer::new("alice"), "!ping").await;
+    let reply = next_privmsg(&mut lines, 10)
+        .await
+        .expect("the reply goes out over IRC");
+    assert_eq!(reply.text, "pong");
+    assert_eq!(reply.reply_to.as_deref(), Some(id.as_str()));
+    assert!(
+        next_privmsg(&mut lines, 1).await.is_none(),
+        "exactly one reply"
+    );
+    let note = bot.health.note(Service::Chat).unwrap_or_default();
+    assert!(
+        note.starts_with("transport: irc") && note.contains("Helix"),
+        "{note}"
+    );
+    assert!(
+        eventually(5, || api
+            .subscriptions()
+            .iter()
+            .all(|s| !s.kind.starts_with("channel.chat")))
+        .await,
+        "the EventSub chat session is closed"
+    );
+    bot.shutdown().await;
+}

@@ -21,13 +21,11 @@ use crate::event::Service;
 use crate::health::Health;
 use crate::queue::EventSender;
 use crate::twitch::auth::Account;
+use crate::twitch::chat::helix_send::{self, HelixSendSettings, SEND_SCOPE, SendEnd};
 use crate::twitch::chat::{self, ChatHandle, ChatSettings, OutgoingQueue, outgoing};
 use crate::twitch::eventsub::chat::READ_SCOPE;
 use crate::twitch::eventsub::{self, ChatReadSettings, Dedup, MemoryDedup};
 use crate::twitch::helix::Helix;
-
-/// The scope the bot's grant needs to send chat over Helix.
-pub const SEND_SCOPE: &str = "user:write:chat";
 
 /// How long the chat subscriptions may take to be accepted before `auto`/`eventsub` gives up
 /// on EventSub and reads over IRC.
@@ -241,23 +239,36 @@ async fn eventsub(
     end.map(|(why, queue)| (format!("Twitch refused the first Helix send: {why}"), queue))
 }
 
-/// Sends the queue while chat is read over EventSub, until shutdown (`None`) or until Twitch
-/// refuses the first message (the reason, and the queue with what was not sent).
+/// Sends the queue over Helix while chat is read over EventSub, until shutdown (`None`) or
+/// until Twitch refuses the first message (the reason, and the queue with what was not sent).
 async fn send(
     settings: &TransportSettings,
     queue: OutgoingQueue,
-    _helix: Helix,
-    _ids: &crate::twitch::helix::ChannelIds,
-    _events: &EventSender,
+    helix: Helix,
+    ids: &crate::twitch::helix::ChannelIds,
+    events: &EventSender,
     shutdown: &CancellationToken,
 ) -> Option<(String, OutgoingQueue)> {
-    // Until the Helix sender is wired in, an IRC connection drains the queue; what it reads is
-    // dropped (EventSub is the reader).
-    let (sink, mut drop_all) = crate::queue::channel(64);
-    let drain = tokio::spawn(async move { while drop_all.recv().await.is_some() {} });
-    let _ = chat::spawn(settings.irc.clone(), queue, sink, shutdown.clone()).await;
-    drain.abort();
-    None
+    let sender = helix_send::spawn(
+        HelixSendSettings {
+            channel: settings.irc.channel.clone(),
+            broadcaster_id: ids.broadcaster_id.clone(),
+            sender_id: ids.bot_id.clone(),
+        },
+        queue,
+        helix,
+        events.clone(),
+        shutdown.clone(),
+    );
+    match sender.await {
+        Ok(SendEnd::Stopped { .. }) => None,
+        Ok(SendEnd::Refused { queue, reason }) => Some((reason, queue)),
+        Err(e) => {
+            // The supervisor starts chat again, with a new queue.
+            warn!("chat: the Helix sender failed ({e})");
+            None
+        }
+    }
 }
 
 /// The subscription whose acceptance decides the transport.
