@@ -314,7 +314,7 @@ fn user_notice(ev: &Value, message_id: &str, sent_ms: u64) -> UserNotice {
         "unraid" => UserNoticeKind::Unraid,
         "announcement" => UserNoticeKind::Announcement {
             color: nonempty(part, "color")
-                .map(|c| CompactString::from(c.to_ascii_uppercase()))
+                .map(|c| c.to_ascii_uppercase())
                 .unwrap_or_else(|| CompactString::const_new("PRIMARY")),
         },
         "bits_badge_tier" => UserNoticeKind::BitsBadgeTier {
