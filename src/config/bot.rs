@@ -19,20 +19,35 @@ pub struct BotConfig {
     pub username: String,
     /// The channel to join; `-c` overrides it.
     pub owner: String,
+    /// `twitch:`: the endpoints the bot talks to.
     pub twitch: TwitchConfig,
+    /// `chat:`: the chat connection and its transport.
     pub chat: ChatConfig,
+    /// `queue:`: the event queue between sources and the dispatcher.
     pub queue: QueueConfig,
+    /// `console:`: the web console.
     pub console: ConsoleConfig,
+    /// `auth:`: sign-in and token validation.
     pub auth: AuthConfig,
+    /// `eventsub:`: the broadcaster's EventSub session.
     pub eventsub: EventSubConfig,
+    /// `stream:`: stream statistics.
     pub stream: StreamConfig,
+    /// `emotes:`: which emote sets are loaded.
     pub emotes: EmotesConfig,
+    /// `obs:`: the OBS connection.
     pub obs: ObsConfig,
+    /// `discord:`: Discord notifications.
     pub discord: DiscordConfig,
+    /// `zmq:`: the ZeroMQ event feed.
     pub zmq: ZmqConfig,
+    /// `sound:`: sound playback.
     pub sound: SoundConfig,
+    /// `notifications:`: desktop notifications.
     pub notifications: NotificationsConfig,
+    /// `scripts:`: the script host's limits.
     pub scripts: ScriptsConfig,
+    /// `cache:`: the cache scripts share.
     pub cache: CacheConfig,
 }
 
@@ -66,11 +81,14 @@ impl Default for BotConfig {
 pub struct TwitchConfig {
     /// `wss://host:port`, `ws://host:port`, `ircs://host:port` or `irc://host:port`.
     pub chat_url: String,
+    /// Helix's base URL (`https://api.twitch.tv/helix`).
     pub helix_url: String,
+    /// EventSub's WebSocket URL (`wss://eventsub.wss.twitch.tv/ws`).
     pub eventsub_url: String,
     /// Where EventSub subscriptions are created; `None` means `helix_url` + `/eventsub/subscriptions`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eventsub_subscriptions_url: Option<String>,
+    /// Twitch's OAuth base URL (`https://id.twitch.tv/oauth2`).
     pub auth_url: String,
 }
 

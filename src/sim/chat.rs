@@ -35,14 +35,18 @@ pub struct ClientLine {
     pub conn: u64,
     /// The login given with NICK (empty before it).
     pub login: String,
+    /// The line as sent, without its line ending.
     pub line: String,
 }
 
 /// A chat message the bot sent, as the fake understood it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentMessage {
+    /// The channel, without `#`.
     pub channel: String,
+    /// The message text.
     pub text: String,
+    /// The message id it replies to (`reply-parent-msg-id`).
     pub reply_to: Option<String>,
 }
 

@@ -27,32 +27,48 @@ struct Metadata {
 /// One EventSub WebSocket message, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventSubMessage {
+    /// `session_welcome`: the session is open.
     Welcome {
+        /// The id subscriptions are created for.
         session_id: String,
+        /// Seconds within which some message will come.
         keepalive_secs: Option<u64>,
     },
+    /// `session_keepalive`: the link is alive.
     Keepalive,
     /// Twitch asks us to move to `url` (keeping the old socket until the new one welcomes us).
     Reconnect {
+        /// Where to connect.
         url: String,
     },
     /// A notification; `event` is `None` for types the bot does not react to.
     Notification {
+        /// The envelope's id, for deduplication.
         message_id: String,
+        /// The subscription type.
         kind: String,
+        /// The channel event it stands for.
         event: Option<Box<ChannelEvent>>,
     },
     /// A chat notification (a `channel.chat.*` type) with the chat events it stands for.
     Chat {
+        /// The envelope's id, for deduplication.
         message_id: String,
+        /// The subscription type.
         kind: String,
+        /// The chat events it stands for (IRC's vocabulary).
         events: Vec<Event>,
     },
+    /// `revocation`: Twitch ended a subscription.
     Revocation {
+        /// The subscription type.
         kind: String,
+        /// Twitch's status (`authorization_revoked`, `user_removed`, ...).
         reason: String,
     },
+    /// A message type the client does not act on.
     Other {
+        /// Its `message_type`.
         message_type: String,
     },
 }

@@ -44,6 +44,7 @@ pub struct MemoryDedup {
 }
 
 impl MemoryDedup {
+    /// A window remembering the newest `capacity` ids (at least one).
     pub fn new(capacity: usize) -> MemoryDedup {
         MemoryDedup {
             inner: Mutex::default(),
@@ -78,7 +79,9 @@ pub struct EventSubSettings {
     pub ws_url: String,
     /// `twitch.eventsub_subscriptions_url`, or `helix_url` + `/eventsub/subscriptions`.
     pub subscriptions_url: String,
+    /// The channel whose events are subscribed to.
     pub broadcaster_id: String,
+    /// `eventsub:` from bot.yaml.
     pub config: EventSubConfig,
 }
 
@@ -117,14 +120,19 @@ impl EventSubHandle {
 #[derive(Debug, thiserror::Error)]
 pub enum EventSubError {
     #[error("cannot connect: {0}")]
+    /// The WebSocket could not be opened or failed.
     Connect(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("no message within the keepalive timeout")]
+    /// Nothing arrived within the keepalive timeout.
     KeepaliveLost,
     #[error("the server closed the socket ({0})")]
+    /// The server closed the socket (code and reason).
     Closed(String),
     #[error("the reconnect URL did not welcome us: {0}")]
+    /// The `session_reconnect` URL did not welcome us.
     BadReconnect(String),
     #[error("no session_welcome within {} s of connecting", HANDSHAKE_TIMEOUT.as_secs())]
+    /// No welcome within the handshake timeout.
     Handshake,
 }
 
