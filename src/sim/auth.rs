@@ -1,5 +1,7 @@
 //! The simulated Twitch OAuth server (`/oauth2`): device codes with a configurable number of
-//! `authorization_pending` answers, tokens, rotating refresh tokens, validate and revoke. Like
+//! `authorization_pending` answers, tokens, rotating refresh tokens, the client-credentials
+//! grant (app access tokens, only with the application's client secret, expiring and never
+//! refreshed), validate and revoke. Like
 //! Twitch, a grant holds the scopes asked at `/device`; token answers carry them as `scope` and
 //! `/validate` as `scopes`. Tokens issued directly (offline mode) hold every scope in
 //! [`crate::twitch::scopes::FEATURES`].
@@ -17,7 +19,7 @@ use serde_json::json;
 use super::helix::ApiState;
 
 /// Token bookkeeping shared by the fake auth server and the fake Helix.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuthState {
     /// Valid access tokens and the user id each belongs to.
     pub access: HashMap<String, String>,
@@ -29,8 +31,11 @@ pub struct AuthState {
     pub device_users: Vec<String>,
     /// `authorization_pending` answers before a device code is approved.
     pub pending_polls: u32,
+    /// Numbers the codes and tokens issued, so each is unique.
     pub counter: u64,
+    /// `/validate` requests received.
     pub validate_calls: u64,
+    /// Refresh-token grants received.
     pub refresh_calls: u64,
     /// Device-code polls of `/token`, answered or pending.
     pub device_polls: u64,
@@ -40,9 +45,72 @@ pub struct AuthState {
     pub device_scopes: HashMap<String, Vec<String>>,
     /// The scopes asked at each `/device` request, in order.
     pub asked: Vec<Vec<String>>,
+    /// The application's client secret; `None`: a Public application, which has none and so
+    /// gets no app access token.
+    pub client_secret: Option<String>,
+    /// App access tokens and when each expires.
+    pub app_tokens: HashMap<String, std::time::Instant>,
+    /// How long a new app access token lasts (Twitch: about 60 days).
+    pub app_token_lifetime: std::time::Duration,
+    /// Client-credentials grants answered with a token.
+    pub app_token_grants: u64,
+    /// Send Chat Message's rules and the room its messages appear in.
+    pub chat: super::chat_send::ChatSendState,
+}
+
+/// The user id the fake keeps app access tokens under in [`AuthState::access`]: they belong to
+/// the application, not to a user (each has its own rate-limit bucket).
+pub const APP_USER: &str = "app";
+
+/// What Twitch's app access tokens last, about 60 days.
+const APP_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60 * 24 * 3600);
+
+impl Default for AuthState {
+    fn default() -> Self {
+        AuthState {
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+            pending: HashMap::new(),
+            device_users: Vec::new(),
+            pending_polls: 0,
+            counter: 0,
+            validate_calls: 0,
+            refresh_calls: 0,
+            device_polls: 0,
+            scopes: HashMap::new(),
+            device_scopes: HashMap::new(),
+            asked: Vec::new(),
+            client_secret: None,
+            app_tokens: HashMap::new(),
+            app_token_lifetime: APP_TOKEN_LIFETIME,
+            app_token_grants: 0,
+            chat: super::chat_send::ChatSendState::default(),
+        }
+    }
 }
 
 impl AuthState {
+    /// Whether `token` is an app access token that has not expired.
+    pub fn app_token_valid(&self, token: &str) -> bool {
+        self.app_tokens
+            .get(token)
+            .is_some_and(|expires| std::time::Instant::now() < *expires)
+    }
+
+    /// Every scope `user_id` has granted this application (in any of its grants).
+    pub fn granted(&self, user_id: &str) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .access
+            .iter()
+            .chain(self.refresh.iter())
+            .filter(|(_, u)| *u == user_id)
+            .flat_map(|(t, _)| self.scopes_of(t))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// Issues a new access/refresh pair for `user_id` holding every scope the bot's features
     /// use for that account.
     pub fn issue(&mut self, user_id: &str) -> (String, String) {
@@ -113,6 +181,22 @@ impl super::FakeTwitchApi {
     /// The scopes asked at each `/device` request so far, in order.
     pub fn asked_scopes(&self) -> Vec<Vec<String>> {
         self.state.auth().asked.clone()
+    }
+
+    /// Makes the fake application a Confidential one with `secret` (the client-credentials
+    /// grant then answers to it), or a Public one without a secret.
+    pub fn set_client_secret(&self, secret: Option<&str>) {
+        self.state.auth().client_secret = secret.map(str::to_string);
+    }
+
+    /// How long app access tokens issued from now on last.
+    pub fn set_app_token_lifetime(&self, lifetime: std::time::Duration) {
+        self.state.auth().app_token_lifetime = lifetime;
+    }
+
+    /// Client-credentials grants answered with a token so far.
+    pub fn app_token_grants(&self) -> u64 {
+        self.state.auth().app_token_grants
     }
 }
 
@@ -215,8 +299,32 @@ async fn token(
             )
             .into_response()
         }
+        "client_credentials" => client_credentials(&mut a, &f),
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported grant type"),
     }
+}
+
+/// The client-credentials grant: an app access token for the application's client id and
+/// secret, with no refresh token and no scopes.
+fn client_credentials(a: &mut AuthState, f: &HashMap<String, String>) -> Response {
+    if f.get("client_id").is_none_or(String::is_empty) {
+        return oauth_error(StatusCode::BAD_REQUEST, "missing client id");
+    }
+    let Some(given) = f.get("client_secret").filter(|s| !s.is_empty()) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "missing client secret");
+    };
+    if a.client_secret.as_deref() != Some(given.as_str()) {
+        return oauth_error(StatusCode::FORBIDDEN, "invalid client secret");
+    }
+    a.counter += 1;
+    a.app_token_grants += 1;
+    let token = format!("app-{}", a.counter);
+    let lifetime = a.app_token_lifetime;
+    a.app_tokens
+        .insert(token.clone(), std::time::Instant::now() + lifetime);
+    a.access.insert(token.clone(), APP_USER.to_string());
+    Json(json!({"access_token": token, "expires_in": lifetime.as_secs(), "token_type": "bearer"}))
+        .into_response()
 }
 
 async fn validate(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
@@ -230,6 +338,17 @@ async fn validate(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Respon
                 .or_else(|| v.strip_prefix("Bearer "))
         })
         .unwrap_or_default();
+    if let Some(expires) = a.app_tokens.get(token).copied() {
+        // An app token belongs to no user: Twitch answers without login and user id.
+        let left = expires.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return oauth_error(StatusCode::UNAUTHORIZED, "invalid access token");
+        }
+        return Json(
+            json!({"client_id": "fakeclient", "scopes": [], "expires_in": left.as_secs()}),
+        )
+        .into_response();
+    }
     match a.access.get(token).cloned() {
         Some(user) => {
             let scopes = a.scopes_of(token);

@@ -265,6 +265,71 @@ impl FakeChat {
     }
 }
 
+/// Where a message the bot sent with Send Chat Message (`POST /chat/messages`, the fake Helix's
+/// [`super::chat_send`]) enters this fake's room. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatRoom(Arc<Shared>);
+
+impl std::fmt::Debug for ChatRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChatRoom { .. }")
+    }
+}
+
+impl FakeChat {
+    /// The room's entrance for messages sent over Helix (give it to
+    /// [`super::FakeTwitchApi::post_chat_to`]).
+    pub fn room(&self) -> ChatRoom {
+        ChatRoom(self.shared.clone())
+    }
+}
+
+impl ChatRoom {
+    /// `sender` says `text` in `channel`, in the thread of `reply_to` when given: watchers of
+    /// [`FakeChat::subscribe`] see the PRIVMSG the sender would have written over IRC, and
+    /// every client in the channel receives it with Twitch's tags. Returns the message id.
+    pub fn post(
+        &self,
+        channel: &str,
+        sender: &Viewer,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> String {
+        let n = self.0.next_msg.fetch_add(1, Ordering::Relaxed);
+        let msg_id = format!("{:08x}-0000-4000-8000-{:012x}", n as u32, n);
+        let channel = channel.trim_start_matches('#').to_ascii_lowercase();
+        let reply_tag = reply_to.map(|id| format!("@reply-parent-msg-id={id} "));
+        let _ = self.0.from_clients.send(ClientLine {
+            conn: 0,
+            login: sender.login.clone(),
+            line: format!(
+                "{}PRIVMSG #{channel} :{text}",
+                reply_tag.as_deref().unwrap_or("")
+            ),
+        });
+        let sent_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut line = privmsg_line(&channel, &room_id(&channel), sender, text, &msg_id, sent_ms);
+        if let Some(id) = reply_to {
+            line = line.replacen('@', &format!("@reply-parent-msg-id={id};"), 1);
+        }
+        // EventSub chat sessions see it too: the sender's own echo included.
+        if let Some(mirror) = self.0.mirror.get() {
+            let _ = mirror.try_send(line.clone());
+        }
+        for c in self
+            .0
+            .clients()
+            .iter()
+            .filter(|c| c.channels.contains(&channel))
+        {
+            let _ = c.tx.try_send(Out::Line(line.clone()));
+        }
+        msg_id
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     websocket: bool,

@@ -532,6 +532,7 @@ async fn helix_any(
             warn_chat_user(&mut h, &query, &body, &user, &scopes)
         } else {
             super::shield::route(&st, &method, &path, &query, &body, &user, &token)
+                .or_else(|| super::chat_send::route(&st, &mut h, &method, &path, &body, &token))
                 .or_else(|| {
                     let client = headers.get("client-id").and_then(|v| v.to_str().ok());
                     super::broadcaster::route(

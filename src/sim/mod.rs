@@ -10,6 +10,7 @@ pub mod broadcaster;
 pub mod bucket;
 pub mod chat;
 pub mod chat_events;
+pub mod chat_send;
 pub mod eventsub;
 #[cfg(feature = "bench-support")]
 pub mod flood;
@@ -122,6 +123,8 @@ impl SimTwitch {
         chat.apply_punishments(api.punishments());
         // Twitch's chat feeds IRC and EventSub alike.
         chat.mirror_to(api.chat_mirror());
+        // What the bot sends over Helix appears in the same room.
+        api.post_chat_to(chat.room());
         config.bot.twitch.chat_url = chat.ws_url();
         // Offline means offline: no third-party emote site is asked for anything.
         config.bot.emotes.bttv = false;

@@ -27,27 +27,45 @@ pub const RUN_AUTH: &str = "run `twitch-bot auth` to sign in again";
 /// What can go wrong talking to the OAuth server.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// The auth server could not be reached or answered garbage.
     #[error("cannot reach the Twitch auth server: {0}")]
     Http(#[from] reqwest::Error),
     /// The grant is gone (revoked, expired refresh token, password change).
     #[error("the {0} account's Twitch grant is invalid or revoked: {RUN_AUTH}")]
     Invalid(Account),
+    /// The device code ran out before the user approved it.
     #[error("the sign-in code expired before it was approved; run `twitch-bot auth` again")]
     Expired,
+    /// The user said no in the browser.
     #[error("the sign-in was refused in the browser")]
     Denied,
+    /// secrets.yaml holds no token (or no refresh token) for the account.
     #[error("the {0} account has no token: {RUN_AUTH}")]
     Missing(Account),
+    /// Any other refusal, with Twitch's status and message.
     #[error("Twitch auth answered {status}: {message}")]
-    Status { status: u16, message: String },
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// Twitch's `message`, or the body.
+        message: String,
+    },
+    /// secrets.yaml could not be written.
     #[error("cannot save secrets to {path}: {message}")]
-    Save { path: PathBuf, message: String },
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Which grant a request uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Account {
+    /// The bot account: chat, moderation, announcements.
     Bot,
+    /// The channel's owner: EventSub events and the broadcaster's tools.
     Broadcaster,
 }
 
@@ -63,10 +81,15 @@ impl std::fmt::Display for Account {
 /// The answer to `POST /device`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeviceCode {
+    /// What the bot polls `/token` with.
     pub device_code: String,
+    /// What the user types at `verification_uri`.
     pub user_code: String,
+    /// Where the user approves the sign-in.
     pub verification_uri: String,
+    /// Seconds the code lives.
     pub expires_in: u64,
+    /// Seconds between polls.
     pub interval: u64,
 }
 
@@ -96,9 +119,12 @@ fn slower(interval: Duration) -> Duration {
 /// A token answer (`POST /token`).
 #[derive(Clone, Deserialize)]
 pub struct TokenResponse {
+    /// The token requests are sent with.
     pub access_token: String,
+    /// Trades for a new access token (none for an app access token).
     #[serde(default)]
     pub refresh_token: String,
+    /// Seconds the access token lives.
     #[serde(default)]
     pub expires_in: u64,
     /// The scopes the grant holds (Twitch sends them with every token answer).
@@ -139,14 +165,19 @@ impl TokenResponse {
 /// The answer to `GET /validate`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Validation {
+    /// The application the token was issued to.
     #[serde(default)]
     pub client_id: String,
+    /// The token's user (empty for an app access token).
     #[serde(default)]
     pub login: String,
+    /// The token's user id (empty for an app access token).
     #[serde(default)]
     pub user_id: String,
+    /// The scopes the grant holds.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Seconds the token still lives.
     #[serde(default)]
     pub expires_in: u64,
 }
@@ -705,6 +736,7 @@ pub async fn run_auth_with(
         &secrets.client_id,
         secrets.client_secret.as_deref(),
     );
+    println!("{}\n", chat_bot_badge_note(client.has_secret()));
     for (account, who) in [
         (Account::Bot, bot.username.as_str()),
         (Account::Broadcaster, bot.owner.as_str()),
@@ -728,6 +760,18 @@ pub async fn run_auth_with(
             client.device_poll(&code).await?
         };
         let granted = token.into_grant(&Grant::default());
+        if account == Account::Broadcaster {
+            println!(
+                "  (The broadcaster's grant includes `channel:bot`: it lets the bot wear the Chat \
+                 Bot badge in this channel.)"
+            );
+        }
+        // Twitch may grant less than was asked (an older application, a scope refused).
+        if !granted.scopes.is_empty() {
+            for line in scopes::missing_report(account, &granted.scopes) {
+                println!("  Not granted, so off: {line}");
+            }
+        }
         let path = config_dir.join("secrets.yaml");
         let target = path.clone();
         // The grant belongs to the application it was made with: keep the two together.
@@ -755,6 +799,24 @@ pub async fn run_auth_with(
         println!("  {account} account signed in; saved to {}", path.display());
     }
     Ok(())
+}
+
+/// The paragraph `twitch-bot auth` starts with: how chat goes, and what the Chat Bot badge
+/// needs. `has_secret`: a client secret is configured.
+pub fn chat_bot_badge_note(has_secret: bool) -> String {
+    let now = if has_secret {
+        "secrets.yaml has a client secret, so the bot will send with an app token and show the \
+         badge (sign in with `twitch-bot auth --code-flow` if device codes are refused)."
+    } else {
+        "secrets.yaml has no client secret, so the bot sends with its own token, without the badge."
+    };
+    format!(
+        "Chat: the bot is asked for user:read:chat, user:write:chat and user:bot (chat over \
+         EventSub and Helix) besides chat:read and chat:edit (IRC). The Chat Bot badge needs an \
+         app access token, which needs a client secret: a Confidential application on \
+         dev.twitch.tv. Device-code sign-in, the default here, uses a Public application, which \
+         has no secret. {now}"
+    )
 }
 
 /// The authorization-code flow: listens once on 127.0.0.1 at the redirect URI's port, hands the
@@ -832,6 +894,20 @@ mod tests {
             zero.timing(),
             (Duration::from_secs(1), Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn auth_explains_what_the_chat_bot_badge_needs() {
+        let public = chat_bot_badge_note(false);
+        for words in [
+            "client secret",
+            "Confidential",
+            "Public",
+            "without the badge",
+        ] {
+            assert!(public.contains(words), "{public}");
+        }
+        assert!(chat_bot_badge_note(true).contains("app token"));
     }
 
     #[test]

@@ -54,8 +54,14 @@ pub const FEATURES: &[Feature] = &[
     row(
         "chat over EventSub",
         Bot,
-        &["user:read:chat", "user:write:chat", "user:bot"],
+        &["user:read:chat", "user:write:chat"],
         Chat,
+    ),
+    row(
+        "Chat Bot badge (the bot's part; also needs a client secret)",
+        Bot,
+        &["user:bot"],
+        Optional,
     ),
     row(
         "moderation (timeouts, bans, deleted messages)",
@@ -94,7 +100,7 @@ pub const FEATURES: &[Feature] = &[
     ),
     row("whispers", Bot, &["user:manage:whispers"], Optional),
     row(
-        "Chat Bot badge (chat over EventSub)",
+        "Chat Bot badge (the broadcaster's part; not needed while the bot is a moderator)",
         Broadcaster,
         &["channel:bot"],
         Optional,
@@ -258,6 +264,17 @@ impl Feature {
     }
 }
 
+/// What a grant holding `held` misses of what `account` is asked for, in words: one line per
+/// feature that is off (`warnings: lacks moderator:manage:warnings`), empty when complete.
+pub fn missing_report(account: Account, held: &[String]) -> Vec<String> {
+    features_of(account)
+        .filter_map(|f| {
+            let missing = f.missing(held);
+            (!missing.is_empty()).then(|| format!("{}: lacks {}", f.name, missing.join(", ")))
+        })
+        .collect()
+}
+
 /// Whether chat can work with these grants: the IRC row or the EventSub chat row complete.
 pub fn chat_possible(bot_scopes: &[String]) -> bool {
     FEATURES
@@ -301,11 +318,25 @@ mod tests {
     fn chat_needs_one_complete_pair() {
         let held = |s: &[&str]| s.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
         assert!(chat_possible(&held(&["chat:read", "chat:edit"])));
-        assert!(chat_possible(&held(&[
-            "user:read:chat",
-            "user:write:chat",
-            "user:bot"
-        ])));
+        assert!(chat_possible(&held(&["user:read:chat", "user:write:chat"])));
         assert!(!chat_possible(&held(&["chat:read", "user:write:chat"])));
+    }
+
+    #[test]
+    fn a_missing_scope_is_named_with_its_feature() {
+        let mut held: Vec<String> = for_account(Bot).iter().map(|s| (*s).to_string()).collect();
+        assert!(missing_report(Bot, &held).is_empty());
+        held.retain(|s| s != "user:bot" && s != "user:write:chat");
+        let report = missing_report(Bot, &held);
+        assert_eq!(report.len(), 2, "{report:?}");
+        assert!(report[0].starts_with("chat over EventSub: lacks user:write:chat"));
+        assert!(report[1].contains("Chat Bot badge") && report[1].ends_with("lacks user:bot"));
+        // The bot asks for the chat scopes, the broadcaster for channel:bot.
+        assert!(
+            ["user:read:chat", "user:write:chat", "user:bot"]
+                .iter()
+                .all(|s| for_account(Bot).contains(s))
+        );
+        assert!(for_account(Broadcaster).contains(&"channel:bot"));
     }
 }

@@ -54,6 +54,7 @@ pub async fn chat_twitch(transport: ChatTransport) -> (FakeChat, FakeTwitchApi, 
     .await
     .expect("fake API starts");
     chat.mirror_to(api.chat_mirror());
+    api.post_chat_to(chat.room());
     let mut config = config(&chat.irc_url());
     api.configure(&mut config.bot, &mut config.secrets);
     config.bot.chat.transport = transport;

@@ -27,9 +27,19 @@ const MAX_WS_MESSAGE: usize = MAX_LINE + 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatUrl {
     /// `irc://host:port` (plain) or `ircs://host:port` (TLS).
-    Irc { host: String, port: u16, tls: bool },
+    Irc {
+        /// The server's host name or address.
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Whether the connection is TLS (`ircs://`).
+        tls: bool,
+    },
     /// `ws://host:port[/path]` or `wss://host:port[/path]`.
-    WebSocket { url: String },
+    WebSocket {
+        /// The whole URL, as given.
+        url: String,
+    },
 }
 
 /// A `twitch.chat_url` that is not one of the four accepted forms.

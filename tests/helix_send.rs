@@ -1,0 +1,497 @@
+//! Sending chat over Helix (`POST /chat/messages`) against the simulated Twitch on 127.0.0.1:
+//! replies threaded, held messages reported with Twitch's reason and not retried, a refused
+//! first send handing the queue back for IRC, the app access token fetched and renewed before
+//! it expires, 500-character splitting and the rate classes.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use twitch_bot::config::Secrets;
+use twitch_bot::config::bot::RateLimit;
+use twitch_bot::event::Event;
+use twitch_bot::queue::EventReceiver;
+use twitch_bot::sim::helix::{BOT_ID, BROADCASTER_ID};
+use twitch_bot::sim::{
+    ClientLine, FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi, SentMessage,
+};
+use twitch_bot::twitch::auth::{AuthClient, Tokens};
+use twitch_bot::twitch::chat::helix_send::{self, HelixSendSettings, SendEnd};
+use twitch_bot::twitch::chat::{self, ChatHandle, ChatSettings, ChatUrl, Outgoing, outgoing};
+use twitch_bot::twitch::helix::{Helix, RetryPolicy};
+
+const CHANNEL: &str = "mychannel";
+
+/// The simulated Twitch (API and chat, one room) and a Helix client with the bot's grants.
+struct Sim {
+    api: FakeTwitchApi,
+    chat: FakeChat,
+    helix: Helix,
+}
+
+async fn sim(client_secret: Option<&str>) -> Sim {
+    let api = FakeTwitchApi::start(FakeApiOptions {
+        pending_polls: 0,
+        ..FakeApiOptions::default()
+    })
+    .await
+    .unwrap();
+    let chat = FakeChat::start(FakeChatOptions::default()).await.unwrap();
+    api.post_chat_to(chat.room());
+    api.set_client_secret(client_secret);
+    let mut bot = twitch_bot::config::BotConfig::default();
+    let mut secrets = Secrets::default();
+    api.configure(&mut bot, &mut secrets);
+    secrets.client_secret = client_secret.map(str::to_string);
+    let http = reqwest::Client::new();
+    let auth = AuthClient::new(
+        http.clone(),
+        &api.auth_url(),
+        &secrets.client_id,
+        secrets.client_secret.as_deref(),
+    );
+    let tokens = Tokens::new(auth, secrets, None);
+    let helix = Helix::new(http, &api.helix_url(), tokens, RetryPolicy::default());
+    Sim { api, chat, helix }
+}
+
+fn settings() -> HelixSendSettings {
+    HelixSendSettings {
+        channel: CHANNEL.into(),
+        broadcaster_id: BROADCASTER_ID.into(),
+        sender_id: BOT_ID.into(),
+    }
+}
+
+fn say(text: &str) -> Outgoing {
+    Outgoing {
+        channel: CHANNEL.into(),
+        text: text.into(),
+        reply_to: None,
+    }
+}
+
+/// Starts the Helix sender on a new queue of the normal rate class.
+fn start(
+    sim: &Sim,
+    shutdown: &CancellationToken,
+) -> (ChatHandle, tokio::task::JoinHandle<SendEnd>, EventReceiver) {
+    let (handle, queue) = outgoing::channel(1_000, RateLimit::Normal);
+    let (events, rx) = twitch_bot::queue::channel(64);
+    let task = helix_send::spawn(
+        settings(),
+        queue,
+        sim.helix.clone(),
+        events,
+        shutdown.clone(),
+    );
+    (handle, task, rx)
+}
+
+/// The next chat message that appears in the room, within `secs`.
+async fn next_message(
+    lines: &mut broadcast::Receiver<ClientLine>,
+    secs: u64,
+) -> Option<SentMessage> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Ok(line)) => {
+                if let Some(msg) = line.privmsg() {
+                    return Some(msg);
+                }
+            }
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            _ => return None,
+        }
+    }
+}
+
+/// POSTs of `/chat/messages` the fake received so far.
+fn send_requests(api: &FakeTwitchApi) -> Vec<serde_json::Value> {
+    api.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/chat/messages")
+        .map(|r| r.body)
+        .collect()
+}
+
+/// Log output captured for the current thread (the tests run on one thread, tasks included).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn a_reply_arrives_threaded_through_helix() {
+    let sim = sim(None).await;
+    let mut lines = sim.chat.subscribe();
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start(&sim, &shutdown);
+    handle
+        .send(Outgoing {
+            reply_to: Some("parent-msg-1".into()),
+            ..say("pong")
+        })
+        .unwrap();
+    let msg = next_message(&mut lines, 5)
+        .await
+        .expect("the reply appears in chat");
+    assert_eq!(msg.text, "pong");
+    assert_eq!(
+        msg.reply_to.as_deref(),
+        Some("parent-msg-1"),
+        "in the thread"
+    );
+    let bodies = send_requests(&sim.api);
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["reply_parent_message_id"], "parent-msg-1");
+    assert_eq!(bodies[0]["broadcaster_id"], BROADCASTER_ID);
+    assert_eq!(bodies[0]["sender_id"], BOT_ID);
+    let sent = sim.api.helix_chat_sent();
+    assert!(!sent[0].app_token, "no client secret: the bot's user token");
+    shutdown.cancel();
+    assert!(matches!(task.await.unwrap(), SendEnd::Stopped { .. }));
+}
+
+#[tokio::test]
+async fn a_held_message_is_logged_with_twitchs_reason_and_not_retried() {
+    let (logs, _guard) = capture_logs();
+    let sim = sim(None).await;
+    // AutoMod does not judge moderators: the bot is a plain chatter here.
+    sim.api.set_moderator(BOT_ID, false);
+    sim.api.automod_holds("forbiddenword");
+    let mut lines = sim.chat.subscribe();
+    let shutdown = CancellationToken::new();
+    let (handle, task, mut events) = start(&sim, &shutdown);
+    handle.send(say("this has a forbiddenword in it")).unwrap();
+    handle.send(say("and this one is fine")).unwrap();
+    let msg = next_message(&mut lines, 5)
+        .await
+        .expect("the next message goes on");
+    assert_eq!(
+        msg.text, "and this one is fine",
+        "the held one never reached chat"
+    );
+    assert_eq!(
+        sim.api.helix_chat_dropped(),
+        vec![(
+            "this has a forbiddenword in it".to_string(),
+            "msg_rejected".to_string()
+        )]
+    );
+    // Not retried: one request for it, then the next message.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held: Vec<_> = send_requests(&sim.api)
+        .into_iter()
+        .filter(|b| b["message"] == "this has a forbiddenword in it")
+        .collect();
+    assert_eq!(held.len(), 1, "sent once, never again");
+    let log = logs.text();
+    assert!(
+        log.contains("Your message is being checked by mods and has not been sent.")
+            && log.contains("msg_rejected"),
+        "logged with Twitch's reason: {log}"
+    );
+    assert_eq!(
+        log.matches("Twitch did not send").count(),
+        1,
+        "logged once: {log}"
+    );
+    // The bot's other parts hear of it as the chat notice IRC would give.
+    let notice = loop {
+        match tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
+            Ok(Some(Event::Notice(n))) => break n,
+            Ok(Some(_)) => {}
+            _ => panic!("no notice for the held message"),
+        }
+    };
+    assert_eq!(notice.msg_id.as_deref(), Some("msg_rejected"));
+    assert_eq!(notice.channel.as_deref(), Some(CHANNEL));
+    shutdown.cancel();
+    let _ = task.await;
+}
+
+#[tokio::test]
+async fn a_refused_first_send_hands_the_queue_back_with_every_message_for_irc() {
+    let sim = sim(None).await;
+    sim.api.forbid_chat_sender(BOT_ID, true);
+    let mut lines = sim.chat.subscribe();
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start(&sim, &shutdown);
+    for i in 1..=3 {
+        handle.send(say(&format!("message {i}"))).unwrap();
+    }
+    let end = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the sender gives up at once")
+        .unwrap();
+    let SendEnd::Refused { queue, reason } = end else {
+        panic!("expected Refused, got {end:?}");
+    };
+    assert!(reason.contains("403"), "{reason}");
+    assert_eq!(
+        queue.waiting_lines().next().map(|l| l.text.as_str()),
+        Some("message 1"),
+        "the refused message is back at the front"
+    );
+    // IRC takes the same queue; the handle the bot holds goes on working.
+    let irc = ChatSettings {
+        url: ChatUrl::parse(&sim.chat.irc_url()).unwrap(),
+        login: "mybot".into(),
+        token: "irc-token".into(),
+        channel: CHANNEL.into(),
+        rate_limit: RateLimit::Normal,
+        ping_interval: Duration::from_secs(60),
+        ping_timeout: Duration::from_secs(10),
+        outgoing_capacity: 1_000,
+        max_backoff: Duration::from_secs(5),
+    };
+    let (sink, _rx) = twitch_bot::queue::channel(1_024);
+    let irc_task = chat::spawn(irc, queue, sink, shutdown.clone());
+    handle.send(say("message 4")).unwrap();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let msg = next_message(&mut lines, 5)
+            .await
+            .expect("every message arrives over IRC");
+        got.push(msg.text);
+    }
+    assert_eq!(got, ["message 1", "message 2", "message 3", "message 4"]);
+    assert!(sim.api.helix_chat_sent().is_empty());
+    shutdown.cancel();
+    let _ = irc_task.await;
+}
+
+#[tokio::test]
+async fn the_app_token_is_fetched_and_renewed_before_it_expires() {
+    let (logs, _guard) = capture_logs();
+    let sim = sim(Some("confidential-secret")).await;
+    sim.api.set_app_token_lifetime(Duration::from_secs(2));
+    let mut lines = sim.chat.subscribe();
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start(&sim, &shutdown);
+    handle.send(say("first")).unwrap();
+    assert_eq!(next_message(&mut lines, 5).await.unwrap().text, "first");
+    assert_eq!(sim.api.app_token_grants(), 1);
+    // Three quarters into its life the token is renewed before the next send; it never
+    // reaches Twitch expired.
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    handle.send(say("second")).unwrap();
+    assert_eq!(next_message(&mut lines, 5).await.unwrap().text, "second");
+    assert_eq!(sim.api.app_token_grants(), 2, "fetched again before expiry");
+    let sent = sim.api.helix_chat_sent();
+    assert!(
+        sent.iter().all(|m| m.app_token),
+        "both with the app token: {sent:?}"
+    );
+    let refused = sim
+        .api
+        .tally()
+        .into_iter()
+        .filter(|((kind, status), _)| kind == "POST /chat/messages" && *status != 200)
+        .count();
+    assert_eq!(refused, 0, "no send was refused");
+    let log = logs.text();
+    assert_eq!(
+        log.matches("sending over Helix with an app access token")
+            .count(),
+        1,
+        "the choice is logged once: {log}"
+    );
+    shutdown.cancel();
+    let _ = task.await;
+}
+
+#[tokio::test]
+async fn a_refused_app_token_hands_over_to_the_bots_user_token() {
+    let sim = sim(Some("confidential-secret")).await;
+    // Neither channel:bot from the broadcaster nor a moderator bot: Twitch refuses the app
+    // token, and the message goes with the bot's own token instead.
+    // (The broadcaster's grant, with its channel:bot, is gone from Twitch's side.)
+    sim.api.set_moderator(BOT_ID, false);
+    sim.api.revoke_user(BROADCASTER_ID);
+    let mut lines = sim.chat.subscribe();
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start(&sim, &shutdown);
+    handle.send(say("hello")).unwrap();
+    assert_eq!(next_message(&mut lines, 5).await.unwrap().text, "hello");
+    let sent = sim.api.helix_chat_sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        !sent[0].app_token,
+        "sent with the user token after the refusal"
+    );
+    shutdown.cancel();
+    assert!(matches!(task.await.unwrap(), SendEnd::Stopped { .. }));
+}
+
+#[tokio::test]
+async fn long_messages_are_split_at_500_characters() {
+    let sim = sim(None).await;
+    let mut lines = sim.chat.subscribe();
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start(&sim, &shutdown);
+    let words: Vec<String> = (0..240).map(|i| format!("word{i:03}")).collect();
+    let text = words.join(" ");
+    assert!(text.chars().count() > 1_000);
+    handle.send(say(&text)).unwrap();
+    let mut parts = Vec::new();
+    while parts.join(" ").len() < text.len() {
+        parts.push(
+            next_message(&mut lines, 5)
+                .await
+                .expect("every part arrives")
+                .text,
+        );
+    }
+    assert_eq!(parts.len(), 4);
+    assert!(parts.iter().all(|p| p.chars().count() <= 500));
+    assert_eq!(parts.join(" "), text, "split between words, nothing lost");
+    assert!(
+        sim.api
+            .tally()
+            .keys()
+            .all(|(kind, status)| kind != "POST /chat/messages" || *status == 200),
+        "Twitch never saw a message over 500 characters"
+    );
+    shutdown.cancel();
+    let _ = task.await;
+}
+
+#[tokio::test]
+async fn the_rate_class_holds_and_a_moderator_badge_lifts_it() {
+    let sim = sim(None).await;
+    let mut lines = sim.chat.subscribe();
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start(&sim, &shutdown);
+    for i in 0..25 {
+        handle.send(say(&format!("line {i}"))).unwrap();
+    }
+    let mut got = 0;
+    while next_message(&mut lines, 2).await.is_some() {
+        got += 1;
+    }
+    assert_eq!(got, 20, "twenty in 30 s in the normal class");
+    // The EventSub reader sees the bot's moderator badge: the rest go at once.
+    handle.set_moderator(true);
+    while got < 25 {
+        next_message(&mut lines, 2)
+            .await
+            .expect("the moderator class lets the rest go");
+        got += 1;
+    }
+    shutdown.cancel();
+    let _ = task.await;
+}
+
+/// The simulated Send Chat Message refuses what Twitch's documentation says it refuses.
+#[tokio::test]
+async fn the_simulator_answers_send_chat_message_as_twitch_documents() {
+    let sim = sim(Some("confidential-secret")).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/chat/messages", sim.api.helix_url());
+    let bot_token = sim
+        .helix
+        .tokens()
+        .access(twitch_bot::twitch::auth::Account::Bot);
+    let post = |token: String, body: serde_json::Value| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let resp = http
+                .post(&url)
+                .bearer_auth(token)
+                .header("Client-Id", "fakeclient")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let body = |text: &str| serde_json::json!({"broadcaster_id": BROADCASTER_ID, "sender_id": BOT_ID, "message": text});
+    assert_eq!(post(bot_token.clone(), body("hi")).await.0, 200);
+    let (status, answer) = post(bot_token.clone(), body(&"x".repeat(501))).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = post(
+        bot_token.clone(),
+        serde_json::json!({"broadcaster_id": BROADCASTER_ID, "message": "hi"}),
+    )
+    .await;
+    assert_eq!(status, 400, "sender_id is required");
+    // A user token speaks only for its own user.
+    let viewer_token = sim
+        .api
+        .issue_tokens_with_scopes("3000", &["user:write:chat"])
+        .0;
+    assert_eq!(post(viewer_token, body("hi")).await.0, 401);
+    let no_scope = sim.api.issue_tokens_with_scopes(BOT_ID, &["chat:read"]).0;
+    let (status, answer) = post(no_scope, body("hi")).await;
+    assert_eq!(
+        (status, answer["message"].as_str()),
+        (401, Some("Missing scope: user:write:chat"))
+    );
+    // The client-credentials grant needs the right secret.
+    let token = |secret: &str| {
+        let http = http.clone();
+        let url = format!("{}/token", sim.api.auth_url());
+        let secret = secret.to_string();
+        async move {
+            http.post(url)
+                .form(&[
+                    ("client_id", "fakeclient"),
+                    ("client_secret", secret.as_str()),
+                    ("grant_type", "client_credentials"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(token("wrong").await.status().as_u16(), 403);
+    let app: serde_json::Value = token("confidential-secret").await.json().await.unwrap();
+    let app_token = app["access_token"].as_str().unwrap().to_string();
+    assert!(
+        app["refresh_token"].is_null(),
+        "no refresh token for an app token"
+    );
+    assert_eq!(post(app_token.clone(), body("badge")).await.0, 200);
+    assert!(sim.api.helix_chat_sent().last().unwrap().app_token);
+    // Without the broadcaster's channel:bot, only a moderator may send with it.
+    sim.api.revoke_user(BROADCASTER_ID);
+    assert_eq!(
+        post(app_token.clone(), body("badge")).await.0,
+        200,
+        "the bot is a moderator"
+    );
+    sim.api.set_moderator(BOT_ID, false);
+    assert_eq!(post(app_token, body("badge")).await.0, 403);
+}
