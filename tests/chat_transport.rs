@@ -296,6 +296,20 @@ async fn ping_latencies(transport: ChatTransport, n: usize) -> Vec<f64> {
         // Stay under the normal rate class (20 per 30 s) for the whole run.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    if transport == ChatTransport::Eventsub {
+        assert_eq!(
+            api.helix_chat_sent().len(),
+            n,
+            "every reply went out with POST /chat/messages"
+        );
+        assert!(
+            bot.health
+                .note(Service::Chat)
+                .is_some_and(|n| n.starts_with("transport: eventsub")),
+            "still on EventSub: {:?}",
+            bot.health.note(Service::Chat)
+        );
+    }
     bot.shutdown().await;
     out.sort_by(f64::total_cmp);
     out
