@@ -10,6 +10,8 @@ use crate::event::{ConnectionState, Service};
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     inner: Arc<Mutex<HashMap<Service, ConnectionState>>>,
+    /// One line of detail per connection (chat: the transport taken and why).
+    notes: Arc<Mutex<HashMap<Service, String>>>,
 }
 
 impl Health {
@@ -19,6 +21,23 @@ impl Health {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(service, state);
+    }
+
+    /// Sets a connection's one-line note (kept until replaced).
+    pub fn set_note(&self, service: Service, note: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(service, note);
+    }
+
+    /// A connection's note, if it has one.
+    pub fn note(&self, service: Service) -> Option<String> {
+        self.notes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&service)
+            .cloned()
     }
 
     /// A connection's last known state.

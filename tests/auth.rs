@@ -535,7 +535,7 @@ async fn the_process_exits_with_78_naming_auth_when_the_bot_grant_is_revoked() {
     std::fs::write(
         configs.join("bot.yaml"),
         format!(
-            "username: {}\nowner: {}\ntwitch:\n  chat_url: {}\n  helix_url: {}\n  eventsub_url: {}\n  auth_url: {}\n",
+            "username: {}\nowner: {}\nchat:\n  transport: irc\ntwitch:\n  chat_url: {}\n  helix_url: {}\n  eventsub_url: {}\n  auth_url: {}\n",
             common::BOT,
             common::CHANNEL,
             chat.ws_url(),

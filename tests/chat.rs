@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use twitch_bot::config::bot::ChatTransport;
 use twitch_bot::event::{ConnectionState, Roles, Service};
 use twitch_bot::sim::{FakeChat, FakeChatOptions, Viewer};
 use twitch_bot::twitch::chat::Outgoing;
@@ -75,6 +76,33 @@ async fn command_round_trip_over_websocket() {
     ping_round_trip(fake.ws_url(), &fake).await;
 }
 
+/// `!ping` answered, threaded on the command, on `transport`.
+async fn command_round_trip_on(transport: ChatTransport) {
+    let (fake, api, config) = chat_twitch(transport).await;
+    let mut lines = fake.subscribe();
+    let bot = start(config).await;
+    assert!(
+        reading(&bot, &fake, &api, transport).await,
+        "{transport:?}: the bot reads chat"
+    );
+    let id = fake.chat(CHANNEL, &Viewer::new("alice"), "!ping").await;
+    let reply = next_privmsg(&mut lines, 5).await.expect("the bot answers");
+    assert_eq!(reply.text, "pong", "{transport:?}");
+    assert_eq!(
+        reply.reply_to.as_deref(),
+        Some(id.as_str()),
+        "{transport:?}"
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn command_round_trip_on_both_transports() {
+    for transport in TRANSPORTS {
+        command_round_trip_on(transport).await;
+    }
+}
+
 #[tokio::test]
 async fn reconnect_request_is_obeyed_and_the_bot_rejoins() {
     let fake = fake().await;
@@ -120,10 +148,16 @@ async fn a_message_asked_for_during_an_outage_arrives_after_reconnect() {
 
 #[tokio::test]
 async fn long_text_is_split_into_500_character_messages() {
-    let fake = fake().await;
+    for transport in TRANSPORTS {
+        long_text_is_split_on(transport).await;
+    }
+}
+
+async fn long_text_is_split_on(transport: ChatTransport) {
+    let (fake, api, config) = chat_twitch(transport).await;
     let mut lines = fake.subscribe();
-    let bot = start(config(&fake.irc_url())).await;
-    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    let bot = start(config).await;
+    assert!(reading(&bot, &fake, &api, transport).await, "{transport:?}");
     let words: Vec<String> = (0..250).map(|i| format!("w{i:03}")).collect();
     let text = words.join(" ");
     bot.chat()
@@ -183,10 +217,16 @@ async fn malformed_and_truncated_lines_do_not_hurt() {
 
 #[tokio::test]
 async fn shared_chat_from_another_channel_runs_no_command() {
-    let fake = fake().await;
+    for transport in TRANSPORTS {
+        shared_chat_on(transport).await;
+    }
+}
+
+async fn shared_chat_on(transport: ChatTransport) {
+    let (fake, api, config) = chat_twitch(transport).await;
     let mut lines = fake.subscribe();
-    let bot = start(config(&fake.irc_url())).await;
-    assert!(eventually(5, || fake.joined(CHANNEL) == 1).await);
+    let bot = start(config).await;
+    assert!(reading(&bot, &fake, &api, transport).await, "{transport:?}");
     let line = twitch_bot::sim::viewer::privmsg_line(
         CHANNEL,
         "1",

@@ -109,7 +109,7 @@ async fn a_missing_optional_scope_names_the_feature_and_the_scope_and_still_exit
     std::fs::write(
         configs.join("bot.yaml"),
         format!(
-            "username: mybot\nowner: mychannel\ntwitch:\n  auth_url: {}\n",
+            "username: mybot\nowner: mychannel\nchat:\n  transport: irc\ntwitch:\n  auth_url: {}\n",
             api.auth_url()
         ),
     )

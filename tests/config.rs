@@ -111,7 +111,7 @@ fn an_unknown_key_names_file_line_column_key_and_the_allowed_keys() {
         load_error(dir.path()),
         "bot.yaml:3:3: chat.rate_limt: unknown key `rate_limt` (did you mean `rate_limit`?); \
          allowed keys: rate_limit, command_prefix, reply_on_cooldown, ping_interval_secs, \
-         ping_timeout_secs, outgoing_queue, max_backoff_secs"
+         ping_timeout_secs, outgoing_queue, max_backoff_secs, transport"
     );
 }
 
@@ -380,7 +380,7 @@ fn check_reports_every_error_from_several_broken_files() {
         // A parse error stops bot.yaml's parse, so the bad chat_url waits for the next run.
         "bot.yaml:4:3: chat.bogus: unknown key `bogus`; allowed keys: rate_limit, \
          command_prefix, reply_on_cooldown, ping_interval_secs, ping_timeout_secs, \
-         outgoing_queue, max_backoff_secs"
+         outgoing_queue, max_backoff_secs, transport"
             .to_owned(),
         "moderation.yaml:2:16: caps.max_percent: 150 is over 100 percent".to_owned(),
         "moderation.yaml:4:13: flood.per_secs: must be at least 1; to turn the filter off set \

@@ -703,6 +703,7 @@ async fn start_offline_bot(dir: &Path) -> twitch_bot::app::Bot {
     settings.enabled.set(Subsystem::Console, true);
     let mut config = twitch_bot::config::Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
+    config.bot.chat.transport = twitch_bot::config::bot::ChatTransport::Irc;
     twitch_bot::app::Bot::start(settings, config)
         .await
         .expect("the offline bot starts")

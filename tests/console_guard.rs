@@ -629,6 +629,7 @@ async fn signing_out_everywhere_on_the_real_bot_saves_the_new_token_in_secrets_y
     let mut config = twitch_bot::config::Config::default();
     config.bot.console.bind = "127.0.0.1:0".into();
     config.secrets.console_token = TOKEN.into();
+    config.bot.chat.transport = twitch_bot::config::bot::ChatTransport::Irc;
     let bot = twitch_bot::app::Bot::start(settings, config)
         .await
         .expect("the offline bot starts");
@@ -682,6 +683,7 @@ async fn console_typed_in_the_live_terminal_prints_a_fresh_link() {
     let mut config = twitch_bot::config::Config::default();
     api.configure(&mut config.bot, &mut config.secrets);
     config.bot.twitch.chat_url = chat.ws_url();
+    config.bot.chat.transport = twitch_bot::config::bot::ChatTransport::Irc;
     config.bot.emotes.bttv = false;
     config.bot.emotes.ffz = false;
     config.bot.emotes.seventv = false;

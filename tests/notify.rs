@@ -274,7 +274,7 @@ fn events_dir() -> BotDir {
     let dir = BotDir::new();
     dir.write(
         "configs/bot.yaml",
-        "notifications:\n  on_crash: true\n  events: [follow]\n",
+        "chat:\n  transport: irc\nnotifications:\n  on_crash: true\n  events: [follow]\n",
     );
     dir
 }

@@ -99,6 +99,7 @@ async fn start_bot_with(
     config.bot.obs.port = port;
     config.bot.obs.max_backoff_secs = max_backoff_secs;
     config.secrets.obs_password = password.into();
+    config.bot.chat.transport = twitch_bot::config::bot::ChatTransport::Irc;
     tweak(&mut settings, &mut config);
     let bot = Bot::start(settings, config)
         .await

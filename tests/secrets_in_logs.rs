@@ -105,7 +105,7 @@ fn no_secret_value_appears_in_the_output_of_an_offline_run() {
     }
     // OBS on a port nobody listens on: the bot keeps retrying, with the password in hand.
     let bot = format!(
-        "console:\n  bind: 127.0.0.1:{}\nobs:\n  port: {}\n",
+        "chat:\n  transport: irc\nconsole:\n  bind: 127.0.0.1:{}\nobs:\n  port: {}\n",
         free_port(),
         free_port()
     );
@@ -304,7 +304,7 @@ async fn no_secret_value_appears_in_the_output_of_a_live_run_with_token_refreshe
     std::fs::write(
         configs.join("bot.yaml"),
         format!(
-            "username: {bot}\nowner: {channel}\n\
+            "username: {bot}\nowner: {channel}\nchat:\n  transport: irc\n\
              twitch:\n  chat_url: {chat_url}\n  helix_url: {helix}\n  eventsub_url: {eventsub}\n  \
              auth_url: {auth}\n\
              console:\n  bind: 127.0.0.1:{console_port}\n\

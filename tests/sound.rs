@@ -218,7 +218,7 @@ fn setup(dir: &BotDir, queue: usize) {
     dir.write(
         "configs/bot.yaml",
         &format!(
-            "sound:\n  folder: {}\n  volume: 0.8\n  queue: {queue}\n",
+            "chat:\n  transport: irc\nsound:\n  folder: {}\n  volume: 0.8\n  queue: {queue}\n",
             sounds.display()
         ),
     );
@@ -396,7 +396,7 @@ fn the_example_reward_plays_the_shipped_sounds() {
     dir.write(
         "configs/bot.yaml",
         &format!(
-            "sound:\n  folder: {}\n  volume: 0.8\n",
+            "chat:\n  transport: irc\nsound:\n  folder: {}\n  volume: 0.8\n",
             repo.join("sounds").display()
         ),
     );

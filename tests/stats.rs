@@ -432,7 +432,7 @@ fn counts_saved_every_second_survive_a_kill_9_mid_stream() {
     std::fs::create_dir_all(dir.path().join("configs")).expect("configs");
     std::fs::write(
         dir.path().join("configs").join("bot.yaml"),
-        "stream:\n  stats_save_secs: 1\n",
+        "chat:\n  transport: irc\nstream:\n  stats_save_secs: 1\n",
     )
     .expect("bot.yaml");
 

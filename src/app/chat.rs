@@ -1,17 +1,20 @@
-//! Starts the chat connection (IRC over WebSocket, to Twitch or to the simulator) under the
-//! supervisor, and hands back the link everyone sends chat through.
+//! Starts the chat connection (EventSub + Helix or IRC, to Twitch or to the simulator, as
+//! `chat.transport` and the bot's grant decide) under the supervisor, and hands back the link
+//! everyone sends chat through.
 
 use std::time::Duration;
 
 use anyhow::bail;
 use tracing::info;
 
+use super::chat_transport::{self, TransportSettings};
+use super::twitch_api::ApiHandles;
 use super::{Launch, Settings};
 use crate::config::Config;
 use crate::outputs::ChatLink;
 use crate::sim::SimTwitch;
 use crate::subsystems::Subsystem;
-use crate::twitch::chat::{self, ChatSettings, ChatUrl};
+use crate::twitch::chat::{ChatSettings, ChatUrl};
 
 /// Connects to chat, unless `--nochat` (then `None`).
 ///
@@ -22,6 +25,7 @@ pub(super) fn start(
     settings: &Settings,
     config: &Config,
     sim: Option<&SimTwitch>,
+    api: &ApiHandles,
 ) -> anyhow::Result<Option<ChatLink>> {
     if !settings.enabled.contains(Subsystem::Chat) {
         info!("chat is switched off (--nochat)");
@@ -55,7 +59,17 @@ pub(super) fn start(
         outgoing_capacity: config.bot.chat.outgoing_queue,
         max_backoff: Duration::from_secs(config.bot.chat.max_backoff_secs.max(1)),
     };
-    let (handle, task) = chat::start(
+    // EventSub + Helix or IRC: `chat_transport` chooses, says why once, and falls back.
+    let chat_settings = TransportSettings {
+        mode: config.bot.chat.transport,
+        irc: chat_settings,
+        helix: api.helix.clone(),
+        eventsub_url: config.bot.twitch.eventsub_url.clone(),
+        subscriptions_url: crate::twitch::eventsub::subscriptions_url(&config.bot.twitch),
+        eventsub: config.bot.eventsub.clone(),
+        health: launch.health.clone(),
+    };
+    let (handle, task) = chat_transport::start(
         chat_settings.clone(),
         launch.events.clone(),
         launch.shutdown.clone(),
@@ -69,7 +83,7 @@ pub(super) fn start(
     launch.supervise("chat", move || {
         first.take().unwrap_or_else(|| {
             let (handle, task) =
-                chat::start(chat_settings.clone(), events.clone(), shutdown.clone());
+                chat_transport::start(chat_settings.clone(), events.clone(), shutdown.clone());
             relink.replace(handle);
             task
         })

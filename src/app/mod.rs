@@ -21,6 +21,7 @@ use tracing::warn;
 
 pub mod broadcaster;
 mod chat;
+pub mod chat_transport;
 mod config_watch;
 mod console;
 mod database;
@@ -162,7 +163,7 @@ impl Bot {
             integrations: integrations.clone(),
             enforcer: moderation::start_enforcer(&launch, &config, &api),
         };
-        outputs.chat = chat::start(&mut launch, &settings, &config, sim.as_deref())?;
+        outputs.chat = chat::start(&mut launch, &settings, &config, sim.as_deref(), &api)?;
         let chat = outputs.chat.clone();
         moderation::choose_warnings(&outputs, &api);
 

@@ -100,12 +100,19 @@ impl Default for StreamConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmotesConfig {
+    /// Load the channel's and the global Twitch emotes (Helix).
     pub twitch: bool,
+    /// Load BetterTTV emotes.
     pub bttv: bool,
+    /// Load FrankerFaceZ emotes.
     pub ffz: bool,
+    /// Load 7TV emotes.
     pub seventv: bool,
+    /// BetterTTV's API base URL.
     pub bttv_url: String,
+    /// FrankerFaceZ's API base URL.
     pub ffz_url: String,
+    /// 7TV's API base URL.
     pub seventv_url: String,
     /// Minutes between reloads.
     pub refresh_minutes: u64,

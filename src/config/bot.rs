@@ -19,20 +19,35 @@ pub struct BotConfig {
     pub username: String,
     /// The channel to join; `-c` overrides it.
     pub owner: String,
+    /// `twitch:`: the endpoints the bot talks to.
     pub twitch: TwitchConfig,
+    /// `chat:`: the chat connection and its transport.
     pub chat: ChatConfig,
+    /// `queue:`: the event queue between sources and the dispatcher.
     pub queue: QueueConfig,
+    /// `console:`: the web console.
     pub console: ConsoleConfig,
+    /// `auth:`: sign-in and token validation.
     pub auth: AuthConfig,
+    /// `eventsub:`: the broadcaster's EventSub session.
     pub eventsub: EventSubConfig,
+    /// `stream:`: stream statistics.
     pub stream: StreamConfig,
+    /// `emotes:`: which emote sets are loaded.
     pub emotes: EmotesConfig,
+    /// `obs:`: the OBS connection.
     pub obs: ObsConfig,
+    /// `discord:`: Discord notifications.
     pub discord: DiscordConfig,
+    /// `zmq:`: the ZeroMQ event feed.
     pub zmq: ZmqConfig,
+    /// `sound:`: sound playback.
     pub sound: SoundConfig,
+    /// `notifications:`: desktop notifications.
     pub notifications: NotificationsConfig,
+    /// `scripts:`: the script host's limits.
     pub scripts: ScriptsConfig,
+    /// `cache:`: the cache scripts share.
     pub cache: CacheConfig,
 }
 
@@ -66,11 +81,14 @@ impl Default for BotConfig {
 pub struct TwitchConfig {
     /// `wss://host:port`, `ws://host:port`, `ircs://host:port` or `irc://host:port`.
     pub chat_url: String,
+    /// Helix's base URL (`https://api.twitch.tv/helix`).
     pub helix_url: String,
+    /// EventSub's WebSocket URL (`wss://eventsub.wss.twitch.tv/ws`).
     pub eventsub_url: String,
     /// Where EventSub subscriptions are created; `None` means `helix_url` + `/eventsub/subscriptions`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eventsub_subscriptions_url: Option<String>,
+    /// Twitch's OAuth base URL (`https://id.twitch.tv/oauth2`).
     pub auth_url: String,
 }
 
@@ -156,6 +174,34 @@ pub struct ChatConfig {
     pub outgoing_queue: usize,
     /// Longest wait between reconnect attempts, in seconds.
     pub max_backoff_secs: u64,
+    /// How chat is read and sent: EventSub and Helix, IRC, or chosen at start.
+    pub transport: ChatTransport,
+}
+
+/// `chat.transport`: the way the bot reads and sends chat.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatTransport {
+    /// EventSub and Helix when the bot's grant allows them and Twitch accepts them, IRC
+    /// otherwise.
+    #[default]
+    Auto,
+    /// EventSub (`channel.chat.*`) for reading and Helix `POST /chat/messages` for sending;
+    /// IRC still takes over when Twitch refuses them.
+    Eventsub,
+    /// IRC for both.
+    Irc,
+}
+
+impl ChatTransport {
+    /// The value as `chat.transport` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatTransport::Auto => "auto",
+            ChatTransport::Eventsub => "eventsub",
+            ChatTransport::Irc => "irc",
+        }
+    }
 }
 
 impl Default for ChatConfig {
@@ -168,6 +214,7 @@ impl Default for ChatConfig {
             ping_timeout_secs: 10,
             outgoing_queue: 1_000,
             max_backoff_secs: 60,
+            transport: ChatTransport::Auto,
         }
     }
 }

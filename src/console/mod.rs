@@ -307,6 +307,9 @@ pub struct ServiceHealth {
     pub state: &'static str,
     /// The last error seen, kept after the connection recovers.
     pub last_error: Option<String>,
+    /// One line of detail (chat: the transport taken and why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl ServiceHealth {
@@ -326,6 +329,7 @@ impl ServiceHealth {
             service,
             state,
             last_error: last_error.or_else(|| reason.cloned()),
+            note: None,
         }
     }
 
@@ -335,6 +339,7 @@ impl ServiceHealth {
             service,
             state: "off",
             last_error: None,
+            note: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A fake Twitch chat server on 127.0.0.1 speaking Twitch's IRC dialect over plain TCP and over
 //! WebSocket. `--offline` runs the bot against it, and tests use it to watch what the bot sends
-//! and to break the link on purpose.
+//! and to break the link on purpose. With [`FakeChat::mirror_to`] every channel line also goes
+//! to the EventSub side of chat (`super::chat_events`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -34,14 +35,18 @@ pub struct ClientLine {
     pub conn: u64,
     /// The login given with NICK (empty before it).
     pub login: String,
+    /// The line as sent, without its line ending.
     pub line: String,
 }
 
 /// A chat message the bot sent, as the fake understood it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentMessage {
+    /// The channel, without `#`.
     pub channel: String,
+    /// The message text.
     pub text: String,
+    /// The message id it replies to (`reply-parent-msg-id`).
     pub reply_to: Option<String>,
 }
 
@@ -83,6 +88,8 @@ struct Shared {
     logins: AtomicU64,
     /// Accounts whose lines Twitch withholds (set by [`FakeChat::apply_punishments`]).
     punished: std::sync::OnceLock<super::punished::Punishments>,
+    /// Where every channel line is copied for the EventSub side of chat.
+    mirror: std::sync::OnceLock<mpsc::Sender<String>>,
 }
 
 impl Shared {
@@ -126,6 +133,7 @@ impl FakeChat {
             next_msg: AtomicU64::new(1),
             logins: AtomicU64::new(0),
             punished: std::sync::OnceLock::new(),
+            mirror: std::sync::OnceLock::new(),
         });
         let stop = CancellationToken::new();
         let fake = FakeChat {
@@ -185,6 +193,13 @@ impl FakeChat {
         let _ = self.shared.punished.set(punished);
     }
 
+    /// From now on every line sent to a channel is also handed to `mirror` (the fake API's
+    /// [`super::FakeTwitchApi::chat_mirror`]), so EventSub chat sessions see what IRC clients
+    /// see. Set once.
+    pub fn mirror_to(&self, mirror: mpsc::Sender<String>) {
+        let _ = self.shared.mirror.set(mirror);
+    }
+
     /// Whether Twitch would deliver a line `viewer` sends now (not while banned or timed out).
     pub fn delivers(&self, viewer: &Viewer) -> bool {
         self.shared
@@ -211,6 +226,9 @@ impl FakeChat {
 
     /// Sends a raw line to every client in `channel` (waits if a client reads slowly).
     pub async fn send_to_channel(&self, channel: &str, line: String) {
+        if let Some(mirror) = self.shared.mirror.get() {
+            let _ = mirror.send(line.clone()).await;
+        }
         let channel = channel.trim_start_matches('#').to_ascii_lowercase();
         let targets: Vec<mpsc::Sender<Out>> = self
             .shared
@@ -295,6 +313,10 @@ impl ChatRoom {
         let mut line = privmsg_line(&channel, &room_id(&channel), sender, text, &msg_id, sent_ms);
         if let Some(id) = reply_to {
             line = line.replacen('@', &format!("@reply-parent-msg-id={id};"), 1);
+        }
+        // EventSub chat sessions see it too: the sender's own echo included.
+        if let Some(mirror) = self.0.mirror.get() {
+            let _ = mirror.try_send(line.clone());
         }
         for c in self
             .0

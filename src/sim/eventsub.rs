@@ -2,6 +2,8 @@
 //! Twitch's exact envelope for subscribed types, `session_reconnect` and revocations, plus
 //! [`FakeTwitchApi::fire`] to raise any event type (used by `--offline` and the console), and
 //! faults for tests and soaks: a welcome that never comes, a `session_reconnect` to any URL.
+//! A session serves the one user whose token made its first subscription (see
+//! [`EventSubState::bind_session`]); chat's own notifications come from `super::chat_events`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -35,6 +37,8 @@ pub struct EventSubState {
     stall_welcomes: AtomicU32,
     /// Every socket upgraded: when, and the `Host` it asked for.
     connections: Mutex<Vec<(tokio::time::Instant, String)>>,
+    /// The user each session serves: the one whose token created its first subscription.
+    session_users: Mutex<HashMap<String, String>>,
 }
 
 /// Debug-friendly wrapper for the socket's outgoing queue.
@@ -55,9 +59,54 @@ impl EventSubState {
             counter: AtomicU64::new(0),
             stall_welcomes: AtomicU32::new(0),
             connections: Mutex::default(),
+            session_users: Mutex::default(),
         }
     }
 
+    /// Binds `session` to `user` for a new subscription, as Twitch does: a session serves one
+    /// user (another user's subscription on it is refused), and a user has at most
+    /// [`super::chat_events::MAX_SESSIONS_PER_USER`] sessions. `None` when it may go ahead.
+    pub(crate) fn bind_session(&self, session: &str, user: &str) -> Option<Response> {
+        if !self.session_exists(session) {
+            return None; // the subscription call answers that itself
+        }
+        let mut users = self
+            .session_users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match users.get(session) {
+            Some(owner) if owner == user => None,
+            Some(_) => Some(refusal(
+                axum::http::StatusCode::BAD_REQUEST,
+                "the websocket session already serves another user: use one session per user",
+            )),
+            None => {
+                let held = users.values().filter(|u| *u == user).count();
+                if held >= super::chat_events::MAX_SESSIONS_PER_USER {
+                    return Some(refusal(
+                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        "websocket transports limit exceeded",
+                    ));
+                }
+                users.insert(session.to_string(), user.to_string());
+                None
+            }
+        }
+    }
+}
+
+/// A Helix error answer in Twitch's shape.
+pub(crate) fn refusal(status: axum::http::StatusCode, message: &str) -> Response {
+    use axum::response::IntoResponse;
+    let reason = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        axum::Json(json!({"error": reason, "status": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+impl EventSubState {
     pub(crate) fn session_exists(&self, id: &str) -> bool {
         self.sessions
             .lock()
@@ -189,6 +238,13 @@ async fn serve(st: Arc<ApiState>, mut socket: WebSocket, keepalive: u64, inherit
         {
             s.session_id = id.clone();
         }
+        let mut users = es
+            .session_users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(user) = users.remove(&old) {
+            users.insert(id.clone(), user);
+        }
     }
     let welcome = envelope(
         &es.next_id("msg"),
@@ -220,6 +276,10 @@ async fn serve(st: Arc<ApiState>, mut socket: WebSocket, keepalive: u64, inherit
         }
     }
     es.sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id);
+    es.session_users
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&id);
@@ -313,6 +373,17 @@ pub fn sample_event(kind: &str, user_id: &str, user_login: &str) -> Value {
 /// Sends a notification of `kind` with `event` and `message_id` to every session subscribed
 /// to it (what Twitch does when something happens on the channel); returns how many got it.
 pub(crate) async fn notify(st: &ApiState, kind: &str, message_id: &str, event: Value) -> usize {
+    notify_with(st, kind, message_id, json!({}), event).await
+}
+
+/// [`notify`] with `metadata` fields of its own (a `message_timestamp`, say) over the usual ones.
+pub(crate) async fn notify_with(
+    st: &ApiState,
+    kind: &str,
+    message_id: &str,
+    metadata: Value,
+    event: Value,
+) -> usize {
     let subs: Vec<_> = st
         .helix()
         .subscriptions
@@ -329,7 +400,12 @@ pub(crate) async fn notify(st: &ApiState, kind: &str, message_id: &str, event: V
         let text = envelope(
             message_id,
             "notification",
-            json!({"subscription_type": sub.kind, "subscription_version": sub.version}),
+            {
+                let mut meta =
+                    json!({"subscription_type": sub.kind, "subscription_version": sub.version});
+                merge_meta(&mut meta, &metadata);
+                meta
+            },
             json!({"subscription": sub_json(&sub), "event": event}),
         );
         if tx.send(OutMsg(Out::Text(text))).await.is_ok() {
@@ -337,6 +413,14 @@ pub(crate) async fn notify(st: &ApiState, kind: &str, message_id: &str, event: V
         }
     }
     sent
+}
+
+fn merge_meta(into: &mut Value, extra: &Value) {
+    if let (Some(a), Some(b)) = (into.as_object_mut(), extra.as_object()) {
+        for (k, v) in b {
+            a.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 impl FakeTwitchApi {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod broadcaster;
 pub mod bucket;
 pub mod chat;
+pub mod chat_events;
 pub mod chat_send;
 pub mod eventsub;
 #[cfg(feature = "bench-support")]
@@ -146,6 +147,8 @@ impl SimTwitch {
         api.configure(&mut config.bot, &mut config.secrets);
         // As on Twitch, a banned or timed-out viewer's later lines reach nobody.
         chat.apply_punishments(api.punishments());
+        // Twitch's chat feeds IRC and EventSub alike.
+        chat.mirror_to(api.chat_mirror());
         // What the bot sends over Helix appears in the same room.
         api.post_chat_to(chat.room());
         config.bot.twitch.chat_url = chat.ws_url();

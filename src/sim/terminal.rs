@@ -28,20 +28,29 @@ pub const HELP: &str = "Type a chat line and press Enter to chat as `viewer`.\n 
 /// What one typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Typed {
+    /// A viewer writes in chat.
     Chat {
+        /// Who.
         viewer: Viewer,
+        /// What they write.
         text: String,
     },
+    /// A viewer causes a channel event (follow, sub, raid, ...).
     Event {
+        /// Who.
         viewer: Viewer,
+        /// The event.
         event: SimEvent,
     },
     /// `/spamraid`: many new accounts spamming at once.
     SpamRaid(SpamRaid),
+    /// Show the commands.
     Help,
     /// `/console`: a fresh one-time sign-in link.
     Console,
+    /// An empty line.
     Nothing,
+    /// A line that could not be read, with what is wrong.
     Error(String),
 }
 
@@ -93,6 +102,7 @@ pub fn parse_typed(line: &str) -> Typed {
 
 /// Most accounts and lines one spam raid may have.
 pub const MAX_RAID_ACCOUNTS: u32 = 5_000;
+/// The most lines each raider may send in one simulated spam raid.
 pub const MAX_RAID_LINES: u32 = 100;
 
 /// `/spamraid <accounts> <lines> <text>`: the lines are spread over one second each.

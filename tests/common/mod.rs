@@ -10,20 +10,84 @@ use twitch_bot::subsystems::Subsystem;
 use tokio::sync::broadcast;
 use twitch_bot::app::{Bot, Settings};
 use twitch_bot::config::Config;
-use twitch_bot::sim::{ClientLine, SentMessage};
+use twitch_bot::config::bot::ChatTransport;
+use twitch_bot::sim::{
+    ClientLine, FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi, SentMessage,
+};
 
 pub const CHANNEL: &str = "testchan";
 pub const BOT: &str = "testbot";
 pub const TOKEN: &str = "test-token-123";
 
-/// A config pointing chat at `chat_url`, with a bot token.
+/// A config pointing chat at `chat_url`, with a bot token, on IRC.
 pub fn config(chat_url: &str) -> Config {
     let mut config = Config::default();
     config.bot.username = BOT.into();
     config.bot.owner = CHANNEL.into();
     config.bot.twitch.chat_url = chat_url.into();
+    config.bot.chat.transport = ChatTransport::Irc;
     config.secrets.bot.access_token = TOKEN.into();
     config
+}
+
+/// The transports the chat tests run on.
+pub const TRANSPORTS: [ChatTransport; 2] = [ChatTransport::Irc, ChatTransport::Eventsub];
+
+/// The suite runs on IRC unless a test chose a transport: `auto` (the product's default) is
+/// pinned to IRC here, so the default's choice never moves a test from one transport to the
+/// other. A test of `auto` itself starts the bot with `Bot::start`.
+pub fn pin_transport(config: &mut Config) {
+    if config.bot.chat.transport == ChatTransport::Auto {
+        config.bot.chat.transport = ChatTransport::Irc;
+    }
+}
+
+/// A fake Twitch for a chat test on `transport`: the chat server, the API (whose EventSub
+/// carries the chat server's lines to chat sessions), and a config for the bot pointed at both
+/// with `chat.transport` set to `transport`.
+pub async fn chat_twitch(transport: ChatTransport) -> (FakeChat, FakeTwitchApi, Config) {
+    let chat = FakeChat::start(FakeChatOptions::default())
+        .await
+        .expect("fake chat starts");
+    let api = FakeTwitchApi::start(FakeApiOptions {
+        bot_login: BOT.into(),
+        channel: CHANNEL.into(),
+        ..FakeApiOptions::default()
+    })
+    .await
+    .expect("fake API starts");
+    chat.mirror_to(api.chat_mirror());
+    api.post_chat_to(chat.room());
+    let mut config = config(&chat.irc_url());
+    api.configure(&mut config.bot, &mut config.secrets);
+    config.bot.chat.transport = transport;
+    (chat, api, config)
+}
+
+/// Waits until the bot reads chat on `transport`: joined over IRC, or its EventSub chat
+/// session subscribed (and the choice shown as chat's note).
+pub async fn reading(
+    bot: &Bot,
+    chat: &FakeChat,
+    api: &FakeTwitchApi,
+    transport: ChatTransport,
+) -> bool {
+    use twitch_bot::event::Service;
+    match transport {
+        ChatTransport::Eventsub => {
+            eventually(10, || {
+                bot.health
+                    .note(Service::Chat)
+                    .is_some_and(|n| n.starts_with("transport: eventsub"))
+                    && api
+                        .subscriptions()
+                        .iter()
+                        .any(|s| s.kind == "channel.chat.message")
+            })
+            .await
+        }
+        _ => eventually(10, || chat.joined(CHANNEL) == 1).await,
+    }
 }
 
 /// The project's example scripts.
@@ -111,7 +175,8 @@ impl TestBot {
 }
 
 /// Starts the bot with `config` (live mode, against the given URL) and test settings.
-pub async fn start(config: Config) -> TestBot {
+pub async fn start(mut config: Config) -> TestBot {
+    pin_transport(&mut config);
     let (settings, data) = settings();
     let bot = Bot::start(settings, config).await.expect("bot starts");
     TestBot { bot, data }
@@ -156,8 +221,9 @@ pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Starts the bot on the built-in simulated Twitch and waits until chat and EventSub are up.
-pub async fn start_ready(settings: Settings, config: Config) -> Bot {
+pub async fn start_ready(settings: Settings, mut config: Config) -> Bot {
     use twitch_bot::event::{ConnectionState, Service};
+    pin_transport(&mut config);
     let bot = Bot::start(settings, config)
         .await
         .expect("the offline bot starts");

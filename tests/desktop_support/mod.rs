@@ -84,6 +84,8 @@ impl BotDir {
         let dir = BotDir { tmp };
         // Tests chat fast as one viewer: the flood filter would delete that.
         dir.write("configs/moderation.yaml", "enabled: false\n");
+        // The suite pins chat's transport; a test writing its own bot.yaml pins it there.
+        dir.write("configs/bot.yaml", "chat:\n  transport: irc\n");
         dir.write(
             "scripts/commands/ping.rhai",
             "fn run(ctx) { ctx.reply(\"pong\"); }\n",

@@ -201,7 +201,13 @@ impl ConsoleBackend for AppConsole {
                         r.last_failure.as_deref().unwrap_or("unknown")
                     )
                 });
-                ServiceHealth::from_state(service, self.health.get(service).as_ref(), restarted)
+                let mut shown = ServiceHealth::from_state(
+                    service,
+                    self.health.get(service).as_ref(),
+                    restarted,
+                );
+                shown.note = self.health.note(service);
+                shown
             } else {
                 ServiceHealth::off(service)
             }

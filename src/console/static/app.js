@@ -99,6 +99,7 @@ async function loadHealth() {
     el("span", { class: "name" }, SERVICE_NAMES[s.service] || s.service),
     el("span", { class: "state" }, s.state),
     s.last_error ? el("span", { class: "err" }, s.last_error) : null,
+    s.note ? el("span", { class: "note muted" }, s.note) : null,
   )));
   const fw = h.follow_wave;
   const waveBox = $("follow-wave");

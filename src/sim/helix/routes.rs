@@ -77,7 +77,10 @@ fn route(
         ("DELETE", "/moderation/chat")
         | ("POST", "/chat/announcements")
         | ("POST", "/chat/shoutouts") => StatusCode::NO_CONTENT.into_response(),
-        ("POST", "/eventsub/subscriptions") => eventsub::create_subscription(st, h, body),
+        ("POST", "/eventsub/subscriptions") => {
+            super::super::chat_events::check_subscription(st, body, caller.user, caller.scopes)
+                .unwrap_or_else(|| eventsub::create_subscription(st, h, body))
+        }
         ("GET", "/eventsub/subscriptions") => eventsub::list_subscriptions(h),
         ("DELETE", "/eventsub/subscriptions") => eventsub::delete_subscription(h, query),
         _ => error(StatusCode::NOT_FOUND, "Not Found"),

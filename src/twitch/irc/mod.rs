@@ -4,14 +4,17 @@
 //! Pure functions over text; no I/O. Never panics on any input: a line that parses but lacks
 //! what its command needs (a PRIVMSG without a channel, a CLEARMSG without a message id) is
 //! [`Incoming::Ignored`]. Files: [`line`] (the parser), `decode` (tags into event types),
+//! `channel_events` (USERNOTICEs and cheers as the channel events EventSub also reports),
 //! `privmsg`, `usernotice` and `room` (one per family of commands).
 
+mod channel_events;
 mod decode;
 mod line;
 mod privmsg;
 mod room;
 mod usernotice;
 
+pub use channel_events::{channel_event_from_chat, channel_event_from_usernotice};
 pub use line::{IrcLine, ParseError, TagValue, Tags};
 
 use crate::event::Event;

@@ -1,0 +1,80 @@
+//! Which version, scope and condition each EventSub subscription type takes, and where
+//! subscriptions are created.
+
+use serde_json::{Value, json};
+
+/// The version Twitch currently serves for `kind` and the scope it needs.
+pub fn version_and_scope(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "channel.update" => ("2", "(none)"),
+        "channel.follow" => ("2", "moderator:read:followers"),
+        "channel.subscribe" | "channel.subscription.gift" | "channel.subscription.message" => {
+            ("1", "channel:read:subscriptions")
+        }
+        "channel.cheer" => ("1", "bits:read"),
+        "channel.channel_points_custom_reward_redemption.add"
+        | "channel.channel_points_custom_reward_redemption.update" => {
+            ("1", "channel:read:redemptions")
+        }
+        "channel.ad_break.begin" => ("1", "channel:read:ads"),
+        k if k.starts_with("channel.poll.") => ("1", "channel:read:polls"),
+        k if k.starts_with("channel.prediction.") => ("1", "channel:read:predictions"),
+        k if k.starts_with("channel.hype_train.") => ("2", "channel:read:hype_train"),
+        "channel.chat.message"
+        | "channel.chat.notification"
+        | "channel.chat.message_delete"
+        | "channel.chat.clear"
+        | "channel.chat.clear_user_messages"
+        | "channel.chat_settings.update" => ("1", "user:read:chat"),
+        _ => ("1", "(see the EventSub reference)"),
+    }
+}
+
+/// The condition for `kind` on the broadcaster's channel (the broadcaster is their own
+/// moderator, so follow v2 works with the broadcaster's token).
+pub fn condition(kind: &str, broadcaster_id: &str) -> Value {
+    match kind {
+        "channel.follow" => {
+            json!({"broadcaster_user_id": broadcaster_id, "moderator_user_id": broadcaster_id})
+        }
+        "channel.raid" => json!({"to_broadcaster_user_id": broadcaster_id}),
+        "channel.chat.message" => {
+            json!({"broadcaster_user_id": broadcaster_id, "user_id": broadcaster_id})
+        }
+        _ => json!({"broadcaster_user_id": broadcaster_id}),
+    }
+}
+
+/// Where subscriptions are created: `twitch.eventsub_subscriptions_url`, or `helix_url` +
+/// `/eventsub/subscriptions` (the Twitch CLI's EventSub mock takes them on its own port).
+pub fn subscriptions_url(twitch: &crate::config::bot::TwitchConfig) -> String {
+    twitch
+        .eventsub_subscriptions_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "{}/eventsub/subscriptions",
+                twitch.helix_url.trim_end_matches('/')
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_condition_names_the_broadcaster_as_moderator() {
+        assert_eq!(
+            condition("channel.follow", "42"),
+            json!({"broadcaster_user_id": "42", "moderator_user_id": "42"})
+        );
+        assert_eq!(version_and_scope("channel.follow").0, "2");
+        assert_eq!(version_and_scope("channel.hype_train.begin").0, "2");
+        assert_eq!(
+            condition("channel.raid", "42"),
+            json!({"to_broadcaster_user_id": "42"})
+        );
+    }
+}
