@@ -16,6 +16,7 @@ pub struct Corpus {
     pub ends: Vec<usize>,
     /// For each line, its command ordinal when it is a command.
     pub command_of: Vec<Option<u32>>,
+    /// How many lines are commands.
     pub commands: usize,
     /// For each line, the index of its sender in `sender_ids`.
     pub sender: Vec<u32>,

@@ -71,8 +71,10 @@ impl Default for FloodOptions {
 /// Why a flood did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum FloodError {
+    /// The server's socket failed.
     #[error("flood server I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The client went away before it joined a channel, so nothing was sent.
     #[error("the client closed the connection before joining a channel")]
     NoJoin,
     /// What was measured up to the deadline is in the report (`elapsed` ends there).
@@ -83,10 +85,13 @@ pub enum FloodError {
 /// What a flood measured.
 #[derive(Debug, Clone)]
 pub struct FloodReport {
-    /// The login the client gave with NICK, and the channel it joined.
+    /// The login the client gave with NICK.
     pub login: String,
+    /// The channel it joined.
     pub channel: String,
+    /// Lines sent in the flood.
     pub messages: usize,
+    /// Commands among them, each waiting for a reply.
     pub commands: usize,
     /// Replies matched to a command.
     pub replies: usize,
@@ -96,13 +101,16 @@ pub struct FloodReport {
     pub send_time: Duration,
     /// Reply latencies, sorted: reply arrival minus the time the command's write began.
     pub latencies: Vec<Duration>,
-    /// Lines withheld by the delivery rule, and the commands among them.
+    /// Lines withheld by the delivery rule (a banned or timed-out sender's).
     pub withheld: usize,
+    /// Commands among the withheld lines, which no reply can answer.
     pub commands_withheld: usize,
-    /// The regular viewer's commands: how many were typed, how many withheld, and the reply
-    /// latencies, sorted (reply arrival minus the moment the command was due).
+    /// How many commands the regular viewer typed.
     pub regular_sent: usize,
+    /// How many of the regular viewer's commands were withheld.
     pub regular_withheld: usize,
+    /// The regular viewer's reply latencies, sorted (reply arrival minus the moment the
+    /// command was due).
     pub regular: Vec<Duration>,
 }
 
