@@ -6,7 +6,6 @@
 //! [`Storage::apply_event_once`]), each event id at most once, also across restarts. This
 //! module does not read files.
 
-/// The pure rules: role multipliers, event awards.
 pub mod rules;
 
 use std::collections::HashMap;

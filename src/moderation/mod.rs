@@ -2,7 +2,7 @@
 //! punishment ladder, `!permit`, and an explain mode (`dry_run`, `!modcheck`).
 //!
 //! The dispatcher routes `!permit`/`!modcheck` (moderators only) and never passes Shared Chat
-//! messages from other channels. A message goes: [`rules`] (the config compiled) →
+//! messages from other channels. A message goes: `rules` (the config compiled) →
 //! [`pipeline`] ([`Moderator::check`] decides) → [`enforce`] (the decision's bans, timeouts,
 //! deletes and warnings go to Twitch through one paced queue); [`ModLogEntry`]s go to
 //! storage's moderation log through [`log`]. This file holds the vocabulary they share.
@@ -10,27 +10,17 @@
 //! Clean ASCII messages are checked on their borrowed text: the normalised `String` is only
 //! built when the text has something to undo or a filter fired.
 
-/// Twitch's own defences raid mode switches on and puts back (Shield Mode, chat settings).
 pub mod defences;
-/// The action path: decision → Twitch (the seam bounded moderation replaces).
 pub mod enforce;
-/// The filters' checks on one message.
 pub mod filters;
 mod fnv;
-/// Punishment ladders: offences per user and the step each gets.
 pub mod ladder;
-/// Finding links in chat text.
 pub mod links;
-/// The moderation log's writer.
 pub mod log;
-/// Undoing lookalikes before the filters look.
 pub mod normalize;
-/// The pipeline: one message checked, a decision made.
 pub mod pipeline;
-/// Raid mode: many accounts tripping the filters at once.
 pub mod raid;
 mod rules;
-/// Follow-bot waves.
 pub mod waves;
 
 use std::fmt;

@@ -13,26 +13,19 @@
 //!
 //! This module owns `src/scripting/` only: it knows nothing of sockets or storage engines.
 
-/// What scripts see: `ctx` and the services behind it.
 pub mod api;
-/// What scripts may ask of the broadcaster's channel (title, polls, predictions, clips, raids).
 pub mod broadcaster;
 mod builtins;
 mod checks;
-/// The Rhai engine, sandboxed, and the limits of one run.
 pub mod engine;
-/// The scripts folder as the console edits it.
 pub mod files;
 mod library;
-/// Finding and compiling script files.
 pub mod loader;
-/// The response phrases matched in chat.
 pub mod matcher;
 mod registry;
 mod routing;
 mod runner;
 mod settings;
-/// What scripts read and write besides chat: points, stores, the cache, viewer facts.
 pub mod stores;
 mod timers;
 mod watch;

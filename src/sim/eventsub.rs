@@ -3,7 +3,7 @@
 //! [`FakeTwitchApi::fire`] to raise any event type (used by `--offline` and the console), and
 //! faults for tests and soaks: a welcome that never comes, a `session_reconnect` to any URL.
 //! A session serves the one user whose token made its first subscription (see
-//! [`EventSubState::bind_session`]); chat's own notifications come from `super::chat_events`.
+//! `EventSubState::bind_session`); chat's own notifications come from `super::chat_events`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

@@ -7,11 +7,8 @@
 //! patterns), [`ladder`] (exemptions, punishment steps, ladders) and [`defences`] (raid mode
 //! and follow waves), all re-exported here.
 
-/// Raid mode and follow waves.
 pub mod defences;
-/// The eight filters' sections and their compiled patterns.
 pub mod filters;
-/// Exemptions, punishment steps and ladders.
 pub mod ladder;
 
 use std::collections::BTreeMap;

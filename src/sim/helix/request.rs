@@ -130,7 +130,7 @@ fn charge_bucket(st: &ApiState, headers: &HeaderMap, user: &str) -> crate::sim::
     lock(&st.buckets).charge(&format!("{client}:{user}"), std::time::Instant::now())
 }
 
-/// A request's kind for [`FakeTwitchApi::tally`]: `METHOD /path`, with `POST /moderation/bans`
+/// A request's kind for [`FakeTwitchApi::tally`](crate::sim::FakeTwitchApi::tally): `METHOD /path`, with `POST /moderation/bans`
 /// split into `(ban)` and `(timeout)` by its body.
 pub fn call_kind(method: &Method, path: &str, body: &Value) -> String {
     if method == Method::POST && path == "/moderation/bans" {
