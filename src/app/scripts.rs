@@ -170,7 +170,15 @@ async fn perform_actions(
     loop {
         tokio::select! {
             action = rx.recv() => match action {
-                Some(action) => outputs.perform(action),
+                Some(action) => {
+                    let to_chat = matches!(action, Action::Say { .. } | Action::Reply { .. });
+                    outputs.perform(action);
+                    // Chat's writer takes the line before the next action: a burst of script
+                    // replies must not overflow its intake while this task holds the thread.
+                    if to_chat {
+                        tokio::task::yield_now().await;
+                    }
+                }
                 None => return,
             },
             _ = shutdown.cancelled() => break,
