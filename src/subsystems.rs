@@ -118,7 +118,7 @@ impl Subsystem {
             Subsystem::Obs => Service::Obs,
             Subsystem::Discord => Service::Discord,
             Subsystem::Zmq => Service::Zmq,
-            Subsystem::Sound => Service::Audio,
+            Subsystem::Sound => Service::Sound,
             Subsystem::Hotkeys => Service::Hotkeys,
             Subsystem::Notify => Service::Notify,
         })

@@ -301,12 +301,12 @@ fn scripts_play_sounds_at_their_volume_and_skip_them() {
     bot.stop();
 }
 
-/// Waits for the one `Audio: down` warning and returns it, after checking that scripts that
+/// Waits for the one `Sound: down` warning and returns it, after checking that scripts that
 /// play sounds still run and answer, and that nothing more is said about sound.
 fn sound_is_down_once(bot: &mut Bot) -> String {
     let down = bot
         .stderr
-        .wait(30, |l| l.contains("WARN") && l.contains("Audio: down"))
+        .wait(30, |l| l.contains("WARN") && l.contains("Sound: down"))
         .expect("one warning that sound is off");
     for _ in 0..3 {
         bot.ask("!snd beep.wav", "playing beep.wav", 5)
@@ -316,7 +316,7 @@ fn sound_is_down_once(bot: &mut Bot) -> String {
     let sound_warnings: Vec<_> = bot
         .warnings()
         .into_iter()
-        .filter(|l| l.contains("Audio") || l.contains("sound"))
+        .filter(|l| l.contains("Sound") || l.contains("sound"))
         .collect();
     assert_eq!(sound_warnings.len(), 1, "{sound_warnings:#?}");
     down
@@ -375,7 +375,7 @@ fn no_alsa_library_is_one_warning_and_the_bot_goes_on() {
     );
     let down = sound_is_down_once(&mut bot);
     assert!(
-        down.contains("Audio: down (libasound.so.2 not found"),
+        down.contains("Sound: down (libasound.so.2 not found"),
         "names the library: {down}"
     );
     assert!(
@@ -453,7 +453,7 @@ fn noaudio_switches_sound_off_without_a_word() {
     let said: Vec<_> = bot
         .warnings()
         .into_iter()
-        .filter(|l| l.contains("Audio"))
+        .filter(|l| l.contains("Sound: down"))
         .collect();
     assert!(said.is_empty(), "{said:#?}");
     assert!(

@@ -134,7 +134,7 @@ pub enum Service {
     /// The ZeroMQ publisher.
     Zmq,
     /// Sound playback.
-    Audio,
+    Sound,
     /// Global hotkeys.
     Hotkeys,
     /// Desktop notifications.

@@ -74,7 +74,7 @@ async function act(button, resultId, fn, okText) {
 // ---- connections -------------------------------------------------------------------------
 const SERVICE_NAMES = {
   chat: "Chat", event_sub: "EventSub", helix: "Twitch API", obs: "OBS",
-  discord: "Discord", zmq: "ZeroMQ", audio: "Audio", console: "Console",
+  discord: "Discord", zmq: "ZeroMQ", sound: "Sound", console: "Console",
 };
 
 let offline = null;

@@ -77,7 +77,7 @@ pub fn start(ctx: &StartContext) -> Option<Started> {
         .spawn(move || thread.run(rx))
     {
         ctx.report(
-            Service::Audio,
+            Service::Sound,
             ConnectionState::Down {
                 reason: format!("cannot start the sound thread: {e}"),
             },
@@ -158,7 +158,7 @@ impl SoundThread {
             }
         };
         info!("sound: playing through the default output device");
-        self.ctx.report(Service::Audio, ConnectionState::Connected);
+        self.ctx.report(Service::Sound, ConnectionState::Connected);
         let player = Player::connect_new(output.mixer());
         if let Err(reason) = self.serve(&mut output, &player, &commands) {
             self.go_down(format!(
@@ -172,7 +172,7 @@ impl SoundThread {
     fn go_down(&self, reason: String) {
         self.down.store(true, Ordering::Relaxed);
         self.ctx
-            .report(Service::Audio, ConnectionState::Down { reason });
+            .report(Service::Sound, ConnectionState::Down { reason });
     }
 
     /// Feeds the output while something plays and takes commands in between; waits for
