@@ -284,7 +284,51 @@ async fn a_moderator_s_typo_in_permit_does_not_stop_the_bot(transport: ChatTrans
     off.bot.shutdown().await;
 }
 
+/// The simulator's own sub button: chat announces it (a USERNOTICE on IRC, a
+/// `channel.chat.notification` on EventSub chat) as Twitch does, and EventSub's
+/// `channel.subscribe` alone pays.
+async fn a_simulated_sub_is_announced_in_chat_and_paid_once(transport: ChatTransport) {
+    let off = start_offline(transport, |_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut events = off.bot.subscribe();
+    let mut lines = sim.chat.subscribe();
+    let dora = Viewer::new("dora");
+    sim.fire(&dora, &SimEvent::Subscribe { tier: 1 }).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut announced = None;
+    while announced.is_none() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(twitch_bot::event::LiveEvent::Event { event, .. })) => {
+                if let twitch_bot::event::Event::UserNotice(n) = event.as_ref()
+                    && n.sender.login == "dora"
+                {
+                    announced = Some(n.system_msg.clone());
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    let announced = announced.expect("chat announces the sub");
+    assert!(announced.contains("subscribed at Tier 1"), "{announced}");
+    assert!(
+        said(&mut lines, 5, |t| t.contains("subscribed"))
+            .await
+            .is_some(),
+        "the sub is thanked"
+    );
+    assert!(
+        said(&mut lines, 1, |t| t.contains("subscribed"))
+            .await
+            .is_none(),
+        "thanked once, not twice"
+    );
+    assert_eq!(points(&off.bot, &dora), 500, "paid once");
+    off.bot.shutdown().await;
+}
+
 on_both_transports!(
+    a_simulated_sub_is_announced_in_chat_and_paid_once,
     a_follow_is_thanked_in_chat_and_paid_once,
     a_sub_seen_on_irc_and_on_eventsub_pays_points_once,
     a_banned_word_in_disguise_is_deleted_through_helix,

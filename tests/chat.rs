@@ -469,5 +469,39 @@ async fn a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up(transpor
     bot.shutdown().await;
 }
 
+/// A line in another channel's chat does not reach the bot: IRC delivers only joined channels,
+/// and EventSub only to sessions subscribed to that broadcaster's chat.
+async fn another_channel_s_chat_does_not_reach_the_bot(transport: ChatTransport) {
+    use twitch_bot::event::{Event, LiveEvent};
+    let (fake, api, config) = chat_twitch(transport).await;
+    let mut lines = fake.subscribe();
+    let bot = start(config).await;
+    let mut events = bot.subscribe();
+    assert!(reading(&bot, &fake, &api, transport).await, "{transport:?}");
+    fake.chat("otherchan", &Viewer::new("stranger"), "hello elsewhere")
+        .await;
+    fake.chat(CHANNEL, &Viewer::new("alice"), "!ping").await;
+    let reply = next_privmsg(&mut lines, 5).await.expect("the bot answers");
+    assert_eq!(reply.text, "pong", "{transport:?}");
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let LiveEvent::Event { event, .. } = ev
+            && let Event::Chat(msg) = event.as_ref()
+        {
+            seen.push(msg.text.clone());
+        }
+    }
+    assert!(
+        seen.iter().any(|t| t == "!ping"),
+        "{transport:?}: own channel's line seen: {seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|t| t == "hello elsewhere"),
+        "{transport:?}: another channel's line reached the bot: {seen:?}"
+    );
+    bot.shutdown().await;
+}
+
+on_both_transports!(another_channel_s_chat_does_not_reach_the_bot);
 on_both_transports!(a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up);
 on_both_transports!(multi_thread: replies_go_out_while_a_flood_holds_reading_up);

@@ -21,7 +21,7 @@ pub const MAX_SESSIONS_PER_USER: usize = 3;
 
 /// The chat subscription types and the scope they need (`channel.chat_settings.update` is
 /// the one outside `channel.chat.`).
-fn is_chat_type(kind: &str) -> bool {
+pub(crate) fn is_chat_type(kind: &str) -> bool {
     kind.starts_with("channel.chat.") || kind == "channel.chat_settings.update"
 }
 
@@ -338,9 +338,21 @@ impl FakeTwitchApi {
         let st: Arc<ApiState> = self.state.clone();
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
-                let Some((kind, event, timestamp)) = eventsub_for_irc(&line) else {
+                let Some((kind, mut event, timestamp)) = eventsub_for_irc(&line) else {
                     continue;
                 };
+                // On Twitch a room's id is its broadcaster's user id: the API's, when it knows
+                // the channel.
+                let login = event["broadcaster_user_login"].as_str().unwrap_or_default();
+                let known = st
+                    .helix()
+                    .users
+                    .iter()
+                    .find(|(_, l)| l == login)
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = known {
+                    event["broadcaster_user_id"] = json!(id);
+                }
                 let id = st.eventsub.next_id("msg");
                 super::eventsub::notify_with(
                     &st,

@@ -389,6 +389,11 @@ pub(crate) async fn notify_with(
         .subscriptions
         .iter()
         .filter(|s| s.kind == kind && s.status == "enabled")
+        // Chat events reach only the sessions subscribed to that channel's chat.
+        .filter(|s| {
+            !super::chat_events::is_chat_type(kind)
+                || s.condition["broadcaster_user_id"] == event["broadcaster_user_id"]
+        })
         .cloned()
         .collect();
     let senders = st.eventsub.senders();
