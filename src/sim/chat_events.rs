@@ -338,21 +338,9 @@ impl FakeTwitchApi {
         let st: Arc<ApiState> = self.state.clone();
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
-                let Some((kind, mut event, timestamp)) = eventsub_for_irc(&line) else {
+                let Some((kind, event, timestamp)) = eventsub_for_irc(&line) else {
                     continue;
                 };
-                // On Twitch a room's id is its broadcaster's user id: the API's, when it knows
-                // the channel.
-                let login = event["broadcaster_user_login"].as_str().unwrap_or_default();
-                let known = st
-                    .helix()
-                    .users
-                    .iter()
-                    .find(|(_, l)| l == login)
-                    .map(|(id, _)| id.clone());
-                if let Some(id) = known {
-                    event["broadcaster_user_id"] = json!(id);
-                }
                 let id = st.eventsub.next_id("msg");
                 super::eventsub::notify_with(
                     &st,
