@@ -1,6 +1,8 @@
 //! The whole bot in `--offline` mode: real chat client, Helix, EventSub, storage, scripts and
-//! moderation against the simulated Twitch, asserting what a streamer would notice.
+//! moderation against the simulated Twitch, asserting what a streamer would notice. Each test
+//! runs on both chat transports (IRC, and EventSub with Helix sends).
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use common::{copy_scripts, eventually, offline_settings, start_ready};
 use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
+use twitch_bot::config::bot::ChatTransport;
 use twitch_bot::sim::viewer::escape_tag;
 use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
 
@@ -17,11 +20,12 @@ struct Offline {
     scripts: std::path::PathBuf,
 }
 
-async fn start_offline(tweak: impl FnOnce(&mut Config)) -> Offline {
+async fn start_offline(transport: ChatTransport, tweak: impl FnOnce(&mut Config)) -> Offline {
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = copy_scripts(dir.path(), &[]);
     let settings = offline_settings(dir.path(), scripts.clone());
     let mut config = Config::default();
+    config.bot.chat.transport = transport;
     tweak(&mut config);
     let bot = start_ready(settings, config).await;
     Offline { bot, dir, scripts }
@@ -45,9 +49,8 @@ fn points(bot: &Bot, viewer: &Viewer) -> u64 {
         .expect("points read")
 }
 
-#[tokio::test]
-async fn a_follow_is_thanked_in_chat_and_paid_once() {
-    let off = start_offline(|_| {}).await;
+async fn a_follow_is_thanked_in_chat_and_paid_once(transport: ChatTransport) {
+    let off = start_offline(transport, |_| {}).await;
     let sim = off.bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let alice = Viewer::new("alice");
@@ -65,9 +68,8 @@ async fn a_follow_is_thanked_in_chat_and_paid_once() {
     off.bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_sub_seen_on_irc_and_on_eventsub_pays_points_once() {
-    let off = start_offline(|_| {}).await;
+async fn a_sub_seen_on_irc_and_on_eventsub_pays_points_once(transport: ChatTransport) {
+    let off = start_offline(transport, |_| {}).await;
     let sim = off.bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let bob = Viewer::new("bob");
@@ -103,9 +105,11 @@ async fn a_sub_seen_on_irc_and_on_eventsub_pays_points_once() {
     off.bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_banned_word_in_disguise_is_deleted_through_helix() {
-    let off = start_offline(|c| c.moderation.banned.terms = vec!["badword".into()]).await;
+async fn a_banned_word_in_disguise_is_deleted_through_helix(transport: ChatTransport) {
+    let off = start_offline(transport, |c| {
+        c.moderation.banned.terms = vec!["badword".into()]
+    })
+    .await;
     let sim = off.bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let troll = Viewer::new("troll");
@@ -154,9 +158,8 @@ async fn a_banned_word_in_disguise_is_deleted_through_helix() {
     off.bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_saved_command_answers_without_a_restart() {
-    let off = start_offline(|_| {}).await;
+async fn a_saved_command_answers_without_a_restart(transport: ChatTransport) {
+    let off = start_offline(transport, |_| {}).await;
     let sim = off.bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     std::fs::write(
@@ -177,9 +180,10 @@ async fn a_saved_command_answers_without_a_restart() {
     off.bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_edited_moderation_config_applies_without_a_restart_and_a_broken_one_is_refused() {
-    let off = start_offline(|_| {}).await;
+async fn an_edited_moderation_config_applies_without_a_restart_and_a_broken_one_is_refused(
+    transport: ChatTransport,
+) {
+    let off = start_offline(transport, |_| {}).await;
     let sim = off.bot.sim().expect("offline");
     let file = off.dir.path().join("configs/moderation.yaml");
     let deleted = |id: &str| {
@@ -207,9 +211,8 @@ async fn an_edited_moderation_config_applies_without_a_restart_and_a_broken_one_
     off.bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_moderator_refunds_a_viewer_s_last_spend_once() {
-    let off = start_offline(|_| {}).await;
+async fn a_moderator_refunds_a_viewer_s_last_spend_once(transport: ChatTransport) {
+    let off = start_offline(transport, |_| {}).await;
     let sim = off.bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     // A command that costs 30 points.
@@ -260,9 +263,8 @@ async fn a_moderator_refunds_a_viewer_s_last_spend_once() {
     off.bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_moderator_s_typo_in_permit_does_not_stop_the_bot() {
-    let off = start_offline(|_| {}).await;
+async fn a_moderator_s_typo_in_permit_does_not_stop_the_bot(transport: ChatTransport) {
+    let off = start_offline(transport, |_| {}).await;
     let sim = off.bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let moderator = Viewer::new("modmin").with(twitch_bot::event::Roles::MODERATOR);
@@ -281,3 +283,57 @@ async fn a_moderator_s_typo_in_permit_does_not_stop_the_bot() {
     );
     off.bot.shutdown().await;
 }
+
+/// The simulator's own sub button: chat announces it (a USERNOTICE on IRC, a
+/// `channel.chat.notification` on EventSub chat) as Twitch does, and EventSub's
+/// `channel.subscribe` alone pays.
+async fn a_simulated_sub_is_announced_in_chat_and_paid_once(transport: ChatTransport) {
+    let off = start_offline(transport, |_| {}).await;
+    let sim = off.bot.sim().expect("offline");
+    let mut events = off.bot.subscribe();
+    let mut lines = sim.chat.subscribe();
+    let dora = Viewer::new("dora");
+    sim.fire(&dora, &SimEvent::Subscribe { tier: 1 }).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut announced = None;
+    while announced.is_none() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(twitch_bot::event::LiveEvent::Event { event, .. })) => {
+                if let twitch_bot::event::Event::UserNotice(n) = event.as_ref()
+                    && n.sender.login == "dora"
+                {
+                    announced = Some(n.system_msg.clone());
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    let announced = announced.expect("chat announces the sub");
+    assert!(announced.contains("subscribed at Tier 1"), "{announced}");
+    assert!(
+        said(&mut lines, 5, |t| t.contains("subscribed"))
+            .await
+            .is_some(),
+        "the sub is thanked"
+    );
+    assert!(
+        said(&mut lines, 1, |t| t.contains("subscribed"))
+            .await
+            .is_none(),
+        "thanked once, not twice"
+    );
+    assert_eq!(points(&off.bot, &dora), 500, "paid once");
+    off.bot.shutdown().await;
+}
+
+on_both_transports!(
+    a_simulated_sub_is_announced_in_chat_and_paid_once,
+    a_follow_is_thanked_in_chat_and_paid_once,
+    a_sub_seen_on_irc_and_on_eventsub_pays_points_once,
+    a_banned_word_in_disguise_is_deleted_through_helix,
+    a_saved_command_answers_without_a_restart,
+    an_edited_moderation_config_applies_without_a_restart_and_a_broken_one_is_refused,
+    a_moderator_refunds_a_viewer_s_last_spend_once,
+    a_moderator_s_typo_in_permit_does_not_stop_the_bot,
+);

@@ -1,5 +1,10 @@
 //! The chat connection against a fake Twitch chat on 127.0.0.1, over TCP and WebSocket.
+//! What a viewer sees (commands answered, long text split, Shared Chat, replies during a flood,
+//! warnings summed up) runs on both chat transports; the IRC connection itself (login, CAP,
+//! RECONNECT, refused login, malformed lines, a dropped socket, USERSTATE's rate class) is
+//! IRC-only, as EventSub chat has none of it.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -352,25 +357,25 @@ async fn a_moderator_badge_lifts_the_rate_to_100() {
 /// A flood the dispatcher cannot keep up with (an event queue of 2) holds reading up; the
 /// replies the bot decides to send must still go out. Before the writer had its own task, the
 /// read side waited on the full event queue while nobody drained the outgoing queue, and most
-/// `!ping`s went unanswered with "chat's outgoing queue is full".
-#[tokio::test]
-async fn replies_go_out_while_a_flood_holds_reading_up() {
+/// `!ping`s went unanswered with "chat's outgoing queue is full". Run on two worker threads:
+/// on one, the fake Twitch's Helix side shares the thread with the flood, and on EventSub the
+/// replies (one `POST /chat/messages` at a time) fall behind the 16-message queue.
+async fn replies_go_out_while_a_flood_holds_reading_up(transport: ChatTransport) {
     use twitch_bot::config::bot::RateLimit;
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn,twitch_bot::twitch::chat=debug")
         .with_test_writer()
         .try_init();
-    let fake = fake().await;
+    let (fake, api, mut cfg) = chat_twitch(transport).await;
     let mut lines = fake.subscribe();
-    let mut cfg = config(&fake.irc_url());
     cfg.bot.chat.rate_limit = RateLimit::Unlimited;
     cfg.bot.chat.outgoing_queue = 16;
     cfg.bot.queue.capacity = 2;
     cfg.moderation.enabled = false;
     let bot = start(cfg).await;
     assert!(
-        eventually(5, || fake.joined(CHANNEL) == 1).await,
-        "bot joins"
+        reading(&bot, &fake, &api, transport).await,
+        "{transport:?}: the bot reads chat"
     );
 
     const LINES: usize = 6_000;
@@ -402,12 +407,19 @@ async fn replies_go_out_while_a_flood_holds_reading_up() {
 
 /// A raid: 50 chatters post links and are warned, then a viewer asks `!ping`. The answer goes
 /// out first, and the warnings arrive summed up in one line, not 50.
-#[tokio::test]
-async fn a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up() {
+async fn a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up(transport: ChatTransport) {
     use twitch_bot::config::moderation::{Ladder, Step};
-    let fake = fake().await;
+    use twitch_bot::twitch::auth::Account;
+    let (fake, api, mut cfg) = chat_twitch(transport).await;
     let mut lines = fake.subscribe();
-    let mut cfg = config(&fake.irc_url());
+    // Warnings as chat lines: a grant without Twitch's native warnings.
+    let scopes: Vec<&str> = twitch_bot::twitch::scopes::for_account(Account::Bot)
+        .into_iter()
+        .filter(|s| *s != twitch_bot::twitch::helix::WARNINGS_SCOPE)
+        .collect();
+    (cfg.secrets.bot.access_token, cfg.secrets.bot.refresh_token) =
+        api.issue_tokens_with_scopes(twitch_bot::sim::helix::BOT_ID, &scopes);
+    cfg.secrets.bot.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
     cfg.moderation.ladders.insert(
         "default".into(),
         Ladder {
@@ -419,8 +431,8 @@ async fn a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up() {
     cfg.moderation.raid_mode.enabled = false;
     let bot = start(cfg).await;
     assert!(
-        eventually(5, || fake.joined(CHANNEL) == 1).await,
-        "bot joins"
+        reading(&bot, &fake, &api, transport).await,
+        "{transport:?}: the bot reads chat"
     );
 
     for i in 0..50 {
@@ -456,3 +468,40 @@ async fn a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up() {
     );
     bot.shutdown().await;
 }
+
+/// A line in another channel's chat does not reach the bot: IRC delivers only joined channels,
+/// and EventSub only to sessions subscribed to that broadcaster's chat.
+async fn another_channel_s_chat_does_not_reach_the_bot(transport: ChatTransport) {
+    use twitch_bot::event::{Event, LiveEvent};
+    let (fake, api, config) = chat_twitch(transport).await;
+    let mut lines = fake.subscribe();
+    let bot = start(config).await;
+    let mut events = bot.subscribe();
+    assert!(reading(&bot, &fake, &api, transport).await, "{transport:?}");
+    fake.chat("otherchan", &Viewer::new("stranger"), "hello elsewhere")
+        .await;
+    fake.chat(CHANNEL, &Viewer::new("alice"), "!ping").await;
+    let reply = next_privmsg(&mut lines, 5).await.expect("the bot answers");
+    assert_eq!(reply.text, "pong", "{transport:?}");
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let LiveEvent::Event { event, .. } = ev
+            && let Event::Chat(msg) = event.as_ref()
+        {
+            seen.push(msg.text.clone());
+        }
+    }
+    assert!(
+        seen.iter().any(|t| t == "!ping"),
+        "{transport:?}: own channel's line seen: {seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|t| t == "hello elsewhere"),
+        "{transport:?}: another channel's line reached the bot: {seen:?}"
+    );
+    bot.shutdown().await;
+}
+
+on_both_transports!(another_channel_s_chat_does_not_reach_the_bot);
+on_both_transports!(a_reply_goes_before_a_burst_of_warnings_which_arrive_summed_up);
+on_both_transports!(multi_thread: replies_go_out_while_a_flood_holds_reading_up);

@@ -69,9 +69,12 @@ async fn reader(bot_scopes: Option<&[&str]>) -> Reader {
     let chat = FakeChat::start(FakeChatOptions::default())
         .await
         .expect("fake chat");
-    let api = FakeTwitchApi::start(FakeApiOptions::default())
-        .await
-        .expect("fake api");
+    let api = FakeTwitchApi::start(FakeApiOptions {
+        channel: CHANNEL.into(),
+        ..FakeApiOptions::default()
+    })
+    .await
+    .expect("fake api");
     chat.mirror_to(api.chat_mirror());
     let helix = helix_for(&api, bot_scopes);
     let (tx, rx) = queue::channel(256);

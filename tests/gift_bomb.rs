@@ -2,12 +2,14 @@
 //! for a burst of channel events. Prints the figures (timing is the machine's business, so it
 //! is not asserted); asserts that every gift was paid, once.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{offline_settings, start_ready};
 use twitch_bot::config::Config;
+use twitch_bot::config::bot::ChatTransport;
 use twitch_bot::sim::{ClientLine, SimEvent, Viewer};
 
 async fn pong_after(
@@ -26,8 +28,7 @@ async fn pong_after(
     sent.elapsed()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ping_during_a_hundred_gift_bomb() {
+async fn a_ping_during_a_hundred_gift_bomb(transport: ChatTransport) {
     let dir = tempfile::tempdir().expect("temp dir");
     // Only !ping: the event scripts' thank-yous would queue behind chat's rate limit and
     // measure that instead.
@@ -40,6 +41,7 @@ async fn a_ping_during_a_hundred_gift_bomb() {
     .expect("copy ping");
     let settings = offline_settings(dir.path(), scripts);
     let mut config = Config::default();
+    config.bot.chat.transport = transport;
     // Chat's send limit would pace the replies; the fake Twitch takes any rate.
     config.bot.chat.rate_limit = twitch_bot::config::bot::RateLimit::Unlimited;
     let bot = start_ready(settings, config).await;
@@ -80,3 +82,8 @@ async fn a_ping_during_a_hundred_gift_bomb() {
     );
     bot.shutdown().await;
 }
+
+on_both_transports!(
+    multi_thread:
+    a_ping_during_a_hundred_gift_bomb,
+);

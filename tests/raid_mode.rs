@@ -3,6 +3,7 @@
 //! is punished once; regulars are still answered; the quiet period (or the console's button)
 //! ends it and puts the settings back; `events/raid_mode.rhai` runs on both switches.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
@@ -12,14 +13,21 @@ use twitch_bot::subsystems::Subsystem;
 use common::{copy_scripts, eventually, offline_settings, start_ready};
 use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
+use twitch_bot::config::bot::ChatTransport;
 use twitch_bot::sim::{ClientLine, SpamRaid, Viewer};
 
 const SCRIPT: &str = "fn run(ctx) { ctx.say(`script saw raid mode ${ctx.event.state} (${ctx.event.accounts} accounts)`); }\n";
 
-async fn start(dir: &std::path::Path, console: bool, tweak: impl FnOnce(&mut Config)) -> Bot {
+async fn start(
+    dir: &std::path::Path,
+    transport: ChatTransport,
+    console: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> Bot {
     let scripts = copy_scripts(dir, &[("events/raid_mode.rhai", SCRIPT)]);
     let mut settings = offline_settings(dir, scripts);
     let mut config = Config::default();
+    config.bot.chat.transport = transport;
     if console {
         settings.enabled.set(Subsystem::Console, true);
         config.bot.console.bind = "127.0.0.1:0".into();
@@ -53,10 +61,11 @@ fn bans_by_user(bot: &Bot) -> HashMap<String, usize> {
     by
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spam_raid_is_stopped_at_twitch_punished_once_each_and_undone_after_the_quiet() {
+async fn a_spam_raid_is_stopped_at_twitch_punished_once_each_and_undone_after_the_quiet(
+    transport: ChatTransport,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path(), false, |c| {
+    let bot = start(dir.path(), transport, false, |c| {
         c.moderation.raid_mode.quiet_secs = 10;
         c.moderation.raid_mode.followers_only_minutes = Some(10);
     })
@@ -232,10 +241,9 @@ async fn a_spam_raid_is_stopped_at_twitch_punished_once_each_and_undone_after_th
     bot.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_shows_raid_mode_and_its_button_ends_it() {
+async fn the_console_shows_raid_mode_and_its_button_ends_it(transport: ChatTransport) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path(), true, |c| {
+    let bot = start(dir.path(), transport, true, |c| {
         c.moderation.raid_mode.accounts = 5;
         c.moderation.raid_mode.quiet_secs = 600;
     })
@@ -313,25 +321,13 @@ async fn the_console_shows_raid_mode_and_its_button_ends_it() {
 
 /// The bot account's grant without raid mode's scopes, against the fake Twitch (live mode):
 /// the gap is reported at start, and in a raid Twitch refuses Shield Mode as it would.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_raid_mode_scopes_are_reported_at_start_not_during_a_raid() {
+async fn missing_raid_mode_scopes_are_reported_at_start_not_during_a_raid(
+    transport: ChatTransport,
+) {
     use twitch_bot::sim::helix::BOT_ID;
-    use twitch_bot::sim::{FakeApiOptions, FakeChat, FakeChatOptions, FakeTwitchApi};
     use twitch_bot::twitch::auth::Account;
 
-    let chat = FakeChat::start(FakeChatOptions::default())
-        .await
-        .expect("fake chat");
-    let api = FakeTwitchApi::start(FakeApiOptions {
-        bot_login: common::BOT.into(),
-        channel: common::CHANNEL.into(),
-        pending_polls: 0,
-        ..FakeApiOptions::default()
-    })
-    .await
-    .expect("fake api");
-    let mut config = common::config(&chat.ws_url());
-    api.configure(&mut config.bot, &mut config.secrets);
+    let (chat, api, mut config) = common::chat_twitch(transport).await;
     let lacking = [
         "moderator:manage:shield_mode",
         "moderator:manage:chat_settings",
@@ -353,8 +349,8 @@ async fn missing_raid_mode_scopes_are_reported_at_start_not_during_a_raid() {
         bot.raid_mode().status()
     );
     assert!(
-        eventually(10, || chat.joined(common::CHANNEL) == 1).await,
-        "bot joins"
+        common::reading(&bot, &chat, &api, transport).await,
+        "the bot reads chat"
     );
     assert!(
         eventually(10, || api.requests().iter().any(|r| r.path == "/users")).await,
@@ -489,3 +485,10 @@ async fn the_simulated_twitch_checks_moderator_and_values() {
         .expect_err("not a moderator");
     assert_eq!(refused.status(), Some(403), "{refused}");
 }
+
+on_both_transports!(
+    multi_thread:
+    a_spam_raid_is_stopped_at_twitch_punished_once_each_and_undone_after_the_quiet,
+    the_console_shows_raid_mode_and_its_button_ends_it,
+    missing_raid_mode_scopes_are_reported_at_start_not_during_a_raid,
+);

@@ -1,6 +1,7 @@
 //! Text commands as moderators and viewers meet them: the whole bot in `--offline` mode (real
 //! chat client over loopback, real redb file, real scripts), asserting what chat shows.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use common::binary::{BotCommand, Running};
 use common::{copy_scripts, offline_settings, start_ready};
 use twitch_bot::app::Bot;
 use twitch_bot::config::Config;
+use twitch_bot::config::bot::ChatTransport;
 use twitch_bot::event::Roles;
 use twitch_bot::sim::{ClientLine, Viewer};
 
@@ -18,12 +20,14 @@ const REGULARS_ONLY: (&str, &str) = (
     "const PERMISSION = \"regular\";\nfn run(ctx) { ctx.say(`backstage: ${ctx.user.level}`); }\n",
 );
 
-async fn start(dir: &std::path::Path) -> Bot {
+async fn start(dir: &std::path::Path, transport: ChatTransport) -> Bot {
     let scripts = dir.join("scripts");
     if !scripts.exists() {
         copy_scripts(dir, &[REGULARS_ONLY]);
     }
-    start_ready(offline_settings(dir, scripts), Config::default()).await
+    let mut config = Config::default();
+    config.bot.chat.transport = transport;
+    start_ready(offline_settings(dir, scripts), config).await
 }
 
 /// The bot's next chat line that satisfies `pred`.
@@ -41,10 +45,11 @@ fn moderator() -> Viewer {
     Viewer::new("mod_mary").with(Roles::MODERATOR)
 }
 
-#[tokio::test]
-async fn a_moderator_adds_discord_from_chat_and_a_viewer_gets_it_at_once_with_variables() {
+async fn a_moderator_adds_discord_from_chat_and_a_viewer_gets_it_at_once_with_variables(
+    transport: ChatTransport,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     sim.chat_as(
@@ -80,10 +85,9 @@ async fn a_moderator_adds_discord_from_chat_and_a_viewer_gets_it_at_once_with_va
     bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn variables_that_ask_twitch_are_filled_from_the_twitch_api() {
+async fn variables_that_ask_twitch_are_filled_from_the_twitch_api(transport: ChatTransport) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     sim.chat_as(
@@ -125,10 +129,11 @@ async fn variables_that_ask_twitch_are_filled_from_the_twitch_api() {
     bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_command_back() {
+async fn names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_command_back(
+    transport: ChatTransport,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let mary = moderator();
@@ -194,10 +199,11 @@ async fn names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_co
     bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_script_saved_later_with_a_text_command_s_name_answers_instead_of_it() {
+async fn a_script_saved_later_with_a_text_command_s_name_answers_instead_of_it(
+    transport: ChatTransport,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     sim.chat_as(&moderator(), "!cmd add later from the text command")
@@ -252,10 +258,9 @@ fn bot_commands(bot: &Bot) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_viewer_can_neither_add_nor_change_a_command() {
+async fn a_viewer_can_neither_add_nor_change_a_command(transport: ChatTransport) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let vic = Viewer::new("vic");
@@ -269,10 +274,11 @@ async fn a_viewer_can_neither_add_nor_change_a_command() {
     bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_restart() {
+async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_restart(
+    transport: ChatTransport,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let mary = moderator();
@@ -327,7 +333,7 @@ async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_resta
     bot.shutdown().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     sim.chat_as(&Viewer::new("vic"), "!deaths").await;
@@ -340,10 +346,11 @@ async fn a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_resta
     bot.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_removed() {
+async fn a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_removed(
+    transport: ChatTransport,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bot = start(dir.path()).await;
+    let bot = start(dir.path(), transport).await;
     let sim = bot.sim().expect("offline");
     let mut lines = sim.chat.subscribe();
     let mary = moderator();
@@ -564,3 +571,13 @@ fn text_commands_and_regulars_are_in_the_backup() {
         [("42".to_string(), "reggie".to_string())]
     );
 }
+
+on_both_transports!(
+    a_moderator_adds_discord_from_chat_and_a_viewer_gets_it_at_once_with_variables,
+    variables_that_ask_twitch_are_filled_from_the_twitch_api,
+    names_of_built_ins_and_scripts_are_refused_and_undo_brings_a_deleted_command_back,
+    a_script_saved_later_with_a_text_command_s_name_answers_instead_of_it,
+    a_viewer_can_neither_add_nor_change_a_command,
+    a_counter_counts_for_moderators_shows_for_everyone_and_survives_a_restart,
+    a_regular_added_in_chat_reaches_regular_commands_and_scripts_until_removed,
+);

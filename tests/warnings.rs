@@ -1,7 +1,9 @@
 //! The ladder's `warn` step against the simulated Twitch API: with `moderator:manage:warnings`
 //! granted it is Twitch's native warning (`POST /moderation/warnings`), not a chat line; when
 //! Twitch refuses (the bot is not a moderator) the chat line goes instead, and later warnings
-//! go to chat directly. The simulator checks what Twitch checks.
+//! go to chat directly. The simulator checks what Twitch checks. Below the chat transport (the
+//! chat line is caught where chat's warning lane takes it), so these run once, not per
+//! transport.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -21,7 +21,7 @@ pub const MAX_SESSIONS_PER_USER: usize = 3;
 
 /// The chat subscription types and the scope they need (`channel.chat_settings.update` is
 /// the one outside `channel.chat.`).
-fn is_chat_type(kind: &str) -> bool {
+pub(crate) fn is_chat_type(kind: &str) -> bool {
     kind.starts_with("channel.chat.") || kind == "channel.chat_settings.update"
 }
 

@@ -384,13 +384,26 @@ pub(crate) async fn notify_with(
     metadata: Value,
     event: Value,
 ) -> usize {
-    let subs: Vec<_> = st
-        .helix()
-        .subscriptions
-        .iter()
-        .filter(|s| s.kind == kind && s.status == "enabled")
-        .cloned()
-        .collect();
+    let subs: Vec<_> = {
+        let helix = st.helix();
+        // Chat events reach only the sessions subscribed to that channel's chat, named by its
+        // broadcaster's id (the fake chat's room ids are its own, so the login counts too).
+        let for_channel = |condition: &Value| {
+            let id = &condition["broadcaster_user_id"];
+            *id == event["broadcaster_user_id"]
+                || helix.users.iter().any(|(uid, login)| {
+                    id.as_str() == Some(uid.as_str())
+                        && event["broadcaster_user_login"].as_str() == Some(login.as_str())
+                })
+        };
+        helix
+            .subscriptions
+            .iter()
+            .filter(|s| s.kind == kind && s.status == "enabled")
+            .filter(|s| !super::chat_events::is_chat_type(kind) || for_channel(&s.condition))
+            .cloned()
+            .collect()
+    };
     let senders = st.eventsub.senders();
     let mut sent = 0;
     for sub in subs {

@@ -324,6 +324,103 @@ impl SimTwitch {
         }
         let id = self.api.state.eventsub.next_id("msg");
         let reached = self.api.fire_with_id(kind, &id, payload).await;
+        // Twitch's chat reports subs, gifts and raids too: a USERNOTICE on IRC, which the chat
+        // mirror turns into `channel.chat.notification` for EventSub chat sessions.
+        if let Some(line) = self.usernotice(viewer, event) {
+            self.chat.send_to_channel(&self.channel, line).await;
+        }
         (id, reached)
+    }
+
+    /// The USERNOTICE Twitch's chat shows for `event` from `viewer`, for the events chat
+    /// announces (subs, resubs, gifts, raids).
+    fn usernotice(&self, viewer: &Viewer, event: &SimEvent) -> Option<String> {
+        use viewer::escape_tag;
+        let name = &viewer.display_name;
+        let plan = |t: &u8| format!("{}000", (*t).clamp(1, 3));
+        let sub_params = |t: &u8| {
+            vec![
+                ("sub-plan", plan(t)),
+                ("sub-plan-name", "Channel Subscription".to_string()),
+            ]
+        };
+        let (msg_id, mut params, system, text) = match event {
+            SimEvent::Subscribe { tier } => (
+                "sub",
+                sub_params(tier),
+                format!("{name} subscribed at Tier {}.", (*tier).clamp(1, 3)),
+                String::new(),
+            ),
+            SimEvent::Resub {
+                tier,
+                months,
+                message,
+            } => (
+                "resub",
+                sub_params(tier),
+                format!(
+                    "{name} subscribed at Tier {}. They've subscribed for {months} months!",
+                    (*tier).clamp(1, 3)
+                ),
+                message.clone(),
+            ),
+            SimEvent::Gift { tier, count } => (
+                "submysterygift",
+                vec![
+                    ("mass-gift-count", count.to_string()),
+                    ("sub-plan", plan(tier)),
+                ],
+                format!(
+                    "{name} is gifting {count} Tier {} Subs to {}'s community!",
+                    (*tier).clamp(1, 3),
+                    self.channel
+                ),
+                String::new(),
+            ),
+            SimEvent::Raid { viewers } => (
+                "raid",
+                vec![
+                    ("displayName", name.clone()),
+                    ("login", viewer.login.clone()),
+                    ("viewerCount", viewers.to_string()),
+                ],
+                format!("{viewers} raiders from {name} have joined!"),
+                String::new(),
+            ),
+            _ => return None,
+        };
+        if let SimEvent::Subscribe { .. } = event {
+            params.push(("cumulative-months", "1".into()));
+        }
+        if let SimEvent::Resub { months, .. } = event {
+            params.push(("cumulative-months", months.to_string()));
+        }
+        let (badges, badge_info) = viewer.badges();
+        let sent_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let params: String = params
+            .iter()
+            .map(|(k, v)| format!("msg-param-{k}={};", escape_tag(v)))
+            .collect();
+        let trailing = if text.is_empty() {
+            String::new()
+        } else {
+            format!(" :{}", text.replace(['\r', '\n'], " "))
+        };
+        Some(format!(
+            "@badge-info={badge_info};badges={badges};color={color};display-name={display};emotes=;flags=;\
+             id={id};login={login};mod=0;msg-id={msg_id};{params}room-id={room};subscriber=0;\
+             system-msg={system};tmi-sent-ts={sent_ms};user-id={user_id};user-type= \
+             :tmi.twitch.tv USERNOTICE #{channel}{trailing}",
+            color = viewer.color,
+            display = escape_tag(name),
+            id = self.api.state.eventsub.next_id("notice"),
+            login = viewer.login,
+            room = chat::room_id(&self.channel),
+            system = escape_tag(&system),
+            user_id = viewer.id,
+            channel = self.channel,
+        ))
     }
 }

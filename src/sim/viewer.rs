@@ -63,7 +63,7 @@ impl Viewer {
         })
     }
 
-    fn badges(&self) -> (String, String) {
+    pub(crate) fn badges(&self) -> (String, String) {
         let mut badges = String::new();
         let mut info = String::new();
         let mut add = |b: &str| {

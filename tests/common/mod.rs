@@ -33,6 +33,31 @@ pub fn config(chat_url: &str) -> Config {
 /// The transports the chat tests run on.
 pub const TRANSPORTS: [ChatTransport; 2] = [ChatTransport::Irc, ChatTransport::Eventsub];
 
+/// Runs each `async fn name(transport: ChatTransport)` as two tests, `name::irc` and
+/// `name::eventsub`, so a chat test is written once and fails by the transport's name.
+/// `multi_thread:` before the names runs them on two worker threads.
+#[allow(unused_macros)]
+macro_rules! on_both_transports {
+    (@one [$($attr:tt)*] $name:ident) => {
+        mod $name {
+            #[$($attr)*]
+            async fn irc() {
+                super::$name(twitch_bot::config::bot::ChatTransport::Irc).await
+            }
+            #[$($attr)*]
+            async fn eventsub() {
+                super::$name(twitch_bot::config::bot::ChatTransport::Eventsub).await
+            }
+        }
+    };
+    (multi_thread: $($name:ident),+ $(,)?) => {
+        $(on_both_transports!(@one [tokio::test(flavor = "multi_thread", worker_threads = 2)] $name);)+
+    };
+    ($($name:ident),+ $(,)?) => {
+        $(on_both_transports!(@one [tokio::test] $name);)+
+    };
+}
+
 /// The suite runs on IRC unless a test chose a transport: `auto` (the product's default) is
 /// pinned to IRC here, so the default's choice never moves a test from one transport to the
 /// other. A test of `auto` itself starts the bot with `Bot::start`.
@@ -224,13 +249,19 @@ pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
 pub async fn start_ready(settings: Settings, mut config: Config) -> Bot {
     use twitch_bot::event::{ConnectionState, Service};
     pin_transport(&mut config);
+    let transport = config.bot.chat.transport;
     let bot = Bot::start(settings, config)
         .await
         .expect("the offline bot starts");
     let ready = eventually(10, || {
         bot.health.get(Service::Chat) == Some(ConnectionState::Connected)
             && bot.health.get(Service::EventSub) == Some(ConnectionState::Connected)
-            && bot.sim().is_some_and(|s| !s.api.subscriptions().is_empty())
+            && bot.sim().is_some_and(|s| {
+                let subs = s.api.subscriptions();
+                !subs.is_empty()
+                    && (transport != ChatTransport::Eventsub
+                        || subs.iter().any(|s| s.kind == "channel.chat.message"))
+            })
     })
     .await;
     assert!(
