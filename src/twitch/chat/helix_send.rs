@@ -174,13 +174,26 @@ async fn run(
         let Some(line) = queue.take(Instant::now(), 1).pop() else {
             continue;
         };
-        let outcome = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => {
-                queue.put_back(line);
-                break;
+        let step = {
+            let post = sender.post(&line);
+            tokio::pin!(post);
+            let mut intake_open = true;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break None,
+                    outcome = &mut post => break Some(outcome),
+                    // While Twitch answers, replies keep being taken in: a burst waits in the
+                    // queue (bounded, oldest dropped) instead of overflowing the handles' intake.
+                    ready = queue.ready(false), if intake_open => {
+                        intake_open = ready != Ready::Closed;
+                    }
+                }
             }
-            outcome = sender.post(&line) => outcome,
+        };
+        let Some(outcome) = step else {
+            queue.put_back(line);
+            break;
         };
         match outcome {
             Outcome::Refused { status, message } if !answered => {
