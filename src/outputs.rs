@@ -41,6 +41,16 @@ impl ChatLink {
             .send(msg)
     }
 
+    /// Waits until the running connection's intake has room for a message.
+    pub async fn room(&self) {
+        let handle = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        handle.room().await;
+    }
+
     /// Queues a moderation warning in the running connection's low-priority lane.
     pub fn warn(&self, warning: Warning) {
         self.0

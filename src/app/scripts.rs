@@ -159,6 +159,9 @@ pub(super) fn start_live_state(
     });
 }
 
+/// How long a script's chat line waits for room in chat's intake before it is dropped.
+const CHAT_ROOM_WAIT: Duration = Duration::from_secs(2);
+
 /// Hands the actions scripts produce to the connections until shutdown, then hands over what
 /// scripts already produced (chat sends what it can before closing).
 async fn perform_actions(
@@ -171,13 +174,14 @@ async fn perform_actions(
         tokio::select! {
             action = rx.recv() => match action {
                 Some(action) => {
-                    let to_chat = matches!(action, Action::Say { .. } | Action::Reply { .. });
-                    outputs.perform(action);
-                    // Chat's writer takes the line before the next action: a burst of script
-                    // replies must not overflow its intake while this task holds the thread.
-                    if to_chat {
-                        tokio::task::yield_now().await;
+                    // A burst of script replies waits (briefly) for chat's writer to make room
+                    // rather than overflowing its intake while the writer is not scheduled.
+                    if matches!(action, Action::Say { .. } | Action::Reply { .. })
+                        && let Some(chat) = &outputs.chat
+                    {
+                        let _ = tokio::time::timeout(CHAT_ROOM_WAIT, chat.room()).await;
                     }
+                    outputs.perform(action);
                 }
                 None => return,
             },

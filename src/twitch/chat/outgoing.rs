@@ -123,6 +123,12 @@ impl ChatHandle {
         })
     }
 
+    /// Waits until the intake has room for a message (at once when it has), without taking it.
+    pub async fn room(&self) {
+        // A permit is a reserved slot; dropping it hands the slot back.
+        let _ = self.tx.reserve().await;
+    }
+
     /// Queues a message, waiting for room.
     ///
     /// # Errors
