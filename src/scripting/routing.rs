@@ -145,25 +145,19 @@ impl ScriptHost {
     /// Raid mode began or ended: `scripts/events/raid_mode.rhai`, with `ctx.event` holding
     /// `state` (`begin` or `end`), `accounts` and, at the end, `reason` and `secs`.
     pub fn handle_raid_mode(&self, event: serde_json::Value) -> Outcome {
-        let reg = self.library.registry();
-        let Some(script) = reg.events.get("raid_mode") else {
-            return Outcome::Ignored;
-        };
-        let data = CtxData {
-            script: script.tag.clone(),
-            channel: self.config.channel.clone(),
-            command: script.name.clone(),
-            event: Some(event),
-            ..CtxData::default()
-        };
-        self.enqueue(script.clone(), data, None, None)
+        self.run_event_script("raid_mode", event)
     }
 
     /// A clip a script started is made (`state` `ready`, with its `url`) or failed (`state`
     /// `failed`, with a `reason`): `scripts/events/clip_ready.rhai`, the clip in `ctx.event`.
     pub fn handle_clip_ready(&self, event: serde_json::Value) -> Outcome {
+        self.run_event_script("clip_ready", event)
+    }
+
+    /// Runs `scripts/events/<name>.rhai`, if there is one, with `event` as `ctx.event`.
+    fn run_event_script(&self, name: &str, event: serde_json::Value) -> Outcome {
         let reg = self.library.registry();
-        let Some(script) = reg.events.get("clip_ready") else {
+        let Some(script) = reg.events.get(name) else {
             return Outcome::Ignored;
         };
         let data = CtxData {
