@@ -54,7 +54,7 @@ pub struct Changes {
 impl Changes {
     /// The changes, in words, for the report.
     pub fn describe(&self) -> String {
-        let mut said = vec!["the fakes' URLs".to_string()];
+        let mut said = vec!["the fakes' URLs, chat.transport: irc".to_string()];
         if self.unlimited {
             said.push("chat.rate_limit: unlimited".into());
         }
@@ -147,6 +147,8 @@ fn write_configs(
     ] {
         text = set_key(&text, None, key, &value)?;
     }
+    // The fake chat speaks IRC only; `auto` would pick EventSub, which the fake API offers.
+    text = set_key(&text, Some("chat"), "transport", "irc")?;
     if changes.unlimited {
         text = set_key(&text, Some("chat"), "rate_limit", "unlimited")?;
     }

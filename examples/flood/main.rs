@@ -6,7 +6,9 @@
 //!
 //! ```text
 //! cargo build --release --example flood --bin twitch-bot
-//! target/release/examples/flood                  # floods (a), (b), (c)
+//! target/release/examples/flood                  # floods (a), (b), (c); (a) and (b) also
+//!                                                # with the echo baseline, then a summary
+//!                                                # against the targets
 //! target/release/examples/flood --raid           # 1,000 accounts × 6 lines over 20 s
 //! target/release/examples/flood --raid --accounts 500 --lines 6 --raid-seconds 20
 //! target/release/examples/flood --messages 200000 --commands 0.01 --filters
@@ -190,19 +192,132 @@ fn main() -> anyhow::Result<()> {
         }
         runs.push(("custom", options, args.filters));
     }
+    // The standard scenarios measure the echo baseline in the same run, right after the bot,
+    // so the summary compares figures taken minutes apart on the same machine.
+    let standard = args.messages.is_none() && args.rate.is_none();
+    let mut summary = Summary::default();
     for (name, options, filters) in runs {
         if args.baseline && filters {
             continue;
         }
-        let mut row = run_scenario(&runtime, binary.as_deref(), &args, options, filters)?;
+        let mut row = run_scenario(&runtime, binary.as_deref(), &args, options.clone(), filters)?;
         print_row(name, &row);
         if args.keep
             && let Some((_, process, _)) = row.measured.as_mut()
         {
             process.keep();
         }
+        let baseline = if standard && binary.is_some() && !filters {
+            let row = run_scenario(&runtime, None, &args, options, filters)?;
+            print_row(&format!("{name}, echo baseline"), &row);
+            Some(row)
+        } else {
+            None
+        };
+        summary.add(name, row, baseline);
+    }
+    if standard && binary.is_some() {
+        summary.print();
     }
     Ok(())
+}
+
+/// The standard scenarios' figures side by side with the echo baseline's, and the targets.
+#[derive(Default)]
+struct Summary {
+    /// Scenario name, the bot's row, the baseline's row (none for the filters-on flood).
+    rows: Vec<(String, Row, Option<Row>)>,
+}
+
+/// What the bot must do on this machine: lines per second in flood (a), peak RSS in (a), and
+/// its reply p99 at 2,000 lines/s (b) against the echo baseline's in the same run.
+const TARGET_LINES_PER_SEC: f64 = 350_000.0;
+const TARGET_PEAK_RSS_MB: f64 = 25.0;
+const TARGET_P99_RATIO: f64 = 1.2;
+
+impl Summary {
+    fn add(&mut self, name: &str, bot: Row, baseline: Option<Row>) {
+        self.rows.push((name.to_string(), bot, baseline));
+    }
+
+    fn print(&self) {
+        let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        let answered = |r: &Row| {
+            let due = r.report.commands.saturating_sub(r.report.commands_withheld);
+            (r.report.replies, due)
+        };
+        println!();
+        println!("summary: the release binary and the echo baseline, same run");
+        println!(
+            "  {:<14} {:>12} {:>16} {:>16} {:>10}",
+            "scenario", "lines/s", "replies/due", "p50 / p99 ms", "peak RSS"
+        );
+        let mut verdicts = Vec::new();
+        for (name, bot, baseline) in &self.rows {
+            let short = name.split(' ').next().unwrap_or(name);
+            for (who, row) in
+                std::iter::once(("bot", bot)).chain(baseline.iter().map(|b| ("echo", b)))
+            {
+                let (replies, due) = answered(row);
+                println!(
+                    "  {:<14} {:>12.0} {:>16} {:>16} {:>7.1} MB",
+                    format!("{short} {who}"),
+                    row.report.msgs_per_sec(),
+                    format!("{replies}/{due}"),
+                    format!(
+                        "{:.3} / {:.3}",
+                        ms(row.report.percentile(50.0)),
+                        ms(row.report.percentile(99.0))
+                    ),
+                    row.peak_rss_kb as f64 / 1024.0
+                );
+            }
+            let (replies, due) = answered(bot);
+            if short == "(a)" {
+                let rate = bot.report.msgs_per_sec();
+                let rss = bot.peak_rss_kb as f64 / 1024.0;
+                verdicts.push(format!(
+                    "(a) {rate:.0} lines/s, target >= {TARGET_LINES_PER_SEC:.0}: {}",
+                    met(rate >= TARGET_LINES_PER_SEC)
+                ));
+                verdicts.push(format!(
+                    "(a) peak RSS {rss:.1} MB, target <= {TARGET_PEAK_RSS_MB:.0} MB: {}",
+                    met(rss <= TARGET_PEAK_RSS_MB)
+                ));
+            }
+            // With the committed filters on, a time-compressed flood trips the flood filter for
+            // every chatter, and a punished line runs no command: (c) measures the regular.
+            if baseline.is_some() {
+                verdicts.push(format!(
+                    "{short} every command answered ({replies}/{due}): {}",
+                    met(replies >= due && bot.unfinished.is_none())
+                ));
+            }
+            if short == "(b)"
+                && let Some(base) = baseline
+            {
+                let (b, e) = (
+                    ms(bot.report.percentile(99.0)),
+                    ms(base.report.percentile(99.0)),
+                );
+                let ratio = b / e;
+                verdicts.push(format!(
+                    "(b) reply p99 {b:.3} ms = {ratio:.2}x the echo baseline's {e:.3} ms, \
+                     target <= {TARGET_P99_RATIO}x: {}",
+                    met(ratio <= TARGET_P99_RATIO)
+                ));
+            }
+        }
+        println!("targets:");
+        for v in verdicts {
+            println!("  {v}");
+        }
+        let _ = std::io::stdout().flush();
+    }
+}
+
+fn met(yes: bool) -> &'static str {
+    if yes { "met" } else { "NOT met" }
 }
 
 fn options_from(args: &Args, base: FloodOptions) -> FloodOptions {
