@@ -91,12 +91,20 @@ pub struct Dispatcher {
     parts: Parts,
     /// Chat moderation; `None` when `moderation.enabled` is false.
     moderator: Option<Moderator>,
+    /// Where text commands' answers go: made once, since every chat line is offered to them.
+    text_sender: crate::commands::Sender,
 }
 
 impl Dispatcher {
     /// A dispatcher over `parts`, moderating chat with `moderator`.
     pub fn new(parts: Parts, moderator: Option<Moderator>) -> Dispatcher {
-        Dispatcher { parts, moderator }
+        let outputs = parts.outputs.clone();
+        let text_sender: crate::commands::Sender = Arc::new(move |action| outputs.perform(action));
+        Dispatcher {
+            parts,
+            moderator,
+            text_sender,
+        }
     }
 
     /// Consumes events until the queue closes or `shutdown` fires.

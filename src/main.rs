@@ -59,10 +59,7 @@ fn main() -> ExitCode {
         &settings.data_dir,
         settings.enabled.contains(Subsystem::Notify),
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -211,4 +208,19 @@ fn first_error(errors: Vec<twitch_bot::config::ConfigError>) -> anyhow::Error {
         Some(e) => anyhow::anyhow!("{e}"),
         None => anyhow::anyhow!("invalid config"),
     }
+}
+
+/// The async runtime, its flavour chosen by the CPUs this process may use. On one (a small
+/// VPS, or the bot pinned next to OBS with `taskset`), tokio's current-thread scheduler runs
+/// every task on the main thread: no work-stealing bookkeeping and no hand-over between a
+/// worker and the I/O driver, which a one-worker multi-thread runtime still pays per wake-up.
+/// Scripts, the storage writer and blocking calls keep their own threads either way.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
 }

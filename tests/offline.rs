@@ -33,6 +33,31 @@ fn typing_ping_in_the_offline_terminal_prints_pong_and_sigterm_exits_cleanly() {
     }
 }
 
+/// On one CPU the runtime is tokio's current-thread scheduler, which only the main thread
+/// drives: a script thread waiting on a Helix call must still get its answer.
+#[cfg(target_os = "linux")]
+#[test]
+fn pinned_to_one_cpu_the_bot_answers_chat_and_scripts_get_helix_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut bot = BotCommand::on_one_cpu()
+        .folders(&dir.path().join("configs"), &dir.path().join("data"))
+        .args(["--offline", "--noconsole"])
+        .args(common::binary::NO_PEERS)
+        .example_scripts()
+        .spawn();
+    assert!(
+        bot.type_until("!ping", |line| line.ends_with(": pong")),
+        "the bot on one CPU printed pong"
+    );
+    // `!accountage` asks Helix for the account from a script thread.
+    assert!(
+        bot.type_until("!accountage mychannel", |line| line
+            .contains(" was created ")),
+        "the script got Helix's answer on one CPU"
+    );
+    bot.kill();
+}
+
 #[test]
 fn a_config_that_does_not_load_exits_with_the_code_a_restart_cannot_fix() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -10,8 +10,6 @@
 //!    answered in `scripting::builtins`), then `.rhai` commands, then response phrases.
 //! 6. Text commands, only when no script command answered: a script by the same name wins.
 
-use std::sync::Arc;
-
 use crate::action::Action;
 use crate::event::{ChatMessage, Roles};
 use crate::scripting::Outcome;
@@ -60,8 +58,7 @@ impl Dispatcher {
 
     /// Where text commands' answers go.
     fn sender(&self) -> crate::commands::Sender {
-        let outputs = self.parts.outputs.clone();
-        Arc::new(move |action| outputs.perform(action))
+        self.text_sender.clone()
     }
 
     /// The moderators' built-ins: `!permit <user> [seconds]` and `!modcheck <text>`.

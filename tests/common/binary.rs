@@ -148,6 +148,15 @@ impl BotCommand {
         }
     }
 
+    /// The binary confined to one CPU with `taskset -c 0`, as a streamer pins it next to OBS:
+    /// the bot then runs tokio's current-thread scheduler.
+    #[allow(dead_code)]
+    pub fn on_one_cpu() -> BotCommand {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0", PATH]);
+        BotCommand { cmd, stdin: true }
+    }
+
     /// `--config <dir>/configs --data <dir>/data`.
     pub fn in_dir(dir: &Path) -> BotCommand {
         BotCommand::new().folders(&dir.join("configs"), &dir.join("data"))

@@ -17,6 +17,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Longest line we accept from the server before treating the link as broken (Twitch lines are
 /// far below this; a peer that never sends `\n` must not grow our memory).
 const MAX_LINE: usize = 64 * 1024;
+/// Bytes asked of the socket per read when it has that much waiting.
+const READ_CHUNK: usize = 32 * 1024;
 
 /// Largest WebSocket message (and frame) accepted from the server: one longest line plus room
 /// for the few short lines Twitch may batch with it. tungstenite's default (64 MiB) would let a
@@ -138,7 +140,7 @@ impl Transport {
         };
         Ok(Transport {
             inner,
-            buf: Vec::with_capacity(16 * 1024),
+            buf: Vec::with_capacity(READ_CHUNK),
         })
     }
 
@@ -209,8 +211,10 @@ impl LineReader {
     pub async fn read_lines(&mut self, mut on_line: impl FnMut(&str)) -> io::Result<bool> {
         match &mut self.inner {
             ReadInner::Stream(stream) => {
-                if self.buf.capacity() - self.buf.len() < 4096 {
-                    self.buf.reserve(4096);
+                // Room for a flood's worth per read: one wake-up and one syscall then carry a
+                // hundred lines or so to the dispatcher instead of a dozen.
+                if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+                    self.buf.reserve(READ_CHUNK);
                 }
                 let n = stream.read_buf(&mut self.buf).await?;
                 if n == 0 {
