@@ -142,8 +142,9 @@ impl Dispatcher {
                         break;
                     }
                     self.apply_new_config();
+                    self.account(&mut batch);
                     for event in batch.drain(..) {
-                        self.handle(event);
+                        self.handle_accounted(event);
                     }
                     // A busy queue keeps this branch ready: the timers are looked at here then.
                     if wave_timer.is_some_and(|at| tokio::time::Instant::now() >= at) {
@@ -212,9 +213,45 @@ impl Dispatcher {
 
     /// Handles one event.
     pub fn handle(&mut self, mut event: Event) {
-        if let Event::Chat(msg) = &mut event {
-            self.mark_regular(msg);
+        self.account(std::slice::from_mut(&mut event));
+        self.handle_accounted(event);
+    }
+
+    /// What every chat line of a batch gets whatever happens to it next, done for the whole
+    /// batch (a read's worth of chat) under one lock each: a regular's lines are marked, and
+    /// the lines from this channel are counted for the viewers' records, watch time and the
+    /// stream's statistics.
+    fn account(&mut self, events: &mut [Event]) {
+        for event in events.iter_mut() {
+            if let Event::Chat(msg) = event {
+                self.mark_regular(msg);
+            }
         }
+        let own = || {
+            events.iter().filter_map(|e| match e {
+                Event::Chat(msg) if !msg.is_from_other_channel() => Some(&**msg),
+                _ => None,
+            })
+        };
+        if own().next().is_none() {
+            return;
+        }
+        if let Some(storage) = &self.parts.storage {
+            storage.record_chats(own().map(|m| {
+                let s = &m.sender;
+                (s.id.as_str(), s.login.as_str(), s.display_name.as_str())
+            }));
+        }
+        if let Some(loyalty) = &self.parts.loyalty {
+            loyalty.note_chats(own().map(|m| &m.sender));
+        }
+        if let Some(stats) = &self.parts.stats {
+            stats.chats(own());
+        }
+    }
+
+    /// Handles one event whose chat line [`Dispatcher::account`] has seen.
+    fn handle_accounted(&mut self, event: Event) {
         // A follow in a follow wave: no alert or publication either (the live log keeps it).
         let mut quiet = false;
         match &event {
@@ -273,18 +310,7 @@ impl Dispatcher {
             );
             return;
         }
-        if let Some(storage) = &self.parts.storage
-            && !msg.sender.id.is_empty()
-        {
-            storage.record_chat(&msg.sender.id, &msg.sender.login, &msg.sender.display_name);
-        }
-        if let Some(loyalty) = &self.parts.loyalty {
-            loyalty.note_chat(&msg.sender);
-        }
         let stats = self.parts.stats.clone();
-        if let Some(stats) = &stats {
-            stats.chat(msg);
-        }
         if self.answer_before_moderation(msg) {
             if let Some(stats) = &stats {
                 stats.command();

@@ -121,25 +121,19 @@ impl Loyalty {
         );
     }
 
+    /// [`Loyalty::note_chat`] for several chatters, under one lock.
+    pub fn note_chats<'a>(&self, chatters: impl IntoIterator<Item = &'a Chatter>) {
+        if let Ok(mut p) = self.present.lock() {
+            for c in chatters {
+                note(&mut p, &c.id, &c.login, &c.display_name, c.roles);
+            }
+        }
+    }
+
     /// A viewer is present for the current interval.
     pub fn note_present(&self, user_id: &str, login: &str, display_name: &str, roles: Roles) {
-        if user_id.is_empty() {
-            return;
-        }
         if let Ok(mut p) = self.present.lock() {
-            match p.get_mut(user_id) {
-                Some(e) => e.roles = roles,
-                None => {
-                    p.insert(
-                        user_id.into(),
-                        Presence {
-                            login: login.into(),
-                            display_name: display_name.into(),
-                            roles,
-                        },
-                    );
-                }
-            }
+            note(&mut p, user_id, login, display_name, roles);
         }
     }
 
@@ -371,6 +365,32 @@ impl Loyalty {
                 }
             }
         })
+    }
+}
+
+/// `user_id` is present, with the roles they showed last.
+fn note(
+    present: &mut HashMap<CompactString, Presence>,
+    user_id: &str,
+    login: &str,
+    display_name: &str,
+    roles: Roles,
+) {
+    if user_id.is_empty() {
+        return;
+    }
+    match present.get_mut(user_id) {
+        Some(e) => e.roles = roles,
+        None => {
+            present.insert(
+                user_id.into(),
+                Presence {
+                    login: login.into(),
+                    display_name: display_name.into(),
+                    roles,
+                },
+            );
+        }
     }
 }
 

@@ -148,15 +148,25 @@ impl Recorder {
 
     /// A chat line in the channel (Shared Chat from elsewhere is not counted).
     pub fn chat(&self, msg: &ChatMessage) {
-        if msg.is_from_other_channel() {
-            return;
-        }
-        let user = if msg.sender.id.is_empty() {
-            msg.sender.login.as_str()
-        } else {
-            msg.sender.id.as_str()
-        };
-        self.with_open(|t| t.chat(user, now()));
+        self.chats([msg]);
+    }
+
+    /// [`Recorder::chat`] for several lines, under one lock and one reading of the clock.
+    pub fn chats<'a>(&self, msgs: impl IntoIterator<Item = &'a ChatMessage>) {
+        let at = now();
+        self.with_open(|t| {
+            for msg in msgs {
+                if msg.is_from_other_channel() {
+                    continue;
+                }
+                let user = if msg.sender.id.is_empty() {
+                    msg.sender.login.as_str()
+                } else {
+                    msg.sender.id.as_str()
+                };
+                t.chat(user, at);
+            }
+        });
     }
 
     /// A chat command ran.

@@ -23,31 +23,18 @@ impl Storage {
     /// Counts one chat message of a viewer and refreshes their login and display name.
     /// Memory only (a short mutex and a hash-map update); committed within `flush_every`.
     pub fn record_chat(&self, user_id: &str, login: &str, display_name: &str) {
-        if user_id.is_empty() {
-            return;
-        }
+        self.record_chats([(user_id, login, display_name)]);
+    }
+
+    /// [`Storage::record_chat`] for several messages (`(user id, login, display name)`, in
+    /// order), under one lock: the dispatcher counts a read's worth of chat at once.
+    pub fn record_chats<'a>(&self, lines: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) {
         let Ok(mut pending) = self.inner.pending.lock() else {
             return;
         };
-        match pending.get_mut(user_id) {
-            Some(p) => {
-                p.messages += 1;
-                if p.login != login {
-                    p.login = login.into();
-                }
-                if p.display_name != display_name {
-                    p.display_name = display_name.into();
-                }
-            }
-            None => {
-                pending.insert(
-                    user_id.into(),
-                    PendingChat {
-                        login: login.into(),
-                        display_name: display_name.into(),
-                        messages: 1,
-                    },
-                );
+        for (user_id, login, display_name) in lines {
+            if !user_id.is_empty() {
+                count_chat(&mut pending, user_id, login, display_name);
             }
         }
     }
@@ -413,6 +400,36 @@ fn adopt_placeholder(
     logins.insert(login, id)?;
     rec.id = id.to_owned();
     Ok(Some(rec))
+}
+
+/// One chat message of `user_id` in the pending counters.
+fn count_chat(
+    pending: &mut HashMap<CompactString, PendingChat>,
+    user_id: &str,
+    login: &str,
+    display_name: &str,
+) {
+    match pending.get_mut(user_id) {
+        Some(p) => {
+            p.messages += 1;
+            if p.login != login {
+                p.login = login.into();
+            }
+            if p.display_name != display_name {
+                p.display_name = display_name.into();
+            }
+        }
+        None => {
+            pending.insert(
+                user_id.into(),
+                PendingChat {
+                    login: login.into(),
+                    display_name: display_name.into(),
+                    messages: 1,
+                },
+            );
+        }
+    }
 }
 
 #[cfg(test)]
