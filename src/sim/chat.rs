@@ -228,6 +228,24 @@ impl FakeChat {
         msg_id
     }
 
+    /// A viewer cheers `bits` with `text` in `channel`: the PRIVMSG Twitch's chat shows, with
+    /// the `bits` tag (the EventSub mirror makes it a `channel.chat.message` with its `cheer`).
+    /// Returns the message id.
+    pub async fn cheer(&self, channel: &str, viewer: &Viewer, bits: u32, text: &str) -> String {
+        let n = self.shared.next_msg.fetch_add(1, Ordering::Relaxed);
+        let msg_id = format!("{:08x}-0000-4000-8000-{:012x}", n as u32, n);
+        let sent_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if !self.delivers(viewer) {
+            return msg_id;
+        }
+        let line = privmsg_line(channel, &room_id(channel), viewer, text, &msg_id, sent_ms);
+        let line = format!("@bits={bits};{}", line.trim_start_matches('@'));
+        self.send_to_channel(channel, line).await;
+        msg_id
+    }
+
     /// Sends a raw line to every client in `channel` (waits if a client reads slowly).
     pub async fn send_to_channel(&self, channel: &str, line: String) {
         if let Some(mirror) = self.shared.mirror.get() {
