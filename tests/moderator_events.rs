@@ -227,3 +227,55 @@ async fn the_simulator_keeps_twitchs_rules_for_moderator_subscriptions() {
     assert_eq!(create(with, BROADCASTER_ID).await, 202);
     drop(config);
 }
+
+/// Offline, the terminal's `/mod` and the console's `moderator_add` go through the simulated
+/// Twitch: the bot hears `channel.moderator.add` about itself over EventSub, as an event.
+#[tokio::test]
+async fn the_offline_simulator_makes_the_bot_a_moderator_over_eventsub() {
+    use twitch_bot::event::{Event, EventSource, LiveEvent};
+    use twitch_bot::sim::{SimEvent, Viewer};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = offline_settings(dir.path(), example_scripts());
+    let config = twitch_bot::config::Config::default();
+    let login = config.bot.username.to_ascii_lowercase();
+    let bot = start_ready(settings, config).await;
+    let sim = bot.sim().expect("offline");
+    assert!(
+        eventually(10, || moderator_subscriptions(&sim.api)
+            == MODERATOR_TYPES.len())
+        .await,
+        "the offline bot subscribes to both moderator types"
+    );
+    let mut log = bot.subscribe();
+    for added in [false, true] {
+        let (_, reached) = sim
+            .fire_counted(&Viewer::new(&login), &SimEvent::Moderator { added })
+            .await;
+        assert_eq!(reached, 1, "one session told (added: {added})");
+    }
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while seen.len() < 2 {
+        match tokio::time::timeout_at(deadline, log.recv()).await {
+            Ok(Ok(LiveEvent::Event { event, .. })) => {
+                if let Event::Channel(c) = event.as_ref()
+                    && c.kind.topic().starts_with("moderator_")
+                {
+                    assert_eq!(c.source, EventSource::EventSub);
+                    let who = c.user.as_ref().map(|u| u.login.to_string());
+                    seen.push((c.kind.topic(), who));
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(_)) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("moderator_remove", Some(login.clone())),
+            ("moderator_add", Some(login.clone()))
+        ]
+    );
+    bot.shutdown().await;
+}

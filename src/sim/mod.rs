@@ -127,6 +127,13 @@ pub enum SimEvent {
         /// Its colour: `PRIMARY`, `BLUE`, `GREEN`, `ORANGE` or `PURPLE`.
         color: String,
     },
+    /// The broadcaster makes the viewer a moderator, or takes that away: the channel's
+    /// moderator list, EventSub's `channel.moderator.add` / `.remove`, and the badge in the
+    /// viewer's USERSTATE (try it on the bot: its send rate follows).
+    Moderator {
+        /// Made a moderator (`true`) or no longer one.
+        added: bool,
+    },
     /// The stream goes live.
     StreamOnline,
     /// The stream ends.
@@ -251,6 +258,12 @@ impl SimTwitch {
             SimEvent::StreamOnline => "stream.online",
             SimEvent::StreamOffline => "stream.offline",
             SimEvent::Sample { kind } => kind.as_str(),
+            SimEvent::Moderator { added } => {
+                let reached = self
+                    .api
+                    .set_moderator_login(&viewer.login, &viewer.id, *added);
+                return (String::new(), reached);
+            }
             // Only chat shows an announcement: no EventSub channel type of its own.
             SimEvent::Announcement { .. } => {
                 let id = self.api.state.eventsub.next_id("msg");

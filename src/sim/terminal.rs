@@ -19,6 +19,7 @@ pub const HELP: &str = "Type a chat line and press Enter to chat as `viewer`.\n 
     /gift <login> <count>                              gifted subscriptions\n  \
     /cheer <login> <bits> [message]                    a cheer (with its chat line)\n  \
     /announce <login> [blue|green|orange|purple] <text> an announcement in chat\n  \
+    /mod <login>, /unmod <login>                       the broadcaster adds or removes a moderator\n  \
     /raid <login> <viewers>                            a raid\n  \
     /spamraid <accounts> <lines> <text>                a spam raid: new accounts post <text>\n  \
     /redeem <login> <reward title> [| input]           a channel-points redemption\n  \
@@ -163,6 +164,8 @@ fn parse_event(line: &str) -> Option<Typed> {
         "/raid",
         "/redeem",
         "/announce",
+        "/mod",
+        "/unmod",
     ];
     if !known.contains(&command) {
         return None;
@@ -173,6 +176,8 @@ fn parse_event(line: &str) -> Option<Typed> {
     let viewer = Viewer::new(login);
     let event = match command {
         "/follow" => SimEvent::Follow,
+        "/mod" => SimEvent::Moderator { added: true },
+        "/unmod" => SimEvent::Moderator { added: false },
         "/sub" => match num(words.next(), 1) {
             Some(t @ 1..=3) => SimEvent::Subscribe { tier: t as u8 },
             _ => return usage("/sub <login> [1|2|3]"),
@@ -353,6 +358,13 @@ mod tests {
             }
         );
         assert!(matches!(parse_typed("/announce mod1"), Typed::Error(_)));
+        assert_eq!(
+            parse_typed("/unmod MyBot"),
+            Typed::Event {
+                viewer: Viewer::new("mybot"),
+                event: SimEvent::Moderator { added: false }
+            }
+        );
     }
 
     #[test]

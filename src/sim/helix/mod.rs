@@ -437,6 +437,21 @@ impl FakeTwitchApi {
         let mut h = self.state.helix();
         apply_moderator(&self.state, &mut h, user_id, moderator);
     }
+    /// [`FakeTwitchApi::set_moderator`] for the user `login` (a viewer the fake does not know
+    /// yet joins its users with `id`); returns how many EventSub sockets were told.
+    pub fn set_moderator_login(&self, login: &str, id: &str, moderator: bool) -> usize {
+        let mut h = self.state.helix();
+        let login = login.to_ascii_lowercase();
+        let user_id = match h.users.iter().find(|(_, l)| *l == login) {
+            Some((known, _)) => known.clone(),
+            None => {
+                h.users.push((id.to_owned(), login));
+                id.to_owned()
+            }
+        };
+        apply_moderator(&self.state, &mut h, &user_id, moderator)
+    }
+
     /// The native warnings Twitch accepted: (user id, reason).
     pub fn warnings(&self) -> Vec<(String, String)> {
         self.state.helix().warnings.clone()
