@@ -16,14 +16,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::chat::CHAT_SUBSCRIPTIONS;
+use super::moderators::ModeratorWatch;
 use super::{
     Dedup, EventSubConfig, EventSubError, EventSubHandle, EventSubMessage, EventSubSettings,
     EventSubStatus, condition, decode, version_and_scope,
 };
 use crate::backoff::Backoff;
-use crate::event::{
-    ChannelEvent, ChannelEventKind, ConnectionChange, ConnectionState, Event, Roles, Service,
-};
+use crate::event::{ConnectionChange, ConnectionState, Event, Roles, Service};
 use crate::queue::EventSender;
 use crate::twitch::auth::Account;
 use crate::twitch::helix::{EventSubSubscription, Helix, HelixError, is_grant_error};
@@ -93,51 +92,19 @@ pub fn spawn(
     )
 }
 
-/// Who the bot is, and what to tell when the broadcaster makes it a moderator or takes that
-/// away (`channel.moderator.add` / `.remove` about the bot's own user id).
-#[derive(Clone)]
-pub struct ModeratorWatch {
-    /// The bot account's user id, compared with the notification's `user_id`.
-    pub bot_id: String,
-    /// Told `true` when the bot was made a moderator, `false` when it no longer is.
-    pub on_change: BotRoles,
-}
-
-impl std::fmt::Debug for ModeratorWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModeratorWatch")
-            .field("bot_id", &self.bot_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// [`spawn`], and the bot's moderator status followed from `channel.moderator.add` /
-/// `.remove`: `watch.on_change` hears of the bot's own changes as soon as they arrive (the
-/// events still go to the queue like any other). Without the broadcaster's `moderation:read`
-/// (nor `channel:manage:moderators`) the two types are not subscribed to, and the log says once
-/// that the moderator status comes from the bot's chat badges only.
-pub fn spawn_watching_moderators(
-    mut settings: EventSubSettings,
-    watch: ModeratorWatch,
+/// [`spawn`] for the broadcaster's channel session, telling `watch` of the bot's own
+/// moderator changes (see [`super::moderators`]).
+pub(super) fn start_channel(
+    settings: EventSubSettings,
+    watch: Option<ModeratorWatch>,
     helix: Helix,
     events: EventSender,
     dedup: Arc<dyn Dedup>,
     shutdown: CancellationToken,
 ) -> (EventSubHandle, JoinHandle<()>) {
-    let wanted = |k: &String| super::MODERATOR_TYPES.contains(&k.as_str());
-    if settings.config.subscriptions.iter().any(wanted)
-        && !super::may_read_moderators(&helix.granted_scopes(Account::Broadcaster))
-    {
-        settings.config.subscriptions.retain(|k| !wanted(k));
-        info!(
-            "EventSub: the broadcaster's grant lacks {}: the bot's moderator status (and its send \
-             rate) is taken from its chat badges only (run `twitch-bot auth` to grant it)",
-            crate::twitch::scopes::MODERATION_READ,
-        );
-    }
     start(
         settings,
-        Side::Channel(Some(watch)),
+        Side::Channel(watch),
         helix,
         events,
         dedup,
@@ -519,7 +486,9 @@ impl Client {
                 }
                 match event {
                     Some(ev) => {
-                        self.watch_moderators(&ev);
+                        if let Some(watch) = &self.moderators {
+                            watch.tell(&ev);
+                        }
                         let _ = self.events.send(Event::Channel(ev)).await;
                     }
                     None => debug!(%kind, "EventSub notification without a mapping"),
@@ -569,30 +538,6 @@ impl Client {
             }
         }
         Step::Continue
-    }
-
-    /// Tells the watch at once when `ev` makes or unmakes the bot itself a moderator.
-    fn watch_moderators(&self, ev: &ChannelEvent) {
-        let Some(watch) = &self.moderators else {
-            return;
-        };
-        let moderator = match ev.kind {
-            ChannelEventKind::ModeratorAdd => true,
-            ChannelEventKind::ModeratorRemove => false,
-            _ => return,
-        };
-        if ev
-            .user
-            .as_ref()
-            .is_some_and(|u| !watch.bot_id.is_empty() && u.id == watch.bot_id.as_str())
-        {
-            info!(
-                "EventSub: the bot {} a moderator: it sends at the {} rate from now",
-                if moderator { "is now" } else { "is no longer" },
-                if moderator { "moderator" } else { "normal" }
-            );
-            (watch.on_change)(moderator);
-        }
     }
 
     /// Creates one subscription: with the broadcaster's token for channel events, with the

@@ -7,14 +7,16 @@
 //! `moderation:read`) and tells the bot's chat at once when the bot itself is made or unmade a
 //! moderator, whichever chat transport runs.
 //!
-//! Files: `client` (the socket, its sessions and reconnects), `subscriptions` (which version,
-//! scope and condition each type takes), `decode` (the wire format into events) and [`chat`]
-//! (the bot's own chat session's notifications into the events IRC produces). The IRC
-//! USERNOTICE side of the same events lives in `crate::twitch::irc::channel_events`.
+//! Files: `client` (the socket, its sessions and reconnects), `moderators` (the bot's own
+//! moderator status), `subscriptions` (which version, scope and condition each type takes),
+//! `decode` (the wire format into events) and [`chat`] (the bot's own chat session's
+//! notifications into the events IRC produces). The IRC USERNOTICE side of the same events
+//! lives in `crate::twitch::irc::channel_events`.
 
 pub mod chat;
 mod client;
 mod decode;
+mod moderators;
 mod subscriptions;
 
 use std::collections::{HashSet, VecDeque};
@@ -23,10 +25,10 @@ use std::sync::{Mutex, PoisonError};
 pub use crate::config::api::{DEFAULT_SUBSCRIPTIONS, EventSubConfig};
 pub use crate::twitch::irc::{channel_event_from_chat, channel_event_from_usernotice};
 pub use client::{
-    BotRoles, ChatReadSettings, HANDSHAKE_TIMEOUT, ModeratorWatch, reconnect_allowed, spawn,
-    spawn_chat, spawn_watching_moderators,
+    BotRoles, ChatReadSettings, HANDSHAKE_TIMEOUT, reconnect_allowed, spawn, spawn_chat,
 };
 pub use decode::{EventSubMessage, channel_event_from_notification, decode};
+pub use moderators::{ModeratorWatch, spawn_watching_moderators};
 pub use subscriptions::{
     MODERATOR_TYPES, condition, may_read_moderators, subscriptions_url, version_and_scope,
 };
