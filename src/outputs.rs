@@ -30,6 +30,15 @@ impl ChatLink {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = handle;
     }
 
+    /// Says whether the bot is moderator (or broadcaster) now, for the running connection's
+    /// send rate class (see [`ChatHandle::set_moderator`]).
+    pub fn set_moderator(&self, moderator: bool) {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_moderator(moderator);
+    }
+
     /// Queues a message without waiting.
     ///
     /// # Errors

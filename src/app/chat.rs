@@ -75,6 +75,12 @@ pub(super) fn start(
         launch.shutdown.clone(),
     );
     let link = ChatLink::new(handle);
+    // EventSub's word that the bot was made or unmade a moderator goes to whichever
+    // connection runs then.
+    let told = link.clone();
+    let _ = api.bot_moderator.set(std::sync::Arc::new(move |moderator| {
+        told.set_moderator(moderator)
+    }));
     // A restarted connection gets a new handle; the link sends everyone's messages
     // there. What the failed run still had queued is lost.
     let (events, shutdown) = (launch.events.clone(), launch.shutdown.clone());

@@ -19,7 +19,9 @@ use crate::queue::EventSender;
 use crate::storage::Storage;
 use crate::twitch::auth::{self, AuthClient, Tokens};
 use crate::twitch::emotes::{self, Emotes};
-use crate::twitch::eventsub::{self, Dedup, EventSubSettings, MemoryDedup};
+use crate::twitch::eventsub::{
+    self, BotRoles, Dedup, EventSubSettings, MemoryDedup, ModeratorWatch,
+};
 use crate::twitch::helix::{ChannelIds, Helix, RetryPolicy, is_grant_error};
 use crate::twitch::stream::{self, StreamHandle};
 
@@ -34,6 +36,9 @@ pub struct ApiHandles {
     pub emotes: Arc<OnceLock<Emotes>>,
     /// The scopes the bot account's grant holds, once checked at start.
     pub bot_scopes: Arc<OnceLock<Vec<String>>>,
+    /// Where EventSub's `channel.moderator.add` / `.remove` about the bot are told: chat sets
+    /// it to its link once it starts, so the send rate class follows at once.
+    pub bot_moderator: Arc<OnceLock<BotRoles>>,
 }
 
 /// EventSub deduplication backed by the database, so a notification is processed at most
@@ -174,12 +179,24 @@ pub fn start(
                 broadcaster_id: ids.broadcaster_id.clone(),
                 config: bot.eventsub.clone(),
             };
+            // The bot's own moderator changes reach chat's rate class at once, on either
+            // transport (whatever chat link is running when they arrive).
+            let slot = out.bot_moderator.clone();
+            let watch = ModeratorWatch {
+                bot_id: ids.bot_id.clone(),
+                on_change: Arc::new(move |moderator| {
+                    if let Some(tell) = slot.get() {
+                        tell(moderator);
+                    }
+                }),
+            };
             // A new client is safe to start after a crash: it opens a new session and
             // subscribes again, and the stored dedupe drops what Twitch sends twice.
             let (helix, stop) = (helix.clone(), shutdown.clone());
             children.push(supervisor.restart("eventsub", move || {
-                let (_handle, task) = eventsub::spawn(
+                let (_handle, task) = eventsub::spawn_watching_moderators(
                     settings.clone(),
+                    watch.clone(),
                     helix.clone(),
                     events.clone(),
                     dedup.clone(),

@@ -22,6 +22,8 @@ pub const DEFAULT_SUBSCRIPTIONS: &[&str] = &[
     "channel.prediction.end",
     "channel.hype_train.begin",
     "channel.hype_train.end",
+    "channel.moderator.add",
+    "channel.moderator.remove",
 ];
 
 /// `eventsub:` in bot.yaml.

@@ -1,5 +1,5 @@
 //! Channel events — follows, subs, gifts, cheers, raids, rewards, polls, the stream going
-//! live — and which source they came from, whichever source (EventSub, chat, the simulator) saw them.
+//! live, moderators added and removed — and which source they came from, whichever source (EventSub, chat, the simulator) saw them.
 
 use compact_str::CompactString;
 use serde::Serialize;
@@ -153,6 +153,11 @@ pub enum ChannelEventKind {
         /// How long the ads run, in seconds.
         duration_secs: u32,
     },
+    /// The broadcaster made someone a moderator (who is [`ChannelEvent::user`]; when it is
+    /// the bot, its send rate class rises at once).
+    ModeratorAdd,
+    /// The broadcaster took someone's moderator role away (who is [`ChannelEvent::user`]).
+    ModeratorRemove,
 }
 
 impl ChannelEventKind {
@@ -177,6 +182,8 @@ impl ChannelEventKind {
             ChannelEventKind::HypeTrainBegin { .. } => "hype_train_begin",
             ChannelEventKind::HypeTrainEnd { .. } => "hype_train_end",
             ChannelEventKind::AdBreak { .. } => "ad_break",
+            ChannelEventKind::ModeratorAdd => "moderator_add",
+            ChannelEventKind::ModeratorRemove => "moderator_remove",
         }
     }
 }

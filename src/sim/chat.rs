@@ -90,6 +90,9 @@ struct Shared {
     punished: std::sync::OnceLock<super::punished::Punishments>,
     /// Where every channel line is copied for the EventSub side of chat.
     mirror: std::sync::OnceLock<mpsc::Sender<String>>,
+    /// Logins the broadcaster made or unmade moderators since start (through the fake API):
+    /// their USERSTATE says so instead of `bot_badges`.
+    moderators: Mutex<std::collections::HashMap<String, bool>>,
 }
 
 impl Shared {
@@ -134,6 +137,7 @@ impl FakeChat {
             logins: AtomicU64::new(0),
             punished: std::sync::OnceLock::new(),
             mirror: std::sync::OnceLock::new(),
+            moderators: Mutex::default(),
         });
         let stop = CancellationToken::new();
         let fake = FakeChat {
@@ -224,6 +228,24 @@ impl FakeChat {
         msg_id
     }
 
+    /// A viewer cheers `bits` with `text` in `channel`: the PRIVMSG Twitch's chat shows, with
+    /// the `bits` tag (the EventSub mirror makes it a `channel.chat.message` with its `cheer`).
+    /// Returns the message id.
+    pub async fn cheer(&self, channel: &str, viewer: &Viewer, bits: u32, text: &str) -> String {
+        let n = self.shared.next_msg.fetch_add(1, Ordering::Relaxed);
+        let msg_id = format!("{:08x}-0000-4000-8000-{:012x}", n as u32, n);
+        let sent_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if !self.delivers(viewer) {
+            return msg_id;
+        }
+        let line = privmsg_line(channel, &room_id(channel), viewer, text, &msg_id, sent_ms);
+        let line = format!("@bits={bits};{}", line.trim_start_matches('@'));
+        self.send_to_channel(channel, line).await;
+        msg_id
+    }
+
     /// Sends a raw line to every client in `channel` (waits if a client reads slowly).
     pub async fn send_to_channel(&self, channel: &str, line: String) {
         if let Some(mirror) = self.shared.mirror.get() {
@@ -285,6 +307,16 @@ impl FakeChat {
 }
 
 impl ChatRoom {
+    /// `login` was made a moderator of the channel (or no longer is): from now on the USERSTATE
+    /// Twitch answers its messages with carries the `moderator` badge (or not), as on Twitch.
+    pub fn set_moderator(&self, login: &str, moderator: bool) {
+        self.0
+            .moderators
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(login.to_ascii_lowercase(), moderator);
+    }
+
     /// `sender` says `text` in `channel`, in the thread of `reply_to` when given: watchers of
     /// [`FakeChat::subscribe`] see the PRIVMSG the sender would have written over IRC, and
     /// every client in the channel receives it with Twitch's tags. Returns the message id.
@@ -599,7 +631,29 @@ impl Session {
 
     fn userstate(&self, shared: &Shared, chan: &str) -> String {
         let nick = self.nick.as_deref().unwrap_or("*");
-        let badges = &shared.options.bot_badges;
+        let told = shared
+            .moderators
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&nick.to_ascii_lowercase())
+            .copied();
+        let badges = match told {
+            None => shared.options.bot_badges.clone(),
+            Some(true) if !shared.options.bot_badges.contains("moderator/") => {
+                match shared.options.bot_badges.as_str() {
+                    "" => "moderator/1".to_string(),
+                    other => format!("moderator/1,{other}"),
+                }
+            }
+            Some(true) => shared.options.bot_badges.clone(),
+            Some(false) => shared
+                .options
+                .bot_badges
+                .split(',')
+                .filter(|b| !b.starts_with("moderator/"))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
         let is_mod = u8::from(badges.contains("moderator/"));
         format!(
             "@badge-info=;badges={badges};color=;display-name={nick};emote-sets=0;mod={is_mod};subscriber=0;user-type={} :tmi.twitch.tv USERSTATE #{chan}",

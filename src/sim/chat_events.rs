@@ -4,7 +4,8 @@
 //! type, as Twitch's own chat service feeds both, in Twitch's payload shape. Also Twitch's rules
 //! for creating those subscriptions: the token's user must be the condition's `user_id` and
 //! hold `user:read:chat`, a WebSocket session serves one user only, and a user has at most
-//! [`MAX_SESSIONS_PER_USER`] sessions.
+//! [`MAX_SESSIONS_PER_USER`] sessions; `channel.moderator.add` / `.remove` take the
+//! broadcaster's own token with `moderation:read` or `channel:manage:moderators`.
 
 use std::sync::Arc;
 
@@ -49,6 +50,24 @@ pub(crate) fn check_subscription(
             return Some(super::eventsub::refusal(
                 StatusCode::FORBIDDEN,
                 "subscription missing proper authorization: the token lacks user:read:chat",
+            ));
+        }
+    }
+    if crate::twitch::eventsub::MODERATOR_TYPES.contains(&kind) {
+        if body["condition"]["broadcaster_user_id"].as_str() != Some(user) {
+            return Some(super::eventsub::refusal(
+                StatusCode::FORBIDDEN,
+                "subscription missing proper authorization: condition.broadcaster_user_id must be the token's user",
+            ));
+        }
+        let may = |s: &String| {
+            s == crate::twitch::scopes::MODERATION_READ
+                || s == crate::twitch::scopes::MANAGE_MODERATORS
+        };
+        if !scopes.iter().any(may) {
+            return Some(super::eventsub::refusal(
+                StatusCode::FORBIDDEN,
+                "subscription missing proper authorization: the token lacks moderation:read",
             ));
         }
     }

@@ -428,6 +428,40 @@ pub(crate) async fn notify_with(
     sent
 }
 
+/// Sends a channel notification of `kind` at once (without waiting for a full socket) to every
+/// session subscribed to it for the channel `event["broadcaster_user_id"]` names, as Twitch
+/// delivers a condition-scoped event; for callers already holding the Helix data. Returns
+/// how many sockets got it.
+pub(crate) fn notify_channel_now(
+    es: &EventSubState,
+    h: &super::helix::HelixData,
+    kind: &str,
+    event: &Value,
+) -> usize {
+    let senders = es.senders();
+    let mut sent = 0;
+    let subs = h.subscriptions.iter().filter(|s| {
+        s.kind == kind
+            && s.status == "enabled"
+            && s.condition["broadcaster_user_id"] == event["broadcaster_user_id"]
+    });
+    for sub in subs {
+        let Some((_, tx)) = senders.iter().find(|(id, _)| *id == sub.session_id) else {
+            continue;
+        };
+        let text = envelope(
+            &es.next_id("msg"),
+            "notification",
+            json!({"subscription_type": sub.kind, "subscription_version": sub.version}),
+            json!({"subscription": sub_json(sub), "event": event}),
+        );
+        if tx.try_send(OutMsg(Out::Text(text))).is_ok() {
+            sent += 1;
+        }
+    }
+    sent
+}
+
 fn merge_meta(into: &mut Value, extra: &Value) {
     if let (Some(a), Some(b)) = (into.as_object_mut(), extra.as_object()) {
         for (k, v) in b {

@@ -119,6 +119,21 @@ pub enum SimEvent {
         /// What the viewer typed.
         input: String,
     },
+    /// A moderator's (or the broadcaster's) announcement in chat: Twitch's chat shows it as a
+    /// USERNOTICE (`msg-id=announcement`), EventSub chat as a `channel.chat.notification`.
+    Announcement {
+        /// The announcement's text.
+        message: String,
+        /// Its colour: `PRIMARY`, `BLUE`, `GREEN`, `ORANGE` or `PURPLE`.
+        color: String,
+    },
+    /// The broadcaster makes the viewer a moderator, or takes that away: the channel's
+    /// moderator list, EventSub's `channel.moderator.add` / `.remove`, and the badge in the
+    /// viewer's USERSTATE (try it on the bot: its send rate follows).
+    Moderator {
+        /// Made a moderator (`true`) or no longer one.
+        added: bool,
+    },
     /// The stream goes live.
     StreamOnline,
     /// The stream ends.
@@ -243,6 +258,20 @@ impl SimTwitch {
             SimEvent::StreamOnline => "stream.online",
             SimEvent::StreamOffline => "stream.offline",
             SimEvent::Sample { kind } => kind.as_str(),
+            SimEvent::Moderator { added } => {
+                let reached = self
+                    .api
+                    .set_moderator_login(&viewer.login, &viewer.id, *added);
+                return (String::new(), reached);
+            }
+            // Only chat shows an announcement: no EventSub channel type of its own.
+            SimEvent::Announcement { .. } => {
+                let id = self.api.state.eventsub.next_id("msg");
+                if let Some(line) = self.usernotice(viewer, event) {
+                    self.chat.send_to_channel(&self.channel, line).await;
+                }
+                return (id, 0);
+            }
         };
         let mut payload = eventsub::sample_event(kind, &viewer.id, &viewer.login);
         let tier = |t: &u8| format!("{}000", (*t).clamp(1, 3));
@@ -273,7 +302,7 @@ impl SimTwitch {
             }
             SimEvent::Cheer { bits, message } => {
                 set(&mut payload, "bits", json!(bits));
-                set(&mut payload, "message", json!(message));
+                set(&mut payload, "message", json!(cheer_text(*bits, message)));
             }
             SimEvent::Redemption { title, cost, input } => {
                 set(&mut payload, "user_input", json!(input));
@@ -329,6 +358,13 @@ impl SimTwitch {
         if let Some(line) = self.usernotice(viewer, event) {
             self.chat.send_to_channel(&self.channel, line).await;
         }
+        // A cheer is a chat message too (IRC's `bits` tag, EventSub chat's `cheer` object);
+        // the bot counts it once, from `channel.cheer`, while EventSub is connected.
+        if let SimEvent::Cheer { bits, message } = event {
+            self.chat
+                .cheer(&self.channel, viewer, *bits, &cheer_text(*bits, message))
+                .await;
+        }
         (id, reached)
     }
 
@@ -377,6 +413,12 @@ impl SimTwitch {
                 ),
                 String::new(),
             ),
+            SimEvent::Announcement { message, color } => (
+                "announcement",
+                vec![("color", announcement_color(color))],
+                String::new(),
+                message.clone(),
+            ),
             SimEvent::Raid { viewers } => (
                 "raid",
                 vec![
@@ -422,5 +464,31 @@ impl SimTwitch {
             user_id = viewer.id,
             channel = self.channel,
         ))
+    }
+}
+
+/// The chat text of a cheer: the message with a `Cheer<bits>` cheermote in front, unless it
+/// carries one already (the bits are spent through cheermotes in the text).
+fn cheer_text(bits: u32, message: &str) -> String {
+    let has_cheermote = message.split_whitespace().any(|w| {
+        let lower = w.to_ascii_lowercase();
+        lower
+            .strip_prefix("cheer")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match message.trim() {
+        _ if has_cheermote => message.to_string(),
+        "" => format!("Cheer{bits}"),
+        text => format!("Cheer{bits} {text}"),
+    }
+}
+
+/// An announcement colour as Twitch's USERNOTICE writes it (`msg-param-color`), `PRIMARY` for
+/// anything it does not know.
+fn announcement_color(color: &str) -> String {
+    let upper = color.trim().to_ascii_uppercase();
+    match upper.as_str() {
+        "BLUE" | "GREEN" | "ORANGE" | "PURPLE" => upper,
+        _ => "PRIMARY".to_string(),
     }
 }

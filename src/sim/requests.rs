@@ -165,6 +165,8 @@ pub const SIM_EVENT_KINDS: &[(&str, &[&str])] = &[
     ("hype_train_begin", &["level"]),
     ("hype_train_end", &["level"]),
     ("ad_break", &["duration_secs"]),
+    ("moderator_add", &[]),
+    ("moderator_remove", &[]),
 ];
 
 /// Reads the simulator's loose JSON (`{"kind": "cheer", "user": "bob", "bits": 100}`; numbers may
@@ -283,6 +285,8 @@ pub fn channel_event_from_fields(fields: &Map<String, Value>) -> Result<ChannelE
         "hype_train_end" => ChannelEventKind::HypeTrainEnd {
             level: f.number("level", 1)?,
         },
+        "moderator_add" => ChannelEventKind::ModeratorAdd,
+        "moderator_remove" => ChannelEventKind::ModeratorRemove,
         // The list above and this match name the same kinds; only ad_break is left.
         _ => ChannelEventKind::AdBreak {
             duration_secs: f.number("duration_secs", 60)?,

@@ -17,7 +17,9 @@ pub const HELP: &str = "Type a chat line and press Enter to chat as `viewer`.\n 
     /sub <login> [1|2|3]                               a subscription (tier)\n  \
     /resub <login> <months> [message]                  a resubscription\n  \
     /gift <login> <count>                              gifted subscriptions\n  \
-    /cheer <login> <bits> [message]                    a cheer\n  \
+    /cheer <login> <bits> [message]                    a cheer (with its chat line)\n  \
+    /announce <login> [blue|green|orange|purple] <text> an announcement in chat\n  \
+    /mod <login>, /unmod <login>                       the broadcaster adds or removes a moderator\n  \
     /raid <login> <viewers>                            a raid\n  \
     /spamraid <accounts> <lines> <text>                a spam raid: new accounts post <text>\n  \
     /redeem <login> <reward title> [| input]           a channel-points redemption\n  \
@@ -154,7 +156,16 @@ fn parse_event(line: &str) -> Option<Typed> {
         });
     }
     let known = [
-        "/follow", "/sub", "/resub", "/gift", "/cheer", "/raid", "/redeem",
+        "/follow",
+        "/sub",
+        "/resub",
+        "/gift",
+        "/cheer",
+        "/raid",
+        "/redeem",
+        "/announce",
+        "/mod",
+        "/unmod",
     ];
     if !known.contains(&command) {
         return None;
@@ -165,6 +176,8 @@ fn parse_event(line: &str) -> Option<Typed> {
     let viewer = Viewer::new(login);
     let event = match command {
         "/follow" => SimEvent::Follow,
+        "/mod" => SimEvent::Moderator { added: true },
+        "/unmod" => SimEvent::Moderator { added: false },
         "/sub" => match num(words.next(), 1) {
             Some(t @ 1..=3) => SimEvent::Subscribe { tier: t as u8 },
             _ => return usage("/sub <login> [1|2|3]"),
@@ -188,6 +201,23 @@ fn parse_event(line: &str) -> Option<Typed> {
             },
             _ => return usage("/cheer <login> <bits> [message]"),
         },
+        "/announce" => {
+            let mut text: Vec<&str> = words.collect();
+            let color = match text.first().map(|w| w.to_ascii_lowercase()) {
+                Some(c) if ["blue", "green", "orange", "purple"].contains(&c.as_str()) => {
+                    text.remove(0);
+                    c.to_ascii_uppercase()
+                }
+                _ => "PRIMARY".to_string(),
+            };
+            if text.is_empty() {
+                return usage("/announce <login> [blue|green|orange|purple] <text>");
+            }
+            SimEvent::Announcement {
+                message: text.join(" "),
+                color,
+            }
+        }
         "/raid" => match num(words.next(), 10) {
             Some(viewers) => SimEvent::Raid { viewers },
             None => return usage("/raid <login> <viewers>"),
@@ -303,6 +333,38 @@ mod tests {
             viewer.roles.contains(Roles::MODERATOR) && viewer.roles.contains(Roles::SUBSCRIBER)
         );
         assert_eq!(text, "hello there");
+    }
+
+    #[test]
+    fn announce_takes_an_optional_colour() {
+        assert_eq!(
+            parse_typed("/announce mod1 orange Stream starts soon"),
+            Typed::Event {
+                viewer: Viewer::new("mod1"),
+                event: SimEvent::Announcement {
+                    message: "Stream starts soon".into(),
+                    color: "ORANGE".into()
+                }
+            }
+        );
+        assert_eq!(
+            parse_typed("/announce mod1 hello"),
+            Typed::Event {
+                viewer: Viewer::new("mod1"),
+                event: SimEvent::Announcement {
+                    message: "hello".into(),
+                    color: "PRIMARY".into()
+                }
+            }
+        );
+        assert!(matches!(parse_typed("/announce mod1"), Typed::Error(_)));
+        assert_eq!(
+            parse_typed("/unmod MyBot"),
+            Typed::Event {
+                viewer: Viewer::new("mybot"),
+                event: SimEvent::Moderator { added: false }
+            }
+        );
     }
 
     #[test]

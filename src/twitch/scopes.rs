@@ -46,6 +46,14 @@ const fn row(
 }
 
 use Account::{Bot, Broadcaster};
+
+/// The broadcaster's scope for `channel.moderator.add` / `.remove`: without it the bot's
+/// moderator status (and so its send rate class) comes from its own chat badges only.
+pub const MODERATION_READ: &str = "moderation:read";
+
+/// The other scope Twitch accepts for `channel.moderator.add` / `.remove` (it also lets the
+/// grant add and remove moderators, more than the bot asks for).
+pub const MANAGE_MODERATORS: &str = "channel:manage:moderators";
 use Need::{Chat, Optional};
 
 /// Every feature that needs a scope, the bot account's first.
@@ -146,6 +154,12 @@ pub const FEATURES: &[Feature] = &[
         "EventSub: hype train",
         Broadcaster,
         &["channel:read:hype_train"],
+        Optional,
+    ),
+    row(
+        "EventSub: the bot's moderator status (its send rate follows it at once)",
+        Broadcaster,
+        &[MODERATION_READ],
         Optional,
     ),
     row(
@@ -297,6 +311,17 @@ mod tests {
         let once: BTreeSet<_> = broadcaster.iter().collect();
         assert_eq!(once.len(), broadcaster.len(), "no scope asked twice");
         assert!(broadcaster.contains(&"channel:manage:raids"));
+        // The moderator events are read with the broadcaster's grant, never the bot's.
+        assert!(broadcaster.contains(&MODERATION_READ));
+        assert!(!bot.contains(&MODERATION_READ));
+        let held: Vec<String> = broadcaster
+            .iter()
+            .filter(|s| **s != MODERATION_READ)
+            .map(|s| (*s).to_string())
+            .collect();
+        let report = missing_report(Broadcaster, &held);
+        assert_eq!(report.len(), 1, "{report:?}");
+        assert!(report[0].contains("moderator status") && report[0].ends_with("moderation:read"));
         assert!(!broadcaster.contains(&"chat:read"));
     }
 

@@ -108,6 +108,8 @@ fn to_sim_event(kind: &ChannelEventKind) -> SimEvent {
         },
         ChannelEventKind::StreamOnline { .. } => SimEvent::StreamOnline,
         ChannelEventKind::StreamOffline => SimEvent::StreamOffline,
+        ChannelEventKind::ModeratorAdd => SimEvent::Moderator { added: true },
+        ChannelEventKind::ModeratorRemove => SimEvent::Moderator { added: false },
         other => SimEvent::Sample {
             kind: match other {
                 ChannelEventKind::ChannelUpdate { .. } => "channel.update",

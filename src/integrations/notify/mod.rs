@@ -234,6 +234,8 @@ fn describe(event: &Event) -> (String, String) {
                 ChannelEventKind::AdBreak { duration_secs } => {
                     format!("an ad break of {duration_secs} s")
                 }
+                ChannelEventKind::ModeratorAdd => format!("{who} is now a moderator"),
+                ChannelEventKind::ModeratorRemove => format!("{who} is no longer a moderator"),
             };
             (title(event.topic()), body)
         }

@@ -429,14 +429,29 @@ impl FakeTwitchApi {
     pub fn rate_limited(&self) -> u64 {
         lock(&self.state.buckets).refused()
     }
-    /// Makes `user_id` one of the channel's moderators, or takes it away.
+    /// Makes `user_id` one of the channel's moderators, or takes it away, as the broadcaster
+    /// would on Twitch: a change (not a repeat) is sent as `channel.moderator.add` / `.remove`
+    /// to the sessions subscribed for the channel, and the fake chat linked with
+    /// [`FakeTwitchApi::post_chat_to`] gives the user's USERSTATE the badge (or takes it away).
     pub fn set_moderator(&self, user_id: &str, moderator: bool) {
         let mut h = self.state.helix();
-        h.moderators.retain(|m| m != user_id);
-        if moderator {
-            h.moderators.push(user_id.to_owned());
-        }
+        apply_moderator(&self.state, &mut h, user_id, moderator);
     }
+    /// [`FakeTwitchApi::set_moderator`] for the user `login` (a viewer the fake does not know
+    /// yet joins its users with `id`); returns how many EventSub sockets were told.
+    pub fn set_moderator_login(&self, login: &str, id: &str, moderator: bool) -> usize {
+        let mut h = self.state.helix();
+        let login = login.to_ascii_lowercase();
+        let user_id = match h.users.iter().find(|(_, l)| *l == login) {
+            Some((known, _)) => known.clone(),
+            None => {
+                h.users.push((id.to_owned(), login));
+                id.to_owned()
+            }
+        };
+        apply_moderator(&self.state, &mut h, &user_id, moderator)
+    }
+
     /// The native warnings Twitch accepted: (user id, reason).
     pub fn warnings(&self) -> Vec<(String, String)> {
         self.state.helix().warnings.clone()
@@ -458,6 +473,52 @@ impl FakeTwitchApi {
     pub fn subscriptions(&self) -> Vec<FakeSubscription> {
         self.state.helix().subscriptions.clone()
     }
+}
+
+/// Makes `user_id` a moderator of the channel or takes it away; when that changes anything,
+/// tells the linked fake chat and sends `channel.moderator.add` / `.remove` (payload as Twitch's:
+/// the broadcaster's and the user's id, login and name) to the sessions subscribed with the
+/// channel's `broadcaster_user_id` (subscriptions Twitch only allows with the broadcaster's
+/// `moderation:read` or `channel:manage:moderators`). Returns how many sockets were told.
+pub(crate) fn apply_moderator(
+    st: &ApiState,
+    h: &mut HelixData,
+    user_id: &str,
+    moderator: bool,
+) -> usize {
+    let was = h.moderators.iter().any(|m| m == user_id);
+    h.moderators.retain(|m| m != user_id);
+    if moderator {
+        h.moderators.push(user_id.to_owned());
+    }
+    if was == moderator {
+        return 0;
+    }
+    let login_of = |id: &str| {
+        h.users
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let (login, channel) = (login_of(user_id), login_of(BROADCASTER_ID));
+    if let Some(room) = st.auth().chat.room.clone() {
+        room.set_moderator(&login, moderator);
+    }
+    let event = serde_json::json!({
+        "broadcaster_user_id": BROADCASTER_ID,
+        "broadcaster_user_login": channel,
+        "broadcaster_user_name": channel,
+        "user_id": user_id,
+        "user_login": login,
+        "user_name": login,
+    });
+    let kind = if moderator {
+        "channel.moderator.add"
+    } else {
+        "channel.moderator.remove"
+    };
+    super::eventsub::notify_channel_now(&st.eventsub, h, kind, &event)
 }
 
 fn server_error(status: u16) -> StatusCode {

@@ -1,5 +1,6 @@
 //! The fake's moderation endpoints, with Twitch's checks: bans and timeouts (the account's
-//! later lines are not delivered), lifting them, and native warnings.
+//! later lines are not delivered), lifting them, native warnings, and adding and removing the
+//! channel's moderators (which EventSub's `channel.moderator.add` / `.remove` report).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -98,4 +99,50 @@ pub(super) fn warn_chat_user(
 pub(super) fn lift(st: &ApiState, query: &[(String, String)]) -> Response {
     st.punished.lift(q(query, "user_id").unwrap_or_default());
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST` (`add`) or `DELETE /moderation/moderators?broadcaster_id=&user_id=` with Twitch's
+/// checks: the broadcaster's own token holding `channel:manage:moderators`, both ids given, the
+/// user known, not a moderator already (add) or a moderator (remove). 204 on success, after
+/// which the change is applied as [`super::FakeTwitchApi::set_moderator`] applies it.
+pub(super) fn manage_moderator(
+    st: &ApiState,
+    h: &mut HelixData,
+    query: &[(String, String)],
+    caller: &super::routes::Caller<'_>,
+    add: bool,
+) -> Response {
+    if let Some(refused) = super::routes::missing_scope(caller, "channel:manage:moderators") {
+        return refused;
+    }
+    let (Some(broadcaster), Some(user)) = (q(query, "broadcaster_id"), q(query, "user_id")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter broadcaster_id or user_id",
+        );
+    };
+    if broadcaster != caller.user {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "The ID in broadcaster_id must match the user ID found in the request's OAuth token.",
+        );
+    }
+    if !h.users.iter().any(|(id, _)| id == user) {
+        return error(StatusCode::BAD_REQUEST, "The ID in user_id was not found.");
+    }
+    let is_mod = h.moderators.iter().any(|m| m == user);
+    match (add, is_mod) {
+        (true, true) => error(
+            StatusCode::BAD_REQUEST,
+            "The user in the user_id query parameter is already a moderator.",
+        ),
+        (false, false) => error(
+            StatusCode::BAD_REQUEST,
+            "The user in the user_id query parameter is not a moderator in the broadcaster's chat room.",
+        ),
+        _ => {
+            super::apply_moderator(st, h, user, add);
+            StatusCode::NO_CONTENT.into_response()
+        }
+    }
 }

@@ -69,6 +69,12 @@ fn route(
         ("GET", "/chat/emotes/global") => chat::get_emotes(&h.global_emotes),
         ("POST", "/moderation/bans") => moderation::punish(st, query, body),
         ("DELETE", "/moderation/bans") => moderation::lift(st, query),
+        ("POST", "/moderation/moderators") => {
+            moderation::manage_moderator(st, h, query, caller, true)
+        }
+        ("DELETE", "/moderation/moderators") => {
+            moderation::manage_moderator(st, h, query, caller, false)
+        }
         ("POST", "/moderation/warnings") => {
             moderation::warn_chat_user(h, query, body, caller.user, caller.scopes)
         }

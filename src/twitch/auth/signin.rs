@@ -76,7 +76,9 @@ pub async fn run_auth_with(
         if account == Account::Broadcaster {
             println!(
                 "  (The broadcaster's grant includes `channel:bot`: it lets the bot wear the Chat \
-                 Bot badge in this channel.)"
+                 Bot badge in this channel; and `{}`: the bot learns at once when it is made or \
+                 unmade a moderator, and sends at the matching rate.)",
+                scopes::MODERATION_READ
             );
         }
         // Twitch may grant less than was asked (an older application, a scope refused).

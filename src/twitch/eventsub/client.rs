@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::chat::CHAT_SUBSCRIPTIONS;
+use super::moderators::ModeratorWatch;
 use super::{
     Dedup, EventSubConfig, EventSubError, EventSubHandle, EventSubMessage, EventSubSettings,
     EventSubStatus, condition, decode, version_and_scope,
@@ -81,7 +82,34 @@ pub fn spawn(
     dedup: Arc<dyn Dedup>,
     shutdown: CancellationToken,
 ) -> (EventSubHandle, JoinHandle<()>) {
-    start(settings, None, helix, events, dedup, shutdown)
+    start(
+        settings,
+        Side::Channel(None),
+        helix,
+        events,
+        dedup,
+        shutdown,
+    )
+}
+
+/// [`spawn`] for the broadcaster's channel session, telling `watch` of the bot's own
+/// moderator changes (see [`super::moderators`]).
+pub(super) fn start_channel(
+    settings: EventSubSettings,
+    watch: Option<ModeratorWatch>,
+    helix: Helix,
+    events: EventSender,
+    dedup: Arc<dyn Dedup>,
+    shutdown: CancellationToken,
+) -> (EventSubHandle, JoinHandle<()>) {
+    start(
+        settings,
+        Side::Channel(watch),
+        helix,
+        events,
+        dedup,
+        shutdown,
+    )
 }
 
 /// Called with whether the bot may send at the moderator rate (its own badges, seen on its
@@ -138,12 +166,19 @@ pub fn spawn_chat(
         broadcaster_id: settings.broadcaster_id,
         config,
     };
-    start(settings, Some(side), helix, events, dedup, shutdown)
+    start(settings, Side::Chat(side), helix, events, dedup, shutdown)
+}
+
+/// Which session a client runs: the broadcaster's channel events (watching the bot's moderator
+/// status or not), or the bot's own chat.
+enum Side {
+    Channel(Option<ModeratorWatch>),
+    Chat(ChatSide),
 }
 
 fn start(
     settings: EventSubSettings,
-    chat: Option<ChatSide>,
+    side: Side,
     helix: Helix,
     events: EventSender,
     dedup: Arc<dyn Dedup>,
@@ -151,9 +186,14 @@ fn start(
 ) -> (EventSubHandle, JoinHandle<()>) {
     let (tx, rx) = watch::channel(EventSubStatus::default());
     let max_backoff = Duration::from_secs(settings.config.max_backoff_secs.max(1));
+    let (chat, moderators) = match side {
+        Side::Channel(watch) => (None, watch),
+        Side::Chat(chat) => (Some(chat), None),
+    };
     let client = Client {
         settings,
         chat,
+        moderators,
         helix,
         events,
         dedup,
@@ -178,6 +218,8 @@ struct Client {
     settings: EventSubSettings,
     /// Set for the bot's chat session.
     chat: Option<ChatSide>,
+    /// Set for a channel session that follows the bot's moderator status.
+    moderators: Option<ModeratorWatch>,
     helix: Helix,
     events: EventSender,
     dedup: Arc<dyn Dedup>,
@@ -444,6 +486,9 @@ impl Client {
                 }
                 match event {
                     Some(ev) => {
+                        if let Some(watch) = &self.moderators {
+                            watch.tell(&ev);
+                        }
                         let _ = self.events.send(Event::Channel(ev)).await;
                     }
                     None => debug!(%kind, "EventSub notification without a mapping"),

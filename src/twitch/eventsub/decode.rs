@@ -300,6 +300,8 @@ pub fn channel_event_from_notification(
                 duration_secs: n(ev, "duration_seconds"),
             }
         }
+        "channel.moderator.add" => ChannelEventKind::ModeratorAdd,
+        "channel.moderator.remove" => ChannelEventKind::ModeratorRemove,
         _ => return None,
     };
     Some(ChannelEvent {
@@ -308,4 +310,43 @@ pub fn channel_event_from_notification(
         user: who,
         kind,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moderator_changes_name_the_user_they_are_about() {
+        let frame = serde_json::json!({
+            "metadata": {"message_id": "m-1", "message_type": "notification",
+                "message_timestamp": "2026-12-07T05:00:00.000000000Z",
+                "subscription_type": "channel.moderator.add", "subscription_version": "1"},
+            "payload": {"subscription": {"type": "channel.moderator.add"},
+                "event": {"broadcaster_user_id": "2000", "broadcaster_user_login": "mychannel",
+                    "broadcaster_user_name": "MyChannel", "user_id": "1000",
+                    "user_login": "mybot", "user_name": "MyBot"}}
+        });
+        let Ok(EventSubMessage::Notification {
+            event: Some(ev), ..
+        }) = decode(&frame.to_string())
+        else {
+            panic!("a moderator notification decodes");
+        };
+        assert_eq!(ev.kind, ChannelEventKind::ModeratorAdd);
+        assert_eq!(ev.kind.topic(), "moderator_add");
+        let user = ev.user.expect("the moderator");
+        assert_eq!((user.id.as_str(), user.login.as_str()), ("1000", "mybot"));
+        let removed = channel_event_from_notification(
+            "channel.moderator.remove",
+            "m-2",
+            &serde_json::json!({"user_id": "3000", "user_login": "viewer_one"}),
+        )
+        .expect("mapped");
+        assert_eq!(removed.kind.topic(), "moderator_remove");
+        assert_eq!(
+            removed.user.map(|u| u.display_name),
+            Some("viewer_one".into())
+        );
+    }
 }

@@ -2,16 +2,21 @@
 //! [`HANDSHAKE_TIMEOUT`], subscriptions created with the broadcaster's token on every new session
 //! (retried while Helix fails), a keepalive watchdog, jittered reconnects that never give up,
 //! `session_reconnect` without losing a notification (only to the configured host's domain),
-//! deduplication by message id, and notifications turned into [`ChannelEvent`]s.
+//! deduplication by message id, and notifications turned into [`ChannelEvent`]s. The channel
+//! session also watches `channel.moderator.add` / `.remove` (with the broadcaster's
+//! `moderation:read`) and tells the bot's chat at once when the bot itself is made or unmade a
+//! moderator, whichever chat transport runs.
 //!
-//! Files: `client` (the socket, its sessions and reconnects), `subscriptions` (which version,
-//! scope and condition each type takes), `decode` (the wire format into events) and [`chat`]
-//! (the bot's own chat session's notifications into the events IRC produces). The IRC
-//! USERNOTICE side of the same events lives in `crate::twitch::irc::channel_events`.
+//! Files: `client` (the socket, its sessions and reconnects), `moderators` (the bot's own
+//! moderator status), `subscriptions` (which version, scope and condition each type takes),
+//! `decode` (the wire format into events) and [`chat`] (the bot's own chat session's
+//! notifications into the events IRC produces). The IRC USERNOTICE side of the same events
+//! lives in `crate::twitch::irc::channel_events`.
 
 pub mod chat;
 mod client;
 mod decode;
+mod moderators;
 mod subscriptions;
 
 use std::collections::{HashSet, VecDeque};
@@ -19,9 +24,14 @@ use std::sync::{Mutex, PoisonError};
 
 pub use crate::config::api::{DEFAULT_SUBSCRIPTIONS, EventSubConfig};
 pub use crate::twitch::irc::{channel_event_from_chat, channel_event_from_usernotice};
-pub use client::{ChatReadSettings, HANDSHAKE_TIMEOUT, reconnect_allowed, spawn, spawn_chat};
+pub use client::{
+    BotRoles, ChatReadSettings, HANDSHAKE_TIMEOUT, reconnect_allowed, spawn, spawn_chat,
+};
 pub use decode::{EventSubMessage, channel_event_from_notification, decode};
-pub use subscriptions::{condition, subscriptions_url, version_and_scope};
+pub use moderators::{ModeratorWatch, spawn_watching_moderators};
+pub use subscriptions::{
+    MODERATOR_TYPES, condition, may_read_moderators, subscriptions_url, version_and_scope,
+};
 
 use compact_str::CompactString;
 use tokio::sync::watch;

@@ -3,6 +3,22 @@
 
 use serde_json::{Value, json};
 
+use crate::twitch::scopes::{MANAGE_MODERATORS, MODERATION_READ};
+
+/// The types that tell the bot it was made or unmade a moderator (condition
+/// `broadcaster_user_id`, the broadcaster's `moderation:read` or `channel:manage:moderators`).
+pub const MODERATOR_TYPES: [&str; 2] = ["channel.moderator.add", "channel.moderator.remove"];
+
+/// Whether a broadcaster grant holding `scopes` may subscribe to [`MODERATOR_TYPES`]. An empty
+/// list means the scopes were not saved with the grant: unknown, so the subscription is tried
+/// and Twitch decides.
+pub fn may_read_moderators(scopes: &[String]) -> bool {
+    scopes.is_empty()
+        || scopes
+            .iter()
+            .any(|s| s == MODERATION_READ || s == MANAGE_MODERATORS)
+}
+
 /// The version Twitch currently serves for `kind` and the scope it needs.
 pub fn version_and_scope(kind: &str) -> (&'static str, &'static str) {
     match kind {
@@ -17,6 +33,7 @@ pub fn version_and_scope(kind: &str) -> (&'static str, &'static str) {
             ("1", "channel:read:redemptions")
         }
         "channel.ad_break.begin" => ("1", "channel:read:ads"),
+        "channel.moderator.add" | "channel.moderator.remove" => ("1", MODERATION_READ),
         k if k.starts_with("channel.poll.") => ("1", "channel:read:polls"),
         k if k.starts_with("channel.prediction.") => ("1", "channel:read:predictions"),
         k if k.starts_with("channel.hype_train.") => ("2", "channel:read:hype_train"),
@@ -76,5 +93,21 @@ mod tests {
             condition("channel.raid", "42"),
             json!({"to_broadcaster_user_id": "42"})
         );
+    }
+
+    #[test]
+    fn moderator_events_take_the_broadcasters_moderation_read() {
+        for kind in MODERATOR_TYPES {
+            assert_eq!(version_and_scope(kind), ("1", "moderation:read"));
+            assert_eq!(condition(kind, "42"), json!({"broadcaster_user_id": "42"}));
+        }
+        let held = |s: &[&str]| s.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        assert!(may_read_moderators(&held(&[
+            "bits:read",
+            "moderation:read"
+        ])));
+        assert!(may_read_moderators(&held(&["channel:manage:moderators"])));
+        assert!(!may_read_moderators(&held(&["bits:read"])));
+        assert!(may_read_moderators(&[]), "unknown scopes: Twitch decides");
     }
 }

@@ -157,6 +157,16 @@ impl Helix {
         grant.scopes.iter().any(|s| s == scope)
     }
 
+    /// The scopes `account`'s grant holds, as saved at sign-in and at each refresh (empty when
+    /// none were saved: unknown).
+    pub fn granted_scopes(&self, account: Account) -> Vec<String> {
+        let secrets = self.inner.tokens.secrets();
+        match account {
+            Account::Bot => secrets.bot.scopes,
+            Account::Broadcaster => secrets.broadcaster.scopes,
+        }
+    }
+
     pub(in crate::twitch) fn need_ids(&self) -> Result<ChannelIds, HelixError> {
         let ids = self.ids();
         if ids.broadcaster_id.is_empty() || ids.bot_id.is_empty() {
