@@ -457,6 +457,32 @@ fn a_channel_point_redemption_and_event_scripts_run_with_the_event_fields() {
 }
 
 #[test]
+fn moderator_changes_run_their_event_scripts_with_the_user() {
+    let mut b = bot(&[
+        (
+            "events/moderator_add.rhai",
+            r#"fn run(ctx) { ctx.say(`welcome to the team, ${ctx.user.name}`); }"#,
+        ),
+        (
+            "events/moderator_remove.rhai",
+            r#"fn run(ctx) { ctx.say(`thanks for modding, ${ctx.user.name}`); }"#,
+        ),
+    ]);
+    let ev = |kind| ChannelEvent {
+        id: "m1".into(),
+        source: EventSource::Simulated,
+        user: Some(viewer("dave", &[])),
+        kind,
+    };
+    b.host
+        .handle_channel_event(&ev(ChannelEventKind::ModeratorAdd));
+    assert_eq!(b.next_text(), "welcome to the team, DAVE");
+    b.host
+        .handle_channel_event(&ev(ChannelEventKind::ModeratorRemove));
+    assert_eq!(b.next_text(), "thanks for modding, DAVE");
+}
+
+#[test]
 fn hot_reload_replaces_registers_and_unregisters_scripts() {
     let mut b = bot(&[
         ("commands/ping.rhai", PING),

@@ -20,7 +20,7 @@ pub use super::settings::{
 
 /// The event names `scripts/events/<name>.rhai` may use (see `ChannelEventKind::topic`; the
 /// `obs_*` ones are `ObsEvent::topic` with `_` for `.`).
-pub const EVENT_NAMES: [&str; 24] = [
+pub const EVENT_NAMES: [&str; 26] = [
     "follow",
     "subscribe",
     "resub",
@@ -45,6 +45,8 @@ pub const EVENT_NAMES: [&str; 24] = [
     "obs_record_state",
     "obs_input",
     "clip_ready",
+    "moderator_add",
+    "moderator_remove",
 ];
 
 /// What a script is, from the folder it lives in.
