@@ -1,6 +1,6 @@
 //! Sending chat over Helix (`POST /chat/messages`): drains an [`OutgoingQueue`] with the same
 //! rate classes and 500-character splitting as IRC, through the one Helix [`Gate`] at
-//! [`Priority::Chat`]. Up to four posts (`WINDOW`) are in flight at once, each started only
+//! [`Priority::Chat`]. Up to eight posts (`WINDOW`) are in flight at once, each started only
 //! after the one before it has been written to its connection (see its `window` module).
 //!
 //! The order: posts on separate connections can still reach Twitch in either order (a burst
@@ -16,7 +16,7 @@
 //!   [`Notice`](crate::event::Notice) (as the IRC NOTICE for the same refusal would be), and never retried.
 //! - 429 waits in the gate for the bucket's reset; 5xx and network failures are retried with
 //!   backoff. A message that must go again is tried before anything new, and no new post
-//!   starts until the ones already in flight are answered; those (at most three) may still
+//!   starts until the ones already in flight are answered; those (at most seven) may still
 //!   reach chat before it, since they had left already.
 //! - A 403 or 404 (or a grant without `user:write:chat`) before any message went through ends
 //!   the sender with [`SendEnd::Refused`], handing the queue back with every unsent message
