@@ -491,6 +491,37 @@ async fn throttled_posts_go_again_after_the_reset_in_their_order() {
     let _ = task.await;
 }
 
+/// Twitch failing two posts of a full window (503): those two go again after a backoff, ahead
+/// of everything not yet started, while the six answered 200 beside them stay in chat ahead of
+/// them; every message reaches chat exactly once.
+#[tokio::test]
+async fn failed_posts_in_a_full_window_go_again_once_and_nothing_is_lost_or_doubled() {
+    let sim = sim(None).await;
+    sim.api.delay_chat_answers(Duration::from_millis(50));
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start_at(&sim, &shutdown, RateLimit::Unlimited);
+    handle.send(say("opener")).unwrap();
+    assert_eq!(accepted(&sim.api, 1, 5).await, ["opener"]);
+    sim.api.fail_next(2);
+    for i in 0..12 {
+        handle
+            .send(reply(&format!("after {i}"), &format!("parent-{i}")))
+            .unwrap();
+    }
+    let got = accepted(&sim.api, 13, 10).await;
+    let mut want = vec!["opener".to_string()];
+    want.extend(
+        [2, 3, 4, 5, 6, 7, 0, 1, 8, 9, 10, 11]
+            .iter()
+            .map(|i| format!("after {i}")),
+    );
+    assert_eq!(got, want);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.api.helix_chat_sent().len(), 13, "nothing sent twice");
+    shutdown.cancel();
+    assert!(matches!(task.await.unwrap(), SendEnd::Stopped { .. }));
+}
+
 #[tokio::test]
 async fn the_app_token_is_fetched_and_renewed_before_it_expires() {
     let (logs, _guard) = capture_logs();
