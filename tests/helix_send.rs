@@ -1,7 +1,8 @@
 //! Sending chat over Helix (`POST /chat/messages`) against the simulated Twitch on 127.0.0.1:
 //! replies threaded, held messages reported with Twitch's reason and not retried, a refused
 //! first send handing the queue back for IRC, the app access token fetched and renewed before
-//! it expires, 500-character splitting and the rate classes.
+//! it expires, 500-character splitting and the rate classes; several posts in flight arriving in
+//! the order they were queued, and a throttled one going again with nothing lost or doubled.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -78,7 +79,16 @@ fn start(
     sim: &Sim,
     shutdown: &CancellationToken,
 ) -> (ChatHandle, tokio::task::JoinHandle<SendEnd>, EventReceiver) {
-    let (handle, queue) = outgoing::channel(1_000, RateLimit::Normal);
+    start_at(sim, shutdown, RateLimit::Normal)
+}
+
+/// Starts the Helix sender on a new queue of rate class `rate`.
+fn start_at(
+    sim: &Sim,
+    shutdown: &CancellationToken,
+    rate: RateLimit,
+) -> (ChatHandle, tokio::task::JoinHandle<SendEnd>, EventReceiver) {
+    let (handle, queue) = outgoing::channel(1_000, rate);
     let (events, rx) = twitch_bot::queue::channel(64);
     let task = helix_send::spawn(
         settings(),
@@ -245,8 +255,11 @@ async fn a_refused_first_send_hands_the_queue_back_with_every_message_for_irc() 
     sim.api.forbid_chat_sender(BOT_ID, true);
     let mut lines = sim.chat.subscribe();
     let shutdown = CancellationToken::new();
+    // Twitch slow to answer: were more posts let out before the first answer, they would be
+    // in flight when the refusal comes.
+    sim.api.delay_chat_answers(Duration::from_millis(100));
     let (handle, task, _events) = start(&sim, &shutdown);
-    for i in 1..=3 {
+    for i in 1..=12 {
         handle.send(say(&format!("message {i}"))).unwrap();
     }
     let end = tokio::time::timeout(Duration::from_secs(5), task)
@@ -276,18 +289,237 @@ async fn a_refused_first_send_hands_the_queue_back_with_every_message_for_irc() 
     };
     let (sink, _rx) = twitch_bot::queue::channel(1_024);
     let irc_task = chat::spawn(irc, queue, sink, shutdown.clone());
-    handle.send(say("message 4")).unwrap();
+    assert_eq!(
+        send_requests(&sim.api).len(),
+        1,
+        "one post before Twitch's first answer, so none is in flight when it refuses"
+    );
+    handle.send(say("message 13")).unwrap();
     let mut got = Vec::new();
-    while got.len() < 4 {
+    while got.len() < 13 {
         let msg = next_message(&mut lines, 5)
             .await
             .expect("every message arrives over IRC");
         got.push(msg.text);
     }
-    assert_eq!(got, ["message 1", "message 2", "message 3", "message 4"]);
+    let want: Vec<String> = (1..=13).map(|i| format!("message {i}")).collect();
+    assert_eq!(got, want, "every message once, in order");
+    assert!(
+        next_message(&mut lines, 1).await.is_none(),
+        "nothing arrives twice"
+    );
     assert!(sim.api.helix_chat_sent().is_empty());
     shutdown.cancel();
     let _ = irc_task.await;
+}
+
+/// Waits up to `secs` until the fake has accepted `n` messages; their texts, in the order the
+/// fake received them.
+async fn accepted(api: &FakeTwitchApi, n: usize, secs: u64) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let sent = api.helix_chat_sent();
+        if sent.len() >= n || tokio::time::Instant::now() >= deadline {
+            return sent.into_iter().map(|m| m.text).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn reply(text: &str, parent: &str) -> Outgoing {
+    Outgoing {
+        reply_to: Some(parent.into()),
+        ..say(text)
+    }
+}
+
+/// With Twitch taking its time to answer, a burst of replies to different messages (a flood's
+/// `!ping`s) goes out several posts at a time, in a fraction of the time one post per answer
+/// would take, and every reply reaches chat once, at most a few places from where it was
+/// queued. Two worker threads, so the posts' connections really race each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_to_different_messages_go_out_several_posts_at_a_time() {
+    const BURST: usize = 200;
+    const ANSWER: Duration = Duration::from_millis(40);
+    let sim = sim(None).await;
+    sim.api.delay_chat_answers(ANSWER);
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start_at(&sim, &shutdown, RateLimit::Unlimited);
+    let want: Vec<String> = (0..BURST).map(|i| format!("pong {i:03}")).collect();
+    let started = std::time::Instant::now();
+    for (i, text) in want.iter().enumerate() {
+        handle
+            .send_wait(reply(text, &format!("ping-{i}")))
+            .await
+            .unwrap();
+    }
+    let got = accepted(&sim.api, BURST, 60).await;
+    let took = started.elapsed();
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, want, "every reply once");
+    let mut swapped = 0;
+    for (at, text) in got.iter().enumerate() {
+        let queued = want.iter().position(|w| w == text).unwrap();
+        assert!(
+            at.abs_diff(queued) <= 7,
+            "{text} arrived {at}th: no further than the window from its place"
+        );
+        swapped += usize::from(at != queued);
+    }
+    let waiting = sim.api.most_chat_posts_waiting();
+    assert!(
+        (2..=8).contains(&waiting),
+        "several posts (at most eight) wait for their answers together: {waiting}"
+    );
+    let one_at_a_time = ANSWER * BURST as u32;
+    println!(
+        "{BURST} replies, answers taking {ANSWER:?}: {took:?} (one at a time: at least \
+         {one_at_a_time:?}); at most {waiting} waiting together; {swapped} out of place"
+    );
+    assert!(
+        took < one_at_a_time / 2,
+        "{took:?}: the waits for answers overlap"
+    );
+    shutdown.cancel();
+    assert!(matches!(task.await.unwrap(), SendEnd::Stopped { .. }));
+}
+
+/// Under the same load, what a viewer reads as a sequence arrives exactly in the order it was
+/// queued: lines outside any thread, the parts of a split reply, and two replies in one
+/// thread. Only replies in different threads share the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_parts_and_threads_keep_their_order_with_posts_in_flight() {
+    const ROUNDS: usize = 40;
+    let sim = sim(None).await;
+    sim.api.delay_chat_answers(Duration::from_millis(15));
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start_at(&sim, &shutdown, RateLimit::Unlimited);
+    let long = |k: usize| {
+        (0..120)
+            .map(|w| format!("r{k}w{w:03}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut queued: Vec<Outgoing> = Vec::new();
+    for k in 0..ROUNDS {
+        queued.push(reply(&format!("{k}: to a"), &format!("a-{k}")));
+        queued.push(reply(&format!("{k}: first to b"), &format!("b-{k}")));
+        queued.push(reply(&format!("{k}: second to b"), &format!("b-{k}")));
+        queued.push(reply(&long(k), &format!("c-{k}")));
+        queued.push(say(&format!("{k}: a line of its own")));
+    }
+    for msg in &queued {
+        handle.send_wait(msg.clone()).await.unwrap();
+    }
+    // The long reply is two messages.
+    let total = ROUNDS * 6;
+    let got = accepted(&sim.api, total, 60).await;
+    assert_eq!(got.len(), total, "every message once");
+    let at = |text: &str| {
+        got.iter()
+            .position(|g| g == text)
+            .unwrap_or_else(|| panic!("{text} missing"))
+    };
+    for k in 0..ROUNDS {
+        let line = at(&format!("{k}: a line of its own"));
+        assert_eq!(line, k * 6 + 5, "round {k}'s own line is in its place");
+        assert!(at(&format!("{k}: first to b")) < at(&format!("{k}: second to b")));
+        let parts: Vec<usize> = got
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.starts_with(&format!("r{k}w")))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(parts.len(), 2, "the long reply is split in two");
+        assert!(
+            got[parts[0]].starts_with(&format!("r{k}w000")),
+            "its first part arrives first"
+        );
+    }
+    assert!(
+        sim.api.most_chat_posts_waiting() >= 2,
+        "replies in different threads did go together"
+    );
+    shutdown.cancel();
+    let _ = task.await;
+}
+
+/// A 429 for every post in flight (Twitch's bucket ran dry): each goes again after the
+/// bucket's reset, in its order and before anything not yet started, and every message reaches
+/// chat exactly once. (A post answered 200 beside a throttled one has reached chat already and
+/// stays ahead of it: nothing calls it back.)
+#[tokio::test]
+async fn throttled_posts_go_again_after_the_reset_in_their_order() {
+    let sim = sim(None).await;
+    sim.api.delay_chat_answers(Duration::from_millis(50));
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start_at(&sim, &shutdown, RateLimit::Unlimited);
+    handle.send(say("opener")).unwrap();
+    assert_eq!(accepted(&sim.api, 1, 5).await, ["opener"]);
+    // The eight posts in flight next are answered 429, reset a second away.
+    sim.api.throttle_next(8, 1);
+    for i in 0..12 {
+        handle
+            .send(reply(&format!("after {i}"), &format!("parent-{i}")))
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let got = accepted(&sim.api, 13, 10).await;
+    let mut want = vec!["opener".to_string()];
+    want.extend((0..12).map(|i| format!("after {i}")));
+    assert_eq!(got, want, "the throttled ones go first, in their order");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the throttled ones waited for the reset: {:?}",
+        started.elapsed()
+    );
+    let throttled = sim
+        .api
+        .tally()
+        .into_iter()
+        .filter(|((kind, status), _)| kind == "POST /chat/messages" && *status == 429)
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    assert_eq!(
+        throttled, 8,
+        "only the eight posts in flight were throttled"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.api.helix_chat_sent().len(), 13, "nothing sent twice");
+    shutdown.cancel();
+    let _ = task.await;
+}
+
+/// Twitch failing two posts of a full window (503): those two go again after a backoff, ahead
+/// of everything not yet started, while the six answered 200 beside them stay in chat ahead of
+/// them; every message reaches chat exactly once.
+#[tokio::test]
+async fn failed_posts_in_a_full_window_go_again_once_and_nothing_is_lost_or_doubled() {
+    let sim = sim(None).await;
+    sim.api.delay_chat_answers(Duration::from_millis(50));
+    let shutdown = CancellationToken::new();
+    let (handle, task, _events) = start_at(&sim, &shutdown, RateLimit::Unlimited);
+    handle.send(say("opener")).unwrap();
+    assert_eq!(accepted(&sim.api, 1, 5).await, ["opener"]);
+    sim.api.fail_next(2);
+    for i in 0..12 {
+        handle
+            .send(reply(&format!("after {i}"), &format!("parent-{i}")))
+            .unwrap();
+    }
+    let got = accepted(&sim.api, 13, 10).await;
+    let mut want = vec!["opener".to_string()];
+    want.extend(
+        [2, 3, 4, 5, 6, 7, 0, 1, 8, 9, 10, 11]
+            .iter()
+            .map(|i| format!("after {i}")),
+    );
+    assert_eq!(got, want);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.api.helix_chat_sent().len(), 13, "nothing sent twice");
+    shutdown.cancel();
+    assert!(matches!(task.await.unwrap(), SendEnd::Stopped { .. }));
 }
 
 #[tokio::test]

@@ -12,10 +12,14 @@
 //!   [`super::shield::Defences::delivers_line`] (emote-only, slow mode, followers-only and
 //!   Shield Mode);
 //! - a message sent appears in the room ([`super::chat::ChatRoom`]) exactly like the sender's
-//!   IRC PRIVMSG, in the reply thread of `reply_parent_message_id` when given.
+//!   IRC PRIVMSG, in the reply thread of `reply_parent_message_id` when given, in the order
+//!   the posts arrive ([`ChatSendState::sent`] records that order);
+//! - a test may make Twitch take its time to answer ([`super::FakeTwitchApi::delay_chat_answers`]):
+//!   the message is in chat at once, the answer comes later, and several posts may be waiting
+//!   for theirs at the same time ([`ChatSendState::most_waiting`] counts how many at most).
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::http::{Method, StatusCode};
@@ -46,6 +50,12 @@ pub struct ChatSendState {
     pub sent: Vec<HelixChatMessage>,
     /// Every message answered `is_sent: false`: (text, drop reason code).
     pub dropped: Vec<(String, String)>,
+    /// How long each answer to a post takes after the post was handled (zero: at once).
+    pub answer_delay: Duration,
+    /// Posts handled whose answer is still being delayed.
+    pub waiting: usize,
+    /// The most posts ever waiting for their answer at the same time.
+    pub most_waiting: usize,
 }
 
 /// A message the fake Send Chat Message accepted.
@@ -97,6 +107,17 @@ impl super::FakeTwitchApi {
         }
     }
 
+    /// From now on, each answer to Send Chat Message comes `delay` after the post was handled
+    /// (its message is in chat at once), as Twitch's own time to answer would.
+    pub fn delay_chat_answers(&self, delay: Duration) {
+        self.state.auth().chat.answer_delay = delay;
+    }
+
+    /// The most Send Chat Message posts that were ever waiting for their answers at once.
+    pub fn most_chat_posts_waiting(&self) -> usize {
+        self.state.auth().chat.most_waiting
+    }
+
     /// Messages Send Chat Message accepted so far.
     pub fn helix_chat_sent(&self) -> Vec<HelixChatMessage> {
         self.state.auth().chat.sent.clone()
@@ -105,6 +126,34 @@ impl super::FakeTwitchApi {
     /// Messages Send Chat Message answered `is_sent: false`: (text, drop reason code).
     pub fn helix_chat_dropped(&self) -> Vec<(String, String)> {
         self.state.auth().chat.dropped.clone()
+    }
+}
+
+/// How long the answer to a request for `path` is held back: the delay a test set for Send
+/// Chat Message, zero for anything else.
+pub(crate) fn answer_delay(st: &ApiState, path: &str) -> Duration {
+    if path != "/chat/messages" {
+        return Duration::ZERO;
+    }
+    st.auth().chat.answer_delay
+}
+
+/// A post waiting for its delayed answer, counted in [`ChatSendState::waiting`] while it lives.
+pub(crate) struct AnswerDelayed<'a>(&'a ApiState);
+
+impl<'a> AnswerDelayed<'a> {
+    pub(crate) fn new(st: &'a ApiState) -> AnswerDelayed<'a> {
+        let mut a = st.auth();
+        a.chat.waiting += 1;
+        a.chat.most_waiting = a.chat.most_waiting.max(a.chat.waiting);
+        AnswerDelayed(st)
+    }
+}
+
+impl Drop for AnswerDelayed<'_> {
+    fn drop(&mut self) {
+        let mut a = self.0.auth();
+        a.chat.waiting = a.chat.waiting.saturating_sub(1);
     }
 }
 

@@ -38,6 +38,24 @@ pub(super) async fn helix_any(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let (resp, delay) = answer(Arc::clone(&st), method, uri, query, headers, body);
+    // Twitch's time to answer a chat post, when a test sets one (the post is already in chat).
+    if !delay.is_zero() {
+        let _waiting = crate::sim::chat_send::AnswerDelayed::new(&st);
+        tokio::time::sleep(delay).await;
+    }
+    resp
+}
+
+/// The answer to one request, and how long it is held back.
+fn answer(
+    st: Arc<ApiState>,
+    method: Method,
+    uri: Uri,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (Response, std::time::Duration) {
     let path = uri.path().trim_start_matches("/helix").to_string();
     let token = headers
         .get("authorization")
@@ -118,7 +136,8 @@ pub(super) async fn helix_any(
     );
     hd.insert("ratelimit-remaining", HeaderValue::from(remaining));
     hd.insert("ratelimit-reset", HeaderValue::from(reset));
-    resp
+    drop(h);
+    (resp, crate::sim::chat_send::answer_delay(&st, &path))
 }
 
 /// Charges one point to the bucket of the token's user and client id.

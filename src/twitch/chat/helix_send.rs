@@ -1,33 +1,47 @@
 //! Sending chat over Helix (`POST /chat/messages`): drains an [`OutgoingQueue`] with the same
 //! rate classes and 500-character splitting as IRC, through the one Helix [`Gate`] at
-//! [`Priority::Chat`], one message at a time so the order holds.
+//! [`Priority::Chat`]. Up to eight posts (`WINDOW`) are in flight at once, each started only
+//! after the one before it has been written to its connection (see its `window` module).
+//!
+//! The order: posts on separate connections can still reach Twitch in either order (a burst
+//! on a loaded machine swaps neighbours at the simulated Twitch), so only replies in different
+//! threads are in flight together; each shows under its own message, and their order is not
+//! something a viewer reads. A line outside any thread, each part of a split message and a
+//! second reply in the same thread goes alone, after everything queued before it was
+//! answered: those arrive exactly in the order they were queued. Until Twitch has answered a
+//! first message, one post at a time.
 //!
 //! - Twitch's answer `is_sent: false` with a `drop_reason` (AutoMod held it, emote-only, slow
 //!   mode, a blocked term, ...) is logged once with Twitch's reason, reported as a chat
-//!   [`Notice`] (as the IRC NOTICE for the same refusal would be), and never retried.
+//!   [`Notice`](crate::event::Notice) (as the IRC NOTICE for the same refusal would be), and never retried.
 //! - 429 waits in the gate for the bucket's reset; 5xx and network failures are retried with
-//!   backoff, the message kept at the front of the queue meanwhile.
+//!   backoff. A message that must go again is tried before anything new, and no new post
+//!   starts until the ones already in flight are answered; those (at most seven) may still
+//!   reach chat before it, since they had left already.
 //! - A 403 or 404 (or a grant without `user:write:chat`) before any message went through ends
-//!   the sender with [`SendEnd::Refused`], handing the queue back with every unsent message,
-//!   so the caller can fall back to IRC.
+//!   the sender with [`SendEnd::Refused`], handing the queue back with every unsent message
+//!   in its order (none sent twice, none lost), so the caller can fall back to IRC.
 //! - The token: an app access token (client credentials, see [`AppToken`]) when a client
 //!   secret is configured and the grants allow it, which shows the Chat Bot badge; the bot's
 //!   user token otherwise. Which one, and why, is logged once.
 //!
 //! [`Gate`]: crate::twitch::gate::Gate
 
+mod answer;
+mod window;
+
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
-use super::outgoing::{Outgoing, OutgoingQueue, Ready};
-use crate::event::{Event, Notice};
+use self::answer::{Outcome, Verdict};
+use self::window::{Post, Stop, WINDOW, Window, Woke};
+use super::outgoing::{Outgoing, OutgoingQueue};
 use crate::queue::EventSender;
 use crate::twitch::app_token::AppToken;
 use crate::twitch::auth::Account;
@@ -156,111 +170,273 @@ async fn run(
     events: EventSender,
     shutdown: CancellationToken,
 ) -> SendEnd {
-    let mut sender = match Sender::new(settings, helix, events).await {
+    let mut sender = match Sender::new(settings, helix.clone(), events).await {
         Ok(sender) => sender,
         Err(reason) => return SendEnd::Refused { queue, reason },
     };
-    // Until Twitch has answered one message, a refusal means "this path does not work here".
-    let mut answered = false;
+    let mut window = Window::new();
+    let mut state = State::default();
+    let mut stop = Stop::Shutdown(&shutdown);
+    let mut flushing = false;
     loop {
-        let ready = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            ready = queue.ready(true) => ready,
-        };
-        if ready == Ready::Closed {
-            return SendEnd::Stopped { queue };
+        let now = Instant::now();
+        if state.hold && state.flying.is_empty() {
+            state.hold = false;
         }
-        let Some(line) = queue.take(Instant::now(), 1).pop() else {
-            continue;
-        };
-        let step = {
-            let post = sender.post(&line);
-            tokio::pin!(post);
-            let mut intake_open = true;
-            loop {
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break None,
-                    outcome = &mut post => break Some(outcome),
-                    // While Twitch answers, replies keep being taken in: a burst waits in the
-                    // queue (bounded, oldest dropped) instead of overflowing the handles' intake.
-                    ready = queue.ready(false), if intake_open => {
-                        intake_open = ready != Ready::Closed;
-                    }
-                }
-            }
-        };
-        let Some(outcome) = step else {
-            queue.put_back(line);
+        if state.resume_at.is_some_and(|at| at <= now) {
+            state.resume_at = None;
+        }
+        if state.refused.is_some() && state.flying.is_empty() {
             break;
-        };
-        match outcome {
-            Outcome::Refused { status, message } if !answered => {
-                queue.put_back(line);
-                return SendEnd::Refused {
-                    queue,
-                    reason: format!(
-                        "Twitch answered {status} to the first chat message sent over Helix: \
-                         {message}"
-                    ),
-                };
-            }
-            other => {
-                answered |= matches!(other, Outcome::Sent { .. } | Outcome::Dropped { .. });
-                sender.report(&line, other).await;
-            }
         }
-    }
-    // Shutdown: send what the rate class allows right now, briefly; the rest stays queued.
-    let deadline = Instant::now() + SHUTDOWN_FLUSH;
-    while let Some(line) = queue.take(Instant::now(), 1).pop() {
-        match timeout_at(deadline, sender.post(&line)).await {
-            Ok(outcome) => sender.report(&line, outcome).await,
-            Err(_) => {
-                queue.put_back(line);
+        if state.may_start() {
+            // A message going again (or waiting for its turn) before anything new; while
+            // flushing at shutdown, only what the rate class allows right now.
+            if state.again.is_empty()
+                && flushing
+                && let Some(line) = queue.take(now, 1).pop()
+            {
+                let flight = state.flight(line);
+                state.go_again(flight);
+            }
+            if let Some(flight) = state.again.pop_front() {
+                if state.may_start_now(&flight) {
+                    if !launch(
+                        &mut sender,
+                        &helix,
+                        &mut window,
+                        &mut state,
+                        &mut queue,
+                        &stop,
+                        flight,
+                    )
+                    .await
+                    {
+                        if flushing {
+                            break;
+                        }
+                        flushing = true;
+                        stop = Stop::Deadline(Instant::now() + SHUTDOWN_FLUSH);
+                    }
+                    continue;
+                }
+                state.again.push_front(flight);
+            } else if flushing && state.flying.is_empty() {
                 break;
             }
         }
+        // A new line is taken only when it could start; one that must wait for answers waits
+        // at the front of `again`.
+        let may_send = !flushing && state.may_start() && state.again.is_empty();
+        match window
+            .wait(&mut queue, &stop, may_send, state.resume_at)
+            .await
+        {
+            Woke::Answer(reply) => {
+                let Some(mut flight) = state.flying.pop_front() else {
+                    continue;
+                };
+                let verdict = window
+                    .during(&mut queue, &stop, sender.judge(&mut flight, reply))
+                    .await;
+                match verdict {
+                    Some(verdict) => state.apply(&sender, flight, verdict).await,
+                    // Stopped while renewing the token: it goes again (or back to the queue).
+                    None => state.go_again(flight),
+                }
+            }
+            Woke::Send => {
+                // It starts on the next round if it may, or waits there for its turn.
+                if let Some(line) = queue.take(Instant::now(), 1).pop() {
+                    let flight = state.flight(line);
+                    state.go_again(flight);
+                }
+            }
+            Woke::Resume => {}
+            Woke::Stopped | Woke::Idle if flushing => break,
+            Woke::Stopped | Woke::Idle => {
+                // Shutdown, or every handle gone: send what the rate class allows right now,
+                // briefly, and hear the answers to what is in flight; the rest stays queued.
+                flushing = true;
+                stop = Stop::Deadline(Instant::now() + SHUTDOWN_FLUSH);
+            }
+        }
     }
-    SendEnd::Stopped { queue }
+    // What was not sent goes back to the front of the queue in its order: messages to go
+    // again, a refused one, and (at shutdown) posts still unanswered.
+    let mut unsent: Vec<Flight> = state
+        .again
+        .drain(..)
+        .chain(state.flying.drain(..))
+        .collect();
+    unsent.sort_by_key(|f| f.seq);
+    for flight in unsent.into_iter().rev() {
+        queue.put_back(flight.line);
+    }
+    match state.refused {
+        Some(reason) => SendEnd::Refused { queue, reason },
+        None => SendEnd::Stopped { queue },
+    }
 }
 
-/// What Twitch made of one message.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    /// In chat, with this id.
-    Sent { message_id: String },
-    /// Answered, not sent (`is_sent: false`): Twitch's code and words.
-    Dropped { code: String, message: String },
-    /// 401 (a grant without the scope, or no longer valid), 403 or 404: the bot may not send
-    /// there this way.
-    Refused { status: u16, message: String },
-    /// Any other refusal of this one message (400, 422, ...).
-    Rejected { status: u16, message: String },
+/// Starts one post: the token, the gate's leave at chat priority, then the request, returning
+/// once it is written (so the next cannot overtake it). `false` when `stop` ended first; the
+/// message is then kept to go again.
+async fn launch<'a>(
+    sender: &mut Sender,
+    helix: &'a Helix,
+    window: &mut Window<'a>,
+    state: &mut State,
+    queue: &mut OutgoingQueue,
+    stop: &Stop<'_>,
+    flight: Flight,
+) -> bool {
+    let token = match window.during(queue, stop, sender.token()).await {
+        None => {
+            state.go_again(flight);
+            return false;
+        }
+        Some(Ok(token)) => token,
+        Some(Err(message)) => {
+            let refused = Outcome::Refused {
+                status: 401,
+                message,
+            };
+            state.apply(sender, flight, Verdict::Final(refused)).await;
+            return true;
+        }
+    };
+    let (token, kind) = token;
+    let gate = helix.gate();
+    let Some(permit) = window
+        .during(queue, stop, gate.acquire(kind, Priority::Chat))
+        .await
+    else {
+        state.go_again(flight);
+        return false;
+    };
+    let request = sender
+        .http
+        .post(&sender.url)
+        .bearer_auth(&token)
+        .header("Client-Id", helix.tokens().client_id());
+    let body = sender.body(&flight.line);
+    let post = Post {
+        request,
+        permit,
+        gate,
+        kind,
+        token,
+        throttle_at_least: crate::backoff::delay(flight.failures, FIRST_RETRY_WAIT, MAX_RETRY_WAIT),
+    };
+    state.flying.push_back(flight);
+    // Stopped before the request was written: it is in flight all the same, and its answer
+    // is heard while flushing.
+    window.start(post, body, queue, stop).await.is_some()
 }
 
-/// Twitch's answer to `POST /chat/messages`.
-#[derive(Debug, Deserialize)]
-struct Answer {
-    data: Vec<Sent>,
+/// One message on its way: its place in the queue's order and what its tries have met.
+#[derive(Debug)]
+struct Flight {
+    seq: u64,
+    line: Outgoing,
+    failures: u32,
+    /// Whether a 401 already got one new token for it.
+    renewed: bool,
 }
 
-#[derive(Debug, Deserialize)]
-struct Sent {
-    #[serde(default)]
-    message_id: String,
-    is_sent: bool,
-    #[serde(default)]
-    drop_reason: Option<DropReason>,
+/// The sender's bookkeeping between answers.
+#[derive(Debug, Default)]
+struct State {
+    /// Posts in flight, oldest first (their answers come back in this order).
+    flying: VecDeque<Flight>,
+    /// Messages to post again (or hand back), in the queue's order.
+    again: VecDeque<Flight>,
+    /// Whether Twitch has answered a message: until then a refusal means "this path does not
+    /// work here", and only one post is in flight.
+    answered: bool,
+    /// Twitch refused the first message: no more posts; the queue goes back for IRC.
+    refused: Option<String>,
+    /// A message must go again: nothing new starts until the window is empty, so the later
+    /// messages not yet started do not overtake it.
+    hold: bool,
+    /// After a failure: no post starts before this.
+    resume_at: Option<Instant>,
+    seq: u64,
 }
 
-#[derive(Debug, Deserialize)]
-struct DropReason {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
+impl State {
+    fn flight(&mut self, line: Outgoing) -> Flight {
+        self.seq = self.seq.wrapping_add(1);
+        Flight {
+            seq: self.seq,
+            line,
+            failures: 0,
+            renewed: false,
+        }
+    }
+
+    /// Whether anything may start: not refused, nothing to go again still in flight, no
+    /// backoff running, room in the window.
+    fn may_start(&self) -> bool {
+        let cap = if self.answered { WINDOW } else { 1 };
+        self.refused.is_none() && !self.hold && self.resume_at.is_none() && self.flying.len() < cap
+    }
+
+    /// Whether `flight` may start beside the posts in flight without its order being at stake.
+    /// Posts on separate connections can reach Twitch in either order (measured: a burst on
+    /// a loaded machine swaps neighbours), so only replies in different threads go together:
+    /// each shows under its own message, and no viewer reads one as following the other. A
+    /// line outside any thread, the next part of a split message, or a second reply in the
+    /// same thread waits until what was queued before it has been answered; while such a line
+    /// is in flight, nothing starts beside it.
+    fn may_start_now(&self, flight: &Flight) -> bool {
+        if self.flying.is_empty() {
+            return true;
+        }
+        let Some(thread) = &flight.line.reply_to else {
+            return false;
+        };
+        self.flying.iter().all(|other| {
+            other
+                .line
+                .reply_to
+                .as_ref()
+                .is_some_and(|t| t != thread && other.line.channel == flight.line.channel)
+        })
+    }
+
+    /// Keeps `flight` to go again, in its place by the queue's order.
+    fn go_again(&mut self, flight: Flight) {
+        let at = self.again.partition_point(|f| f.seq < flight.seq);
+        self.again.insert(at, flight);
+    }
+
+    async fn apply(&mut self, sender: &Sender, flight: Flight, verdict: Verdict) {
+        match verdict {
+            Verdict::Final(Outcome::Refused { status, message }) if !self.answered => {
+                if self.refused.is_none() {
+                    self.refused = Some(format!(
+                        "Twitch answered {status} to the first chat message sent over Helix: \
+                         {message}"
+                    ));
+                }
+                self.go_again(flight);
+            }
+            Verdict::Final(outcome) => {
+                self.answered |= matches!(outcome, Outcome::Sent { .. } | Outcome::Dropped { .. });
+                sender.report(&flight.line, outcome).await;
+            }
+            Verdict::Again { wait } => {
+                self.hold = true;
+                if let Some(wait) = wait {
+                    let at = Instant::now() + wait;
+                    self.resume_at = Some(self.resume_at.map_or(at, |r| r.max(at)));
+                }
+                self.go_again(flight);
+            }
+        }
+    }
 }
 
 struct Sender {
@@ -350,9 +526,8 @@ impl Sender {
         Ok((token, TokenKind::Bot))
     }
 
-    /// Sends one message, retrying 429 (through the gate), 5xx and network failures until
-    /// Twitch answers it; a 401 is answered by one new token.
-    async fn post(&mut self, line: &Outgoing) -> Outcome {
+    /// The JSON body of the post for `line`.
+    fn body(&self, line: &Outgoing) -> bytes::Bytes {
         let mut body = json!({
             "broadcaster_id": self.settings.broadcaster_id,
             "sender_id": self.settings.sender_id,
@@ -361,211 +536,8 @@ impl Sender {
         if let (Some(parent), Some(o)) = (&line.reply_to, body.as_object_mut()) {
             o.insert("reply_parent_message_id".into(), json!(parent.as_str()));
         }
-        let mut failures = 0u32;
-        let mut renewed = false;
-        loop {
-            let (token, kind) = match self.token().await {
-                Ok(t) => t,
-                Err(message) => {
-                    return Outcome::Refused {
-                        status: 401,
-                        message,
-                    };
-                }
-            };
-            let gate = self.helix.gate();
-            let permit = gate.acquire(kind, Priority::Chat).await;
-            let sent = self
-                .http
-                .post(&self.url)
-                .bearer_auth(&token)
-                .header("Client-Id", self.helix.tokens().client_id())
-                .json(&body)
-                .send()
-                .await;
-            let resp = match sent {
-                Ok(resp) => resp,
-                Err(e) => {
-                    drop(permit);
-                    self.wait_after_failure(&mut failures, &format!("cannot reach Twitch ({e})"))
-                        .await;
-                    continue;
-                }
-            };
-            let status = resp.status();
-            let (limit, remaining, reset) = rate_headers(resp.headers());
-            gate.note(kind, limit, remaining, reset);
-            drop(permit);
-            let text = resp.text().await.unwrap_or_default();
-            if status.is_success() {
-                return read_answer(&text);
-            }
-            let message = error_message(&text);
-            match status {
-                StatusCode::TOO_MANY_REQUESTS => {
-                    // The bucket is empty until its reset: the gate holds this call (and every
-                    // other on the token) until then.
-                    let at_least =
-                        crate::backoff::delay(failures, FIRST_RETRY_WAIT, MAX_RETRY_WAIT);
-                    failures = failures.saturating_add(1);
-                    gate.throttled(kind, reset, at_least);
-                    warn!("chat: Helix rate limit hit; the message waits for the reset");
-                }
-                s if s.is_server_error() => {
-                    self.wait_after_failure(&mut failures, &format!("Twitch answered {s}"))
-                        .await;
-                }
-                StatusCode::UNAUTHORIZED => {
-                    let missing = message.strip_prefix("Missing scope: ").map(str::trim);
-                    if self.app.is_some() && (missing.is_some() || renewed) {
-                        self.use_user_token(&format!(
-                            "Twitch refused the app access token ({message})"
-                        ));
-                        renewed = false;
-                        continue;
-                    }
-                    if let Some(scope) = missing {
-                        return Outcome::Refused {
-                            status: 401,
-                            message: format!(
-                                "the bot account's grant lacks `{scope}`: run `twitch-bot auth`"
-                            ),
-                        };
-                    }
-                    if renewed {
-                        return Outcome::Refused {
-                            status: 401,
-                            message,
-                        };
-                    }
-                    renewed = true;
-                    if let Some(app) = &self.app {
-                        app.forget(&token).await;
-                    } else if let Err(e) = self.helix.tokens().refresh(Account::Bot, &token).await {
-                        return Outcome::Refused {
-                            status: 401,
-                            message: e.to_string(),
-                        };
-                    }
-                }
-                StatusCode::FORBIDDEN if self.app.is_some() => {
-                    self.use_user_token(&format!(
-                        "Twitch refused the app access token ({message})"
-                    ));
-                    renewed = false;
-                }
-                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
-                    return Outcome::Refused {
-                        status: status.as_u16(),
-                        message,
-                    };
-                }
-                _ => {
-                    return Outcome::Rejected {
-                        status: status.as_u16(),
-                        message,
-                    };
-                }
-            }
-        }
+        bytes::Bytes::from(body.to_string())
     }
-
-    /// Waits before the next attempt after a failure, longer each time; says so the first time.
-    async fn wait_after_failure(&self, failures: &mut u32, what: &str) {
-        let wait = crate::backoff::delay(*failures, FIRST_RETRY_WAIT, MAX_RETRY_WAIT);
-        if *failures == 0 {
-            warn!(
-                "chat: {what}; the message waits and is tried again (next in {:.1} s)",
-                wait.as_secs_f64()
-            );
-        } else {
-            debug!("chat: {what}; trying again in {:.1} s", wait.as_secs_f64());
-        }
-        *failures = failures.saturating_add(1);
-        tokio::time::sleep(wait).await;
-    }
-
-    /// Logs what became of a message (once), and reports a message Twitch did not send as a
-    /// chat notice.
-    async fn report(&self, line: &Outgoing, outcome: Outcome) {
-        match outcome {
-            Outcome::Sent { message_id } => {
-                debug!("chat -> #{} ({message_id}): {}", line.channel, line.text);
-            }
-            Outcome::Dropped { code, message } => {
-                warn!(
-                    code = %code,
-                    "chat: Twitch did not send the bot's message ({message}); not retried: {:?}",
-                    line.text
-                );
-                let notice = Event::Notice(Notice {
-                    channel: Some(self.settings.channel.as_str().into()),
-                    msg_id: Some(code.as_str().into()),
-                    text: message,
-                });
-                if self.events.try_send(notice).is_err() {
-                    debug!("event queue full: the dropped-message notice is only logged");
-                }
-            }
-            Outcome::Refused { status, message } | Outcome::Rejected { status, message } => {
-                error!(
-                    "chat: Twitch refused the bot's message ({status}: {message}); not sent: {:?}",
-                    line.text
-                );
-            }
-        }
-    }
-}
-
-/// Reads a 2xx answer: sent, or dropped with Twitch's reason.
-fn read_answer(text: &str) -> Outcome {
-    let sent = serde_json::from_str::<Answer>(text)
-        .ok()
-        .and_then(|a| a.data.into_iter().next());
-    match sent {
-        Some(Sent {
-            is_sent: true,
-            message_id,
-            ..
-        }) => Outcome::Sent { message_id },
-        Some(Sent { drop_reason, .. }) => {
-            let (code, message) = drop_reason.map_or_else(
-                || ("unknown".to_string(), "no reason given".to_string()),
-                |d| (d.code, d.message),
-            );
-            Outcome::Dropped { code, message }
-        }
-        None => Outcome::Rejected {
-            status: 200,
-            message: format!("an answer that is not Twitch's: {}", truncate(text, 200)),
-        },
-    }
-}
-
-/// The `message` of a Helix error body, or the body itself.
-fn error_message(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| truncate(text, 200))
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
-}
-
-fn rate_headers(headers: &reqwest::header::HeaderMap) -> (Option<u64>, Option<u64>, Option<u64>) {
-    let num = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    (
-        num("ratelimit-limit"),
-        num("ratelimit-remaining"),
-        num("ratelimit-reset"),
-    )
 }
 
 #[cfg(test)]
@@ -597,25 +569,5 @@ mod tests {
                 .1
                 .contains("client_secret")
         );
-    }
-
-    #[test]
-    fn answers_are_read_as_twitch_words_them() {
-        assert_eq!(
-            read_answer(r#"{"data":[{"message_id":"abc","is_sent":true,"drop_reason":null}]}"#),
-            Outcome::Sent {
-                message_id: "abc".into()
-            }
-        );
-        assert_eq!(
-            read_answer(
-                r#"{"data":[{"message_id":"","is_sent":false,"drop_reason":{"code":"msg_rejected","message":"held by AutoMod"}}]}"#
-            ),
-            Outcome::Dropped {
-                code: "msg_rejected".into(),
-                message: "held by AutoMod".into()
-            }
-        );
-        assert!(matches!(read_answer("<html>"), Outcome::Rejected { .. }));
     }
 }
