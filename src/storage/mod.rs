@@ -380,7 +380,7 @@ impl Drop for Inner {
             .map(std::mem::take)
             .unwrap_or_default();
         if !batch.is_empty()
-            && let Err(e) = users::commit_batch(&self.db, batch)
+            && let Err(e) = users::commit_batch(&self.db, &batch)
         {
             tracing::error!("could not commit chat counters at shutdown: {e}");
         }
