@@ -4,8 +4,8 @@
 //! it expires, 500-character splitting and the rate classes; several posts in flight arriving in
 //! the order they were queued, and a throttled one going again with nothing lost or doubled.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -128,37 +128,6 @@ fn send_requests(api: &FakeTwitchApi) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Log output captured for the current thread (the tests run on one thread, tasks included).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
-
 #[tokio::test]
 async fn a_reply_arrives_threaded_through_helix() {
     let sim = sim(None).await;
@@ -193,7 +162,7 @@ async fn a_reply_arrives_threaded_through_helix() {
 
 #[tokio::test]
 async fn a_held_message_is_logged_with_twitchs_reason_and_not_retried() {
-    let (logs, _guard) = capture_logs();
+    let (logs, _guard) = common::logs::capture();
     let sim = sim(None).await;
     // AutoMod does not judge moderators: the bot is a plain chatter here.
     sim.api.set_moderator(BOT_ID, false);
@@ -524,7 +493,7 @@ async fn failed_posts_in_a_full_window_go_again_once_and_nothing_is_lost_or_doub
 
 #[tokio::test]
 async fn the_app_token_is_fetched_and_renewed_before_it_expires() {
-    let (logs, _guard) = capture_logs();
+    let (logs, _guard) = common::logs::capture();
     let sim = sim(Some("confidential-secret")).await;
     sim.api.set_app_token_lifetime(Duration::from_secs(2));
     let mut lines = sim.chat.subscribe();

@@ -6,8 +6,6 @@
 #[macro_use]
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -106,30 +104,9 @@ async fn made_a_moderator_the_bot_sends_at_once_and_unmade_it_waits(transport: C
 
 on_both_transports!(made_a_moderator_the_bot_sends_at_once_and_unmade_it_waits);
 
-/// Log output captured for the current thread (the test runs on one thread, tasks included).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn without_moderation_read_the_bot_says_so_once_and_does_not_subscribe() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = common::logs::capture();
 
     let (chat, api, mut config) = chat_twitch(ChatTransport::Irc).await;
     let held: Vec<&str> = scopes::for_account(Account::Broadcaster)
@@ -162,7 +139,7 @@ async fn without_moderation_read_the_bot_says_so_once_and_does_not_subscribe() {
         .collect();
     assert!(asked.is_empty(), "no attempt: {asked:?}");
     assert_eq!(moderator_subscriptions(&api), 0);
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     let notes = text
         .lines()
         .filter(|l| l.contains("lacks moderation:read") && l.contains("chat badges only"))

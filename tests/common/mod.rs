@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod binary;
+#[allow(dead_code)]
+pub mod logs;
 
 use std::time::Duration;
 use twitch_bot::subsystems::Subsystem;

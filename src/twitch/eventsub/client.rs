@@ -82,14 +82,7 @@ pub fn spawn(
     dedup: Arc<dyn Dedup>,
     shutdown: CancellationToken,
 ) -> (EventSubHandle, JoinHandle<()>) {
-    start(
-        settings,
-        Side::Channel(None),
-        helix,
-        events,
-        dedup,
-        shutdown,
-    )
+    start_channel(settings, None, helix, events, dedup, shutdown)
 }
 
 /// [`spawn`] for the broadcaster's channel session, telling `watch` of the bot's own
